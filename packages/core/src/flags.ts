@@ -1,0 +1,44 @@
+/**
+ * Flags arrive through a FlagSource. `undefined` means unknown (not fetched yet, source unreachable): callers
+ * treat unknown as the safe side, never as on.
+ */
+export interface FlagContext {
+  readonly userId?: string;
+  readonly sessionId?: string;
+  readonly remoteAddress?: string;
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+export interface FlagSource {
+  /** Provider name for telemetry (`feature_flag.provider.name`). */
+  readonly name: string;
+  isEnabled(flag: string, context?: FlagContext): boolean | undefined;
+  /** Called with the flag names whenever the source learns of a change; returns an unsubscribe function. */
+  onChange?(listener: (flags: readonly string[]) => void): () => void;
+}
+
+/** Flags held in memory and set by code: for tests, scripts and services without a flag service. */
+export class StaticFlagSource implements FlagSource {
+  readonly name = 'static';
+  private readonly values = new Map<string, boolean>();
+  private readonly listeners = new Set<(flags: readonly string[]) => void>();
+
+  constructor(initial: Readonly<Record<string, boolean>> = {}) {
+    for (const [k, v] of Object.entries(initial)) this.values.set(k, v);
+  }
+
+  isEnabled(flag: string): boolean | undefined {
+    return this.values.get(flag);
+  }
+
+  set(flag: string, value: boolean | undefined): void {
+    if (value === undefined) this.values.delete(flag);
+    else this.values.set(flag, value);
+    for (const l of this.listeners) l([flag]);
+  }
+
+  onChange(listener: (flags: readonly string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,38 @@
+export * from './errors.js';
+export { validateIdentifier, quoteIdent, parseQualifiedName, formatQualifiedName, type QualifiedName } from './identifiers.js';
+export {
+  defineMigration,
+  migrationSchema,
+  objectName,
+  type Migration,
+  type MigrationInput,
+  type NewColumnSpec,
+  type IndexSpec,
+  type CheckSpec,
+  type FlagNames,
+  type BatchSettings,
+  type ThrottleSettings,
+  type DdlSettings,
+  type ConstantDefault,
+} from './migration.js';
+export {
+  PHASES,
+  ACTIONS,
+  TRANSITIONS,
+  decideTransition,
+  ruleFor,
+  isPhase,
+  writesBoth,
+  isInFlight,
+  type Phase,
+  type Action,
+  type GuardFacts,
+  type GuardResult,
+  type InstanceFact,
+  type TransitionRule,
+  type TransitionDecision,
+} from './phases.js';
+export { StaticFlagSource, type FlagSource, type FlagContext } from './flags.js';
+export { Router, Derived, type RouteDecision, type RouterOptions } from './router.js';
+export { systemClock, silentLogger, type Clock, type Logger, type PhaseSnapshot, type StateStore } from './ports.js';
+export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';

@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { ValidationError } from './errors.js';
+import { parseQualifiedName, validateIdentifier, type QualifiedName } from './identifiers.js';
+import { zodIssues } from './zod-issues.js';
+
+/**
+ * A migration declares one column change. It is validated here, once, against a schema; the live catalog is
+ * checked later, at plan time, by the Postgres executor (types, keys, expressions).
+ */
+const constantDefault = z.union([z.string(), z.number().finite(), z.boolean(), z.null()]);
+
+const indexSpec = z.union([
+  z.boolean(),
+  z.strictObject({ name: z.string().optional(), unique: z.boolean().default(false) }),
+]);
+
+const checkSpec = z.union([z.string().min(1), z.strictObject({ name: z.string().optional(), expression: z.string().min(1) })]);
+
+const batchSchema = z.strictObject({
+  /** Rows per batch to start with; adapted towards targetBatchMs when adaptive. */
+  size: z.number().int().min(1).max(1_000_000).default(5000),
+  minSize: z.number().int().min(1).default(100),
+  maxSize: z.number().int().min(1).default(100_000),
+  /** Aim each batch at this duration (pt-online-schema-change's --chunk-time); 0 turns adaptation off. */
+  targetBatchMs: z.number().min(0).max(60_000).default(100),
+  /** Sleep between batches (pgroll's --backfill-batch-delay). */
+  pauseMs: z.number().min(0).max(600_000).default(0),
+  /** Workers over disjoint key ranges. */
+  workers: z.number().int().min(1).max(32).default(1),
+});
+
+const throttleSchema = z.strictObject({
+  /** Hold back while any streaming replica is further behind than this many bytes (gh-ost's --max-lag-millis, in bytes). */
+  maxReplicaLagBytes: z.number().int().min(0).nullable().default(null),
+  /** Hold back while any streaming replica's replay_lag exceeds this (milliseconds). */
+  maxReplicaLagMs: z.number().int().min(0).nullable().default(null),
+  /** A query returning one row with one boolean column; true means "hold back now" (gh-ost's --throttle-query). */
+  query: z.string().min(1).nullable().default(null),
+  /** How long to wait before checking again while throttled. */
+  checkIntervalMs: z.number().int().min(10).max(60_000).default(500),
+});
+
+const ddlSchema = z.strictObject({
+  lockTimeoutMs: z.number().int().min(1).max(600_000).default(2000),
+  statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(0),
+  maxAttempts: z.number().int().min(1).max(1000).default(30),
+  retryBaseMs: z.number().int().min(0).default(200),
+  retryMaxMs: z.number().int().min(0).default(5000),
+});
+
+const flagsSchema = z.strictObject({
+  dualWrite: z.string().min(1).optional(),
+  backfill: z.string().min(1).optional(),
+  readNew: z.string().min(1).optional(),
+  contract: z.string().min(1).optional(),
+});
+
+export const migrationSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'an id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })]),
+  primaryKey: z.union([z.string(), z.array(z.string()).min(1).max(8)]).default('id'),
+  oldColumn: z.string().nullable().default(null),
+  newColumn: z.strictObject({
+    name: z.string(),
+    type: z.string().min(1).max(200),
+    nullable: z.boolean().default(true),
+    default: constantDefault.optional(),
+    index: indexSpec.default(false),
+    check: checkSpec.optional(),
+  }),
+  backfill: z.string().min(1).nullable().default(null),
+  reverse: z.string().min(1).nullable().default(null),
+  batch: batchSchema.default(batchSchema.parse({})),
+  throttle: throttleSchema.default(throttleSchema.parse({})),
+  ddl: ddlSchema.default(ddlSchema.parse({})),
+  sync: z.strictObject({ trigger: z.boolean().default(true) }).default({ trigger: true }),
+  flags: flagsSchema.default({}),
+  description: z.string().max(2000).optional(),
+});
+
+export type MigrationInput = z.input<typeof migrationSchema>;
+export type BatchSettings = z.output<typeof batchSchema>;
+export type ThrottleSettings = z.output<typeof throttleSchema>;
+export type DdlSettings = z.output<typeof ddlSchema>;
+export type ConstantDefault = z.output<typeof constantDefault>;
+
+export interface IndexSpec {
+  readonly name: string;
+  readonly unique: boolean;
+}
+
+export interface CheckSpec {
+  readonly name: string;
+  readonly expression: string;
+}
+
+export interface NewColumnSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly nullable: boolean;
+  /** undefined: no default. */
+  readonly default: ConstantDefault | undefined;
+  readonly index: IndexSpec | null;
+  readonly check: CheckSpec | null;
+}
+
+export interface FlagNames {
+  readonly dualWrite: string;
+  readonly backfill: string;
+  readonly readNew: string;
+  readonly contract: string;
+}
+
+/** A validated, normalized, frozen migration. */
+export interface Migration {
+  readonly id: string;
+  readonly table: QualifiedName;
+  readonly primaryKey: readonly string[];
+  readonly oldColumn: string | null;
+  readonly newColumn: NewColumnSpec;
+  /** SQL expression over the row's columns that gives the new column's value. */
+  readonly backfill: string | null;
+  /** SQL expression over the row's columns that gives the old column's value from the new one. */
+  readonly reverse: string | null;
+  readonly batch: Readonly<BatchSettings>;
+  readonly throttle: Readonly<ThrottleSettings>;
+  readonly ddl: Readonly<DdlSettings>;
+  readonly sync: { readonly trigger: boolean };
+  readonly flags: FlagNames;
+  readonly description: string | undefined;
+}
+
+function invalid(message: string, value: unknown, hint: string, id?: string): ValidationError {
+  return new ValidationError('PF_INVALID_MIGRATION', message, { value, hint, migrationId: id });
+}
+
+/** Short, stable object names derived from the migration id, within Postgres's 63-byte limit. */
+export function objectName(prefix: string, id: string, suffix = ''): string {
+  const safe = id.replace(/[^A-Za-z0-9_]/g, '_').toLowerCase();
+  const name = `${prefix}_${safe}${suffix ? `_${suffix}` : ''}`;
+  if (name.length <= 63) return name;
+  let hash = 0;
+  for (const ch of id) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) >>> 0;
+  const tail = `${hash.toString(36)}${suffix ? `_${suffix}` : ''}`;
+  return `${name.slice(0, 62 - tail.length)}_${tail}`;
+}
+
+export function defineMigration(input: MigrationInput): Migration {
+  const parsed = migrationSchema.safeParse(input);
+  if (!parsed.success) {
+    const id = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : undefined;
+    const issues = zodIssues(parsed.error);
+    throw invalid(`Invalid migration${id ? ` "${id}"` : ''}: ${issues}.`, input, 'Fix the fields named above; see the README section "Declaring a migration".', id);
+  }
+  const m = parsed.data;
+  const table = parseQualifiedName(m.table, 'table');
+  const primaryKey = (Array.isArray(m.primaryKey) ? m.primaryKey : [m.primaryKey]).map((c) => validateIdentifier(c, 'primary key column'));
+  if (new Set(primaryKey).size !== primaryKey.length) {
+    throw invalid(`Migration "${m.id}" names a primary key column twice.`, m.primaryKey, 'List each key column once.', m.id);
+  }
+  const oldColumn = m.oldColumn === null ? null : validateIdentifier(m.oldColumn, 'old column');
+  const newName = validateIdentifier(m.newColumn.name, 'new column');
+  if (oldColumn === newName) {
+    throw invalid(`Migration "${m.id}" uses "${newName}" as both old and new column.`, newName,
+      'Changing a column in place locks and rewrites the table. Give the new column its own name (e.g. "amount_v2"); contract can drop the old one later.', m.id);
+  }
+  if (primaryKey.includes(newName) || (oldColumn !== null && primaryKey.includes(oldColumn))) {
+    throw invalid(`Migration "${m.id}" changes a primary key column.`, { primaryKey, oldColumn, newColumn: newName },
+      'Backfill and dual-write address rows by their key, so the key itself cannot be migrated this way.', m.id);
+  }
+  if (m.reverse !== null && oldColumn === null) {
+    throw invalid(`Migration "${m.id}" has a reverse expression but no old column to keep right.`, m.reverse, 'Remove "reverse", or name the old column.', m.id);
+  }
+  if (!m.newColumn.nullable && m.backfill === null && m.newColumn.default === undefined) {
+    throw invalid(`Migration "${m.id}" wants "${newName}" NOT NULL but gives neither a backfill expression nor a default.`, m.newColumn,
+      'Existing rows would stay NULL and SET NOT NULL would fail: add "backfill" or a constant "default".', m.id);
+  }
+  if (!m.newColumn.nullable && m.newColumn.default === null) {
+    throw invalid(`Migration "${m.id}" wants "${newName}" NOT NULL with a NULL default.`, m.newColumn, 'Give a non-null default or drop the default.', m.id);
+  }
+  if (m.batch.minSize > m.batch.maxSize || m.batch.size < m.batch.minSize || m.batch.size > m.batch.maxSize) {
+    throw invalid(`Migration "${m.id}" has batch sizes out of order.`, m.batch, 'Keep minSize <= size <= maxSize.', m.id);
+  }
+  if (m.ddl.retryBaseMs > m.ddl.retryMaxMs) {
+    throw invalid(`Migration "${m.id}" has retryBaseMs above retryMaxMs.`, m.ddl, 'Keep retryBaseMs <= retryMaxMs.', m.id);
+  }
+  const idx = m.newColumn.index;
+  const index: IndexSpec | null = idx === false ? null
+    : { name: validateIdentifier(typeof idx === 'object' && idx.name ? idx.name : objectName('pf_idx', m.id), 'index name'), unique: typeof idx === 'object' ? idx.unique : false };
+  const chk = m.newColumn.check;
+  const check: CheckSpec | null = chk === undefined ? null
+    : typeof chk === 'string' ? { name: objectName('pf_chk', m.id), expression: chk }
+    : { name: validateIdentifier(chk.name ?? objectName('pf_chk', m.id), 'check constraint name'), expression: chk.expression };
+  const flags: FlagNames = {
+    dualWrite: m.flags.dualWrite ?? `${m.id}.dual-write`,
+    backfill: m.flags.backfill ?? `${m.id}.backfill`,
+    readNew: m.flags.readNew ?? `${m.id}.read-new`,
+    contract: m.flags.contract ?? `${m.id}.contract`,
+  };
+  const names = Object.values(flags);
+  if (new Set(names).size !== names.length) {
+    throw invalid(`Migration "${m.id}" uses one flag name for two phases.`, flags, 'Give each phase its own flag, or leave the defaults.', m.id);
+  }
+  const migration: Migration = {
+    id: m.id,
+    table,
+    primaryKey,
+    oldColumn,
+    newColumn: { name: newName, type: m.newColumn.type.trim(), nullable: m.newColumn.nullable, default: m.newColumn.default, index, check },
+    backfill: m.backfill,
+    reverse: m.reverse,
+    batch: m.batch,
+    throttle: m.throttle,
+    ddl: m.ddl,
+    sync: m.sync,
+    flags,
+    description: m.description,
+  };
+  return deepFreeze(migration);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}

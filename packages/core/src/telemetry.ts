@@ -1,0 +1,46 @@
+/** Names shared by every package, so spans and metrics read the same in any trace viewer. */
+export const TRACER_NAME = '@phaseflag';
+
+export const SPAN = {
+  transition: 'phaseflag.transition',
+  refused: 'phaseflag.transition.refused',
+  ddl: 'phaseflag.ddl',
+  backfill: 'phaseflag.backfill',
+  backfillBatch: 'phaseflag.backfill.batch',
+  verify: 'phaseflag.verify',
+  verifyBatch: 'phaseflag.verify.batch',
+  plan: 'phaseflag.plan',
+} as const;
+
+export const ATTR = {
+  migrationId: 'phaseflag.migration.id',
+  table: 'phaseflag.table',
+  action: 'phaseflag.action',
+  fromPhase: 'phaseflag.phase.from',
+  toPhase: 'phaseflag.phase.to',
+  reason: 'phaseflag.reason',
+  actor: 'phaseflag.actor',
+  rows: 'phaseflag.rows',
+  batchSize: 'phaseflag.batch.size',
+  worker: 'phaseflag.worker',
+  keyFrom: 'phaseflag.key.from',
+  keyTo: 'phaseflag.key.to',
+  lockWaitMs: 'phaseflag.lock.wait_ms',
+  lockMode: 'phaseflag.lock.mode',
+  attempts: 'phaseflag.retry.attempts',
+  statement: 'db.statement',
+  dbSystem: 'db.system',
+  mismatches: 'phaseflag.verify.mismatches',
+  throttled: 'phaseflag.throttled',
+  throttledMs: 'phaseflag.throttle.wait_ms',
+} as const;
+
+export const METRIC = {
+  rowsBackfilled: 'phaseflag.backfill.rows',
+  batchDuration: 'phaseflag.backfill.batch.duration',
+  lockWait: 'phaseflag.ddl.lock_wait',
+  ddlRetries: 'phaseflag.ddl.retries',
+  transitions: 'phaseflag.transitions',
+  refusals: 'phaseflag.transitions.refused',
+  throttleWait: 'phaseflag.backfill.throttle.duration',
+} as const;

@@ -1,0 +1,80 @@
+import type { Knex } from 'knex';
+
+/**
+ * The state store's tables, as an ordered list of versions. The installer applies the versions a database has
+ * not seen yet, each in its own transaction, under an advisory lock, so two processes starting at once do not
+ * race. Append new versions at the end; never edit one that has shipped.
+ */
+export interface SchemaVersion {
+  readonly version: number;
+  readonly up: (trx: Knex.Transaction, schema: string) => Promise<void>;
+}
+
+export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
+  {
+    version: 1,
+    up: async (trx, s) => {
+      await trx.raw(`CREATE TABLE ??.migrations (
+        id text PRIMARY KEY,
+        table_schema text NOT NULL,
+        table_name text NOT NULL,
+        old_column text,
+        new_column text NOT NULL,
+        definition jsonb NOT NULL,
+        phase text NOT NULL DEFAULT 'pending',
+        version bigint NOT NULL DEFAULT 0,
+        created_new_column boolean NOT NULL DEFAULT false,
+        rows_estimate bigint,
+        rows_backfilled bigint NOT NULL DEFAULT 0,
+        backfill_started_at timestamptz,
+        backfill_completed_at timestamptz,
+        verify_result jsonb,
+        verified_at timestamptz,
+        updated_by text,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`, [s]);
+      await trx.raw(`CREATE TABLE ??.events (
+        id bigserial PRIMARY KEY,
+        migration_id text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        kind text NOT NULL,
+        action text,
+        from_phase text,
+        to_phase text,
+        actor text,
+        reason text,
+        detail jsonb
+      )`, [s]);
+      await trx.raw('CREATE INDEX ON ??.events (migration_id, id)', [s]);
+      await trx.raw(`CREATE TABLE ??.instances (
+        instance_id text NOT NULL,
+        migration_id text NOT NULL,
+        phase text NOT NULL,
+        writes_old boolean NOT NULL,
+        writes_new boolean NOT NULL,
+        reads_old boolean NOT NULL,
+        reads_new boolean NOT NULL,
+        host text,
+        pid integer,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        last_seen timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (instance_id, migration_id)
+      )`, [s]);
+      await trx.raw(`CREATE TABLE ??.backfill_ranges (
+        migration_id text NOT NULL,
+        worker integer NOT NULL,
+        lower_key jsonb,
+        upper_key jsonb NOT NULL,
+        checkpoint jsonb,
+        done boolean NOT NULL DEFAULT false,
+        rows_done bigint NOT NULL DEFAULT 0,
+        batches bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (migration_id, worker)
+      )`, [s]);
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;
