@@ -1,167 +1,237 @@
-import { CatalogError, quoteIdent, type Migration } from '@phaseflag/core';
+import { CatalogError, LockTimeoutError, quoteIdent, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
+import { analyseCheck, analyseExpression, copyName, isLockTimeout, probeName, type Fail, type ProbeSite } from './catalog-probe.js';
+import { readConstraint, readIndexState } from './catalog-state.js';
+import { pgError } from './pg-error.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
+import { expressionShapeProblem, qualify } from './sql-text.js';
 
 /**
  * Checks a migration against the live catalog without changing anything: the table and its primary key, the
- * columns it names, the declared type, and the expressions (parsed and analysed by Postgres inside a
- * transaction that is always rolled back, never run over the table's rows).
+ * columns it names, the declared type and default, and the expressions (parsed and analysed by Postgres, never
+ * evaluated over the table's rows). Everything runs in one transaction that is always rolled back, so a refusal
+ * (or a success) leaves no trace: no column, no temporary object, no catalog change.
  */
 export async function resolveMigration(knex: Knex, migration: Migration): Promise<ResolvedMigration> {
-  const fail = (code: ConstructorParameters<typeof CatalogError>[0], message: string, value: unknown, hint: string): never => {
+  const fail: Fail = (code, message, value, hint) => {
     throw new CatalogError(code, message, { value, hint, migrationId: migration.id });
   };
-  const schema: string = migration.table.schema ?? (await knex.raw('SELECT current_schema() AS s')).rows[0].s;
-  const rel = (await knex.raw(
-    `SELECT c.oid::int AS oid, c.relkind, greatest(c.reltuples, 0)::bigint AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ? AND c.relname = ?`,
-    [schema, migration.table.name],
-  )).rows[0] as { oid: number; relkind: string; estimate: string } | undefined;
-  if (!rel) fail('PF_UNKNOWN_TABLE', `Table ${schema}.${migration.table.name} does not exist.`, `${schema}.${migration.table.name}`, 'Check the table name and schema (or the connection\'s search_path).');
-  if (rel!.relkind !== 'r' && rel!.relkind !== 'p') {
-    fail('PF_UNKNOWN_TABLE', `${schema}.${migration.table.name} is not a table.`, migration.table, 'Migrate the underlying table, not a view.');
+  const expressions: [string, string | null][] = [
+    ['backfill', migration.backfill], ['reverse', migration.reverse], ['check', migration.newColumn.check?.expression ?? null],
+  ];
+  for (const [what, expression] of expressions) {
+    const problem = expression === null ? null : expressionShapeProblem(expression);
+    if (problem !== null) {
+      fail('PF_INVALID_EXPRESSION', `The ${what} expression of "${migration.id}" is not one SQL expression: ${problem}.`, expression,
+        'Give a single expression over the row\'s columns, e.g. "round(amount * 100)::bigint"; statements and unbalanced parentheses are refused.');
+    }
   }
-  const cols = (await knex.raw(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
-       FROM pg_attribute a WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-    [rel!.oid],
-  )).rows as ColumnInfo[];
-  const columns = new Map(cols.map((c) => [c.name, c]));
+  try {
+    return await inRolledBackTransaction(knex, (trx) => resolveIn(trx, migration, fail));
+  } catch (e) {
+    if (!isLockTimeout(e)) throw e;
+    throw new LockTimeoutError(`Reading the catalog for "${migration.id}" waited longer than lock_timeout (${migration.ddl.lockTimeoutMs} ms) for a lock on its table.`, {
+      attempts: 1, value: migration.table, migrationId: migration.id, cause: e,
+      hint: 'Another session holds an exclusive lock on the table (a DDL or LOCK TABLE in a long transaction): let it finish, then plan again.',
+    });
+  }
+}
 
-  const pkCols = (await knex.raw(
+/** knex treats rollback() without an error as a failed transaction, so the probe leaves by throwing this instead. */
+class RolledBack extends Error {
+  constructor(readonly value: unknown) {
+    super('phaseflag: probe transaction rolled back on purpose');
+  }
+}
+
+export async function inRolledBackTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  try {
+    await knex.transaction(async (trx) => {
+      throw new RolledBack(await work(trx));
+    });
+  } catch (e) {
+    if (e instanceof RolledBack) return e.value as T;
+    throw e;
+  }
+  throw new Error('unreachable: the probe transaction committed');
+}
+
+interface RawColumn { name: string; typid: number; typmod: number; notNull: boolean }
+
+async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail): Promise<ResolvedMigration> {
+  // The probes only read the catalog and touch temporary objects; lock_timeout bounds the one wait they can meet
+  // (the ACCESS SHARE lock LIKE takes on the table, queued behind somebody's ALTER TABLE).
+  const session = (await trx.raw(
+    `SELECT set_config('lock_timeout', ?, true), set_config('statement_timeout', '30s', true),
+            current_setting('search_path') AS "searchPath", current_schema() AS "currentSchema",
+            current_setting('server_version_num')::int AS "serverVersion"`,
+    [`${migration.ddl.lockTimeoutMs}ms`],
+  )).rows[0] as { searchPath: string; currentSchema: string | null; serverVersion: number };
+  const name = migration.table.name;
+  const schema = migration.table.schema ?? session.currentSchema;
+  if (schema === null) {
+    return fail('PF_UNKNOWN_TABLE', `Table "${name}" names no schema and the connection's search_path has none that exists.`, name,
+      'Name the table as "schema.table", or set the connection\'s search_path.');
+  }
+  const where = `${schema}.${name}`;
+  const rel = (await trx.raw(
+    `SELECT c.oid::int AS oid, c.relkind, c.relpersistence, greatest(c.reltuples, 0)::bigint AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
+    [schema, name],
+  )).rows[0] as { oid: number; relkind: string; relpersistence: string; estimate: string } | undefined;
+  if (!rel) return fail('PF_UNKNOWN_TABLE', `Table ${where} does not exist.`, where, 'Check the table name and schema (or the connection\'s search_path).');
+  if (rel.relkind !== 'r' && rel.relkind !== 'p') return fail('PF_UNKNOWN_TABLE', `${where} is not a table (relkind ${rel.relkind}).`, where, 'Migrate the underlying table, not a view or other relation.');
+  if (rel.relpersistence === 't') return fail('PF_UNKNOWN_TABLE', `${where} is a temporary table.`, where, 'Only a permanent table is visible to the other sessions a migration serves.');
+
+  const raw = (await trx.raw(
+    `SELECT a.attname AS name, a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
+       FROM pg_attribute a WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [rel.oid],
+  )).rows as RawColumn[];
+  const rawByName = new Map(raw.map((c) => [c.name, c]));
+
+  const pk = (await trx.raw(
     `SELECT a.attname AS name FROM pg_index i
        JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
       WHERE i.indrelid = ? AND i.indisprimary ORDER BY k.ord`,
-    [rel!.oid],
+    [rel.oid],
   )).rows.map((r: { name: string }) => r.name) as string[];
-  if (pkCols.length === 0) {
-    fail('PF_NO_PRIMARY_KEY', `Table ${schema}.${migration.table.name} has no primary key.`, migration.table,
+  if (pk.length === 0) {
+    fail('PF_NO_PRIMARY_KEY', `Table ${where} has no primary key.`, where,
       'Backfill walks the table by its primary key: add one (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE … ADD PRIMARY KEY USING INDEX).');
   }
-  if (pkCols.join(',') !== migration.primaryKey.join(',')) {
-    fail('PF_NO_PRIMARY_KEY', `Migration "${migration.id}" declares primary key (${migration.primaryKey.join(', ')}) but the table's is (${pkCols.join(', ')}).`,
-      migration.primaryKey, `Declare primaryKey: ${JSON.stringify(pkCols.length === 1 ? pkCols[0] : pkCols)}.`);
+  if (pk.join(',') !== migration.primaryKey.join(',')) {
+    fail('PF_NO_PRIMARY_KEY', `Migration "${migration.id}" declares primary key (${migration.primaryKey.join(', ')}) but ${where} has (${pk.join(', ')}).`,
+      migration.primaryKey, `Declare primaryKey: ${JSON.stringify(pk.length === 1 ? pk[0] : pk)}.`);
   }
-  const primaryKey = pkCols.map((c) => columns.get(c)!);
-
-  let oldColumn: ColumnInfo | null = null;
-  if (migration.oldColumn !== null) {
-    oldColumn = columns.get(migration.oldColumn) ?? null;
-    if (!oldColumn) fail('PF_UNKNOWN_COLUMN', `Column "${migration.oldColumn}" does not exist in ${schema}.${migration.table.name}.`, migration.oldColumn, 'Name an existing column as oldColumn, or set it to null for a brand-new column.');
+  if (migration.oldColumn !== null && !rawByName.has(migration.oldColumn)) {
+    fail('PF_UNKNOWN_COLUMN', `Column "${migration.oldColumn}" does not exist in ${where}.`, migration.oldColumn,
+      'Name an existing column as oldColumn, or set it to null for a brand-new column.');
   }
 
-  const newColumnType = await normalizeType(knex, migration, fail);
-  const existing = columns.get(migration.newColumn.name);
-  if (existing && existing.type !== newColumnType) {
-    fail('PF_COLUMN_TYPE_CONFLICT', `Column "${migration.newColumn.name}" already exists as ${existing.type}, not ${newColumnType}.`,
-      { column: migration.newColumn.name, existing: existing.type, declared: newColumnType },
+  const declared = await probeType(trx, migration, fail);
+  const existing = rawByName.get(migration.newColumn.name);
+  if (existing && (existing.typid !== declared.typid || existing.typmod !== declared.typmod)) {
+    const types = (await trx.raw('SELECT format_type(?, ?) AS e, format_type(?, ?) AS d', [existing.typid, existing.typmod, declared.typid, declared.typmod])).rows[0];
+    fail('PF_COLUMN_TYPE_CONFLICT', `Column "${migration.newColumn.name}" already exists in ${where} as ${types.e}, not ${types.d}.`,
+      { column: migration.newColumn.name, existing: types.e, declared: types.d },
       'Pick another name for the new column, or declare the type it already has.');
   }
+  const defaultLiteral = await probeDefault(trx, migration, fail);
 
+  // The empty copy of the row the expressions are analysed over (see catalog-probe.ts).
+  const copyColumns = existing ? [...rawByName.keys()] : [...rawByName.keys(), migration.newColumn.name];
+  const site: ProbeSite = { trx, migrationId: migration.id, table: name, columns: copyColumns, fail };
+  await trx.raw(`CREATE TEMP TABLE ${copyName(site)} (LIKE ${qualify(schema, name)})`);
+  if (!existing) {
+    await trx.raw(`ALTER TABLE ${copyName(site)} ADD COLUMN ${quoteIdent(migration.newColumn.name)}\n${migration.newColumn.type}\n`);
+  }
   const backfillInputs = migration.backfill === null ? []
-    : await analyseExpression(knex, migration, schema, migration.backfill, 'backfill', newColumnType, fail);
-  const reverseInputs = migration.reverse === null || oldColumn === null ? []
-    : await analyseExpression(knex, migration, schema, migration.reverse, 'reverse', oldColumn.type, fail, true);
+    : await analyseExpression(site, 'backfill', migration.backfill, migration.newColumn.name, migration.newColumn.type);
+  const reverseInputs = migration.reverse === null || migration.oldColumn === null ? []
+    : await analyseExpression(site, 'reverse', migration.reverse, migration.oldColumn, 'the old column\'s type');
+  if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
+  await refuseTakenNames(trx, migration, schema, fail);
+
+  // Types are spelled with only pg_catalog on the search_path, so format_type qualifies every other type and the
+  // text means the same type in a session with another search_path (the DDL runner's, the trigger's).
+  await trx.raw(`SELECT set_config('search_path', 'pg_catalog', true)`);
+  const all = [...raw, { name: '\u0000new', typid: declared.typid, typmod: declared.typmod, notNull: false }];
+  const spelled = (await trx.raw(
+    'SELECT format_type(t, m) AS type FROM unnest(?::oid[], ?::int[]) WITH ORDINALITY AS u(t, m, o) ORDER BY o',
+    [all.map((c) => c.typid), all.map((c) => c.typmod)],
+  )).rows.map((r: { type: string }) => r.type) as string[];
+  const columns = new Map<string, ColumnInfo>(raw.map((c, i) => [c.name, { name: c.name, type: spelled[i]!, notNull: c.notNull }]));
+  const newColumnType = spelled[spelled.length - 1]!;
 
   return {
     migration,
     schema,
-    table: migration.table.name,
-    primaryKey,
+    table: name,
+    primaryKey: pk.map((c) => columns.get(c)!),
     columns,
-    oldColumn,
+    oldColumn: migration.oldColumn === null ? null : columns.get(migration.oldColumn)!,
     newColumnType,
     newColumnExists: existing !== undefined,
+    newColumnDefaultSql: defaultLiteral === null ? null : `${defaultLiteral}::${newColumnType}`,
     backfillInputs,
     reverseInputs,
-    rowsEstimate: Number(rel!.estimate),
+    searchPath: session.searchPath,
+    serverVersion: session.serverVersion,
+    rowsEstimate: Number(rel.estimate),
   };
 }
 
-type Fail = (code: ConstructorParameters<typeof CatalogError>[0], message: string, value: unknown, hint: string) => never;
-
-async function normalizeType(knex: Knex, migration: Migration, fail: Fail): Promise<string> {
+/**
+ * to_regtype() accepts exactly one type name (it parses `SELECT NULL::<text>` and refuses anything more) and gives
+ * NULL for unknown names, but ignores typmods; creating a one-column temporary table then applies the typmod rules
+ * ("numeric(1001)" is refused) and gives the type's identity.
+ */
+async function probeType(trx: Knex.Transaction, migration: Migration, fail: Fail): Promise<{ typid: number; typmod: number }> {
+  const type = migration.newColumn.type;
+  const refuse = (why: string): never => fail('PF_UNKNOWN_TYPE', `Type "${type}" of "${migration.newColumn.name}" is not usable: ${why}.`, type,
+    'Use a type the database knows, e.g. "numeric(12,2)", "text", "timestamptz" (create enums and domains beforehand).');
+  const sql = 'SELECT to_regtype(?) IS NOT NULL AS known';
+  let known = false;
   try {
-    // to_regtype() ignores typmods and returns NULL for unknown names; a cast of NULL to the type parses it
-    // fully (typmods included) without touching any data.
-    const known = (await knex.raw('SELECT to_regtype(?) IS NOT NULL AS ok', [migration.newColumn.type])).rows[0].ok as boolean;
-    if (!known) throw new Error('unknown');
-    return await knex.transaction(async (trx) => {
-      await trx.raw(`CREATE TEMP TABLE pf_type_probe (v ${migration.newColumn.type}) ON COMMIT DROP`);
-      const t = (await trx.raw(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'pf_type_probe'::regclass AND attname = 'v'`)).rows[0].t as string;
-      await trx.rollback();
-      return t;
-    }).catch((e) => {
-      if (e instanceof Error && e.message === 'Transaction rejected with non-error: undefined') throw e;
-      throw e;
-    });
+    known = (await trx.raw(sql, [type])).rows[0].known as boolean;
   } catch (e) {
-    if (e instanceof CatalogError) throw e;
-    return fail('PF_UNKNOWN_TYPE', `Unknown Postgres type "${migration.newColumn.type}".`, migration.newColumn.type,
-      'Use a type the database knows, e.g. "numeric(12,2)", "text", "timestamptz" (create enums and domains beforehand).');
+    refuse(pgError(e, sql).message);
   }
+  if (!known) refuse('the database has no type of that name');
+  const table = probeName('pf_type_probe', migration.table.name);
+  const create = `CREATE TEMP TABLE ${quoteIdent(table)} (v\n${type}\n)`;
+  try {
+    await trx.raw(create);
+  } catch (e) {
+    refuse(pgError(e, create).message);
+  }
+  const cols = (await trx.raw(
+    'SELECT atttypid::int AS typid, atttypmod AS typmod FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0',
+    [`pg_temp.${quoteIdent(table)}`],
+  )).rows as { typid: number; typmod: number }[];
+  if (cols.length !== 1) refuse('it does not name exactly one type');
+  return cols[0]!;
 }
 
-/**
- * Parses and analyses an expression by creating a throw-away view over the table inside a transaction that is
- * rolled back: Postgres resolves every name and type and records in pg_depend which columns and functions it
- * reads. Nothing is evaluated. Volatile functions and subqueries are refused: a backfill must give the same value
- * when the trigger, the router and verify compute it again.
- */
-async function analyseExpression(
-  knex: Knex, migration: Migration, schema: string, expression: string, what: 'backfill' | 'reverse', targetType: string, fail: Fail, reverseSide = false,
-): Promise<string[]> {
-  const view = 'pf_expr_probe';
-  const table = `${quoteIdent(schema)}.${quoteIdent(migration.table.name)}`;
-  let result: { inputs: string[]; volatile: string[]; subquery: boolean } | undefined;
+/** The declared default, cast to the type by Postgres from a bound parameter and rendered back by quote_literal. */
+async function probeDefault(trx: Knex.Transaction, migration: Migration, fail: Fail): Promise<string | null> {
+  const value = migration.newColumn.default;
+  if (value === undefined || value === null) return null;
+  const sql = `SELECT quote_literal(CAST(? AS\n${migration.newColumn.type}\n)::text) AS literal, (SELECT typcategory FROM pg_type WHERE oid = to_regtype(?)) AS category`;
+  const query = trx.raw(sql, [typeof value === 'string' ? value : String(value), migration.newColumn.type]);
+  const sent = query.toQuery();
+  let row: { literal: string; category: string };
   try {
-    await knex.transaction(async (trx) => {
-      // When the new column does not exist yet the expression cannot reference it; reverse expressions may, so
-      // the probe adds it to a temporary copy of the row type only when needed.
-      const source = reverseSide ? `(SELECT t.*, NULL::${targetType === '' ? 'text' : migration.newColumn.type} AS ${quoteIdent(migration.newColumn.name)} FROM ${table} t) AS t` : `${table} AS t`;
-      await trx.raw(`CREATE TEMP VIEW ${view} AS SELECT (${expression})::${targetType} AS v FROM ${source}`);
-      const deps = (await trx.raw(
-        `SELECT DISTINCT a.attname AS name FROM pg_depend d
-           JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-           JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-          WHERE r.ev_class = ?::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = ?::regclass AND d.refobjsubid > 0`,
-        [view, `${quoteIdent(schema)}.${quoteIdent(migration.table.name)}`],
-      )).rows.map((r: { name: string }) => r.name) as string[];
-      const volatile = (await trx.raw(
-        `SELECT DISTINCT p.proname AS name FROM pg_depend d
-           JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-           JOIN pg_proc p ON p.oid = d.refobjid AND d.refclassid = 'pg_proc'::regclass
-          WHERE r.ev_class = ?::regclass AND p.provolatile = 'v'
-         UNION
-         SELECT DISTINCT p.proname FROM pg_depend d
-           JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-           JOIN pg_operator o ON o.oid = d.refobjid AND d.refclassid = 'pg_operator'::regclass
-           JOIN pg_proc p ON p.oid = o.oprcode
-          WHERE r.ev_class = ?::regclass AND p.provolatile = 'v'`,
-        [view, view],
-      )).rows.map((r: { name: string }) => r.name) as string[];
-      const plan = (await trx.raw(`EXPLAIN (COSTS OFF) SELECT v FROM ${view}`)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n') as string;
-      const subquery = /SubPlan|InitPlan/.test(plan) || ((await trx.raw('SELECT count(*)::int AS n FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = \'pg_rewrite\'::regclass WHERE r.ev_class = ?::regclass AND d.refclassid = \'pg_class\'::regclass AND d.refobjid NOT IN (?::regclass, ?::regclass)', [view, view, `${quoteIdent(schema)}.${quoteIdent(migration.table.name)}`])).rows[0].n > 0);
-      result = { inputs: deps, volatile, subquery };
-      await trx.rollback();
-    });
+    row = (await query).rows[0];
   } catch (e) {
-    if (result === undefined) {
-      const message = e instanceof Error ? e.message : String(e);
-      return fail('PF_INVALID_EXPRESSION', `The ${what} expression of "${migration.id}" is rejected by Postgres: ${message}.`, expression,
-        `Write a SQL expression over the columns of ${migration.table.name} that yields ${targetType}, e.g. "lower(email)".`);
+    return fail('PF_INVALID_EXPRESSION', `The default ${JSON.stringify(value)} of "${migration.newColumn.name}" is not a valid ${migration.newColumn.type}: ${pgError(e, sent).message}.`, value,
+      `Give a constant of type ${migration.newColumn.type} (a string, number or boolean), or no default.`);
+  }
+  // 'now', 'today', … are read once, here; as a default they would freeze plan time into every row.
+  if (row.category === 'D' && typeof value === 'string' && /^\s*(now|today|tomorrow|yesterday)\s*$/i.test(value)) {
+    fail('PF_VOLATILE_EXPRESSION', `The default "${value}" of "${migration.newColumn.name}" would be evaluated once, at plan time.`, value,
+      'A column default here must be a constant; leave it out and let the backfill or the application supply the time.');
+  }
+  return row.literal;
+}
+
+/** An index or constraint of the declared name that is not ours would make `IF NOT EXISTS` skip silently. */
+async function refuseTakenNames(trx: Knex.Transaction, migration: Migration, schema: string, fail: Fail): Promise<void> {
+  const { index, check, name: column } = migration.newColumn;
+  if (index) {
+    const state = await readIndexState(trx, schema, migration.table.name, index.name, column, index.unique);
+    if (state.kind === 'foreign') {
+      fail('PF_MIGRATION_CONFLICT', `The index name of "${migration.id}" is taken: ${state.detail}.`, index.name,
+        'Name the index explicitly (newColumn.index.name) with a name not used in the schema.');
     }
   }
-  const r = result!;
-  if (r.volatile.length > 0) {
-    fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${migration.id}" calls volatile function(s) ${r.volatile.join(', ')}.`, expression,
-      'A volatile value differs each time it is computed, so backfill, trigger and verify would disagree: use a stable expression over the row.');
+  if (check) {
+    const state = await readConstraint(trx, schema, migration.table.name, check.name);
+    if (state.kind === 'foreign') {
+      fail('PF_MIGRATION_CONFLICT', `The check constraint name of "${migration.id}" is taken: ${state.detail}.`, check.name,
+        'Name the check explicitly (newColumn.check.name) with a name not used on the table.');
+    }
   }
-  if (r.subquery) {
-    fail('PF_SUBQUERY_EXPRESSION', `The ${what} expression of "${migration.id}" holds a subquery.`, expression,
-      'A subquery reads other rows or tables, which can change under the backfill: derive the value from the row alone.');
-  }
-  return r.inputs.filter((c) => !(reverseSide && c === migration.newColumn.name)).length > 0 || !reverseSide ? r.inputs : r.inputs;
 }

@@ -1,1 +1,29 @@
-export {};
+// The public surface of @phaseflag/testkit. Everything not exported here is internal.
+export { resolveDatabase, LOCAL_DATABASE_URL } from './database/resolve-database.js';
+export type { ResolvedDatabase, DatabaseKind } from './database/resolve-database.js';
+export { withSearchPath } from './database/connection-string.js';
+
+export { createSuiteSchema, suiteSchemaName } from './suite-schema.js';
+export type { Suite, SuiteSchemaOptions, NewKnexOptions } from './suite-schema.js';
+
+export { captureSpans } from './otel/capture-spans.js';
+export type { SpanCapture, ReadableSpan } from './otel/capture-spans.js';
+export { captureMetrics } from './otel/capture-metrics.js';
+export type { MetricCapture, ResourceMetrics } from './otel/capture-metrics.js';
+
+export { startLoad } from './load/start-load.js';
+export type { LoadHandle, LoadReport, OpStats, ErrorSample, LoadOp, LoadOptions } from './load/start-load.js';
+
+export { seedTable, seed } from './seed-table.js';
+export type { SeedTableOptions, SeedColumns } from './seed-table.js';
+export { waitFor } from './wait-for.js';
+export type { WaitForOptions } from './wait-for.js';
+
+export { startReplica } from './replica/start-replica.js';
+export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.js';
+export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
+
+export { TestkitError } from './errors.js';
+
+// Root hooks for mocha's `require` option: hold one database for the whole run.
+export { mochaHooks } from './mocha-hooks.js';

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { defineMigration, isPhaseflagError, type MigrationInput } from '../src/index.js';
+
+const base: MigrationInput = {
+  id: 'orders-amount',
+  table: 'public.orders',
+  oldColumn: 'amount_cents',
+  newColumn: { name: 'amount', type: 'numeric(12,2)' },
+  backfill: 'amount_cents::numeric / 100',
+  reverse: '(amount * 100)::integer',
+};
+
+function refused(input: unknown, code: string): Record<string, unknown> {
+  try {
+    defineMigration(input as MigrationInput);
+  } catch (e) {
+    assert.ok(isPhaseflagError(e), `expected a PhaseflagError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.ok(e.hint.length > 0, 'every error says what to do');
+    return e as unknown as Record<string, unknown>;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+describe('defineMigration', () => {
+  it('normalizes a declaration with safe defaults and derived flag names', () => {
+    const m = defineMigration(base);
+    assert.deepEqual(m.table, { schema: 'public', name: 'orders' });
+    assert.deepEqual(m.primaryKey, ['id']);
+    assert.equal(m.newColumn.nullable, true);
+    assert.equal(m.newColumn.index, null);
+    assert.equal(m.sync.trigger, true, 'the trigger sync is on by default');
+    assert.equal(m.ddl.lockTimeoutMs, 2000);
+    assert.deepEqual(m.flags, {
+      dualWrite: 'orders-amount.dual-write',
+      backfill: 'orders-amount.backfill',
+      readNew: 'orders-amount.read-new',
+      contract: 'orders-amount.contract',
+    });
+    assert.ok(Object.isFrozen(m) && Object.isFrozen(m.newColumn), 'a declaration cannot be changed after validation');
+  });
+
+  it('accepts a composite primary key, an index and a named check', () => {
+    const m = defineMigration({ ...base, primaryKey: ['tenant_id', 'id'], newColumn: { name: 'amount', type: 'numeric(12,2)', index: { unique: true }, check: 'amount >= 0' } });
+    assert.deepEqual(m.primaryKey, ['tenant_id', 'id']);
+    assert.equal(m.newColumn.index?.unique, true);
+    assert.match(m.newColumn.index!.name, /^pf_idx_orders_amount/);
+    assert.equal(m.newColumn.check?.expression, 'amount >= 0');
+  });
+
+  it('refuses identifiers that would need quoting tricks, with the offending value', () => {
+    const e = refused({ ...base, table: 'orders; drop table x' }, 'PF_INVALID_IDENTIFIER');
+    assert.equal(e.value, 'orders; drop table x');
+    refused({ ...base, oldColumn: 'amount"cents' }, 'PF_INVALID_IDENTIFIER');
+    refused({ ...base, newColumn: { name: 'a'.repeat(64), type: 'text' } }, 'PF_INVALID_IDENTIFIER');
+    refused({ ...base, table: 'a.b.c' }, 'PF_INVALID_IDENTIFIER');
+    refused({ ...base, primaryKey: ['id', 'bad name'] }, 'PF_INVALID_IDENTIFIER');
+  });
+
+  it('refuses impossible combinations', () => {
+    refused({ ...base, newColumn: { name: 'amount_cents', type: 'bigint' } }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, oldColumn: null }, 'PF_INVALID_MIGRATION'); // reverse without an old column
+    refused({ ...base, backfill: null, reverse: null, newColumn: { name: 'amount', type: 'numeric', nullable: false } }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, primaryKey: 'amount' }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, batch: { size: 10, minSize: 100 } }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, flags: { dualWrite: 'x', backfill: 'x' } }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, id: 'no spaces allowed' }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, unknownOption: true }, 'PF_INVALID_MIGRATION');
+    refused({ ...base, batch: { workers: 0 } }, 'PF_INVALID_MIGRATION');
+  });
+
+  it('names the offending fields in the message', () => {
+    const e = refused({ ...base, batch: { size: -1 } }, 'PF_INVALID_MIGRATION');
+    assert.match(String(e.message), /batch\.size/);
+  });
+});

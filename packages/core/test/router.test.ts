@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { defineMigration, Derived, Router, StaticFlagSource, PHASES, type Phase } from '../src/index.js';
+
+const migration = defineMigration({
+  id: 'users-email',
+  table: 'users',
+  oldColumn: 'email',
+  newColumn: { name: 'email_normalized', type: 'text' },
+  backfill: 'lower(email)',
+  reverse: 'email_normalized',
+});
+
+function routerAt(phase: Phase | 'unknown', flags: Record<string, boolean> = {}): Router {
+  return new Router(migration, { flags: new StaticFlagSource(flags), snapshot: { migrationId: migration.id, phase, version: 1 } });
+}
+
+describe('Router', () => {
+  it('never reads the new column before verified, whatever the flags say', () => {
+    const on = { 'users-email.read-new': true };
+    for (const phase of PHASES) {
+      const r = routerAt(phase, on);
+      const expected = phase === 'verified' || phase === 'read-new' || phase === 'contracted' ? 'email_normalized' : 'email';
+      assert.equal(r.readColumn(), expected, phase);
+    }
+    assert.equal(routerAt('unknown', on).readColumn(), 'email');
+  });
+
+  it('reads old when the read-new flag is off or unknown (fail safe)', () => {
+    assert.equal(routerAt('read-new', { 'users-email.read-new': false }).readColumn(), 'email');
+    assert.equal(routerAt('read-new', {}).readColumn(), 'email');
+  });
+
+  it('writes both columns from dual-write until contract, deriving the missing side', () => {
+    const r = routerAt('backfilling');
+    const out = r.writeValues({ id: 1, email: 'A@X.io' });
+    assert.equal(out.email, 'A@X.io');
+    assert.ok(out.email_normalized instanceof Derived);
+    assert.equal((out.email_normalized as Derived).expression, 'lower(email)');
+    const back = r.writeValues({ id: 1, email_normalized: 'a@x.io' });
+    assert.ok(back.email instanceof Derived, 'reverse expression keeps the old column right');
+    const both = r.writeValues({ id: 1, email: 'B@x', email_normalized: 'b@x' });
+    assert.deepEqual(both, { id: 1, email: 'B@x', email_normalized: 'b@x' });
+  });
+
+  it('does not write the new column before dual-write, and not the old one after contract', () => {
+    assert.deepEqual(routerAt('expanded').writeValues({ id: 1, email: 'a', email_normalized: 'a' }), { id: 1, email: 'a' });
+    const after = routerAt('contracted').writeValues({ id: 1, email: 'A' });
+    assert.ok(after.email_normalized instanceof Derived);
+    assert.equal('email' in after, false);
+  });
+
+  it('keeps the last known phase when the store answers unknown, and ignores stale versions', () => {
+    const r = routerAt('dual-write');
+    r.update({ migrationId: migration.id, phase: 'unknown', version: 5 });
+    assert.equal(r.currentPhase, 'dual-write');
+    r.update({ migrationId: migration.id, phase: 'verified', version: 3 });
+    r.update({ migrationId: migration.id, phase: 'backfilling', version: 2 });
+    assert.equal(r.currentPhase, 'verified');
+  });
+
+  it('decides by returning shared objects (no allocation per call)', () => {
+    const r = routerAt('read-new', { 'users-email.read-new': true });
+    assert.equal(r.decide(), r.decide());
+  });
+
+  it('counts reads per side for heartbeats', () => {
+    const flags = new StaticFlagSource({ 'users-email.read-new': true });
+    const r = new Router(migration, { flags, snapshot: { migrationId: migration.id, phase: 'read-new', version: 1 } });
+    r.readColumn();
+    flags.set('users-email.read-new', false);
+    r.readColumn();
+    r.readColumn();
+    assert.deepEqual(r.takeReadCounts(), { oldReads: 2, newReads: 1 });
+    assert.deepEqual(r.takeReadCounts(), { oldReads: 0, newReads: 0 });
+  });
+});

@@ -1,0 +1,191 @@
+import { SpanStatusCode, context, trace } from '@opentelemetry/api';
+import {
+  ATTR, ConflictError, METRIC, SPAN, StateError, ValidationError, migrationSchema, type BatchSettings, type ThrottleSettings,
+} from '@phaseflag/core';
+import type { ExecutorContext } from '../context.js';
+import type { ResolvedMigration } from '../resolved.js';
+import { advisoryKey } from '../store/advisory.js';
+import { buildProgress } from './progress.js';
+import { prepareBackfill } from './ranges.js';
+import { Session } from './session.js';
+import { readMigrationRow, readRanges, type StoredRange } from './state.js';
+import { buildBatchStatements } from './statements.js';
+import { Throttler } from './throttle.js';
+import type { BackfillOptions, BackfillResult, BackfillStop } from './types.js';
+import { BACKFILL_ATTR, walkRange, type RangeState, type RunShared, type WorkerEnd } from './worker.js';
+
+/**
+ * Runs (or resumes) the backfill of one migration until every range is done, the phase leaves 'backfilling'
+ * (pause, rollback), or the caller aborts. Safe to kill at any moment: each batch commits together with its
+ * checkpoint, and the next run starts after the last committed one.
+ */
+export async function runBackfill(ctx: ExecutorContext, r: ResolvedMigration, opts: BackfillOptions = {}): Promise<BackfillResult> {
+  const id = r.migration.id;
+  const batch = parseSettings('batch', { ...r.migration.batch, ...opts.batch }, id) as BatchSettings;
+  const throttle = parseSettings('throttle', { ...r.migration.throttle, ...opts.throttle }, id) as ThrottleSettings;
+  const started = ctx.clock.now();
+  const span = ctx.tracer.startSpan(SPAN.backfill, {
+    attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
+  });
+  const parent = trace.setSpan(context.active(), span);
+  const lockKey = advisoryKey('backfill', id);
+  const lock = await Session.open(ctx.knex);
+  let locked = false;
+  try {
+    locked = await lock.tryAdvisoryLock(lockKey);
+    if (!locked) throw await lockedError(lock, lockKey, id);
+    const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
+    const final = { ...result, durationMs: ctx.clock.now() - started };
+    span.setAttributes({
+      [BACKFILL_ATTR.workers]: final.workers,
+      [ATTR.rows]: final.rowsScanned,
+      [BACKFILL_ATTR.rowsUpdated]: final.rowsUpdated,
+      [BACKFILL_ATTR.batches]: final.batches,
+      [BACKFILL_ATTR.stoppedBy]: final.stoppedBy,
+      [ATTR.throttledMs]: final.throttledMs,
+    });
+    ctx.logger.info(`backfill of ${id} stopped: ${final.stoppedBy}`, { migrationId: id, ...final });
+    return final;
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw error;
+  } finally {
+    if (locked) await lock.advisoryUnlock(lockKey);
+    await lock.release();
+    span.end();
+  }
+}
+
+async function runLocked(
+  ctx: ExecutorContext, r: ResolvedMigration, opts: BackfillOptions, batch: BatchSettings, throttle: ThrottleSettings,
+  lock: Session, parent: ReturnType<typeof trace.setSpan>, span: ReturnType<ExecutorContext['tracer']['startSpan']>,
+): Promise<Omit<BackfillResult, 'durationMs'>> {
+  const id = r.migration.id;
+  const s = ctx.stateSchema;
+  const row = await readMigrationRow(ctx.knex, s, id);
+  if (!row) {
+    throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${id}" is not recorded in ${s}.migrations.`, {
+      value: id, migrationId: id, hint: 'Plan and expand the migration with the engine first; the backfill runs in the backfilling phase.',
+    });
+  }
+  const plan = await prepareBackfill(ctx, r, { workers: batch.workers });
+  const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, throttledMs: 0 };
+  const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({ completed, stoppedBy, ...totals, workers });
+  if (row.phase !== 'backfilling') {
+    const completed = plan.ranges.every((x) => x.done);
+    return empty(completed ? 'complete' : 'phase-changed', completed);
+  }
+  await ctx.knex.raw('UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?', [s, id]);
+  if (r.migration.backfill === null) {
+    // A brand-new column with no expression: nothing to compute (a constant default was filled by ADD COLUMN).
+    await ctx.knex.raw('UPDATE ??.backfill_ranges SET done = true, updated_at = now() WHERE migration_id = ? AND NOT done', [s, id]);
+    await markCompleted(ctx, id);
+    return empty('complete', true);
+  }
+
+  const ranges = await readRanges(ctx.knex, s, id);
+  const queue: StoredRange[] = ranges.filter((x) => !x.done);
+  const poolMax = Number((ctx.knex.client as { pool?: { max?: number } }).pool?.max ?? 10);
+  // One connection per worker plus the one holding the lock; more workers than the pool can serve would wait on
+  // each other for connections instead of working.
+  const workers = Math.max(0, Math.min(batch.workers, queue.length, Math.max(1, poolMax - 1)));
+  span.setAttribute(BACKFILL_ATTR.workers, workers);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) stop.abort();
+
+  const states = new Map<number, RangeState>(ranges.map((x) => [x.worker, {
+    checkpointText: x.checkpointText, checkpoint: x.checkpoint, rowsDone: x.rowsDone, batches: x.batches, done: x.done,
+  }]));
+  const runStarted = ctx.clock.now();
+  const report = () => opts.onProgress?.(buildProgress(id, plan.rowsEstimate, ranges, states, {
+    rowsThisRun: totals.rowsScanned, elapsedMs: ctx.clock.now() - runStarted, throttled: throttler.isThrottled,
+  }));
+  const throttler = new Throttler(lock, throttle, ctx.clock, ctx.logger, id, (throttled, reason) => {
+    span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
+    report();
+  });
+  const shared: RunShared = {
+    ctx, migrationId: id, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
+    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, throttler, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
+    instruments: {
+      rows: ctx.meter.createCounter(METRIC.rowsBackfilled, { unit: '{row}', description: 'Rows examined by committed backfill batches' }),
+      batchMs: ctx.meter.createHistogram(METRIC.batchDuration, { unit: 'ms', description: 'Duration of one backfill batch transaction' }),
+      throttleMs: ctx.meter.createHistogram(METRIC.throttleWait, { unit: 'ms', description: 'Time a backfill worker held back for replica lag or the throttle query' }),
+    },
+    totals,
+    onBatch: (worker, state) => {
+      states.set(worker, { ...state });
+      report();
+    },
+  };
+
+  ctx.logger.info(`backfill of ${id} running`, { migrationId: id, workers, ranges: queue.length, split: plan.split });
+  const ends: WorkerEnd[] = [];
+  let failure: unknown;
+  const worker = async () => {
+    const session = await Session.open(ctx.knex);
+    try {
+      for (let range = queue.shift(); range; range = queue.shift()) {
+        const end = await walkRange(shared, session, range);
+        ends.push(end);
+        if (end !== 'done') return;
+      }
+    } catch (error) {
+      failure ??= error;
+      stop.abort(); // the other workers finish their current batch and stop
+    } finally {
+      await session.release();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: workers }, worker));
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  if (failure !== undefined) throw failure;
+
+  const completed = await markCompleted(ctx, id);
+  const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
+  return { completed, stoppedBy, ...totals, workers };
+}
+
+/** Records the completion time once every range is done; the phase is the engine's to move. */
+async function markCompleted(ctx: ExecutorContext, id: string): Promise<boolean> {
+  const s = ctx.stateSchema;
+  const row = (await ctx.knex.raw(
+    `UPDATE ??.migrations SET backfill_completed_at = coalesce(backfill_completed_at, now())
+      WHERE id = ? AND EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ?)
+        AND NOT EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ? AND NOT done)
+     RETURNING backfill_completed_at`,
+    [s, id, s, id, s, id],
+  )).rows[0];
+  return row !== undefined;
+}
+
+async function lockedError(lock: Session, key: string, id: string): Promise<ConflictError> {
+  // pg_locks shows a bigint advisory key as two oids; find the holder so the message can name it.
+  const holder = await lock.one<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date }>(
+    `SELECT l.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
+       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.classid = ((($1::bigint >> 32) & 4294967295)::bigint)::oid AND l.objid = (($1::bigint & 4294967295)::bigint)::oid
+      LIMIT 1`,
+    [key],
+  ).catch(() => undefined);
+  return new ConflictError('PF_BACKFILL_LOCKED', `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`, {
+    value: holder ?? null,
+    migrationId: id,
+    hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when its connection closes.',
+  });
+}
+
+function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {
+  const parsed = migrationSchema.shape[which].safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new ValidationError('PF_INVALID_OPTIONS', `Invalid ${which} settings for the backfill of "${id}": ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`, {
+    value, migrationId: id, hint: `See the "${which}" fields of the migration declaration; the same limits apply to the run options.`,
+  });
+}

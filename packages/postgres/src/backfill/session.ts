@@ -1,0 +1,95 @@
+import type { Knex } from 'knex';
+
+/** The part of a node-postgres client we use; knex's pg dialect hands these out from its pool. */
+interface PgClient {
+  query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  end(): Promise<void>;
+  __knex__disposed?: unknown;
+}
+
+/**
+ * One pooled connection held for the length of a run. Backfill and verify need this for three reasons: a
+ * session-level advisory lock lives exactly as long as its connection (so a runner that dies releases it), each
+ * batch is BEGIN…COMMIT on one connection, and the statement texts are built once per run with `$n` parameters
+ * and sent as they are (knex would rescan each text for `?`, which a user's expression may legitimately contain,
+ * e.g. the jsonb `?` operator).
+ */
+export class Session {
+  private constructor(private readonly knex: Knex, private readonly client: PgClient) {}
+
+  static async open(knex: Knex): Promise<Session> {
+    const client = (await knex.client.acquireConnection()) as PgClient;
+    return new Session(knex, client);
+  }
+
+  async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R[]> {
+    const result = await this.client.query(text, values);
+    return result.rows as R[];
+  }
+
+  /** Runs a statement and returns how many rows it affected. */
+  async execute(text: string, values?: readonly unknown[]): Promise<number> {
+    return (await this.client.query(text, values)).rowCount ?? 0;
+  }
+
+  async one<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R | undefined> {
+    return (await this.query<R>(text, values))[0];
+  }
+
+  /**
+   * Runs `fn` in one transaction. `lockTimeoutMs` bounds how long a statement may queue behind an application's
+   * row lock: the batch is the one that should give way, and it is retried, rather than holding the rows it has
+   * already changed while it waits.
+   */
+  async transaction<T>(fn: () => Promise<T>, lockTimeoutMs: number): Promise<T> {
+    // One round trip; SET LOCAL ends with the transaction, so nothing leaks into the pooled connection.
+    await this.client.query(`BEGIN; SET LOCAL lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+    try {
+      const value = await fn();
+      await this.client.query('COMMIT');
+      return value;
+    } catch (error) {
+      await this.rollbackQuietly();
+      throw error;
+    }
+  }
+
+  async rollback(): Promise<void> {
+    await this.client.query('ROLLBACK');
+  }
+
+  private async rollbackQuietly(): Promise<void> {
+    try {
+      await this.client.query('ROLLBACK');
+    } catch {
+      // The connection is broken (the original error says why); never hand it back to the pool.
+      this.client.__knex__disposed = 'phaseflag: rollback failed';
+    }
+  }
+
+  /** Session-level: held until unlocked or until this connection closes (crash, kill, network loss). */
+  async tryAdvisoryLock(key: string): Promise<boolean> {
+    const row = await this.one<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key]);
+    return row?.locked === true;
+  }
+
+  /** Gives the lock back; if that fails the connection is closed, which releases it server-side. */
+  async advisoryUnlock(key: string): Promise<void> {
+    try {
+      await this.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
+    } catch {
+      this.client.__knex__disposed = 'phaseflag: advisory unlock failed';
+      await this.client.end().catch(() => undefined);
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.knex.client.releaseConnection(this.client);
+  }
+}
+
+/** Postgres errors after which the same batch may simply be tried again. */
+export function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40001' /* serialization_failure */ || code === '40P01' /* deadlock_detected */ || code === '55P03' /* lock_not_available */;
+}

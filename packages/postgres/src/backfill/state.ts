@@ -1,0 +1,86 @@
+import type { Knex } from 'knex';
+import type { BackfillRange } from './types.js';
+import { displayKeySql } from './keys.js';
+
+/** Reads and writes of the state store's backfill bookkeeping (migrations.* backfill columns, backfill_ranges). */
+
+interface RangeRow {
+  worker: number;
+  lower_key: unknown[] | null;
+  upper_key: unknown[];
+  checkpoint: unknown[] | null;
+  lower_text: string | null;
+  upper_text: string;
+  checkpoint_text: string | null;
+  done: boolean;
+  rows_done: string;
+  batches: string;
+}
+
+/** A range as the runner needs it: display values plus the exact jsonb texts it sends back to Postgres. */
+export interface StoredRange extends BackfillRange {
+  readonly lowerText: string | null;
+  readonly upperText: string;
+  readonly checkpointText: string | null;
+}
+
+export async function readRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<StoredRange[]> {
+  const rows = (await db.raw(
+    `SELECT worker, ${displayKeySql('lower_key')} AS lower_key, ${displayKeySql('upper_key')} AS upper_key,
+            ${displayKeySql('checkpoint')} AS checkpoint,
+            lower_key::text AS lower_text, upper_key::text AS upper_text, checkpoint::text AS checkpoint_text,
+            done, rows_done, batches
+       FROM ??.backfill_ranges WHERE migration_id = ? ORDER BY worker`,
+    [stateSchema, migrationId],
+  )).rows as RangeRow[];
+  return rows.map((r) => ({
+    worker: r.worker,
+    lowerKey: r.lower_key,
+    upperKey: r.upper_key ?? [],
+    checkpoint: r.checkpoint,
+    done: r.done,
+    rowsDone: Number(r.rows_done),
+    batches: Number(r.batches),
+    lowerText: r.lower_text,
+    upperText: r.upper_text,
+    checkpointText: r.checkpoint_text,
+  }));
+}
+
+export interface MigrationBackfillRow {
+  phase: string;
+  tableSchema: string;
+  tableName: string;
+  rowsEstimate: number | null;
+  rowsBackfilled: number;
+  backfillStartedAt: Date | null;
+  backfillCompletedAt: Date | null;
+}
+
+export async function readMigrationRow(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<MigrationBackfillRow | undefined> {
+  const row = (await db.raw(
+    `SELECT phase, table_schema, table_name, rows_estimate, rows_backfilled, backfill_started_at, backfill_completed_at
+       FROM ??.migrations WHERE id = ?`,
+    [stateSchema, migrationId],
+  )).rows[0] as Record<string, unknown> | undefined;
+  if (!row) return undefined;
+  return {
+    phase: row.phase as string,
+    tableSchema: row.table_schema as string,
+    tableName: row.table_name as string,
+    rowsEstimate: row.rows_estimate === null ? null : Number(row.rows_estimate),
+    rowsBackfilled: Number(row.rows_backfilled),
+    backfillStartedAt: row.backfill_started_at as Date | null,
+    backfillCompletedAt: row.backfill_completed_at as Date | null,
+  };
+}
+
+/** Deletes the ranges (rollback, or a backfill to be started over) and zeroes the counters that described them. */
+export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number> {
+  const deleted = await db.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
+  await db.raw(
+    'UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL WHERE id = ?',
+    [stateSchema, migrationId],
+  );
+  return deleted.rowCount ?? 0;
+}

@@ -1,0 +1,64 @@
+import type { BatchSettings, ThrottleSettings } from '@phaseflag/core';
+
+/** One worker's share of the key space: keys > lowerKey (or from the start when null) and <= upperKey. */
+export interface BackfillRange {
+  readonly worker: number;
+  readonly lowerKey: unknown[] | null;
+  readonly upperKey: unknown[];
+  /** The last key of the last committed batch; null before the first. */
+  readonly checkpoint: unknown[] | null;
+  readonly done: boolean;
+  /** Rows covered (examined and, where needed, updated) by committed batches. */
+  readonly rowsDone: number;
+  readonly batches: number;
+}
+
+export interface BackfillPlanInfo {
+  readonly migrationId: string;
+  /** False when ranges already existed and were kept (a resume). */
+  readonly created: boolean;
+  /** How the boundaries were chosen. */
+  readonly split: 'arithmetic' | 'sample' | 'single' | 'empty' | 'existing';
+  /** The highest key when the ranges were made; rows inserted later are dual-written and never chased. */
+  readonly upperKey: unknown[] | null;
+  readonly rowsEstimate: number;
+  readonly ranges: readonly BackfillRange[];
+}
+
+export interface BackfillProgress {
+  readonly migrationId: string;
+  readonly rowsDone: number;
+  readonly rowsEstimate: number;
+  readonly ranges: readonly BackfillRange[];
+  readonly done: boolean;
+  readonly rowsPerSecond?: number;
+  readonly etaSeconds?: number;
+  /** Set while the runner is holding back (replica lag, throttle query). */
+  readonly throttled?: boolean;
+}
+
+export interface BackfillOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: BackfillProgress) => void;
+  batch?: Partial<BatchSettings>;
+  throttle?: Partial<ThrottleSettings>;
+  /** Asked before every batch; false stops the run like an abort. */
+  shouldContinue?: () => boolean;
+}
+
+export type BackfillStop = 'complete' | 'aborted' | 'phase-changed';
+
+export interface BackfillResult {
+  /** Every range has reached its upper key (also true when a previous run had finished it). */
+  readonly completed: boolean;
+  readonly stoppedBy: BackfillStop;
+  /** Rows this run changed (rows already equal to the expression are skipped, not rewritten). */
+  readonly rowsUpdated: number;
+  /** Rows this run examined. */
+  readonly rowsScanned: number;
+  readonly batches: number;
+  readonly durationMs: number;
+  /** Time spent held back by throttling, summed over workers. */
+  readonly throttledMs: number;
+  readonly workers: number;
+}

@@ -1,0 +1,173 @@
+import { context, SpanStatusCode, trace, type Context, type Counter, type Histogram } from '@opentelemetry/api';
+import { ATTR, SPAN, type BatchSettings } from '@phaseflag/core';
+import type { ExecutorContext } from '../context.js';
+import { AdaptiveBatchSize } from './batch-size.js';
+import { isRetryable, type Session } from './session.js';
+import type { StoredRange } from './state.js';
+import type { BatchStatements, ScanRow } from './statements.js';
+import type { Throttler } from './throttle.js';
+
+/** Attribute names not (yet) in core's ATTR. */
+export const BACKFILL_ATTR = {
+  workers: 'phaseflag.backfill.workers',
+  batches: 'phaseflag.backfill.batches',
+  stoppedBy: 'phaseflag.backfill.stopped_by',
+  rowsUpdated: 'phaseflag.rows.updated',
+  committed: 'phaseflag.batch.committed',
+} as const;
+
+const MAX_ATTEMPTS = 10;
+const RETRY_BASE_MS = 50;
+const RETRY_MAX_MS = 2000;
+
+/** Everything a worker shares with the run: statements, instruments, throttle, stop signal and totals. */
+export interface RunShared {
+  readonly ctx: ExecutorContext;
+  readonly migrationId: string;
+  readonly statements: BatchStatements;
+  readonly batch: BatchSettings;
+  readonly lockTimeoutMs: number;
+  readonly throttler: Throttler;
+  readonly stop: AbortSignal;
+  readonly shouldContinue: (() => boolean) | undefined;
+  readonly parent: Context;
+  readonly instruments: { rows: Counter; batchMs: Histogram; throttleMs: Histogram };
+  readonly totals: { rowsUpdated: number; rowsScanned: number; batches: number; throttledMs: number };
+  /** Called after each committed batch with the range's new state. */
+  readonly onBatch: (worker: number, state: RangeState) => void;
+}
+
+export interface RangeState {
+  checkpointText: string | null;
+  checkpoint: unknown[] | null;
+  rowsDone: number;
+  batches: number;
+  done: boolean;
+}
+
+export type WorkerEnd = 'done' | 'stopped' | 'phase-changed';
+
+class PhaseChanged extends Error {}
+
+type BatchOutcome =
+  | { kind: 'phase-changed' }
+  | { kind: 'committed'; scanned: number; updated: number; lastKey: string | null; lastDisplay: unknown[] | null; done: boolean; rowsDone: number };
+
+/**
+ * Walks one range by keyset pagination until it reaches its upper key, the run is stopped, or the phase leaves
+ * 'backfilling'. Only the current checkpoint (one key) is kept in memory, whatever the table's size.
+ */
+export async function walkRange(shared: RunShared, session: Session, range: StoredRange): Promise<WorkerEnd> {
+  const { ctx, batch } = shared;
+  const sizer = new AdaptiveBatchSize(batch);
+  const state: RangeState = {
+    checkpointText: range.checkpointText, checkpoint: range.checkpoint, rowsDone: range.rowsDone, batches: range.batches, done: range.done,
+  };
+  // The first batch starts after the checkpoint, or after the range's lower bound when nothing is committed yet.
+  let from = range.checkpointText ?? range.lowerText;
+  for (;;) {
+    if (shared.stop.aborted || shared.shouldContinue?.() === false) return 'stopped';
+    const waitedMs = await shared.throttler.wait(shared.stop);
+    if (waitedMs > 0) {
+      shared.totals.throttledMs += waitedMs;
+      shared.instruments.throttleMs.record(waitedMs, { [ATTR.migrationId]: shared.migrationId });
+    }
+    if (shared.stop.aborted) return 'stopped';
+    const size = sizer.size;
+    const started = ctx.clock.now();
+    const outcome = await runBatchTraced(shared, session, range, from, size, waitedMs);
+    const ms = ctx.clock.now() - started;
+    if (outcome.kind === 'phase-changed') return 'phase-changed';
+    sizer.observe(outcome.scanned, ms);
+    shared.totals.batches++;
+    shared.totals.rowsScanned += outcome.scanned;
+    shared.totals.rowsUpdated += outcome.updated;
+    shared.instruments.rows.add(outcome.scanned, { [ATTR.migrationId]: shared.migrationId });
+    shared.instruments.batchMs.record(ms, { [ATTR.migrationId]: shared.migrationId });
+    if (outcome.lastKey !== null) {
+      from = outcome.lastKey;
+      state.checkpointText = outcome.lastKey;
+      state.checkpoint = outcome.lastDisplay;
+    }
+    state.rowsDone = outcome.rowsDone;
+    state.batches++;
+    state.done = outcome.done;
+    shared.onBatch(range.worker, state);
+    if (outcome.done) return 'done';
+    if (batch.pauseMs > 0) await ctx.clock.sleep(batch.pauseMs, shared.stop);
+  }
+}
+
+async function runBatchTraced(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, waitedMs: number): Promise<BatchOutcome> {
+  const span = shared.ctx.tracer.startSpan(SPAN.backfillBatch, {
+    attributes: {
+      [ATTR.migrationId]: shared.migrationId,
+      [ATTR.worker]: range.worker,
+      [ATTR.batchSize]: size,
+      [ATTR.keyFrom]: from ?? '',
+      [ATTR.throttled]: waitedMs > 0,
+      [ATTR.throttledMs]: waitedMs,
+    },
+  }, shared.parent);
+  try {
+    const outcome = await context.with(trace.setSpan(shared.parent, span), () => runBatchWithRetries(shared, session, range, from, size, span));
+    if (outcome.kind === 'committed') {
+      span.setAttributes({
+        [ATTR.rows]: outcome.scanned,
+        [BACKFILL_ATTR.rowsUpdated]: outcome.updated,
+        [ATTR.keyTo]: outcome.lastKey ?? from ?? '',
+        [BACKFILL_ATTR.committed]: true,
+      });
+    } else {
+      span.setAttributes({ [BACKFILL_ATTR.committed]: false, [ATTR.reason]: 'phase is no longer backfilling' });
+    }
+    return outcome;
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+async function runBatchWithRetries(
+  shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, span: ReturnType<ExecutorContext['tracer']['startSpan']>,
+): Promise<BatchOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runBatch(shared, session, range, from, size);
+    } catch (error) {
+      if (error instanceof PhaseChanged) return { kind: 'phase-changed' };
+      if (!isRetryable(error) || attempt >= MAX_ATTEMPTS || shared.stop.aborted) throw error;
+      // A lock held by the application, a deadlock or a serialization failure: the batch was rolled back as a
+      // whole (checkpoint included), so trying the same range again is safe.
+      span.addEvent('retry', { [ATTR.attempts]: attempt, 'error.code': String((error as { code?: unknown }).code) });
+      span.setAttribute(ATTR.attempts, attempt + 1);
+      await shared.ctx.clock.sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)), shared.stop);
+    }
+  }
+}
+
+async function runBatch(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number): Promise<BatchOutcome> {
+  const st = shared.statements;
+  return session.transaction(async () => {
+    const phase = await session.one<{ phase: string }>(st.phase, [shared.migrationId]);
+    if (phase?.phase !== 'backfilling') throw new PhaseChanged();
+    const scan = (from === null
+      ? await session.one<ScanRow>(st.scanFirst, [range.upperText, size])
+      : await session.one<ScanRow>(st.scanNext, [from, range.upperText, size]))!;
+    const updated = scan.scanned === 0 ? 0
+      : from === null ? await session.execute(st.updateFirst, [scan.last_key])
+      : await session.execute(st.updateNext, [from, scan.last_key]);
+    // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
+    // anything inserted since is dual-written and needs no backfill).
+    const done = scan.scanned < size || scan.reached_upper === true;
+    const counted = await session.query<{ rows_done: string }>(st.commit, [shared.migrationId, range.worker, scan.scanned, scan.last_key, done]);
+    if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
+    return {
+      kind: 'committed' as const, scanned: scan.scanned, updated, lastKey: scan.last_key, lastDisplay: scan.last_key_display, done,
+      rowsDone: Number(counted[0]!.rows_done),
+    };
+  }, shared.lockTimeoutMs);
+}

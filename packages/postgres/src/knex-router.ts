@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { Derived, PhaseflagError, Router, type FlagContext, type FlagSource, type RouteDecision } from '@phaseflag/core';
+import type { Knex } from 'knex';
+import type { Phaseflag } from './engine.js';
+import type { ResolvedMigration } from './resolved.js';
+
+export interface KnexRouterOptions {
+  /** Identifies this service instance in heartbeats (default: a random id per router). */
+  instanceId?: string;
+  /** How often the instance reports the phase it applies; 0 turns heartbeats off. */
+  heartbeatMs?: number;
+  /** The name application code reads the value under (default: the old column's name, else the new one's). */
+  logicalName?: string;
+}
+
+/**
+ * The Router for knex users: keeps the core Router on the database's phase, renders derived values as SQL and
+ * selects the right physical column under the logical name. Per-request work is the core Router's decision (a
+ * few property reads) plus building the row the application was going to write anyway.
+ */
+export class KnexRouter {
+  readonly core: Router;
+  readonly instanceId: string;
+  readonly logicalName: string;
+  private readonly knex: Knex;
+  private readonly unsubscribe: () => void;
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  private initial: Promise<void>;
+  private closed = false;
+
+  constructor(private readonly pf: Phaseflag, private readonly resolved: ResolvedMigration, flags: FlagSource, options: KnexRouterOptions = {}) {
+    const m = resolved.migration;
+    this.core = new Router(m, { flags });
+    this.knex = pf.knex;
+    this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.logicalName = options.logicalName ?? m.oldColumn ?? m.newColumn.name;
+    this.unsubscribe = pf.store.watchPhase(m.id, (s) => {
+      const before = this.core.currentPhase;
+      this.core.update(s);
+      if (before !== this.core.currentPhase) void this.heartbeat();
+    });
+    this.initial = pf.store.readPhase(m.id).then((s) => this.core.update(s), (e) => {
+      pf.ctx.logger.warn('phaseflag: cannot read the phase yet; reading old and writing old until the store answers', { error: (e as Error).message });
+    });
+    const every = options.heartbeatMs ?? 5000;
+    if (every > 0) {
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
+      this.heartbeatTimer.unref();
+      this.initial = this.initial.then(() => this.heartbeat());
+    }
+    pf.trackRouter(this);
+  }
+
+  /** Resolves once the router has read the phase from the store (or failed to and stays on the safe side). */
+  ready(): Promise<void> {
+    return this.initial;
+  }
+
+  decide(context?: FlagContext): RouteDecision {
+    return this.core.decide(context);
+  }
+
+  /** The physical column to read for this request, or null when nothing can be read yet. */
+  column(context?: FlagContext): string | null {
+    return this.core.readColumn(context);
+  }
+
+  /** `<physical> AS <logical>`, for `.select(...)`. */
+  select(context?: FlagContext, alias: string = this.logicalName): Knex.Raw {
+    const col = this.core.readColumn(context);
+    if (col === null) return this.knex.raw('NULL AS ??', [alias]);
+    return this.knex.raw('?? AS ??', [col, alias]);
+  }
+
+  /**
+   * The row to INSERT or UPDATE: both columns where the phase wants both, the missing side derived in SQL from
+   * the supplied values with the migration's expression. When the expression needs columns the row does not
+   * supply (an UPDATE of a few columns), the derived side is left to the sync trigger, which sees the whole row.
+   */
+  row(values: Record<string, unknown>, context?: FlagContext): Record<string, unknown> {
+    const out = this.core.writeValues(values, context);
+    for (const [key, value] of Object.entries(out)) {
+      if (!(value instanceof Derived)) continue;
+      const inputs = value.target === this.resolved.migration.newColumn.name ? this.resolved.backfillInputs : this.resolved.reverseInputs;
+      const missing = inputs.filter((c) => !Object.prototype.hasOwnProperty.call(value.row, c));
+      if (missing.length > 0) {
+        if (this.resolved.migration.sync.trigger) {
+          delete out[key];
+          continue;
+        }
+        throw new PhaseflagError('PF_INVALID_OPTIONS', `Cannot derive ${value.target} without ${missing.join(', ')}.`, {
+          value: Object.keys(value.row), migrationId: this.resolved.migration.id,
+          hint: `Include ${missing.join(', ')} in the write, or turn the sync trigger on so the database derives it from the whole row.`,
+        });
+      }
+      out[key] = this.derive(value, inputs);
+    }
+    return out;
+  }
+
+  private derive(value: Derived, inputs: readonly string[]): Knex.Raw {
+    // The expression is evaluated over a one-row subquery that names the supplied values like the table's
+    // columns, typed as the table types them, so "lower(email)" means the same here as in the backfill.
+    const select = inputs.map((c) => `?::${this.resolved.columns.get(c)?.type ?? 'text'} AS ??`).join(', ');
+    const bindings: unknown[] = [];
+    for (const c of inputs) bindings.push(value.row[c], c);
+    const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;
+    if (inputs.length === 0) return this.knex.raw(`((${escapeBindings(value.expression)})::${targetType})`);
+    return this.knex.raw(`(SELECT (${escapeBindings(value.expression)})::${targetType} FROM (SELECT ${select}) AS pf_row)`, bindings);
+  }
+
+  /** Reports the phase this instance applies, what it writes and whether it read the old column lately. */
+  async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    const d = this.core.decide();
+    const reads = this.core.takeReadCounts();
+    const readsOld = reads.oldReads > 0 || (reads.newReads === 0 && d.read === 'old');
+    try {
+      await this.pf.store.heartbeat({
+        instanceId: this.instanceId, migrationId: this.resolved.migration.id, phase: this.core.currentPhase,
+        writesOld: d.writeOld, writesNew: d.writeNew, readsOld, readsNew: reads.newReads > 0 || d.read === 'new',
+      });
+    } catch (error) {
+      this.pf.ctx.logger.warn('phaseflag: heartbeat failed', { error: (error as Error).message });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.initial.catch(() => undefined);
+    await this.pf.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
+    this.pf.untrackRouter(this);
+  }
+}
+
+/** knex reads `?` as a binding placeholder; an expression may use it as an operator (jsonb `?`). */
+function escapeBindings(sql: string): string {
+  return sql.replace(/\?/g, '\\?');
+}

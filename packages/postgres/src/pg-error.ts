@@ -1,0 +1,37 @@
+/** What a caller needs from an error raised by Postgres through knex and pg. */
+export interface PgErrorFacts {
+  /** SQLSTATE, e.g. 55P03 (lock_not_available); undefined for errors that did not come from the server. */
+  readonly code: string | undefined;
+  /** The server's message, without the statement knex prepends ("<sql> - <message>"). */
+  readonly message: string;
+  readonly detail: string | undefined;
+}
+
+export const SQLSTATE = {
+  lockNotAvailable: '55P03',
+  deadlockDetected: '40P01',
+  queryCanceled: '57014',
+  featureNotSupported: '0A000',
+  undefinedObject: '42704',
+} as const;
+
+/**
+ * knex rewrites `message` to "<formatted sql> - <server message>". The prefix is stripped when it is one of the
+ * texts we sent; otherwise the message is returned whole rather than cut at a guess (the server's own message
+ * may contain " - ", e.g. "operator does not exist: text - integer").
+ */
+export function pgError(error: unknown, ...sentSql: string[]): PgErrorFacts {
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null;
+  let message = typeof e?.message === 'string' ? e.message : String(error);
+  for (const sql of sentSql) {
+    if (message.startsWith(`${sql} - `)) {
+      message = message.slice(sql.length + 3);
+      break;
+    }
+  }
+  return {
+    code: typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined,
+    message,
+    detail: typeof e?.detail === 'string' ? e.detail : undefined,
+  };
+}

@@ -1,0 +1,124 @@
+import type { PhaseSnapshot } from '@phaseflag/core';
+import { isPhase } from '@phaseflag/core';
+import type { ExecutorContext } from '../context.js';
+
+type Listener = (snapshot: PhaseSnapshot) => void;
+
+/**
+ * Tells listeners of phase changes: at once through LISTEN/NOTIFY (every transition notifies in its own
+ * transaction), and by polling as a backstop, since a notification is lost while the listening connection is
+ * down. One connection and one poll serve every migration this process watches.
+ */
+export class PhaseWatcher {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly last = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private connection: { query(sql: string): Promise<unknown>; on(e: string, f: (...a: unknown[]) => void): void; removeAllListeners(e: string): void } | undefined;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly ctx: ExecutorContext, private readonly options: { channel: string; pollIntervalMs: number }) {}
+
+  watch(migrationId: string, listener: Listener): () => void {
+    let set = this.listeners.get(migrationId);
+    if (!set) this.listeners.set(migrationId, (set = new Set()));
+    set.add(listener);
+    this.start();
+    void this.poll();
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0) this.listeners.delete(migrationId);
+    };
+  }
+
+  private start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => void this.poll(), this.options.pollIntervalMs);
+    this.timer.unref();
+    this.connecting ??= this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      // A pooled connection taken out for good: LISTEN is per session.
+      const conn = await (this.ctx.knex.client as { acquireConnection(): Promise<NonNullable<PhaseWatcher['connection']>> }).acquireConnection();
+      if (this.closed) {
+        await this.release(conn);
+        return;
+      }
+      this.connection = conn;
+      conn.on('notification', (msg: unknown) => this.onNotification(msg as { channel: string; payload?: string }));
+      conn.on('error', () => this.reconnectLater());
+      conn.on('end', () => this.reconnectLater());
+      await conn.query(`LISTEN "${this.options.channel.replace(/"/g, '""')}"`);
+    } catch (error) {
+      this.ctx.logger.warn('phaseflag: cannot LISTEN for phase changes; polling only', { error: (error as Error).message });
+      this.reconnectLater();
+    }
+  }
+
+  private reconnectLater(): void {
+    if (this.closed) return;
+    this.connection = undefined;
+    this.connecting = undefined;
+    const t = setTimeout(() => {
+      if (!this.closed && this.listeners.size > 0) this.connecting ??= this.listen();
+    }, this.options.pollIntervalMs);
+    t.unref();
+  }
+
+  private onNotification(msg: { channel: string; payload?: string }): void {
+    if (msg.channel !== this.options.channel || !msg.payload) return;
+    try {
+      const p = JSON.parse(msg.payload) as { id: string; phase: string; version: number };
+      this.emit({ migrationId: p.id, phase: isPhase(p.phase) ? p.phase : 'unknown', version: p.version });
+    } catch {
+      void this.poll();
+    }
+  }
+
+  private emit(snapshot: PhaseSnapshot): void {
+    const prev = this.last.get(snapshot.migrationId);
+    if (prev !== undefined && prev >= snapshot.version) return;
+    this.last.set(snapshot.migrationId, snapshot.version);
+    for (const l of this.listeners.get(snapshot.migrationId) ?? []) l(snapshot);
+  }
+
+  private async poll(): Promise<void> {
+    const ids = [...this.listeners.keys()];
+    if (ids.length === 0 || this.closed) return;
+    try {
+      const rows = (await this.ctx.knex.raw('SELECT id, phase, version FROM ??.migrations WHERE id = ANY(?)', [this.ctx.stateSchema, ids])).rows as Array<{ id: string; phase: string; version: string }>;
+      const seen = new Set<string>();
+      for (const r of rows) {
+        seen.add(r.id);
+        this.emit({ migrationId: r.id, phase: isPhase(r.phase) ? r.phase : 'unknown', version: Number(r.version) });
+      }
+      for (const id of ids) if (!seen.has(id)) this.emit({ migrationId: id, phase: 'pending', version: 0 });
+    } catch (error) {
+      // Unreadable state: say so once per failure streak; listeners keep their last known phase (fail safe).
+      this.ctx.logger.warn('phaseflag: state store unreadable; keeping last known phases', { error: (error as Error).message });
+    }
+  }
+
+  private async release(conn: unknown): Promise<void> {
+    await (this.ctx.knex.client as { releaseConnection(c: unknown): Promise<void> }).releaseConnection(conn);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.connecting?.catch(() => undefined);
+    const conn = this.connection;
+    this.connection = undefined;
+    if (conn) {
+      conn.removeAllListeners('notification');
+      try {
+        await conn.query('UNLISTEN *');
+      } catch {
+        // the connection is gone already
+      }
+      await this.release(conn);
+    }
+  }
+}
