@@ -26,6 +26,8 @@ export interface ProbeSite {
   readonly table: string;
   /** Every column of the copy (the table's columns plus the new one). */
   readonly columns: readonly string[];
+  /** The session's search_path setting, restored after the analysis queries that run with pg_catalog alone. */
+  readonly searchPath: string;
   readonly fail: Fail;
 }
 
@@ -33,7 +35,19 @@ interface DependencyFacts {
   inputs: string[] | null;
   subquery: boolean;
   wholeRow: boolean;
+  systemColumn: boolean;
+  external: string[] | null;
   functions: { name: string; volatile: boolean; kind: string; returnsSet: boolean }[] | null;
+}
+
+export interface ExpressionFacts {
+  /** The row's columns the expression reads, by name. */
+  readonly inputs: string[];
+  /**
+   * Objects outside the built-in catalog it uses (user functions, operators, types, extensions), as
+   * pg_describe_object names them. pg_depend records exactly these: dependencies on built-in objects are not kept.
+   */
+  readonly external: string[];
 }
 
 /** A name for a probe object in pg_temp that cannot be the copy of the user's table. */
@@ -45,24 +59,39 @@ export function copyName(site: Pick<ProbeSite, 'table'>): string {
   return `pg_temp.${quoteIdent(site.table)}`;
 }
 
+/**
+ * The backfill, verify, the router and the trigger each evaluate the expression under their own alias for the row
+ * (`t`, `pf_row`, …), so an accepted expression must not depend on one: it is parsed under two different aliases
+ * and a qualified reference ("t.amount", "orders.amount") fails one of them.
+ */
+export const PROBE_ALIASES = ['t', 'pf_row'] as const;
+
 export async function analyseExpression(
   site: ProbeSite, what: 'backfill' | 'reverse', expression: string, target: string, targetType: string,
-): Promise<string[]> {
+): Promise<ExpressionFacts> {
   const { trx, fail, table } = site;
   const copy = copyName(site);
-  const invalid = (message: string): never => fail('PF_INVALID_EXPRESSION',
-    `The ${what} expression of "${site.migrationId}" is rejected by Postgres: ${message}.`, expression,
-    `Write one SQL expression over the columns of "${table}" whose value can be assigned to ${targetType} (column "${target}"), e.g. "round(amount * 100)::bigint".`);
+  const invalid = (message: string, byPostgres = true): never => fail('PF_INVALID_EXPRESSION',
+    `The ${what} expression of "${site.migrationId}" is ${byPostgres ? 'rejected by Postgres' : 'refused'}: ${message}.`, expression,
+    `Write one SQL expression over the columns of "${table}", unqualified, that casts to ${targetType} (column "${target}"), e.g. "round(amount * 100)".`);
 
-  const explain = `EXPLAIN (COSTS OFF) INSERT INTO ${copy} (${quoteIdent(target)}) SELECT ${embed(expression)} FROM ${copy} AS ${quoteIdent(table)}`;
+  // The same explicit cast the backfill's UPDATE and verify apply (`(<expr>)::<type>`), so what passes here is
+  // what they will run; EXPLAIN plans it without evaluating anything.
+  const [first, second] = PROBE_ALIASES;
+  const explain = `EXPLAIN (COSTS OFF) SELECT (${embed(expression)})::${targetType} FROM ${copy} AS ${first}`;
   try {
     await trx.raw(explain);
   } catch (e) {
     invalid(pgError(e, explain).message);
   }
   const view = probeName(`pf_probe_${what}`, table);
-  await trx.raw(`CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT ${embed(expression)} AS v FROM ${copy} AS ${quoteIdent(table)}`);
-  const facts = await dependencyFacts(trx, 'pg_rewrite',
+  const create = `CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT (${embed(expression)})::${targetType} AS v FROM ${copy} AS ${second}`;
+  try {
+    await trx.raw(create);
+  } catch (e) {
+    invalid(`${pgError(e, create).message} (refer to the row's columns by their bare names: the row is aliased differently where the expression runs)`);
+  }
+  const facts = await dependencyFacts(site, 'pg_rewrite',
     trx.raw('(SELECT oid FROM pg_rewrite WHERE ev_class = ?::regclass)', [`pg_temp.${quoteIdent(view)}`]), copy);
 
   if (facts.subquery) {
@@ -70,13 +99,15 @@ export async function analyseExpression(
       'A subquery reads other rows or tables, which can change under the backfill and differ between trigger and verify: derive the value from the row alone.');
   }
   refuseFunctions(site, what, expression, facts);
-
-  let inputs = facts.wholeRow ? [...site.columns] : facts.inputs ?? [];
-  if (what === 'backfill' && inputs.includes(target) && !facts.wholeRow) {
-    invalid(`it reads "${target}", the column it computes (verify would compare the column with itself)`);
+  if (facts.systemColumn) {
+    invalid('it reads a system column (ctid, xmin, tableoid, …), which is not part of the row\'s values and changes on every write', false);
   }
-  if (facts.wholeRow) inputs = inputs.filter((c) => c !== target);
-  return inputs.sort();
+
+  const inputs = facts.wholeRow ? site.columns.filter((c) => c !== target) : facts.inputs ?? [];
+  if (what === 'backfill' && inputs.includes(target)) {
+    invalid(`it reads "${target}", the column it computes (verify would compare the column with itself)`, false);
+  }
+  return { inputs: [...inputs].sort(), external: (facts.external ?? []).sort() };
 }
 
 export async function analyseCheck(site: ProbeSite, expression: string): Promise<void> {
@@ -95,7 +126,7 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
     fail('PF_INVALID_EXPRESSION', `The check expression of "${site.migrationId}" is rejected by Postgres: ${pg.message}.`, expression,
       `Write a boolean SQL expression over the columns of "${site.table}", e.g. "amount_cents >= 0".`);
   }
-  const facts = await dependencyFacts(trx, 'pg_constraint',
+  const facts = await dependencyFacts(site, 'pg_constraint',
     trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copy, name]), copy);
   refuseFunctions(site, 'check', expression, facts);
 }
@@ -120,26 +151,41 @@ function refuseFunctions(site: ProbeSite, what: string, expression: string, fact
 }
 
 /**
- * What pg_depend records for one object (a view's rewrite rule or a constraint): the copy's columns it reads,
- * the functions it calls directly or through operators, and (for rules) whether its tree holds a sublink or a
- * whole-row reference, which records no column dependency.
+ * Facts about one stored expression: a view's rewrite rule or a constraint. pg_depend gives the copy's columns it
+ * reads (the copy is an ordinary object, so its columns are recorded). Functions cannot come from pg_depend:
+ * dependencies on built-in ("pinned") objects are never recorded, so random() or now() would be invisible. They
+ * are read from the stored node tree instead, where every call names its function (`:funcid`, `:opfuncid`,
+ * `:aggfnoid`, `:winfnoid`) or its operator (`:opno`); the tree also shows sublinks and whole-row references.
  */
-async function dependencyFacts(trx: Knex.Transaction, catalog: 'pg_rewrite' | 'pg_constraint', objid: Knex.Raw, copy: string): Promise<DependencyFacts> {
-  return (await trx.raw(
+async function dependencyFacts(site: ProbeSite, catalog: 'pg_rewrite' | 'pg_constraint', objid: Knex.Raw, copy: string): Promise<DependencyFacts> {
+  const { trx } = site;
+  const tree = catalog === 'pg_rewrite'
+    ? 'SELECT ev_action::text FROM pg_rewrite WHERE oid = (SELECT objid FROM obj)'
+    : 'SELECT conbin::text FROM pg_constraint WHERE oid = (SELECT objid FROM obj)';
+  // With only pg_catalog on the path, pg_describe_object qualifies every other object ("function app.f(numeric)").
+  await trx.raw("SELECT set_config('search_path', 'pg_catalog', true)");
+  const facts = (await trx.raw(
     `WITH obj AS (SELECT ?::regclass AS classid, ?::oid AS objid),
-          deps AS (SELECT d.* FROM pg_depend d, obj WHERE d.classid = obj.classid AND d.objid = obj.objid),
-          fns AS (
-            SELECT d.refobjid AS oid FROM deps d WHERE d.refclassid = 'pg_proc'::regclass
-            UNION SELECT o.oprcode FROM deps d JOIN pg_operator o ON o.oid = d.refobjid WHERE d.refclassid = 'pg_operator'::regclass)
+          tree AS (${tree}),
+          ids AS (SELECT m[1] AS kind, m[2]::oid AS oid FROM tree t(text), regexp_matches(t.text, ':(funcid|opfuncid|aggfnoid|winfnoid|opno) ([0-9]+)', 'g') AS m),
+          fns AS (SELECT oid FROM ids WHERE kind <> 'opno' UNION SELECT o.oprcode FROM ids JOIN pg_operator o ON o.oid = ids.oid WHERE ids.kind = 'opno')
      SELECT
-       (SELECT array_agg(DISTINCT a.attname::text) FROM deps d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ?::regclass AND d.refobjsubid > 0) AS inputs,
-       coalesce((SELECT strpos(r.ev_action::text, '{SUBLINK') > 0 FROM pg_rewrite r, obj WHERE obj.classid = 'pg_rewrite'::regclass AND r.oid = obj.objid), false) AS subquery,
-       coalesce((SELECT strpos(r.ev_action::text, ':varattno 0 ') > 0 FROM pg_rewrite r, obj WHERE obj.classid = 'pg_rewrite'::regclass AND r.oid = obj.objid), false) AS "wholeRow",
+       (SELECT array_agg(DISTINCT a.attname::text) FROM pg_depend d, obj JOIN pg_attribute a ON true
+         WHERE d.classid = obj.classid AND d.objid = obj.objid AND a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+           AND d.refclassid = 'pg_class'::regclass AND d.refobjid = ?::regclass AND d.refobjsubid > 0) AS inputs,
+       coalesce((SELECT strpos(t.text, '{SUBLINK') > 0 FROM tree t(text)), false) AS subquery,
+       coalesce((SELECT strpos(t.text, ':varattno 0 ') > 0 FROM tree t(text)), false) AS "wholeRow",
+       coalesce((SELECT t.text ~ ':varattno -[0-9]' FROM tree t(text)), false) AS "systemColumn",
+       (SELECT array_agg(DISTINCT pg_describe_object(d.refclassid, d.refobjid, 0)) FROM pg_depend d, obj
+         WHERE d.classid = obj.classid AND d.objid = obj.objid AND d.deptype = 'n'
+           AND NOT (d.refclassid = 'pg_class'::regclass AND (d.refobjid = ?::regclass
+                    OR d.refobjid = (SELECT ev_class FROM pg_rewrite WHERE obj.classid = 'pg_rewrite'::regclass AND oid = obj.objid)))) AS external,
        (SELECT json_agg(json_build_object('name', p.oid::regprocedure::text, 'volatile', p.provolatile = 'v', 'kind', p.prokind, 'returnsSet', p.proretset))
           FROM fns JOIN pg_proc p ON p.oid = fns.oid) AS functions`,
-    [catalog, objid, copy],
+    [catalog, objid, copy, copy],
   )).rows[0] as DependencyFacts;
+  await trx.raw("SELECT set_config('search_path', ?, true)", [site.searchPath]);
+  return facts;
 }
 
 /** Maps a lock_timeout met by the probes themselves (a DDL holds the table) to the error DDL would give. */

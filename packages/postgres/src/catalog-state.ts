@@ -9,30 +9,24 @@ import type { Knex } from 'knex';
 type Db = Knex | Knex.Transaction;
 
 export interface LiveColumn {
-  readonly typid: number;
-  readonly typmod: number;
+  /** format_type() with only pg_catalog on the search_path: comparable with ResolvedMigration's types. */
+  readonly type: string;
   readonly notNull: boolean;
 }
 
-export async function readColumn(db: Db, schema: string, table: string, column: string): Promise<LiveColumn | null> {
-  const row = (await db.raw(
-    `SELECT a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
-       FROM pg_attribute a
-      WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?)
-        AND a.attname = ? AND a.attnum > 0 AND NOT a.attisdropped`,
-    [schema, table, column],
-  )).rows[0] as LiveColumn | undefined;
-  return row ?? null;
-}
-
-/** Type identity of a type name as the catalog resolves it under the session's search_path. */
-export async function typeIdentity(db: Db, typeText: string): Promise<{ typid: number; typmod: number; type: string }> {
-  // format_type of the column is compared, not the text: "varchar(20)" and "character varying(20)" are one type.
-  return (await db.raw(
-    `SELECT atttypid::int AS typid, atttypmod AS typmod, format_type(atttypid, atttypmod) AS type FROM pg_attribute
-      WHERE attrelid = ?::regclass AND attnum = 1`,
-    [typeText],
-  )).rows[0];
+export async function readColumn(knex: Knex, schema: string, table: string, column: string): Promise<LiveColumn | null> {
+  return knex.transaction(async (trx) => {
+    await trx.raw("SELECT set_config('search_path', 'pg_catalog', true)");
+    const row = (await trx.raw(
+      `SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+         FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ? AND c.relname = ? AND a.attname = ? AND a.attnum > 0 AND NOT a.attisdropped`,
+      [schema, table, column],
+    )).rows[0] as LiveColumn | undefined;
+    return row ?? null;
+  });
 }
 
 export type IndexState =
@@ -103,12 +97,4 @@ export async function readTrigger(db: Db, schema: string, table: string, trigger
     [fn, fnSchema, schema, table, trigger],
   )).rows[0] as { enabled: boolean; matches: boolean } | undefined;
   return row ? { exists: true, enabled: row.enabled, matches: row.matches } : { exists: false, enabled: false, matches: false };
-}
-
-export async function functionExists(db: Db, schema: string, fn: string): Promise<boolean> {
-  const row = (await db.raw(
-    `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ? AND p.proname = ? AND p.pronargs = 0`,
-    [schema, fn],
-  )).rows[0];
-  return row !== undefined;
 }

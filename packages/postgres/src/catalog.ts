@@ -63,10 +63,10 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   // (the ACCESS SHARE lock LIKE takes on the table, queued behind somebody's ALTER TABLE).
   const session = (await trx.raw(
     `SELECT set_config('lock_timeout', ?, true), set_config('statement_timeout', '30s', true),
-            current_setting('search_path') AS "searchPath", current_schema() AS "currentSchema",
+            current_setting('search_path') AS "searchPath", current_schemas(false)::text[] AS "schemas", current_schema() AS "currentSchema",
             current_setting('server_version_num')::int AS "serverVersion"`,
     [`${migration.ddl.lockTimeoutMs}ms`],
-  )).rows[0] as { searchPath: string; currentSchema: string | null; serverVersion: number };
+  )).rows[0] as { searchPath: string; schemas: string[]; currentSchema: string | null; serverVersion: number };
   const name = migration.table.name;
   const schema = migration.table.schema ?? session.currentSchema;
   if (schema === null) {
@@ -83,6 +83,10 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   if (rel.relkind !== 'r' && rel.relkind !== 'p') return fail('PF_UNKNOWN_TABLE', `${where} is not a table (relkind ${rel.relkind}).`, where, 'Migrate the underlying table, not a view or other relation.');
   if (rel.relpersistence === 't') return fail('PF_UNKNOWN_TABLE', `${where} is a temporary table.`, where, 'Only a permanent table is visible to the other sessions a migration serves.');
 
+  if (rel.relkind === 'p' && migration.newColumn.index) {
+    fail('PF_INVALID_MIGRATION', `${where} is partitioned, and Postgres cannot build an index on a partitioned table CONCURRENTLY.`, migration.newColumn.index,
+      'Leave newColumn.index off and build the index per partition (CREATE INDEX CONCURRENTLY on each, then ALTER INDEX … ATTACH PARTITION).');
+  }
   const raw = (await trx.raw(
     `SELECT a.attname AS name, a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
        FROM pg_attribute a WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
@@ -118,32 +122,32 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
       { column: migration.newColumn.name, existing: types.e, declared: types.d },
       'Pick another name for the new column, or declare the type it already has.');
   }
-  const defaultLiteral = await probeDefault(trx, migration, fail);
-
-  // The empty copy of the row the expressions are analysed over (see catalog-probe.ts).
-  const copyColumns = existing ? [...rawByName.keys()] : [...rawByName.keys(), migration.newColumn.name];
-  const site: ProbeSite = { trx, migrationId: migration.id, table: name, columns: copyColumns, fail };
-  await trx.raw(`CREATE TEMP TABLE ${copyName(site)} (LIKE ${qualify(schema, name)})`);
-  if (!existing) {
-    await trx.raw(`ALTER TABLE ${copyName(site)} ADD COLUMN ${quoteIdent(migration.newColumn.name)}\n${migration.newColumn.type}\n`);
-  }
-  const backfillInputs = migration.backfill === null ? []
-    : await analyseExpression(site, 'backfill', migration.backfill, migration.newColumn.name, migration.newColumn.type);
-  const reverseInputs = migration.reverse === null || migration.oldColumn === null ? []
-    : await analyseExpression(site, 'reverse', migration.reverse, migration.oldColumn, 'the old column\'s type');
-  if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
-  await refuseTakenNames(trx, migration, schema, fail);
-
   // Types are spelled with only pg_catalog on the search_path, so format_type qualifies every other type and the
   // text means the same type in a session with another search_path (the DDL runner's, the trigger's).
   await trx.raw(`SELECT set_config('search_path', 'pg_catalog', true)`);
-  const all = [...raw, { name: '\u0000new', typid: declared.typid, typmod: declared.typmod, notNull: false }];
   const spelled = (await trx.raw(
     'SELECT format_type(t, m) AS type FROM unnest(?::oid[], ?::int[]) WITH ORDINALITY AS u(t, m, o) ORDER BY o',
-    [all.map((c) => c.typid), all.map((c) => c.typmod)],
+    [[...raw.map((c) => c.typid), declared.typid], [...raw.map((c) => c.typmod), declared.typmod]],
   )).rows.map((r: { type: string }) => r.type) as string[];
+  await trx.raw(`SELECT set_config('search_path', ?, true)`, [session.searchPath]);
   const columns = new Map<string, ColumnInfo>(raw.map((c, i) => [c.name, { name: c.name, type: spelled[i]!, notNull: c.notNull }]));
-  const newColumnType = spelled[spelled.length - 1]!;
+  const newColumnType = spelled[raw.length]!;
+  const oldColumn = migration.oldColumn === null ? null : columns.get(migration.oldColumn)!;
+
+  const defaultLiteral = await probeDefault(trx, migration, newColumnType, declared.typid, fail);
+
+  // The empty copy of the row the expressions are analysed over (see catalog-probe.ts).
+  const copyColumns = existing ? [...rawByName.keys()] : [...rawByName.keys(), migration.newColumn.name];
+  const site: ProbeSite = { trx, migrationId: migration.id, table: name, columns: copyColumns, searchPath: session.searchPath, fail };
+  await trx.raw(`CREATE TEMP TABLE ${copyName(site)} (LIKE ${qualify(schema, name)})`);
+  if (!existing) await trx.raw(`ALTER TABLE ${copyName(site)} ADD COLUMN ${quoteIdent(migration.newColumn.name)} ${newColumnType}`);
+  const none = { inputs: [], external: [] };
+  const backfill = migration.backfill === null ? none
+    : await analyseExpression(site, 'backfill', migration.backfill, migration.newColumn.name, newColumnType);
+  const reverse = migration.reverse === null || oldColumn === null ? none
+    : await analyseExpression(site, 'reverse', migration.reverse, oldColumn.name, oldColumn.type);
+  if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
+  await refuseTakenNames(trx, migration, schema, fail);
 
   return {
     migration,
@@ -151,13 +155,14 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     table: name,
     primaryKey: pk.map((c) => columns.get(c)!),
     columns,
-    oldColumn: migration.oldColumn === null ? null : columns.get(migration.oldColumn)!,
+    oldColumn,
     newColumnType,
     newColumnExists: existing !== undefined,
     newColumnDefaultSql: defaultLiteral === null ? null : `${defaultLiteral}::${newColumnType}`,
-    backfillInputs,
-    reverseInputs,
-    searchPath: session.searchPath,
+    backfillInputs: backfill.inputs,
+    reverseInputs: reverse.inputs,
+    expressionDependencies: [...new Set([...backfill.external, ...reverse.external])].sort(),
+    searchPath: session.schemas,
     serverVersion: session.serverVersion,
     rowsEstimate: Number(rel.estimate),
   };
@@ -196,18 +201,16 @@ async function probeType(trx: Knex.Transaction, migration: Migration, fail: Fail
 }
 
 /** The declared default, cast to the type by Postgres from a bound parameter and rendered back by quote_literal. */
-async function probeDefault(trx: Knex.Transaction, migration: Migration, fail: Fail): Promise<string | null> {
+async function probeDefault(trx: Knex.Transaction, migration: Migration, type: string, typid: number, fail: Fail): Promise<string | null> {
   const value = migration.newColumn.default;
   if (value === undefined || value === null) return null;
-  const sql = `SELECT quote_literal(CAST(? AS\n${migration.newColumn.type}\n)::text) AS literal, (SELECT typcategory FROM pg_type WHERE oid = to_regtype(?)) AS category`;
-  const query = trx.raw(sql, [typeof value === 'string' ? value : String(value), migration.newColumn.type]);
-  const sent = query.toQuery();
+  const sent = `SELECT quote_literal(CAST(? AS ${type})::text) AS literal, (SELECT typcategory FROM pg_type WHERE oid = ?) AS category`;
   let row: { literal: string; category: string };
   try {
-    row = (await query).rows[0];
+    row = (await trx.raw(sent, [typeof value === 'string' ? value : String(value), typid])).rows[0];
   } catch (e) {
-    return fail('PF_INVALID_EXPRESSION', `The default ${JSON.stringify(value)} of "${migration.newColumn.name}" is not a valid ${migration.newColumn.type}: ${pgError(e, sent).message}.`, value,
-      `Give a constant of type ${migration.newColumn.type} (a string, number or boolean), or no default.`);
+    return fail('PF_INVALID_EXPRESSION', `The default ${JSON.stringify(value)} of "${migration.newColumn.name}" is not a valid ${type}: ${pgError(e, sent).message}.`, value,
+      `Give a constant of type ${type} (a string, number or boolean), or no default.`);
   }
   // 'now', 'today', … are read once, here; as a default they would freeze plan time into every row.
   if (row.category === 'D' && typeof value === 'string' && /^\s*(now|today|tomorrow|yesterday)\s*$/i.test(value)) {

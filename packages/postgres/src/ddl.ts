@@ -68,7 +68,10 @@ export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts:
   const metricAttrs = { [ATTR.migrationId]: opts.migrationId, [ATTR.lockMode]: stmt.lock };
   return ctx.tracer.startActiveSpan(SPAN.ddl, {
     kind: SpanKind.CLIENT,
-    attributes: { [ATTR.migrationId]: opts.migrationId, [ATTR.statement]: stmt.sql, [ATTR.lockMode]: stmt.lock, [ATTR.dbSystem]: 'postgresql' },
+    attributes: {
+      [ATTR.migrationId]: opts.migrationId, [ATTR.statement]: stmt.sql, [ATTR.lockMode]: stmt.lock, [ATTR.dbSystem]: 'postgresql',
+      ...(stmt.table ? { [ATTR.table]: `${stmt.table.schema}.${stmt.table.name}` } : {}),
+    },
   }, async (span) => {
     let attempts = 0;
     let lockWaitMs = 0;

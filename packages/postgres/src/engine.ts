@@ -134,7 +134,7 @@ export class MigrationHandle {
       definition: this.migration as unknown as Record<string, unknown>,
     });
     if (row.table_schema !== r.schema || row.table_name !== r.table || row.old_column !== this.migration.oldColumn || row.new_column !== this.migration.newColumn.name
-      || JSON.stringify(shape(row.definition)) !== JSON.stringify(shape(this.migration as unknown as Record<string, unknown>))) {
+      || canonical(shape(row.definition)) !== canonical(shape(this.migration as unknown as Record<string, unknown>))) {
       if (isInFlight(row.phase) || row.phase === 'contracted') {
         throw new PhaseflagError('PF_DEFINITION_CHANGED', `Migration "${this.id}" is ${row.phase} but its declaration changed (table, columns, type or expressions).`, {
           value: { stored: shape(row.definition), declared: shape(this.migration as unknown as Record<string, unknown>) }, migrationId: this.id,
@@ -144,7 +144,7 @@ export class MigrationHandle {
       await this.store.update(this.id, {
         definition: JSON.stringify(this.migration), table_schema: r.schema, table_name: r.table, old_column: this.migration.oldColumn, new_column: this.migration.newColumn.name,
       });
-    } else if (JSON.stringify(row.definition) !== JSON.stringify(this.migration)) {
+    } else if (canonical(row.definition) !== canonical(this.migration)) {
       // Operational settings (batch size, throttle, flags) may change at any time.
       await this.store.updateDefinition(this.id, this.migration as unknown as Record<string, unknown>);
     }
@@ -376,8 +376,8 @@ export class MigrationHandle {
           if (!decision.allowed) {
             span.updateName(SPAN.refused);
             span.setAttribute(ATTR.reason, decision.reason);
-            const code = action === 'contract' && !facts.confirmed ? 'PF_CONFIRMATION_REQUIRED'
-              : decision.from === 'contracted' ? 'PF_IRREVERSIBLE'
+            const code = decision.from === 'contracted' ? 'PF_IRREVERSIBLE'
+              : action === 'contract' && decision.from === 'read-new' && !facts.confirmed ? 'PF_CONFIRMATION_REQUIRED'
               : action === 'expand' && facts.conflicts.length > 0 ? 'PF_MIGRATION_CONFLICT' : undefined;
             await this.refuseRecorded(action, decision.from, decision.reason, decision.hint, code);
           }
@@ -408,6 +408,13 @@ export class MigrationHandle {
     if (code === 'PF_MIGRATION_CONFLICT') throw new ConflictError(code, `Cannot ${action} "${this.id}": ${reason}.`, { value: { phase }, hint, migrationId: this.id });
     throw new GuardRefusedError(`Cannot ${action} "${this.id}": ${reason}.`, { from: phase, action, value: { phase }, hint, migrationId: this.id, code });
   }
+}
+
+/** JSON with sorted keys: jsonb does not keep key order, so stored and declared definitions compare by content. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
 }
 
 /** What a migration does (as opposed to how fast): the part that may not change while it is in flight. */

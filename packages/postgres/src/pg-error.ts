@@ -23,7 +23,7 @@ export const SQLSTATE = {
 export function pgError(error: unknown, ...sentSql: string[]): PgErrorFacts {
   const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null;
   let message = typeof e?.message === 'string' ? e.message : String(error);
-  for (const sql of sentSql) {
+  for (const sql of sentSql.flatMap((t) => [t, positional(t)])) {
     if (message.startsWith(`${sql} - `)) {
       message = message.slice(sql.length + 3);
       break;
@@ -34,4 +34,10 @@ export function pgError(error: unknown, ...sentSql: string[]): PgErrorFacts {
     message,
     detail: typeof e?.detail === 'string' ? e.detail : undefined,
   };
+}
+
+/** knex's `?` placeholders as the `$n` it sends (and prefixes errors with); `??` identifiers are left alone. */
+function positional(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?\?|\\\?|\?/g, (m) => (m === '?' ? `$${++n}` : m));
 }

@@ -33,10 +33,17 @@ export interface ResolvedMigration {
   /** Columns the reverse expression reads (by name; may include the new column). */
   readonly reverseInputs: readonly string[];
   /**
-   * The search_path the expressions were resolved under. Code that evaluates them elsewhere (the sync trigger's
-   * function) pins it, so a function name in an expression means the same function for every writer.
+   * The schemas the expressions were resolved in (current_schemas(false) at plan time). Code that evaluates them
+   * elsewhere (the sync trigger's function) pins this path, so a function name in an expression means the same
+   * function for every writer, whatever the writer's own search_path.
    */
-  readonly searchPath: string;
+  readonly searchPath: readonly string[];
+  /**
+   * Objects outside the built-in catalog that the backfill and reverse expressions use ("function
+   * public.to_cents(numeric)", "type public.mood"): these are the names a different search_path could resolve
+   * differently. Empty when the expressions use built-ins only; undefined when not analysed (treated as unknown).
+   */
+  readonly expressionDependencies?: readonly string[];
   /** server_version_num, e.g. 150004. */
   readonly serverVersion: number;
   /** Estimated row count (pg_class.reltuples), for progress and ETA only. */

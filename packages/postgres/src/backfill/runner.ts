@@ -5,6 +5,7 @@ import {
 import type { ExecutorContext } from '../context.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { advisoryKey } from '../store/advisory.js';
+import { AdaptiveBatchSize } from './batch-size.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
 import { Session } from './session.js';
@@ -69,13 +70,16 @@ async function runLocked(
       value: id, migrationId: id, hint: 'Plan and expand the migration with the engine first; the backfill runs in the backfilling phase.',
     });
   }
-  const plan = await prepareBackfill(ctx, r, { workers: batch.workers });
   const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, throttledMs: 0 };
   const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({ completed, stoppedBy, ...totals, workers });
   if (row.phase !== 'backfilling') {
-    const completed = plan.ranges.every((x) => x.done);
+    // Paused, rolled back, or already past the backfill: touch nothing (not even the ranges, which a rollback
+    // may just have deleted).
+    const existing = await readRanges(ctx.knex, s, id);
+    const completed = existing.length > 0 && existing.every((x) => x.done);
     return empty(completed ? 'complete' : 'phase-changed', completed);
   }
+  const plan = await prepareBackfill(ctx, r, { workers: batch.workers });
   await ctx.knex.raw('UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?', [s, id]);
   if (r.migration.backfill === null) {
     // A brand-new column with no expression: nothing to compute (a constant default was filled by ADD COLUMN).
@@ -109,7 +113,7 @@ async function runLocked(
   });
   const shared: RunShared = {
     ctx, migrationId: id, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
-    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, throttler, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
+    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
     instruments: {
       rows: ctx.meter.createCounter(METRIC.rowsBackfilled, { unit: '{row}', description: 'Rows examined by committed backfill batches' }),
       batchMs: ctx.meter.createHistogram(METRIC.batchDuration, { unit: 'ms', description: 'Duration of one backfill batch transaction' }),
@@ -126,10 +130,13 @@ async function runLocked(
   const ends: WorkerEnd[] = [];
   let failure: unknown;
   const worker = async () => {
-    const session = await Session.open(ctx.knex);
+    let session: Session | undefined;
     try {
+      session = await Session.open(ctx.knex);
+      // One sizer per worker: what it learnt about the cost per row carries over to its next range.
+      const sizer = new AdaptiveBatchSize(batch);
       for (let range = queue.shift(); range; range = queue.shift()) {
-        const end = await walkRange(shared, session, range);
+        const end = await walkRange(shared, session, range, sizer);
         ends.push(end);
         if (end !== 'done') return;
       }
@@ -137,7 +144,7 @@ async function runLocked(
       failure ??= error;
       stop.abort(); // the other workers finish their current batch and stop
     } finally {
-      await session.release();
+      await session?.release();
     }
   };
   try {
@@ -178,7 +185,7 @@ async function lockedError(lock: Session, key: string, id: string): Promise<Conf
   return new ConflictError('PF_BACKFILL_LOCKED', `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`, {
     value: holder ?? null,
     migrationId: id,
-    hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when its connection closes.',
+    hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when the server notices its connection closed (at once on one host; after TCP keepalives across a network).',
   });
 }
 

@@ -1,3 +1,4 @@
+import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
 
 /** The part of a node-postgres client we use; knex's pg dialect hands these out from its pool. */
@@ -39,11 +40,15 @@ export class Session {
   /**
    * Runs `fn` in one transaction. `lockTimeoutMs` bounds how long a statement may queue behind an application's
    * row lock: the batch is the one that should give way, and it is retried, rather than holding the rows it has
-   * already changed while it waits.
+   * already changed while it waits. `searchPath` pins the schemas the migration's expressions were resolved in,
+   * so a function name means the same function here as in the sync trigger, whatever this pool's search_path.
    */
-  async transaction<T>(fn: () => Promise<T>, lockTimeoutMs: number): Promise<T> {
+  async transaction<T>(fn: () => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     // One round trip; SET LOCAL ends with the transaction, so nothing leaks into the pooled connection.
-    await this.client.query(`BEGIN; SET LOCAL lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+    const prelude = [options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'];
+    if (options.lockTimeoutMs !== undefined) prelude.push(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(options.lockTimeoutMs))}`);
+    if (options.searchPath !== undefined) prelude.push(`SET LOCAL search_path = ${searchPathSql(options.searchPath)}`);
+    await this.client.query(prelude.join('; '));
     try {
       const value = await fn();
       await this.client.query('COMMIT');
@@ -86,6 +91,18 @@ export class Session {
   async release(): Promise<void> {
     await this.knex.client.releaseConnection(this.client);
   }
+}
+
+export interface TransactionOptions {
+  lockTimeoutMs?: number;
+  /** Schemas, in order; an empty list leaves only pg_catalog (and pg_temp) visible. */
+  searchPath?: readonly string[];
+  readOnly?: boolean;
+}
+
+/** `"a", "b"`, or `''` for an empty path (SET would reject an empty list). */
+export function searchPathSql(schemas: readonly string[]): string {
+  return schemas.length === 0 ? "''" : schemas.map(quoteIdent).join(', ');
 }
 
 /** Postgres errors after which the same batch may simply be tried again. */

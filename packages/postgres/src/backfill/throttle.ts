@@ -33,7 +33,6 @@ export class Throttler {
   private inFlight: Promise<ThrottleCheck> | null = null;
   private throttledSince: number | null = null;
   private warnedHidden = false;
-  private episodes = 0;
 
   constructor(
     private readonly session: Session,
@@ -50,21 +49,22 @@ export class Throttler {
     return this.throttledSince !== null;
   }
 
-  get throttleEpisodes(): number {
-    return this.episodes;
-  }
-
-  /** Waits until nothing asks to hold back (or the signal aborts); returns the milliseconds spent waiting. */
+  /**
+   * Waits until nothing asks to hold back (or the signal aborts); returns the milliseconds spent held back, 0 when
+   * the first check was clear (the check itself is not throttling).
+   */
   async wait(signal: AbortSignal): Promise<number> {
     if (!this.enabled) return 0;
     const started = this.clock.now();
+    let held = false;
     for (;;) {
       if (signal.aborted) break;
       const check = await this.check();
       if (!check.throttled) break;
+      held = true;
       await this.clock.sleep(this.settings.checkIntervalMs, signal);
     }
-    return this.clock.now() - started;
+    return held ? Math.max(1, this.clock.now() - started) : 0;
   }
 
   private check(): Promise<ThrottleCheck> {
@@ -81,7 +81,6 @@ export class Throttler {
     const now = this.clock.now();
     if (c.throttled && this.throttledSince === null) {
       this.throttledSince = now;
-      this.episodes++;
       this.logger.info(`backfill throttled: ${c.reason}`, { migrationId: this.migrationId, reason: c.reason });
       this.onChange(true, c.reason);
     } else if (!c.throttled && this.throttledSince !== null) {

@@ -1,7 +1,7 @@
 import { context, SpanStatusCode, trace, type Context, type Counter, type Histogram } from '@opentelemetry/api';
-import { ATTR, SPAN, type BatchSettings } from '@phaseflag/core';
+import { ATTR, CatalogError, SPAN, type BatchSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
-import { AdaptiveBatchSize } from './batch-size.js';
+import type { AdaptiveBatchSize } from './batch-size.js';
 import { isRetryable, type Session } from './session.js';
 import type { StoredRange } from './state.js';
 import type { BatchStatements, ScanRow } from './statements.js';
@@ -27,6 +27,8 @@ export interface RunShared {
   readonly statements: BatchStatements;
   readonly batch: BatchSettings;
   readonly lockTimeoutMs: number;
+  /** Where the expression's names were resolved (ResolvedMigration.searchPath). */
+  readonly searchPath: readonly string[] | undefined;
   readonly throttler: Throttler;
   readonly stop: AbortSignal;
   readonly shouldContinue: (() => boolean) | undefined;
@@ -57,9 +59,8 @@ type BatchOutcome =
  * Walks one range by keyset pagination until it reaches its upper key, the run is stopped, or the phase leaves
  * 'backfilling'. Only the current checkpoint (one key) is kept in memory, whatever the table's size.
  */
-export async function walkRange(shared: RunShared, session: Session, range: StoredRange): Promise<WorkerEnd> {
+export async function walkRange(shared: RunShared, session: Session, range: StoredRange, sizer: AdaptiveBatchSize): Promise<WorkerEnd> {
   const { ctx, batch } = shared;
-  const sizer = new AdaptiveBatchSize(batch);
   const state: RangeState = {
     checkpointText: range.checkpointText, checkpoint: range.checkpoint, rowsDone: range.rowsDone, batches: range.batches, done: range.done,
   };
@@ -125,10 +126,26 @@ async function runBatchTraced(shared: RunShared, session: Session, range: Stored
   } catch (error) {
     span.recordException(error as Error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-    throw error;
+    throw explainBatchError(error, shared.migrationId, from);
   } finally {
     span.end();
   }
+}
+
+/**
+ * A data error (class 22: division by zero, a value out of range for the new type) or an integrity error (class
+ * 23: the new column's CHECK or NOT NULL) comes from the rows, not from the runner: say where, and that retrying
+ * as-is will fail again. The batch was rolled back with its checkpoint, so nothing is lost.
+ */
+function explainBatchError(error: unknown, migrationId: string, from: string | null): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !(code.startsWith('22') || code.startsWith('23'))) return error;
+  return new CatalogError('PF_INVALID_EXPRESSION', `The backfill of "${migrationId}" failed on rows after key ${from ?? '(start)'}: ${(error as Error).message}.`, {
+    value: { afterKey: from, sqlstate: code },
+    migrationId,
+    cause: error,
+    hint: 'Fix the expression (or the rows it cannot convert) and run the backfill again: it resumes after the last committed batch.',
+  });
 }
 
 async function runBatchWithRetries(
@@ -169,5 +186,5 @@ async function runBatch(shared: RunShared, session: Session, range: StoredRange,
       kind: 'committed' as const, scanned: scan.scanned, updated, lastKey: scan.last_key, lastDisplay: scan.last_key_display, done,
       rowsDone: Number(counted[0]!.rows_done),
     };
-  }, shared.lockTimeoutMs);
+  }, { lockTimeoutMs: shared.lockTimeoutMs, searchPath: shared.searchPath });
 }

@@ -1,0 +1,156 @@
+import { SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { ATTR, SPAN, ValidationError, quoteIdent } from '@phaseflag/core';
+import type { ExecutorContext } from './context.js';
+import type { ResolvedMigration } from './resolved.js';
+import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './backfill/keys.js';
+import { Session } from './backfill/session.js';
+import { newValueSql } from './backfill/statements.js';
+
+export interface VerifyOptions {
+  /** Rows per statement (default 10 000). */
+  batchSize?: number;
+  /** Mismatching keys to report (default 100); counting goes on over the whole table. */
+  maxSampleKeys?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * What a verify walk compared:
+ * - 'expression': every row's new column equals the backfill expression (after the cast to the new type); with a
+ *   NOT NULL declaration, a NULL new column also counts as a mismatch. Clean proves that reads can move to the new
+ *   column: it holds what the old one would give, for every row that existed during the walk.
+ * - 'not-null': a brand-new column with no expression whose declaration wants NOT NULL: counts rows where it is
+ *   NULL. Clean proves only that SET NOT NULL will succeed, nothing about the values.
+ * - 'none': a brand-new nullable column with no expression: there is nothing to compare; the walk only counts rows.
+ */
+export type VerifyCheck = 'expression' | 'not-null' | 'none';
+
+export interface VerifyResult {
+  /** The whole table was walked and nothing mismatched. */
+  readonly clean: boolean;
+  readonly rowsChecked: number;
+  readonly mismatches: number;
+  /** Rows whose new column is NULL although the declaration wants NOT NULL (included in mismatches). */
+  readonly nulls: number;
+  /** Up to maxSampleKeys primary keys of mismatching rows, in key order (integers beyond 2^53 as strings). */
+  readonly sampleKeys: unknown[][];
+  readonly durationMs: number;
+  readonly check: VerifyCheck;
+  /** False when the walk was aborted before the end of the table (such a result is never clean). */
+  readonly complete: boolean;
+}
+
+const VERIFY_ATTR = { rowsChecked: 'phaseflag.verify.rows', check: 'phaseflag.verify.check', complete: 'phaseflag.verify.complete' } as const;
+
+/**
+ * Walks the whole table by primary key (keyset, one short READ ONLY transaction of one statement per batch, so
+ * no snapshot is held open and vacuum is not held back) and counts rows whose new column differs from the backfill expression. Rows
+ * written during the walk are compared as each batch's statement sees them; a row that a dual-writing
+ * application changes stays consistent within that statement. The engine records the result and moves the phase.
+ */
+export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const id = r.migration.id;
+  const batchSize = opts.batchSize ?? 10_000;
+  const maxSampleKeys = opts.maxSampleKeys ?? 100;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(maxSampleKeys) || maxSampleKeys < 0) {
+    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid verify options ${JSON.stringify({ batchSize, maxSampleKeys })}.`, {
+      value: opts, migrationId: id, hint: 'batchSize is a positive integer, maxSampleKeys a non-negative one.',
+    });
+  }
+  const { check, first, next } = buildVerifyStatements(r);
+  const started = ctx.clock.now();
+  const span = ctx.tracer.startSpan(SPAN.verify, {
+    attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' },
+  });
+  const parent = trace.setSpan(context.active(), span);
+  const session = await Session.open(ctx.knex);
+  let rowsChecked = 0;
+  let mismatches = 0;
+  let nulls = 0;
+  const sampleKeys: unknown[][] = [];
+  let cursor: string | null = null;
+  let complete = false;
+  try {
+    while (!opts.signal?.aborted) {
+      const batchSpan = ctx.tracer.startSpan(SPAN.verifyBatch, {
+        attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
+      }, parent);
+      try {
+        const wanted = maxSampleKeys - sampleKeys.length;
+        const after = cursor;
+        const row: VerifyRow = (await session.transaction(() => (after === null
+          ? session.one<VerifyRow>(first, [batchSize, wanted])
+          : session.one<VerifyRow>(next, [after, batchSize, wanted])), { readOnly: true, searchPath: r.searchPath }))!;
+        rowsChecked += row.scanned;
+        mismatches += row.mismatches;
+        nulls += row.nulls;
+        sampleKeys.push(...(row.sample ?? []));
+        batchSpan.setAttributes({ [ATTR.rows]: row.scanned, [ATTR.mismatches]: row.mismatches, [ATTR.keyTo]: row.last_key ?? cursor ?? '' });
+        if (row.last_key !== null) cursor = row.last_key;
+        if (row.scanned < batchSize) {
+          complete = true;
+          break;
+        }
+      } catch (error) {
+        batchSpan.recordException(error as Error);
+        batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        batchSpan.end();
+      }
+    }
+    const result: VerifyResult = {
+      clean: complete && mismatches === 0, rowsChecked, mismatches, nulls, sampleKeys, durationMs: ctx.clock.now() - started, check, complete,
+    };
+    span.setAttributes({ [ATTR.mismatches]: mismatches, [VERIFY_ATTR.rowsChecked]: rowsChecked, [VERIFY_ATTR.complete]: complete });
+    ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : `${mismatches} mismatch(es)${complete ? '' : ', aborted'}`}`, { migrationId: id, rowsChecked, mismatches });
+    return result;
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw error;
+  } finally {
+    await session.release();
+    span.end();
+  }
+}
+
+interface VerifyRow {
+  scanned: number;
+  mismatches: number;
+  nulls: number;
+  last_key: string | null;
+  sample: unknown[][] | null;
+}
+
+/** first: $1 batch size, $2 sample keys wanted; next: $1 cursor key, $2 batch size, $3 sample keys wanted. */
+function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; first: string; next: string } {
+  const table = qualifiedTable(r);
+  const key = keySql(r.primaryKey);
+  const column = `${TABLE_ALIAS}.${quoteIdent(r.migration.newColumn.name)}`;
+  const wantsNotNull = !r.migration.newColumn.nullable;
+  const expression = r.migration.backfill;
+  const check: VerifyCheck = expression !== null ? 'expression' : wantsNotNull ? 'not-null' : 'none';
+  const isNull = wantsNotNull ? `${column} IS NULL` : 'false';
+  const bad = expression !== null
+    ? `(${column} IS DISTINCT FROM ${newValueSql(r, expression)}${wantsNotNull ? ` OR ${column} IS NULL` : ''})`
+    : isNull;
+  const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
+  const select = key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ');
+  const aliasList = aliases.join(', ');
+  const statement = (after: string | null, limit: string, wanted: string) => `
+    WITH chunk AS (
+      SELECT ${select}, ${bad} AS __pf_bad, ${isNull} AS __pf_null
+        FROM ${table} AS ${TABLE_ALIAS}
+       ${after === null ? '' : `WHERE ${key.row} > ${keyParam(r.primaryKey, after)}`}
+       ORDER BY ${key.list} LIMIT ${limit}
+    ), last AS (SELECT * FROM chunk ORDER BY ${aliases.map((a) => `${a} DESC`).join(', ')} LIMIT 1)
+    SELECT (SELECT count(*) FROM chunk)::int AS scanned,
+           (SELECT count(*) FROM chunk WHERE __pf_bad)::int AS mismatches,
+           (SELECT count(*) FROM chunk WHERE __pf_null)::int AS nulls,
+           (SELECT jsonb_build_array(${aliasList})::text FROM last) AS last_key,
+           (SELECT jsonb_agg(k ORDER BY ${aliasList}) FROM (
+              SELECT ${aliasList}, ${displayKeySql(`jsonb_build_array(${aliasList})`)} AS k
+                FROM chunk WHERE __pf_bad ORDER BY ${aliasList} LIMIT ${wanted}) s) AS sample`;
+  return { check, first: statement(null, '$1', '$2'), next: statement('$1', '$2', '$3') };
+}

@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { ATTR, METRIC, SPAN, isPhaseflagError } from '@phaseflag/core';
+import { startLoad, waitFor } from '@phaseflag/testkit';
+import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/backfill/index.js';
+import {
+  createUsers, migrationFor, rangeTotals, registerMigration, resolveFor, setPhase, setupBackfillSuite, sleep, usersMigration, wrongRows,
+  type BackfillSuite,
+} from './fixtures/backfill-suite.js';
+
+const rate = (rows: number, result: BackfillResult) => Math.round(rows / (result.durationMs / 1000));
+
+describe('backfill', function () {
+  this.timeout(120_000);
+  let s: BackfillSuite;
+
+  before(async () => {
+    s = await setupBackfillSuite('backfill');
+  });
+  after(async () => {
+    await s?.suite.cleanup();
+  });
+  beforeEach(async () => {
+    s.spans.reset();
+    await s.metrics.reset();
+    s.logs.length = 0;
+  });
+
+  it('fills every row of a 100k-row table with lower(email), one worker, one span per batch', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_one', 100_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-one', 'users_one'));
+    await registerMigration(ctx, r);
+
+    const result = await runBackfill(ctx, r, { batch: { workers: 1 } });
+
+    assert.equal(result.completed, true);
+    assert.equal(result.stoppedBy, 'complete');
+    assert.equal(result.rowsUpdated, 100_000);
+    assert.equal(result.rowsScanned, 100_000);
+    assert.equal(await wrongRows(ctx.knex, 'users_one', 'email_lower', 'lower(email)'), 0);
+    const m = (await ctx.knex.raw('SELECT phase, rows_backfilled, backfill_started_at, backfill_completed_at FROM ??.migrations WHERE id = ?', [ctx.stateSchema, 'users-one'])).rows[0];
+    assert.equal(m.phase, 'backfilling', 'the runner never moves the phase');
+    assert.equal(Number(m.rows_backfilled), 100_000);
+    assert.ok(m.backfill_started_at && m.backfill_completed_at);
+    const totals = await rangeTotals(ctx, 'users-one');
+    assert.deepEqual(totals, { rowsDone: 100_000, batches: result.batches, ranges: 1, done: 1 });
+
+    const [run] = s.spans.byName(SPAN.backfill);
+    assert.ok(run);
+    assert.equal(run.attributes[ATTR.migrationId], 'users-one');
+    assert.equal(run.attributes[ATTR.rows], 100_000);
+    assert.equal(run.attributes['phaseflag.backfill.stopped_by'], 'complete');
+    assert.equal(run.attributes['phaseflag.backfill.workers'], 1);
+    const batches = s.spans.byName(SPAN.backfillBatch);
+    assert.equal(batches.length, result.batches);
+    assert.ok(batches.every((b) => b.parentSpanContext?.spanId === run.spanContext().spanId && b.spanContext().traceId === run.spanContext().traceId));
+    assert.equal(batches.reduce((n, b) => n + Number(b.attributes[ATTR.rows]), 0), 100_000);
+    assert.equal(batches[0]!.attributes[ATTR.keyFrom], '', 'the first batch starts at the beginning of the range');
+    assert.equal(batches[batches.length - 1]!.attributes[ATTR.keyTo], '[100000]');
+    assert.equal(await s.metrics.sum(METRIC.rowsBackfilled, { [ATTR.migrationId]: 'users-one' }), 100_000);
+    assert.equal(await s.metrics.histogramCount(METRIC.batchDuration, { [ATTR.migrationId]: 'users-one' }), result.batches);
+    console.log(`      (100k rows, 1 worker: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`);
+  });
+
+  it('splits 100k rows into two disjoint ranges for two workers, with nothing between them', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_two', 100_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-two', 'users_two'));
+    await registerMigration(ctx, r);
+
+    const plan = await prepareBackfill(ctx, r, { workers: 2 });
+    assert.equal(plan.split, 'arithmetic');
+    assert.deepEqual(plan.ranges.map((x) => [x.lowerKey, x.upperKey]), [[null, [50000]], [[50000], [100000]]]);
+    const result = await runBackfill(ctx, r, { batch: { workers: 2 } });
+
+    assert.equal(result.completed, true);
+    assert.equal(result.workers, 2);
+    assert.equal(result.rowsUpdated, 100_000);
+    assert.equal(await wrongRows(ctx.knex, 'users_two', 'email_lower', 'lower(email)'), 0);
+    const totals = await rangeTotals(ctx, 'users-two');
+    assert.equal(totals.rowsDone, 100_000, 'each row counted by exactly one range');
+    const workers = new Set(s.spans.byName(SPAN.backfillBatch).map((b) => b.attributes[ATTR.worker]));
+    assert.deepEqual([...workers].sort(), [0, 1]);
+    console.log(`      (100k rows, 2 workers: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`);
+  });
+
+  it('changes each row exactly once with four workers, boundary keys included', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_once', 30_001, { countTouches: true });
+    const r = await resolveFor(ctx.knex, usersMigration('users-once', 'users_once'));
+    await registerMigration(ctx, r);
+
+    const plan = await prepareBackfill(ctx, r, { workers: 4 });
+    assert.equal(plan.ranges.length, 4);
+    for (let i = 1; i < plan.ranges.length; i++) assert.deepEqual(plan.ranges[i]!.lowerKey, plan.ranges[i - 1]!.upperKey);
+    const result = await runBackfill(ctx, r, { batch: { workers: 4, size: 1000, targetBatchMs: 0 } });
+
+    assert.equal(result.completed, true);
+    const touches = (await ctx.knex.raw('SELECT touches, count(*)::int AS n FROM users_once GROUP BY touches')).rows;
+    assert.deepEqual(touches, [{ touches: 1, n: 30_001 }]);
+    const bounds = plan.ranges.map((x) => (x.upperKey as number[])[0]);
+    const edge = (await ctx.knex.raw('SELECT count(*)::int AS n FROM users_once WHERE id = ANY(?) AND email_lower = lower(email) AND touches = 1', [bounds])).rows[0].n;
+    assert.equal(edge, bounds.length);
+    assert.equal((await rangeTotals(ctx, 'users-once')).rowsDone, 30_001);
+  });
+
+  it('backfills a type change, int cents to numeric(12,2)', async () => {
+    const { ctx } = s;
+    await ctx.knex.raw('CREATE TABLE orders (id integer PRIMARY KEY, amount_cents integer NOT NULL, amount numeric(12,2))');
+    await ctx.knex.raw('INSERT INTO orders (id, amount_cents) SELECT g, (g * 7919) % 1000003 FROM generate_series(1, 20000) AS g');
+    const r = await resolveFor(ctx.knex, migrationFor({
+      id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents / 100.0',
+    }));
+    await registerMigration(ctx, r);
+
+    const result = await runBackfill(ctx, r);
+
+    assert.equal(result.completed, true);
+    assert.equal(result.rowsUpdated, 20_000);
+    assert.equal((await ctx.knex.raw('SELECT count(*)::int AS n FROM orders WHERE amount IS DISTINCT FROM amount_cents / 100.0')).rows[0].n, 0);
+    assert.equal((await ctx.knex.raw('SELECT amount::text AS a FROM orders WHERE id = 1')).rows[0].a, '79.19');
+    // A second run finds nothing left to write: rows already equal to the expression are skipped, not rewritten.
+    await resetBackfill(ctx, 'orders-amount');
+    const again = await runBackfill(ctx, r);
+    assert.equal(again.rowsScanned, 20_000);
+    assert.equal(again.rowsUpdated, 0);
+  });
+
+  it('stops on a value the new type cannot hold, naming where, with the checkpoint kept', async () => {
+    const { ctx } = s;
+    await ctx.knex.raw('CREATE TABLE prices (id integer PRIMARY KEY, cents integer NOT NULL, price numeric(6,2))');
+    await ctx.knex.raw('INSERT INTO prices (id, cents) SELECT g, CASE WHEN g = 2500 THEN 100000000 ELSE g END FROM generate_series(1, 4000) AS g');
+    const r = await resolveFor(ctx.knex, migrationFor({
+      id: 'prices', table: 'prices', oldColumn: 'cents', newColumn: { name: 'price', type: 'numeric(6,2)' }, backfill: 'cents / 100.0',
+    }));
+    await registerMigration(ctx, r);
+
+    await assert.rejects(runBackfill(ctx, r, { batch: { size: 1000, targetBatchMs: 0 } }), (e: unknown) => {
+      assert.ok(isPhaseflagError(e, 'PF_INVALID_EXPRESSION'), String(e));
+      assert.match(e.message, /after key \[2000\].*numeric field overflow/);
+      assert.deepEqual(e.value, { afterKey: '[2000]', sqlstate: '22003' });
+      return true;
+    });
+    assert.deepEqual(await rangeTotals(ctx, 'prices'), { rowsDone: 2000, batches: 2, ranges: 1, done: 0 });
+    assert.equal(s.spans.byName(SPAN.backfill)[0]!.status.code, 2 /* ERROR */);
+  });
+
+  it('walks a composite primary key (int, text) with sampled boundaries and row comparisons', async () => {
+    const { ctx } = s;
+    await ctx.knex.raw(`CREATE TABLE accounts (tenant_id integer, code text, name text NOT NULL, name_upper text, touches int NOT NULL DEFAULT 0,
+                        PRIMARY KEY (tenant_id, code))`);
+    await ctx.knex.raw(`INSERT INTO accounts (tenant_id, code, name)
+                        SELECT g % 37, 'c' || (g / 37) || CASE WHEN g % 2 = 0 THEN '''quote' ELSE ' space' END, 'name ' || g
+                          FROM generate_series(1, 25000) AS g`);
+    await ctx.knex.raw(`CREATE FUNCTION pf_touch_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.name_upper IS DISTINCT FROM OLD.name_upper THEN NEW.touches := OLD.touches + 1; END IF; RETURN NEW; END $$`);
+    await ctx.knex.raw('CREATE TRIGGER pf_count_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION pf_touch_upper()');
+    const r = await resolveFor(ctx.knex, migrationFor({
+      id: 'accounts-upper', table: 'accounts', primaryKey: ['tenant_id', 'code'], oldColumn: 'name',
+      newColumn: { name: 'name_upper', type: 'text' }, backfill: 'upper(name)',
+    }));
+    await registerMigration(ctx, r);
+
+    const plan = await prepareBackfill(ctx, r, { workers: 3 });
+    assert.equal(plan.split, 'sample');
+    assert.equal(plan.ranges.length, 3);
+    assert.equal(plan.ranges[0]!.upperKey.length, 2);
+    const result = await runBackfill(ctx, r, { batch: { workers: 3, size: 700, targetBatchMs: 0 } });
+
+    assert.equal(result.completed, true);
+    assert.deepEqual((await ctx.knex.raw('SELECT touches, count(*)::int AS n FROM accounts GROUP BY touches')).rows, [{ touches: 1, n: 25_000 }]);
+    assert.equal(await wrongRows(ctx.knex, 'accounts', 'name_upper', 'upper(name)'), 0);
+    assert.equal((await rangeTotals(ctx, 'accounts-upper')).rowsDone, 25_000);
+    const keyTo = s.spans.byName(SPAN.backfillBatch).map((b) => JSON.parse(String(b.attributes[ATTR.keyTo])));
+    assert.ok(keyTo.every((k) => Array.isArray(k) && k.length === 2));
+  });
+
+  it('sizes batches towards targetBatchMs, and keeps them fixed when it is 0', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_adapt', 60_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-adapt', 'users_adapt'));
+    await registerMigration(ctx, r);
+    const sizes = () => s.spans.byName(SPAN.backfillBatch).map((b) => Number(b.attributes[ATTR.batchSize]));
+
+    // Too small a start: 100 rows take far less than 40 ms, so batches grow.
+    await runBackfill(ctx, r, { batch: { size: 100, minSize: 50, maxSize: 50_000, targetBatchMs: 40 }, shouldContinue: () => sizes().length < 12 });
+    const growing = sizes();
+    assert.ok(growing[growing.length - 1]! >= 4 * growing[0]!, `batches grew: ${growing.join(', ')}`);
+
+    // Too large a start with a tiny target: they shrink.
+    await resetBackfill(ctx, 'users-adapt');
+    await ctx.knex.raw('UPDATE users_adapt SET email_lower = NULL');
+    s.spans.reset();
+    await runBackfill(ctx, r, { batch: { size: 20_000, minSize: 100, maxSize: 20_000, targetBatchMs: 2 }, shouldContinue: () => sizes().length < 6 });
+    const shrinking = sizes();
+    assert.ok(shrinking[shrinking.length - 1]! <= shrinking[0]! / 4, `batches shrank: ${shrinking.join(', ')}`);
+
+    await resetBackfill(ctx, 'users-adapt');
+    s.spans.reset();
+    const fixed = await runBackfill(ctx, r, { batch: { size: 7000, targetBatchMs: 0 } });
+    assert.equal(fixed.completed, true);
+    assert.deepEqual([...new Set(sizes())], [7000]);
+    assert.equal(fixed.batches, Math.ceil(60_000 / 7000));
+  });
+
+  it('stops after the current batch when the phase becomes paused, and a new run resumes from the checkpoint', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_pause', 20_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-pause', 'users_pause'));
+    await registerMigration(ctx, r);
+    const other = s.otherContext();
+
+    const running = runBackfill(ctx, r, { batch: { size: 500, targetBatchMs: 0, pauseMs: 15 } });
+    await waitFor(async () => (await rangeTotals(other, 'users-pause')).batches >= 5, { description: 'five committed batches' });
+    await setPhase(other, 'users-pause', 'paused');
+    // The transition has committed: from here on no batch may commit.
+    const atPause = await rangeTotals(other, 'users-pause');
+    const first = await running;
+
+    assert.equal(first.stoppedBy, 'phase-changed');
+    assert.equal(first.completed, false);
+    const afterStop = await rangeTotals(other, 'users-pause');
+    assert.deepEqual(afterStop, atPause, 'no batch committed after the pause');
+    assert.equal(afterStop.rowsDone, afterStop.batches * 500);
+    const checkpoint = (await ctx.knex.raw('SELECT checkpoint::text AS c FROM ??.backfill_ranges WHERE migration_id = ?', [ctx.stateSchema, 'users-pause'])).rows[0].c;
+    assert.equal(checkpoint, `[${afterStop.batches * 500}]`);
+    assert.equal((await ctx.knex.raw('SELECT count(*)::int AS n FROM users_pause WHERE email_lower IS NOT NULL')).rows[0].n, afterStop.rowsDone);
+
+    // While paused a run does nothing.
+    s.spans.reset();
+    const idle = await runBackfill(ctx, r);
+    assert.equal(idle.stoppedBy, 'phase-changed');
+    assert.equal(idle.batches, 0);
+
+    await setPhase(other, 'users-pause', 'backfilling');
+    const second = await runBackfill(ctx, r, { batch: { size: 500, targetBatchMs: 0 } });
+    assert.equal(second.completed, true);
+    const [firstBatch] = s.spans.byName(SPAN.backfillBatch);
+    assert.equal(firstBatch!.attributes[ATTR.keyFrom], checkpoint, 'the resumed run starts right after the checkpoint');
+    assert.equal(second.rowsScanned, 20_000 - afterStop.rowsDone);
+    assert.equal((await rangeTotals(ctx, 'users-pause')).rowsDone, 20_000);
+    assert.equal(await wrongRows(ctx.knex, 'users_pause', 'email_lower', 'lower(email)'), 0);
+  });
+
+  it('refuses a second runner of the same migration with PF_BACKFILL_LOCKED', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_lock', 5000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-lock', 'users_lock'));
+    await registerMigration(ctx, r);
+    const other = s.otherContext();
+    const stop = new AbortController();
+
+    const first = runBackfill(ctx, r, { batch: { size: 100, targetBatchMs: 0, pauseMs: 20 }, signal: stop.signal });
+    await waitFor(async () => (await rangeTotals(other, 'users-lock')).batches >= 1, { description: 'first runner working' });
+    await assert.rejects(runBackfill(other, r), (e: unknown) => {
+      assert.ok(isPhaseflagError(e, 'PF_BACKFILL_LOCKED'), String(e));
+      assert.equal(e.name, 'ConflictError');
+      assert.match(e.message, /backend pid \d+/);
+      return true;
+    });
+    stop.abort();
+    const stopped = await first;
+    assert.equal(stopped.stoppedBy, 'aborted');
+    // The lock went with the first run: a new runner takes over and finishes.
+    const next = await runBackfill(other, r);
+    assert.equal(next.completed, true);
+    assert.equal(await wrongRows(ctx.knex, 'users_lock', 'email_lower', 'lower(email)'), 0);
+  });
+
+  it('never chases rows inserted after prepare, and ends with every row right under a dual-writing load', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_live', 40_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-live', 'users_live'));
+    await registerMigration(ctx, r);
+    const plan = await prepareBackfill(ctx, r, { workers: 2 });
+    assert.deepEqual(plan.upperKey, [40000]);
+
+    // The application, dual-writing by hand: every write sets email_lower too, as the trigger or router would.
+    const app = s.suite.newKnex({ pool: { min: 0, max: 4 } });
+    let nextId = 40_000;
+    const load = startLoad({
+      knex: app, concurrency: 3, ops: [
+        { name: 'insert', run: async (_i, db) => {
+          const id = ++nextId;
+          await db.raw("INSERT INTO users_live (id, email, email_lower) VALUES (?, 'New' || ?::text || '@X.org', lower('New' || ?::text || '@X.org'))", [id, id, id]);
+        } },
+        { name: 'update', weight: 2, run: async (i, db) => {
+          const id = 1 + ((i * 7919) % 40_000);
+          await db.raw("UPDATE users_live SET email = 'Changed' || ?::text || '@Y.org', email_lower = lower('Changed' || ?::text || '@Y.org') WHERE id = ?", [i, i, id]);
+        } },
+      ],
+    });
+    const result = await sleep(100)
+      .then(() => runBackfill(ctx, r, { batch: { workers: 2, size: 1000, targetBatchMs: 0, pauseMs: 5 } }))
+      .finally(() => load.stop());
+    const report = await load.stop();
+    assert.equal(report.errors, 0, JSON.stringify(report.errorSamples));
+    assert.ok(report.byOp.insert!.ops > 10 && report.byOp.update!.ops > 10, JSON.stringify(report.byOp));
+    assert.equal(result.completed, true);
+    assert.equal(await wrongRows(ctx.knex, 'users_live', 'email_lower', 'lower(email)'), 0);
+    const keysTo = s.spans.byName(SPAN.backfillBatch).map((b) => (JSON.parse(String(b.attributes[ATTR.keyTo])) as number[])[0]!);
+    assert.ok(Math.max(...keysTo) <= 40_000, 'no batch went past the snapshot bound');
+    assert.equal((await rangeTotals(ctx, 'users-live')).rowsDone, 40_000);
+    assert.ok(Number((await ctx.knex.raw('SELECT count(*) AS n FROM users_live')).rows[0].n) > 40_000);
+  });
+
+  it('holds back while the throttle query says so, logs the stretch once, and records it', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_throttle', 3000);
+    await ctx.knex.raw('CREATE TABLE throttle_switch (hold boolean NOT NULL)');
+    await ctx.knex.raw('INSERT INTO throttle_switch VALUES (true)');
+    const r = await resolveFor(ctx.knex, usersMigration('users-throttle', 'users_throttle', {
+      throttle: { query: 'SELECT hold FROM throttle_switch', checkIntervalMs: 50 },
+    }));
+    await registerMigration(ctx, r);
+
+    const running = runBackfill(ctx, r, { batch: { workers: 2, size: 1000, targetBatchMs: 0 } });
+    await sleep(400);
+    assert.equal((await rangeTotals(ctx, 'users-throttle')).batches, 0, 'nothing commits while throttled');
+    await ctx.knex.raw('UPDATE throttle_switch SET hold = false');
+    const result = await running;
+
+    assert.equal(result.completed, true);
+    assert.ok(result.throttledMs >= 300, `throttled ${result.throttledMs} ms`);
+    const batchSpans = s.spans.byName(SPAN.backfillBatch);
+    const first = batchSpans.filter((b) => b.attributes[ATTR.throttled] === true);
+    assert.ok(first.length >= 1 && first.length <= 2, 'only the first batch of each worker waited');
+    assert.ok(first.every((b) => Number(b.attributes[ATTR.throttledMs]) >= 300));
+    assert.ok(batchSpans.filter((b) => b.attributes[ATTR.throttled] === false).every((b) => b.attributes[ATTR.throttledMs] === 0));
+    const [run] = s.spans.byName(SPAN.backfill);
+    assert.deepEqual(run!.events.map((e) => e.name), ['throttle.start', 'throttle.end']);
+    assert.equal(s.logs.filter((l) => /backfill throttled/.test(l.message)).length, 1);
+    assert.equal(s.logs.filter((l) => /no longer throttled/.test(l.message)).length, 1);
+    assert.ok(await s.metrics.histogramCount(METRIC.throttleWait, { [ATTR.migrationId]: 'users-throttle' }) >= 1);
+  });
+
+  it('ends a throttled wait promptly when the signal aborts', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_abort', 100);
+    const r = await resolveFor(ctx.knex, usersMigration('users-abort', 'users_abort', { throttle: { query: 'SELECT true', checkIntervalMs: 30_000 } }));
+    await registerMigration(ctx, r);
+    const stop = new AbortController();
+    const started = performance.now();
+    const running = runBackfill(ctx, r, { signal: stop.signal });
+    await sleep(150);
+    stop.abort();
+    const result = await running;
+    assert.equal(result.stoppedBy, 'aborted');
+    assert.equal(result.batches, 0);
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  it('marks an empty table done at once, and reports progress for status displays', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_empty', 0);
+    const r = await resolveFor(ctx.knex, usersMigration('users-empty', 'users_empty'));
+    await registerMigration(ctx, r);
+    const plan = await prepareBackfill(ctx, r, { workers: 4 });
+    assert.equal(plan.split, 'empty');
+    assert.equal(plan.ranges.length, 1);
+    assert.equal(plan.ranges[0]!.done, true);
+    const result = await runBackfill(ctx, r);
+    assert.deepEqual([result.completed, result.stoppedBy, result.batches], [true, 'complete', 0]);
+
+    await createUsers(ctx.knex, 'users_progress', 10_000);
+    const p = await resolveFor(ctx.knex, usersMigration('users-progress', 'users_progress'));
+    await registerMigration(ctx, p);
+    const seen: number[] = [];
+    await runBackfill(ctx, p, { batch: { size: 1000, targetBatchMs: 0 }, onProgress: (x) => seen.push(x.rowsDone) });
+    assert.deepEqual(seen, [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000]);
+    const progress = await backfillProgress(ctx, 'users-progress');
+    assert.equal(progress.done, true);
+    assert.equal(progress.rowsDone, 10_000);
+    assert.equal(progress.rowsEstimate, 10_000);
+    assert.deepEqual(progress.ranges.map((x) => [x.checkpoint, x.done, x.batches]), [[[10000], true, 10]]);
+
+    const reset = await resetBackfill(ctx, 'users-progress');
+    assert.equal(reset.rangesDeleted, 1);
+    const after = await backfillProgress(ctx, 'users-progress');
+    assert.deepEqual([after.done, after.rowsDone, after.ranges.length], [false, 0, 0]);
+  });
+});

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { CatalogError, defineMigration, isPhaseflagError, type ErrorCode, type MigrationInput } from '@phaseflag/core';
+import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { resolveMigration } from '../src/catalog.js';
+import { expressionShapeProblem } from '../src/sql-text.js';
+import { catalogSnapshot, leakedProbeObjects } from './support/catalog-snapshot.js';
+
+const base: MigrationInput = {
+  id: 'amount-cents',
+  table: 'orders',
+  oldColumn: 'amount',
+  newColumn: { name: 'amount_cents', type: 'bigint' },
+  backfill: 'round(amount * 100)',
+  reverse: 'amount_cents / 100.0',
+};
+
+type Patch = Omit<Partial<MigrationInput>, 'newColumn'> & { newColumn?: Partial<MigrationInput['newColumn']> };
+
+function variant(patch: Patch): MigrationInput {
+  return { ...base, ...patch, newColumn: { ...base.newColumn, ...patch.newColumn } as MigrationInput['newColumn'] };
+}
+
+describe('catalog: resolveMigration', function () {
+  let suite: Suite;
+
+  before(async () => {
+    suite = await createSuiteSchema('catalog');
+    await suite.knex.raw(`
+      CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric NOT NULL, note text, placed_at timestamptz, flag boolean);
+      INSERT INTO orders (id, amount, note) SELECT g, g * 1.25, 'n' || g FROM generate_series(1, 200) AS g;
+      CREATE TABLE keyless (a int, b int);
+      CREATE TABLE pair (a int, b int, v text, PRIMARY KEY (a, b));
+      CREATE VIEW orders_view AS SELECT * FROM orders;
+      CREATE TYPE mood AS ENUM ('ok', 'sad');
+      CREATE SEQUENCE seq;
+      CREATE TABLE prepared (id int PRIMARY KEY, amount numeric, amount_cents text);
+      CREATE INDEX taken ON orders (note);
+      CREATE TABLE parted (id bigint PRIMARY KEY, amount numeric NOT NULL) PARTITION BY RANGE (id);
+      CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000);
+      ANALYZE orders;
+    `);
+  });
+  after(async () => {
+    await suite?.cleanup();
+  });
+
+  it('normalizes the type, renders the default with Postgres and reports each expression\'s input columns by name', async () => {
+    const r = await resolveMigration(suite.knex, defineMigration(variant({
+      newColumn: { name: 'amount_v2', type: 'NUMERIC(12, 2)', default: 0 },
+      backfill: 'amount', reverse: 'amount_v2 * 1',
+    })));
+    assert.equal(r.schema, suite.schema);
+    assert.equal(r.newColumnType, 'numeric(12,2)');
+    assert.equal(r.newColumnExists, false);
+    assert.equal(r.newColumnDefaultSql, "'0.00'::numeric(12,2)");
+    assert.deepEqual(r.backfillInputs, ['amount']);
+    // The reverse names the new column, which does not exist yet: it is analysed over a copy of the row that has it.
+    assert.deepEqual(r.reverseInputs, ['amount_v2']);
+    assert.deepEqual(r.primaryKey.map((c) => c.name), ['id']);
+    assert.equal(r.oldColumn?.type, 'numeric');
+    assert.equal(r.oldColumn?.notNull, true);
+    assert.deepEqual(r.searchPath, [suite.schema]);
+    assert.deepEqual(r.expressionDependencies, [], 'built-ins only');
+    assert.ok(r.rowsEstimate >= 100, `estimate ${r.rowsEstimate}`);
+  });
+
+  it('spells a type outside pg_catalog with its schema, so it means the same type under any search_path', async () => {
+    const r = await resolveMigration(suite.knex, defineMigration(variant({
+      oldColumn: 'note', newColumn: { name: 'mood', type: 'mood' }, backfill: "CASE WHEN note LIKE 'n1%' THEN 'sad' ELSE 'ok' END", reverse: null,
+    })));
+    assert.equal(r.newColumnType, `${suite.schema}.mood`);
+    assert.deepEqual(r.backfillInputs, ['note']);
+    assert.deepEqual(r.expressionDependencies, [`type ${suite.schema}.mood`]);
+  });
+
+  it('accepts semicolons, parentheses and dashes inside string constants and comments of an expression', async () => {
+    const r = await resolveMigration(suite.knex, defineMigration(variant({
+      oldColumn: 'note', newColumn: { name: 'note_v2', type: 'text' },
+      backfill: "note || ';)' || $x$ -- ( $x$ -- trailing comment (\n", reverse: null,
+    })));
+    assert.deepEqual(r.backfillInputs, ['note']);
+  });
+
+  it('accepts a column that already exists with the declared type (spelled differently)', async () => {
+    const r = await resolveMigration(suite.knex, defineMigration(variant({
+      table: 'prepared', newColumn: { name: 'amount_cents', type: 'TEXT' }, backfill: 'amount::text', reverse: 'amount_cents::numeric',
+    })));
+    assert.equal(r.newColumnExists, true);
+    assert.deepEqual(r.reverseInputs, ['amount_cents']);
+  });
+
+  const refusals: [string, ErrorCode, Patch][] = [
+    ['a table that does not exist', 'PF_UNKNOWN_TABLE', { table: 'nope' }],
+    ['a view instead of a table', 'PF_UNKNOWN_TABLE', { table: 'orders_view' }],
+    ['a table without a primary key', 'PF_NO_PRIMARY_KEY', { table: 'keyless', oldColumn: 'a', backfill: 'a', reverse: null }],
+    ['a declared key that is not the table\'s', 'PF_NO_PRIMARY_KEY', { table: 'pair', primaryKey: ['b', 'a'], oldColumn: 'v', backfill: 'length(v)', reverse: null }],
+    ['an old column that does not exist', 'PF_UNKNOWN_COLUMN', { oldColumn: 'amout' }],
+    ['an unknown type', 'PF_UNKNOWN_TYPE', { newColumn: { type: 'numerik' } }],
+    ['a type with SQL appended', 'PF_UNKNOWN_TYPE', { newColumn: { type: 'int); DROP TABLE orders; --' } }],
+    ['a type whose modifier Postgres refuses', 'PF_UNKNOWN_TYPE', { newColumn: { type: 'numeric(2000, 2)' } }],
+    ['a new column that exists with another type', 'PF_COLUMN_TYPE_CONFLICT', { table: 'prepared' }],
+    ['a syntax error', 'PF_INVALID_EXPRESSION', { backfill: 'amount *' }],
+    ['an unknown column in the expression', 'PF_INVALID_EXPRESSION', { backfill: 'amont * 100' }],
+    ['a second statement after the expression', 'PF_INVALID_EXPRESSION', { backfill: 'amount; DROP TABLE orders' }],
+    ['an expression that closes our parenthesis to append SQL', 'PF_INVALID_EXPRESSION', { backfill: 'amount) AS v FROM orders; DROP TABLE orders; SELECT (1' }],
+    ['an unbalanced parenthesis', 'PF_INVALID_EXPRESSION', { backfill: 'amount) + (1' }],
+    ['a value that does not cast to the type', 'PF_INVALID_EXPRESSION', { backfill: 'row(amount, 1)' }],
+    ['an aggregate', 'PF_INVALID_EXPRESSION', { backfill: 'sum(amount)' }],
+    ['a system column', 'PF_INVALID_EXPRESSION', { backfill: 'xmin::text::bigint' }],
+    ['a set-returning function', 'PF_INVALID_EXPRESSION', { backfill: 'generate_series(1, 2)' }],
+    ['a column qualified by the table name', 'PF_INVALID_EXPRESSION', { backfill: 'orders.amount * 100' }],
+    ['a backfill that reads the column it computes', 'PF_INVALID_EXPRESSION', { backfill: 'coalesce(amount_cents, 0)', newColumn: { name: 'amount_cents' } }],
+    ['an invalid reverse expression', 'PF_INVALID_EXPRESSION', { reverse: 'amount_cents / ' }],
+    ['a default that is not a value of the type', 'PF_INVALID_EXPRESSION', { newColumn: { default: 'twelve' } }],
+    ['a check that is not boolean', 'PF_INVALID_EXPRESSION', { newColumn: { check: 'amount_cents + 1' } }],
+    ['random()', 'PF_VOLATILE_EXPRESSION', { backfill: 'round(amount * random())' }],
+    ['nextval()', 'PF_VOLATILE_EXPRESSION', { backfill: "nextval('seq')" }],
+    ['clock_timestamp()', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz' }, backfill: 'coalesce(placed_at, clock_timestamp())', reverse: null, oldColumn: 'placed_at' }],
+    ['a volatile check', 'PF_VOLATILE_EXPRESSION', { newColumn: { check: 'amount_cents > random()' } }],
+    ['a default of \'now\' for a timestamp', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz', default: 'now' }, backfill: 'placed_at', reverse: null, oldColumn: 'placed_at' }],
+    ['a scalar subquery', 'PF_SUBQUERY_EXPRESSION', { backfill: '(SELECT max(amount) FROM orders) * 100' }],
+    ['a constant subquery', 'PF_SUBQUERY_EXPRESSION', { backfill: 'amount + (SELECT 1)' }],
+    ['EXISTS', 'PF_SUBQUERY_EXPRESSION', { newColumn: { name: 'flag_v2', type: 'boolean' }, oldColumn: 'flag', backfill: 'EXISTS (SELECT 1 FROM keyless)', reverse: null }],
+    ['a subquery in the check', 'PF_SUBQUERY_EXPRESSION', { newColumn: { check: 'amount_cents < (SELECT 10)' } }],
+    ['an index name already used for another index', 'PF_MIGRATION_CONFLICT', { newColumn: { index: { name: 'taken' } } }],
+    ['an index on a partitioned table (no CONCURRENTLY there)', 'PF_INVALID_MIGRATION', { table: 'parted', newColumn: { index: true } }],
+  ];
+
+  for (const [what, code, patch] of refusals) {
+    it(`refuses ${what} with ${code} and changes nothing`, async () => {
+      const before = await catalogSnapshot(suite.knex, [suite.schema]);
+      const rows = (await suite.knex.raw('SELECT count(*)::int AS n FROM orders')).rows[0].n;
+      await assert.rejects(resolveMigration(suite.knex, defineMigration(variant(patch))), (e: unknown) => {
+        assert.ok(isPhaseflagError(e, code), `expected ${code}, got ${(e as Error).message}`);
+        if (process.env.PF_SHOW_MESSAGES) console.log(`      ${code}: ${e.message}`);
+        assert.ok(e instanceof CatalogError);
+        assert.equal(e.migrationId, 'amount-cents');
+        assert.ok(e.hint.length > 0);
+        return true;
+      });
+      assert.deepEqual(await catalogSnapshot(suite.knex, [suite.schema]), before);
+      assert.equal((await suite.knex.raw('SELECT count(*)::int AS n FROM orders')).rows[0].n, rows);
+      assert.deepEqual(await leakedProbeObjects(suite.knex), []);
+    });
+  }
+
+  it('leaves pooled connections usable and free of probe objects after a refusal', async () => {
+    // One connection, so the second resolve certainly runs on the session the refused probe used.
+    const knex = suite.newKnex({ pool: { min: 1, max: 1 } });
+    await assert.rejects(resolveMigration(knex, defineMigration(variant({ backfill: 'amount *' }))));
+    const r = await resolveMigration(knex, defineMigration(base));
+    assert.equal(r.newColumnType, 'bigint');
+    const temp = (await knex.raw("SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = pg_my_temp_schema()")).rows[0].n;
+    assert.equal(temp, 0);
+    const timeouts = (await knex.raw("SELECT current_setting('lock_timeout') AS l, current_setting('search_path') AS p")).rows[0];
+    assert.equal(timeouts.l, '0');
+    assert.equal(timeouts.p, suite.schema);
+  });
+});
+
+describe('sql-text: expressionShapeProblem', () => {
+  it('finds statements and unbalanced parentheses only outside literals, identifiers and comments', () => {
+    for (const ok of ["a || ';'", 'a || ")"', "E'\\';' || b", '$$;$$ || $t$)$t$', 'a -- ;)\n', '/* ; /* nested ) */ */ a', "f(x, (y))", 'a$b + 1']) {
+      assert.equal(expressionShapeProblem(ok), null, ok);
+    }
+    for (const bad of ['a; b', 'a)', '(a', "'open", '"open', '$$open', '/* open', '']) {
+      assert.notEqual(expressionShapeProblem(bad), null, bad);
+    }
+  });
+});

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { ATTR, SPAN, defineMigration, type MigrationInput } from '@phaseflag/core';
+import { captureMetrics, captureSpans, createSuiteSchema, type SpanCapture, type Suite } from '@phaseflag/testkit';
+import type { Knex } from 'knex';
+import { resolveMigration } from '../src/catalog.js';
+import { createContext, type ExecutorContext } from '../src/context.js';
+import type { ResolvedMigration } from '../src/resolved.js';
+import { applySteps, expandSteps } from '../src/steps/expand.js';
+import { syncFunctionName, syncTrigger, syncTriggerInstalled, syncTriggerName } from '../src/steps/sync-trigger.js';
+import { installStateStore } from '../src/store/installer.js';
+
+/**
+ * The writer in these tests is plain SQL on its own pool: it knows nothing of phaseflag, as psql, a cron job or
+ * another service would not. Whatever it writes, the trigger must leave both columns consistent.
+ */
+describe('sync trigger', function () {
+  let suite: Suite;
+  let ctx: ExecutorContext;
+  let spans: SpanCapture;
+  let writer: Knex;
+
+  const cents: MigrationInput = {
+    id: 'cents', table: 'orders', oldColumn: 'amount',
+    newColumn: { name: 'amount_cents', type: 'bigint' },
+    backfill: 'round(amount * 100)', reverse: 'amount_cents / 100.0',
+  };
+
+  async function install(input: MigrationInput, rows = 100): Promise<ResolvedMigration> {
+    const t = typeof input.table === 'string' ? input.table : input.table.name;
+    await ctx.knex.raw(`CREATE TABLE ?? (id bigint PRIMARY KEY, amount numeric, note text);
+      INSERT INTO ?? (id, amount, note) SELECT g, g * 1.25, 'n' || g FROM generate_series(1, ${rows}) g`, [t, t]);
+    let r = await resolveMigration(ctx.knex, defineMigration(input));
+    await applySteps(ctx, r, expandSteps(r));
+    r = await resolveMigration(ctx.knex, defineMigration(input));
+    await syncTrigger.apply(ctx, r);
+    return r;
+  }
+  const row = async (t: string, id: number) => (await writer.raw(`SELECT * FROM ?? WHERE id = ?`, [t, id])).rows[0];
+
+  before(async () => {
+    captureMetrics();
+    spans = captureSpans();
+    suite = await createSuiteSchema('sync');
+    ctx = createContext({ knex: suite.knex, stateSchema: suite.stateSchema });
+    await installStateStore(ctx);
+    writer = suite.newKnex({ pool: { min: 0, max: 2 } });
+    await install(cents);
+  });
+  after(async () => {
+    await suite?.cleanup();
+  });
+
+  it('fills the new column when a writer inserts only the old one', async () => {
+    await writer.raw('INSERT INTO orders (id, amount) VALUES (1001, 12.345)');
+    assert.deepEqual(await row('orders', 1001), { id: '1001', amount: '12.345', note: null, amount_cents: '1235' });
+  });
+
+  it('recomputes the new column when a writer updates the old one', async () => {
+    await writer.raw('UPDATE orders SET amount = 7.5 WHERE id = 1001');
+    assert.equal((await row('orders', 1001)).amount_cents, '750');
+  });
+
+  it('fills the old column through the reverse expression when a writer inserts only the new one', async () => {
+    await writer.raw('INSERT INTO orders (id, amount_cents) VALUES (1002, 999)');
+    assert.equal((await row('orders', 1002)).amount, '9.9900000000000000');
+  });
+
+  it('recomputes the old column when a writer updates only the new one', async () => {
+    await writer.raw('UPDATE orders SET amount_cents = 250 WHERE id = 1002');
+    const r = await row('orders', 1002);
+    assert.equal(Number(r.amount), 2.5);
+    assert.equal(r.amount_cents, '250');
+  });
+
+  it('trusts a writer that writes both columns, even where they disagree', async () => {
+    await writer.raw('INSERT INTO orders (id, amount, amount_cents) VALUES (1003, 1, 42)');
+    assert.deepEqual([(await row('orders', 1003)).amount, (await row('orders', 1003)).amount_cents], ['1', '42']);
+    await writer.raw('UPDATE orders SET amount = 2, amount_cents = 43 WHERE id = 1003');
+    assert.deepEqual([(await row('orders', 1003)).amount, (await row('orders', 1003)).amount_cents], ['2', '43']);
+  });
+
+  it('fills a row that predates the trigger on its next write, and leaves other updates alone', async () => {
+    await writer.raw("UPDATE orders SET note = 'touched' WHERE id = 4");
+    assert.equal((await row('orders', 4)).amount_cents, '500');
+    // A consistent row whose backfill inputs did not change is not recomputed: overwrite by hand to observe it.
+    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents)))]);
+    await writer.raw('UPDATE orders SET amount_cents = 1 WHERE id = 4');
+    await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents)))]);
+    await writer.raw("UPDATE orders SET note = 'again' WHERE id = 4");
+    assert.equal((await row('orders', 4)).amount_cents, '1');
+  });
+
+  it('leaves the old column alone when the backfill\'s own UPDATE writes the new one (no lossy round trip)', async () => {
+    await writer.raw('INSERT INTO orders (id, amount) VALUES (1004, 3.14159)');
+    // What the backfill runs: new := backfill(row). reverse(314) would be 3.14 and lose digits of the old value.
+    await writer.raw('UPDATE orders AS t SET amount_cents = (round(t.amount * 100))::bigint WHERE id = 1004');
+    assert.equal((await row('orders', 1004)).amount, '3.14159');
+  });
+
+  it('reports itself installed, re-applies without DDL, and is gone after rollback', async () => {
+    const r = await resolveMigration(ctx.knex, defineMigration(cents));
+    assert.equal(await syncTriggerInstalled(ctx, r), true);
+    spans.reset();
+    await syncTrigger.apply(ctx, r);
+    assert.deepEqual(spans.byName(SPAN.ddl), []);
+    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncTriggerName(r)]);
+    assert.equal(await syncTriggerInstalled(ctx, r), false, 'a disabled trigger does not cover writers');
+    await syncTrigger.apply(ctx, r);
+    assert.equal(await syncTriggerInstalled(ctx, r), true);
+    const locks = spans.byName(SPAN.ddl).map((s) => s.attributes[ATTR.lockMode]);
+    assert.deepEqual(locks, ['ACCESS EXCLUSIVE'], 'only the trigger is recreated; the function was right');
+    await syncTrigger.rollback(ctx, r);
+    assert.equal(await syncTriggerInstalled(ctx, r), false);
+    const fn = (await ctx.knex.raw('SELECT count(*)::int AS n FROM pg_proc WHERE proname = ?', [syncFunctionName(r)])).rows[0].n;
+    assert.equal(fn, 0);
+    await syncTrigger.apply(ctx, r);
+  });
+
+  it('treats the new column\'s default as "not given" on insert, and fires after the table\'s own BEFORE triggers', async () => {
+    await ctx.knex.raw(`CREATE FUNCTION normalize_amount() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.amount := abs(NEW.amount); RETURN NEW; END $$`);
+    await ctx.knex.raw('CREATE TABLE dflt (id bigint PRIMARY KEY, amount numeric)');
+    await ctx.knex.raw('CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON dflt FOR EACH ROW EXECUTE FUNCTION normalize_amount()');
+    const input: MigrationInput = { ...cents, id: 'dflt', table: 'dflt', newColumn: { name: 'amount_cents', type: 'bigint', default: 0 } };
+    let r = await resolveMigration(ctx.knex, defineMigration(input));
+    await applySteps(ctx, r, expandSteps(r));
+    r = await resolveMigration(ctx.knex, defineMigration(input));
+    await syncTrigger.apply(ctx, r);
+    await writer.raw('INSERT INTO dflt (id, amount) VALUES (1, -2.5)');
+    assert.deepEqual(await row('dflt', 1), { id: '1', amount: '2.5', amount_cents: '250' });
+  });
+
+  it('evaluates expressions in the schemas they were resolved in, whatever the writer\'s search_path', async () => {
+    await ctx.knex.raw(`CREATE FUNCTION to_cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT round($1 * 100)::bigint'`);
+    const r = await install({ ...cents, id: 'fn', table: 'fn_orders', backfill: 'to_cents(amount)', reverse: null }, 5);
+    assert.deepEqual(r.backfillInputs, ['amount']);
+    assert.deepEqual(r.expressionDependencies, [`function ${suite.schema}.to_cents(numeric)`]);
+    const elsewhere = suite.newKnex({ pool: { min: 0, max: 1 } });
+    await elsewhere.transaction(async (trx) => {
+      await trx.raw("SET LOCAL search_path TO public");
+      await trx.raw('INSERT INTO ??.fn_orders (id, amount) VALUES (100, 1.01)', [suite.schema]);
+    });
+    assert.equal((await row('fn_orders', 100)).amount_cents, '101');
+  });
+
+  it('pins no search_path when the expressions use built-ins only (a SET clause costs on every row)', async () => {
+    const r = await resolveMigration(ctx.knex, defineMigration(cents));
+    const config = (await ctx.knex.raw('SELECT proconfig FROM pg_proc WHERE proname = ?', [syncFunctionName(r)])).rows[0].proconfig;
+    assert.equal(config, null);
+    const elsewhere = suite.newKnex({ pool: { min: 0, max: 1 } });
+    await elsewhere.transaction(async (trx) => {
+      await trx.raw('SET LOCAL search_path TO public');
+      await trx.raw('INSERT INTO ??.orders (id, amount) VALUES (2001, 0.5)', [suite.schema]);
+    });
+    assert.equal((await row('orders', 2001)).amount_cents, '50');
+  });
+
+  it('syncs columns whose names would shadow PL/pgSQL\'s own NEW and OLD', async () => {
+    await ctx.knex.raw('CREATE TABLE quirky (id int PRIMARY KEY, "old" numeric, "end" text)');
+    const input: MigrationInput = { id: 'quirky', table: 'quirky', oldColumn: 'old', newColumn: { name: 'new', type: 'bigint' }, backfill: 'round("old" * 100)', reverse: '"new" / 100.0' };
+    let r = await resolveMigration(ctx.knex, defineMigration(input));
+    await applySteps(ctx, r, expandSteps(r));
+    r = await resolveMigration(ctx.knex, defineMigration(input));
+    await syncTrigger.apply(ctx, r);
+    await writer.raw(`INSERT INTO quirky (id, "old", "end") VALUES (1, 1.5, 'x'), (2, NULL, 'y')`);
+    await writer.raw('UPDATE quirky SET "new" = 700 WHERE id = 2');
+    assert.deepEqual((await writer.raw('SELECT id, "old", "new" FROM quirky ORDER BY id')).rows.map((x: Record<string, unknown>) => [x.id, Number(x.old), x.new]),
+      [[1, 1.5, '150'], [2, 7, '700']]);
+  });
+
+  it('keeps working when an expression contains the text of a dollar-quote tag', async () => {
+    const r = await install({ ...cents, id: 'tag', table: 'tag_orders', oldColumn: 'note', newColumn: { name: 'note_v2', type: 'text' }, backfill: "note || '$pf_sync$'", reverse: null }, 3);
+    await writer.raw("INSERT INTO tag_orders (id, note) VALUES (10, 'x')");
+    assert.equal((await row('tag_orders', 10)).note_v2, 'x$pf_sync$');
+    assert.equal(await syncTriggerInstalled(ctx, r), true);
+  });
+
+  it('costs a bounded amount per UPDATE (measured, not asserted)', async function () {
+    const rows = 5000;
+    await ctx.knex.raw(`CREATE TABLE bench (id bigint PRIMARY KEY, amount numeric, note text, amount_cents bigint);
+      INSERT INTO bench SELECT g, g * 1.25, 'n', round(g * 125) FROM generate_series(1, ${rows}) g; ANALYZE bench`);
+    const timeUpdates = async (sql: string) => {
+      const t0 = process.hrtime.bigint();
+      await writer.raw(`DO $$ BEGIN FOR i IN 1..${rows} LOOP ${sql}; END LOOP; END $$`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    const oldWrite = 'UPDATE bench SET amount = amount + 1 WHERE id = i';
+    const otherWrite = "UPDATE bench SET note = 'x' WHERE id = i";
+    await timeUpdates(oldWrite); // warm up
+    const plainOld = await timeUpdates(oldWrite);
+    const plainOther = await timeUpdates(otherWrite);
+    const r = await resolveMigration(ctx.knex, defineMigration({ ...cents, id: 'bench', table: 'bench' }));
+    await syncTrigger.apply(ctx, r);
+    await timeUpdates(oldWrite);
+    const trigOld = await timeUpdates(oldWrite);
+    const trigOther = await timeUpdates(otherWrite);
+    console.log(`      (${rows} single-row UPDATEs of the old column: ${plainOld.toFixed(0)} ms plain, ${trigOld.toFixed(0)} ms with trigger = ${(trigOld / plainOld).toFixed(2)}x;`
+      + ` of an unrelated column: ${plainOther.toFixed(0)} ms vs ${trigOther.toFixed(0)} ms = ${(trigOther / plainOther).toFixed(2)}x)`);
+    assert.equal((await writer.raw('SELECT count(*)::int AS n FROM bench WHERE amount_cents IS DISTINCT FROM round(amount * 100)')).rows[0].n, 0);
+  });
+});
