@@ -9,10 +9,23 @@ export interface FlagContext {
   readonly properties?: Readonly<Record<string, string>>;
 }
 
+/** What a source knows of a flag as a whole, independent of any one request (the operator's intent). */
+export interface FlagState {
+  /** On in this environment: at least some requests may get it. */
+  readonly enabled: boolean;
+  /** Every request gets it (on, 100% rollout, no constraints), as far as the source can tell. */
+  readonly fullyOn: boolean;
+  /** The source's revision of its flag data, for telemetry (`feature_flag.version`). */
+  readonly version?: string;
+}
+
 export interface FlagSource {
   /** Provider name for telemetry (`feature_flag.provider.name`). */
   readonly name: string;
+  /** Per request; `undefined` when unknown (not fetched yet, unreachable, no such flag). */
   isEnabled(flag: string, context?: FlagContext): boolean | undefined;
+  /** The flag as a whole; `undefined` when unknown. Controllers read intent from it. */
+  state?(flag: string): FlagState | undefined;
   /** Called with the flag names whenever the source learns of a change; returns an unsubscribe function. */
   onChange?(listener: (flags: readonly string[]) => void): () => void;
 }
@@ -29,6 +42,11 @@ export class StaticFlagSource implements FlagSource {
 
   isEnabled(flag: string): boolean | undefined {
     return this.values.get(flag);
+  }
+
+  state(flag: string): FlagState | undefined {
+    const v = this.values.get(flag);
+    return v === undefined ? undefined : { enabled: v, fullyOn: v };
   }
 
   set(flag: string, value: boolean | undefined): void {

@@ -32,7 +32,7 @@ export {
   type TransitionRule,
   type TransitionDecision,
 } from './phases.js';
-export { StaticFlagSource, type FlagSource, type FlagContext } from './flags.js';
+export { StaticFlagSource, type FlagSource, type FlagContext, type FlagState } from './flags.js';
 export { Router, Derived, type RouteDecision, type RouterOptions } from './router.js';
 export { systemClock, silentLogger, type Clock, type Logger, type PhaseSnapshot, type StateStore } from './ports.js';
 export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
