@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'PF_VERIFY_FAILED'
   | 'PF_STATE_UNAVAILABLE'
   | 'PF_STATE_SCHEMA_TOO_NEW'
-  | 'PF_DDL_FAILED';
+  | 'PF_DDL_FAILED'
+  | 'PF_UNLEASH_UNAVAILABLE'
+  | 'PF_UNLEASH_REJECTED';
 
 export interface PhaseflagErrorOptions {
   /** The value that was refused (an identifier, an expression, an option object). */

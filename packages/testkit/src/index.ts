@@ -23,6 +23,11 @@ export { startReplica } from './replica/start-replica.js';
 export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.js';
 export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
 
+export { startUnleash } from './unleash/start-unleash.js';
+export type { UnleashServer, StartUnleashOptions } from './unleash/start-unleash.js';
+export { UnleashAdmin } from './unleash/unleash-admin.js';
+export type { AdminFeature, AdminEnvironment, AdminStrategy, AdminTag, AdminRequestError, FlexibleRolloutInput } from './unleash/unleash-admin.js';
+
 export { TestkitError } from './errors.js';
 
 // Root hooks for mocha's `require` option: hold one database for the whole run.

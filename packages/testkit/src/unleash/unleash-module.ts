@@ -1,0 +1,76 @@
+import type { EventEmitter } from 'node:events';
+import type { RequestListener } from 'node:http';
+import { TestkitError, messageOf } from '../errors.js';
+
+/** The part of unleash-server's `create()` result the harness uses. */
+export interface UnleashInstance {
+  app: RequestListener;
+  /** Stops its scheduler and addons, closes its database pool and unhooks its process-wide listeners. */
+  stop(): Promise<void>;
+}
+
+interface UnleashServerModule {
+  create(options: Record<string, unknown>): Promise<UnleashInstance>;
+}
+
+const LIB = 'unleash-server/dist/lib';
+
+/**
+ * unleash-server 6.10 is built to run once per process. Three things are process-wide:
+ * - `ConfigurationRevisionService.instance` and `ClientFeatureToggleDelta.instance` cache services holding the
+ *   event store, and so the database pool, of the first server built. A restart would reuse them: the revision
+ *   job would poll a destroyed pool and clients would never see a change. We clear both before each build; a
+ *   running server keeps the instances it was built with.
+ * - Every EventStore emits on one `sharedEventEmitter`. A stopped server's services stay subscribed there, and
+ *   the next server's first `feature-created` makes them query a destroyed pool: an unhandled rejection that
+ *   ends the test process. We record the listeners each build adds and remove exactly those on stop.
+ * Builds must therefore not interleave (the caller serializes them).
+ */
+export async function createUnleash(options: Record<string, unknown>): Promise<UnleashInstance> {
+  const unleash = await loadModule();
+  for (const [path, exportName] of [
+    [`${LIB}/features/feature-toggle/configuration-revision-service.js`, 'default'],
+    [`${LIB}/features/client-feature-toggles/delta/client-feature-toggle-delta.js`, 'ClientFeatureToggleDelta'],
+  ] as const) {
+    (await exported<{ instance?: unknown }>(path, exportName)).instance = undefined;
+  }
+  const shared = await exported<EventEmitter>(`${LIB}/util/anyEventEmitter.js`, 'sharedEventEmitter', 'object');
+  const before = listenersOf(shared);
+  const instance = await unleash.create(options);
+  const added = listenersOf(shared).filter(([event, listener]) => !before.some(([e, l]) => e === event && l === listener));
+  return {
+    app: instance.app,
+    stop: async () => {
+      for (const [event, listener] of added) shared.removeListener(event, listener);
+      await instance.stop();
+    },
+  };
+}
+
+async function loadModule(): Promise<UnleashServerModule> {
+  try {
+    const imported = (await import('unleash-server')) as unknown as { default?: UnleashServerModule } & Partial<UnleashServerModule>;
+    return typeof imported.default?.create === 'function' ? imported.default : (imported as UnleashServerModule);
+  } catch (error) {
+    throw new TestkitError('PF_TESTKIT_UNLEASH_MISSING', `unleash-server could not be loaded: ${messageOf(error)}`,
+      'Run `npm install` at the repository root (unleash-server is a dependency of @phaseflag/testkit).', { cause: error });
+  }
+}
+
+/** One export of an unleash-server internal module, whichever way the loader wrapped its CommonJS exports. */
+async function exported<T>(path: string, name: string, kind: 'function' | 'object' = 'function'): Promise<T> {
+  // Node's ESM loader puts module.exports on `default`; a bundler's interop may unwrap `__esModule` modules.
+  const imported = (await import(path)) as Record<string, unknown> & { default?: Record<string, unknown> };
+  const value = [imported.default?.[name], imported[name]].find((candidate) => candidate !== null && typeof candidate === kind);
+  if (value === undefined) {
+    throw new TestkitError('PF_TESTKIT_UNLEASH_LAYOUT', `unleash-server no longer exports ${name} from ${path}`,
+      'The harness is written for unleash-server 6.10.x; check the version packages/testkit/package.json pins.');
+  }
+  return value as T;
+}
+
+type Listener = (...args: unknown[]) => void;
+
+function listenersOf(emitter: EventEmitter): Array<[string | symbol, Listener]> {
+  return emitter.eventNames().flatMap((event) => emitter.rawListeners(event).map((listener) => [event, listener as Listener] as [string | symbol, Listener]));
+}

@@ -1,0 +1,113 @@
+import { UnleashRejectedError, UnleashUnavailableError, hintForStatus } from './errors.js';
+
+/** The part of a flag the Admin API returns that provisioning reads. */
+export interface AdminFeature {
+  name: string;
+  description?: string | null;
+  project: string;
+  environments: Array<{ name: string; enabled: boolean; strategies: Array<{ id: string; name: string; parameters?: Record<string, string> }> }>;
+}
+
+export interface AdminApiOptions {
+  /** Unleash's base URL, e.g. `https://unleash.example.com` (with any base path, without `/api`). */
+  url: string;
+  /** An admin token (`*:*.<secret>`) or a personal access token. */
+  token: string;
+  timeoutMs: number;
+}
+
+/**
+ * The few Admin API calls provisioning makes. Kept apart from the decisions (provision.ts) as unleash-client keeps
+ * fetching apart from evaluating. Errors are typed: unreachable vs. refused, with the status and body.
+ */
+export class AdminApi {
+  private readonly base: string;
+
+  constructor(private readonly options: AdminApiOptions) {
+    this.base = options.url.endsWith('/') ? options.url : `${options.url}/`;
+  }
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  /** undefined when the project has no such live flag (archived flags and other projects' flags answer 404 too). */
+  async getFeature(project: string, name: string): Promise<AdminFeature | undefined> {
+    return (await this.request('GET', `api/admin/projects/${enc(project)}/features/${enc(name)}`, undefined, [404])) as AdminFeature | undefined;
+  }
+
+  /** Created off in every environment (Unleash's rule for new flags). */
+  async createFeature(project: string, body: { name: string; description: string; type: string }): Promise<void> {
+    await this.request('POST', `api/admin/projects/${enc(project)}/features`, { ...body, impressionData: false });
+  }
+
+  /** Returns the new strategy's id. */
+  async addStrategy(project: string, feature: string, environment: string, strategy: { name: string; parameters: Record<string, string> }): Promise<string> {
+    const created = (await this.request('POST', `api/admin/projects/${enc(project)}/features/${enc(feature)}/environments/${enc(environment)}/strategies`,
+      { ...strategy, constraints: [] })) as { id: string };
+    return created.id;
+  }
+
+  async tagTypeExists(name: string): Promise<boolean> {
+    return this.exists(`api/admin/tag-types/${enc(name)}`);
+  }
+
+  /** GET that answers 404 for a missing object. */
+  async exists(path: string): Promise<boolean> {
+    return (await this.request('GET', path, undefined, [404])) !== undefined;
+  }
+
+  async createTagType(name: string, description: string): Promise<void> {
+    await this.request('POST', 'api/admin/tag-types', { name, description });
+  }
+
+  async addTag(feature: string, tag: { type: string; value: string }): Promise<void> {
+    await this.request('POST', `api/admin/features/${enc(feature)}/tags`, tag);
+  }
+
+  /**
+   * One request. Statuses in `absentOn` resolve to undefined (a lookup that found nothing); any other non-2xx
+   * throws UnleashRejectedError; a network failure or timeout throws UnleashUnavailableError.
+   */
+  private async request(method: string, path: string, body?: unknown, absentOn: number[] = []): Promise<unknown> {
+    const what = `${method} /${path}`;
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.base), {
+        method,
+        headers: {
+          Authorization: this.options.token,
+          Accept: 'application/json',
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new UnleashUnavailableError(`Unleash at ${this.options.url} could not be reached (${what}): ${reason}.`, {
+        url: this.options.url,
+        value: what,
+        hint: 'Check the URL (the server\'s base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.',
+        cause: error,
+      });
+    }
+    const text = await response.text();
+    if (absentOn.includes(response.status)) return undefined;
+    if (!response.ok) {
+      throw new UnleashRejectedError(`Unleash refused ${what} with ${response.status}: ${text.slice(0, 300)}`, {
+        status: response.status,
+        body: text,
+        request: what,
+        value: body,
+        hint: hintForStatus(response.status, text),
+      });
+    }
+    return text ? (JSON.parse(text) as unknown) : {};
+  }
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}

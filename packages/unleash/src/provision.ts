@@ -1,0 +1,146 @@
+import { ValidationError, type Migration } from '@phaseflag/core';
+import { z } from 'zod';
+import { AdminApi, type AdminFeature } from './admin-api.js';
+import { UnleashRejectedError } from './errors.js';
+import { PHASE_FLAG_ROLES, describeFlag, migrationTag, type PhaseFlagRole } from './flag-descriptions.js';
+
+const adminSchema = z.strictObject({
+  /** Unleash's base URL (what you open in a browser, without `/api`). */
+  url: z.url(),
+  /** An admin API token (`*:*.<secret>`) or a personal access token. */
+  token: z.string().min(1),
+  project: z.string().min(1).default('default'),
+  /** The environment whose strategies are set up (flags are created off in every environment). */
+  environment: z.string().min(1).default('development'),
+  /** Unleash flag type. `operational`: Unleash's type for transitional operational switches such as migrations. */
+  flagType: z.enum(['release', 'experiment', 'operational', 'kill-switch', 'permission']).default('operational'),
+  timeoutMs: z.number().int().min(1).default(10_000),
+});
+
+export type ProvisionAdminOptions = z.input<typeof adminSchema>;
+
+export interface ProvisionedFlag {
+  role: PhaseFlagRole;
+  name: string;
+  /** `created` by this run, or `existing` and left exactly as it was. */
+  status: 'created' | 'existing';
+  /** The flexibleRollout strategy this run added (created flags only). */
+  strategyId?: string;
+  /** Things an operator should know about an existing flag (it is not changed). */
+  warnings: string[];
+}
+
+export interface ProvisionReport {
+  migrationId: string;
+  project: string;
+  environment: string;
+  tag: { type: string; value: string };
+  flags: ProvisionedFlag[];
+  created: string[];
+  existing: string[];
+}
+
+/**
+ * Creates the migration's four flags in Unleash through the Admin API, each off, described, tagged, and with a
+ * gradual-rollout strategy in `environment`: 0% for read-new (stickiness `default`, group = flag name, so a user
+ * keeps their bucket as the rollout grows), 100% for the others. The strategy goes in before anything can turn
+ * the flag on: turning on a flag with no strategy makes Unleash add a 100% rollout of its own, which for
+ * read-new would be everyone at once.
+ *
+ * Idempotent: a flag that exists in the project is left exactly as the operator set it (no description, tag or
+ * strategy change) and reported as `existing`. A second run therefore changes nothing.
+ */
+export async function provisionFlags(migration: Migration, admin: ProvisionAdminOptions): Promise<ProvisionReport> {
+  const o = parseAdminOptions(admin);
+  const api = new AdminApi({ url: o.url, token: o.token, timeoutMs: o.timeoutMs });
+  const tag = migrationTag(migration);
+  await preflight(api, o.project, o.environment);
+
+  const flags: ProvisionedFlag[] = [];
+  let tagTypeChecked = false;
+  for (const role of PHASE_FLAG_ROLES) {
+    const name = migration.flags[role];
+    const existing = await api.getFeature(o.project, name);
+    if (existing) {
+      flags.push({ role, name, status: 'existing', warnings: warningsFor(existing, role, o.environment) });
+      continue;
+    }
+    if (!tagTypeChecked) {
+      if (!(await api.tagTypeExists(tag.type))) await api.createTagType(tag.type, 'Used to simplify filtering of features');
+      tagTypeChecked = true;
+    }
+    try {
+      await api.createFeature(o.project, { name, description: describeFlag(migration, role), type: o.flagType });
+    } catch (error) {
+      throw nameTaken(error, name, o.project) ?? error;
+    }
+    // Strategy first, tag second: a run cut short between the two leaves a flag that is safe to turn on.
+    const strategyId = await api.addStrategy(o.project, name, o.environment, {
+      name: 'flexibleRollout',
+      parameters: { rollout: role === 'readNew' ? '0' : '100', stickiness: 'default', groupId: name },
+    });
+    await api.addTag(name, tag);
+    flags.push({ role, name, status: 'created', strategyId, warnings: [] });
+  }
+  return {
+    migrationId: migration.id,
+    project: o.project,
+    environment: o.environment,
+    tag,
+    flags,
+    created: flags.filter((f) => f.status === 'created').map((f) => f.name),
+    existing: flags.filter((f) => f.status === 'existing').map((f) => f.name),
+  };
+}
+
+function parseAdminOptions(admin: ProvisionAdminOptions): z.output<typeof adminSchema> {
+  const parsed = adminSchema.safeParse(admin);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new ValidationError('PF_INVALID_OPTIONS', `Invalid Unleash admin options: ${issues}.`, {
+    value: { ...admin, token: admin?.token ? '***' : admin?.token },
+    hint: 'Pass { url: "https://unleash.example.com", token: "<admin token>", project?: "default", environment?: "development" }.',
+  });
+}
+
+/** Fails before creating anything when the project or environment is missing, so no half-provisioned flags. */
+async function preflight(api: AdminApi, project: string, environment: string): Promise<void> {
+  // Both lookups answer 404 for a missing name; AdminApi turns any other refusal (401, 403) into its error.
+  const [projectFound, environmentFound] = await Promise.all([
+    api.exists(`api/admin/projects/${encodeURIComponent(project)}`),
+    api.exists(`api/admin/environments/${encodeURIComponent(environment)}`),
+  ]);
+  for (const [found, what, name] of [[projectFound, 'project', project], [environmentFound, 'environment', environment]] as const) {
+    if (found) continue;
+    throw new UnleashRejectedError(`Unleash at ${api.url} has no ${what} "${name}".`, {
+      status: 404, body: '', request: `GET ${what} ${name}`, value: name,
+      hint: `Create the ${what} in Unleash first, or pass the ${what} your flags live in (a fresh server has project "default" and environments "development" and "production").`,
+    });
+  }
+}
+
+function warningsFor(feature: AdminFeature, role: PhaseFlagRole, environment: string): string[] {
+  const env = feature.environments.find((e) => e.name === environment);
+  if (!env) return [`"${feature.name}" is not available in environment "${environment}" of project "${feature.project}".`];
+  const warnings: string[] = [];
+  if (env.strategies.length === 0) {
+    warnings.push(`"${feature.name}" has no strategy in "${environment}": turning it on makes Unleash add a 100% rollout of its own${role === 'readNew' ? ' (every user\'s reads move at once)' : ''}. Add a gradual rollout first.`);
+  }
+  if (env.enabled) warnings.push(`"${feature.name}" is already on in "${environment}"; phaseflag's guards still decide what happens.`);
+  return warnings;
+}
+
+/** A 409 on create: the name belongs to an archived flag or to a flag in another project. */
+function nameTaken(error: unknown, name: string, project: string): UnleashRejectedError | undefined {
+  if (!(error instanceof UnleashRejectedError) || error.status !== 409) return undefined;
+  const archived = /archived/i.test(error.body);
+  return new UnleashRejectedError(
+    `Flag "${name}" cannot be created in project "${project}": ${archived ? 'an archived flag has that name' : 'another project has a flag with that name'}.`,
+    {
+      status: 409, body: error.body, request: error.request, value: name, cause: error,
+      hint: archived
+        ? 'Revive it from the archive (it comes back off, with its old strategies: check them) or delete it from the archive, then run provisioning again.'
+        : 'Flag names are unique across projects: move that flag, or give this migration\'s flags other names with `flags: { ... }` in defineMigration.',
+    },
+  );
+}
