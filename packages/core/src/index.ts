@@ -36,3 +36,20 @@ export { StaticFlagSource, type FlagSource, type FlagContext, type FlagState } f
 export { Router, Derived, type RouteDecision, type RouterOptions } from './router.js';
 export { systemClock, silentLogger, type Clock, type Logger, type PhaseSnapshot, type StateStore } from './ports.js';
 export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
+export {
+  decideNext,
+  controllerSettingsSchema,
+  parseControllerSettings,
+  featureFlagAttributes,
+  FEATURE_FLAG_ATTR,
+  CONTROLLER_SPAN,
+  CONTROLLER_ATTR,
+  type PhaseFlag,
+  type PhaseFlagStates,
+  type ReconcileInput,
+  type ControllerAction,
+  type RefusalCode,
+  type NextStep,
+  type ControllerSettings,
+  type ControllerSettingsInput,
+} from './controller.js';

@@ -1,8 +1,8 @@
-import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, type Attributes, type Link, type Span } from '@opentelemetry/api';
 import {
-  ATTR, ConflictError, decideTransition, defineMigration, GuardRefusedError, isInFlight, METRIC, SPAN, VerifyFailedError,
+  ATTR, decideTransition, defineMigration, GuardRefusedError, isInFlight, METRIC, SPAN, VerifyFailedError,
   PhaseflagError,
-  type Action, type FlagSource, type GuardFacts, type Migration, type MigrationInput, type Phase, type TransitionDecision,
+  type Action, type FlagSource, type GuardFacts, type Logger, type Migration, type MigrationInput, type Phase, type TransitionDecision,
 } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
@@ -12,6 +12,8 @@ import { PostgresStateStore, type EventRow, type InstanceRow, type MigrationRow 
 import { withSessionLock } from './store/session-lock.js';
 import * as ops from './operations.js';
 import { KnexRouter, type KnexRouterOptions } from './knex-router.js';
+import { Controller, type ControllerOptions } from './controller.js';
+import { recordRefusal, refusalError, type RefusalCode } from './refusals.js';
 
 export interface PhaseflagOptions extends ExecutorContextOptions {
   /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
@@ -25,12 +27,29 @@ export interface PhaseflagOptions extends ExecutorContextOptions {
   instanceTtlMs?: number;
 }
 
-export interface BackfillOptions {
+/**
+ * What caused a transition, for the record: span links (the flag change, the controller's leadership), extra span
+ * attributes (feature-flag attributes), and a detail stored with the transition's event row.
+ */
+export interface TransitionCause {
+  links?: Link[];
+  attributes?: Attributes;
+  detail?: Record<string, unknown>;
+}
+
+export interface TransitionOptions {
+  cause?: TransitionCause;
+}
+
+export interface BackfillOptions extends TransitionOptions {
   signal?: AbortSignal;
   onProgress?: (p: ops.BackfillProgress) => void;
   batch?: Partial<Migration['batch']>;
   throttle?: Partial<Migration['throttle']>;
 }
+
+/** A migration as declared, or its handle. */
+export type MigrationRef = MigrationHandle | Migration | MigrationInput;
 
 export interface MigrationStatus {
   id: string;
@@ -54,6 +73,7 @@ export class Phaseflag {
   readonly pollIntervalMs: number;
   private readonly handles = new Map<string, MigrationHandle>();
   private readonly routers = new Set<KnexRouter>();
+  private readonly controllers = new Set<Controller>();
 
   constructor(options: PhaseflagOptions) {
     this.ctx = createContext(options);
@@ -81,6 +101,17 @@ export class Phaseflag {
     return handle;
   }
 
+  /**
+   * A controller that moves the given migrations by their flags (see Controller). Call `start()`; any number of
+   * instances may run one, one leads each migration at a time.
+   */
+  controller(migrations: MigrationRef | readonly MigrationRef[], options: ControllerOptions): Controller {
+    const list = (Array.isArray(migrations) ? migrations : [migrations]) as readonly MigrationRef[];
+    const controller = new Controller(this, list.map((m) => (m instanceof MigrationHandle ? m : this.migration(m))), options);
+    this.controllers.add(controller);
+    return controller;
+  }
+
   /** @internal */
   trackRouter(router: KnexRouter): void {
     this.routers.add(router);
@@ -91,7 +122,10 @@ export class Phaseflag {
     this.routers.delete(router);
   }
 
+  /** Stops its controllers, closes its routers and the state store's watcher. */
   async close(): Promise<void> {
+    for (const c of [...this.controllers]) await c.stop();
+    this.controllers.clear();
     for (const r of [...this.routers]) await r.close();
     await this.store.close();
   }
@@ -167,8 +201,9 @@ export class MigrationHandle {
   // ---- transitions -------------------------------------------------------------------------------------------
 
   /** Adds the new column online (and its index and check), then moves to `expanded`. */
-  async expand(options: { signal?: AbortSignal } = {}): Promise<TransitionDecision> {
+  async expand(options: { signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
     return this.transition('expand', {}, {
+      cause: options.cause,
       before: async (r, row) => {
         // Remember before the DDL whether this migration creates the column, so that a crash between the two
         // cannot make rollback think the user made it (and leave it behind) — or drop a column the user made.
@@ -179,16 +214,17 @@ export class MigrationHandle {
   }
 
   /** Services write both columns from now on (and the sync trigger covers writers that do not embed phaseflag). */
-  async startDualWrite(): Promise<TransitionDecision> {
+  async startDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
     return this.transition('dual-write', {}, {
+      cause: options.cause,
       before: async (r) => {
         if (this.migration.sync.trigger) await ops.installSync(this.ctx, r);
       },
     });
   }
 
-  async stopDualWrite(): Promise<TransitionDecision> {
-    return this.transition('stop-dual-write', {}, { after: async (r) => ops.dropSync(this.ctx, r) });
+  async stopDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return this.transition('stop-dual-write', {}, { cause: options.cause, after: async (r) => ops.dropSync(this.ctx, r) });
   }
 
   /**
@@ -197,57 +233,86 @@ export class MigrationHandle {
    * moves to `backfilled`.
    */
   async backfill(options: BackfillOptions = {}): Promise<ops.BackfillResult & { phase: Phase }> {
-    let row = await this.store.get(this.id);
+    await this.startBackfill(options);
+    const r = await this.resolve();
+    await ops.prepareBackfill(this.ctx, r, { workers: options.batch?.workers ?? this.migration.batch.workers });
+    return this.runResolved(r, options);
+  }
+
+  /**
+   * Runs (or resumes) the backfill of a migration that is in `backfilling`, without moving the phase there: in
+   * any other phase it touches nothing and returns. On completion the phase moves to `backfilled`. This is what
+   * a controller runs in the background after `startBackfill()`, so a pause in between is never undone.
+   */
+  async runBackfill(options: BackfillOptions = {}): Promise<ops.BackfillResult & { phase: Phase }> {
+    return this.runResolved(await this.resolve(), options);
+  }
+
+  private async runResolved(r: ResolvedMigration, options: BackfillOptions): Promise<ops.BackfillResult & { phase: Phase }> {
+    const result = await ops.runBackfill(this.ctx, r, options);
+    let row = (await this.store.get(this.id))!;
+    if (result.completed && row.phase === 'backfilling') {
+      await this.transition('complete-backfill', {}, { cause: options.cause, extra: { backfill_completed_at: this.ctx.knex.fn.now() } });
+      row = (await this.store.get(this.id))!;
+    }
+    return { ...result, phase: row.phase };
+  }
+
+  /**
+   * The phase change of `backfill()` without running it: dual-write → backfilling (ranges bounded now), or
+   * paused → backfilling; nothing to do in backfilling. A controller runs the backfill afterwards, in the
+   * background, so that it can pause it by flag meanwhile.
+   */
+  async startBackfill(options: Pick<BackfillOptions, 'batch' | 'cause'> = {}): Promise<void> {
+    const row = await this.store.get(this.id);
     if (row?.phase === 'dual-write' || row === null) {
       await this.transition('backfill', {}, {
+        cause: options.cause,
         before: async (r) => {
           await ops.prepareBackfill(this.ctx, r, { workers: options.batch?.workers ?? this.migration.batch.workers });
         },
         extra: { backfill_started_at: this.ctx.knex.fn.now() },
       });
     } else if (row.phase === 'paused') {
-      await this.resume();
+      await this.resume({ cause: options.cause });
     } else if (row.phase !== 'backfilling') {
       await this.refuse('backfill', row.phase, `the backfill runs from dual-write, paused or backfilling, not from ${row.phase}`, 'Start dual-write first.');
     }
-    const r = await this.resolve();
-    await ops.prepareBackfill(this.ctx, r, { workers: options.batch?.workers ?? this.migration.batch.workers });
-    const result = await ops.runBackfill(this.ctx, r, options);
-    row = (await this.store.get(this.id))!;
-    if (result.completed && row.phase === 'backfilling') {
-      await this.transition('complete-backfill', {}, { extra: { backfill_completed_at: this.ctx.knex.fn.now() } });
-      row = (await this.store.get(this.id))!;
-    }
-    return { ...result, phase: row.phase };
   }
 
   /** Pauses a running backfill: the runner stops after its current batch (it checks the phase in every batch). */
-  pause(): Promise<TransitionDecision> {
-    return this.transition('pause');
+  pause(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return this.transition('pause', {}, { cause: options.cause });
   }
 
-  resume(): Promise<TransitionDecision> {
-    return this.transition('resume');
+  resume(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return this.transition('resume', {}, { cause: options.cause });
   }
 
   /**
    * Proves, for every row, that the new column equals the backfill expression; only a clean run moves the
    * phase to `verified`. A dirty run is recorded with sample keys and throws PF_VERIFY_FAILED.
    */
-  async verify(options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<ops.VerifyResult> {
+  async verify(options: { batchSize?: number; signal?: AbortSignal } & TransitionOptions = {}): Promise<ops.VerifyResult> {
     const row = await this.store.get(this.id);
     const phase = row?.phase ?? 'pending';
     if (phase !== 'backfilled' && phase !== 'verified' && phase !== 'read-new') {
       await this.refuse('verify', phase, `verify runs once the backfill is complete, not in ${phase}`, 'Run the backfill to completion first.');
     }
     const r = await this.resolve();
-    const result = await ops.verify(this.ctx, r, options);
+    const result = await ops.verify(this.ctx, r, { batchSize: options.batchSize, signal: options.signal });
+    if (!result.complete && result.mismatches === 0) {
+      // Aborted part-way with nothing wrong seen: not a result. Recording it as a failed verify would make it
+      // look dirty (and a controller would wait for a human); the next run starts afresh.
+      await this.store.recordEvent({ migration_id: this.id, kind: 'verify', action: 'verify', from_phase: phase, to_phase: null, reason: `aborted after ${result.rowsChecked} rows`, detail: null });
+      throw options.signal?.reason ?? new Error(`verify of "${this.id}" was aborted`);
+    }
     const stored = { clean: result.clean, mismatches: result.mismatches, rowsChecked: result.rowsChecked, sampleKeys: result.sampleKeys.slice(0, 20) };
     await this.store.update(this.id, { verify_result: JSON.stringify(stored), verified_at: this.ctx.knex.fn.now() });
     await this.store.recordEvent({ migration_id: this.id, kind: 'verify', action: 'verify', from_phase: phase, to_phase: null, reason: result.clean ? 'clean' : `${result.mismatches} mismatches`, detail: stored });
     if (!result.clean) {
       if (phase === 'backfilled') {
-        await this.transition('verify').catch((e) => {
+        await this.transition('verify', {}, { cause: options.cause }).catch((e) => {
           if (!(e instanceof GuardRefusedError)) throw e;
         });
       }
@@ -256,26 +321,27 @@ export class MigrationHandle {
         hint: 'Find what wrote those rows around dual-write (a writer without the trigger or router?), then run backfill and verify again.',
       });
     }
-    if (phase === 'backfilled') await this.transition('verify');
+    if (phase === 'backfilled') await this.transition('verify', {}, { cause: options.cause });
     return result;
   }
 
   /** Allows reads of the new column (each request still asks the read-new flag). */
-  readNew(): Promise<TransitionDecision> {
-    return this.transition('read-new');
+  readNew(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return this.transition('read-new', {}, { cause: options.cause });
   }
 
   /** Sends every read back to the old column. */
-  readOld(): Promise<TransitionDecision> {
-    return this.transition('read-old');
+  readOld(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return this.transition('read-old', {}, { cause: options.cause });
   }
 
   /**
    * Stops writing the old column and enforces the new column's constraints; drops the old column when asked.
    * Irreversible: needs `confirm: true`.
    */
-  async contract(options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } = {}): Promise<TransitionDecision> {
+  async contract(options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
     return this.transition('contract', { confirmed: options.confirm === true }, {
+      cause: options.cause,
       // The old column may be NOT NULL: make it nullable while every writer still fills it, so that writers
       // that stop writing it after the phase change cannot fail.
       before: async (r) => ops.contractBefore(this.ctx, r, options.signal),
@@ -291,8 +357,9 @@ export class MigrationHandle {
    * once (the phase changes first), then, after the grace period, the trigger, index, check and — if this
    * migration created it — the new column are dropped. Expand may start it again afterwards.
    */
-  async rollback(options: { dropNewColumn?: boolean; signal?: AbortSignal } = {}): Promise<TransitionDecision> {
+  async rollback(options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
     return this.transition('rollback', {}, {
+      cause: options.cause,
       extra: { rows_backfilled: 0, backfill_started_at: null, backfill_completed_at: null, verify_result: null, verified_at: null },
       after: async (r, row) => {
         await this.grace();
@@ -336,18 +403,30 @@ export class MigrationHandle {
     };
   }
 
-  private async refuse(action: Action, phase: Phase, reason: string, hint: string, code?: 'PF_CONFIRMATION_REQUIRED' | 'PF_IRREVERSIBLE' | 'PF_MIGRATION_CONFLICT'): Promise<never> {
-    await this.ctx.tracer.startActiveSpan(SPAN.refused, async (span) => {
-      span.setAttributes({ [ATTR.migrationId]: this.id, [ATTR.action]: action, [ATTR.fromPhase]: phase, [ATTR.reason]: reason, [ATTR.actor]: this.ctx.actor });
-      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-      span.end();
-    });
-    this.ctx.meter.createCounter(METRIC.refusals).add(1, { [ATTR.action]: action });
-    await this.store.recordEvent({ migration_id: this.id, kind: 'refused', action, from_phase: phase, to_phase: null, reason, detail: { hint } }).catch(() => undefined);
-    this.ctx.logger.warn(`phaseflag: ${this.id}: ${action} refused: ${reason}`, { migrationId: this.id, action, phase, hint });
-    const Err = code === 'PF_MIGRATION_CONFLICT' ? ConflictError : null;
-    if (Err) throw new Err(code!, `Cannot ${action} "${this.id}": ${reason}.`, { value: { phase }, hint, migrationId: this.id });
-    throw new GuardRefusedError(`Cannot ${action} "${this.id}": ${reason}.`, { from: phase, action, value: { phase }, hint, migrationId: this.id, code });
+  /**
+   * The guard facts as a transition would read them now (outside its lock), with every instance that ever
+   * reported, live or not. A controller decides from these; the transition re-reads them under its lock.
+   */
+  async inspect(): Promise<{ row: MigrationRow; facts: GuardFacts; instances: InstanceRow[] }> {
+    const r = await this.resolve();
+    const row = await this.registerResolved(r);
+    const [facts, instances] = await Promise.all([this.facts(row, r, {}), this.store.instances(this.id, this.pf.instanceTtlMs)]);
+    return { row, facts, instances };
+  }
+
+  /**
+   * Records a refusal decided outside a transition (a controller declining what a flag asks for): an event, a
+   * `phaseflag.transition.refused` span carrying the reason and the cause's attributes and links, the refusal
+   * metric and one warning. Refusing is expected there, so this returns instead of throwing.
+   */
+  async recordRefusal(action: Action, phase: Phase, reason: string, hint: string, cause: TransitionCause = {}, options: { logger?: Logger } = {}): Promise<void> {
+    await recordRefusal(this.ctx, this.store, { migrationId: this.id, action, phase, reason, hint, cause }, { span: true, logger: options.logger });
+  }
+
+  private async refuse(action: Action, phase: Phase, reason: string, hint: string, code?: RefusalCode): Promise<never> {
+    const refusal = { migrationId: this.id, action, phase, reason, hint };
+    await recordRefusal(this.ctx, this.store, refusal, { span: true, tolerateStoreFailure: true });
+    throw refusalError(refusal, code);
   }
 
   /**
@@ -362,9 +441,11 @@ export class MigrationHandle {
       before?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
       after?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
       extra?: Record<string, unknown>;
+      cause?: TransitionCause;
     } = {},
   ): Promise<TransitionDecision> {
-    return this.ctx.tracer.startActiveSpan(SPAN.transition, async (span: Span) => {
+    const cause = effects.cause;
+    return this.ctx.tracer.startActiveSpan(SPAN.transition, { links: cause?.links ?? [], attributes: cause?.attributes ?? {} }, async (span: Span) => {
       span.setAttributes({ [ATTR.migrationId]: this.id, [ATTR.action]: action, [ATTR.actor]: this.ctx.actor, [ATTR.table]: `${this.migration.table.schema ?? ''}${this.migration.table.schema ? '.' : ''}${this.migration.table.name}` });
       try {
         return await withSessionLock(this.ctx, 'step', this.id, async () => {
@@ -379,11 +460,11 @@ export class MigrationHandle {
             const code = decision.from === 'contracted' ? 'PF_IRREVERSIBLE'
               : action === 'contract' && decision.from === 'read-new' && !facts.confirmed ? 'PF_CONFIRMATION_REQUIRED'
               : action === 'expand' && facts.conflicts.length > 0 ? 'PF_MIGRATION_CONFLICT' : undefined;
-            await this.refuseRecorded(action, decision.from, decision.reason, decision.hint, code);
+            await this.refuseRecorded(action, decision.from, decision.reason, decision.hint, code, cause);
           }
           await effects.before?.(r, row);
           await this.ctx.knex.transaction((trx) => this.store.recordTransition(trx, {
-            id: this.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra,
+            id: this.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra, detail: cause?.detail,
           }));
           this.ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
           this.ctx.logger.info(`phaseflag: ${this.id}: ${decision.from} → ${decision.to}`, { migrationId: this.id, action });
@@ -401,12 +482,10 @@ export class MigrationHandle {
   }
 
   /** Records a refusal seen inside a transition span (which already carries its name and reason). */
-  private async refuseRecorded(action: Action, phase: Phase, reason: string, hint: string, code?: 'PF_CONFIRMATION_REQUIRED' | 'PF_IRREVERSIBLE' | 'PF_MIGRATION_CONFLICT'): Promise<never> {
-    this.ctx.meter.createCounter(METRIC.refusals).add(1, { [ATTR.action]: action });
-    await this.store.recordEvent({ migration_id: this.id, kind: 'refused', action, from_phase: phase, to_phase: null, reason, detail: { hint } });
-    this.ctx.logger.warn(`phaseflag: ${this.id}: ${action} refused: ${reason}`, { migrationId: this.id, action, phase, hint });
-    if (code === 'PF_MIGRATION_CONFLICT') throw new ConflictError(code, `Cannot ${action} "${this.id}": ${reason}.`, { value: { phase }, hint, migrationId: this.id });
-    throw new GuardRefusedError(`Cannot ${action} "${this.id}": ${reason}.`, { from: phase, action, value: { phase }, hint, migrationId: this.id, code });
+  private async refuseRecorded(action: Action, phase: Phase, reason: string, hint: string, code?: RefusalCode, cause?: TransitionCause): Promise<never> {
+    const refusal = { migrationId: this.id, action, phase, reason, hint, cause };
+    await recordRefusal(this.ctx, this.store, refusal, { span: false });
+    throw refusalError(refusal, code);
   }
 }
 

@@ -14,3 +14,7 @@ export { syncTriggerInstalled } from './steps/sync-trigger.js';
 export { prepareBackfill, runBackfill, backfillProgress, resetBackfill, BACKFILL_ATTR } from './backfill/index.js';
 export type { BackfillPlanInfo, BackfillProgress, BackfillRange, BackfillResult, BackfillStop } from './backfill/index.js';
 export { verifyMigration, type VerifyOptions, type VerifyResult, type VerifyCheck } from './verify.js';
+export type { TransitionCause, TransitionOptions, MigrationRef } from './engine.js';
+export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller.js';
+export type { LeaderInfo } from './leader.js';
+export { readFlagState } from './controller-flags.js';
