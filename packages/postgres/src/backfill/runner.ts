@@ -8,6 +8,9 @@ import { advisoryKey } from '../store/advisory.js';
 import { AdaptiveBatchSize } from './batch-size.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
+import { SpaceReclaimer } from './reclaim.js';
+import { syncTriggerName } from '../steps/sync-trigger.js';
+import { qualifiedTable } from './keys.js';
 import { Session } from './session.js';
 import { readMigrationRow, readRanges, type StoredRange } from './state.js';
 import { buildBatchStatements } from './statements.js';
@@ -70,8 +73,8 @@ async function runLocked(
       value: id, migrationId: id, hint: 'Plan and expand the migration with the engine first; the backfill runs in the backfilling phase.',
     });
   }
-  const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, throttledMs: 0 };
-  const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({ completed, stoppedBy, ...totals, workers });
+  const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, throttledMs: 0, batchesWithoutTriggers: 0 };
+  const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({ completed, stoppedBy, ...totals, workers, vacuums: 0, vacuumMs: 0 });
   if (row.phase !== 'backfilling') {
     // Paused, rolled back, or already past the backfill: touch nothing (not even the ranges, which a rollback
     // may just have deleted).
@@ -95,6 +98,11 @@ async function runLocked(
   // each other for connections instead of working.
   const workers = Math.max(0, Math.min(batch.workers, queue.length, Math.max(1, poolMax - 1)));
   span.setAttribute(BACKFILL_ATTR.workers, workers);
+  // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers and the lock;
+  // otherwise none run (sharing the lock's connection would hold up throttle checks behind a VACUUM).
+  const reclaimSettings = { enabled: opts.reclaim?.enabled ?? true, everyRows: opts.reclaim?.everyRows };
+  const reclaimSession = reclaimSettings.enabled && workers > 0 && poolMax - 1 - workers >= 1 ? await Session.open(ctx.knex) : null;
+  const reclaimer = new SpaceReclaimer(ctx, r, reclaimSession, reclaimSettings, plan.rowsEstimate, parent);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -111,9 +119,13 @@ async function runLocked(
     span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
     report();
   });
+  const triggerBypass = (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
+    ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
+    : null;
+  span.setAttribute('phaseflag.backfill.trigger_bypass', triggerBypass !== null);
   const shared: RunShared = {
     ctx, migrationId: id, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
-    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
+    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, reclaimer, triggerBypass, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
     instruments: {
       rows: ctx.meter.createCounter(METRIC.rowsBackfilled, { unit: '{row}', description: 'Rows examined by committed backfill batches' }),
       batchMs: ctx.meter.createHistogram(METRIC.batchDuration, { unit: 'ms', description: 'Duration of one backfill batch transaction' }),
@@ -140,6 +152,7 @@ async function runLocked(
         ends.push(end);
         if (end !== 'done') return;
       }
+      await flushStatistics(session, r.serverVersion);
     } catch (error) {
       failure ??= error;
       stop.abort(); // the other workers finish their current batch and stop
@@ -147,16 +160,50 @@ async function runLocked(
       await session?.release();
     }
   };
+  let completed = false;
   try {
-    await Promise.all(Array.from({ length: workers }, worker));
+    try {
+      await Promise.all(Array.from({ length: workers }, worker));
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+    if (failure !== undefined) throw failure;
+    completed = await markCompleted(ctx, id);
+    await reclaimer.finish(completed);
   } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
+    await reclaimer.finish(false);
+    await reclaimSession?.release();
   }
-  if (failure !== undefined) throw failure;
-
-  const completed = await markCompleted(ctx, id);
   const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
-  return { completed, stoppedBy, ...totals, workers };
+  span.setAttributes({
+    [BACKFILL_ATTR.vacuums]: reclaimer.totals.vacuums, [BACKFILL_ATTR.vacuumMs]: reclaimer.totals.vacuumMs,
+    [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
+  });
+  return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
+}
+
+/**
+ * Sends this session's table statistics now rather than within the next second or so (PG 15+). Otherwise the
+ * updates of the last batches reach pg_stat_user_tables after the run's final VACUUM has reported the table
+ * clean, and count as dead tuples that no longer exist: misleading to read, and enough to send autovacuum over a
+ * table that needs nothing.
+ */
+async function flushStatistics(session: Session, serverVersion: number): Promise<void> {
+  if (serverVersion < 150000) return;
+  await session.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+}
+
+/**
+ * Whether this role may set session_replication_role (a superuser, or PG 15+ `GRANT SET ON PARAMETER
+ * session_replication_role`): tried once, in a transaction of its own that changes nothing.
+ */
+async function maySetReplicationRole(session: Session): Promise<boolean> {
+  try {
+    await session.transaction(() => session.query('SET LOCAL session_replication_role = replica'), { readOnly: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Records the completion time once every range is done; the phase is the engine's to move. */

@@ -48,8 +48,11 @@ export class Session {
     const prelude = [options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'];
     if (options.lockTimeoutMs !== undefined) prelude.push(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(options.lockTimeoutMs))}`);
     if (options.searchPath !== undefined) prelude.push(`SET LOCAL search_path = ${searchPathSql(options.searchPath)}`);
-    await this.client.query(prelude.join('; '));
+    if (options.asyncCommit) prelude.push('SET LOCAL synchronous_commit = off');
+    if (options.lockRowExclusive !== undefined) prelude.push(`LOCK TABLE ${options.lockRowExclusive} IN ROW EXCLUSIVE MODE`);
     try {
+      // Inside the try: a prelude that fails (LOCK TABLE hitting lock_timeout) must still roll back.
+      await this.client.query(prelude.join('; '));
       const value = await fn();
       await this.client.query('COMMIT');
       return value;
@@ -98,6 +101,17 @@ export interface TransactionOptions {
   /** Schemas, in order; an empty list leaves only pg_catalog (and pg_temp) visible. */
   searchPath?: readonly string[];
   readOnly?: boolean;
+  /**
+   * COMMIT returns before the WAL is flushed (synchronous_commit = off, for this transaction only). For work that
+   * is redone when lost; see worker.ts for why a backfill batch is such work.
+   */
+  asyncCommit?: boolean;
+  /**
+   * A table (already quoted and qualified) to lock in ROW EXCLUSIVE mode first: the lock an UPDATE takes anyway,
+   * taken before the transaction reads the catalog, so no trigger can be created or enabled on the table until
+   * it commits.
+   */
+  lockRowExclusive?: string;
 }
 
 /** `"a", "b"`, or `''` for an empty path (SET would reject an empty list). */

@@ -44,6 +44,17 @@ export interface BackfillOptions {
   throttle?: Partial<ThrottleSettings>;
   /** Asked before every batch; false stops the run like an abort. */
   shouldContinue?: () => boolean;
+  /**
+   * VACUUM the table now and then while the backfill runs, so that later batches reuse the space earlier ones
+   * freed instead of growing the table (default on; see reclaim.ts). `everyRows` overrides the interval.
+   */
+  reclaim?: { enabled?: boolean; everyRows?: number };
+  /**
+   * Run batches with `session_replication_role = replica` when the only trigger they would fire is this
+   * migration's own sync trigger, which does nothing for the backfill's writes (default true; needs a role that
+   * may set it, else batches fire triggers as usual). Each batch checks the table first: see statements.ts.
+   */
+  skipOwnTrigger?: boolean;
 }
 
 export type BackfillStop = 'complete' | 'aborted' | 'phase-changed';
@@ -61,4 +72,9 @@ export interface BackfillResult {
   /** Time spent held back by throttling, summed over workers. */
   readonly throttledMs: number;
   readonly workers: number;
+  /** VACUUMs the run made to reuse freed space (see BackfillOptions.reclaim), and their time (beside the workers, but the final one in series). */
+  readonly vacuums: number;
+  readonly vacuumMs: number;
+  /** Batches that ran without firing the table's triggers (see BackfillOptions.skipOwnTrigger). */
+  readonly batchesWithoutTriggers: number;
 }

@@ -1,0 +1,149 @@
+/**
+ * Case 3: what dual-write costs an application write. The same UPDATE and INSERT run against two identical
+ * tables, one before expand and one in dual-write, alternating in rounds so that machine noise hits both alike:
+ *
+ * - router: the statement an embedding service builds with knex, `router.row(values)` during dual-write (both
+ *   columns, the new one derived in SQL from the supplied values) against the plain values before expand;
+ * - trigger: a plain-SQL writer that knows nothing of phaseflag (the sync trigger fills the new column) against
+ *   the same SQL before expand.
+ *
+ * Each figure is the median over rounds of the mean latency of `perRound` single-row statements on one
+ * connection, as the application sees it (round trip included). Beside it, the server-side cost per row of the
+ * same writes in bulk (10k rows per statement, EXPLAIN ANALYZE in a rolled-back transaction): the trigger's own
+ * cost without the round trip that dilutes it, which is what pgroll's benchmark reports as rows/s.
+ */
+import { StaticFlagSource } from '@phaseflag/core';
+import type { KnexRouter } from '@phaseflag/postgres';
+import type { Knex } from 'knex';
+import type { BenchContext } from '../lib/context.js';
+import { buildOrders, CHANGES, dropSchema, migrationFor, type ChangeKind } from '../lib/orders.js';
+import { median, prng } from '../lib/stats.js';
+
+export interface WriteCost {
+  change: ChangeKind;
+  path: 'router' | 'trigger';
+  op: 'UPDATE' | 'INSERT';
+  /** Mean latency of one statement, µs: before expand, and during dual-write. */
+  beforeUs: number;
+  dualWriteUs: number;
+  ratio: number;
+}
+
+export interface BulkCost {
+  change: ChangeKind;
+  op: 'UPDATE' | 'INSERT';
+  beforeUsPerRow: number;
+  dualWriteUsPerRow: number;
+  ratio: number;
+}
+
+export interface WriteAmplificationCase {
+  rows: number;
+  rounds: number;
+  perRound: number;
+  statements: WriteCost[];
+  bulk: BulkCost[];
+}
+
+const BULK_ROWS = 10_000;
+
+export async function runWriteAmplification(ctx: BenchContext, options: { changes: readonly ChangeKind[]; rows: number; rounds: number; perRound: number }): Promise<WriteAmplificationCase> {
+  const statements: WriteCost[] = [];
+  const bulk: BulkCost[] = [];
+  for (const kind of options.changes) {
+    const change = CHANGES[kind];
+    const plainSchema = ctx.schemaFor(`wa_plain_${kind}`);
+    const dwSchema = ctx.schemaFor(`wa_dw_${kind}`);
+    await buildOrders(ctx.admin, plainSchema, options.rows);
+    await buildOrders(ctx.admin, dwSchema, options.rows);
+    const m = ctx.pf.migration(migrationFor(change, `wa-${kind}-${dwSchema.slice(-8)}`, dwSchema));
+    await m.expand();
+    await m.startDualWrite();
+    const router = await m.router(new StaticFlagSource(), { heartbeatMs: 0 });
+    const app = ctx.db.pool('pfb-app-wa', 1);
+    ctx.log(`  write amplification, ${kind}: ${options.rounds} rounds × ${options.perRound} statements per variant`);
+    try {
+      for (const op of ['UPDATE', 'INSERT'] as const) {
+        for (const path of ['router', 'trigger'] as const) {
+          const before = writer(app, plainSchema, kind, op, path, null);
+          const during = writer(app, dwSchema, kind, op, path, router);
+          const b: number[] = [];
+          const d: number[] = [];
+          for (let round = 0; round < options.rounds; round++) {
+            // Alternate which side goes first, so neither always runs on a cache the other warmed.
+            const order = round % 2 ? [[during, d], [before, b]] as const : [[before, b], [during, d]] as const;
+            for (const [run, out] of order) out.push(await timeRound(run, options.perRound, round, options.rows));
+          }
+          const beforeUs = median(b);
+          const dualWriteUs = median(d);
+          statements.push({ change: kind, path, op, beforeUs, dualWriteUs, ratio: dualWriteUs / beforeUs });
+        }
+        const bp: number[] = [];
+        const bd: number[] = [];
+        for (let round = 0; round < Math.max(3, Math.ceil(options.rounds / 2)); round++) {
+          bp.push(await bulkUsPerRow(app, plainSchema, kind, op, round, options.rows));
+          bd.push(await bulkUsPerRow(app, dwSchema, kind, op, round, options.rows));
+        }
+        bulk.push({ change: kind, op, beforeUsPerRow: median(bp), dualWriteUsPerRow: median(bd), ratio: median(bd) / median(bp) });
+      }
+    } finally {
+      await router.close();
+      await app.destroy();
+      await dropSchema(ctx.admin, plainSchema);
+      await dropSchema(ctx.admin, dwSchema);
+    }
+  }
+  return { rows: options.rows, rounds: options.rounds, perRound: options.perRound, statements, bulk };
+}
+
+type Write = (id: number, value: number) => Promise<unknown>;
+
+/** The application's statement: through knex with router.row() (or the plain values), or raw SQL. */
+function writer(db: Knex, schema: string, kind: ChangeKind, op: 'UPDATE' | 'INSERT', path: 'router' | 'trigger', router: KnexRouter | null): Write {
+  const table = `${schema}.orders`;
+  const row = (values: Record<string, unknown>) => (router ? router.row(values) : values);
+  const email = (v: number) => `Customer${v}@Example.ORG`;
+  if (path === 'router') {
+    if (op === 'UPDATE') {
+      return kind === 'amount'
+        ? (id, v) => db(table).update(row({ amount_cents: v })).where('id', id)
+        : (id, v) => db(table).update(row({ email: email(v) })).where('id', id);
+    }
+    return (_id, v) => db(table).insert(row({ customer_id: (v % 1000) + 1, amount_cents: v, email: email(v) }));
+  }
+  // A writer that bypasses phaseflag: the same SQL on both tables, the trigger fills the new column.
+  if (op === 'UPDATE') {
+    return kind === 'amount'
+      ? (id, v) => db.raw(`UPDATE ${table} SET amount_cents = ? WHERE id = ?`, [v, id])
+      : (id, v) => db.raw(`UPDATE ${table} SET email = ? WHERE id = ?`, [email(v), id]);
+  }
+  return (_id, v) => db.raw(`INSERT INTO ${table} (customer_id, amount_cents, email) VALUES (?, ?, ?)`, [(v % 1000) + 1, v, email(v)]);
+}
+
+/** Mean µs per statement over one round; both variants of a round get the same ids and values. */
+async function timeRound(run: Write, n: number, round: number, rows: number): Promise<number> {
+  const rand = prng(1000 + round);
+  const args = Array.from({ length: n }, () => [1 + Math.floor(rand() * rows), Math.floor(rand() * 99_999)] as const);
+  const started = performance.now();
+  for (const [id, v] of args) await run(id, v);
+  return ((performance.now() - started) * 1000) / n;
+}
+
+/** Server-side µs per row of a 10k-row write, from EXPLAIN ANALYZE (TIMING OFF) in a transaction rolled back. */
+async function bulkUsPerRow(db: Knex, schema: string, kind: ChangeKind, op: 'UPDATE' | 'INSERT', round: number, rows: number): Promise<number> {
+  const table = `"${schema}".orders`;
+  const lo = (round * 37_123) % Math.max(1, rows - BULK_ROWS);
+  const sql = op === 'UPDATE'
+    ? kind === 'amount'
+      ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+      : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+    : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
+  // db is a pool of one connection, so BEGIN, the statement and ROLLBACK run on the same session.
+  await db.raw('BEGIN');
+  try {
+    const plan = (await db.raw(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as { 'Execution Time': number };
+    return (plan['Execution Time'] * 1000) / BULK_ROWS;
+  } finally {
+    await db.raw('ROLLBACK');
+  }
+}

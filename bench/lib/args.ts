@@ -1,0 +1,36 @@
+/** `npm run bench -- [--quick] [--rows N] [--out FILE] [--json FILE] [--only 1,2,…] [--workers N]` */
+export interface BenchArgs {
+  quick: boolean;
+  /** An extra, larger size (the issue's 10M): runs after the default ones. */
+  rows: number | null;
+  out: string;
+  json: string | null;
+  only: Set<number> | null;
+  workers: number | null;
+}
+
+export function parseArgs(argv: readonly string[], defaults: { out: string }): BenchArgs {
+  const args: BenchArgs = { quick: false, rows: null, out: defaults.out, json: null, only: null, workers: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--rows') args.rows = positiveInt(a, value().replace(/_/g, ''));
+    else if (a === '--out') args.out = value();
+    else if (a === '--json') args.json = value();
+    else if (a === '--workers') args.workers = positiveInt(a, value());
+    else if (a === '--only') args.only = new Set(value().split(',').map((x) => positiveInt(a, x)));
+    else throw new Error(`unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N)`);
+  }
+  return args;
+}
+
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} takes a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
