@@ -2,8 +2,9 @@
  * `npm run bench [-- --quick] [-- --rows N]`: one orchestrated run of every case of issue 6, each side by side with
  * its baseline, in a database of its own; then bench/RESULTS.md (or --out) is rewritten from the figures.
  */
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBackfillCase } from './cases/backfill.js';
 import { diagnoseBatch } from './cases/diagnose.js';
@@ -17,9 +18,19 @@ import { makeEngine, type BenchContext } from './lib/context.js';
 import { createBenchDatabase } from './lib/db.js';
 import { machineFacts, postgresFacts } from './lib/machine.js';
 import type { ChangeKind } from './lib/orders.js';
-import { renderResults, type BenchResults } from './report.js';
+import { renderResults, type BenchResults } from './report/index.js';
 
-const args = parseArgs(process.argv.slice(2), { out: fileURLToPath(new URL('./RESULTS.md', import.meta.url)) });
+const args = parseArgs(process.argv.slice(2), {
+  out: fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
+  quickOut: join(tmpdir(), 'phaseflag-bench-quick-RESULTS.md'),
+});
+if (args.render) {
+  // Rewrites the report from the raw figures of an earlier run (--json), without measuring anything again.
+  const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchResults;
+  writeFileSync(args.out, renderResults({ ...saved, renderedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }));
+  process.stderr.write(`[bench] wrote ${args.out} from ${args.render}\n`);
+  process.exit(0);
+}
 const quick = args.quick;
 const started = performance.now();
 const log = (m: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}\n`);

@@ -39,8 +39,20 @@ export interface BackfillRun {
   peakRss?: number | null;
   rssBefore?: number | null;
   batches?: number;
+  /** What the engine said of its run (phaseflag runs). */
+  engine?: EngineResult;
   /** Every row holds the expression's value afterwards (checked by a full scan). */
   correct: boolean;
+}
+
+/** The part of the engine's BackfillResult the report uses. */
+export interface EngineResult {
+  completed: boolean;
+  batches: number;
+  durationMs: number;
+  vacuums?: number;
+  vacuumMs?: number;
+  batchesWithoutTriggers?: number;
 }
 
 export interface BackfillCase {
@@ -120,7 +132,7 @@ async function phaseflagRun(
   ctx.log(`  phaseflag backfill, ${workers} worker(s), ${change.kind}, ${rows} rows`);
   const wal0 = await walCounters(ctx.admin);
   const waits = sampleWaits(ctx.admin, 'pfb-backfill');
-  const child = await runChild<{ wallMs: number; result: { batches: number; completed: boolean }; peakRss: number | null; rssBefore: number | null }>('backfill', {
+  const child = await runChild<{ wallMs: number; result: EngineResult; peakRss: number | null; rssBefore: number | null }>('backfill', {
     url: ctx.db.url, stateSchema: ctx.stateSchema, migration: migrationInput(change, id, schema), workers, applicationName: 'pfb-backfill',
   });
   const profile = await waits.stop();
@@ -130,7 +142,7 @@ async function phaseflagRun(
   const run: BackfillRun = {
     method, change: change.kind, rows, workers, seconds, rowsPerSecond: rows / seconds, before,
     after: await relationSizes(ctx.admin, schema), wal, activity: await tableActivity(ctx.admin, schema), waits: profile,
-    peakRss: child.peakRss, rssBefore: child.rssBefore, batches: child.result.batches, correct: await allCorrect(ctx.admin, change, schema), vacuumsDuring: 0,
+    peakRss: child.peakRss, rssBefore: child.rssBefore, batches: child.result.batches, engine: child.result, correct: await allCorrect(ctx.admin, change, schema), vacuumsDuring: 0,
   };
   run.vacuumsDuring = run.activity.vacuumCount + run.activity.autovacuumCount - vacuums0;
   await afterRun?.(schema, before);

@@ -1,4 +1,4 @@
-/** `npm run bench -- [--quick] [--rows N] [--out FILE] [--json FILE] [--only 1,2,…] [--workers N]` */
+/** `npm run bench -- [--quick] [--rows N] [--out FILE] [--json FILE] [--only 1,2,…] [--workers N] [--render FILE]` */
 export interface BenchArgs {
   quick: boolean;
   /** An extra, larger size (the issue's 10M): runs after the default ones. */
@@ -7,10 +7,16 @@ export interface BenchArgs {
   json: string | null;
   only: Set<number> | null;
   workers: number | null;
+  /** Re-render the report from a --json file of an earlier run; measures nothing. */
+  render: string | null;
 }
 
-export function parseArgs(argv: readonly string[], defaults: { out: string }): BenchArgs {
-  const args: BenchArgs = { quick: false, rows: null, out: defaults.out, json: null, only: null, workers: null };
+/**
+ * `defaults.out` is where a full run writes; a quick run writes to `defaults.quickOut` unless --out says otherwise,
+ * so a smoke run never replaces the real results.
+ */
+export function parseArgs(argv: readonly string[], defaults: { out: string; quickOut: string }): BenchArgs {
+  const args: BenchArgs = { quick: false, rows: null, out: '', json: null, only: null, workers: null, render: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -23,9 +29,11 @@ export function parseArgs(argv: readonly string[], defaults: { out: string }): B
     else if (a === '--out') args.out = value();
     else if (a === '--json') args.json = value();
     else if (a === '--workers') args.workers = positiveInt(a, value());
+    else if (a === '--render') args.render = value();
     else if (a === '--only') args.only = new Set(value().split(',').map((x) => positiveInt(a, x)));
-    else throw new Error(`unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N)`);
+    else throw new Error(`unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N, --render FILE)`);
   }
+  args.out ||= args.quick ? defaults.quickOut : defaults.out;
   return args;
 }
 

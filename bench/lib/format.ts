@@ -1,6 +1,9 @@
 export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 export const fixed = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 export const ratio = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
+/** A ratio beside its target: three decimals where two would round onto the threshold and hide which side it is. */
+export const ratioNear = (n: number, threshold: number): string =>
+  (Number.isFinite(n) && n !== threshold && n.toFixed(2) === threshold.toFixed(2) ? `${n.toFixed(3)}×` : ratio(n));
 export const mb = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : '—');
 export const ms = (n: number): string => (Number.isFinite(n) ? (n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`) : '—');
 export const secs = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n >= 100 ? 0 : 2)} s` : '—');

@@ -27,7 +27,7 @@ export interface PostgresFacts {
 
 const SETTINGS = [
   'shared_buffers', 'wal_level', 'synchronous_commit', 'max_wal_size', 'checkpoint_timeout', 'fsync', 'full_page_writes',
-  'wal_compression', 'autovacuum', 'autovacuum_naptime', 'work_mem', 'maintenance_work_mem', 'effective_io_concurrency', 'wal_writer_delay',
+  'wal_compression', 'autovacuum', 'autovacuum_naptime', 'work_mem', 'maintenance_work_mem', 'effective_io_concurrency', 'wal_writer_delay', 'wal_buffers',
 ];
 
 export async function postgresFacts(knex: Knex): Promise<PostgresFacts> {
