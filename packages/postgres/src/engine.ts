@@ -14,6 +14,8 @@ import * as ops from './operations.js';
 import { KnexRouter, type KnexRouterOptions } from './knex-router.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { recordRefusal, refusalError, type RefusalCode } from './refusals.js';
+import { findBackfillRunner, type BackfillRunner } from './backfill/holder.js';
+import { readBackfillKnobs, setBackfillKnobs, type BackfillKnobs, type BackfillKnobsPatch } from './backfill/knobs.js';
 
 export interface PhaseflagOptions extends ExecutorContextOptions {
   /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
@@ -287,6 +289,24 @@ export class MigrationHandle {
 
   resume(options: TransitionOptions = {}): Promise<TransitionDecision> {
     return this.transition('resume', {}, { cause: options.cause });
+  }
+
+  /**
+   * Changes the backfill's runtime knobs (fixed batch size, operator throttle, delay between batches), from any
+   * process: a running runner applies them before its next batch (gh-ost's interactive `chunk-size=`, `throttle`).
+   * null gives a knob back to the migration's settings. Recorded as an event; kept until rollback.
+   */
+  setBackfillKnobs(patch: BackfillKnobsPatch): Promise<BackfillKnobs> {
+    return setBackfillKnobs(this.ctx, this.id, patch);
+  }
+
+  /** The backend running this migration's backfill now, in any process, or null. */
+  backfillRunner(): Promise<BackfillRunner | null> {
+    return findBackfillRunner(this.ctx.knex, this.id);
+  }
+
+  backfillKnobs(): Promise<BackfillKnobs> {
+    return readBackfillKnobs(this.ctx.knex, this.ctx.stateSchema, this.id);
   }
 
   /**

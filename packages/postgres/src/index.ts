@@ -12,6 +12,8 @@ export type { Step, StepOptions } from './steps/step.js';
 export { expandSteps, dualWriteSteps, contractStepsBefore, contractStepsAfter, rollbackSteps, applySteps } from './steps/expand.js';
 export { syncTriggerInstalled } from './steps/sync-trigger.js';
 export { prepareBackfill, runBackfill, backfillProgress, resetBackfill, BACKFILL_ATTR } from './backfill/index.js';
+export { findBackfillRunner, type BackfillRunner } from './backfill/holder.js';
+export { setBackfillKnobs, readBackfillKnobs, knobsChannel, type BackfillKnobs, type BackfillKnobsPatch } from './backfill/knobs.js';
 export type { BackfillPlanInfo, BackfillProgress, BackfillRange, BackfillResult, BackfillStop } from './backfill/index.js';
 export { verifyMigration, type VerifyOptions, type VerifyResult, type VerifyCheck } from './verify.js';
 export type { TransitionCause, TransitionOptions, MigrationRef } from './engine.js';

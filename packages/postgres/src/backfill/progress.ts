@@ -1,5 +1,6 @@
 import { StateError } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
+import type { BackfillKnobs } from './knobs.js';
 import { readMigrationRow, readRanges, type StoredRange } from './state.js';
 import type { BackfillProgress, BackfillRange } from './types.js';
 import type { RangeState } from './worker.js';
@@ -26,7 +27,7 @@ export async function backfillProgress(ctx: ExecutorContext, migrationId: string
 /** Progress as a running runner knows it, without a query per batch. */
 export function buildProgress(
   migrationId: string, rowsEstimate: number, ranges: readonly StoredRange[], states: ReadonlyMap<number, RangeState>,
-  run: { rowsThisRun: number; elapsedMs: number; throttled: boolean },
+  run: { rowsThisRun: number; elapsedMs: number; throttled: boolean; batchSize?: number; knobs?: BackfillKnobs },
 ): BackfillProgress {
   const current = ranges.map((x) => {
     const s = states.get(x.worker);
@@ -35,7 +36,12 @@ export function buildProgress(
   const rowsDone = current.reduce((n, x) => n + x.rowsDone, 0);
   const done = current.every((x) => x.done);
   const rate = run.elapsedMs > 0 && run.rowsThisRun > 0 ? run.rowsThisRun / (run.elapsedMs / 1000) : undefined;
-  return { ...withRate({ migrationId, rowsDone, rowsEstimate: Math.max(rowsEstimate, done ? rowsDone : 0), ranges: current, done }, rate), throttled: run.throttled };
+  return {
+    ...withRate({ migrationId, rowsDone, rowsEstimate: Math.max(rowsEstimate, done ? rowsDone : 0), ranges: current, done }, rate),
+    throttled: run.throttled,
+    ...(run.batchSize !== undefined ? { batchSize: run.batchSize } : {}),
+    ...(run.knobs !== undefined ? { knobs: run.knobs } : {}),
+  };
 }
 
 function withRate(p: Omit<BackfillProgress, 'rowsPerSecond' | 'etaSeconds'>, rate: number | undefined): BackfillProgress {

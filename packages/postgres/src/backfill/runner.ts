@@ -4,8 +4,9 @@ import {
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import type { ResolvedMigration } from '../resolved.js';
-import { advisoryKey } from '../store/advisory.js';
+import { ADVISORY_HOLDER_SQL, backfillLockKey, type BackfillRunner } from './holder.js';
 import { AdaptiveBatchSize } from './batch-size.js';
+import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
 import { SpaceReclaimer } from './reclaim.js';
@@ -32,7 +33,7 @@ export async function runBackfill(ctx: ExecutorContext, r: ResolvedMigration, op
     attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
   });
   const parent = trace.setSpan(context.active(), span);
-  const lockKey = advisoryKey('backfill', id);
+  const lockKey = backfillLockKey(id);
   const lock = await Session.open(ctx.knex);
   let locked = false;
   try {
@@ -112,13 +113,20 @@ async function runLocked(
     checkpointText: x.checkpointText, checkpoint: x.checkpoint, rowsDone: x.rowsDone, batches: x.batches, done: x.done,
   }]));
   const runStarted = ctx.clock.now();
+  const next = { batchSize: batch.size };
   const report = () => opts.onProgress?.(buildProgress(id, plan.rowsEstimate, ranges, states, {
     rowsThisRun: totals.rowsScanned, elapsedMs: ctx.clock.now() - runStarted, throttled: throttler.isThrottled,
+    batchSize: knobs.current.batchSize ?? next.batchSize, knobs: knobs.current,
   }));
+  const knobs = new LiveKnobs(lock, s, id, (k) => {
+    span.addEvent('knobs.change', { 'phaseflag.backfill.knobs': JSON.stringify(k) });
+    ctx.logger.info(`backfill of ${id}: knobs now ${JSON.stringify(k)}`, { migrationId: id, ...k });
+    report();
+  });
   const throttler = new Throttler(lock, throttle, ctx.clock, ctx.logger, id, (throttled, reason) => {
     span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
     report();
-  });
+  }, knobs);
   const triggerBypass = (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
     ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
     : null;
@@ -126,6 +134,7 @@ async function runLocked(
   const shared: RunShared = {
     ctx, migrationId: id, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
     lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, reclaimer, triggerBypass, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
+    knobs, next,
     instruments: {
       rows: ctx.meter.createCounter(METRIC.rowsBackfilled, { unit: '{row}', description: 'Rows examined by committed backfill batches' }),
       batchMs: ctx.meter.createHistogram(METRIC.batchDuration, { unit: 'ms', description: 'Duration of one backfill batch transaction' }),
@@ -162,6 +171,7 @@ async function runLocked(
   };
   let completed = false;
   try {
+    await knobs.start();
     try {
       await Promise.all(Array.from({ length: workers }, worker));
     } finally {
@@ -173,6 +183,7 @@ async function runLocked(
   } finally {
     await reclaimer.finish(false);
     await reclaimSession?.release();
+    await knobs.stop();
   }
   const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
   span.setAttributes({
@@ -220,15 +231,7 @@ async function markCompleted(ctx: ExecutorContext, id: string): Promise<boolean>
 }
 
 async function lockedError(lock: Session, key: string, id: string): Promise<ConflictError> {
-  // pg_locks shows a bigint advisory key as two oids; find the holder so the message can name it.
-  const holder = await lock.one<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date }>(
-    `SELECT l.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
-       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND l.classid = ((($1::bigint >> 32) & 4294967295)::bigint)::oid AND l.objid = (($1::bigint & 4294967295)::bigint)::oid
-      LIMIT 1`,
-    [key],
-  ).catch(() => undefined);
+  const holder = await lock.one<BackfillRunner>(ADVISORY_HOLDER_SQL, [key]).catch(() => undefined);
   return new ConflictError('PF_BACKFILL_LOCKED', `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`, {
     value: holder ?? null,
     migrationId: id,

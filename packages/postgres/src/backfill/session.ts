@@ -5,6 +5,8 @@ import type { Knex } from 'knex';
 interface PgClient {
   query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   end(): Promise<void>;
+  on(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
+  removeListener(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
   __knex__disposed?: unknown;
 }
 
@@ -73,6 +75,15 @@ export class Session {
       // The connection is broken (the original error says why); never hand it back to the pool.
       this.client.__knex__disposed = 'phaseflag: rollback failed';
     }
+  }
+
+  /** NOTIFY messages for the channels this session LISTENs to (node-postgres delivers them while it is idle too). */
+  onNotification(listener: (msg: { channel: string; payload?: string }) => void): void {
+    this.client.on('notification', listener);
+  }
+
+  offNotification(listener: (msg: { channel: string; payload?: string }) => void): void {
+    this.client.removeListener('notification', listener);
   }
 
   /** Session-level: held until unlocked or until this connection closes (crash, kill, network loss). */

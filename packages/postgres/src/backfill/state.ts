@@ -79,7 +79,7 @@ export async function readMigrationRow(db: Knex | Knex.Transaction, stateSchema:
 export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number> {
   const deleted = await db.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
   await db.raw(
-    'UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL WHERE id = ?',
+    "UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL, backfill_overrides = '{}'::jsonb WHERE id = ?",
     [stateSchema, migrationId],
   );
   return deleted.rowCount ?? 0;

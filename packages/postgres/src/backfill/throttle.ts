@@ -1,4 +1,5 @@
 import { ValidationError, type Clock, type Logger, type ThrottleSettings } from '@phaseflag/core';
+import type { LiveKnobs } from './knobs.js';
 import type { Session } from './session.js';
 
 /**
@@ -41,6 +42,8 @@ export class Throttler {
     private readonly logger: Logger,
     private readonly migrationId: string,
     private readonly onChange: (throttled: boolean, reason: string | null) => void = () => undefined,
+    /** The operator's throttle knob (phaseflag backfill --set throttle=on, or `t` on its terminal). */
+    private readonly knobs?: LiveKnobs,
   ) {
     this.enabled = settings.maxReplicaLagBytes !== null || settings.maxReplicaLagMs !== null || settings.query !== null;
   }
@@ -54,7 +57,7 @@ export class Throttler {
    * the first check was clear (the check itself is not throttling).
    */
   async wait(signal: AbortSignal): Promise<number> {
-    if (!this.enabled) return 0;
+    if (!this.enabled && this.knobs?.current.throttle !== true) return 0;
     const started = this.clock.now();
     let held = false;
     for (;;) {
@@ -93,6 +96,10 @@ export class Throttler {
 
   private async query(): Promise<ThrottleCheck> {
     const { maxReplicaLagBytes, maxReplicaLagMs, query } = this.settings;
+    // Re-read while held: the notification that lifts it normally arrives first, this is the backstop.
+    if (this.knobs?.current.throttle && (await this.knobs.refresh()).throttle) {
+      return { throttled: true, reason: 'throttled by the operator' };
+    }
     if (maxReplicaLagBytes !== null || maxReplicaLagMs !== null) {
       const lag = await this.session.one<{ replicas: number; hidden: number; lag_bytes: number | null; lag_ms: number | null; worst: string | null }>(REPLICA_LAG_SQL);
       if (lag && lag.hidden > 0 && !this.warnedHidden) {

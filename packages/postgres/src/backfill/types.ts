@@ -1,4 +1,5 @@
 import type { BatchSettings, ThrottleSettings } from '@phaseflag/core';
+import type { BackfillKnobs } from './knobs.js';
 
 /** One worker's share of the key space: keys > lowerKey (or from the start when null) and <= upperKey. */
 export interface BackfillRange {
@@ -33,8 +34,12 @@ export interface BackfillProgress {
   readonly done: boolean;
   readonly rowsPerSecond?: number;
   readonly etaSeconds?: number;
-  /** Set while the runner is holding back (replica lag, throttle query). */
+  /** Set while the runner is holding back (replica lag, throttle query, the operator). */
   readonly throttled?: boolean;
+  /** Rows the next batch asks for (a running runner's progress only). */
+  readonly batchSize?: number;
+  /** The operator's knobs in force (a running runner's progress only). */
+  readonly knobs?: BackfillKnobs;
 }
 
 export interface BackfillOptions {

@@ -2,6 +2,7 @@ import { context, SpanStatusCode, trace, type Context, type Counter, type Histog
 import { ATTR, CatalogError, SPAN, type BatchSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import type { AdaptiveBatchSize } from './batch-size.js';
+import type { LiveKnobs } from './knobs.js';
 import type { SpaceReclaimer } from './reclaim.js';
 import { isRetryable, type Session } from './session.js';
 import type { StoredRange } from './state.js';
@@ -47,6 +48,10 @@ export interface RunShared {
    * did not opt out); each batch still checks the table's triggers and constraints itself (triggerBypassSql).
    */
   readonly triggerBypass: { table: string; ownTrigger: string; newColumn: string } | null;
+  /** The operator's knobs (batch size, throttle, delay), kept current while the run lives. */
+  readonly knobs: LiveKnobs;
+  /** The size the next batch will ask for (the last worker to decide wins), for progress displays. */
+  readonly next: { batchSize: number };
   /** Called after each committed batch with the range's new state. */
   readonly onBatch: (worker: number, state: RangeState) => void;
 }
@@ -86,12 +91,15 @@ export async function walkRange(shared: RunShared, session: Session, range: Stor
       shared.instruments.throttleMs.record(waitedMs, { [ATTR.migrationId]: shared.migrationId });
     }
     if (shared.stop.aborted) return 'stopped';
-    const size = sizer.size;
+    const fixed = shared.knobs.current.batchSize;
+    const size = fixed ?? sizer.size;
     const started = ctx.clock.now();
     const outcome = await runBatchTraced(shared, session, range, from, size, waitedMs);
     const ms = ctx.clock.now() - started;
     if (outcome.kind === 'phase-changed') return 'phase-changed';
-    sizer.observe(outcome.scanned, ms);
+    // A size the operator fixed is not a measurement of what the adaptive sizing would choose.
+    if (fixed === null) sizer.observe(outcome.scanned, ms);
+    shared.next.batchSize = shared.knobs.current.batchSize ?? sizer.size;
     shared.totals.batches++;
     shared.totals.rowsScanned += outcome.scanned;
     shared.totals.rowsUpdated += outcome.updated;
@@ -109,7 +117,8 @@ export async function walkRange(shared: RunShared, session: Session, range: Stor
     state.done = outcome.done;
     shared.onBatch(range.worker, state);
     if (outcome.done) return 'done';
-    if (batch.pauseMs > 0) await ctx.clock.sleep(batch.pauseMs, shared.stop);
+    const pauseMs = shared.knobs.current.pauseMs ?? batch.pauseMs;
+    if (pauseMs > 0) await ctx.clock.sleep(pauseMs, shared.stop);
   }
 }
 

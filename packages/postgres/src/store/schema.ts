@@ -75,6 +75,14 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
       )`, [s]);
     },
   },
+  {
+    // Runtime knobs of a running backfill (batch size, operator throttle, delay between batches), set from any
+    // process and read by the runner between batches: gh-ost's interactive commands, through the database.
+    version: 2,
+    up: async (trx, s) => {
+      await trx.raw(`ALTER TABLE ??.migrations ADD COLUMN backfill_overrides jsonb NOT NULL DEFAULT '{}'::jsonb`, [s]);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;

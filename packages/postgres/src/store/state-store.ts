@@ -20,6 +20,8 @@ export interface MigrationRow {
   backfill_completed_at: Date | null;
   verify_result: { clean: boolean; mismatches: number; rowsChecked: number; sampleKeys: unknown[][] } | null;
   verified_at: Date | null;
+  /** The backfill's runtime knobs (see backfill/knobs.ts); `{}` when none is set. */
+  backfill_overrides: Record<string, unknown>;
   updated_by: string | null;
   updated_at: Date;
   created_at: Date;

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { registerBackfill } from './commands/backfill.js';
+import { registerInit } from './commands/init.js';
+import { registerPlan } from './commands/plan.js';
+import { registerProvision } from './commands/provision.js';
+import { registerRun } from './commands/run.js';
+import { registerStatus } from './commands/status.js';
+import { registerSteps } from './commands/steps.js';
+import { EXIT } from './exit-codes.js';
+import { createProgram, run } from './program.js';
+
+// `phaseflag status | head`: a closed pipe is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const program = createProgram(version);
+registerInit(program);
+registerPlan(program);
+registerProvision(program);
+registerStatus(program);
+registerRun(program);
+registerBackfill(program);
+registerSteps(program);
+
+run(program, process.argv).then(() => {
+  // Everything is closed by now; a handle left open by a library must not keep a script waiting.
+  setTimeout(() => process.exit(), 2000).unref();
+}, (error: unknown) => {
+  process.stderr.write(`PF_UNEXPECTED: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(EXIT.error);
+});

@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { defineMigration, isPhaseflagError } from '@phaseflag/core';
+import type { Command } from 'commander';
+import { CliError } from '../errors.js';
+import { action } from '../program.js';
+
+interface InitOptions {
+  id: string;
+  table: string;
+  oldColumn: string;
+  newColumn: string;
+  type: string;
+  backfill: string;
+  reverse?: string;
+  dir: string;
+  force?: boolean;
+}
+
+export function registerInit(program: Command): void {
+  program.command('init')
+    .description('write a starter phaseflag.config.ts and one migration file in the working directory')
+    .option('--id <id>', 'migration id', 'orders-amount')
+    .option('--table <table>', 'table to change', 'public.orders')
+    .option('--old-column <name>', 'column the application uses today', 'amount_cents')
+    .option('--new-column <name>', 'column to add', 'amount')
+    .option('--type <type>', 'type of the new column', 'numeric(12,2)')
+    .option('--backfill <sql>', 'expression giving the new column from the row', 'amount_cents::numeric / 100')
+    .option('--reverse <sql>', 'expression giving the old column from the new one (for writers of the new column only)')
+    .option('--dir <dir>', 'where migration files go', 'migrations')
+    .option('--force', 'overwrite existing files')
+    .addHelpText('after', '\nExample:\n  $ phaseflag init --id users-email --table users --old-column email --new-column email_lower --type text --backfill "lower(email)"')
+    .action(action(async (out, opts) => {
+      const o = opts as unknown as InitOptions;
+      const input = {
+        id: o.id, table: o.table, oldColumn: o.oldColumn, newColumn: { name: o.newColumn, type: o.type }, backfill: o.backfill,
+        ...(o.reverse ? { reverse: o.reverse } : o.id === 'orders-amount' && o.backfill === 'amount_cents::numeric / 100' ? { reverse: '(amount * 100)::integer' } : {}),
+      };
+      try {
+        defineMigration(input); // refuse what the engine would refuse, before writing anything
+      } catch (error) {
+        if (isPhaseflagError(error)) throw new CliError('PF_USAGE_INVALID_MIGRATION', error.message, error.hint, error.value);
+        throw error;
+      }
+      const cwd = process.cwd();
+      const config = resolve(cwd, 'phaseflag.config.ts');
+      const dir = resolve(cwd, o.dir);
+      const file = join(dir, `${o.id}.ts`);
+      for (const f of [config, file]) {
+        if (existsSync(f) && !o.force) {
+          throw new CliError('PF_USAGE_FILE_EXISTS', `${relative(cwd, f) || f} exists already.`, 'Pass --force to overwrite it, or edit it by hand.', f);
+        }
+      }
+      mkdirSync(dir, { recursive: true });
+      const constName = o.id.replace(/[^a-z0-9]+(.)?/gi, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : '')).replace(/^[0-9]/, '_$&');
+      writeFileSync(file, migrationSource(constName, input));
+      const importPath = `./${relative(cwd, file).replace(/\\/g, '/').replace(/\.ts$/, '.js')}`;
+      writeFileSync(config, configSource(constName, importPath));
+      out.line(`${out.c.green('wrote')} ${relative(cwd, config)}`);
+      out.line(`${out.c.green('wrote')} ${relative(cwd, file)}`);
+      out.line('');
+      out.line('Next:');
+      const next: Array<[string, string]> = [
+        ['export DATABASE_URL=postgres://…', 'and UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN for flags'],
+        [`phaseflag plan ${o.id}`, 'every statement and its lock; nothing is executed'],
+        [`phaseflag provision ${o.id}`, 'the four phase flags in Unleash'],
+        [`phaseflag status ${o.id}`, 'phase, flags, guards, backfill, instances'],
+      ];
+      const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
+      for (const [cmd, why] of next) out.line(`  ${cmd.padEnd(width)}${out.c.dim(`# ${why}`)}`);
+      out.result({ files: [config, file], migrationId: o.id });
+    }));
+}
+
+function migrationSource(constName: string, input: Record<string, unknown>): string {
+  return `import { defineMigration } from '@phaseflag/core';
+
+/**
+ * One column change, phase by phase: expand (add the column online), dual-write, backfill, verify, read-new,
+ * contract. Each human step has an Unleash flag named after the id (${input.id}.dual-write, .backfill, .read-new,
+ * .contract); the database's guards decide whether it may happen.
+ */
+export const ${constName} = defineMigration(${tsLiteral({ ...input, batch: { size: 5000, targetBatchMs: 100, pauseMs: 0 } })});
+`;
+}
+
+/** A JSON value written as a TypeScript object literal: bare keys, single-quoted strings. */
+function tsLiteral(value: unknown): string {
+  return JSON.stringify(value, null, 2)
+    .replace(/^(\s*)"([A-Za-z_$][\w$]*)":/gm, '$1$2:')
+    .replace(/"((?:[^"\\']|\\.)*)"/g, (_m, body: string) => `'${body.replace(/\\"/g, '"')}'`);
+}
+
+function configSource(constName: string, importPath: string): string {
+  return `import { defineConfig } from '@phaseflag/cli';
+import { ${constName} } from '${importPath}';
+
+export default defineConfig({
+  migrations: [${constName}],
+  // Flags and the environment override these: --database-url / DATABASE_URL, --unleash-url / UNLEASH_URL,
+  // UNLEASH_API_TOKEN (client token: status, run), UNLEASH_ADMIN_TOKEN (admin token: provision).
+  database: { stateSchema: 'phaseflag' },
+  unleash: { project: 'default', environment: 'development' },
+});
+`;
+}

@@ -1,0 +1,43 @@
+import { planMigration, type MigrationPlan } from '@phaseflag/postgres';
+import type { Command } from 'commander';
+import { formatDuration, type Output } from '../output.js';
+import { action } from '../program.js';
+import { openSession } from '../runtime.js';
+
+export function registerPlan(program: Command): void {
+  program.command('plan')
+    .argument('<id>', 'migration id (from the config)')
+    .description('the exact SQL of every phase, the lock each statement takes and for how long at most; nothing is executed')
+    .option('--drop-old-column', 'plan contract with the old column dropped')
+    .action(action(async (out, opts, id: string) => {
+      const session = await openSession(opts, out, { install: false });
+      try {
+        const { handle } = session.migration(id);
+        const plan = opts.dropOldColumn ? await planMigration(session.pf.ctx, handle.migration, { dropOldColumn: true }) : await handle.plan();
+        printPlan(out, plan);
+        out.result(plan);
+      } finally {
+        await session.close();
+      }
+    }));
+}
+
+function printPlan(out: Output, plan: MigrationPlan): void {
+  const { c } = out;
+  const old = plan.oldColumn ? `${plan.oldColumn.name} ${plan.oldColumn.type}` : '(none)';
+  out.line(`${c.bold(plan.migrationId)}  ${plan.table.schema}.${plan.table.name}: ${old} → ${plan.newColumn.name} ${plan.newColumn.type}${plan.newColumn.exists ? ' (exists)' : ''}`);
+  out.line(c.dim(`~${plan.rowsEstimate.toLocaleString('en-US')} rows · lock_timeout ${plan.ddl.lockTimeoutMs} ms × ${plan.ddl.maxAttempts} attempts · nothing below is executed`));
+  for (const phase of plan.phases) {
+    out.line('');
+    const wait = phase.maxLockWaitMs > 0 ? `waits ≤ ${formatDuration(phase.maxLockWaitMs / 1000)} for locks in all` : 'no lock wait';
+    out.line(`${c.bold(c.cyan(phase.phase))}  ${phase.summary}`);
+    out.line(c.dim(`  strongest lock: ${phase.strongestLock} · ${wait}`));
+    phase.statements.forEach((s, i) => {
+      const lock = s.lock === 'ACCESS EXCLUSIVE' ? c.red(s.lock) : s.lock === 'NONE' || s.lock === 'ACCESS SHARE' ? c.green(s.lock) : c.yellow(s.lock);
+      const per = s.maxLockWaitMs > 0 ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}` : '-';
+      out.line(`  ${i + 1}. [${s.step}] ${lock}, lock wait ${per}${s.transactional ? '' : ', outside a transaction'} — ${s.description}`);
+      for (const line of s.sql.trim().split('\n')) out.line(`       ${c.dim(line)}`);
+    });
+    for (const n of phase.notes) out.line(`  ${c.dim('note:')} ${n}`);
+  }
+}

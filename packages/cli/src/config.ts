@@ -1,0 +1,115 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defineMigration, isPhaseflagError, type Migration, type MigrationInput } from '@phaseflag/core';
+import { z } from 'zod';
+import { CliError } from './errors.js';
+
+/** What a `phaseflag.config.ts` exports (default export, or a named `config`). */
+export interface PhaseflagConfig {
+  /** Every migration the CLI may act on, by id. */
+  migrations: ReadonlyArray<Migration | MigrationInput>;
+  database?: {
+    /** Overridden by --database-url and DATABASE_URL. */
+    url?: string;
+    /** Schema of phaseflag's own tables (default `phaseflag`). */
+    stateSchema?: string;
+  };
+  unleash?: {
+    /** Unleash's base URL, without `/api`. Overridden by --unleash-url and UNLEASH_URL. */
+    url?: string;
+    /** A client token: what `status` and `run` read flags with (UNLEASH_API_TOKEN). */
+    apiToken?: string;
+    /** An admin token or personal access token: what `provision` creates flags with (UNLEASH_ADMIN_TOKEN). */
+    adminToken?: string;
+    /** Default `default`. */
+    project?: string;
+    /** Default `development`. */
+    environment?: string;
+  };
+}
+
+/** Types the config file; returns it as is. */
+export function defineConfig(config: PhaseflagConfig): PhaseflagConfig {
+  return config;
+}
+
+/** Looked up in this order in the working directory. */
+export const CONFIG_FILES = ['phaseflag.config.ts', 'phaseflag.config.mts', 'phaseflag.config.js', 'phaseflag.config.mjs', 'phaseflag.config.cjs'] as const;
+
+const configSchema = z.object({
+  migrations: z.array(z.unknown()).min(1, 'declare at least one migration'),
+  database: z.strictObject({ url: z.string().min(1).optional(), stateSchema: z.string().min(1).optional() }).optional(),
+  unleash: z.strictObject({
+    url: z.string().min(1).optional(),
+    apiToken: z.string().min(1).optional(),
+    adminToken: z.string().min(1).optional(),
+    project: z.string().min(1).optional(),
+    environment: z.string().min(1).optional(),
+  }).optional(),
+});
+
+export interface LoadedConfig {
+  file: string;
+  migrations: Migration[];
+  database: NonNullable<PhaseflagConfig['database']>;
+  unleash: NonNullable<PhaseflagConfig['unleash']>;
+}
+
+/** Finds the config (the given file, else the first of CONFIG_FILES in cwd), loads it (TypeScript through tsx) and validates it. */
+export async function loadConfig(file: string | undefined, cwd = process.cwd()): Promise<LoadedConfig> {
+  const path = file ? resolve(cwd, file) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  if (!path || !existsSync(path)) {
+    throw new CliError('PF_CONFIG_NOT_FOUND', file ? `Config file ${path} does not exist.` : `No phaseflag config in ${cwd} (looked for ${CONFIG_FILES.join(', ')}).`,
+      'Run `phaseflag init` to write one, run from the directory that has it, or pass --config <file>.', path ?? cwd);
+  }
+  const raw = await importConfig(path);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CliError('PF_CONFIG_INVALID', `${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
+      'Export defineConfig({ migrations: [...], database?: { url, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).', path);
+  }
+  const migrations = parsed.data.migrations.map((m, i) => {
+    // A migration built with defineMigration() is normalized and frozen already; defining it again would fail.
+    if (isDefined(m)) return m;
+    try {
+      return defineMigration(m as MigrationInput);
+    } catch (error) {
+      if (isPhaseflagError(error)) throw new CliError('PF_CONFIG_INVALID', `${path}: migrations[${i}]: ${error.message}`, error.hint, error.value);
+      throw error;
+    }
+  });
+  const ids = new Set<string>();
+  for (const m of migrations) {
+    if (ids.has(m.id)) throw new CliError('PF_CONFIG_INVALID', `${path}: two migrations have the id "${m.id}".`, 'Give each migration its own id.', m.id);
+    ids.add(m.id);
+  }
+  return { file: path, migrations, database: parsed.data.database ?? {}, unleash: parsed.data.unleash ?? {} };
+}
+
+function isDefined(m: unknown): m is Migration {
+  return typeof m === 'object' && m !== null && Object.isFrozen(m) && Array.isArray((m as Migration).primaryKey);
+}
+
+async function importConfig(path: string): Promise<unknown> {
+  let mod: Record<string, unknown>;
+  try {
+    // tsx compiles TypeScript (and resolves `./x.js` to `./x.ts`) on the fly: no build step for the config.
+    const { tsImport } = await import('tsx/esm/api');
+    mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new CliError('PF_CONFIG_INVALID', `Cannot load ${path}: ${(error as Error).message}`, 'Fix the error in the config file (or a file it imports).', path);
+  }
+  // ESM default, a named `config`, or a CommonJS module.exports (seen as default, possibly nested once).
+  let value: unknown = mod.default ?? mod.config ?? mod;
+  if (value && typeof value === 'object' && 'default' in value && !('migrations' in value)) value = (value as { default: unknown }).default;
+  return value;
+}
+
+export function findMigration(config: LoadedConfig, id: string): Migration {
+  const m = config.migrations.find((x) => x.id === id);
+  if (!m) {
+    throw new CliError('PF_UNKNOWN_MIGRATION', `No migration "${id}" in ${config.file}.`, `Known ids: ${config.migrations.map((x) => x.id).join(', ')}.`, id);
+  }
+  return m;
+}

@@ -1,0 +1,60 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT } from './exit-codes.js';
+import { Output } from './output.js';
+import type { GlobalOptions } from './runtime.js';
+
+/** What an action returns: its exit code (0 when it returns nothing). */
+export type ActionResult = number | void;
+
+/**
+ * Wraps a command's action: builds the output from the global options, turns any error into `CODE: message` +
+ * hint (and `{ "error": … }` with --json) and the exit code of its family, and sets process.exitCode.
+ */
+export function action<A extends unknown[]>(fn: (out: Output, opts: GlobalOptions & Record<string, unknown>, ...args: A) => Promise<ActionResult>) {
+  return async (...raw: unknown[]): Promise<void> => {
+    const cmd = raw[raw.length - 1] as Command;
+    const opts = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+    const out = new Output(opts.json === true, opts.verbose === true);
+    const args = raw.slice(0, -2) as A;
+    try {
+      process.exitCode = (await fn(out, opts, ...args)) ?? EXIT.ok;
+    } catch (error) {
+      process.exitCode = out.error(error);
+    }
+  };
+}
+
+export function createProgram(version: string): Command {
+  const program = new Command('phaseflag')
+    .description('Zero-downtime PostgreSQL column changes, phase by phase, driven by Unleash flags.')
+    .version(version, '-V, --version')
+    .addOption(new Option('-c, --config <file>', 'config file (default: phaseflag.config.ts/.js in the working directory)'))
+    .addOption(new Option('--database-url <url>', 'PostgreSQL connection string').env('DATABASE_URL'))
+    .addOption(new Option('--state-schema <schema>', 'schema of phaseflag\'s own tables (default: config, else "phaseflag")').env('PHASEFLAG_STATE_SCHEMA'))
+    .addOption(new Option('--unleash-url <url>', 'Unleash base URL, without /api').env('UNLEASH_URL'))
+    .addOption(new Option('--unleash-api-token <token>', 'Unleash client token (status, run)').env('UNLEASH_API_TOKEN'))
+    .addOption(new Option('--unleash-admin-token <token>', 'Unleash admin token (provision)').env('UNLEASH_ADMIN_TOKEN'))
+    .addOption(new Option('--unleash-project <project>', 'Unleash project (default: "default")').env('UNLEASH_PROJECT'))
+    .addOption(new Option('--unleash-environment <env>', 'Unleash environment (default: "development")').env('UNLEASH_ENVIRONMENT'))
+    .option('--json', 'print one JSON document on stdout (shapes: README); errors too')
+    .option('--no-color', 'no colour (also NO_COLOR=1); colour is used only on a terminal')
+    .option('-v, --verbose', 'engine logs and stack traces on stderr')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride();
+  return program;
+}
+
+/** Parses and runs; commander's own errors (unknown option, missing argument) exit with the usage code. */
+export async function run(program: Command, argv: readonly string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    throw error;
+  }
+}

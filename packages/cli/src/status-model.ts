@@ -1,0 +1,121 @@
+import {
+  decideNext, decideTransition, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
+} from '@phaseflag/core';
+import { readFlagState, type MigrationHandle } from '@phaseflag/postgres';
+import { describeError } from './errors.js';
+
+/** One migration as `status --json` prints it (the README documents this shape; fields are only ever added). */
+export interface MigrationStatusJson {
+  id: string;
+  table: string;
+  oldColumn: string | null;
+  newColumn: string;
+  /** `pending` also for a migration the state store has not seen. */
+  phase: string;
+  version: number;
+  updatedAt: string | null;
+  updatedBy: string | null;
+  flags: Array<{ role: PhaseFlag; name: string; enabled: boolean | null; fullyOn: boolean | null }>;
+  /** Where flags came from: `unleash`, or `none` (not configured: every flag null). */
+  flagSource: 'unleash' | 'none';
+  /** Every transition that may start from this phase, and whether its guard holds now. */
+  guards: Array<{ action: string; to: string; allowed: boolean; reason: string | null; hint: string | null }>;
+  /** What a controller would do now with these flags (`phaseflag run`); null when the flags are not known. */
+  next: { kind: NextStep['kind']; action: string | null; why: string; hint: string | null } | null;
+  backfill: {
+    rowsDone: number; rowsEstimate: number; percent: number; done: boolean; rowsPerSecond: number | null; etaSeconds: number | null;
+    ranges: number; knobs: { batchSize: number | null; throttle: boolean; pauseMs: number | null };
+    /** The backend running it now (any process), or null. */
+    runner: { pid: number; applicationName: string | null } | null;
+  } | null;
+  verify: { clean: boolean; mismatches: number; rowsChecked: number; at: string | null } | null;
+  instances: Array<{ instanceId: string; phase: string; live: boolean; writesOld: boolean; writesNew: boolean; readsOld: boolean; readsNew: boolean; lastSeen: string; host: string | null; pid: number | null }>;
+  /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
+  error: { code: string; message: string; hint: string | null } | null;
+}
+
+const ROLES: readonly PhaseFlag[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
+
+export async function collectStatus(handle: MigrationHandle, source: FlagSource | null): Promise<MigrationStatusJson> {
+  const m = handle.migration;
+  const flags = ROLES.map((role) => {
+    const state = source ? readFlagState(source, m.flags[role]) : undefined;
+    return { role, name: m.flags[role], enabled: state?.enabled ?? null, fullyOn: state?.fullyOn ?? null };
+  });
+  const base = {
+    id: m.id, table: `${m.table.schema ?? 'public'}.${m.table.name}`, oldColumn: m.oldColumn, newColumn: m.newColumn.name,
+    flags, flagSource: source ? 'unleash' as const : 'none' as const,
+  };
+  let inspected: Awaited<ReturnType<MigrationHandle['inspect']>>;
+  try {
+    inspected = await handle.inspect();
+  } catch (error) {
+    const e = describeError(error);
+    if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
+    return {
+      ...base, phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, instances: [],
+      error: { code: e.code, message: e.message, hint: e.hint },
+    };
+  }
+  const { row, facts, instances } = inspected;
+  const [status, runner] = await Promise.all([handle.status(), handle.backfillRunner()]);
+  const p = status.progress;
+  const knobs = row.backfill_overrides ?? {};
+  return {
+    ...base,
+    phase: row.phase,
+    version: row.version,
+    updatedAt: row.updated_at ? new Date(row.updated_at).toISOString() : null,
+    updatedBy: row.updated_by,
+    guards: guardsFor(facts),
+    next: source ? nextStep(facts, source, m, runner !== null) : null,
+    backfill: p && p.ranges.length > 0 ? {
+      rowsDone: p.rowsDone, rowsEstimate: p.rowsEstimate, percent: p.done ? 100 : p.rowsEstimate > 0 ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10) : 0,
+      done: p.done, rowsPerSecond: p.rowsPerSecond ?? null, etaSeconds: p.etaSeconds ?? null, ranges: p.ranges.length,
+      knobs: {
+        batchSize: typeof knobs.batchSize === 'number' ? knobs.batchSize : null,
+        throttle: knobs.throttle === true,
+        pauseMs: typeof knobs.pauseMs === 'number' ? knobs.pauseMs : null,
+      },
+      runner: runner ? { pid: runner.pid, applicationName: runner.application_name } : null,
+    } : null,
+    verify: row.verify_result ? { ...pick(row.verify_result), at: row.verified_at ? new Date(row.verified_at).toISOString() : null } : null,
+    instances: instances.map((i) => ({
+      instanceId: i.instanceId, phase: i.phase, live: i.live, writesOld: i.writesOld, writesNew: i.writesNew, readsOld: i.readsOld, readsNew: i.readsNew,
+      lastSeen: new Date(i.lastSeen).toISOString(), host: i.host, pid: i.pid,
+    })),
+    error: null,
+  };
+}
+
+function pick(v: { clean: boolean; mismatches: number; rowsChecked: number }): { clean: boolean; mismatches: number; rowsChecked: number } {
+  return { clean: v.clean, mismatches: v.mismatches, rowsChecked: v.rowsChecked };
+}
+
+/**
+ * The guard of every transition that may start from the current phase, decided by core's decideTransition over
+ * the facts the engine reads. Contract is asked as if confirmed: its confirmation is the operator's (--confirm),
+ * so what is worth showing is whether anything else holds it back.
+ */
+function guardsFor(facts: GuardFacts): MigrationStatusJson['guards'] {
+  return TRANSITIONS.filter((t) => t.from.includes(facts.phase) && t.action !== 'complete-backfill').map((t) => {
+    const d = decideTransition(t.action, { ...facts, confirmed: t.action === 'contract' ? true : facts.confirmed });
+    const needsConfirm = t.action === 'contract' && d.allowed;
+    return {
+      action: t.action, to: t.to, allowed: d.allowed,
+      reason: d.allowed ? (needsConfirm ? 'holds; needs --confirm (irreversible)' : null) : d.reason,
+      hint: d.allowed ? null : d.hint,
+    };
+  });
+}
+
+function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean): MigrationStatusJson['next'] {
+  const flags = Object.fromEntries(ROLES.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
+  // A runner anywhere counts: `backfilling` with one elsewhere is not a run to resume.
+  const step = decideNext({ facts, flags, backfillRunning });
+  switch (step.kind) {
+    case 'act': return { kind: 'act', action: step.action, why: step.why, hint: null };
+    case 'refuse': return { kind: 'refuse', action: step.action, why: step.reason, hint: step.hint };
+    case 'none': return { kind: 'none', action: null, why: step.why, hint: null };
+  }
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
+import { EXIT } from '../src/exit-codes.js';
+import { createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
+
+const COMMANDS = ['init', 'plan', 'provision', 'status', 'run', 'backfill', 'expand', 'dual-write', 'pause', 'resume', 'read-new', 'read-old', 'rollback', 'contract', 'verify'];
+const ESC = '\u001b[';
+
+describe('phaseflag CLI: commands, exit codes and --json', function () {
+  this.timeout(120_000);
+  let suite: Suite;
+  let w: Workdir;
+
+  before(async () => {
+    suite = await createSuiteSchema('cli commands');
+    w = workdir(suite);
+    w.writeConfig(ordersConfig(suite.schema));
+  });
+  after(async () => {
+    w?.remove();
+    await suite?.cleanup();
+  });
+
+  it('prints --help for every command and exits 0; an unknown option is a usage error (2)', async () => {
+    for (const cmd of COMMANDS) {
+      const r = await w.run([cmd, '--help']);
+      assert.equal(r.code, EXIT.ok, `${cmd} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`Usage: phaseflag ${cmd}`));
+    }
+    const bad = await w.run(['status', '--no-such-option']);
+    assert.equal(bad.code, EXIT.usage);
+    assert.match(bad.stderr, /unknown option/);
+    const missing = await w.run(['plan']);
+    assert.equal(missing.code, EXIT.usage);
+    assert.match(missing.stderr, /missing required argument 'id'/);
+  });
+
+  it('says which config is missing, with a hint, as text and as JSON (exit 2)', async () => {
+    const empty = workdir(suite);
+    try {
+      const r = await empty.run(['status', '--json']);
+      assert.equal(r.code, EXIT.usage);
+      assert.match(r.stderr, /^PF_CONFIG_NOT_FOUND: No phaseflag config in .*\nhint: Run `phaseflag init`/);
+      const body = r.json<{ error: { code: string; hint: string; exitCode: number } }>();
+      assert.equal(body.error.code, 'PF_CONFIG_NOT_FOUND');
+      assert.equal(body.error.exitCode, 2);
+      assert.match(body.error.hint, /phaseflag init/);
+      const unknown = await w.run(['plan', 'nope']);
+      assert.equal(unknown.code, EXIT.usage);
+      assert.match(unknown.stderr, /PF_UNKNOWN_MIGRATION: No migration "nope".*\nhint: Known ids: orders-amount/);
+    } finally {
+      empty.remove();
+    }
+  });
+
+  it('init writes a config and a migration that plan loads as TypeScript, with no build step', async () => {
+    const fresh = workdir(suite);
+    try {
+      await createOrders(suite, 10, 'init_orders');
+      const r = await fresh.run(['init', '--id', 'init-amount', '--table', `${suite.schema}.init_orders`]);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      assert.ok(existsSync(join(fresh.dir, 'phaseflag.config.ts')));
+      assert.match(readFileSync(join(fresh.dir, 'migrations', 'init-amount.ts'), 'utf8'), /defineMigration\(\{\n {2}id: 'init-amount'/);
+      const again = await fresh.run(['init', '--id', 'init-amount']);
+      assert.equal(again.code, EXIT.usage, 'init does not overwrite');
+      assert.match(again.stderr, /PF_USAGE_FILE_EXISTS/);
+      const plan = await fresh.run(['plan', 'init-amount', '--json']);
+      assert.equal(plan.code, EXIT.ok, plan.stderr);
+      assert.equal(plan.json().phases[0].phase, 'expand');
+    } finally {
+      fresh.remove();
+    }
+  });
+
+  it('plan shows each statement with its lock and changes nothing', async () => {
+    await createOrders(suite, 500);
+    const r = await w.run(['plan', 'orders-amount']);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stdout, /ALTER TABLE "[^"]+"\."orders" ADD COLUMN IF NOT EXISTS "amount" numeric\(12,2\)/);
+    assert.match(r.stdout, /\[add-column\] ACCESS EXCLUSIVE, lock wait ≤ 1m00s/);
+    assert.match(r.stdout, /\[backfill-batch\] ROW EXCLUSIVE/);
+    assert.ok(!r.stdout.includes(ESC), 'no colour when stdout is not a terminal');
+    const json = (await w.run(['plan', 'orders-amount', '--json'])).json();
+    assert.deepEqual(json.phases.map((p: { phase: string }) => p.phase), ['expand', 'dual-write', 'backfill', 'verify', 'read-new', 'contract', 'rollback']);
+    assert.equal(json.phases[0].statements[0].lock, 'ACCESS EXCLUSIVE');
+    const col = await suite.knex.raw("SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount'", [suite.schema]);
+    assert.equal(col.rows.length, 0, 'plan executed nothing');
+    const colored = await w.run(['plan', 'orders-amount'], { env: { FORCE_COLOR: '1' } });
+    assert.ok(colored.stdout.includes(ESC), 'FORCE_COLOR forces colour');
+  });
+
+  it('cannot reach the database: exit 5 with the code and a hint; flags beat the environment, which beats the config', async () => {
+    const r = await w.run(['status', '--json'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+    assert.equal(r.code, EXIT.unavailable, r.stderr);
+    assert.equal(r.json().error.code, 'PF_DATABASE_UNAVAILABLE');
+    assert.match(r.stderr, /hint: Check --database-url/);
+    const flagWins = await w.run(['status', '--database-url', suite.databaseUrl], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+    assert.equal(flagWins.code, EXIT.ok, flagWins.stderr);
+    const cfg = workdir(suite, { DATABASE_URL: '' });
+    try {
+      cfg.writeConfig(ordersConfig(suite.schema).replace('migrations: [', `database: { url: 'postgres://postgres@127.0.0.1:1/nowhere' },\n  migrations: [`));
+      assert.equal((await cfg.run(['status'], { env: { DATABASE_URL: suite.databaseUrl } })).code, EXIT.ok, 'the environment beats the config');
+      assert.equal((await cfg.run(['status'], { env: { DATABASE_URL: undefined } })).code, EXIT.unavailable, 'the config is used when nothing else is given');
+    } finally {
+      cfg.remove();
+    }
+  });
+
+  it('walks a migration by hand: refusals exit 3, backfill and verify report as JSON, a dirty verify exits 4', async () => {
+    await createOrders(suite, 1000);
+    const refused = await w.run(['dual-write', 'orders-amount', '--json']);
+    assert.equal(refused.code, EXIT.refused);
+    assert.equal(refused.json().error.code, 'PF_GUARD_REFUSED');
+    assert.match(refused.stderr, /^PF_GUARD_REFUSED: .*"dual-write" applies from expanded, not from pending/);
+
+    assert.equal((await w.run(['expand', 'orders-amount'])).code, EXIT.ok);
+    const dw = await w.run(['dual-write', 'orders-amount', '--json']);
+    assert.deepEqual(dw.json(), { migrationId: 'orders-amount', action: 'dual-write', from: 'expanded', to: 'dual-write', phase: 'dual-write' });
+
+    const status = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
+    assert.equal(status.phase, 'dual-write');
+    assert.deepEqual(status.guards.map((g: { action: string; allowed: boolean }) => [g.action, g.allowed]), [['stop-dual-write', true], ['backfill', true], ['rollback', true]]);
+    assert.equal(status.flagSource, 'none');
+
+    const bf = await w.run(['backfill', 'orders-amount', '--json']);
+    assert.equal(bf.code, EXIT.ok, bf.stderr);
+    const result = bf.json();
+    assert.equal(result.completed, true);
+    assert.equal(result.phase, 'backfilled');
+    assert.equal(result.rowsDone, 1000);
+    assert.equal(result.batches, 10);
+    assert.equal(await wrongRows(suite), 0);
+
+    const contract = await w.run(['contract', 'orders-amount']);
+    assert.equal(contract.code, EXIT.refused);
+
+    // Behind the sync trigger's back (it would keep both columns in step): what a verify exists to catch.
+    await suite.knex.transaction(async (trx) => {
+      await trx.raw('SET LOCAL session_replication_role = replica');
+      await trx.raw('UPDATE orders SET amount = 0 WHERE id IN (7, 9)');
+    });
+    const dirty = await w.run(['verify', 'orders-amount', '--json']);
+    assert.equal(dirty.code, EXIT.verifyFailed, dirty.stderr);
+    const d = dirty.json();
+    assert.equal(d.clean, false);
+    assert.equal(d.mismatches, 2);
+    assert.deepEqual(d.sampleKeys, [[7], [9]]);
+    assert.equal(d.error.code, 'PF_VERIFY_FAILED');
+    assert.match(dirty.stderr, /^PF_VERIFY_FAILED: /);
+
+    await suite.knex.raw('UPDATE orders SET amount = (amount_cents::numeric / 100) WHERE id IN (7, 9)');
+    const clean = await w.run(['verify', 'orders-amount', '--json']);
+    assert.equal(clean.code, EXIT.ok, clean.stderr);
+    assert.equal(clean.json().phase, 'verified');
+
+    const rb = await w.run(['rollback', 'orders-amount']);
+    assert.equal(rb.code, EXIT.ok, rb.stderr);
+    assert.equal(await phaseOf(suite, 'orders-amount'), 'rolled-back');
+  });
+
+  it('backfill --set changes the knobs a backfill reads (from another shell); a bad knob is a usage error', async () => {
+    await createOrders(suite, 10);
+    const r = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=2000', '--set', 'throttle=on', '--json']);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.deepEqual(r.json(), { migrationId: 'orders-amount', knobs: { batchSize: 2000, throttle: true, pauseMs: null } });
+    const back = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=auto', '--set', 'throttle=off']);
+    assert.match(back.stdout, /batch-size=auto throttle=off delay-ms=default/);
+    for (const bad of ['batch-size=0', 'throttle=maybe', 'chunk=3', 'delay-ms']) {
+      const b = await w.run(['backfill', 'orders-amount', '--set', bad]);
+      assert.equal(b.code, EXIT.usage, bad);
+      assert.match(b.stderr, /PF_USAGE_BAD_KNOB/);
+    }
+  });
+
+  it('Ctrl-C pauses the backfill after its batch (exit 130); a rerun resumes with no row skipped or redone', async () => {
+    await createOrders(suite, 3000);
+    const expand = await w.run(['expand', 'orders-amount']);
+    assert.equal(expand.code, EXIT.ok, expand.stderr);
+    assert.equal((await w.run(['dual-write', 'orders-amount'])).code, EXIT.ok);
+    await w.run(['backfill', 'orders-amount', '--set', 'delay-ms=300']);
+    const run = w.start(['backfill', 'orders-amount', '--json']);
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= 500, { timeoutMs: 20_000, description: 'five batches' });
+
+    // From another shell while it runs: status names the runner, a second runner is refused, a knob is taken up.
+    const st = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
+    assert.equal(st.phase, 'backfilling');
+    assert.ok(st.backfill.runner?.pid > 0, 'status shows who runs the backfill');
+    assert.equal(st.backfill.runner.applicationName, 'phaseflag-cli');
+    const second = await w.run(['backfill', 'orders-amount', '--json']);
+    assert.equal(second.code, EXIT.refused, second.stderr);
+    assert.equal(second.json().error.code, 'PF_BACKFILL_LOCKED');
+    assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'batch-size=250'])).code, EXIT.ok);
+    const { rowsDone: rowsAtSet, batches: batchesAtSet } = await rangeTotals(suite, 'orders-amount');
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= rowsAtSet + 750, { timeoutMs: 20_000, description: 'batches of 250' });
+    // At most one batch of 100 was in flight when the knob changed; every later one is 250.
+    assert.ok((await rangeTotals(suite, 'orders-amount')).batches <= batchesAtSet + 4, 'the running backfill took the new size');
+    run.child.kill('SIGINT');
+    const first = await run.done;
+    assert.equal(first.code, EXIT.interrupted, first.stderr);
+    assert.match(first.stderr, /paused: orders-amount at .*`phaseflag backfill orders-amount` resumes it/);
+    const j = first.json();
+    assert.equal(j.stoppedBy, 'interrupted');
+    assert.equal(j.phase, 'paused');
+    assert.equal(await phaseOf(suite, 'orders-amount'), 'paused');
+    const done = (await rangeTotals(suite, 'orders-amount')).rowsDone;
+    assert.ok(done > 0 && done < 3000, `stopped part-way (${done})`);
+    await sleep(200);
+    assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, done, 'nothing runs after the exit');
+
+    assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'delay-ms=default'])).code, EXIT.ok);
+    const rerun = await w.run(['backfill', 'orders-amount', '--json']);
+    assert.equal(rerun.code, EXIT.ok, rerun.stderr);
+    assert.equal(rerun.json().rowsScanned, 3000 - done, 'the rerun covers exactly the rows left');
+    const totals = await rangeTotals(suite, 'orders-amount');
+    assert.equal(totals.rowsDone, 3000, 'every row counted once');
+    assert.ok(totals.batches < 30, `batches of 250 after the knob changed (${totals.batches} batches for 3000 rows)`);
+    assert.equal(await wrongRows(suite), 0);
+  });
+});
