@@ -28,6 +28,9 @@ export type { UnleashServer, StartUnleashOptions } from './unleash/start-unleash
 export { UnleashAdmin } from './unleash/unleash-admin.js';
 export type { AdminFeature, AdminEnvironment, AdminStrategy, AdminTag, AdminRequestError, FlexibleRolloutInput } from './unleash/unleash-admin.js';
 
+export { launchChromium, ensureChromium, findChromium, CHROMIUM_ARGS } from './browser/chromium.js';
+export type { ChromiumSession } from './browser/chromium.js';
+
 export { TestkitError } from './errors.js';
 
 // Root hooks for mocha's `require` option: hold one database for the whole run.

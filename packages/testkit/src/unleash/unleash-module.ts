@@ -24,6 +24,9 @@ const LIB = 'unleash-server/dist/lib';
  * - Every EventStore emits on one `sharedEventEmitter`. A stopped server's services stay subscribed there, and
  *   the next server's first `feature-created` makes them query a destroyed pool: an unhandled rejection that
  *   ends the test process. We record the listeners each build adds and remove exactly those on stop.
+ * - Its migrator runs db-migrate, which adds `uncaughtException` and `unhandledRejection` listeners to `process`
+ *   that log "[ERROR]" and `process.exit(1)`: any stray rejection anywhere in the host (a test runner, the demo)
+ *   would end it at once, with no cleanup, and every build adds two more. We remove the ones each build adds.
  * Builds must therefore not interleave (the caller serializes them).
  */
 export async function createUnleash(options: Record<string, unknown>): Promise<UnleashInstance> {
@@ -36,7 +39,15 @@ export async function createUnleash(options: Record<string, unknown>): Promise<U
   }
   const shared = await exported<EventEmitter>(`${LIB}/util/anyEventEmitter.js`, 'sharedEventEmitter', 'object');
   const before = listenersOf(shared);
-  const instance = await unleash.create(options);
+  const processBefore = processFailureListeners();
+  let instance: UnleashInstance;
+  try {
+    instance = await unleash.create(options);
+  } finally {
+    for (const [event, listener] of processFailureListeners()) {
+      if (!processBefore.some(([e, l]) => e === event && l === listener)) process.removeListener(event, listener);
+    }
+  }
   const added = listenersOf(shared).filter(([event, listener]) => !before.some(([e, l]) => e === event && l === listener));
   return {
     app: instance.app,
@@ -70,6 +81,12 @@ async function exported<T>(path: string, name: string, kind: 'function' | 'objec
 }
 
 type Listener = (...args: unknown[]) => void;
+
+function processFailureListeners(): Array<['uncaughtException' | 'unhandledRejection', Listener]> {
+  const of = (event: 'uncaughtException' | 'unhandledRejection') =>
+    (process.listeners as (e: string) => Listener[])(event).map((listener) => [event, listener] as ['uncaughtException' | 'unhandledRejection', Listener]);
+  return [...of('uncaughtException'), ...of('unhandledRejection')];
+}
 
 function listenersOf(emitter: EventEmitter): Array<[string | symbol, Listener]> {
   return emitter.eventNames().flatMap((event) => emitter.rawListeners(event).map((listener) => [event, listener as Listener] as [string | symbol, Listener]));

@@ -1,0 +1,193 @@
+/**
+ * Everything the demo runs, started in order and stopped in reverse: a PostgreSQL (embedded unless DATABASE_URL
+ * is set), a database of its own on it with the orders tables seeded, an in-process unleash-server (its own
+ * database on the same server) with the phase flags provisioned, an OTLP receiver, two orders-service instances
+ * as child processes, and load against both.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer as createNetServer } from 'node:net';
+import knexFactory, { type Knex } from 'knex';
+import { defineMigration, type Migration } from '@phaseflag/core';
+import { Phaseflag } from '@phaseflag/postgres';
+import { provisionFlags } from '@phaseflag/unleash';
+import { createSchema, ordersMigrations, seed, startLoad } from '@phaseflag/example-orders-service';
+import { resolveDatabase, startUnleash, type ResolvedDatabase, type UnleashServer } from '@phaseflag/testkit';
+import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
+import { ServiceProcess } from './service-process.js';
+
+export type Load = ReturnType<typeof startLoad>;
+
+export interface StackOptions {
+  rows: number;
+  instances: number;
+  verbose: boolean;
+  /** Keep these spans for the timeline (all are forwarded to the user's collector). */
+  keepSpan: (name: string) => boolean;
+  say: (line: string) => void;
+  /** Where Unleash listens; taken only when free (else any free port). Default: any free port. */
+  unleashPort?: number;
+  /** Called once the database is up (the testkit may have installed its exit hooks by then). */
+  afterDatabase?: () => void;
+  /** Aborting stops the start-up between steps; what was started is stopped again. */
+  signal?: AbortSignal;
+}
+
+export interface Stack {
+  readonly database: { kind: ResolvedDatabase['kind']; label: string; url: string };
+  readonly knex: Knex;
+  /** Read-only use: `migration(m).status()`, what `phaseflag status` shows an operator. */
+  readonly pf: Phaseflag;
+  readonly unleash: UnleashServer;
+  readonly receiver: OtlpReceiver;
+  readonly services: ServiceProcess[];
+  readonly migrations: Migration[];
+  /** The strategy ids provisionFlags added, by flag name (read-new's rollout is moved through its id). */
+  readonly strategyIds: Map<string, string>;
+  load: Load | undefined;
+  /** Stops everything that was started, in reverse order; each step is bounded, errors are collected. Idempotent. */
+  close(): Promise<string[]>;
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const cleanups: Array<[string, () => Promise<unknown>]> = [];
+  let closing: Promise<string[]> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const problems: string[] = [];
+      for (const [what, run] of cleanups.reverse()) {
+        try {
+          await withTimeout(run(), 20_000, what);
+        } catch (error) {
+          problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      return problems;
+    })());
+
+  try {
+    // The demo never touches a server the user did not name: DATABASE_URL, else an embedded one.
+    if (process.env.DATABASE_URL) process.env.PHASEFLAG_DATABASE_URL = process.env.DATABASE_URL;
+    else if (!process.env.PHASEFLAG_DATABASE_URL) process.env.PHASEFLAG_EMBEDDED = '1';
+    const started = performance.now();
+    const db = await resolveDatabase();
+    cleanups.push(['the PostgreSQL server', () => db.release()]);
+    o.afterDatabase?.();
+    const server = new URL(db.connectionString);
+    const label = db.kind === 'embedded' ? `an embedded PostgreSQL on ${server.host}` : `${server.host}${server.pathname} (DATABASE_URL)`;
+    o.say(`  postgres       ${label}, ready in ${seconds(performance.now() - started)}`);
+
+    // A database of the demo's own: nothing of the user's is touched, and dropping it removes every trace.
+    const name = `phaseflag_demo_${randomBytes(4).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
+    try {
+      await admin.raw('CREATE DATABASE ??', [name]);
+    } catch (error) {
+      throw new Error(`could not create the demo's database ${name} on ${label}: ${(error as Error).message}\n  hint: the demo works in a database of its own; give the role CREATEDB, or unset DATABASE_URL to use an embedded PostgreSQL`);
+    } finally {
+      await admin.destroy();
+    }
+    cleanups.push([`database ${name}`, async () => {
+      const dropper = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
+      try {
+        await dropper.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [name]);
+      } finally {
+        await dropper.destroy();
+      }
+    }]);
+    const demoUrl = new URL(db.connectionString);
+    demoUrl.pathname = `/${name}`;
+    const knex = knexFactory({ client: 'pg', connection: demoUrl.toString(), pool: { min: 0, max: 4 } });
+    cleanups.push(['the demo\'s connection pool', () => knex.destroy()]);
+
+    o.signal?.throwIfAborted();
+    const seeding = performance.now();
+    await createSchema(knex);
+    await seed(knex, { rows: o.rows });
+    await knex.raw('ANALYZE');
+    o.say(`  tables         orders: ${o.rows.toLocaleString('en-US')} rows, customers: ${count(await knex('customers').count({ n: '*' }))} rows, seeded in ${seconds(performance.now() - seeding)}`);
+
+    o.signal?.throwIfAborted();
+    const receiver = await startOtlpReceiver({ keep: o.keepSpan });
+    cleanups.push(['the OTLP receiver', () => receiver.close()]);
+
+    const port = o.unleashPort !== undefined && (await isFree(o.unleashPort)) ? o.unleashPort : undefined;
+    const unleash = await startUnleash({ databaseUrl: db.connectionString, ...(port ? { port } : {}) });
+    cleanups.push(['unleash-server', () => unleash.stop()]);
+    const migrations = ordersMigrations.map((m) => defineMigration(m));
+    const strategyIds = new Map<string, string>();
+    for (const m of migrations) {
+      const report = await provisionFlags(m, { url: unleash.url, token: unleash.adminToken, environment: unleash.environment });
+      for (const f of report.flags) if (f.strategyId) strategyIds.set(f.name, f.strategyId);
+    }
+    o.say(`  unleash        ${unleash.url} (in-process unleash-server 6.10), ${strategyIds.size} flags provisioned, all off`);
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: demoUrl.toString(),
+      UNLEASH_URL: `${unleash.url}/api`,
+      UNLEASH_API_TOKEN: unleash.clientToken,
+      UNLEASH_REFRESH_MS: '1000',
+      PORT: '0',
+      PHASEFLAG_CONTROLLER: '1',
+      PHASEFLAG_CONTROLLER_INTERVAL_MS: '1000',
+      PHASEFLAG_DROP_OLD_COLUMN: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'orders-service',
+    };
+    // Per-signal endpoints would win over ours in the children; the receiver forwards to them instead.
+    for (const key of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS']) delete env[key];
+
+    o.signal?.throwIfAborted();
+    const services: ServiceProcess[] = [];
+    cleanups.push(['the service instances', () => Promise.all(services.map((s) => s.stop()))]);
+    const booting = performance.now();
+    await Promise.all(Array.from({ length: o.instances }, async (_, i) => {
+      services[i] = await ServiceProcess.start(`orders-${i + 1}`, env, { verbose: o.verbose });
+    }));
+    o.say(`  services       ${services.map((s) => `${s.instanceId} ${s.url} (pid ${s.pid})`).join(', ')}, up in ${seconds(performance.now() - booting)}`);
+
+    o.signal?.throwIfAborted();
+    const pf = new Phaseflag({ knex, actor: 'demo-operator' });
+    cleanups.push(['the status reader', () => pf.close()]);
+    const stack: Stack = {
+      database: { kind: db.kind, label, url: demoUrl.toString() },
+      knex, pf, unleash, receiver, services, migrations, strategyIds,
+      load: undefined,
+      close,
+    };
+    stack.load = startLoad({ targets: services.map((s) => s.url), seededRows: o.rows });
+    cleanups.push(['the load', async () => { await stack.load?.stop(); }]);
+    o.say(`  load           reads and writes of seeded and new orders and customers on both instances, every answer checked`);
+    return stack;
+  } catch (error) {
+    const problems = await close();
+    if (problems.length > 0) process.stderr.write(`while stopping after the failure: ${problems.join('; ')}\n`);
+    throw error;
+  }
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '127.0.0.1', port }, () => probe.close(() => resolve(true)));
+  });
+}
+
+function count(rows: Array<{ n?: unknown }>): string {
+  return Number(rows[0]?.n ?? 0).toLocaleString('en-US');
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not stop within ${ms / 1000} s`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
