@@ -34,12 +34,7 @@ describe('orders-service: two instances walk both migrations under load, driven 
       assert.deepEqual(report.created.length, 4);
       for (const f of report.flags) strategies.set(f.name, f.strategyId!);
     }
-    services = await Promise.all(['orders-a', 'orders-b'].map((instanceId) => OrdersServiceProcess.start({
-      DATABASE_URL: suite.databaseUrl, DB_SCHEMA: suite.schema, PHASEFLAG_STATE_SCHEMA: suite.stateSchema,
-      UNLEASH_URL: `${unleash.url}/api`, UNLEASH_API_TOKEN: unleash.clientToken, UNLEASH_REFRESH_MS: '1000',
-      INSTANCE_ID: instanceId, PORT: '0', PHASEFLAG_CONTROLLER_INTERVAL_MS: '1000',
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: 'orders-service',
-    })));
+    services = await Promise.all(['orders-a', 'orders-b'].map((instanceId) => OrdersServiceProcess.start(serviceEnv(instanceId))));
     load = startLoad({ targets: services.map((s) => s.url), concurrency: 4, writeRatio: 0.3, seededRows: ROWS, pauseMs: 2 });
   });
 
@@ -51,6 +46,12 @@ describe('orders-service: two instances walk both migrations under load, driven 
     await suite?.cleanup();
   });
 
+  const serviceEnv = (instanceId: string) => ({
+    DATABASE_URL: suite.databaseUrl, DB_SCHEMA: suite.schema, PHASEFLAG_STATE_SCHEMA: suite.stateSchema,
+    UNLEASH_URL: `${unleash.url}/api`, UNLEASH_API_TOKEN: unleash.clientToken, UNLEASH_REFRESH_MS: '1000',
+    INSTANCE_ID: instanceId, PORT: '0', PHASEFLAG_CONTROLLER_INTERVAL_MS: '1000', PHASEFLAG_DROP_OLD_COLUMN: 'on',
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: 'orders-service',
+  });
   const both = (step: string, fn: (name: string) => Promise<void>) => Promise.all(IDS.map((id) => fn(flag(id, step))));
   const everyApplies = (phase: string, timeoutMs?: number) =>
     Promise.all(services.flatMap((s) => IDS.map((id) => s.applies(id, phase, timeoutMs))));
@@ -145,6 +146,25 @@ describe('orders-service: two instances walk both migrations under load, driven 
         WHERE table_schema = ? AND column_name IN ('amount', 'email_normalized')`, [suite.schema])).rows as Array<{ is_nullable: string }>;
       return rows.length === 2 && rows.every((r) => r.is_nullable === 'NO');
     }, { timeoutMs: 20_000, description: 'amount and email_normalized NOT NULL' });
+  });
+
+  it('PHASEFLAG_DROP_OLD_COLUMN: the old columns go after contract, and an instance started afterwards serves every request', async () => {
+    const oldColumns = async () => (await suite.knex.raw(`SELECT count(*)::int AS n FROM information_schema.columns
+      WHERE table_schema = ? AND column_name IN ('amount_cents', 'email')`, [suite.schema])).rows[0].n;
+    await waitFor(async () => (await oldColumns()) === 0, { timeoutMs: 20_000, description: 'amount_cents and email dropped' });
+    const late = await OrdersServiceProcess.start(serviceEnv('orders-c'));
+    try {
+      const listening = late.events.find((e) => e.event === 'listening');
+      assert.deepEqual(listening?.phases, { [IDS[0]!]: 'contracted', [IDS[1]!]: 'contracted' });
+      for (const v of await views(late)) assert.deepEqual({ phase: v.phase, readsNew: v.readsNew, writes: v.writes }, { phase: 'contracted', readsNew: true, writes: [v.id === IDS[0] ? 'amount' : 'email_normalized'] });
+      const check = startLoad({ targets: [...services, late].map((s) => s.url), concurrency: 3, writeRatio: 0.5 });
+      await waitFor(() => check.snapshot().requests > 300, { timeoutMs: 30_000, description: 'requests to all three instances' });
+      const report = await check.stop();
+      assertClean(report);
+      assert.equal(report.readsOld, 0);
+    } finally {
+      assert.equal(await late.stop(), 0, late.logs().slice(-2000));
+    }
   });
 
   it('exports its spans over OTLP/HTTP: every phase transition and the HTTP server spans, and exits 0 on SIGTERM', async () => {

@@ -103,11 +103,17 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     };
 
     let controller: Controller | undefined;
+    let shuttingDown = false;
     if (o.controller !== false) {
       const lastProgress = new Map<string, number>();
       controller = pf.controller([amount, email], {
         flags, instanceId, intervalMs: o.controllerIntervalMs ?? 5000, dropOldColumn: o.dropOldColumn === true,
-        logger: refusalsTo(logger, (r) => emit({ event: 'refused', ...r, instanceId })),
+        // The controller reports each refusal it records and each change of its leadership as it happens.
+        onEvent: (e) => {
+          if (e.kind === 'refused') emit({ event: 'refused', migration: e.migrationId, action: e.action, phase: e.phase, reason: e.reason, instanceId });
+          // Handing the lead over at shutdown is not news for the event stream (the process is going away).
+          else if (e.kind === 'leader' && !shuttingDown) emit({ event: 'leader', migration: e.migrationId, leader: e.leader, instanceId });
+        },
         backfill: {
           onProgress: (p) => {
             const now = Date.now();
@@ -120,9 +126,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       cleanup.push(() => controller?.stop());
     }
 
-    // ---- what this instance applies: a line per phase change its routers take, and per leadership change.
+    // ---- what this instance applies: a line per phase change its routers take.
     const applied = new Map<string, string>();
-    const leading = new Map<string, boolean>();
     for (const r of Object.values(routers)) {
       const id = r.core.migration.id;
       applied.set(id, r.core.currentPhase);
@@ -133,16 +138,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         emit({ event: 'phase', migration: id, phase: r.core.currentPhase, instanceId });
       }));
     }
-    const leaderWatch = setInterval(() => {
-      for (const id of [amount.id, email.id]) {
-        const now = controller?.isLeader(id) ?? false;
-        if (now === (leading.get(id) ?? false)) continue;
-        leading.set(id, now);
-        emit({ event: 'leader', migration: id, leader: now, instanceId });
-      }
-    }, 200);
-    leaderWatch.unref();
-    cleanup.push(() => clearInterval(leaderWatch));
+    cleanup.push(() => {
+      shuttingDown = true;
+    });
 
     const app = createApp({
       knex, flags, routers, controller, instanceId,
@@ -193,24 +191,6 @@ async function unleashSource(o: ServerOptions, instanceId: string, logger: Logge
     logger.warn(`Unleash at ${o.unleashUrl} has not answered within 10 s: serving with unknown flags (reads old) until it does`);
   }
   return source;
-}
-
-/**
- * The controller records each refusal once and logs it as one warning carrying the action, the phase and the
- * hint as fields; this passes every log line on and reports those warnings as events too.
- */
-function refusalsTo(logger: Logger, report: (r: { migration: string; action: string; phase: string; reason: string }) => void): Logger {
-  return {
-    ...logger,
-    warn: (message, fields) => {
-      logger.warn(message, fields);
-      const f = fields as { migrationId?: string; action?: string; phase?: string; hint?: string } | undefined;
-      const reason = / refused: (.*)$/s.exec(message)?.[1];
-      if (f?.migrationId && f.action && f.phase && f.hint !== undefined && reason) {
-        report({ migration: f.migrationId, action: f.action, phase: f.phase, reason });
-      }
-    },
-  };
 }
 
 export function stderrLogger(instanceId: string): Logger {

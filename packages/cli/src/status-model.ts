@@ -7,8 +7,14 @@ import { describeError } from './errors.js';
 /** One migration as `status --json` prints it (the README documents this shape; fields are only ever added). */
 export interface MigrationStatusJson {
   id: string;
+  /**
+   * `schema.table` as the database resolved it (a table declared without a schema resolves through the
+   * connection's search_path); the declared name as written when it cannot be resolved (see `error`).
+   */
   table: string;
   oldColumn: string | null;
+  /** Contract dropped the old column (recorded in the state store). */
+  oldColumnDropped: boolean;
   newColumn: string;
   /** `pending` also for a migration the state store has not seen. */
   phase: string;
@@ -43,8 +49,8 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     return { role, name: m.flags[role], enabled: state?.enabled ?? null, fullyOn: state?.fullyOn ?? null };
   });
   const base = {
-    id: m.id, table: `${m.table.schema ?? 'public'}.${m.table.name}`, oldColumn: m.oldColumn, newColumn: m.newColumn.name,
-    flags, flagSource: source ? 'unleash' as const : 'none' as const,
+    id: m.id, table: m.table.schema ? `${m.table.schema}.${m.table.name}` : m.table.name, oldColumn: m.oldColumn, oldColumnDropped: false,
+    newColumn: m.newColumn.name, flags, flagSource: source ? 'unleash' as const : 'none' as const,
   };
   let inspected: Awaited<ReturnType<MigrationHandle['inspect']>>;
   try {
@@ -52,8 +58,11 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
   } catch (error) {
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
+    // Where the store has it registered, that is where it was resolved last.
+    const stored = await handle.pf.store.get(m.id).catch(() => null);
     return {
-      ...base, phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, instances: [],
+      ...base, ...(stored ? { table: `${stored.table_schema}.${stored.table_name}` } : {}),
+      phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, instances: [],
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
@@ -63,6 +72,9 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
   const knobs = row.backfill_overrides ?? {};
   return {
     ...base,
+    // inspect() registered the migration with the schema the catalog resolved it in.
+    table: `${row.table_schema}.${row.table_name}`,
+    oldColumnDropped: row.old_column_dropped_at != null,
     phase: row.phase,
     version: row.version,
     updatedAt: row.updated_at ? new Date(row.updated_at).toISOString() : null,

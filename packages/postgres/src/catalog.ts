@@ -5,6 +5,15 @@ import { readConstraint, readIndexState } from './catalog-state.js';
 import { pgError } from './pg-error.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
 import { expressionShapeProblem, qualify } from './sql-text.js';
+import { readDroppedOldColumn, type DroppedOldColumn } from './store/dropped-column.js';
+
+export interface ResolveOptions {
+  /**
+   * The state schema to consult when the declared old column is missing: a migration that is `contracted` with
+   * the drop recorded there resolves without it. Without a state schema a missing old column is always refused.
+   */
+  stateSchema?: string;
+}
 
 /**
  * Checks a migration against the live catalog without changing anything: the table and its primary key, the
@@ -12,7 +21,7 @@ import { expressionShapeProblem, qualify } from './sql-text.js';
  * evaluated over the table's rows). Everything runs in one transaction that is always rolled back, so a refusal
  * (or a success) leaves no trace: no column, no temporary object, no catalog change.
  */
-export async function resolveMigration(knex: Knex, migration: Migration): Promise<ResolvedMigration> {
+export async function resolveMigration(knex: Knex, migration: Migration, options: ResolveOptions = {}): Promise<ResolvedMigration> {
   const fail: Fail = (code, message, value, hint) => {
     throw new CatalogError(code, message, { value, hint, migrationId: migration.id });
   };
@@ -27,7 +36,7 @@ export async function resolveMigration(knex: Knex, migration: Migration): Promis
     }
   }
   try {
-    return await inRolledBackTransaction(knex, (trx) => resolveIn(trx, migration, fail));
+    return await inRolledBackTransaction(knex, (trx) => resolveIn(trx, migration, fail, options));
   } catch (e) {
     if (!isLockTimeout(e)) throw e;
     throw new LockTimeoutError(`Reading the catalog for "${migration.id}" waited longer than lock_timeout (${migration.ddl.lockTimeoutMs} ms) for a lock on its table.`, {
@@ -58,7 +67,7 @@ export async function inRolledBackTransaction<T>(knex: Knex, work: (trx: Knex.Tr
 
 interface RawColumn { name: string; typid: number; typmod: number; notNull: boolean }
 
-async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail): Promise<ResolvedMigration> {
+async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail, options: ResolveOptions): Promise<ResolvedMigration> {
   // The probes only read the catalog and touch temporary objects; lock_timeout bounds the one wait they can meet
   // (the ACCESS SHARE lock LIKE takes on the table, queued behind somebody's ALTER TABLE).
   const session = (await trx.raw(
@@ -109,9 +118,14 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     fail('PF_NO_PRIMARY_KEY', `Migration "${migration.id}" declares primary key (${migration.primaryKey.join(', ')}) but ${where} has (${pk.join(', ')}).`,
       migration.primaryKey, `Declare primaryKey: ${JSON.stringify(pk.length === 1 ? pk[0] : pk)}.`);
   }
+  // Gone from the table is fine only once the store says contract dropped it; otherwise it is a mistake.
+  let dropped: DroppedOldColumn | null = null;
   if (migration.oldColumn !== null && !rawByName.has(migration.oldColumn)) {
-    fail('PF_UNKNOWN_COLUMN', `Column "${migration.oldColumn}" does not exist in ${where}.`, migration.oldColumn,
-      'Name an existing column as oldColumn, or set it to null for a brand-new column.');
+    dropped = options.stateSchema === undefined ? null : await readDroppedOldColumn(trx, options.stateSchema, migration);
+    if (dropped === null) {
+      fail('PF_UNKNOWN_COLUMN', `Column "${migration.oldColumn}" does not exist in ${where}.`, migration.oldColumn,
+        'Name an existing column as oldColumn, or set it to null for a brand-new column (a column dropped by contract is accepted once the state store records the drop).');
+    }
   }
 
   const declared = await probeType(trx, migration, fail);
@@ -131,15 +145,18 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   )).rows.map((r: { type: string }) => r.type) as string[];
   await trx.raw(`SELECT set_config('search_path', ?, true)`, [session.searchPath]);
   const columns = new Map<string, ColumnInfo>(raw.map((c, i) => [c.name, { name: c.name, type: spelled[i]!, notNull: c.notNull }]));
+  if (dropped) columns.set(migration.oldColumn!, { name: migration.oldColumn!, type: dropped.type, notNull: false });
   const newColumnType = spelled[raw.length]!;
   const oldColumn = migration.oldColumn === null ? null : columns.get(migration.oldColumn)!;
 
   const defaultLiteral = await probeDefault(trx, migration, newColumnType, declared.typid, fail);
 
   // The empty copy of the row the expressions are analysed over (see catalog-probe.ts).
-  const copyColumns = existing ? [...rawByName.keys()] : [...rawByName.keys(), migration.newColumn.name];
+  // A dropped old column is put back into the copy with its recorded type: the expressions still name it.
+  const copyColumns = [...rawByName.keys(), ...(dropped ? [migration.oldColumn!] : []), ...(existing ? [] : [migration.newColumn.name])];
   const site: ProbeSite = { trx, migrationId: migration.id, table: name, columns: copyColumns, searchPath: session.searchPath, fail };
   await trx.raw(`CREATE TEMP TABLE ${copyName(site)} (LIKE ${qualify(schema, name)})`);
+  if (dropped) await trx.raw(`ALTER TABLE ${copyName(site)} ADD COLUMN ${quoteIdent(migration.oldColumn!)} ${dropped.type}`);
   if (!existing) await trx.raw(`ALTER TABLE ${copyName(site)} ADD COLUMN ${quoteIdent(migration.newColumn.name)} ${newColumnType}`);
   const none = { inputs: [], external: [] };
   const backfill = migration.backfill === null ? none
@@ -156,6 +173,7 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     primaryKey: pk.map((c) => columns.get(c)!),
     columns,
     oldColumn,
+    oldColumnDropped: dropped !== null,
     newColumnType,
     newColumnExists: existing !== undefined,
     newColumnDefaultSql: defaultLiteral === null ? null : `${defaultLiteral}::${newColumnType}`,

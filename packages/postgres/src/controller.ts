@@ -4,6 +4,7 @@ import {
   ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, decideNext, featureFlagAttributes, isPhaseflagError, parseControllerSettings,
   type FlagSource, type Logger, type NextStep, type Phase, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
+import { eventSink, type ControllerEvent } from './controller-events.js';
 import { FlagObserver } from './controller-flags.js';
 import type { BackfillOptions, MigrationHandle, Phaseflag, TransitionCause } from './engine.js';
 import { LeaderLocks, type LeaderInfo } from './leader.js';
@@ -22,6 +23,11 @@ export interface ControllerOptions {
   logger?: Logger;
   /** Batch and throttle settings for the backfills this controller runs (default: the migration's). */
   backfill?: Pick<BackfillOptions, 'batch' | 'throttle' | 'onProgress'>;
+  /**
+   * Told of each refusal this controller records, each transition it applies and each change of its leadership,
+   * as they happen (see ControllerEvent). Called synchronously; a listener that throws is logged, not fatal.
+   */
+  onEvent?: (event: ControllerEvent) => void;
 }
 
 /** What one controller knows of one migration, as of its last pass. */
@@ -64,6 +70,7 @@ export class Controller {
   readonly intervalMs: number;
   private readonly dropOldColumn: boolean;
   private readonly logger: Logger;
+  private readonly emit: (event: ControllerEvent) => void;
   private readonly tracked = new Map<string, Tracked>();
   private readonly leaders: LeaderLocks;
   private readonly stopSignal = new AbortController();
@@ -81,6 +88,7 @@ export class Controller {
     this.intervalMs = settings.intervalMs;
     this.dropOldColumn = settings.dropOldColumn;
     this.logger = options.logger ?? pf.ctx.logger;
+    this.emit = eventSink(options.onEvent, this.logger);
     this.leaders = new LeaderLocks(pf.ctx, { instanceId: this.instanceId, onLost: (ids, why) => this.lost(ids, why) });
     for (const handle of handles) {
       this.tracked.set(handle.id, {
@@ -203,6 +211,10 @@ export class Controller {
       const cause = this.cause(t, step.flag, flags, step.code);
       cause.attributes = { ...cause.attributes, [CONTROLLER_ATTR.refusalCode]: step.code };
       await t.handle.recordRefusal(step.action, step.from, step.reason, step.hint, cause, { logger: this.logger });
+      this.emit({
+        kind: 'refused', migrationId: id, action: step.action, phase: step.from, code: step.code, reason: step.reason, hint: step.hint,
+        flag: step.flag ? t.flags.key(step.flag) : null, at: this.now(),
+      });
       return;
     }
     t.refused.clear();
@@ -278,6 +290,7 @@ export class Controller {
     const attributes = flag ? featureFlagAttributes(t.flags.key(flag), flags[flag], this.options.flags.name) : {};
     return {
       links,
+      onApplied: (a) => this.emit({ kind: 'transition', migrationId: t.handle.id, ...a, flag: flag ? t.flags.key(flag) : null }),
       attributes: { ...attributes, [CONTROLLER_ATTR.instanceId]: this.instanceId },
       detail: {
         controller: this.instanceId, why,
@@ -305,6 +318,7 @@ export class Controller {
     t.flags.reset();
     t.refused.clear();
     this.logger.info(`phaseflag: controller ${this.instanceId} leads ${t.handle.id}`, { migrationId: t.handle.id, instanceId: this.instanceId });
+    this.emit({ kind: 'leader', migrationId: t.handle.id, leader: true, reason: 'acquired', at: this.now() });
   }
 
   private endLeadership(t: Tracked, why: 'lost' | 'stopped'): void {
@@ -314,6 +328,11 @@ export class Controller {
     if (!span) return;
     if (why === 'lost') span.setStatus({ code: SpanStatusCode.ERROR, message: 'leadership lost' });
     span.end();
+    this.emit({ kind: 'leader', migrationId: t.handle.id, leader: false, reason: why, at: this.now() });
+  }
+
+  private now(): Date {
+    return new Date(this.pf.ctx.clock.now());
   }
 
   private lost(ids: string[], why: string): void {

@@ -31,6 +31,11 @@ export interface RunDdlOptions {
   ddl: DdlSettings;
   /** Stops retrying; a statement in flight is cancelled (pg_cancel_backend). */
   signal?: AbortSignal;
+  /**
+   * A statement (node-postgres text with $n parameters) that records the change in the state store, run after the
+   * DDL in its transaction, so both commit or neither does. Transactional statements only.
+   */
+  record?: { text: string; values: unknown[] };
 }
 
 export interface DdlOutcome {
@@ -135,6 +140,7 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
         lockWait = ctx.clock.now() - t0;
       }
       await conn.query(stmt.sql);
+      if (opts.record) await conn.query(opts.record.text, opts.record.values);
       await conn.query('COMMIT');
     } catch (e) {
       await conn.query('ROLLBACK').catch((rollbackError) => { conn.__knex__disposed = rollbackError; });
@@ -145,6 +151,7 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
 }
 
 async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
+  if (opts.record) throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
   return withConnection(ctx, opts, async (conn) => {
     await conn.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", timeouts(opts));
     try {

@@ -37,6 +37,11 @@ export interface TransitionCause {
   links?: Link[];
   attributes?: Attributes;
   detail?: Record<string, unknown>;
+  /**
+   * Called once the phase change is committed (before what follows it, e.g. contract's drops): a controller
+   * reports the transitions it applies through it. An exception it throws is logged and ignored.
+   */
+  onApplied?: (applied: { action: Action; from: Phase; to: Phase; at: Date }) => void;
 }
 
 export interface TransitionOptions {
@@ -148,9 +153,12 @@ export class MigrationHandle {
     return this.pf.store;
   }
 
-  /** Checks the declaration against the live catalog; throws a typed error and changes nothing when it does not fit. */
+  /**
+   * Checks the declaration against the live catalog; throws a typed error and changes nothing when it does not
+   * fit. A missing old column fits only once the migration is contracted with the drop recorded in the store.
+   */
   resolve(): Promise<ResolvedMigration> {
-    return resolveMigration(this.ctx.knex, this.migration);
+    return resolveMigration(this.ctx.knex, this.migration, { stateSchema: this.ctx.stateSchema });
   }
 
   /** The exact SQL of every phase with the lock each statement takes; nothing is executed. */
@@ -488,6 +496,7 @@ export class MigrationHandle {
           }));
           this.ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
           this.ctx.logger.info(`phaseflag: ${this.id}: ${decision.from} → ${decision.to}`, { migrationId: this.id, action });
+          this.announce(cause, { action, from: decision.from, to: decision.to, at: new Date(this.ctx.clock.now()) });
           await effects.after?.(await this.resolve(), row);
           return decision;
         });
@@ -499,6 +508,15 @@ export class MigrationHandle {
         span.end();
       }
     });
+  }
+
+  /** The phase change is committed: a listener's bug must not skip what follows it (contract's drops). */
+  private announce(cause: TransitionCause | undefined, applied: Parameters<NonNullable<TransitionCause['onApplied']>>[0]): void {
+    try {
+      cause?.onApplied?.(applied);
+    } catch (error) {
+      this.ctx.logger.error(`phaseflag: ${this.id}: onApplied threw: ${(error as Error)?.message ?? error}`, { migrationId: this.id });
+    }
   }
 
   /** Records a refusal seen inside a transition span (which already carries its name and reason). */

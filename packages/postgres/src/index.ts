@@ -1,7 +1,7 @@
 export { Phaseflag, MigrationHandle, type PhaseflagOptions, type BackfillOptions, type MigrationStatus } from './engine.js';
 export { KnexRouter, type KnexRouterOptions } from './knex-router.js';
 export { createContext, DEFAULT_STATE_SCHEMA, type ExecutorContext, type ExecutorContextOptions } from './context.js';
-export { resolveMigration } from './catalog.js';
+export { resolveMigration, type ResolveOptions } from './catalog.js';
 export type { ResolvedMigration, ColumnInfo } from './resolved.js';
 export { PostgresStateStore, notifyChannel, type MigrationRow, type EventRow, type InstanceRow, type InstanceReport } from './store/state-store.js';
 export { installStateStore } from './store/installer.js';
@@ -18,5 +18,6 @@ export type { BackfillPlanInfo, BackfillProgress, BackfillRange, BackfillResult,
 export { verifyMigration, type VerifyOptions, type VerifyResult, type VerifyCheck } from './verify.js';
 export type { TransitionCause, TransitionOptions, MigrationRef } from './engine.js';
 export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller.js';
+export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller-events.js';
 export type { LeaderInfo } from './leader.js';
 export { readFlagState } from './controller-flags.js';

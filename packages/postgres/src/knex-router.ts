@@ -30,7 +30,10 @@ export class KnexRouter {
 
   constructor(private readonly pf: Phaseflag, private readonly resolved: ResolvedMigration, flags: FlagSource, options: KnexRouterOptions = {}) {
     const m = resolved.migration;
-    this.core = new Router(m, { flags });
+    // Contract dropped the old column: contracted is final, so the router starts there and no snapshot (a
+    // store not answering yet, a stale or missing row) can send a read or a write to a column that is gone.
+    const snapshot = resolved.oldColumnDropped ? { migrationId: m.id, phase: 'contracted' as const, version: Number.MAX_SAFE_INTEGER } : undefined;
+    this.core = new Router(m, { flags, snapshot });
     this.knex = pf.knex;
     this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.logicalName = options.logicalName ?? m.oldColumn ?? m.newColumn.name;

@@ -29,6 +29,8 @@ export interface MigrationPlan {
   readonly table: { readonly schema: string; readonly name: string };
   readonly primaryKey: readonly string[];
   readonly oldColumn: ColumnInfo | null;
+  /** Contract dropped the old column (recorded in the state store): the statements that name it are history. */
+  readonly oldColumnDropped: boolean;
   readonly newColumn: { readonly name: string; readonly type: string; readonly exists: boolean; readonly nullable: boolean; readonly default: string | null };
   readonly rowsEstimate: number;
   readonly ddl: DdlSettings;
@@ -46,7 +48,7 @@ export interface PlanOptions {
 export async function planMigration(ctx: ExecutorContext, migration: Migration, options: PlanOptions = {}): Promise<MigrationPlan> {
   return ctx.tracer.startActiveSpan(SPAN.plan, { attributes: { [ATTR.migrationId]: migration.id } }, async (span) => {
     try {
-      const plan = planResolved(await resolveMigration(ctx.knex, migration), ctx, options);
+      const plan = planResolved(await resolveMigration(ctx.knex, migration, { stateSchema: ctx.stateSchema }), ctx, options);
       span.setAttribute(ATTR.table, `${plan.table.schema}.${plan.table.name}`);
       return plan;
     } catch (e) {
@@ -77,6 +79,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
     table: { schema: r.schema, name: r.table },
     primaryKey: r.primaryKey.map((c) => c.name),
     oldColumn: r.oldColumn,
+    oldColumnDropped: r.oldColumnDropped,
     newColumn: { name: m.newColumn.name, type: r.newColumnType, exists: r.newColumnExists, nullable: m.newColumn.nullable, default: r.newColumnDefaultSql },
     rowsEstimate: r.rowsEstimate,
     ddl: { ...m.ddl },

@@ -17,8 +17,15 @@ export interface ResolvedMigration {
   readonly schema: string;
   readonly table: string;
   readonly primaryKey: readonly ColumnInfo[];
+  /** The table's columns (and a dropped old column as it was, see `oldColumnDropped`). */
   readonly columns: ReadonlyMap<string, ColumnInfo>;
   readonly oldColumn: ColumnInfo | null;
+  /**
+   * The migration is contracted and the state store records that contract dropped the old column: it is gone from
+   * the table. `oldColumn` (and `columns`) then describe it as it was, so its values can still be typed; nothing
+   * may read or write it.
+   */
+  readonly oldColumnDropped: boolean;
   /** The declared new type as format_type() spells it (schema-qualified outside pg_catalog). */
   readonly newColumnType: string;
   /** The new column exists already (with that type): expand has run, or it was created by hand. */

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
-import { CONTROLLER_SPAN, defineMigration, SPAN, StaticFlagSource, type Logger, type Migration, type MigrationInput } from '@phaseflag/core';
+import { CONTROLLER_SPAN, SPAN, StaticFlagSource, type Logger, type Migration } from '@phaseflag/core';
 import { captureSpans, createSuiteSchema, startLoad, waitFor, type LoadOp, type ReadableSpan, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { Phaseflag, type Controller, type KnexRouter } from '../src/index.js';
+import { amountMigration } from './fixtures/amount-migration.js';
 
 interface LogLine { level: string; message: string; fields?: Record<string, unknown> }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** `<table>.amount_cents integer` becomes `amount numeric(12,2)`, with flags named after the migration id. */
-function amountMigration(id: string, table: string, extra: Partial<MigrationInput> = {}): Migration {
-  return defineMigration({
-    id, table, oldColumn: 'amount_cents',
-    newColumn: { name: 'amount', type: 'numeric(12,2)', nullable: false },
-    backfill: 'amount_cents::numeric / 100', reverse: '(amount * 100)::integer',
-    batch: { size: 1000, targetBatchMs: 0 },
-    ddl: { lockTimeoutMs: 500, retryBaseMs: 20, retryMaxMs: 200 },
-    ...extra,
-  });
-}
 
 async function createTable(knex: Knex, table: string, rows: number): Promise<void> {
   await knex.raw('CREATE TABLE ?? (id bigserial PRIMARY KEY, amount_cents integer NOT NULL)', [table]);

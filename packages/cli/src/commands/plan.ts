@@ -24,7 +24,7 @@ export function registerPlan(program: Command): void {
 
 function printPlan(out: Output, plan: MigrationPlan): void {
   const { c } = out;
-  const old = plan.oldColumn ? `${plan.oldColumn.name} ${plan.oldColumn.type}` : '(none)';
+  const old = plan.oldColumn ? `${plan.oldColumn.name} ${plan.oldColumn.type}${plan.oldColumnDropped ? ' (dropped by contract)' : ''}` : '(none)';
   out.line(`${c.bold(plan.migrationId)}  ${plan.table.schema}.${plan.table.name}: ${old} → ${plan.newColumn.name} ${plan.newColumn.type}${plan.newColumn.exists ? ' (exists)' : ''}`);
   out.line(c.dim(`~${plan.rowsEstimate.toLocaleString('en-US')} rows · lock_timeout ${plan.ddl.lockTimeoutMs} ms × ${plan.ddl.maxAttempts} attempts · nothing below is executed`));
   for (const phase of plan.phases) {

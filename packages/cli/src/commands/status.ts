@@ -40,7 +40,7 @@ function onOff(out: Output, v: boolean | null, fullyOn: boolean | null): string 
 function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean): void {
   const { c } = out;
   const head = (s: string) => c.bold(s);
-  out.line(`${c.bold(m.id)}  ${m.table}: ${m.oldColumn ?? '(none)'} → ${m.newColumn}`);
+  out.line(`${c.bold(m.id)}  ${m.table}: ${m.oldColumn ?? '(none)'}${m.oldColumnDropped ? c.dim(' (dropped)') : ''} → ${m.newColumn}`);
   if (m.error) {
     out.line(`${c.red(m.error.code)}: ${m.error.message}`);
     if (m.error.hint) out.line(c.dim(`hint: ${m.error.hint}`));

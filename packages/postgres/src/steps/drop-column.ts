@@ -1,7 +1,8 @@
 import { PhaseflagError, quoteIdent } from '@phaseflag/core';
 import { readColumn } from '../catalog-state.js';
-import type { PlannedStatement } from '../ddl.js';
+import { runDdl, type PlannedStatement } from '../ddl.js';
 import type { ResolvedMigration } from '../resolved.js';
+import { markOldColumnDropped, recordOldColumnDrop } from '../store/dropped-column.js';
 import { onTable, run, tableSql, type Step } from './step.js';
 import { syncTrigger, syncTriggerPresent } from './sync-trigger.js';
 
@@ -29,11 +30,21 @@ function dropColumn(which: 'new' | 'old'): Step {
     plan: (r) => (which === 'old' && r.migration.oldColumn === null ? [] : [dropColumnStatement(r, which)]),
     planRollback: () => [],
     async apply(ctx, r, opts) {
-      if (which === 'old' && r.migration.oldColumn === null) return;
-      if (!(await readColumn(ctx.knex, r.schema, r.table, columnOf(r, which)))) return;
+      if (which === 'old' && r.oldColumn === null) return;
+      // The old column's drop is recorded with its type in the DROP's own transaction: services started later
+      // resolve the migration without it (see store/dropped-column.ts). Gone already (by hand): recorded alone.
+      const record = which === 'old' ? recordOldColumnDrop(ctx.stateSchema, r.migration.id, r.oldColumn!.type) : undefined;
+      if (!(await readColumn(ctx.knex, r.schema, r.table, columnOf(r, which)))) {
+        if (which === 'old') await markOldColumnDropped(ctx.knex, ctx.stateSchema, r.migration.id, r.oldColumn!.type);
+        return;
+      }
       // The sync function names both columns; a trigger left behind would make every write to the table fail.
       if (await syncTriggerPresent(ctx, r)) await syncTrigger.rollback(ctx, r, opts);
-      await run(ctx, r, dropColumnStatement(r, which), opts);
+      if (!record) {
+        await run(ctx, r, dropColumnStatement(r, which), opts);
+        return;
+      }
+      await runDdl(ctx, dropColumnStatement(r, which), { migrationId: r.migration.id, ddl: opts?.ddl ?? r.migration.ddl, signal: opts?.signal, record });
     },
     async rollback(_ctx, r) {
       throw new PhaseflagError('PF_IRREVERSIBLE', `The ${which} column of "${r.migration.id}" was dropped; its data is gone.`, {

@@ -83,6 +83,14 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
       await trx.raw(`ALTER TABLE ??.migrations ADD COLUMN backfill_overrides jsonb NOT NULL DEFAULT '{}'::jsonb`, [s]);
     },
   },
+  {
+    // The old column dropped at contract, and its type then: a service started afterwards still resolves the
+    // migration (reads and writes use the new column only), and can still type the old values it is given.
+    version: 3,
+    up: async (trx, s) => {
+      await trx.raw('ALTER TABLE ??.migrations ADD COLUMN old_column_dropped_at timestamptz, ADD COLUMN old_column_type text', [s]);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;

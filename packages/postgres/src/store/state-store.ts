@@ -22,6 +22,10 @@ export interface MigrationRow {
   verified_at: Date | null;
   /** The backfill's runtime knobs (see backfill/knobs.ts); `{}` when none is set. */
   backfill_overrides: Record<string, unknown>;
+  /** When contract dropped the old column (null: it was not dropped); recorded in the DROP's own transaction. */
+  old_column_dropped_at: Date | null;
+  /** The dropped old column's type (format_type), to type the old values a writer still supplies. */
+  old_column_type: string | null;
   updated_by: string | null;
   updated_at: Date;
   created_at: Date;
