@@ -98,7 +98,14 @@ async function importConfig(path: string): Promise<unknown> {
     const { tsImport } = await import('tsx/esm/api');
     mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>;
   } catch (error) {
-    throw new CliError('PF_CONFIG_INVALID', `Cannot load ${path}: ${(error as Error).message}`, 'Fix the error in the config file (or a file it imports).', path);
+    const message = (error as Error).message;
+    // The starter config imports @phaseflag/cli and @phaseflag/core: in a project that has not installed them the
+    // config cannot load, and the fix is an install, not an edit.
+    const missing = /Cannot find (?:module|package) '(@phaseflag\/[a-z-]+)'/.exec(message)?.[1];
+    const hint = missing
+      ? `Install the phaseflag packages in this project: npm install --save-dev @phaseflag/cli @phaseflag/core (${missing} is missing).`
+      : 'Fix the error in the config file (or a file it imports).';
+    throw new CliError('PF_CONFIG_INVALID', `Cannot load ${path}: ${message}`, hint, path);
   }
   // ESM default, a named `config`, or a CommonJS module.exports (seen as default, possibly nested once).
   let value: unknown = mod.default ?? mod.config ?? mod;

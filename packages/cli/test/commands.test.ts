@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { EXIT } from '../src/exit-codes.js';
-import { createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
+import { CLI, createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
 
 const COMMANDS = ['init', 'plan', 'provision', 'status', 'run', 'backfill', 'expand', 'dual-write', 'pause', 'resume', 'read-new', 'read-old', 'rollback', 'contract', 'verify'];
 const ESC = '\u001b[';
@@ -71,6 +73,22 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
       assert.equal(plan.json().phases[0].phase, 'expand');
     } finally {
       fresh.remove();
+    }
+  });
+
+  it('a config that cannot import the phaseflag packages says to install them (exit 2)', async () => {
+    // Outside any project (no node_modules above it), as in a fresh directory where `phaseflag init` was run by npx.
+    const dir = mkdtempSync(join(tmpdir(), 'pf-cli-bare-'));
+    try {
+      const init = spawnSync(process.execPath, [CLI, 'init'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(init.status, EXIT.ok, init.stderr);
+      const plan = spawnSync(process.execPath, [CLI, 'plan', 'orders-amount', '--json'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(plan.status, EXIT.usage);
+      const body = JSON.parse(plan.stdout) as { error: { code: string; hint: string } };
+      assert.equal(body.error.code, 'PF_CONFIG_INVALID');
+      assert.match(body.error.hint, /npm install --save-dev @phaseflag\/cli @phaseflag\/core/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
