@@ -1,8 +1,9 @@
-import { SpanKind, SpanStatusCode, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import { SpanKind, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import { ATTR, LockTimeoutError, METRIC, PhaseflagError, SPAN, type DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from './context.js';
 import { pgError, SQLSTATE } from './pg-error.js';
 import { qualify } from './sql-text.js';
+import { withSpan } from './telemetry/with-span.js';
 
 /** Table lock modes, weakest to strongest as far as application traffic is concerned. */
 export type LockMode = 'NONE' | 'ACCESS SHARE' | 'ROW EXCLUSIVE' | 'SHARE UPDATE EXCLUSIVE' | 'SHARE' | 'SHARE ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE';
@@ -71,7 +72,7 @@ interface PgConnection {
 export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<DdlOutcome> {
   const instruments = instrumentsFor(ctx.meter);
   const metricAttrs = { [ATTR.migrationId]: opts.migrationId, [ATTR.lockMode]: stmt.lock };
-  return ctx.tracer.startActiveSpan(SPAN.ddl, {
+  return withSpan(ctx.tracer, SPAN.ddl, {
     kind: SpanKind.CLIENT,
     attributes: {
       [ATTR.migrationId]: opts.migrationId, [ATTR.statement]: stmt.sql, [ATTR.lockMode]: stmt.lock, [ATTR.dbSystem]: 'postgresql',
@@ -103,15 +104,10 @@ export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts:
           await ctx.clock.sleep(backoffMs(attempts, opts.ddl), opts.signal);
         }
       }
-    } catch (e) {
-      span.recordException(e as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-      throw e;
     } finally {
       span.setAttribute(ATTR.attempts, attempts);
       span.setAttribute(ATTR.lockWaitMs, lockWaitMs);
       instruments.lockWait.record(lockWaitMs, metricAttrs);
-      span.end();
     }
   });
 }

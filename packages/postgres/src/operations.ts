@@ -1,5 +1,5 @@
 /**
- * The engine's view of the executor: one function per thing a transition does to the database. Keeps engine.ts
+ * The engine's view of the executor: one function per thing a transition does to the database. Keeps handle/
  * about phases and guards, and the step, backfill and verify modules about SQL.
  */
 import type { Migration } from '@phaseflag/core';

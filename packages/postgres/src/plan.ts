@@ -1,5 +1,4 @@
 import { ATTR, SPAN, quoteIdent, type DdlSettings, type Migration } from '@phaseflag/core';
-import { SpanStatusCode } from '@opentelemetry/api';
 import { buildBatchStatements, newValueSql } from './backfill/statements.js';
 import { resolveMigration } from './catalog.js';
 import type { ExecutorContext } from './context.js';
@@ -8,6 +7,7 @@ import type { ColumnInfo, ResolvedMigration } from './resolved.js';
 import { contractStepsAfter, contractStepsBefore, dualWriteSteps, expandSteps, rollbackSteps } from './steps/expand.js';
 import type { PlanContext, Step } from './steps/step.js';
 import { onTable, tableSql } from './steps/step.js';
+import { withSpan } from './telemetry/with-span.js';
 
 export type PlanPhase = 'expand' | 'dual-write' | 'backfill' | 'verify' | 'read-new' | 'contract' | 'rollback';
 
@@ -46,18 +46,10 @@ export interface PlanOptions {
 
 /** Resolves the migration against the live catalog (read only) and lays out every phase. */
 export async function planMigration(ctx: ExecutorContext, migration: Migration, options: PlanOptions = {}): Promise<MigrationPlan> {
-  return ctx.tracer.startActiveSpan(SPAN.plan, { attributes: { [ATTR.migrationId]: migration.id } }, async (span) => {
-    try {
-      const plan = planResolved(await resolveMigration(ctx.knex, migration, { stateSchema: ctx.stateSchema }), ctx, options);
-      span.setAttribute(ATTR.table, `${plan.table.schema}.${plan.table.name}`);
-      return plan;
-    } catch (e) {
-      span.recordException(e as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-      throw e;
-    } finally {
-      span.end();
-    }
+  return withSpan(ctx.tracer, SPAN.plan, { attributes: { [ATTR.migrationId]: migration.id } }, async (span) => {
+    const plan = planResolved(await resolveMigration(ctx.knex, migration, { stateSchema: ctx.stateSchema }), ctx, options);
+    span.setAttribute(ATTR.table, `${plan.table.schema}.${plan.table.name}`);
+    return plan;
   });
 }
 

@@ -1,10 +1,10 @@
-import { SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { ATTR, SPAN, ValidationError, quoteIdent } from '@phaseflag/core';
 import type { ExecutorContext } from './context.js';
 import type { ResolvedMigration } from './resolved.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './backfill/keys.js';
 import { Session } from './backfill/session.js';
 import { newValueSql } from './backfill/statements.js';
+import { withSpan } from './telemetry/with-span.js';
 
 export interface VerifyOptions {
   /** Rows per statement (default 10 000). */
@@ -59,45 +59,41 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
   }
   const { check, first, next } = buildVerifyStatements(r);
   const started = ctx.clock.now();
-  const span = ctx.tracer.startSpan(SPAN.verify, {
-    attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' },
-  });
-  const parent = trace.setSpan(context.active(), span);
-  const session = await Session.open(ctx.knex);
-  let rowsChecked = 0;
-  let mismatches = 0;
-  let nulls = 0;
-  const sampleKeys: unknown[][] = [];
-  let cursor: string | null = null;
-  let complete = false;
-  try {
-    while (!opts.signal?.aborted) {
-      const batchSpan = ctx.tracer.startSpan(SPAN.verifyBatch, {
-        attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
-      }, parent);
-      try {
-        const wanted = maxSampleKeys - sampleKeys.length;
-        const after = cursor;
-        const row: VerifyRow = (await session.transaction(() => (after === null
-          ? session.one<VerifyRow>(first, [batchSize, wanted])
-          : session.one<VerifyRow>(next, [after, batchSize, wanted])), { readOnly: true, searchPath: r.searchPath }))!;
-        rowsChecked += row.scanned;
-        mismatches += row.mismatches;
-        nulls += row.nulls;
-        sampleKeys.push(...(row.sample ?? []));
-        batchSpan.setAttributes({ [ATTR.rows]: row.scanned, [ATTR.mismatches]: row.mismatches, [ATTR.keyTo]: row.last_key ?? cursor ?? '' });
-        if (row.last_key !== null) cursor = row.last_key;
-        if (row.scanned < batchSize) {
+  const attributes = { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' };
+  // Not made the active span: its batches are parented on it explicitly.
+  return withSpan(ctx.tracer, SPAN.verify, { attributes }, async (span, parent) => {
+    const session = await Session.open(ctx.knex);
+    let rowsChecked = 0;
+    let mismatches = 0;
+    let nulls = 0;
+    const sampleKeys: unknown[][] = [];
+    let cursor: string | null = null;
+    let complete = false;
+    try {
+      while (!opts.signal?.aborted) {
+        const lastBatch = await withSpan(ctx.tracer, SPAN.verifyBatch, {
+          attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
+        }, async (batchSpan) => {
+          const wanted = maxSampleKeys - sampleKeys.length;
+          const after = cursor;
+          const row: VerifyRow = (await session.transaction(() => (after === null
+            ? session.one<VerifyRow>(first, [batchSize, wanted])
+            : session.one<VerifyRow>(next, [after, batchSize, wanted])), { readOnly: true, searchPath: r.searchPath }))!;
+          rowsChecked += row.scanned;
+          mismatches += row.mismatches;
+          nulls += row.nulls;
+          sampleKeys.push(...(row.sample ?? []));
+          batchSpan.setAttributes({ [ATTR.rows]: row.scanned, [ATTR.mismatches]: row.mismatches, [ATTR.keyTo]: row.last_key ?? cursor ?? '' });
+          if (row.last_key !== null) cursor = row.last_key;
+          return row.scanned < batchSize;
+        }, { parent, activate: false });
+        if (lastBatch) {
           complete = true;
           break;
         }
-      } catch (error) {
-        batchSpan.recordException(error as Error);
-        batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        batchSpan.end();
       }
+    } finally {
+      await session.release();
     }
     const result: VerifyResult = {
       clean: complete && mismatches === 0, rowsChecked, mismatches, nulls, sampleKeys, durationMs: ctx.clock.now() - started, check, complete,
@@ -105,14 +101,7 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
     span.setAttributes({ [ATTR.mismatches]: mismatches, [VERIFY_ATTR.rowsChecked]: rowsChecked, [VERIFY_ATTR.complete]: complete });
     ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : `${mismatches} mismatch(es)${complete ? '' : ', aborted'}`}`, { migrationId: id, rowsChecked, mismatches });
     return result;
-  } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-    throw error;
-  } finally {
-    await session.release();
-    span.end();
-  }
+  }, { activate: false });
 }
 
 interface VerifyRow {

@@ -1,8 +1,9 @@
-import { SpanStatusCode, context, trace } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
 import {
   ATTR, ConflictError, METRIC, SPAN, StateError, ValidationError, migrationSchema, type BatchSettings, type ThrottleSettings,
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
+import { withSpan } from '../telemetry/with-span.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { ADVISORY_HOLDER_SQL, backfillLockKey, type BackfillRunner } from './holder.js';
 import { AdaptiveBatchSize } from './batch-size.js';
@@ -29,42 +30,38 @@ export async function runBackfill(ctx: ExecutorContext, r: ResolvedMigration, op
   const batch = parseSettings('batch', { ...r.migration.batch, ...opts.batch }, id) as BatchSettings;
   const throttle = parseSettings('throttle', { ...r.migration.throttle, ...opts.throttle }, id) as ThrottleSettings;
   const started = ctx.clock.now();
-  const span = ctx.tracer.startSpan(SPAN.backfill, {
+  // Not made the active span: its batches and VACUUMs are parented on it explicitly.
+  return withSpan(ctx.tracer, SPAN.backfill, {
     attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
-  });
-  const parent = trace.setSpan(context.active(), span);
-  const lockKey = backfillLockKey(id);
-  const lock = await Session.open(ctx.knex);
-  let locked = false;
-  try {
-    locked = await lock.tryAdvisoryLock(lockKey);
-    if (!locked) throw await lockedError(lock, lockKey, id);
-    const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
-    const final = { ...result, durationMs: ctx.clock.now() - started };
-    span.setAttributes({
-      [BACKFILL_ATTR.workers]: final.workers,
-      [ATTR.rows]: final.rowsScanned,
-      [BACKFILL_ATTR.rowsUpdated]: final.rowsUpdated,
-      [BACKFILL_ATTR.batches]: final.batches,
-      [BACKFILL_ATTR.stoppedBy]: final.stoppedBy,
-      [ATTR.throttledMs]: final.throttledMs,
-    });
-    ctx.logger.info(`backfill of ${id} stopped: ${final.stoppedBy}`, { migrationId: id, ...final });
-    return final;
-  } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-    throw error;
-  } finally {
-    if (locked) await lock.advisoryUnlock(lockKey);
-    await lock.release();
-    span.end();
-  }
+  }, async (span, parent) => {
+    const lockKey = backfillLockKey(id);
+    const lock = await Session.open(ctx.knex);
+    let locked = false;
+    try {
+      locked = await lock.tryAdvisoryLock(lockKey);
+      if (!locked) throw await lockedError(lock, lockKey, id);
+      const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
+      const final = { ...result, durationMs: ctx.clock.now() - started };
+      span.setAttributes({
+        [BACKFILL_ATTR.workers]: final.workers,
+        [ATTR.rows]: final.rowsScanned,
+        [BACKFILL_ATTR.rowsUpdated]: final.rowsUpdated,
+        [BACKFILL_ATTR.batches]: final.batches,
+        [BACKFILL_ATTR.stoppedBy]: final.stoppedBy,
+        [ATTR.throttledMs]: final.throttledMs,
+      });
+      ctx.logger.info(`backfill of ${id} stopped: ${final.stoppedBy}`, { migrationId: id, ...final });
+      return final;
+    } finally {
+      if (locked) await lock.advisoryUnlock(lockKey);
+      await lock.release();
+    }
+  }, { activate: false });
 }
 
 async function runLocked(
   ctx: ExecutorContext, r: ResolvedMigration, opts: BackfillOptions, batch: BatchSettings, throttle: ThrottleSettings,
-  lock: Session, parent: ReturnType<typeof trace.setSpan>, span: ReturnType<ExecutorContext['tracer']['startSpan']>,
+  lock: Session, parent: Context, span: Span,
 ): Promise<Omit<BackfillResult, 'durationMs'>> {
   const id = r.migration.id;
   const s = ctx.stateSchema;

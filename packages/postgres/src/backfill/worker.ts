@@ -1,6 +1,7 @@
-import { context, SpanStatusCode, trace, type Context, type Counter, type Histogram } from '@opentelemetry/api';
+import type { Context, Counter, Histogram, Span } from '@opentelemetry/api';
 import { ATTR, CatalogError, SPAN, type BatchSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
+import { withSpan } from '../telemetry/with-span.js';
 import type { AdaptiveBatchSize } from './batch-size.js';
 import type { LiveKnobs } from './knobs.js';
 import type { SpaceReclaimer } from './reclaim.js';
@@ -123,36 +124,34 @@ export async function walkRange(shared: RunShared, session: Session, range: Stor
 }
 
 async function runBatchTraced(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, waitedMs: number): Promise<BatchOutcome> {
-  const span = shared.ctx.tracer.startSpan(SPAN.backfillBatch, {
-    attributes: {
-      [ATTR.migrationId]: shared.migrationId,
-      [ATTR.worker]: range.worker,
-      [ATTR.batchSize]: size,
-      [ATTR.keyFrom]: from ?? '',
-      [ATTR.throttled]: waitedMs > 0,
-      [ATTR.throttledMs]: waitedMs,
-    },
-  }, shared.parent);
+  const attributes = {
+    [ATTR.migrationId]: shared.migrationId,
+    [ATTR.worker]: range.worker,
+    [ATTR.batchSize]: size,
+    [ATTR.keyFrom]: from ?? '',
+    [ATTR.throttled]: waitedMs > 0,
+    [ATTR.throttledMs]: waitedMs,
+  };
   try {
-    const outcome = await context.with(trace.setSpan(shared.parent, span), () => runBatchWithRetries(shared, session, range, from, size, span));
-    if (outcome.kind === 'committed') {
-      span.setAttributes({
-        [ATTR.rows]: outcome.scanned,
-        [BACKFILL_ATTR.rowsUpdated]: outcome.updated,
-        [BACKFILL_ATTR.triggersSkipped]: outcome.triggersSkipped,
-        [ATTR.keyTo]: outcome.lastKey ?? from ?? '',
-        [BACKFILL_ATTR.committed]: true,
-      });
-    } else {
-      span.setAttributes({ [BACKFILL_ATTR.committed]: false, [ATTR.reason]: 'phase is no longer backfilling' });
-    }
-    return outcome;
+    // Active while the batch runs, under the backfill's span.
+    return await withSpan(shared.ctx.tracer, SPAN.backfillBatch, { attributes }, async (span) => {
+      const outcome = await runBatchWithRetries(shared, session, range, from, size, span);
+      if (outcome.kind === 'committed') {
+        span.setAttributes({
+          [ATTR.rows]: outcome.scanned,
+          [BACKFILL_ATTR.rowsUpdated]: outcome.updated,
+          [BACKFILL_ATTR.triggersSkipped]: outcome.triggersSkipped,
+          [ATTR.keyTo]: outcome.lastKey ?? from ?? '',
+          [BACKFILL_ATTR.committed]: true,
+        });
+      } else {
+        span.setAttributes({ [BACKFILL_ATTR.committed]: false, [ATTR.reason]: 'phase is no longer backfilling' });
+      }
+      return outcome;
+    }, { parent: shared.parent });
   } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    // The span records the error as thrown; the caller gets it explained.
     throw explainBatchError(error, shared.migrationId, from);
-  } finally {
-    span.end();
   }
 }
 
@@ -173,7 +172,7 @@ function explainBatchError(error: unknown, migrationId: string, from: string | n
 }
 
 async function runBatchWithRetries(
-  shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, span: ReturnType<ExecutorContext['tracer']['startSpan']>,
+  shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, span: Span,
 ): Promise<BatchOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -93,6 +93,9 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
             { secret: clientToken, type: 'client', environment: 'development', project: 'default', tokenName: 'phaseflag-test-client' },
           ],
         },
+        // Web UI sessions in memory: the knex session store re-arms a cleanup timer that outlives stop() and then
+        // logs "Unable to acquire a connection" against the destroyed pool.
+        session: { db: false },
         versionCheck: { enable: false },
         telemetry: false,
         getLogger: quietLogger(recent),

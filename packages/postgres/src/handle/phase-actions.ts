@@ -1,0 +1,58 @@
+import type { TransitionDecision } from '@phaseflag/core';
+import type { MigrationHandle, TransitionOptions } from '../migration-handle.js';
+import * as ops from '../operations.js';
+import { grace, runTransition } from './transition.js';
+
+/** The transitions that change the schema around their phase change: what each applies before and after it. */
+
+export function expand(h: MigrationHandle, options: { signal?: AbortSignal } & TransitionOptions): Promise<TransitionDecision> {
+  return runTransition(h, 'expand', {}, {
+    cause: options.cause,
+    before: async (r, row) => {
+      // Remember before the DDL whether this migration creates the column, so that a crash between the two
+      // cannot make rollback think the user made it (and leave it behind) — or drop a column the user made.
+      if (!r.newColumnExists && !row.created_new_column) await h.pf.store.update(h.id, { created_new_column: true });
+      await ops.expand(h.pf.ctx, r, options.signal);
+    },
+  });
+}
+
+export function startDualWrite(h: MigrationHandle, options: TransitionOptions): Promise<TransitionDecision> {
+  return runTransition(h, 'dual-write', {}, {
+    cause: options.cause,
+    before: async (r) => {
+      if (h.migration.sync.trigger) await ops.installSync(h.pf.ctx, r);
+    },
+  });
+}
+
+export function stopDualWrite(h: MigrationHandle, options: TransitionOptions): Promise<TransitionDecision> {
+  return runTransition(h, 'stop-dual-write', {}, { cause: options.cause, after: async (r) => ops.dropSync(h.pf.ctx, r) });
+}
+
+export function contract(
+  h: MigrationHandle, options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions,
+): Promise<TransitionDecision> {
+  return runTransition(h, 'contract', { confirmed: options.confirm === true }, {
+    cause: options.cause,
+    // The old column may be NOT NULL: make it nullable while every writer still fills it, so that writers
+    // that stop writing it after the phase change cannot fail.
+    before: async (r) => ops.contractBefore(h.pf.ctx, r, options.signal),
+    after: async (r) => {
+      await grace(h);
+      await ops.contractAfter(h.pf.ctx, r, { dropOldColumn: options.dropOldColumn === true, signal: options.signal });
+    },
+  });
+}
+
+export function rollback(h: MigrationHandle, options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions): Promise<TransitionDecision> {
+  return runTransition(h, 'rollback', {}, {
+    cause: options.cause,
+    extra: { rows_backfilled: 0, backfill_started_at: null, backfill_completed_at: null, verify_result: null, verified_at: null },
+    after: async (r, row) => {
+      await grace(h);
+      await ops.rollback(h.pf.ctx, r, { dropNewColumn: (options.dropNewColumn ?? true) && row.created_new_column, signal: options.signal });
+      if ((options.dropNewColumn ?? true) && row.created_new_column) await h.pf.store.update(h.id, { created_new_column: false });
+    },
+  });
+}

@@ -1,0 +1,86 @@
+import { ATTR, decideTransition, METRIC, SPAN, type Action, type GuardFacts, type Phase, type TransitionDecision } from '@phaseflag/core';
+import type { MigrationHandle, TransitionCause } from '../migration-handle.js';
+import { recordRefusal, refusalError, type RefusalCode } from '../refusals.js';
+import type { ResolvedMigration } from '../resolved.js';
+import type { MigrationRow } from '../store/state-store.js';
+import { withSessionLock } from '../store/session-lock.js';
+import { withSpan } from '../telemetry/with-span.js';
+import { guardFacts } from './inspection.js';
+import { registerResolved } from './registration.js';
+
+/** What one transition does around its phase change, and why it happens. */
+export interface TransitionEffects {
+  /** DDL that must be in place before the phase changes (run under the step lock, after the guard allowed it). */
+  before?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
+  /** What follows the committed phase change (drops after the grace period). */
+  after?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
+  /** Columns of the migration row set together with the phase. */
+  extra?: Record<string, unknown>;
+  cause?: TransitionCause;
+}
+
+/**
+ * One transition: under this migration's step lock, read the facts, decide with the guard, apply the DDL that
+ * must come before the phase change, record the change (compare-and-set, event, NOTIFY) and apply what must
+ * come after. Each allowed and each refused transition is recorded and is a span.
+ */
+export function runTransition(h: MigrationHandle, action: Action, extraFacts: Partial<GuardFacts> = {}, effects: TransitionEffects = {}): Promise<TransitionDecision> {
+  const { ctx, store } = h.pf;
+  const cause = effects.cause;
+  return withSpan(ctx.tracer, SPAN.transition, { links: cause?.links ?? [], attributes: cause?.attributes ?? {} }, async (span) => {
+    const table = h.migration.table;
+    span.setAttributes({ [ATTR.migrationId]: h.id, [ATTR.action]: action, [ATTR.actor]: ctx.actor, [ATTR.table]: `${table.schema ?? ''}${table.schema ? '.' : ''}${table.name}` });
+    return withSessionLock(ctx, 'step', h.id, async () => {
+      const r = await h.resolve();
+      const row = await registerResolved(h, r);
+      const facts = await guardFacts(h, row, r, extraFacts);
+      const decision = decideTransition(action, facts);
+      span.setAttributes({ [ATTR.fromPhase]: decision.from, [ATTR.toPhase]: decision.to });
+      if (!decision.allowed) {
+        span.updateName(SPAN.refused);
+        span.setAttribute(ATTR.reason, decision.reason);
+        const code = decision.from === 'contracted' ? 'PF_IRREVERSIBLE'
+          : action === 'contract' && decision.from === 'read-new' && !facts.confirmed ? 'PF_CONFIRMATION_REQUIRED'
+          : action === 'expand' && facts.conflicts.length > 0 ? 'PF_MIGRATION_CONFLICT' : undefined;
+        await refuseRecorded(h, action, decision.from, decision.reason, decision.hint, code, cause);
+      }
+      await effects.before?.(r, row);
+      await ctx.knex.transaction((trx) => store.recordTransition(trx, {
+        id: h.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra, detail: cause?.detail,
+      }));
+      ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
+      ctx.logger.info(`phaseflag: ${h.id}: ${decision.from} → ${decision.to}`, { migrationId: h.id, action });
+      announce(h, cause, { action, from: decision.from, to: decision.to, at: new Date(ctx.clock.now()) });
+      await effects.after?.(await h.resolve(), row);
+      return decision;
+    });
+  });
+}
+
+/** Refuses a request decided outside a transition: recorded with a span of its own, then thrown. */
+export async function refuse(h: MigrationHandle, action: Action, phase: Phase, reason: string, hint: string, code?: RefusalCode): Promise<never> {
+  const refusal = { migrationId: h.id, action, phase, reason, hint };
+  await recordRefusal(h.pf.ctx, h.pf.store, refusal, { span: true, tolerateStoreFailure: true });
+  throw refusalError(refusal, code);
+}
+
+/** Waits until every service instance has seen the phase change before a destructive step. */
+export async function grace(h: MigrationHandle): Promise<void> {
+  if (h.pf.graceMs > 0) await h.pf.ctx.clock.sleep(h.pf.graceMs);
+}
+
+/** The phase change is committed: a listener's bug must not skip what follows it (contract's drops). */
+function announce(h: MigrationHandle, cause: TransitionCause | undefined, applied: Parameters<NonNullable<TransitionCause['onApplied']>>[0]): void {
+  try {
+    cause?.onApplied?.(applied);
+  } catch (error) {
+    h.pf.ctx.logger.error(`phaseflag: ${h.id}: onApplied threw: ${(error as Error)?.message ?? error}`, { migrationId: h.id });
+  }
+}
+
+/** Records a refusal seen inside a transition span (which already carries its name and reason). */
+async function refuseRecorded(h: MigrationHandle, action: Action, phase: Phase, reason: string, hint: string, code?: RefusalCode, cause?: TransitionCause): Promise<never> {
+  const refusal = { migrationId: h.id, action, phase, reason, hint, cause };
+  await recordRefusal(h.pf.ctx, h.pf.store, refusal, { span: false });
+  throw refusalError(refusal, code);
+}
