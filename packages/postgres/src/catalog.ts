@@ -84,7 +84,7 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   }
   const where = `${schema}.${name}`;
   const rel = (await trx.raw(
-    `SELECT c.oid::int AS oid, c.relkind, c.relpersistence, greatest(c.reltuples, 0)::bigint AS estimate
+    `SELECT c.oid::int AS oid, c.relkind, c.relpersistence, c.reltuples::bigint AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
     [schema, name],
   )).rows[0] as { oid: number; relkind: string; relpersistence: string; estimate: string } | undefined;
@@ -182,8 +182,17 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     expressionDependencies: [...new Set([...backfill.external, ...reverse.external])].sort(),
     searchPath: session.schemas,
     serverVersion: session.serverVersion,
-    rowsEstimate: Number(rel.estimate),
+    rowsEstimate: Number(rel.estimate) >= 0 ? Number(rel.estimate) : await plannerEstimate(trx, schema, name),
   };
+}
+
+/**
+ * reltuples is -1 until the table is first vacuumed or analyzed (always for a partitioned parent): the planner's
+ * own row estimate (relation size over tuple width, partitions included) stands in, with no scan of the rows.
+ */
+async function plannerEstimate(trx: Knex.Transaction, schema: string, name: string): Promise<number> {
+  const rows = (await trx.raw('EXPLAIN (FORMAT JSON) SELECT 1 FROM ??.??', [schema, name])).rows as Array<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>;
+  return Math.max(0, Math.round(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0));
 }
 
 /**
