@@ -60,7 +60,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   out.line(summary.toString());
 
   if (m.guards.length > 0) {
-    const guards = table(out, { head: ['next step', 'to', 'guard', 'why'], wordWrap: true, colWidths: [18, 13, 7, 70] });
+    const guards = table(out, { head: ['next step', 'to', 'guard', 'why'], wordWrap: true, colWidths: [18, 13, 7, whyWidth(m.guards)] });
     for (const g of m.guards) guards.push([g.action, g.to, g.allowed ? c.green('holds') : c.red('no'), [g.reason, g.hint].filter(Boolean).join('\n') || '-']);
     out.line(guards.toString());
   }
@@ -75,6 +75,16 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   } else {
     out.line(c.dim('no service instance has reported'));
   }
+}
+
+/**
+ * The reasons wrap in a column as wide as the longest one needs, at most 70 characters, and narrower on a terminal
+ * that cannot fit that (the other three columns and the borders take 51).
+ */
+function whyWidth(guards: MigrationStatusJson['guards']): number {
+  const longest = Math.max(3, ...guards.flatMap((g) => [g.reason, g.hint]).map((t) => t?.length ?? 0)) + 2;
+  const fits = process.stdout.isTTY && process.stdout.columns ? process.stdout.columns - 51 : Infinity;
+  return Math.max(20, Math.min(70, longest, fits));
 }
 
 function backfillText(out: Output, m: MigrationStatusJson): string {
