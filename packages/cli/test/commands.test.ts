@@ -180,12 +180,20 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
 
   it('backfill --set changes the knobs a backfill reads (from another shell); a bad knob is a usage error', async () => {
     await createOrders(suite, 10);
+    await w.run(['status', 'orders-amount']); // registers the migration (its knobs live in its row)
+    const phase = await phaseOf(suite, 'orders-amount');
+    assert.ok(phase === 'pending' || phase === 'rolled-back', `no backfill to pause (${phase})`);
     const r = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=2000', '--set', 'throttle=on', '--json']);
     assert.equal(r.code, EXIT.ok, r.stderr);
-    assert.deepEqual(r.json(), { migrationId: 'orders-amount', knobs: { batchSize: 2000, throttle: true, pauseMs: null } });
+    assert.deepEqual(r.json(), { migrationId: 'orders-amount', knobs: { batchSize: 2000, throttle: true, pauseMs: null }, phase });
     const back = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=auto', '--set', 'throttle=off']);
-    assert.match(back.stdout, /batch-size=auto throttle=off delay-ms=default/);
-    for (const bad of ['batch-size=0', 'throttle=maybe', 'chunk=3', 'delay-ms']) {
+    assert.match(back.stdout, new RegExp(`batch-size=auto throttle=off delay-ms=default \\(phase ${phase}\\)`));
+    // pause=on is a phase change: refused where there is no backfill to pause, and then no knob changes either.
+    const refused = await w.run(['backfill', 'orders-amount', '--set', 'pause=on', '--set', 'batch-size=7', '--json']);
+    assert.equal(refused.code, EXIT.refused, refused.stderr);
+    assert.equal(refused.json().error.code, 'PF_GUARD_REFUSED');
+    assert.match((await w.run(['backfill', 'orders-amount', '--set', 'throttle=off'])).stdout, /batch-size=auto /);
+    for (const bad of ['batch-size=0', 'throttle=maybe', 'chunk=3', 'delay-ms', 'pause=soon']) {
       const b = await w.run(['backfill', 'orders-amount', '--set', bad]);
       assert.equal(b.code, EXIT.usage, bad);
       assert.match(b.stderr, /PF_USAGE_BAD_KNOB/);
@@ -193,7 +201,8 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
   });
 
   it('Ctrl-C pauses the backfill after its batch (exit 130); a rerun resumes with no row skipped or redone', async () => {
-    await createOrders(suite, 3000);
+    const ROWS = 6000;
+    await createOrders(suite, ROWS);
     const expand = await w.run(['expand', 'orders-amount']);
     assert.equal(expand.code, EXIT.ok, expand.stderr);
     assert.equal((await w.run(['dual-write', 'orders-amount'])).code, EXIT.ok);
@@ -214,6 +223,17 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= rowsAtSet + 750, { timeoutMs: 20_000, description: 'batches of 250' });
     // At most one batch of 100 was in flight when the knob changed; every later one is 250.
     assert.ok((await rangeTotals(suite, 'orders-amount')).batches <= batchesAtSet + 4, 'the running backfill took the new size');
+
+    // --set pause=on from another shell: the runner stops after its batch and waits; pause=off lets it carry on.
+    const paused = await w.run(['backfill', 'orders-amount', '--set', 'pause=on', '--json']);
+    assert.equal(paused.code, EXIT.ok, paused.stderr);
+    assert.equal(paused.json().phase, 'paused');
+    await sleep(500); // the batch in flight when the pause came
+    const held = (await rangeTotals(suite, 'orders-amount')).rowsDone;
+    await sleep(900);
+    assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, held, 'no batch runs while paused');
+    assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'pause=off', '--json'])).json().phase, 'backfilling');
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > held, { timeoutMs: 20_000, description: 'the backfill carries on after pause=off' });
     run.child.kill('SIGINT');
     const first = await run.done;
     assert.equal(first.code, EXIT.interrupted, first.stderr);
@@ -223,17 +243,17 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(j.phase, 'paused');
     assert.equal(await phaseOf(suite, 'orders-amount'), 'paused');
     const done = (await rangeTotals(suite, 'orders-amount')).rowsDone;
-    assert.ok(done > 0 && done < 3000, `stopped part-way (${done})`);
+    assert.ok(done > 0 && done < ROWS, `stopped part-way (${done})`);
     await sleep(200);
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, done, 'nothing runs after the exit');
 
     assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'delay-ms=default'])).code, EXIT.ok);
     const rerun = await w.run(['backfill', 'orders-amount', '--json']);
     assert.equal(rerun.code, EXIT.ok, rerun.stderr);
-    assert.equal(rerun.json().rowsScanned, 3000 - done, 'the rerun covers exactly the rows left');
+    assert.equal(rerun.json().rowsScanned, ROWS - done, 'the rerun covers exactly the rows left');
     const totals = await rangeTotals(suite, 'orders-amount');
-    assert.equal(totals.rowsDone, 3000, 'every row counted once');
-    assert.ok(totals.batches < 30, `batches of 250 after the knob changed (${totals.batches} batches for 3000 rows)`);
+    assert.equal(totals.rowsDone, ROWS, 'every row counted once');
+    assert.ok(totals.batches < 45, `batches of 250 after the knob changed (${totals.batches} batches for ${ROWS} rows; 60 of 100)`);
     assert.equal(await wrongRows(suite), 0);
   });
 });

@@ -16,13 +16,13 @@ export function registerBackfill(program: Command): void {
   program.command('backfill')
     .argument('<id>', 'migration id (from the config)')
     .description('run (or resume) the backfill in the foreground with a progress bar; Ctrl-C pauses it cleanly, a rerun resumes')
-    .option('--set <knob=value>', 'change a knob of the backfill (running or not) and exit; repeatable: batch-size=<n>|auto, throttle=on|off, delay-ms=<n>|default',
+    .option('--set <knob=value>', 'change a knob of the backfill (running or not) and exit; repeatable: batch-size=<n>|auto, throttle=on|off, delay-ms=<n>|default, pause=on|off',
       (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--no-keys', 'do not read keys from the terminal')
     .addHelpText('after', `
 Keys while it runs on a terminal: p pause/resume, + / - double or halve the batch size, a adaptive size again,
 t throttle on/off, q or Ctrl-C stop. From another shell: phaseflag backfill <id> --set batch-size=2000,
---set throttle=on, phaseflag pause <id> / phaseflag resume <id>. The running backfill applies a change before its
+--set throttle=on, --set pause=on / pause=off (as phaseflag pause <id> / resume <id>). The running backfill applies a change before its
 next batch. Exit codes: 0 complete, 3 not allowed in this phase, 130 interrupted (paused, resumable).`)
     .action(action(async (out, opts, id: string) => {
       const sets = (opts.set as string[] | undefined) ?? [];
@@ -30,12 +30,20 @@ next batch. Exit codes: 0 complete, 3 not allowed in this phase, 130 interrupted
     }));
 }
 
-/** `batch-size=2000`, `throttle=on`, … as a knob patch; anything else is a usage error. */
-export function parseKnobs(sets: readonly string[]): BackfillKnobsPatch {
+/**
+ * `batch-size=2000`, `throttle=on`, `pause=on`, … as a knob patch and the pause wanted (the phase: paused ⇄
+ * backfilling, as `phaseflag pause`/`resume`); anything else is a usage error, found before anything changes.
+ */
+export function parseKnobs(sets: readonly string[]): { patch: BackfillKnobsPatch; pause?: boolean } {
   const patch: { -readonly [K in keyof BackfillKnobsPatch]: BackfillKnobsPatch[K] } = {};
+  let pause: boolean | undefined;
   for (const s of sets) {
     const [k, v, ...rest] = s.split('=');
-    const bad = () => new CliError('PF_USAGE_BAD_KNOB', `Cannot read --set ${s}.`, 'Use batch-size=<1..1000000>|auto, throttle=on|off, delay-ms=<0..600000>|default.', s);
+    const bad = () => new CliError('PF_USAGE_BAD_KNOB', `Cannot read --set ${s}.`, 'Use batch-size=<1..1000000>|auto, throttle=on|off, delay-ms=<0..600000>|default, pause=on|off.', s);
+    const onOff = () => {
+      if (!['on', 'off', 'true', 'false'].includes(v!)) throw bad();
+      return v === 'on' || v === 'true';
+    };
     if (v === undefined || rest.length > 0) throw bad();
     const int = (lo: number, hi: number) => {
       const n = Number(v);
@@ -44,22 +52,30 @@ export function parseKnobs(sets: readonly string[]): BackfillKnobsPatch {
     };
     switch (k!.trim()) {
       case 'batch-size': patch.batchSize = v === 'auto' ? null : int(1, 1_000_000); break;
-      case 'throttle': if (!['on', 'off', 'true', 'false'].includes(v)) throw bad(); patch.throttle = v === 'on' || v === 'true'; break;
+      case 'throttle': patch.throttle = onOff(); break;
       case 'delay-ms': patch.pauseMs = v === 'default' ? null : int(0, 600_000); break;
+      case 'pause': pause = onOff(); break;
       default: throw bad();
     }
   }
-  return patch;
+  return pause === undefined ? { patch } : { patch, pause };
 }
 
 async function setKnobs(out: Output, opts: GlobalOptions, id: string, sets: readonly string[]): Promise<ActionResult> {
-  const patch = parseKnobs(sets);
+  const { patch, pause } = parseKnobs(sets);
   const session = await openSession(opts, out);
   try {
     const { handle } = session.migration(id);
-    const knobs = await handle.setBackfillKnobs(patch);
-    out.line(`${out.c.bold(id)}: backfill knobs now ${describeKnobs(knobs)}`);
-    out.result({ migrationId: id, knobs });
+    // The pause first: when the guard refuses it (not backfilling), no knob has changed either.
+    if (pause !== undefined) {
+      const { phase } = await handle.status();
+      if (pause && phase !== 'paused') await handle.pause();
+      if (!pause && phase === 'paused') await handle.resume();
+    }
+    const knobs = Object.keys(patch).length > 0 ? await handle.setBackfillKnobs(patch) : await handle.backfillKnobs();
+    const { phase } = await handle.status();
+    out.line(`${out.c.bold(id)}: backfill knobs now ${describeKnobs(knobs)} (phase ${phase})`);
+    out.result({ migrationId: id, knobs, phase });
     return EXIT.ok;
   } finally {
     await session.close();
