@@ -57,7 +57,10 @@ const flagsSchema = z.strictObject({
 
 export const migrationSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'an id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-  table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })]),
+  table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })], {
+    error: (issue) => (issue.input === undefined ? 'required: the table to change, "schema.table" or "table" (or { schema, name })'
+      : `expected "schema.table", "table" or { schema, name }, got ${JSON.stringify(issue.input)}`),
+  }),
   primaryKey: z.union([z.string(), z.array(z.string()).min(1).max(8)]).default('id'),
   oldColumn: z.string().nullable().default(null),
   newColumn: z.strictObject({

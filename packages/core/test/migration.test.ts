@@ -72,5 +72,8 @@ describe('defineMigration', () => {
   it('names the offending fields in the message', () => {
     const e = refused({ ...base, batch: { size: -1 } }, 'PF_INVALID_MIGRATION');
     assert.match(String(e.message), /batch\.size/);
+    const { table: _table, ...noTable } = base;
+    assert.match(String(refused(noTable, 'PF_INVALID_MIGRATION').message), /table: required: the table to change, "schema\.table"/);
+    assert.match(String(refused({ ...base, table: 5 }, 'PF_INVALID_MIGRATION').message), /table: expected "schema\.table", "table" or \{ schema, name \}, got 5/);
   });
 });
