@@ -42,6 +42,12 @@ const throttleSchema = z.strictObject({
 
 const ddlSchema = z.strictObject({
   lockTimeoutMs: z.number().int().min(1).max(600_000).default(2000),
+  /**
+   * lock_timeout for statements whose waiting lock lets application reads and writes through (SHARE UPDATE
+   * EXCLUSIVE and weaker: CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT). A concurrent index build also
+   * waits for every older transaction; a short timeout would throw its work away behind any long report.
+   */
+  nonBlockingLockTimeoutMs: z.number().int().min(1).max(86_400_000).default(60_000),
   statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(0),
   maxAttempts: z.number().int().min(1).max(1000).default(30),
   retryBaseMs: z.number().int().min(0).default(200),

@@ -118,8 +118,22 @@ export function backoffMs(attempt: number, ddl: Pick<DdlSettings, 'retryBaseMs' 
   return Math.round(step / 2 + random() * (step / 2));
 }
 
-function timeouts(opts: RunDdlOptions): [string, string] {
-  return [`${opts.ddl.lockTimeoutMs}ms`, `${opts.ddl.statementTimeoutMs}ms`];
+function timeouts(stmt: PlannedStatement, opts: RunDdlOptions): [string, string] {
+  return [`${lockTimeoutFor(stmt.lock, opts.ddl)}ms`, `${opts.ddl.statementTimeoutMs}ms`];
+}
+
+/**
+ * Whether a request for this table lock, while it waits, lets the application's reads (ACCESS SHARE) and writes
+ * (ROW EXCLUSIVE) through: a waiting request blocks only later requests that conflict with it, and these conflict
+ * with neither (SHARE UPDATE EXCLUSIVE conflicts with DDL, VACUUM and ANALYZE only).
+ */
+export function letsApplicationThrough(lock: LockMode): boolean {
+  return lock === 'ACCESS SHARE' || lock === 'ROW EXCLUSIVE' || lock === 'SHARE UPDATE EXCLUSIVE';
+}
+
+/** The lock_timeout a statement runs with: short where a waiting lock would stall the application. */
+export function lockTimeoutFor(lock: LockMode, ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs'>): number {
+  return letsApplicationThrough(lock) ? Math.max(ddl.lockTimeoutMs, ddl.nonBlockingLockTimeoutMs) : ddl.lockTimeoutMs;
 }
 
 async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
@@ -128,7 +142,7 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
     await conn.query('BEGIN');
     try {
       // SET LOCAL: the settings end with the transaction, whatever happens to it.
-      await conn.query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", timeouts(opts));
+      await conn.query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", timeouts(stmt, opts));
       const mode = LOCK_TABLE_MODE[stmt.lock];
       if (stmt.table && mode !== null) {
         const t0 = ctx.clock.now();
@@ -149,7 +163,7 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
 async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
   if (opts.record) throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
   return withConnection(ctx, opts, async (conn) => {
-    await conn.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", timeouts(opts));
+    await conn.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", timeouts(stmt, opts));
     try {
       await conn.query(stmt.sql);
     } finally {
@@ -214,9 +228,9 @@ async function lockTimeout(ctx: ExecutorContext, stmt: PlannedStatement, opts: R
     ? ` The oldest transaction holding a lock there is pid ${first.pid} (${first.state ?? 'unknown state'}${first.ageMs === null ? '' : `, open ${Math.round(first.ageMs / 1000)} s`}): ${first.query ?? '<no query text>'}.`
     : '';
   return new LockTimeoutError(
-    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${opts.ddl.lockTimeoutMs} ms) in ${attempts} attempt(s).${who}`, {
+    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s).${who}`, {
       attempts, value: { statement: stmt.sql, blockers }, migrationId: opts.migrationId, cause,
-      hint: 'A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.lockTimeoutMs to keep trying longer.',
+      hint: `A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.${letsApplicationThrough(stmt.lock) ? 'nonBlockingLockTimeoutMs' : 'lockTimeoutMs'} to keep trying longer.`,
     });
 }
 
@@ -252,6 +266,6 @@ function instrumentsFor(meter: Meter): { lockWait: Histogram; retries: Counter }
 }
 
 /** lock_timeout × attempts: the plan's bound on how long a statement may wait for its lock in all. */
-export function maxLockWait(lock: LockMode, ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'maxAttempts'>): number {
-  return lock === 'NONE' ? 0 : ddl.lockTimeoutMs * ddl.maxAttempts;
+export function maxLockWait(lock: LockMode, ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs' | 'maxAttempts'>): number {
+  return lock === 'NONE' ? 0 : lockTimeoutFor(lock, ddl) * ddl.maxAttempts;
 }

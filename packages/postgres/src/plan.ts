@@ -2,8 +2,8 @@ import { ATTR, SPAN, quoteIdent, type DdlSettings, type Migration } from '@phase
 import { buildBatchStatements, newValueSql } from './backfill/statements.js';
 import { resolveMigration } from './catalog.js';
 import type { ExecutorContext } from './context.js';
-import type { PlannedStatement } from './ddl.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
+import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './ddl.js';
 import { contractStepsAfter, contractStepsBefore, dualWriteSteps, expandSteps, rollbackSteps } from './steps/expand.js';
 import type { PlanContext, Step } from './steps/step.js';
 import { onTable, tableSql } from './steps/step.js';
@@ -18,6 +18,11 @@ export interface PhasePlan {
   readonly statements: readonly PlannedStatement[];
   /** The most this phase may spend waiting for table locks in all (sum over its statements). */
   readonly maxLockWaitMs: number;
+  /**
+   * The part of maxLockWaitMs spent waiting for locks that queue ahead of application queries (SHARE and
+   * stronger), each attempt at most lock_timeout; the rest waits behind locks that let reads and writes through.
+   */
+  readonly maxBlockingLockWaitMs: number;
   /** The strongest lock any statement of the phase takes. */
   readonly strongestLock: PlannedStatement['lock'];
   readonly notes: readonly string[];
@@ -62,6 +67,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
   const phase = (p: PlanPhase, summary: string, statements: PlannedStatement[], notes: string[] = []): PhasePlan => ({
     phase: p, summary, statements, notes,
     maxLockWaitMs: statements.reduce((sum, s) => sum + s.maxLockWaitMs, 0),
+    maxBlockingLockWaitMs: statements.reduce((sum, s) => sum + (letsApplicationThrough(s.lock) ? 0 : s.maxLockWaitMs), 0),
     strongestLock: statements.reduce<PlannedStatement['lock']>((a, s) => (LOCK_ORDER.indexOf(s.lock) > LOCK_ORDER.indexOf(a) ? s.lock : a), 'NONE'),
   });
   const dual = of(dualWriteSteps(r));
@@ -76,8 +82,12 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
     rowsEstimate: r.rowsEstimate,
     ddl: { ...m.ddl },
     phases: [
-      phase('expand', 'Add the new column (and its index and check) without rewriting or blocking the table.', of(expandSteps(r)),
-        [`Each ACCESS EXCLUSIVE statement waits at most lock_timeout (${m.ddl.lockTimeoutMs} ms) per attempt, then lets queued queries through and retries (up to ${m.ddl.maxAttempts} attempts).`]),
+      phase('expand', 'Add the new column (and its index and check) without rewriting or blocking the table.', of(expandSteps(r)), [
+        `Each ACCESS EXCLUSIVE statement waits at most lock_timeout (${m.ddl.lockTimeoutMs} ms) per attempt, then lets queued queries through and retries (up to ${m.ddl.maxAttempts} attempts).`,
+        ...(of(expandSteps(r)).some((st) => letsApplicationThrough(st.lock))
+          ? [`SHARE UPDATE EXCLUSIVE statements let reads and writes through while they wait (a concurrent index build also waits for every older transaction), so they wait up to ${lockTimeoutFor('SHARE UPDATE EXCLUSIVE', m.ddl)} ms per attempt (ddl.nonBlockingLockTimeoutMs).`]
+          : []),
+      ]),
       phase('dual-write', dual.length > 0 ? 'Install the sync trigger; services start writing both columns.' : 'Services start writing both columns (no sync trigger).', dual,
         dual.length > 0 ? ['The trigger fills whichever column a writer left out, for writers that do not embed phaseflag.']
           : [m.sync.trigger ? 'No backfill or reverse expression: there is nothing for a trigger to compute.' : 'sync.trigger is off: every writer must write both columns itself.']),
@@ -97,7 +107,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
 function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
   const m = r.migration;
   if (m.backfill === null) {
-    return { phase: 'backfill', summary: 'Nothing to copy: the migration has no backfill expression.', statements: [], maxLockWaitMs: 0, strongestLock: 'NONE', notes: [] };
+    return { phase: 'backfill', summary: 'Nothing to copy: the migration has no backfill expression.', statements: [], maxLockWaitMs: 0, maxBlockingLockWaitMs: 0, strongestLock: 'NONE', notes: [] };
   }
   const batch = buildBatchStatements(r, ctx.stateSchema, m.backfill);
   const stmt: PlannedStatement = {
@@ -107,7 +117,7 @@ function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
   };
   return {
     phase: 'backfill', summary: `Copy ${r.rowsEstimate} (estimated) rows in primary-key batches.`, statements: [stmt],
-    maxLockWaitMs: stmt.maxLockWaitMs, strongestLock: 'ROW EXCLUSIVE',
+    maxLockWaitMs: stmt.maxLockWaitMs, maxBlockingLockWaitMs: 0, strongestLock: 'ROW EXCLUSIVE',
     notes: [
       'ROW EXCLUSIVE is the lock of any UPDATE: it conflicts with no application query, only with DDL. Row locks are held on one batch\'s rows for the length of that batch.',
       `Batches adapt towards ${m.batch.targetBatchMs} ms (sizes ${m.batch.minSize}..${m.batch.maxSize}), pause ${m.batch.pauseMs} ms between batches, ${m.batch.workers} worker(s); the backfill resumes from its checkpoint after a crash.`,
@@ -126,7 +136,7 @@ function verifyPhase(r: ResolvedMigration): PhasePlan {
   };
   return {
     phase: 'verify', summary: 'Prove, row by row, that the new column equals the backfill expression.', statements: [stmt],
-    maxLockWaitMs: 0, strongestLock: 'ACCESS SHARE',
+    maxLockWaitMs: 0, maxBlockingLockWaitMs: 0, strongestLock: 'ACCESS SHARE',
     notes: ['ACCESS SHARE conflicts only with ACCESS EXCLUSIVE; phaseflag\'s own DDL gives such locks up after lock_timeout.'],
   };
 }

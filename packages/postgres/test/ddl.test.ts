@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import { createContext, type ExecutorContext } from '../src/context.js';
 import { backoffMs, runDdl, type PlannedStatement } from '../src/ddl.js';
 
-const fast: DdlSettings = { lockTimeoutMs: 100, statementTimeoutMs: 0, maxAttempts: 50, retryBaseMs: 20, retryMaxMs: 100 };
+const fast: DdlSettings = { lockTimeoutMs: 100, nonBlockingLockTimeoutMs: 100, statementTimeoutMs: 0, maxAttempts: 50, retryBaseMs: 20, retryMaxMs: 100 };
 
 /** A transaction that has read the table and stays open: it holds ACCESS SHARE, which ALTER TABLE must wait for. */
 async function holdTable(knex: Knex, table: string): Promise<{ pid: number; release: () => Promise<void> }> {

@@ -15,7 +15,7 @@ import { planMigration } from '../src/plan.js';
 import { installStateStore } from '../src/store/installer.js';
 import { catalogSnapshot } from './support/catalog-snapshot.js';
 
-const fastDdl = { lockTimeoutMs: 200, statementTimeoutMs: 0, maxAttempts: 100, retryBaseMs: 50, retryMaxMs: 200 };
+const fastDdl = { lockTimeoutMs: 200, nonBlockingLockTimeoutMs: 200, statementTimeoutMs: 0, maxAttempts: 100, retryBaseMs: 50, retryMaxMs: 200 };
 
 describe('steps', function () {
   let suite: Suite;
@@ -158,6 +158,60 @@ describe('steps', function () {
       console.log(`      (expand waited ${tookMs} ms in ${attempts} attempts; app ops ${report.ops}, max ${Math.max(...Object.values(report.byOp).map((s) => s.maxMs)).toFixed(0)} ms)`);
     });
 
+    it('builds its index behind a long writer in one attempt (nonBlockingLockTimeoutMs), never stalling application queries', async function () {
+      await table('slowidx', 5000, ', code int');
+      // A writer's transaction that stays open: CREATE INDEX CONCURRENTLY waits for it to end before building.
+      const longTx = await suite.newKnex({ pool: { min: 0, max: 1 } }).transaction();
+      await longTx.raw('UPDATE slowidx SET note = note WHERE id = 1');
+      const app = suite.newKnex({ pool: { min: 0, max: 4 } });
+      const load = startLoad({
+        knex: app, concurrency: 4,
+        ops: [
+          { name: 'select', run: async (i, k) => { await k.raw('SELECT note FROM slowidx WHERE id = ?', [(i % 4999) + 2]); } },
+          { name: 'update', run: async (i, k) => { await k.raw('UPDATE slowidx SET note = ? WHERE id = ?', [`u${i}`, (i % 4999) + 2]); } },
+        ],
+      });
+      const holdMs = 1500;
+      const endLongTx = setTimeout(() => void longTx.commit(), holdMs);
+      const r = await resolve({
+        id: 'slowidx', table: 'slowidx', oldColumn: 'amount', backfill: 'round(amount)', newColumn: { name: 'code', type: 'int', index: true },
+        // lock_timeout 200 ms would give up 7 times over; the build's own, longer timeout lets it wait once.
+        ddl: { ...fastDdl, nonBlockingLockTimeoutMs: 10_000 },
+      });
+      try {
+        await createIndex.apply(ctx, r);
+      } finally {
+        clearTimeout(endLongTx);
+        await longTx.commit().catch(() => undefined);
+      }
+      const report = await load.stop();
+      await app.destroy();
+      const builds = spans.byName(SPAN.ddl).filter((x) => /^CREATE INDEX CONCURRENTLY/.test(String(x.attributes[ATTR.statement])));
+      assert.equal(builds.length, 1, 'one build');
+      assert.equal(Number(builds[0]!.attributes[ATTR.attempts]), 1, 'in one attempt');
+      assert.ok(Number(builds[0]!.attributes[ATTR.lockWaitMs]) === 0, 'a session statement reports no LOCK TABLE wait');
+      assert.equal((await ctx.knex.raw("SELECT indisvalid FROM pg_index WHERE indexrelid = 'pf_idx_slowidx'::regclass")).rows[0].indisvalid, true);
+      assert.equal(report.errors, 0, JSON.stringify(report.errorSamples));
+      const limit = fastDdl.lockTimeoutMs + 400;
+      for (const [op, stats] of Object.entries(report.byOp)) {
+        assert.ok(stats.ops > 20, `${op}: only ${stats.ops} ops ran while the index build waited`);
+        assert.ok(stats.maxMs < limit, `${op}: an application statement stalled ${stats.maxMs} ms (limit ${limit})`);
+      }
+    });
+
+    it('plans a SHARE UPDATE EXCLUSIVE statement with nonBlockingLockTimeoutMs and an ACCESS EXCLUSIVE one with lockTimeoutMs', async () => {
+      const { maxLockWait, lockTimeoutFor } = await import('../src/ddl.js');
+      const ddl = { lockTimeoutMs: 2000, nonBlockingLockTimeoutMs: 60_000, maxAttempts: 3 };
+      assert.equal(lockTimeoutFor('ACCESS EXCLUSIVE', ddl), 2000);
+      assert.equal(lockTimeoutFor('SHARE ROW EXCLUSIVE', ddl), 2000);
+      assert.equal(lockTimeoutFor('SHARE', ddl), 2000, 'SHARE blocks writers while it waits');
+      assert.equal(lockTimeoutFor('SHARE UPDATE EXCLUSIVE', ddl), 60_000);
+      assert.equal(maxLockWait('SHARE UPDATE EXCLUSIVE', ddl), 180_000);
+      assert.equal(maxLockWait('ACCESS EXCLUSIVE', ddl), 6000);
+      assert.equal(maxLockWait('NONE', ddl), 0);
+      assert.equal(lockTimeoutFor('SHARE UPDATE EXCLUSIVE', { ...ddl, lockTimeoutMs: 90_000 }), 90_000, 'never shorter than lockTimeoutMs');
+    });
+
     it('fails with PF_LOCK_TIMEOUT after maxAttempts behind a transaction that does not end, leaving the table unchanged', async () => {
       await table('stuck', 100);
       const r = await resolveMigration(ctx.knex, defineMigration({
@@ -266,7 +320,11 @@ describe('steps', function () {
       assert.equal(expand.statements[0]!.sql, `ALTER TABLE "${suite.schema}"."planned" ADD COLUMN IF NOT EXISTS "note_v2" character varying(40) DEFAULT 'n/a'::character varying(40)`);
       assert.equal(expand.statements[0]!.maxLockWaitMs, 2000);
       assert.equal(expand.statements[2]!.transactional, false);
-      assert.equal(expand.maxLockWaitMs, 5 * 2000);
+      // SHARE UPDATE EXCLUSIVE statements wait up to nonBlockingLockTimeoutMs (default 60 s) per attempt.
+      assert.equal(expand.statements[2]!.maxLockWaitMs, 60_000 * 4);
+      assert.equal(expand.maxLockWaitMs, 2 * 2000 + 3 * 60_000 * 4);
+      assert.equal(expand.maxBlockingLockWaitMs, 2 * 2000, 'only the ACCESS EXCLUSIVE statements wait ahead of application queries');
+      assert.equal(plan.phases[2]!.maxBlockingLockWaitMs, 0, 'a backfill batch (ROW EXCLUSIVE) never does');
       assert.equal(expand.strongestLock, 'ACCESS EXCLUSIVE');
       assert.match(plan.phases[2]!.statements[0]!.sql, /^UPDATE .* SET "note_v2" = \(\(upper\(note\)\)::character varying\(40\)\)/s);
       assert.equal(plan.newColumn.type, 'character varying(40)');

@@ -29,7 +29,12 @@ function printPlan(out: Output, plan: MigrationPlan): void {
   out.line(c.dim(`~${plan.rowsEstimate.toLocaleString('en-US')} rows · lock_timeout ${plan.ddl.lockTimeoutMs} ms × ${plan.ddl.maxAttempts} attempts · nothing below is executed`));
   for (const phase of plan.phases) {
     out.line('');
-    const wait = phase.maxLockWaitMs > 0 ? `waits ≤ ${formatDuration(phase.maxLockWaitMs / 1000)} for locks in all` : 'no lock wait';
+    const all = formatDuration(phase.maxLockWaitMs / 1000);
+    const blocking = formatDuration(phase.maxBlockingLockWaitMs / 1000);
+    const wait = phase.maxLockWaitMs === 0 ? 'no lock wait'
+      : phase.maxBlockingLockWaitMs === phase.maxLockWaitMs ? `waits ≤ ${all} for locks in all`
+        : phase.maxBlockingLockWaitMs === 0 ? `waits ≤ ${all} for locks in all, none of them ahead of application queries`
+          : `waits ≤ ${all} for locks in all, ≤ ${blocking} of it ahead of application queries (lock_timeout per attempt)`;
     out.line(`${c.bold(c.cyan(phase.phase))}  ${phase.summary}`);
     out.line(c.dim(`  strongest lock: ${phase.strongestLock} · ${wait}`));
     phase.statements.forEach((s, i) => {
