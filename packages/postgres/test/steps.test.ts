@@ -32,6 +32,20 @@ describe('steps', function () {
     `SELECT format_type(atttypid, atttypmod) AS type, attnotnull AS "notNull" FROM pg_attribute WHERE attrelid = ?::regclass AND attname = ? AND NOT attisdropped`,
     [t, c])).rows[0] as { type: string; notNull: boolean } | undefined;
 
+  /** The application: point reads and updates of rows first..last of a table, on a pool of its own. */
+  const appTraffic = (t: string, first: number, last: number) => {
+    const app = suite.newKnex({ pool: { min: 0, max: 4 } });
+    const id = (i: number) => first + (i % (last - first + 1));
+    const load = startLoad({
+      knex: app, concurrency: 4,
+      ops: [
+        { name: 'select', run: async (i, k) => { await k.raw('SELECT note FROM ?? WHERE id = ?', [t, id(i)]); } },
+        { name: 'update', run: async (i, k) => { await k.raw('UPDATE ?? SET note = ? WHERE id = ?', [t, `u${i}`, id(i)]); } },
+      ],
+    });
+    return { app, load };
+  };
+
   before(async () => {
     captureMetrics();
     spans = captureSpans();
@@ -124,14 +138,7 @@ describe('steps', function () {
       // The long transaction: a report that read the table and is still open (ACCESS SHARE until it ends).
       const longTx = await suite.newKnex({ pool: { min: 0, max: 1 } }).transaction();
       await longTx.raw('SELECT sum(amount) FROM busy');
-      const app = suite.newKnex({ pool: { min: 0, max: 4 } });
-      const load = startLoad({
-        knex: app, concurrency: 4,
-        ops: [
-          { name: 'select', run: async (i, k) => { await k.raw('SELECT note FROM busy WHERE id = ?', [(i % 5000) + 1]); } },
-          { name: 'update', run: async (i, k) => { await k.raw('UPDATE busy SET note = ? WHERE id = ?', [`u${i}`, (i % 5000) + 1]); } },
-        ],
-      });
+      const { load } = appTraffic('busy', 1, 5000);
       const holdMs = 1500;
       const endLongTx = setTimeout(() => void longTx.commit(), holdMs);
       const started = Date.now();
@@ -163,14 +170,7 @@ describe('steps', function () {
       // A writer's transaction that stays open: CREATE INDEX CONCURRENTLY waits for it to end before building.
       const longTx = await suite.newKnex({ pool: { min: 0, max: 1 } }).transaction();
       await longTx.raw('UPDATE slowidx SET note = note WHERE id = 1');
-      const app = suite.newKnex({ pool: { min: 0, max: 4 } });
-      const load = startLoad({
-        knex: app, concurrency: 4,
-        ops: [
-          { name: 'select', run: async (i, k) => { await k.raw('SELECT note FROM slowidx WHERE id = ?', [(i % 4999) + 2]); } },
-          { name: 'update', run: async (i, k) => { await k.raw('UPDATE slowidx SET note = ? WHERE id = ?', [`u${i}`, (i % 4999) + 2]); } },
-        ],
-      });
+      const { app, load } = appTraffic('slowidx', 2, 5000); // row 1 is the long writer's
       const holdMs = 1500;
       const endLongTx = setTimeout(() => void longTx.commit(), holdMs);
       const r = await resolve({
