@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { CliError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { Output } from './output.js';
 import type { GlobalOptions } from './runtime.js';
@@ -57,4 +58,18 @@ export async function run(program: Command, argv: readonly string[]): Promise<vo
     }
     throw error;
   }
+}
+
+/**
+ * A whole-number option read from the command line, checked before the command touches anything: absent gives
+ * `undefined`; anything but an integer from `min` to `max` is PF_USAGE_BAD_OPTION (exit 2).
+ */
+export function integerOption(value: unknown, flag: string, min: number, max: number, unit: string): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new CliError('PF_USAGE_BAD_OPTION', `${flag} ${text} is not a whole number of ${unit} from ${min} to ${max}.`, `Pass e.g. ${flag} ${Math.max(min, Math.min(max, 1000))}.`, text);
+  }
+  return n;
 }

@@ -37,6 +37,12 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     const missing = await w.run(['plan']);
     assert.equal(missing.code, EXIT.usage);
     assert.match(missing.stderr, /missing required argument 'id'/);
+    for (const args of [['run', 'orders-amount', '--timeout', 'soon'], ['run', 'orders-amount', '--interval', '5'], ['status', '--wait-flags', '-1'], ['verify', 'orders-amount', '--batch-size', '1e3']]) {
+      const r = await w.run([...args, '--json']);
+      assert.equal(r.code, EXIT.usage, args.join(' '));
+      assert.equal(r.json().error.code, 'PF_USAGE_BAD_OPTION', args.join(' '));
+      assert.match(r.stderr, /is not a whole number of/);
+    }
   });
 
   it('says which config is missing, with a hint, as text and as JSON (exit 2)', async () => {

@@ -4,7 +4,7 @@ import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { abortableSleep, interruptSignal } from '../interrupt.js';
 import { formatNumber } from '../output.js';
-import { action } from '../program.js';
+import { action, integerOption } from '../program.js';
 import { openFlagSource, openSession, unleashSettings } from '../runtime.js';
 
 export function registerRun(program: Command): void {
@@ -21,10 +21,10 @@ nothing more), 3 the flags ask for something the database refuses (the reason is
 4 the automatic verify found rows that differ, 5 Unleash or Postgres unreachable, 130 interrupted (a running
 backfill stops after its batch and resumes later).`)
     .action(action(async (out, opts, id: string) => {
+      const interval = integerOption(opts.interval, '--interval', 10, 3_600_000, 'milliseconds')!;
+      const timeoutS = integerOption(opts.timeout, '--timeout', 1, 604_800, 'seconds');
       const session = await openSession(opts, out);
       const settings = unleashSettings(opts, session.config);
-      const interval = Number(opts.interval);
-      if (!Number.isInteger(interval) || interval < 10) throw new CliError('PF_USAGE_BAD_OPTION', `--interval ${String(opts.interval)} is not a number of milliseconds ≥ 10.`, 'Pass e.g. --interval 1000.');
       const flags = await openFlagSource(settings, { required: true, refreshIntervalMs: Math.min(interval, 5000), waitMs: 15_000 });
       const interrupt = interruptSignal(() => out.note('stopping: a running backfill stops after its batch…'));
       try {
@@ -44,7 +44,7 @@ backfill stops after its batch and resumes later).`)
           },
         });
         const unwatch = session.pf.store.watchPhase(id, (snap) => out.note(`${out.err.bold(id)}: phase ${out.err.cyan(snap.phase)}`));
-        const deadline = opts.timeout ? Date.now() + Number(opts.timeout) * 1000 : Infinity;
+        const deadline = timeoutS !== undefined ? Date.now() + timeoutS * 1000 : Infinity;
         let reported = '';
         let status: ControllerMigrationStatus | undefined;
         try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatDuration, formatNumber, table, type Output } from '../output.js';
-import { action } from '../program.js';
+import { action, integerOption } from '../program.js';
 import { openFlagSource, openSession, unleashSettings } from '../runtime.js';
 import { collectStatus, type MigrationStatusJson } from '../status-model.js';
 
@@ -10,8 +10,9 @@ export function registerStatus(program: Command): void {
     .description('phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances')
     .option('--wait-flags <ms>', 'how long to wait for Unleash\'s first answer', '5000')
     .action(action(async (out, opts, id: string | undefined) => {
+      const waitMs = integerOption(opts.waitFlags, '--wait-flags', 0, 600_000, 'milliseconds')!;
       const session = await openSession(opts, out);
-      const flags = await openFlagSource(unleashSettings(opts, session.config), { waitMs: Number(opts.waitFlags) });
+      const flags = await openFlagSource(unleashSettings(opts, session.config), { waitMs });
       try {
         const ids = id ? [id] : session.config.migrations.map((m) => m.id);
         const handles = ids.map((x) => session.migration(x).handle);

@@ -3,7 +3,7 @@ import type { MigrationHandle } from '@phaseflag/postgres';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { formatNumber, type Output } from '../output.js';
-import { action, type ActionResult } from '../program.js';
+import { action, integerOption, type ActionResult } from '../program.js';
 import { openSession, type GlobalOptions } from '../runtime.js';
 import { interruptSignal } from '../interrupt.js';
 
@@ -73,13 +73,14 @@ async function runStep(out: Output, opts: GlobalOptions & Record<string, unknown
 }
 
 async function verify(out: Output, opts: GlobalOptions & Record<string, unknown>, id: string): Promise<ActionResult> {
+  const batchSize = integerOption(opts.batchSize, '--batch-size', 1, 1_000_000, 'rows');
   const session = await openSession(opts, out);
   const interrupt = interruptSignal();
   try {
     const { handle } = session.migration(id);
     const started = Date.now();
     try {
-      const r = await handle.verify({ signal: interrupt.signal, ...(opts.batchSize ? { batchSize: Number(opts.batchSize) } : {}) });
+      const r = await handle.verify({ signal: interrupt.signal, ...(batchSize !== undefined ? { batchSize } : {}) });
       const phase = (await handle.status()).phase;
       out.line(`${out.c.bold(id)}: ${out.c.green('clean')}: ${formatNumber(r.rowsChecked)} rows checked in ${Date.now() - started} ms; phase ${phase}`);
       out.result({ migrationId: id, clean: true, rowsChecked: r.rowsChecked, mismatches: 0, nulls: r.nulls, sampleKeys: [], durationMs: r.durationMs, phase });
