@@ -66,6 +66,9 @@ let stack: Stack | undefined;
 let stopping: Promise<void> | undefined;
 const interrupted = new AbortController();
 
+/** Set by the first Ctrl-C (or SIGTERM, SIGHUP): what follows is the demo stopping on purpose. */
+let signalled: NodeJS.Signals | undefined;
+
 /**
  * Ctrl-C (or SIGTERM) stops everything the demo started, in order, before exiting. The testkit's own signal
  * listeners exit at once (right for a test runner, too abrupt here: the services and Unleash would be cut off
@@ -75,7 +78,8 @@ function takeOverSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.removeAllListeners(signal);
     process.on(signal, () => {
-      if (stopping || interrupted.signal.aborted) process.exit(130);
+      if (signalled || stopping) process.exit(130);
+      signalled = signal;
       say(`\n${signal}: stopping everything the demo started…`);
       interrupted.abort();
     });
@@ -85,16 +89,22 @@ function takeOverSignals(): void {
 /**
  * unleash-server runs in this process; when its database goes away under it (Ctrl-C in a terminal reaches the
  * embedded PostgreSQL too) its scheduled jobs reject with nobody listening. While stopping that is expected; at
- * any other time it is a failure of the demo, which then stops everything and exits 1.
+ * any other time it is a failure of the demo, which then stops everything and exits 1. The same Ctrl-C reaches
+ * the embedded server and this process at once, and a connection it closes may reject here before the signal's
+ * handler has run: a rejection counts as a failure only when no signal follows it within a moment.
  */
+const SIGNAL_GRACE_MS = 500;
 let unexpected: unknown;
 process.on('unhandledRejection', (reason) => {
-  if (interrupted.signal.aborted) {
+  if (signalled || interrupted.signal.aborted) {
     if (options.verbose) console.error('while stopping:', reason);
     return;
   }
-  unexpected ??= reason;
-  interrupted.abort();
+  setTimeout(() => {
+    if (signalled || interrupted.signal.aborted) return;
+    unexpected ??= reason;
+    interrupted.abort();
+  }, SIGNAL_GRACE_MS).unref();
 });
 
 async function shutdown(): Promise<void> {
@@ -143,9 +153,11 @@ async function main(): Promise<number> {
 }
 
 main()
-  .catch((error: unknown) => {
+  .catch(async (error: unknown) => {
+    // A Ctrl-C that also stopped the embedded server can be a moment behind the failed query it caused.
+    if (!signalled && !interrupted.signal.aborted) await sleep(SIGNAL_GRACE_MS);
     if (unexpected !== undefined) error = unexpected;
-    else if (interrupted.signal.aborted) return 130;
+    else if (signalled || interrupted.signal.aborted) return 130;
     console.error(`\ndemo failed: ${error instanceof Error ? (options.verbose ? error.stack : error.message) : String(error)}`);
     return 1;
   })

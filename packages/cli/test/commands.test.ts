@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StaticFlagSource } from '@phaseflag/core';
+import { Phaseflag } from '@phaseflag/postgres';
 import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { EXIT } from '../src/exit-codes.js';
 import { CLI, createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
@@ -182,6 +184,33 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     const rb = await w.run(['rollback', 'orders-amount']);
     assert.equal(rb.code, EXIT.ok, rb.stderr);
     assert.equal(await phaseOf(suite, 'orders-amount'), 'rolled-back');
+  });
+
+  it('status lists each service instance that reports, the phase it applies and the columns it reads and writes', async () => {
+    await createOrders(suite, 10);
+    await w.run(['status', 'orders-amount']); // registers the migration, as a service's start-up does
+    const phase = await phaseOf(suite, 'orders-amount');
+    // A service instance embedding phaseflag: its router heartbeats into the state store.
+    const pf = new Phaseflag({ knex: suite.knex, stateSchema: suite.stateSchema });
+    const handle = pf.migration({
+      id: 'orders-amount', table: `${suite.schema}.orders`, oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' },
+      backfill: 'amount_cents::numeric / 100', reverse: '(amount * 100)::integer', batch: { size: 100, targetBatchMs: 0, pauseMs: 0 },
+    });
+    try {
+      await handle.router(new StaticFlagSource({}), { instanceId: 'orders-7f9c', heartbeatMs: 200 });
+      await waitFor(async () => (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].instances.length > 0,
+        { timeoutMs: 20_000, description: 'the instance reported' });
+      const [inst] = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].instances;
+      assert.equal(inst.instanceId, 'orders-7f9c');
+      assert.equal(inst.phase, phase);
+      assert.equal(inst.live, true);
+      assert.deepEqual([inst.readsOld, inst.readsNew, inst.writesOld], [true, false, true], 'before read-new: reads and writes the old column');
+      assert.equal(inst.pid, process.pid);
+      const human = await w.run(['status', 'orders-amount']);
+      assert.match(human.stdout, new RegExp(`orders-7f9c\\s+│ ${phase}\\s+│ yes\\s+│ old\\s+│ old\\s+│ \\d+s ago`));
+    } finally {
+      await pf.close();
+    }
   });
 
   it('backfill --set changes the knobs a backfill reads (from another shell); a bad knob is a usage error', async () => {

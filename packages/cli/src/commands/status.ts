@@ -70,7 +70,8 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
     for (const i of m.instances) {
       const writes = [i.writesOld ? 'old' : '', i.writesNew ? 'new' : ''].filter(Boolean).join('+') || '-';
       const reads = [i.readsOld ? 'old' : '', i.readsNew ? 'new' : ''].filter(Boolean).join('+') || '-';
-      inst.push([i.instanceId, i.phase, i.live ? c.green('yes') : c.dim('stale'), writes, reads, i.lastSeen]);
+      const age = (Date.now() - Date.parse(i.lastSeen)) / 1000;
+      inst.push([i.instanceId, i.phase, i.live ? c.green('yes') : c.dim('stale'), writes, reads, Number.isFinite(age) ? `${formatDuration(age)} ago` : String(i.lastSeen)]);
     }
     out.line(inst.toString());
   } else {
