@@ -162,11 +162,12 @@ describe('Unleash drives a migration across two service processes', function () 
     const transitionsBefore = (await events('transition')).length;
 
     let outage = 0;
+    // Timed from the start of the stop (the last answers came before it), not from whenever the halt returns.
+    const stopping = Date.now();
     await unleash.restart({
       whileDown: async () => {
-        const t0 = Date.now();
         // Each source says "unknown" once its data is older than 3 refresh intervals: every request reads old.
-        outage = await untilColumns('Unleash down → every instance reads old (flags unknown)', t0, Object.fromEntries(USERS.map((u) => [u, OLD])));
+        outage = await untilColumns('Unleash down → every instance reads old (flags unknown)', stopping, Object.fromEntries(USERS.map((u) => [u, OLD])));
         await new Promise((r) => setTimeout(r, 1500));
         const during = await Promise.all(services.map((s) => s.report()));
         during.forEach((r, i) => {

@@ -255,9 +255,14 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(second.json().error.code, 'PF_BACKFILL_LOCKED');
     assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'batch-size=250'])).code, EXIT.ok);
     const { rowsDone: rowsAtSet, batches: batchesAtSet } = await rangeTotals(suite, 'orders-amount');
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= rowsAtSet + 750, { timeoutMs: 20_000, description: 'batches of 250' });
-    // At most one batch of 100 was in flight when the knob changed; every later one is 250.
-    assert.ok((await rangeTotals(suite, 'orders-amount')).batches <= batchesAtSet + 4, 'the running backfill took the new size');
+    const after = await waitFor(async () => {
+      const t = await rangeTotals(suite, 'orders-amount');
+      return t.rowsDone >= rowsAtSet + 750 ? t : undefined;
+    }, { timeoutMs: 20_000, description: 'batches of 250' });
+    // At most one batch of 100 was in flight when the knob changed; every later one is 250: n batches since then
+    // hold 250 n rows, or 250 n − 150 with one of 100 among them.
+    const n = after.batches - batchesAtSet;
+    assert.ok(after.rowsDone - rowsAtSet >= 250 * n - 150, `the running backfill took the new size (${after.rowsDone - rowsAtSet} rows in ${n} batches)`);
 
     // --set pause=on from another shell: the runner stops after its batch and waits; pause=off lets it carry on.
     const paused = await w.run(['backfill', 'orders-amount', '--set', 'pause=on', '--json']);

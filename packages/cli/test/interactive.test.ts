@@ -103,8 +103,15 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
 
     tmux('send-keys', '-t', 'first', 't');
     await waitScreen('first', /THROTTLED \(operator\)/, 'THROTTLED on screen');
-    await sleep(300); // a batch in flight when the key was pressed may still commit
-    const throttled = (await rangeTotals(suite, 'orders-amount')).rowsDone;
+    // The screen says THROTTLED once the knob is stored; the runner hears of it through NOTIFY, and a batch in
+    // flight may still commit: wait until the count holds still, then watch it stay.
+    let last = -1;
+    const throttled = await waitFor(async () => {
+      const now = (await rangeTotals(suite, 'orders-amount')).rowsDone;
+      const settled = now === last;
+      last = now;
+      return settled ? now + 1 : undefined; // + 1: a count of 0 rows would read as "not yet"
+    }, { timeoutMs: 10_000, intervalMs: 300, description: 'the backfill to hold still' }) - 1;
     await sleep(700);
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, throttled, 'no batch while throttled');
     tmux('send-keys', '-t', 'first', 't');

@@ -47,12 +47,18 @@ describe('backfill runtime knobs', function () {
     const r = await resolveFor(ctx.knex, usersMigration('knobs-size', 'users_size', { batch: { size: 100, targetBatchMs: 0, pauseMs: 40 } }));
     await registerMigration(ctx, r);
     const seen: BackfillProgress[] = [];
-    const run = runBackfill(ctx, r, { onProgress: (p) => seen.push(p) });
+    // Batches ended when the runner received the knob (its NOTIFY may take a moment under load).
+    let receivedAt: number | undefined;
+    const run = runBackfill(ctx, r, {
+      onProgress: (p) => {
+        seen.push(p);
+        if (receivedAt === undefined && p.knobs?.batchSize === 700) receivedAt = s.spans.byName(SPAN.backfillBatch).length;
+      },
+    });
     await waitFor(() => (seen.at(-1)?.ranges[0]?.batches ?? 0) >= 3, { timeoutMs: 10_000, description: 'three batches' });
 
     const other = s.otherContext();
     await setBackfillKnobs(other, 'knobs-size', { batchSize: 700 });
-    const changedAt = s.spans.byName(SPAN.backfillBatch).length;
     const result = await run;
 
     assert.equal(result.completed, true);
@@ -61,7 +67,8 @@ describe('backfill runtime knobs', function () {
     const sizes = s.spans.byName(SPAN.backfillBatch).map((b) => Number(b.attributes[ATTR.batchSize]));
     // The notification may land while one batch is in flight: at most one more batch of the old size.
     const firstNew = sizes.indexOf(700);
-    assert.ok(firstNew >= 3 && firstNew <= changedAt + 1, `batch sizes ${sizes.join(',')}`);
+    assert.ok(receivedAt !== undefined, 'the runner reported the knob');
+    assert.ok(firstNew >= 3 && firstNew <= receivedAt + 1, `batch sizes ${sizes.join(',')} (knob received after ${receivedAt} batches)`);
     assert.ok(sizes.slice(firstNew).every((n) => n === 700), `every later batch is 700: ${sizes.join(',')}`);
     assert.ok(seen.some((p) => p.batchSize === 700 && p.knobs?.batchSize === 700), 'progress shows the knob');
   });
@@ -100,13 +107,25 @@ describe('backfill runtime knobs', function () {
     await setBackfillKnobs(ctx, 'knobs-delay', { pauseMs: 150 });
     const started = Date.now();
     const seen: BackfillProgress[] = [];
-    const run = runBackfill(ctx, r, { onProgress: (p) => seen.push(p) });
+    // Batches done when the runner received the cleared knob (its NOTIFY may take a moment under load).
+    let clearedAfter: number | undefined;
+    const run = runBackfill(ctx, r, {
+      onProgress: (p) => {
+        seen.push(p);
+        if (clearedAfter === undefined && p.knobs?.pauseMs === null && seen.some((q) => q.knobs?.pauseMs === 150)) clearedAfter = p.ranges[0]?.batches ?? 0;
+      },
+    });
     await waitFor(() => (seen.at(-1)?.ranges[0]?.batches ?? 0) >= 4, { timeoutMs: 10_000, description: 'four batches' });
     assert.ok(Date.now() - started >= 3 * 150, 'batches wait the delay');
     await setBackfillKnobs(ctx, 'knobs-delay', { pauseMs: null });
     const result = await run;
     assert.equal(result.completed, true);
     assert.equal(result.batches, 15);
-    assert.ok(Date.now() - started < 15 * 150, 'the remaining batches ran without the delay');
+    // The gap before each batch: the delay until the knob was cleared (and before the batch then in flight), then none.
+    const ms = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
+    const batches = s.spans.byName(SPAN.backfillBatch).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+    const delayed = batches.slice(1).filter((b, i) => ms(b.startTime) - ms(batches[i]!.endTime) >= 150).length;
+    assert.ok(clearedAfter !== undefined, 'the runner reported the cleared knob');
+    assert.ok(delayed >= 3 && delayed <= clearedAfter + 1, `${delayed} delayed batches; the knob was cleared after ${clearedAfter} of 15`);
   });
 });

@@ -315,6 +315,8 @@ describe('backfill', function () {
     await registerMigration(ctx, r);
 
     const running = runBackfill(ctx, r, { batch: { workers: 2, size: 1000, targetBatchMs: 0 } });
+    // From the runner's first throttle check (after its sessions and ranges are set up), not from the call.
+    await waitFor(() => s.logs.some((l) => /backfill throttled/.test(l.message)), { timeoutMs: 10_000, description: 'the runner to hold back' });
     await sleep(400);
     assert.equal((await rangeTotals(ctx, 'users-throttle')).batches, 0, 'nothing commits while throttled');
     await ctx.knex.raw('UPDATE throttle_switch SET hold = false');

@@ -91,7 +91,8 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     assert.equal(router.column({ userId: '1' }), 'amount_cents', 'read-new off: reads stay old after verify');
     flags.set('life.read-new', true);
     await waitPhase('life', 'read-new');
-    assert.equal(router.column({ userId: '1' }), 'amount');
+    // The router hears of the phase through NOTIFY (or its poll), a moment after the database has it.
+    await waitFor(() => router.column({ userId: '1' }) === 'amount', { timeoutMs: 2000, description: 'the router to apply read-new' });
     flags.set('life.contract', true);
     await waitPhase('life', 'contracted');
     const report = await load.stop();
@@ -179,12 +180,12 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const c = controller(m, flags);
     await c.start();
     await waitPhase('stale', 'read-new');
+    await waitFor(() => router.column({ userId: '3' }) === 'amount', { timeoutMs: 2000, description: 'the router to apply read-new' });
     clearInterval(sampler);
 
     const early = seen.filter(([phase]) => !['verified', 'read-new'].includes(phase));
     assert.ok(early.length > 5, `sampled before verified (${early.length})`);
     assert.ok(early.every(([, col]) => col === 'amount_cents'), 'never read the new column before verified');
-    assert.equal(router.column({ userId: '3' }), 'amount');
     const refused = (await pf.migration(m).status()).events.filter((e) => e.kind === 'refused' && e.action === 'read-new');
     assert.ok(refused.length >= 1 && refused.length <= 4, `refused while the database was not there yet, once per phase at most (${refused.length})`);
     assert.equal(await wrongRows(suite.knex, table), 0);
@@ -262,7 +263,11 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const lagging = (phase: 'expanded' | 'dual-write') => pf.store.heartbeat({
       instanceId: 'app-lagging', migrationId: 'fleet', phase, writesOld: true, writesNew: phase === 'dual-write', readsOld: true, readsNew: false,
     });
-    await lagging('expanded');
+    // It keeps reporting (as a live instance does) so that it cannot expire (TTL 1.5 s) while the test looks.
+    let laggingPhase: 'expanded' | 'dual-write' = 'expanded';
+    await lagging(laggingPhase);
+    const beat = setInterval(() => void lagging(laggingPhase).catch(() => undefined), 200);
+    cleanups.push(async () => clearInterval(beat));
     logs.length = 0;
 
     flags.set('fleet.backfill', true);
@@ -274,7 +279,8 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     assert.doesNotMatch(refused[0]!.reason!, /app-current/);
 
     // It catches up: the backfill starts at the next pass.
-    await lagging('dual-write');
+    laggingPhase = 'dual-write';
+    await lagging(laggingPhase);
     await waitPhase('fleet', 'verified');
     assert.equal(await wrongRows(suite.knex, table), 0);
 

@@ -36,10 +36,11 @@ describe('UnleashFlagSource when Unleash goes away', () => {
     let unknownAfterMs = 0;
     await server.restart({
       whileDown: async () => {
-        const stoppedAt = Date.now();
+        // The last answer before the stop: nothing confirms the flags again while Unleash is down.
+        const confirmedAt = source.status().knownAsOf!.getTime();
         assert.equal(source.isEnabled(flag, { userId: 'u1' }), true, 'last known value right after the stop');
         await msUntil(() => source.isEnabled(flag, { userId: 'u1' }) === undefined, staleAfterMs + 2000, 'unknown once stale');
-        unknownAfterMs = Date.now() - stoppedAt;
+        unknownAfterMs = Date.now() - confirmedAt;
         assert.equal(source.state(flag), undefined);
         assert.equal(source.status().known, false);
         // Reads turn unknown by the clock; listeners hear of it from the stale timer, which a busy event loop may
@@ -47,14 +48,14 @@ describe('UnleashFlagSource when Unleash goes away', () => {
         await msUntil(() => flips.some((names) => names.includes(flag)), 500, 'onChange to tell listeners the flag became unknown');
       },
     });
-    // Stale means "last confirmed more than staleAfterMs ago": at most staleAfterMs after the stop, and at
-    // least staleAfterMs minus one poll interval (the last poll came up to 1 s before the stop).
-    assert.ok(unknownAfterMs <= staleAfterMs + 300 && unknownAfterMs >= staleAfterMs - 1300, `unknown ${unknownAfterMs} ms after the stop`);
+    // Stale means "last confirmed more than staleAfterMs ago", to the millisecond but for the 10 ms poll of this
+    // test and a busy event loop.
+    assert.ok(unknownAfterMs > staleAfterMs && unknownAfterMs <= staleAfterMs + 300, `unknown ${unknownAfterMs} ms after the last confirmation`);
 
     const restartedAt = performance.now();
     await msUntil(() => source.isEnabled(flag, { userId: 'u1' }) === true, 20_000, 'known again');
     const catchUpMs = Math.round(performance.now() - restartedAt);
-    console.log(`      unknown ${unknownAfterMs} ms after Unleash stopped (staleAfterMs ${staleAfterMs}); known again ${catchUpMs} ms after it came back`);
+    console.log(`      unknown ${unknownAfterMs} ms after its last answer (staleAfterMs ${staleAfterMs}); known again ${catchUpMs} ms after it came back`);
     assert.equal(source.status().origin, 'unleash');
 
     await server.admin.disable(flag, ENV);
