@@ -91,6 +91,31 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
       await trx.raw('ALTER TABLE ??.migrations ADD COLUMN old_column_dropped_at timestamptz, ADD COLUMN old_column_type text', [s]);
     },
   },
+  {
+    // Never break the application, never mix data:
+    // - underivable: rows whose new value the backfill expression could not compute (recorded by the sync trigger
+    //   instead of failing the application's write, by the preflight, the backfill and verify); they block verified.
+    // - preflight_result: the last preflight over the existing rows (counts, failures, time, accepted or not).
+    // - reads_held_at: read-old sent every read back; reads stay old until the read-new intent is given again.
+    // - backfill_ranges.dual_write_version: the phase version of the dual-write the ranges were bounded in; ranges
+    //   bounded in an earlier dual-write (before a stop-dual-write) are stale and never reused.
+    version: 4,
+    up: async (trx, s) => {
+      await trx.raw(`CREATE TABLE ??.underivable (
+        migration_id text NOT NULL,
+        key jsonb NOT NULL,
+        old_value text,
+        error text NOT NULL,
+        sqlstate text,
+        source text NOT NULL,
+        definition_hash text,
+        recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (migration_id, key)
+      )`, [s]);
+      await trx.raw('ALTER TABLE ??.migrations ADD COLUMN preflight_result jsonb, ADD COLUMN reads_held_at timestamptz', [s]);
+      await trx.raw('ALTER TABLE ??.backfill_ranges ADD COLUMN dual_write_version bigint', [s]);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;

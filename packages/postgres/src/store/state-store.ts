@@ -26,6 +26,10 @@ export interface MigrationRow {
   old_column_dropped_at: Date | null;
   /** The dropped old column's type (format_type), to type the old values a writer still supplies. */
   old_column_type: string | null;
+  /** The last preflight over the existing rows (see preflight), null before the first. */
+  preflight_result: Record<string, unknown> | null;
+  /** When read-old sent every read back; reads stay on the old column until the read-new intent is given again. */
+  reads_held_at: Date | null;
   updated_by: string | null;
   updated_at: Date;
   created_at: Date;
