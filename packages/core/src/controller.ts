@@ -19,6 +19,9 @@ import { zodIssues } from './zod-issues.js';
  *   the controller's own `dropOldColumn` option.
  * - Moves back (stop dual-write, pause, read old) come before moves forward; refusals come last, when there is
  *   nothing to do, so one contradictory flag never holds the migration still.
+ * - `readOld()` by hand (read-new → verified) holds reads on the old column: while the hold stands, a read-new
+ *   flag that is still on is refused (recorded once) instead of moving back to read-new at once; the hold is
+ *   released when the flag is seen off (or by `readNew()` by hand), so the next "on" is a new intent.
  * - A rolled-back migration stays rolled back (the dual-write flag is likely still on from the first try):
  *   `expand()` by hand starts it again, then the flags drive it.
  */
@@ -38,14 +41,17 @@ export interface ReconcileInput {
   readonly flags: PhaseFlagStates;
   /** A backfill runner of this migration is running in this process. */
   readonly backfillRunning: boolean;
+  /** `readOld()` by hand held reads on the old column (migrations.reads_held_at is set). Default false. */
+  readonly readsHeld?: boolean;
 }
 
 /** What the controller may do: the engine's actions, plus running the backfill of a migration already in `backfilling`. */
-export type ControllerAction = Exclude<Action, 'rollback' | 'complete-backfill'> | 'run-backfill';
+export type ControllerAction = Exclude<Action, 'rollback' | 'complete-backfill'> | 'run-backfill' | 'release-reads';
 
 /** Stable names of the refusals the controller records (one event, span and log line each, until something changes). */
 export type RefusalCode =
   | 'read-new-before-verified'
+  | 'read-new-held'
   | 'contract-before-read-new'
   | 'contract-before-read-new-fully-on'
   | 'contract-not-fully-on'
@@ -79,7 +85,7 @@ export function decideNext(input: ReconcileInput): NextStep {
   const act = (action: ControllerAction, flag: PhaseFlag | null, why: string): NextStep => {
     // Transitions go through the same guard the engine applies under its lock, so a refusal is known (and
     // recorded once) before anything is tried; `run-backfill` and `verify` produce their facts by running.
-    if (action === 'run-backfill' || action === 'verify') return { kind: 'act', action, flag, from: phase, why };
+    if (action === 'run-backfill' || action === 'verify' || action === 'release-reads') return { kind: 'act', action, flag, from: phase, why };
     const d = decideTransition(action, { ...facts, confirmed: action === 'contract' ? fullyOn(flags.contract) : facts.confirmed });
     if (d.allowed) return { kind: 'act', action, flag, from: phase, why };
     return { kind: 'refuse', action, flag, from: phase, code: 'guard', reason: d.reason, hint: d.hint };
@@ -121,6 +127,11 @@ export function decideNext(input: ReconcileInput): NextStep {
         return act('verify', null, 'the backfill is complete');
       case 'verified':
         if (flags.readNew === undefined) return none('the read-new flag is unknown', ['readNew']);
+        if (input.readsHeld === true) {
+          if (off(flags.readNew)) return act('release-reads', 'readNew', 'the read-new flag is off: the hold read-old placed on reads is released');
+          return refuse('read-new', 'readNew', 'read-new-held', 'reads were sent back to the old column by read-old and the read-new flag is still on',
+            'Reads stay on the old column until read-new is asked for again: turn the read-new flag off and on again, or run `phaseflag read-new` (readNew()).');
+        }
         return on(flags.readNew) ? act('read-new', 'readNew', 'the read-new flag is on') : none('waiting for the read-new flag');
       case 'read-new':
         if (flags.readNew === undefined) return none('the read-new flag is unknown', ['readNew']);

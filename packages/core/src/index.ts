@@ -33,7 +33,7 @@ export {
   type TransitionDecision,
 } from './phases.js';
 export { StaticFlagSource, type FlagSource, type FlagContext, type FlagState } from './flags.js';
-export { Router, Derived, type RouteDecision, type RouterOptions } from './router.js';
+export { Router, Derived, readsNewColumn, type RouteDecision, type RouterOptions } from './router.js';
 export { systemClock, silentLogger, type Clock, type Logger, type PhaseSnapshot, type StateStore } from './ports.js';
 export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
 export {

@@ -22,6 +22,20 @@ export class Derived {
   ) {}
 }
 
+/**
+ * The read rule, the one place it is decided: a request reads the new column only when the database's phase is
+ * `read-new` and the read-new flag is on for that request (and always in `contracted`); in every other phase —
+ * `verified` included — and whenever the flag is off or unknown, it reads the old column.
+ *
+ * `verified` reads old so that `readOld()` (read-new → verified) sends every read back by itself, whatever the
+ * flag still says; reads move forward again only through the `read-new` phase, which the controller enters when
+ * the flag asks for it and no read-old hold stands (see decideNext).
+ */
+export function readsNewColumn(phase: Phase | 'unknown', readNewFlag: boolean | undefined): boolean {
+  if (phase === 'contracted') return true;
+  return phase === 'read-new' && readNewFlag === true;
+}
+
 export interface RouterOptions {
   flags: FlagSource;
   /** The phase as last read from the state store; unknown until then. */
@@ -29,9 +43,9 @@ export interface RouterOptions {
 }
 
 /**
- * Tells application code which physical columns to use for one migration and one request. It never reads the
- * new column before the database says `verified` (or later) AND the read-new flag is on for the request, whatever
- * the flags say; an unknown flag reads old. Writes follow the phase alone, which comes from the database.
+ * Tells application code which physical columns to use for one migration and one request. Reads follow the read
+ * rule (`readsNewColumn`): the new column only in `read-new` with the read-new flag on for the request, and in
+ * `contracted`; an unknown flag reads old. Writes follow the phase alone, which comes from the database.
  */
 export class Router {
   readonly migration: Migration;
@@ -80,10 +94,11 @@ export class Router {
       case 'backfilling':
       case 'paused':
       case 'backfilled':
-        return this.readOldWriteBoth;
       case 'verified':
+        return this.readOldWriteBoth;
       case 'read-new':
-        return this.flags.isEnabled(this.migration.flags.readNew, context) === true ? this.readNewWriteBoth : this.readOldWriteBoth;
+        // The flag is asked only here: in no other phase can it change what a request reads.
+        return readsNewColumn(this.phase, this.flags.isEnabled(this.migration.flags.readNew, context)) ? this.readNewWriteBoth : this.readOldWriteBoth;
       case 'contracted':
         return this.readNewWriteNew;
       default:

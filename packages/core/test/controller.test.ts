@@ -24,7 +24,7 @@ function summary(step: NextStep): string {
   return step.unknown ? `unknown:${step.unknown.join(',')}` : 'none';
 }
 
-type Row = [string, Phase, PhaseFlagStates, string, { running?: boolean; facts?: Partial<GuardFacts> }?];
+type Row = [string, Phase, PhaseFlagStates, string, { running?: boolean; held?: boolean; facts?: Partial<GuardFacts> }?];
 
 const TABLE: Row[] = [
   // Forward, one step per flag.
@@ -79,6 +79,11 @@ const TABLE: Row[] = [
     { facts: { triggerInstalled: false, liveInstances: [instance('a'), instance('b')] } }],
   ['contract waits while a live instance reads the old column', 'read-new', flags(ON, ON, ON, ON), 'refuse:contract:guard',
     { facts: { liveInstances: [instance('a', { readsOld: true })] } }],
+  // The emergency lever: readOld() by hand holds reads on the old column until read-new is asked for again.
+  ['read-old held + read-new still on → refused, stays verified', 'verified', flags(ON, ON, ON, OFF), 'refuse:read-new:read-new-held', { held: true }],
+  ['read-old held + read-new partly on → refused', 'verified', flags(ON, ON, PART, OFF), 'refuse:read-new:read-new-held', { held: true }],
+  ['read-old held + read-new off → the hold is released', 'verified', flags(ON, ON, OFF, OFF), 'act:release-reads', { held: true }],
+  ['read-old held + read-new unknown → nothing', 'verified', flags(ON, ON, U, OFF), 'unknown:readNew', { held: true }],
   ['expand refused while another migration holds the column', 'pending', flags(ON, OFF, OFF, OFF), 'refuse:expand:guard', { facts: { conflicts: ['other'] } }],
 ];
 
@@ -86,10 +91,21 @@ describe('decideNext: the controller decision table', () => {
   for (const [name, phase, f, expected, extra] of TABLE) {
     it(name, () => {
       const verify = phase === 'verified' || phase === 'read-new' ? CLEAN : null;
-      const step = decideNext({ facts: facts(phase, { verify, ...extra?.facts }), flags: f, backfillRunning: extra?.running ?? false });
+      const step = decideNext({ facts: facts(phase, { verify, ...extra?.facts }), flags: f, backfillRunning: extra?.running ?? false, readsHeld: extra?.held });
       assert.equal(summary(step), expected, JSON.stringify(step));
     });
   }
+
+  it('after read-old, goes back to read-new only once the flag was seen off and on again', () => {
+    const base = { facts: facts('verified', { verify: CLEAN }), backfillRunning: false };
+    const held = decideNext({ ...base, flags: flags(ON, ON, ON, OFF), readsHeld: true });
+    assert.equal(held.kind, 'refuse');
+    assert.match((held as { hint: string }).hint, /off and on again|phaseflag read-new/);
+    assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, OFF, OFF), readsHeld: true })), 'act:release-reads');
+    // Released (the executor cleared reads_held_at): the flag is a new intent again.
+    assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, OFF, OFF), readsHeld: false })), 'none');
+    assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, ON, OFF), readsHeld: false })), 'act:read-new');
+  });
 
   it('names the flag that caused each step, and the guard reason on a fact refusal', () => {
     const step = decideNext({ facts: facts('dual-write', { triggerInstalled: false, liveInstances: [instance('b', { writesNew: false })] }), flags: flags(ON, ON, OFF, OFF), backfillRunning: false });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defineMigration, Derived, Router, StaticFlagSource, PHASES, type Phase } from '../src/index.js';
+import { defineMigration, Derived, readsNewColumn, Router, StaticFlagSource, PHASES, type Phase } from '../src/index.js';
 
 const migration = defineMigration({
   id: 'users-email',
@@ -15,14 +15,33 @@ function routerAt(phase: Phase | 'unknown', flags: Record<string, boolean> = {})
 }
 
 describe('Router', () => {
-  it('never reads the new column before verified, whatever the flags say', () => {
+  it('reads the new column only in read-new with the flag on, and in contracted, whatever the flags say', () => {
     const on = { 'users-email.read-new': true };
     for (const phase of PHASES) {
       const r = routerAt(phase, on);
-      const expected = phase === 'verified' || phase === 'read-new' || phase === 'contracted' ? 'email_normalized' : 'email';
+      const expected = phase === 'read-new' || phase === 'contracted' ? 'email_normalized' : 'email';
       assert.equal(r.readColumn(), expected, phase);
     }
     assert.equal(routerAt('unknown', on).readColumn(), 'email');
+  });
+
+  it('reads old in verified with the read-new flag on: read-old sends every read back by itself', () => {
+    const flags = new StaticFlagSource({ 'users-email.read-new': true });
+    const r = new Router(migration, { flags, snapshot: { migrationId: migration.id, phase: 'read-new', version: 1 } });
+    assert.equal(r.readColumn({ userId: 'u1' }), 'email_normalized');
+    r.update({ migrationId: migration.id, phase: 'verified', version: 2 }); // readOld(): read-new → verified
+    assert.equal(r.readColumn({ userId: 'u1' }), 'email');
+    assert.deepEqual({ ...r.decide() }, { read: 'old', readColumn: 'email', writeOld: true, writeNew: true });
+  });
+
+  it('states the read rule as one function over phase × flag', () => {
+    for (const phase of [...PHASES, 'unknown' as const]) {
+      for (const flag of [true, false, undefined]) {
+        const expected = phase === 'contracted' || (phase === 'read-new' && flag === true);
+        assert.equal(readsNewColumn(phase, flag), expected, `${phase} × ${flag}`);
+        assert.equal(routerAt(phase, flag === undefined ? {} : { 'users-email.read-new': flag }).decide().read, expected ? 'new' : 'old', `router: ${phase} × ${flag}`);
+      }
+    }
   });
 
   it('reads old when the read-new flag is off or unknown (fail safe)', () => {
