@@ -107,12 +107,17 @@ export class Router {
     }
   }
 
-  /** The physical column to read for this request (counted for heartbeats). */
-  readColumn(context?: FlagContext): string | null {
+  /** The decision for one read, counted for heartbeats ("does anyone still read old?"). */
+  decideRead(context?: FlagContext): RouteDecision {
     const d = this.decide(context);
     if (d.read === 'old') this.oldReads++;
     else this.newReads++;
-    return d.readColumn;
+    return d;
+  }
+
+  /** The physical column to read for this request (counted for heartbeats). */
+  readColumn(context?: FlagContext): string | null {
+    return this.decideRead(context).readColumn;
   }
 
   /**

@@ -10,6 +10,8 @@ export const SPAN = {
   verify: 'phaseflag.verify',
   verifyBatch: 'phaseflag.verify.batch',
   plan: 'phaseflag.plan',
+  /** A controller releases the hold `readOld()` placed on reads (the read-new flag was seen off). */
+  readsRelease: 'phaseflag.reads.release',
 } as const;
 
 export const ATTR = {

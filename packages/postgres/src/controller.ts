@@ -41,6 +41,8 @@ export interface ControllerMigrationStatus {
   readonly staleInstances: readonly InstanceRow[];
   readonly liveInstances: readonly InstanceRow[];
   readonly lastError: string | null;
+  /** When `readOld()` by hand held reads on the old column; null when no hold stands (as of the last pass). */
+  readonly readsHeldSince: Date | null;
 }
 
 interface Tracked {
@@ -94,7 +96,7 @@ export class Controller {
       this.tracked.set(handle.id, {
         handle, flags: new FlagObserver(handle.migration, options.flags, pf.ctx.tracer, this.logger, this.instanceId),
         leaderSpan: undefined, runner: undefined, pass: undefined, again: false, refused: new Set(), staleReported: new Set(), errorReported: null, runnerErrorReported: null,
-        status: { migrationId: handle.id, phase: null, lastStep: null, staleInstances: [], liveInstances: [], lastError: null },
+        status: { migrationId: handle.id, phase: null, lastStep: null, staleInstances: [], liveInstances: [], lastError: null, readsHeldSince: null },
       });
     }
   }
@@ -195,11 +197,12 @@ export class Controller {
       return;
     }
     if (!t.leaderSpan) this.beginLeadership(t);
-    const { facts, instances } = await t.handle.inspect();
+    const { row, facts, instances } = await t.handle.inspect();
     this.reportInstances(t, instances);
     const flags = t.flags.observe(t.leaderSpan?.spanContext());
-    const step = decideNext({ facts, flags, backfillRunning: t.runner !== undefined });
-    t.status = { ...t.status, phase: facts.phase, lastStep: step };
+    const readsHeld = row.reads_held_at !== null;
+    const step = decideNext({ facts, flags, backfillRunning: t.runner !== undefined, readsHeld });
+    t.status = { ...t.status, phase: facts.phase, lastStep: step, readsHeldSince: row.reads_held_at };
     if (step.kind === 'none') {
       if (!step.unknown) t.refused.clear(); // the refusal no longer applies: a new one is news again
       return;
@@ -220,10 +223,10 @@ export class Controller {
     t.refused.clear();
     // While a backfill runs, only a pause may act; the rest waits for the runner to end (it asks for a pass).
     if (t.runner && step.action !== 'pause') return;
-    await this.act(t, step, flags);
+    await this.act(t, step, flags, row.version);
   }
 
-  private async act(t: Tracked, step: Extract<NextStep, { kind: 'act' }>, flags: PhaseFlagStates): Promise<void> {
+  private async act(t: Tracked, step: Extract<NextStep, { kind: 'act' }>, flags: PhaseFlagStates, version: number): Promise<void> {
     const h = t.handle;
     const cause = this.cause(t, step.flag, flags, step.why);
     const signal = this.stopSignal.signal;
@@ -233,7 +236,9 @@ export class Controller {
       case 'stop-dual-write': await h.stopDualWrite({ cause }); break;
       case 'pause': await h.pause({ cause }); break;
       case 'read-new': await h.readNew({ cause }); break;
-      case 'read-old': await h.readOld({ cause }); break;
+      // The flag is off: it keeps reads old by itself, so no hold (a hold is for readOld() by hand).
+      case 'read-old': await h.readOld({ cause, hold: false }); break;
+      case 'release-reads': await h.releaseReadHold({ cause, version }); break;
       case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn, cause }); break;
       case 'backfill':
       case 'resume':

@@ -1,5 +1,7 @@
 export { Phaseflag, MigrationHandle, type PhaseflagOptions, type BackfillOptions, type MigrationStatus } from './engine.js';
 export { KnexRouter, type KnexRouterOptions } from './knex-router.js';
+export type { SelectOptions, ReadMeaning } from './read-select.js';
+export type { ReadOldOptions } from './handle/read-hold.js';
 export { createContext, DEFAULT_STATE_SCHEMA, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 export { resolveMigration, type ResolveOptions } from './catalog.js';
 export type { ResolvedMigration, ColumnInfo } from './resolved.js';

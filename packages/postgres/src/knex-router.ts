@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Derived, PhaseflagError, Router, type FlagContext, type FlagSource, type RouteDecision } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { Phaseflag } from './engine.js';
+import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
 import type { ResolvedMigration } from './resolved.js';
 
 export interface KnexRouterOptions {
@@ -9,19 +10,16 @@ export interface KnexRouterOptions {
   instanceId?: string;
   /** How often the instance reports the phase it applies; 0 turns heartbeats off. */
   heartbeatMs?: number;
-  /** The name application code reads the value under (default: the old column's name, else the new one's). */
-  logicalName?: string;
 }
 
 /**
  * The Router for knex users: keeps the core Router on the database's phase, renders derived values as SQL and
- * selects the right physical column under the logical name. Per-request work is the core Router's decision (a
+ * reads one representation whatever the phase (`select()`). Per-request work is the core Router's decision (a
  * few property reads) plus building the row the application was going to write anyway.
  */
 export class KnexRouter {
   readonly core: Router;
   readonly instanceId: string;
-  readonly logicalName: string;
   private readonly knex: Knex;
   private readonly unsubscribe: () => void;
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
@@ -36,7 +34,6 @@ export class KnexRouter {
     this.core = new Router(m, { flags, snapshot });
     this.knex = pf.knex;
     this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.logicalName = options.logicalName ?? m.oldColumn ?? m.newColumn.name;
     this.unsubscribe = pf.store.watchPhase(m.id, (s) => {
       const before = this.core.currentPhase;
       this.core.update(s);
@@ -63,16 +60,25 @@ export class KnexRouter {
     return this.core.decide(context);
   }
 
-  /** The physical column to read for this request, or null when nothing can be read yet. */
+  /**
+   * The physical column the read rule picks for this request, or null when nothing can be read yet. Its values
+   * change meaning when reads switch (cents, then units): prefer `select()`, which never does.
+   */
   column(context?: FlagContext): string | null {
     return this.core.readColumn(context);
   }
 
-  /** `<physical> AS <logical>`, for `.select(...)`. */
-  select(context?: FlagContext, alias: string = this.logicalName): Knex.Raw {
-    const col = this.core.readColumn(context);
-    if (col === null) return this.knex.raw('NULL AS ??', [alias]);
-    return this.knex.raw('?? AS ??', [col, alias]);
+  /**
+   * One select-list item for `.select(...)` that means the same in every phase: by default the new column's
+   * meaning under the new column's name — derived in SQL from the old column with the backfill expression until
+   * reads switch for this request, the new column itself after. `{ meaning: 'old' }` gives the old column's
+   * meaning under its name instead (the reverse expression once reads switch); `as` renames, `table` qualifies
+   * the columns (an alias in a join). See read-select.ts.
+   */
+  select(context?: FlagContext, options?: SelectOptions): Knex.Raw {
+    const o = parseSelectOptions(options, this.resolved.migration.id);
+    const d = this.core.decideRead(context);
+    return selectItem(this.knex, this.resolved, this.core.currentPhase, d.read, o);
   }
 
   /**
@@ -104,7 +110,9 @@ export class KnexRouter {
   private derive(value: Derived, inputs: readonly string[]): Knex.Raw {
     // The expression is evaluated over a one-row subquery that names the supplied values like the table's
     // columns, typed as the table types them, so "lower(email)" means the same here as in the backfill.
-    const select = inputs.map((c) => `?::${this.resolved.columns.get(c)?.type ?? 'text'} AS ??`).join(', ');
+    // A router resolved before expand does not see the new column in `columns`: its type is the declared one.
+    const typeOf = (c: string) => this.resolved.columns.get(c)?.type ?? (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
+    const select = inputs.map((c) => `?::${typeOf(c)} AS ??`).join(', ');
     const bindings: unknown[] = [];
     for (const c of inputs) bindings.push(value.row[c], c);
     const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;

@@ -12,6 +12,7 @@ import { readBackfillKnobs, setBackfillKnobs, type BackfillKnobs, type BackfillK
 import * as backfillActions from './handle/backfill-actions.js';
 import { inspectMigration, migrationStatus } from './handle/inspection.js';
 import * as phaseActions from './handle/phase-actions.js';
+import * as readHold from './handle/read-hold.js';
 import { registerResolved } from './handle/registration.js';
 import { runTransition } from './handle/transition.js';
 import { verify } from './handle/verify-action.js';
@@ -168,14 +169,23 @@ export class MigrationHandle {
     return verify(this, options);
   }
 
-  /** Allows reads of the new column (each request still asks the read-new flag). */
+  /** Allows reads of the new column (each request still asks the read-new flag); releases a read-old hold. */
   readNew(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return runTransition(this, 'read-new', {}, { cause: options.cause });
+    return readHold.readNew(this, options);
   }
 
-  /** Sends every read back to the old column. */
-  readOld(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return runTransition(this, 'read-old', {}, { cause: options.cause });
+  /**
+   * The emergency lever: sends every read back to the old column (read-new → verified), whatever the read-new
+   * flag says, and holds them there: a controller does not move back to read-new until the flag has been seen
+   * off (then on again), or `readNew()` is called.
+   */
+  readOld(options: readHold.ReadOldOptions = {}): Promise<TransitionDecision> {
+    return readHold.readOld(this, options);
+  }
+
+  /** Releases the hold `readOld()` placed, if the migration is still at `version`; true when one was released. */
+  releaseReadHold(options: TransitionOptions & { version: number }): Promise<boolean> {
+    return readHold.releaseReadHold(this, options);
   }
 
   /**

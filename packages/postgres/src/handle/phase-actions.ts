@@ -48,7 +48,7 @@ export function contract(
 export function rollback(h: MigrationHandle, options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions): Promise<TransitionDecision> {
   return runTransition(h, 'rollback', {}, {
     cause: options.cause,
-    extra: { rows_backfilled: 0, backfill_started_at: null, backfill_completed_at: null, verify_result: null, verified_at: null },
+    extra: { rows_backfilled: 0, backfill_started_at: null, backfill_completed_at: null, verify_result: null, verified_at: null, reads_held_at: null },
     after: async (r, row) => {
       await grace(h);
       await ops.rollback(h.pf.ctx, r, { dropNewColumn: (options.dropNewColumn ?? true) && row.created_new_column, signal: options.signal });
