@@ -184,6 +184,44 @@ describe('Unleash drives a migration across two service processes', function () 
     assert.equal(await wrongAmountRows(suite.knex, table), 0, 'both columns stayed right through the outage');
   });
 
+  it('pulls the emergency lever: read-old sends every read of both processes back while the flag stays on, until read-new is asked for again', async () => {
+    const everyone = (column: string) => Object.fromEntries(USERS.map((u) => [u, column]));
+    let t0 = Date.now();
+    await unleash.admin.setRollout(names.readNew, ENV, readNewStrategy, 100);
+    await untilColumns('read-new 50% → 100% (before the lever)', t0, await expectedColumns(100));
+    const before = await Promise.all(services.map((s) => s.report()));
+    const refusedBefore = (await events('refused')).length;
+
+    // `phaseflag read-old` from an operator's shell: the flag in Unleash stays on at 100%.
+    t0 = Date.now();
+    await pf.migration(input).readOld();
+    const lever = await untilColumns('read-old (flag still on) → every instance reads old', t0, everyone(OLD));
+    assert.ok(lever < 2000, `the lever takes effect through NOTIFY, not the flag poll (${lever} ms)`);
+    assert.ok((await pf.store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
+    await new Promise((r) => setTimeout(r, 3 * REFRESH_MS)); // the controllers poll and reconcile, the flag still on
+    assert.equal(await phase(), 'verified', 'the controllers do not move back to read-new while the hold stands');
+    for (const s of services) assert.deepEqual(await s.columns(USERS), everyone(OLD), `${s.instanceId} still reads old`);
+    const held = (await events('refused')).slice(refusedBefore);
+    assert.equal(held.length, 1, `refused once across the fleet: ${JSON.stringify(held)}`);
+    assert.equal(held[0]!.action, 'read-new');
+    assert.match(held[0]!.reason!, /read-old/);
+
+    // Reads move again only when read-new is asked for again: the flag off (the hold is released) and on.
+    await unleash.admin.disable(names.readNew, ENV);
+    await waitFor(async () => (await pf.store.get(id))!.reads_held_at === null, { timeoutMs: 20_000, description: 'the hold to be released' });
+    assert.equal(await phase(), 'verified');
+    t0 = Date.now();
+    await unleash.admin.enable(names.readNew, ENV);
+    await untilEvery('read-new flag off and on again → phase read-new in every instance', t0, (m) => m.type === 'phase' && m.phase === 'read-new');
+    await untilColumns('… and every instance reads new again', t0, everyone(NEW));
+    const after = await Promise.all(services.map((s) => s.report()));
+    after.forEach((r, i) => {
+      assert.equal(r.errors, 0, r.errorSamples.join('; '));
+      assert.ok(r.reads > before[i]!.reads + 50, 'reads went on throughout');
+    });
+    assert.equal(await wrongAmountRows(suite.knex, table), 0);
+  });
+
   it('contracts once read-new is fully on and no instance reads the old column: no failed request, every row right', async () => {
     let t0 = Date.now();
     await unleash.admin.setRollout(names.readNew, ENV, readNewStrategy, 100);
@@ -215,6 +253,7 @@ describe('Unleash drives a migration across two service processes', function () 
     );
     assert.equal(wrong.rows[0].n, 0);
     const moves = (await events('transition')).map((e) => e.to_phase);
-    assert.deepEqual(moves, ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
+    // read-new → verified → read-new: the emergency lever and its release, above.
+    assert.deepEqual(moves, ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'verified', 'read-new', 'contracted']);
   });
 });
