@@ -35,6 +35,11 @@ export interface MigrationStatusJson {
     runner: { pid: number; applicationName: string | null } | null;
   } | null;
   verify: { clean: boolean; mismatches: number; rowsChecked: number; at: string | null } | null;
+  /**
+   * Set while `read-old` by hand holds every read on the old column: a controller does not move back to read-new
+   * until the read-new flag has been seen off (then on again), or `read-new` is run. null when no hold stands.
+   */
+  readsHeld: { since: string } | null;
   instances: Array<{ instanceId: string; phase: string; live: boolean; writesOld: boolean; writesNew: boolean; readsOld: boolean; readsNew: boolean; lastSeen: string; host: string | null; pid: number | null }>;
   /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
   error: { code: string; message: string; hint: string | null } | null;
@@ -62,7 +67,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     const stored = await handle.pf.store.get(m.id).catch(() => null);
     return {
       ...base, ...(stored ? { table: `${stored.table_schema}.${stored.table_name}` } : {}),
-      phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, instances: [],
+      phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, readsHeld: null, instances: [],
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
@@ -80,7 +85,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     updatedAt: row.updated_at ? new Date(row.updated_at).toISOString() : null,
     updatedBy: row.updated_by,
     guards: guardsFor(facts),
-    next: source ? nextStep(facts, source, m, runner !== null) : null,
+    next: source ? nextStep(facts, source, m, runner !== null, row.reads_held_at != null) : null,
     backfill: p && p.ranges.length > 0 ? {
       rowsDone: p.rowsDone, rowsEstimate: p.rowsEstimate, percent: p.done ? 100 : p.rowsEstimate > 0 ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10) : 0,
       done: p.done, rowsPerSecond: p.rowsPerSecond ?? null, etaSeconds: p.etaSeconds ?? null, ranges: p.ranges.length,
@@ -92,6 +97,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
       runner: runner ? { pid: runner.pid, applicationName: runner.application_name } : null,
     } : null,
     verify: row.verify_result ? { ...pick(row.verify_result), at: row.verified_at ? new Date(row.verified_at).toISOString() : null } : null,
+    readsHeld: row.reads_held_at ? { since: new Date(row.reads_held_at).toISOString() } : null,
     instances: instances.map((i) => ({
       instanceId: i.instanceId, phase: i.phase, live: i.live, writesOld: i.writesOld, writesNew: i.writesNew, readsOld: i.readsOld, readsNew: i.readsNew,
       lastSeen: new Date(i.lastSeen).toISOString(), host: i.host, pid: i.pid,
@@ -121,10 +127,10 @@ function guardsFor(facts: GuardFacts): MigrationStatusJson['guards'] {
   });
 }
 
-function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean): MigrationStatusJson['next'] {
+function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean, readsHeld: boolean): MigrationStatusJson['next'] {
   const flags = Object.fromEntries(ROLES.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
   // A runner anywhere counts: `backfilling` with one elsewhere is not a run to resume.
-  const step = decideNext({ facts, flags, backfillRunning });
+  const step = decideNext({ facts, flags, backfillRunning, readsHeld });
   switch (step.kind) {
     case 'act': return { kind: 'act', action: step.action, why: step.why, hint: null };
     case 'refuse': return { kind: 'refuse', action: step.action, why: step.reason, hint: step.hint };

@@ -181,6 +181,16 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(clean.code, EXIT.ok, clean.stderr);
     assert.equal(clean.json().phase, 'verified');
 
+    // The emergency lever: read-old holds reads on the old column, status shows it, read-new releases it.
+    assert.equal((await w.run(['read-new', 'orders-amount'])).code, EXIT.ok);
+    const lever = await w.run(['read-old', 'orders-amount', '--json']);
+    assert.deepEqual(lever.json(), { migrationId: 'orders-amount', action: 'read-old', from: 'read-new', to: 'verified', phase: 'verified' });
+    const held = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
+    assert.ok(typeof held.readsHeld?.since === 'string' && !Number.isNaN(Date.parse(held.readsHeld.since)), JSON.stringify(held.readsHeld));
+    assert.match((await w.run(['status', 'orders-amount'])).stdout, /reads held[\s\S]*phaseflag read-new/);
+    assert.equal((await w.run(['read-new', 'orders-amount'])).code, EXIT.ok);
+    assert.equal((await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].readsHeld, null);
+
     const rb = await w.run(['rollback', 'orders-amount']);
     assert.equal(rb.code, EXIT.ok, rb.stderr);
     assert.equal(await phaseOf(suite, 'orders-amount'), 'rolled-back');

@@ -52,6 +52,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
     { [head('phase')]: `${c.cyan(m.phase)}${c.dim(` (v${m.version}${m.updatedBy ? `, by ${m.updatedBy}` : ''}${m.updatedAt ? ` at ${m.updatedAt}` : ''})`)}` },
     { [head('flags')]: unleashConfigured ? m.flags.map((f) => `${f.name}: ${onOff(out, f.enabled, f.fullyOn)}`).join('\n') : c.dim('Unleash not configured (UNLEASH_URL, UNLEASH_API_TOKEN)') },
     { [head('backfill')]: backfillText(out, m) },
+    ...(m.readsHeld ? [{ [head('reads held')]: `${c.yellow('on the old column by read-old')}${c.dim(` since ${m.readsHeld.since}`)}\n${c.dim('turn the read-new flag off and on again, or run `phaseflag read-new`')}` }] : []),
     { [head('verify')]: m.verify ? `${m.verify.clean ? c.green('clean') : c.red(`${m.verify.mismatches} mismatches`)} over ${formatNumber(m.verify.rowsChecked)} rows${m.verify.at ? c.dim(` at ${m.verify.at}`) : ''}` : c.dim('not run') },
   );
   if (m.next) {
