@@ -1,7 +1,8 @@
 /**
- * The HTTP API. Handlers never name `amount_cents`/`amount` or `email`/`email_normalized` in a read or a write
- * by themselves: reads ask the migration's router which column serves this request, writes pass the value the
- * application has always written through `router.row()`, which adds the other column while both are kept.
+ * The HTTP API. Handlers never pick `amount_cents`/`amount` or `email`/`email_normalized` by themselves: reads
+ * take `router.select()`, which returns the new column's meaning under its name in every phase (so a flag never
+ * changes what a field means), writes pass the value the application has always written through `router.row()`,
+ * which adds the other column while both are kept.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
@@ -64,8 +65,6 @@ const flagContext = (req: Request): FlagContext => {
 
 export function createApp(deps: AppDeps): express.Express {
   const { knex, routers } = deps;
-  const amountColumn = routers.amount.core.migration.newColumn.name;
-  const emailColumn = routers.email.core.migration.newColumn.name;
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '16kb' }));
@@ -77,14 +76,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/orders/:id', async (req, res) => {
     const id = parseId(req.params.id);
     const ctx = flagContext(req);
-    // column() decides once per request and counts the read for the heartbeat ("does anyone still read old?").
-    const column = routers.amount.column(ctx)!;
-    const row = await knex('orders').first('id', 'customer_id', { amount_value: column }).where({ id });
+    // select() reads the amount in units under "amount" in every phase: derived in SQL from amount_cents until
+    // reads switch for this request, the amount column itself after. It counts the read for the heartbeat.
+    const readFrom = routers.amount.decide(ctx).read;
+    const row = await knex('orders').first('id', 'customer_id', routers.amount.select(ctx)).where({ id });
     if (!row) throw new HttpError(404, `no order ${id}`);
-    const fromNew = column === amountColumn;
-    // numeric(12,2) arrives from pg as a string with two decimals; the old column is integer cents.
-    const amount = row.amount_value === null ? null : fromNew ? String(row.amount_value) : centsToAmount(Number(row.amount_value));
-    res.json({ id: Number(row.id), customerId: Number(row.customer_id), amount, readFrom: fromNew ? 'new' : 'old' });
+    // numeric(12,2) arrives from pg as a string with two decimals, from either side.
+    res.json({ id: Number(row.id), customerId: Number(row.customer_id), amount: row.amount === null ? null : String(row.amount), readFrom });
   });
 
   app.post('/orders', async (req, res) => {
@@ -105,13 +103,12 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/customers/:id', async (req, res) => {
     const id = parseId(req.params.id);
-    const column = routers.email.column(flagContext(req))!;
-    const row = await knex('customers').first('id', { email_value: column }).where({ id });
+    const ctx = flagContext(req);
+    // The normalized address under "email_normalized" in every phase (lower(btrim(email)) until reads switch).
+    const readFrom = routers.email.decide(ctx).read;
+    const row = await knex('customers').first('id', routers.email.select(ctx)).where({ id });
     if (!row) throw new HttpError(404, `no customer ${id}`);
-    const fromNew = column === emailColumn;
-    // The old column holds the address as typed: normalize it here exactly as the backfill expression does.
-    const email = row.email_value === null ? null : fromNew ? String(row.email_value) : normalizeEmail(String(row.email_value));
-    res.json({ id: Number(row.id), email, readFrom: fromNew ? 'new' : 'old' });
+    res.json({ id: Number(row.id), email: row.email_normalized === null ? null : String(row.email_normalized), readFrom });
   });
 
   app.post('/customers', async (req, res) => {
@@ -153,7 +150,7 @@ export function describeMigration(router: KnexRouter, deps: Pick<AppDeps, 'flags
   const d = router.decide();
   let readsNew: boolean | 'partial' = false;
   if (phase === 'contracted') readsNew = true;
-  else if (phase === 'verified' || phase === 'read-new') {
+  else if (phase === 'read-new') { // the read rule: verified reads old whatever the flag says
     const state = deps.flags.state?.(m.flags.readNew);
     readsNew = state?.fullyOn ? true : state?.enabled ? 'partial' : false;
   }
