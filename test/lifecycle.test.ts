@@ -55,7 +55,10 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     flags.set('orders-amount.read-new', true);
     assert.equal(router.column(), 'amount');
     await step('read-old', () => m.readOld());
+    // The lever works by itself: the flag is still on, every read is back on the old column (step waited 300 ms).
+    assert.equal(router.column(), 'amount_cents', 'read-old sends reads back while the read-new flag stays on');
     await step('read-new again', () => m.readNew());
+    assert.equal(router.column(), 'amount');
 
     // Writers that bypass phaseflag must be gone before the old column stops being written.
     const plain = await plainLoad.stop();

@@ -78,6 +78,9 @@ describe('each phase can be rolled back under traffic and started again', functi
         await m.verify();
         await m.readNew();
         const stopped = await load.stop();
+        // Heartbeats are off here (heartbeatMs 0) but for the one sent at each phase change, which counted the
+        // reads of `verified` (old ones, by the read rule): report what the router read since read-new.
+        await router.heartbeat();
         assert.equal(stopped.errors, 0, JSON.stringify(stopped.errorSamples.slice(0, 3)));
         assert.equal(await wrongRows(suite.knex), 0);
         await m.contract({ confirm: true });
