@@ -27,8 +27,8 @@ const STEPS: StepCommand[] = [
     name: 'resume', description: 'resume a paused backfill (paused → backfilling)',
     help: 'A `phaseflag backfill` waiting in another shell carries on; otherwise run `phaseflag backfill <id>` (or let a controller run it).', run: (h) => h.resume(),
   },
-  { name: 'read-new', description: 'allow reads of the new column (per request, by the read-new flag): verified → read-new', run: (h) => h.readNew() },
-  { name: 'read-old', description: 'send every read back to the old column: read-new → verified', run: (h) => h.readOld() },
+  { name: 'read-new', description: 'allow reads of the new column (per request, by the read-new flag); releases a read-old hold: verified → read-new', run: (h) => h.readNew() },
+  { name: 'read-old', description: 'the emergency lever: send every read back to the old column whatever the read-new flag says, and hold them there until the flag goes off and on again or read-new runs: read-new → verified', run: (h) => h.readOld() },
   {
     name: 'rollback', description: 'abandon the migration before contract: reads and writes go back to the old column, then the new objects are dropped',
     options: [['--keep-new-column', 'keep the new column (and its data) even if phaseflag created it']],
