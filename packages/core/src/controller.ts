@@ -19,6 +19,9 @@ import { zodIssues } from './zod-issues.js';
  *   the controller's own `dropOldColumn` option.
  * - Moves back (stop dual-write, pause, read old) come before moves forward; refusals come last, when there is
  *   nothing to do, so one contradictory flag never holds the migration still.
+ * - A failed verify is reported, never repaired automatically: the mismatching rows were written by something
+ *   that bypassed dual-write, and re-deriving them before that writer is found would hide it and let it go on.
+ *   A person runs `repair()` once the cause is fixed; a repair cut short resumes like any backfill.
  * - A rolled-back migration stays rolled back (the dual-write flag is likely still on from the first try):
  *   `expand()` by hand starts it again, then the flags drive it.
  */
@@ -116,7 +119,7 @@ export function decideNext(input: ReconcileInput): NextStep {
         return on(flags.backfill) ? act('resume', 'backfill', 'the backfill flag is on again') : none('paused by the backfill flag');
       case 'backfilled':
         if (facts.verify?.afterBackfill && !facts.verify.clean) {
-          return none(`the last verify found ${facts.verify.mismatches} mismatching row(s); run verify() by hand once the cause is fixed`);
+          return none(`the last verify found ${facts.verify.mismatches} mismatching row(s); fix the cause, then repair them by hand (phaseflag repair <id>, repair()); the controller does not repair by itself`);
         }
         return act('verify', null, 'the backfill is complete');
       case 'verified':

@@ -29,6 +29,7 @@ export const ACTIONS = [
   'resume',
   'complete-backfill',
   'verify',
+  'repair',
   'read-new',
   'read-old',
   'contract',
@@ -132,7 +133,18 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       if (f.verify === null || !f.verify.afterBackfill) return refuse('no verify run since the backfill completed', 'Run verify.');
       return f.verify.clean ? ALLOW
         : refuse(`verify found ${f.verify.mismatches} row(s) whose new column differs from the backfill expression`,
-          'Inspect the reported keys, fix the cause (a writer bypassing dual-write?), backfill again and re-verify.');
+          'Inspect the reported keys and fix the cause (a writer bypassing dual-write?), then re-derive those rows with repair (`phaseflag repair <id>`, `repair()`), which verifies again.');
+    },
+  },
+  {
+    // Back to backfilling over fresh ranges: the batches rewrite only rows whose new column differs from the
+    // expression, so a repair re-derives exactly the rows a failed verify found (and any that went wrong since).
+    action: 'repair',
+    from: ['backfilled'],
+    to: 'backfilling',
+    guard: (f) => {
+      if (f.verify === null) return refuse('no verify has run since the backfill completed', 'Run verify first: repair re-derives the rows a failed verify found.');
+      return f.verify.clean ? refuse('the last verify was clean: there is nothing to repair', 'Run verify again if rows changed since; it moves the phase to verified when clean.') : ALLOW;
     },
   },
   {

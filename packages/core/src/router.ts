@@ -85,7 +85,8 @@ export class Router {
       case 'read-new':
         return this.flags.isEnabled(this.migration.flags.readNew, context) === true ? this.readNewWriteBoth : this.readOldWriteBoth;
       case 'contracted':
-        return this.readNewWriteNew;
+        // A derived column's source stays authoritative: writes keep going to it (and the trigger derives).
+        return this.migration.intent === 'derive' ? this.readNewWriteBoth : this.readNewWriteNew;
       default:
         // pending, expanded, rolled-back, unknown: the new column may not exist (or may be about to go).
         return this.readOldWriteOld;

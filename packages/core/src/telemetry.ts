@@ -10,6 +10,7 @@ export const SPAN = {
   verify: 'phaseflag.verify',
   verifyBatch: 'phaseflag.verify.batch',
   plan: 'phaseflag.plan',
+  repair: 'phaseflag.repair',
 } as const;
 
 export const ATTR = {
@@ -33,6 +34,7 @@ export const ATTR = {
   mismatches: 'phaseflag.verify.mismatches',
   throttled: 'phaseflag.throttled',
   throttledMs: 'phaseflag.throttle.wait_ms',
+  rowsRepaired: 'phaseflag.rows.repaired',
 } as const;
 
 export const METRIC = {
@@ -43,4 +45,5 @@ export const METRIC = {
   transitions: 'phaseflag.transitions',
   refusals: 'phaseflag.transitions.refused',
   throttleWait: 'phaseflag.backfill.throttle.duration',
+  rowsRepaired: 'phaseflag.repair.rows',
 } as const;

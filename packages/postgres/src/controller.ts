@@ -234,7 +234,8 @@ export class Controller {
       case 'pause': await h.pause({ cause }); break;
       case 'read-new': await h.readNew({ cause }); break;
       case 'read-old': await h.readOld({ cause }); break;
-      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn, cause }); break;
+      // A derived column's source stays: dropOldColumn applies to replacements only.
+      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive', cause }); break;
       case 'backfill':
       case 'resume':
         await h.startBackfill({ cause, batch: this.options.backfill?.batch });

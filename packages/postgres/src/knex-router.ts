@@ -9,7 +9,10 @@ export interface KnexRouterOptions {
   instanceId?: string;
   /** How often the instance reports the phase it applies; 0 turns heartbeats off. */
   heartbeatMs?: number;
-  /** The name application code reads the value under (default: the old column's name, else the new one's). */
+  /**
+   * The name application code reads the value under (default: the old column's name, else the new one's; a
+   * derived column is read under its own name).
+   */
   logicalName?: string;
 }
 
@@ -36,7 +39,7 @@ export class KnexRouter {
     this.core = new Router(m, { flags, snapshot });
     this.knex = pf.knex;
     this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.logicalName = options.logicalName ?? m.oldColumn ?? m.newColumn.name;
+    this.logicalName = options.logicalName ?? (m.intent === 'derive' ? m.newColumn.name : m.oldColumn ?? m.newColumn.name);
     this.unsubscribe = pf.store.watchPhase(m.id, (s) => {
       const before = this.core.currentPhase;
       this.core.update(s);
@@ -72,6 +75,11 @@ export class KnexRouter {
   select(context?: FlagContext, alias: string = this.logicalName): Knex.Raw {
     const col = this.core.readColumn(context);
     if (col === null) return this.knex.raw('NULL AS ??', [alias]);
+    const m = this.resolved.migration;
+    if (m.intent === 'derive' && col !== m.newColumn.name && m.backfill !== null) {
+      // A derived column means the same before the switch: the expression over its source, computed in SQL.
+      return this.knex.raw(`((${escapeBindings(m.backfill)})::${this.resolved.newColumnType}) AS ??`, [alias]);
+    }
     return this.knex.raw('?? AS ??', [col, alias]);
   }
 
