@@ -44,6 +44,11 @@ export interface GuardFacts {
   readonly newColumnReady: boolean;
   /** The sync trigger is installed and enabled (writers that do not embed phaseflag are covered). */
   readonly triggerInstalled: boolean;
+  /**
+   * The migration has nothing for a trigger or a writer to keep in sync: a brand-new column with no backfill and
+   * no reverse expression (writers that leave it out get its default). Absent: false.
+   */
+  readonly nothingToSync?: boolean;
   /** Live service instances and what they apply; empty when none reported (or none is live). */
   readonly liveInstances: readonly InstanceFact[];
   /** Every backfill range reached its upper bound. */
@@ -105,7 +110,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     from: ['dual-write'],
     to: 'backfilling',
     guard: (f) => {
-      if (f.triggerInstalled) return ALLOW;
+      if (f.triggerInstalled || f.nothingToSync === true) return ALLOW;
       const lagging = f.liveInstances.filter((i) => !(i.writesOld && i.writesNew));
       if (f.liveInstances.length === 0) {
         return refuse('the sync trigger is off and no live service instance reports writing both columns',

@@ -37,7 +37,8 @@ export function contractStepsBefore(r: ResolvedMigration, options: { dropOldColu
   // Even when the old column is dropped later: between the phase change and the drop (the grace period),
   // writers that no longer fill it must not fail on its NOT NULL.
   void options;
-  return r.oldColumn?.notNull ? [dropNotNull] : [];
+  // A derived column's source is not replaced: its writers go on filling it, and it keeps its constraints.
+  return r.oldColumn?.notNull && r.migration.intent !== 'derive' ? [dropNotNull] : [];
 }
 
 export function contractStepsAfter(r: ResolvedMigration, options: { dropOldColumn?: boolean } = {}): Step[] {
