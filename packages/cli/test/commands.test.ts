@@ -199,6 +199,10 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.match(dirty.stderr, /phaseflag repair orders-amount/, 'the way out is named');
     assert.equal(d.next, 'phaseflag repair orders-amount');
 
+    const stillDone = await w.run(['backfill', 'orders-amount']);
+    assert.equal(stillDone.code, EXIT.ok);
+    assert.match(stillDone.stderr + stillDone.stdout, /2 row\(s\) that differ: `phaseflag repair orders-amount`/, 'backfill points at repair');
+
     // The way out: repair re-derives exactly the rows that differ, then verifies.
     const repaired = await w.run(['repair', 'orders-amount', '--json']);
     assert.equal(repaired.code, EXIT.ok, repaired.stderr);
