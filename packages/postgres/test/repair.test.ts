@@ -94,7 +94,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     assert.equal((await pf.store.get('clean'))!.phase, 'verified');
   });
 
-  it('walks rows inserted since the first backfill too (fresh ranges bounded at the repair), and a repair cut short resumes', async () => {
+  it('walks rows inserted since the first backfill too (fresh ranges bounded at the repair); a repair cut short or paused resumes', async () => {
     await createTable('orders_late', 2000);
     const m = amountMigration('late', 'orders_late');
     const { h } = await backfilledWithDrift(m, 'orders_late', 50);
@@ -106,14 +106,21 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     assert.equal(await wrongRows('orders_late'), 40 + 30);
     await assert.rejects(h.verify(), (e: { code?: string }) => e.code === 'PF_VERIFY_FAILED');
 
-    const stop = new AbortController();
-    let batches = 0;
-    const first = await h.repair({ batch: { size: 500 }, signal: stop.signal, onProgress: () => { if (++batches === 1) stop.abort(); } });
+    const cutShort = () => {
+      const stop = new AbortController();
+      return { signal: stop.signal, onProgress: () => stop.abort(), batch: { size: 500 } };
+    };
+    const first = await h.repair(cutShort());
     assert.equal(first.verify, null, 'cut short: no verify');
     assert.equal((await pf.store.get('late'))!.phase, 'backfilling');
-    const second = await h.repair({ batch: { size: 500 } });
-    assert.equal(first.rowsRepaired + second.rowsRepaired, 70);
-    assert.equal(second.verify?.clean, true);
+    const second = await h.repair(cutShort());
+    assert.equal(second.verify, null);
+    assert.ok(second.rowsScanned > 0 && second.rowsScanned <= 500, 'resumed where the first stopped');
+    await h.pause();
+    const third = await h.repair({ batch: { size: 500 } });
+    assert.equal(first.rowsRepaired + second.rowsRepaired + third.rowsRepaired, 70);
+    assert.equal(first.rowsScanned + second.rowsScanned + third.rowsScanned, 2030, 'no row walked twice');
+    assert.equal(third.verify?.clean, true);
     assert.equal(await wrongRows('orders_late'), 0);
     assert.equal((await pf.store.get('late'))!.phase, 'verified');
   });

@@ -26,12 +26,15 @@ export async function repair(h: MigrationHandle, options: BackfillOptions & { ve
   const { ctx, store } = h.pf;
   return withSpan(ctx.tracer, SPAN.repair, { attributes: { [ATTR.migrationId]: h.id } }, async (span) => {
     const row = await store.get(h.id);
-    if (row?.phase === 'backfilling' && row.verify_result && !row.verify_result.clean) {
-      // A repair that was cut short: carry on where it stopped.
-    } else if (row?.phase !== 'backfilled') {
+    // Backfilling or paused with a dirty verify on record can only be a repair that was cut short or paused
+    // (rollback clears the verify): carry on where it stopped.
+    const resuming = (row?.phase === 'backfilling' || row?.phase === 'paused') && row.verify_result !== null && !row.verify_result.clean;
+    if (resuming && row?.phase === 'paused') {
+      await h.resume({ cause: options.cause });
+    } else if (!resuming && row?.phase !== 'backfilled') {
       await refuse(h, 'repair', row?.phase ?? 'pending', `repair re-derives rows after a failed verify, in backfilled, not in ${row?.phase ?? 'pending'}`,
         row?.phase === 'verified' || row?.phase === 'read-new' ? 'The last verify was clean; nothing to repair.' : 'Run the backfill to completion and verify first.');
-    } else {
+    } else if (!resuming) {
       await runTransition(h, 'repair', {}, {
         cause: options.cause,
         // Fresh ranges up to the highest key now: rows inserted since the first backfill are walked too.
