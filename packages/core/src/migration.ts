@@ -197,6 +197,10 @@ export function defineMigration(input: MigrationInput): Migration {
       throw invalid(`Migration "${m.id}" derives "${newName}" but names no ${missing.join(' and no ')}.`, { oldColumn, backfill: m.backfill },
         'A derived column is computed from a source column that stays: name the source as oldColumn and give the backfill expression over it.', m.id);
     }
+    if (!m.sync.trigger) {
+      throw invalid(`Migration "${m.id}" derives "${newName}" with the sync trigger off.`, m.sync,
+        'After contract only the trigger keeps a derived column right on every write of its source: leave sync.trigger on.', m.id);
+    }
     if (m.reverse !== null) {
       throw invalid(`Migration "${m.id}" derives "${newName}" but also has a reverse expression.`, m.reverse,
         'Writes of a derived column go to its source and the sync trigger derives it: remove "reverse" (or declare intent: \'replace\').', m.id);

@@ -85,5 +85,6 @@ describe('defineMigration', () => {
     assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a' }), /names no backfill/);
     assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }), /reverse/);
     assert.throws(() => defineMigration({ ...base, intent: 'merge' as 'derive', oldColumn: 'a', backfill: 'lower(a)' }), /intent/);
+    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', sync: { trigger: false } }), /sync trigger off/);
   });
 });
