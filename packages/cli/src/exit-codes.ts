@@ -25,6 +25,8 @@ const BY_CODE: Readonly<Record<string, ExitCode>> = {
   PF_CONFIRMATION_REQUIRED: EXIT.refused,
   PF_IRREVERSIBLE: EXIT.refused,
   PF_MIGRATION_CONFLICT: EXIT.refused,
+  PF_DERIVED_SOURCE_KEPT: EXIT.refused,
+  PF_DEFAULT_NOT_CARRIED: EXIT.refused,
   PF_BACKFILL_LOCKED: EXIT.refused,
   PF_LOCK_TIMEOUT: EXIT.refused,
   PF_DEFINITION_CHANGED: EXIT.refused,

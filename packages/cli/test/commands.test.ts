@@ -84,6 +84,26 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     }
   });
 
+  it('init writes the intent it is given: derive for a column that lives beside its source; anything else is a usage error', async () => {
+    const fresh = workdir(suite);
+    try {
+      const r = await fresh.run(['init', '--intent', 'derive', '--id', 'users-email', '--table', 'users', '--old-column', 'email',
+        '--new-column', 'email_lower', '--type', 'text', '--backfill', 'lower(email)']);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      const source = readFileSync(join(fresh.dir, 'migrations', 'users-email.ts'), 'utf8');
+      assert.match(source, /intent: 'derive'/);
+      assert.doesNotMatch(source, /reverse:/);
+      const replace = await fresh.run(['init', '--force']);
+      assert.equal(replace.code, EXIT.ok, replace.stderr);
+      assert.match(readFileSync(join(fresh.dir, 'migrations', 'orders-amount.ts'), 'utf8'), /intent: 'replace'/, 'no terminal, no --intent: replace');
+      const bad = await fresh.run(['init', '--intent', 'merge', '--force']);
+      assert.equal(bad.code, EXIT.usage);
+      assert.match(bad.stderr, /PF_USAGE_BAD_OPTION: --intent merge/);
+    } finally {
+      fresh.remove();
+    }
+  });
+
   it('a config that cannot import the phaseflag packages says to install them (exit 2)', async () => {
     // Outside any project (no node_modules above it), as in a fresh directory where `phaseflag init` was run by npx.
     const dir = mkdtempSync(join(tmpdir(), 'pf-cli-bare-'));
@@ -176,10 +196,23 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(d.error.code, 'PF_VERIFY_FAILED');
     assert.match(dirty.stderr, /^PF_VERIFY_FAILED: /);
 
-    await suite.knex.raw('UPDATE orders SET amount = (amount_cents::numeric / 100) WHERE id IN (7, 9)');
-    const clean = await w.run(['verify', 'orders-amount', '--json']);
-    assert.equal(clean.code, EXIT.ok, clean.stderr);
-    assert.equal(clean.json().phase, 'verified');
+    assert.match(dirty.stderr, /phaseflag repair orders-amount/, 'the way out is named');
+    assert.equal(d.next, 'phaseflag repair orders-amount');
+
+    const stillDone = await w.run(['backfill', 'orders-amount']);
+    assert.equal(stillDone.code, EXIT.ok);
+    assert.match(stillDone.stderr + stillDone.stdout, /2 row\(s\) that differ: `phaseflag repair orders-amount`/, 'backfill points at repair');
+
+    // The way out: repair re-derives exactly the rows that differ, then verifies.
+    const repaired = await w.run(['repair', 'orders-amount', '--json']);
+    assert.equal(repaired.code, EXIT.ok, repaired.stderr);
+    const rep = repaired.json();
+    assert.equal(rep.rowsRepaired, 2);
+    assert.equal(rep.clean, true);
+    assert.equal(rep.phase, 'verified');
+    assert.equal(await wrongRows(suite), 0);
+    const nothing = await w.run(['repair', 'orders-amount']);
+    assert.equal(nothing.code, EXIT.refused, 'nothing to repair once verified');
 
     // The emergency lever: read-old holds reads on the old column, status shows it, read-new releases it.
     assert.equal((await w.run(['read-new', 'orders-amount'])).code, EXIT.ok);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { CLI, createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
@@ -131,5 +131,23 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     assert.equal(await phaseOf(suite, 'orders-amount'), 'backfilled');
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, 4000, 'every row counted once: none skipped, none redone');
     assert.equal(await wrongRows(suite), 0);
+  });
+
+  it('init on a terminal asks whether the new column replaces the old one or is derived from it, and writes the answer', async () => {
+    const fresh = workdir(suite);
+    try {
+      const script = join(fresh.dir, 'init.sh');
+      writeFileSync(script, `unset NO_COLOR FORCE_COLOR\ncd '${fresh.dir}'\n'${process.execPath}' '${CLI}' init --id users-email --table users --old-column email --new-column email_lower --type text --backfill 'lower(email)'\necho "EXIT=$?"\nsleep 600\n`);
+      tmux('new-session', '-d', '-s', 'init', '-x', '160', '-y', '12', `sh '${script}'`);
+      await waitScreen('init', /\[replace\/derive\] \(replace\)/, 'the question');
+      tmux('send-keys', '-t', 'init', 'maybe', 'Enter');
+      await sleep(300);
+      tmux('send-keys', '-t', 'init', 'derive', 'Enter');
+      await waitScreen('init', /EXIT=0/, 'init to finish');
+      const source = readFileSync(join(fresh.dir, 'migrations', 'users-email.ts'), 'utf8');
+      assert.match(source, /intent: 'derive'/);
+    } finally {
+      fresh.remove();
+    }
   });
 });

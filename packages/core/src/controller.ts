@@ -22,6 +22,9 @@ import { zodIssues } from './zod-issues.js';
  * - `readOld()` by hand (read-new → verified) holds reads on the old column: while the hold stands, a read-new
  *   flag that is still on is refused (recorded once) instead of moving back to read-new at once; the hold is
  *   released when the flag is seen off (or by `readNew()` by hand), so the next "on" is a new intent.
+ * - A failed verify is reported, never repaired automatically: the mismatching rows were written by something
+ *   that bypassed dual-write, and re-deriving them before that writer is found would hide it and let it go on.
+ *   A person runs `repair()` once the cause is fixed; a repair cut short resumes like any backfill.
  * - A rolled-back migration stays rolled back (the dual-write flag is likely still on from the first try):
  *   `expand()` by hand starts it again, then the flags drive it.
  */
@@ -122,7 +125,7 @@ export function decideNext(input: ReconcileInput): NextStep {
         return on(flags.backfill) ? act('resume', 'backfill', 'the backfill flag is on again') : none('paused by the backfill flag');
       case 'backfilled':
         if (facts.verify?.afterBackfill && !facts.verify.clean) {
-          return none(`the last verify found ${facts.verify.mismatches} mismatching row(s); run verify() by hand once the cause is fixed`);
+          return none(`the last verify found ${facts.verify.mismatches} mismatching row(s); fix the cause, then repair them by hand (phaseflag repair <id>, repair()); the controller does not repair by itself`);
         }
         return act('verify', null, 'the backfill is complete');
       case 'verified':

@@ -6,6 +6,7 @@ export {
   objectName,
   type Migration,
   type MigrationInput,
+  type MigrationIntent,
   type NewColumnSpec,
   type IndexSpec,
   type CheckSpec,

@@ -69,6 +69,12 @@ export const migrationSchema = z.strictObject({
   }),
   primaryKey: z.union([z.string(), z.array(z.string()).min(1).max(8)]).default('id'),
   oldColumn: z.string().nullable().default(null),
+  /**
+   * 'replace': the new column takes the old one's place (reads switch to it, contract may drop the old one).
+   * 'derive': the new column lives beside its source for good (the sync trigger keeps it derived after contract,
+   * the source is never dropped). Default: 'replace'.
+   */
+  intent: z.enum(['replace', 'derive']).optional(),
   newColumn: z.strictObject({
     name: z.string(),
     type: z.string().min(1).max(200),
@@ -92,6 +98,8 @@ export type BatchSettings = z.output<typeof batchSchema>;
 export type ThrottleSettings = z.output<typeof throttleSchema>;
 export type DdlSettings = z.output<typeof ddlSchema>;
 export type ConstantDefault = z.output<typeof constantDefault>;
+/** What the new column is to its source: a replacement, or a column derived from it that stays beside it. */
+export type MigrationIntent = 'replace' | 'derive';
 
 export interface IndexSpec {
   readonly name: string;
@@ -126,6 +134,8 @@ export interface Migration {
   readonly table: QualifiedName;
   readonly primaryKey: readonly string[];
   readonly oldColumn: string | null;
+  /** 'replace' (the default) or 'derive' (see the schema); a brand-new column (no old one) is a 'replace'. */
+  readonly intent: MigrationIntent;
   readonly newColumn: NewColumnSpec;
   /** SQL expression over the row's columns that gives the new column's value. */
   readonly backfill: string | null;
@@ -180,6 +190,22 @@ export function defineMigration(input: MigrationInput): Migration {
   if (m.reverse !== null && oldColumn === null) {
     throw invalid(`Migration "${m.id}" has a reverse expression but no old column to keep right.`, m.reverse, 'Remove "reverse", or name the old column.', m.id);
   }
+  const intent: MigrationIntent = m.intent ?? 'replace';
+  if (intent === 'derive') {
+    const missing = [oldColumn === null ? 'oldColumn' : null, m.backfill === null ? 'backfill' : null].filter((x) => x !== null);
+    if (missing.length > 0) {
+      throw invalid(`Migration "${m.id}" derives "${newName}" but names no ${missing.join(' and no ')}.`, { oldColumn, backfill: m.backfill },
+        'A derived column is computed from a source column that stays: name the source as oldColumn and give the backfill expression over it.', m.id);
+    }
+    if (!m.sync.trigger) {
+      throw invalid(`Migration "${m.id}" derives "${newName}" with the sync trigger off.`, m.sync,
+        'After contract only the trigger keeps a derived column right on every write of its source: leave sync.trigger on.', m.id);
+    }
+    if (m.reverse !== null) {
+      throw invalid(`Migration "${m.id}" derives "${newName}" but also has a reverse expression.`, m.reverse,
+        'Writes of a derived column go to its source and the sync trigger derives it: remove "reverse" (or declare intent: \'replace\').', m.id);
+    }
+  }
   if (!m.newColumn.nullable && m.backfill === null && m.newColumn.default === undefined) {
     throw invalid(`Migration "${m.id}" wants "${newName}" NOT NULL but gives neither a backfill expression nor a default.`, m.newColumn,
       'Existing rows would stay NULL and SET NOT NULL would fail: add "backfill" or a constant "default".', m.id);
@@ -215,6 +241,7 @@ export function defineMigration(input: MigrationInput): Migration {
     table,
     primaryKey,
     oldColumn,
+    intent,
     newColumn: { name: newName, type: m.newColumn.type.trim(), nullable: m.newColumn.nullable, default: m.newColumn.default, index, check },
     backfill: m.backfill,
     reverse: m.reverse,

@@ -29,6 +29,7 @@ export const ACTIONS = [
   'resume',
   'complete-backfill',
   'verify',
+  'repair',
   'read-new',
   'read-old',
   'contract',
@@ -43,6 +44,11 @@ export interface GuardFacts {
   readonly newColumnReady: boolean;
   /** The sync trigger is installed and enabled (writers that do not embed phaseflag are covered). */
   readonly triggerInstalled: boolean;
+  /**
+   * The migration has nothing for a trigger or a writer to keep in sync: a brand-new column with no backfill and
+   * no reverse expression (writers that leave it out get its default). Absent: false.
+   */
+  readonly nothingToSync?: boolean;
   /** Live service instances and what they apply; empty when none reported (or none is live). */
   readonly liveInstances: readonly InstanceFact[];
   /** Every backfill range reached its upper bound. */
@@ -104,7 +110,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     from: ['dual-write'],
     to: 'backfilling',
     guard: (f) => {
-      if (f.triggerInstalled) return ALLOW;
+      if (f.triggerInstalled || f.nothingToSync === true) return ALLOW;
       const lagging = f.liveInstances.filter((i) => !(i.writesOld && i.writesNew));
       if (f.liveInstances.length === 0) {
         return refuse('the sync trigger is off and no live service instance reports writing both columns',
@@ -132,7 +138,18 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       if (f.verify === null || !f.verify.afterBackfill) return refuse('no verify run since the backfill completed', 'Run verify.');
       return f.verify.clean ? ALLOW
         : refuse(`verify found ${f.verify.mismatches} row(s) whose new column differs from the backfill expression`,
-          'Inspect the reported keys, fix the cause (a writer bypassing dual-write?), backfill again and re-verify.');
+          'Inspect the reported keys and fix the cause (a writer bypassing dual-write?), then re-derive those rows with repair (`phaseflag repair <id>`, `repair()`), which verifies again.');
+    },
+  },
+  {
+    // Back to backfilling over fresh ranges: the batches rewrite only rows whose new column differs from the
+    // expression, so a repair re-derives exactly the rows a failed verify found (and any that went wrong since).
+    action: 'repair',
+    from: ['backfilled'],
+    to: 'backfilling',
+    guard: (f) => {
+      if (f.verify === null) return refuse('no verify has run since the backfill completed', 'Run verify first: repair re-derives the rows a failed verify found.');
+      return f.verify.clean ? refuse('the last verify was clean: there is nothing to repair', 'Run verify again if rows changed since; it moves the phase to verified when clean.') : ALLOW;
     },
   },
   {

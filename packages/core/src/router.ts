@@ -100,7 +100,8 @@ export class Router {
         // The flag is asked only here: in no other phase can it change what a request reads.
         return readsNewColumn(this.phase, this.flags.isEnabled(this.migration.flags.readNew, context)) ? this.readNewWriteBoth : this.readOldWriteBoth;
       case 'contracted':
-        return this.readNewWriteNew;
+        // A derived column's source stays authoritative: writes keep going to it (and the trigger derives).
+        return this.migration.intent === 'derive' ? this.readNewWriteBoth : this.readNewWriteNew;
       default:
         // pending, expanded, rolled-back, unknown: the new column may not exist (or may be about to go).
         return this.readOldWriteOld;

@@ -12,6 +12,7 @@ export const SPAN = {
   plan: 'phaseflag.plan',
   /** A controller releases the hold `readOld()` placed on reads (the read-new flag was seen off). */
   readsRelease: 'phaseflag.reads.release',
+  repair: 'phaseflag.repair',
 } as const;
 
 export const ATTR = {
@@ -35,6 +36,7 @@ export const ATTR = {
   mismatches: 'phaseflag.verify.mismatches',
   throttled: 'phaseflag.throttled',
   throttledMs: 'phaseflag.throttle.wait_ms',
+  rowsRepaired: 'phaseflag.rows.repaired',
 } as const;
 
 export const METRIC = {
@@ -45,4 +47,5 @@ export const METRIC = {
   transitions: 'phaseflag.transitions',
   refusals: 'phaseflag.transitions.refused',
   throttleWait: 'phaseflag.backfill.throttle.duration',
+  rowsRepaired: 'phaseflag.repair.rows',
 } as const;

@@ -76,4 +76,15 @@ describe('defineMigration', () => {
     assert.match(String(refused(noTable, 'PF_INVALID_MIGRATION').message), /table: required: the table to change, "schema\.table"/);
     assert.match(String(refused({ ...base, table: 5 }, 'PF_INVALID_MIGRATION').message), /table: expected "schema\.table", "table" or \{ schema, name \}, got 5/);
   });
+
+  it('declares an intent: replace by default; derive needs a source and a backfill, and has no reverse', () => {
+    const base = { id: 'x', table: 't', newColumn: { name: 'b', type: 'text' } };
+    assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)' }).intent, 'replace');
+    assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)', intent: 'derive' }).intent, 'derive');
+    assert.throws(() => defineMigration({ ...base, intent: 'derive', backfill: 'lower(a)' }), (e: { code?: string }) => e.code === 'PF_INVALID_MIGRATION');
+    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a' }), /names no backfill/);
+    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }), /reverse/);
+    assert.throws(() => defineMigration({ ...base, intent: 'merge' as 'derive', oldColumn: 'a', backfill: 'lower(a)' }), /intent/);
+    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', sync: { trigger: false } }), /sync trigger off/);
+  });
 });

@@ -78,4 +78,21 @@ describe('phase state machine', () => {
   it('has exactly one rule per action', () => {
     assert.equal(new Set(TRANSITIONS.map((t) => t.action)).size, TRANSITIONS.length);
   });
+
+  it('repairs only from backfilled after a verify that was not clean, back to backfilling', () => {
+    const dirty = { clean: false, mismatches: 3, afterBackfill: true };
+    const d = decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: dirty }));
+    assert.ok(d.allowed);
+    assert.equal(d.to, 'backfilling');
+    assert.equal(decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: null })).allowed, false);
+    assert.equal(decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: { clean: true, mismatches: 0, afterBackfill: true } })).allowed, false);
+    assert.equal(decideTransition('repair', facts('verified', { verify: dirty })).allowed, false);
+    const refused = decideTransition('verify', facts('backfilled', { backfillComplete: true, verify: dirty }));
+    assert.ok(!refused.allowed && /phaseflag repair <id>/.test(refused.hint) && /repair\(\)/.test(refused.hint), 'the verify refusal names repair');
+  });
+
+  it('lets a migration with nothing to sync (a brand-new column) backfill without a trigger', () => {
+    assert.equal(decideTransition('backfill', facts('dual-write', { triggerInstalled: false })).allowed, false);
+    assert.ok(decideTransition('backfill', facts('dual-write', { triggerInstalled: false, nothingToSync: true })).allowed);
+  });
 });

@@ -92,4 +92,15 @@ describe('Router', () => {
     assert.deepEqual(r.takeReadCounts(), { oldReads: 2, newReads: 1 });
     assert.deepEqual(r.takeReadCounts(), { oldReads: 0, newReads: 0 });
   });
+
+  it('keeps writing the source of a derived column after contract, and reads the derived column', () => {
+    const derived = defineMigration({ id: 'users-lower', table: 'users', oldColumn: 'email', intent: 'derive', newColumn: { name: 'email_lower', type: 'text' }, backfill: 'lower(email)' });
+    const r = new Router(derived, { flags: new StaticFlagSource({}), snapshot: { migrationId: derived.id, phase: 'contracted', version: 1 } });
+    const d = r.decide();
+    assert.equal(d.readColumn, 'email_lower');
+    assert.equal(d.writeOld, true);
+    const values = r.writeValues({ id: 1, email: 'A@B' });
+    assert.equal(values.email, 'A@B');
+    assert.ok(values.email_lower instanceof Derived);
+  });
 });

@@ -1,5 +1,6 @@
 import { CatalogError, LockTimeoutError, quoteIdent, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
+import { probeOldColumnDefault } from './catalog-default.js';
 import { analyseCheck, analyseExpression, copyName, isLockTimeout, probeName, type Fail, type ProbeSite } from './catalog-probe.js';
 import { readConstraint, readIndexState } from './catalog-state.js';
 import { pgError } from './pg-error.js';
@@ -165,6 +166,8 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     : await analyseExpression(site, 'reverse', migration.reverse, oldColumn.name, oldColumn.type);
   if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
   await refuseTakenNames(trx, migration, schema, fail);
+  const oldColumnDefault = oldColumn === null || dropped !== null ? null
+    : await probeOldColumnDefault(trx, migration, rel.oid, oldColumn.type, newColumnType, backfill.inputs);
 
   return {
     migration,
@@ -177,6 +180,7 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     newColumnType,
     newColumnExists: existing !== undefined,
     newColumnDefaultSql: defaultLiteral === null ? null : `${defaultLiteral}::${newColumnType}`,
+    oldColumnDefault,
     backfillInputs: backfill.inputs,
     reverseInputs: reverse.inputs,
     expressionDependencies: [...new Set([...backfill.external, ...reverse.external])].sort(),

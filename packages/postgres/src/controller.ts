@@ -239,7 +239,8 @@ export class Controller {
       // The flag is off: it keeps reads old by itself, so no hold (a hold is for readOld() by hand).
       case 'read-old': await h.readOld({ cause, hold: false }); break;
       case 'release-reads': await h.releaseReadHold({ cause, version }); break;
-      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn, cause }); break;
+      // A derived column's source stays: dropOldColumn applies to replacements only.
+      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive', cause }); break;
       case 'backfill':
       case 'resume':
         await h.startBackfill({ cause, batch: this.options.backfill?.batch });

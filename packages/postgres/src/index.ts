@@ -23,3 +23,5 @@ export { Controller, type ControllerOptions, type ControllerMigrationStatus } fr
 export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller-events.js';
 export type { LeaderInfo } from './leader.js';
 export { readFlagState } from './controller-flags.js';
+export type { RepairResult } from './handle/repair-action.js';
+export type { OldColumnDefault } from './catalog-default.js';

@@ -16,6 +16,7 @@ import * as readHold from './handle/read-hold.js';
 import { registerResolved } from './handle/registration.js';
 import { runTransition } from './handle/transition.js';
 import { verify } from './handle/verify-action.js';
+import { repair, type RepairResult } from './handle/repair-action.js';
 
 /**
  * What caused a transition, for the record: span links (the flag change, the controller's leadership), extra span
@@ -167,6 +168,16 @@ export class MigrationHandle {
    */
   async verify(options: { batchSize?: number; signal?: AbortSignal } & TransitionOptions = {}): Promise<ops.VerifyResult> {
     return verify(this, options);
+  }
+
+  /**
+   * The way out of a failed verify: re-derives, by key and in batches, the rows whose new column differs from the
+   * backfill expression (backfilled → backfilling → backfilled, recorded as action `repair`), then verifies again;
+   * a clean verify moves the phase to `verified`. Fix what wrote those rows first. Throws PF_VERIFY_FAILED when
+   * rows went wrong again meanwhile; resumes a repair that was cut short.
+   */
+  repair(options: BackfillOptions & { verifyBatchSize?: number } = {}): Promise<RepairResult> {
+    return repair(this, options);
   }
 
   /** Allows reads of the new column (each request still asks the read-new flag); releases a read-old hold. */

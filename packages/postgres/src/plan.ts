@@ -4,6 +4,7 @@ import { resolveMigration } from './catalog.js';
 import type { ExecutorContext } from './context.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
 import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './ddl.js';
+import { carriedDefault, defaultCarryRefusal } from './steps/carry-default.js';
 import { contractStepsAfter, contractStepsBefore, dualWriteSteps, expandSteps, rollbackSteps } from './steps/expand.js';
 import type { PlanContext, Step } from './steps/step.js';
 import { onTable, tableSql } from './steps/step.js';
@@ -37,6 +38,13 @@ export interface MigrationPlan {
   /** Contract dropped the old column (recorded in the state store): the statements that name it are history. */
   readonly oldColumnDropped: boolean;
   readonly newColumn: { readonly name: string; readonly type: string; readonly exists: boolean; readonly nullable: boolean; readonly default: string | null };
+  /** 'replace' (the new column takes the old one's place) or 'derive' (it stays beside its source, kept by the trigger). */
+  readonly intent: 'replace' | 'derive';
+  /**
+   * The old column's DEFAULT and what contract does with it: `carried` is the new column's default derived from
+   * it (set at contract), null when it is not carried (`why`). Null when the old column has no default.
+   */
+  readonly oldColumnDefault: { readonly sql: string; readonly constant: boolean; readonly carried: string | null; readonly why: string | null } | null;
   readonly rowsEstimate: number;
   readonly ddl: DdlSettings;
   readonly phases: readonly PhasePlan[];
@@ -79,6 +87,13 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
     oldColumn: r.oldColumn,
     oldColumnDropped: r.oldColumnDropped,
     newColumn: { name: m.newColumn.name, type: r.newColumnType, exists: r.newColumnExists, nullable: m.newColumn.nullable, default: r.newColumnDefaultSql },
+    intent: m.intent,
+    oldColumnDefault: r.oldColumnDefault ? {
+      sql: r.oldColumnDefault.sql, constant: r.oldColumnDefault.constant, carried: carriedDefault(r),
+      why: carriedDefault(r) !== null ? null
+        : m.intent === 'derive' ? 'a derived column keeps its source (and its default)'
+        : m.newColumn.default !== undefined ? 'the migration declares its own default' : r.oldColumnDefault.notCarriedBecause,
+    } : null,
     rowsEstimate: r.rowsEstimate,
     ddl: { ...m.ddl },
     phases: [
@@ -96,12 +111,24 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
       phase('read-new', 'Reads move to the new column, request by request, as the read-new flag rolls out.', [], ['No DDL.']),
       phase('contract', 'Stop writing the old column and enforce the new column\'s constraints. Irreversible.',
         [...of(contractStepsBefore(r, options)), ...of(contractStepsAfter(r, options))],
-        ['Order matters: the old column loses NOT NULL before the phase change (while every writer still fills it); after the grace period the new column gets NOT NULL while the trigger still fills it, then the trigger goes (it names the old column), then the old column if asked.']),
+        contractNotes(r, options)),
       phase('rollback', 'Go back to the old column only: reads and writes switch at once, then the new objects are dropped.',
         of(rollbackSteps(r, { dropNewColumn: dropNew })),
         [dropNew ? 'The new column is dropped only if this migration created it.' : 'The new column existed before this migration and is kept.']),
     ],
   };
+}
+
+function contractNotes(r: ResolvedMigration, options: PlanOptions): string[] {
+  const m = r.migration;
+  const notes = m.intent === 'derive'
+    ? [`"${m.newColumn.name}" is derived from "${m.oldColumn}": the sync trigger stays and keeps it derived on every later write; the source column is never dropped.`]
+    : ['Order matters: the old column loses NOT NULL before the phase change (while every writer still fills it); after the grace period the new column gets NOT NULL while the trigger still fills it, then the trigger goes (it names the old column), then the old column if asked.'];
+  const carried = carriedDefault(r);
+  if (carried !== null) notes.push(`The old column's default ${r.oldColumnDefault!.sql} is carried over to "${m.newColumn.name}" as ${carried}, in the trigger's drop transaction.`);
+  const lost = defaultCarryRefusal(r, options.dropOldColumn === true);
+  if (lost) notes.push(`Contract will be refused (PF_DEFAULT_NOT_CARRIED): ${lost.reason}. ${lost.hint}`);
+  return notes;
 }
 
 function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {

@@ -1,4 +1,5 @@
 import type { Migration } from '@phaseflag/core';
+import type { OldColumnDefault } from './catalog-default.js';
 
 export interface ColumnInfo {
   readonly name: string;
@@ -35,6 +36,11 @@ export interface ResolvedMigration {
    * cast to the type, e.g. `'12.50'::numeric(12,2)`); null when there is no default or it is NULL.
    */
   readonly newColumnDefaultSql: string | null;
+  /**
+   * The old column's DEFAULT and the new column's default carried over from it at contract (see
+   * catalog-default.ts); null when the old column has none (or is gone, or there is no old column).
+   */
+  readonly oldColumnDefault?: OldColumnDefault | null;
   /** Columns the backfill expression reads (from pg_depend of a throw-away view). */
   readonly backfillInputs: readonly string[];
   /** Columns the reverse expression reads (by name; may include the new column). */

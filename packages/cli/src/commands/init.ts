@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { defineMigration, isPhaseflagError } from '@phaseflag/core';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
@@ -13,6 +14,7 @@ interface InitOptions {
   type: string;
   backfill: string;
   reverse?: string;
+  intent?: string;
   dir: string;
   force?: boolean;
 }
@@ -27,14 +29,22 @@ export function registerInit(program: Command): void {
     .option('--type <type>', 'type of the new column', 'numeric(12,2)')
     .option('--backfill <sql>', 'expression giving the new column from the row', 'amount_cents::numeric / 100')
     .option('--reverse <sql>', 'expression giving the old column from the new one (for writers of the new column only)')
+    .option('--intent <intent>', 'replace: the new column takes the old one\'s place; derive: it stays beside its source (asked on a terminal; default replace)')
     .option('--dir <dir>', 'where migration files go', 'migrations')
     .option('--force', 'overwrite existing files')
-    .addHelpText('after', '\nExample:\n  $ phaseflag init --id users-email --table users --old-column email --new-column email_lower --type text --backfill "lower(email)"')
+    .addHelpText('after', '\nExamples:\n'
+      + '  $ phaseflag init --intent replace                   # orders.amount_cents (integer cents) → amount numeric(12,2)\n'
+      + '  $ phaseflag init --intent derive --id users-email --table users --old-column email --new-column email_lower --type text --backfill "lower(email)"\n'
+      + '\nreplace: reads move to the new column and contract may drop the old one.\n'
+      + 'derive:  the new column stays beside its source: the sync trigger keeps it derived after contract, the source is never dropped,\n'
+      + '         reads use it under its own name and writes keep going to the source.')
     .action(action(async (out, opts) => {
       const o = opts as unknown as InitOptions;
+      const intent = await chooseIntent(o, out.json);
       const input = {
-        id: o.id, table: o.table, oldColumn: o.oldColumn, newColumn: { name: o.newColumn, type: o.type }, backfill: o.backfill,
-        ...(o.reverse ? { reverse: o.reverse } : o.id === 'orders-amount' && o.backfill === 'amount_cents::numeric / 100' ? { reverse: '(amount * 100)::integer' } : {}),
+        id: o.id, table: o.table, oldColumn: o.oldColumn, intent, newColumn: { name: o.newColumn, type: o.type }, backfill: o.backfill,
+        ...(o.reverse ? { reverse: o.reverse }
+          : intent === 'replace' && o.id === 'orders-amount' && o.backfill === 'amount_cents::numeric / 100' ? { reverse: '(amount * 100)::integer' } : {}),
       };
       try {
         defineMigration(input); // refuse what the engine would refuse, before writing anything
@@ -70,6 +80,29 @@ export function registerInit(program: Command): void {
       for (const [cmd, why] of next) out.line(`  ${cmd.padEnd(width)}${out.c.dim(`# ${why}`)}`);
       out.result({ files: [config, file], migrationId: o.id });
     }));
+}
+
+/** --intent, else the answer to a question on a terminal, else 'replace' (what a script that never asked gets). */
+async function chooseIntent(o: InitOptions, json: boolean): Promise<'replace' | 'derive'> {
+  if (o.intent !== undefined) {
+    if (o.intent === 'replace' || o.intent === 'derive') return o.intent;
+    throw new CliError('PF_USAGE_BAD_OPTION', `--intent ${o.intent} is neither "replace" nor "derive".`,
+      'Pass --intent replace (the new column takes the old one\'s place) or --intent derive (it stays beside its source).', o.intent);
+  }
+  if (json || !process.stdin.isTTY || !process.stdout.isTTY) return 'replace';
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    for (;;) {
+      const answer = (await rl.question(
+        `Does "${o.newColumn}" replace "${o.oldColumn}" (reads move to it, "${o.oldColumn}" may be dropped at contract)\n`
+        + `or derive from it (it stays beside "${o.oldColumn}", kept in sync for good)? [replace/derive] (replace) `,
+      )).trim().toLowerCase();
+      if (answer === '' || answer === 'r' || answer === 'replace') return 'replace';
+      if (answer === 'd' || answer === 'derive') return 'derive';
+    }
+  } finally {
+    rl.close();
+  }
 }
 
 function migrationSource(constName: string, input: Record<string, unknown>): string {

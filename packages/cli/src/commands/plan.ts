@@ -26,6 +26,9 @@ function printPlan(out: Output, plan: MigrationPlan): void {
   const { c } = out;
   const old = plan.oldColumn ? `${plan.oldColumn.name} ${plan.oldColumn.type}${plan.oldColumnDropped ? ' (dropped by contract)' : ''}` : '(none)';
   out.line(`${c.bold(plan.migrationId)}  ${plan.table.schema}.${plan.table.name}: ${old} → ${plan.newColumn.name} ${plan.newColumn.type}${plan.newColumn.exists ? ' (exists)' : ''}`);
+  out.line(`intent: ${plan.intent}${plan.intent === 'derive' ? ` (${plan.newColumn.name} stays beside ${plan.oldColumn?.name ?? 'its source'}, derived by the sync trigger)` : ''}`);
+  const d = plan.oldColumnDefault;
+  if (d) out.line(`old column default: ${d.sql} → ${d.carried === null ? `not carried over (${d.why})` : `${plan.newColumn.name} DEFAULT ${d.carried} at contract`}`);
   out.line(c.dim(`~${plan.rowsEstimate.toLocaleString('en-US')} rows · lock_timeout ${plan.ddl.lockTimeoutMs} ms × ${plan.ddl.maxAttempts} attempts · nothing below is executed`));
   for (const phase of plan.phases) {
     out.line('');

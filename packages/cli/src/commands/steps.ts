@@ -55,6 +55,50 @@ export function registerSteps(program: Command): void {
     .option('--batch-size <rows>', 'rows per read-only batch')
     .addHelpText('after', '\nExit code 4 (PF_VERIFY_FAILED) when rows differ; the sample keys are printed (and in --json).')
     .action(action(async (out, opts, id: string) => verify(out, opts, id)));
+  program.command('repair')
+    .argument('<id>', 'migration id (from the config)')
+    .description('after a failed verify: re-derive the rows whose new column differs from the backfill expression, then verify again')
+    .option('--batch-size <rows>', 'rows per verify batch')
+    .addHelpText('after', '\nbackfilled → backfilling → backfilled → verified (when the verify is clean). Only rows that differ are rewritten,\n'
+      + 'in primary-key batches; an interrupted repair resumes with `phaseflag repair <id>` (or `phaseflag backfill <id>`).\n'
+      + 'Exit codes: 0 repaired and clean, 3 not allowed in this phase, 4 verify still finds rows that differ, 130 interrupted.')
+    .action(action(async (out, opts, id: string) => repair(out, opts, id)));
+}
+
+async function repair(out: Output, opts: GlobalOptions & Record<string, unknown>, id: string): Promise<ActionResult> {
+  const verifyBatchSize = integerOption(opts.batchSize, '--batch-size', 1, 1_000_000, 'rows');
+  const session = await openSession(opts, out);
+  const interrupt = interruptSignal();
+  try {
+    const { handle } = session.migration(id);
+    const started = Date.now();
+    try {
+      const r = await handle.repair({ signal: interrupt.signal, ...(verifyBatchSize !== undefined ? { verifyBatchSize } : {}) });
+      const phase = (await handle.status()).phase;
+      const what = `${formatNumber(r.rowsRepaired)} row(s) re-derived of ${formatNumber(r.rowsScanned)} examined`;
+      if (r.verify === null) {
+        out.line(`${out.c.bold(id)}: repair stopped (${r.backfill.stoppedBy}) after ${what}; phase ${phase}`);
+        out.result({ migrationId: id, rowsRepaired: r.rowsRepaired, rowsScanned: r.rowsScanned, completed: false, stoppedBy: r.backfill.stoppedBy, phase });
+        return interrupt.signal.aborted ? EXIT.interrupted : EXIT.ok;
+      }
+      out.line(`${out.c.bold(id)}: ${what}; verify ${out.c.green('clean')} (${formatNumber(r.verify.rowsChecked)} rows) in ${Date.now() - started} ms; phase ${phase}`);
+      out.result({ migrationId: id, rowsRepaired: r.rowsRepaired, rowsScanned: r.rowsScanned, completed: true, clean: true, rowsChecked: r.verify.rowsChecked, phase });
+      return EXIT.ok;
+    } catch (error) {
+      if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
+      const row = (await handle.status()).row;
+      out.error(error, false);
+      out.note(`sample keys: ${JSON.stringify(row.verify_result?.sampleKeys ?? [])}`);
+      out.result({
+        migrationId: id, completed: true, clean: false, mismatches: row.verify_result?.mismatches ?? null, sampleKeys: row.verify_result?.sampleKeys ?? [], phase: row.phase,
+        error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
+      });
+      return EXIT.verifyFailed;
+    }
+  } finally {
+    interrupt.dispose();
+    await session.close();
+  }
 }
 
 async function runStep(out: Output, opts: GlobalOptions & Record<string, unknown>, id: string, step: StepCommand): Promise<ActionResult> {
@@ -91,8 +135,9 @@ async function verify(out: Output, opts: GlobalOptions & Record<string, unknown>
       const v = row.verify_result;
       out.error(error, false);
       out.note(`sample keys: ${JSON.stringify(v?.sampleKeys ?? [])}`);
+      out.note(`once the cause is fixed: phaseflag repair ${id}   (re-derives the rows that differ, then verifies again)`);
       out.result({
-        migrationId: id, clean: false, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
+        migrationId: id, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
         error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
       });
       return EXIT.verifyFailed;

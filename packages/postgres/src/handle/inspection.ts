@@ -34,6 +34,7 @@ export async function guardFacts(h: MigrationHandle, row: MigrationRow, r: Resol
     phase: row.phase,
     newColumnReady: r.newColumnExists,
     triggerInstalled,
+    nothingToSync: h.migration.backfill === null && (h.migration.reverse === null || h.migration.oldColumn === null),
     liveInstances: instances.filter((i) => i.live),
     backfillComplete: progress?.done === true,
     verify: row.verify_result ? { clean: row.verify_result.clean, mismatches: row.verify_result.mismatches, afterBackfill: verifiedAfterBackfill } : null,

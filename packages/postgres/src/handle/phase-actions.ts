@@ -1,7 +1,8 @@
 import type { TransitionDecision } from '@phaseflag/core';
 import type { MigrationHandle, TransitionOptions } from '../migration-handle.js';
 import * as ops from '../operations.js';
-import { grace, runTransition } from './transition.js';
+import { defaultCarryRefusal } from '../steps/carry-default.js';
+import { grace, refuse, runTransition } from './transition.js';
 
 /** The transitions that change the schema around their phase change: what each applies before and after it. */
 
@@ -30,17 +31,28 @@ export function stopDualWrite(h: MigrationHandle, options: TransitionOptions): P
   return runTransition(h, 'stop-dual-write', {}, { cause: options.cause, after: async (r) => ops.dropSync(h.pf.ctx, r) });
 }
 
-export function contract(
+export async function contract(
   h: MigrationHandle, options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions,
 ): Promise<TransitionDecision> {
+  const dropOldColumn = options.dropOldColumn === true;
+  if (dropOldColumn && h.migration.intent === 'derive') {
+    const phase = (await h.pf.store.get(h.id))?.phase ?? 'pending';
+    await refuse(h, 'contract', phase, `"${h.migration.newColumn.name}" is derived from "${h.migration.oldColumn}", which therefore stays`,
+      'Contract without dropOldColumn (CLI: without --drop-old-column). To replace the column instead, declare intent: \'replace\' in a new migration.', 'PF_DERIVED_SOURCE_KEPT');
+  }
   return runTransition(h, 'contract', { confirmed: options.confirm === true }, {
     cause: options.cause,
     // The old column may be NOT NULL: make it nullable while every writer still fills it, so that writers
-    // that stop writing it after the phase change cannot fail.
-    before: async (r) => ops.contractBefore(h.pf.ctx, r, options.signal),
+    // that stop writing it after the phase change cannot fail. First, refuse when the old column's default would
+    // be lost (see carry-default.ts): nothing has changed yet.
+    before: async (r, row) => {
+      const lost = defaultCarryRefusal(r, dropOldColumn);
+      if (lost) await refuse(h, 'contract', row.phase, lost.reason, lost.hint, 'PF_DEFAULT_NOT_CARRIED');
+      await ops.contractBefore(h.pf.ctx, r, options.signal);
+    },
     after: async (r) => {
       await grace(h);
-      await ops.contractAfter(h.pf.ctx, r, { dropOldColumn: options.dropOldColumn === true, signal: options.signal });
+      await ops.contractAfter(h.pf.ctx, r, { dropOldColumn, signal: options.signal });
     },
   });
 }

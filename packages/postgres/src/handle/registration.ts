@@ -42,5 +42,5 @@ function canonical(value: unknown): string {
 /** What a migration does (as opposed to how fast): the part that may not change while it is in flight. */
 function shape(def: Record<string, unknown>): unknown {
   const d = def as unknown as Migration;
-  return { table: d.table, primaryKey: d.primaryKey, oldColumn: d.oldColumn, newColumn: d.newColumn, backfill: d.backfill, reverse: d.reverse, sync: d.sync };
+  return { table: d.table, primaryKey: d.primaryKey, oldColumn: d.oldColumn, intent: d.intent ?? 'replace', newColumn: d.newColumn, backfill: d.backfill, reverse: d.reverse, sync: d.sync };
 }

@@ -30,7 +30,7 @@ export async function verify(h: MigrationHandle, options: { batchSize?: number; 
     }
     throw new VerifyFailedError('PF_VERIFY_FAILED', `Verify of "${h.id}" found ${result.mismatches} row(s) whose ${h.migration.newColumn.name} differs from the backfill expression.`, {
       value: { mismatches: result.mismatches, sampleKeys: result.sampleKeys.slice(0, 10) }, migrationId: h.id,
-      hint: 'Find what wrote those rows around dual-write (a writer without the trigger or router?), then run backfill and verify again.',
+      hint: `Find what wrote those rows around dual-write (a writer without the trigger or router?), then re-derive them with \`phaseflag repair ${h.id}\` (repair()), which verifies again.`,
     });
   }
   if (phase === 'backfilled') await runTransition(h, 'verify', {}, { cause: options.cause });

@@ -2,6 +2,7 @@ import type { ExecutorContext } from '../context.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { addCheck } from './add-check.js';
 import { addColumn } from './add-column.js';
+import { carryDefault } from './carry-default.js';
 import { createIndex } from './create-index.js';
 import { dropNewColumn, dropOldColumn } from './drop-column.js';
 import { dropNotNull } from './drop-not-null.js';
@@ -29,18 +30,25 @@ export function dualWriteSteps(r: ResolvedMigration): Step[] {
  * - before: the old column loses NOT NULL while every writer still fills it, so that writers which stop writing
  *   it after the phase change cannot fail;
  * - after (once every instance has moved): NOT NULL on the new column while the trigger still fills it for
- *   unaware inserts, then the trigger goes (it names the old column), then the old column if asked.
+ *   unaware inserts, then the trigger goes (it names the old column) — together with the old column's
+ *   default carried over to the new one (see carry-default.ts) — then the old column if asked. A derived column keeps its trigger.
  */
 export function contractStepsBefore(r: ResolvedMigration, options: { dropOldColumn?: boolean } = {}): Step[] {
   // Even when the old column is dropped later: between the phase change and the drop (the grace period),
   // writers that no longer fill it must not fail on its NOT NULL.
   void options;
-  return r.oldColumn?.notNull ? [dropNotNull] : [];
+  // A derived column's source is not replaced: its writers go on filling it, and it keeps its constraints.
+  return r.oldColumn?.notNull && r.migration.intent !== 'derive' ? [dropNotNull] : [];
 }
 
 export function contractStepsAfter(r: ResolvedMigration, options: { dropOldColumn?: boolean } = {}): Step[] {
+  const notNull = r.migration.newColumn.nullable ? [] : [setNotNull];
+  // A derived column lives beside its source: the trigger keeps deriving it on every later write (they would
+  // drift apart without it), and the source stays (the engine refuses dropOldColumn before getting here).
+  if (r.migration.intent === 'derive') return notNull;
   return [
-    ...(r.migration.newColumn.nullable ? [] : [setNotNull]),
+    ...notNull,
+    carryDefault,
     syncTriggerRemoval,
     ...(options.dropOldColumn && r.oldColumn !== null ? [dropOldColumn] : []),
   ];

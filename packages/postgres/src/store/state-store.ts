@@ -39,7 +39,7 @@ export interface EventRow {
   id: number;
   migration_id: string;
   at: Date;
-  kind: 'transition' | 'refused' | 'ddl' | 'backfill' | 'verify' | 'note';
+  kind: 'transition' | 'refused' | 'ddl' | 'backfill' | 'verify' | 'repair' | 'note';
   action: string | null;
   from_phase: string | null;
   to_phase: string | null;

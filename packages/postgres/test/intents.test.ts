@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { defineMigration, StaticFlagSource, type MigrationInput } from '@phaseflag/core';
+import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { Phaseflag, planMigration } from '../src/index.js';
+
+const ddl = { lockTimeoutMs: 500, retryBaseMs: 20, retryMaxMs: 200 };
+const batch = { size: 1000, targetBatchMs: 0 };
+
+describe('two intents: a derived column lives beside its source, a replacement takes its place', function () {
+  this.timeout(120_000);
+  let suite: Suite;
+  let pf: Phaseflag;
+
+  before(async () => {
+    suite = await createSuiteSchema('intents');
+    pf = new Phaseflag({ knex: suite.knex, stateSchema: suite.stateSchema, pollIntervalMs: 100, graceMs: 0 });
+    await pf.install();
+  });
+  after(async () => {
+    await pf?.close();
+    await suite?.cleanup();
+  });
+
+  const rejects = (p: Promise<unknown>, code: string, message?: RegExp) => assert.rejects(p, (e: { code?: string; message?: string }) => {
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message ?? '', message);
+    return true;
+  });
+  const toReadNew = async (input: MigrationInput) => {
+    const h = pf.migration(defineMigration(input));
+    await h.expand();
+    await h.startDualWrite();
+    await h.backfill();
+    await h.verify();
+    await h.readNew();
+    return h;
+  };
+  const columns = async (table: string) => (await suite.knex.raw(
+    'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [suite.schema, table],
+  )).rows.map((r: { c: string }) => r.c);
+
+  describe('derive: email → email_lower = lower(email)', () => {
+    const users = (id: string, table: string): MigrationInput => ({
+      id, table, oldColumn: 'email', intent: 'derive', newColumn: { name: 'email_lower', type: 'text', nullable: false, index: true },
+      backfill: 'lower(email)', batch, ddl,
+    });
+
+    before(async () => {
+      await suite.knex.raw('CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)');
+      await suite.knex.raw("INSERT INTO users (email) SELECT 'User' || g || '@Example.COM' FROM generate_series(1, 3000) AS g");
+    });
+
+    it('contract keeps the sync trigger: a plain-SQL write of the source after contract re-derives the column', async () => {
+      const h = await toReadNew(users('users-email', 'users'));
+      await rejects(h.contract({ confirm: true, dropOldColumn: true }), 'PF_DERIVED_SOURCE_KEPT', /email_lower.*derived from "email"/);
+      assert.equal((await pf.store.get('users-email'))!.phase, 'read-new', 'the refusal changed nothing');
+      await h.contract({ confirm: true });
+      assert.equal((await pf.store.get('users-email'))!.phase, 'contracted');
+      assert.deepEqual(await columns('users'), ['id', 'email', 'email_lower'], 'the source column is untouched');
+      const source = (await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email'")).rows[0];
+      assert.equal(source.attnotnull, true, 'the source keeps its NOT NULL');
+      const nn = (await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower'")).rows[0];
+      assert.equal(nn.attnotnull, true, 'the derived column got its NOT NULL');
+
+      // The application's own SQL, after contract: they never drift.
+      await suite.knex.raw("UPDATE users SET email = 'Changed@Example.COM' WHERE id = 7");
+      await suite.knex.raw("INSERT INTO users (id, email) VALUES (100000, 'New@Example.COM')");
+      const rows = (await suite.knex.raw('SELECT id, email, email_lower FROM users WHERE id IN (7, 100000) ORDER BY id')).rows;
+      assert.deepEqual(rows.map((r: { email_lower: string }) => r.email_lower), ['changed@example.com', 'new@example.com']);
+      assert.equal(rows[0].email, 'Changed@Example.COM', 'the source keeps what the writer wrote');
+      const drift = (await suite.knex.raw('SELECT count(*)::int AS n FROM users WHERE email_lower IS DISTINCT FROM lower(email)')).rows[0].n;
+      assert.equal(drift, 0);
+    });
+
+    it('the router reads it under its own name in every phase and keeps writing the source after contract', async () => {
+      const h = pf.migration(defineMigration(users('users-email', 'users')));
+      const router = await h.router(new StaticFlagSource({ 'users-email.read-new': true }), { heartbeatMs: 0 });
+      try {
+        const d = router.decide();
+        assert.equal(d.read, 'new');
+        assert.equal(d.writeOld, true, 'writes keep going to the source');
+        const [row] = await suite.knex('users').select('id', router.select()).where({ id: 7 });
+        assert.deepEqual(row, { id: '7', email_lower: 'changed@example.com' });
+        const values = router.row({ email: 'Router@Example.COM' });
+        assert.ok('email' in values);
+        const [inserted] = await suite.knex('users').insert(values).returning(['email', 'email_lower']);
+        assert.deepEqual(inserted, { email: 'Router@Example.COM', email_lower: 'router@example.com' });
+      } finally {
+        await router.close();
+      }
+    });
+
+    it('before the switch, a read of the derived column under its own name means the same (derived in SQL)', async () => {
+      await suite.knex.raw('CREATE TABLE members (id bigserial PRIMARY KEY, email text NOT NULL)');
+      await suite.knex.raw("INSERT INTO members (email) VALUES ('A@B.C')");
+      const h = pf.migration(defineMigration(users('members-email', 'members')));
+      await h.expand();
+      const router = await h.router(new StaticFlagSource({}), { heartbeatMs: 0 });
+      try {
+        const [row] = await suite.knex('members').select(router.select());
+        assert.deepEqual(row, { email_lower: 'a@b.c' });
+      } finally {
+        await router.close();
+      }
+      await h.rollback();
+      assert.deepEqual(await columns('members'), ['id', 'email'], 'rollback still removes a derived column');
+    });
+
+    it('is validated: derive needs a source and a backfill expression, and has no reverse', () => {
+      const base = { id: 'x', table: 't', newColumn: { name: 'b', type: 'text' } };
+      assert.throws(() => defineMigration({ ...base, intent: 'derive', backfill: 'lower(a)' }), /names no oldColumn/);
+      assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a' }), /names no backfill/);
+      assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }), /reverse/);
+      assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)' }).intent, 'replace');
+    });
+  });
+
+  describe('ship a brand-new column: no old column, no backfill', () => {
+    it('walks to contracted with its constant default (no rewrite), its index built concurrently and NOT NULL', async () => {
+      await suite.knex.raw('CREATE TABLE accounts (id bigserial PRIMARY KEY, name text)');
+      await suite.knex.raw("INSERT INTO accounts (name) SELECT 'a' || g FROM generate_series(1, 5000) AS g");
+      const filenode = (await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f;
+      const m = defineMigration({
+        id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl,
+      });
+      const plan = await planMigration(pf.ctx, m);
+      assert.equal(plan.intent, 'replace');
+      assert.equal(plan.oldColumnDefault, null);
+      const h = await toReadNew({ id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl });
+      assert.equal((await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f, filenode, 'ADD COLUMN with a constant default rewrote nothing');
+      await h.contract({ confirm: true });
+      const row = (await pf.store.get('accounts-tier'))!;
+      assert.equal(row.phase, 'contracted');
+      const col = (await suite.knex.raw(
+        "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = 'accounts'::regclass AND a.attname = 'tier'",
+      )).rows[0];
+      assert.deepEqual(col, { attnotnull: true, def: "'basic'::text" });
+      const idx = (await suite.knex.raw(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'accounts'::regclass AND c.relname = 'pf_idx_accounts_tier'",
+      )).rows;
+      assert.deepEqual(idx, [{ indisvalid: true }]);
+      const helpers = (await suite.knex.raw("SELECT conname FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'c'")).rows;
+      assert.deepEqual(helpers, [], 'the NOT NULL helper check is gone');
+      const [inserted] = await suite.knex('accounts').insert({ name: 'new' }).returning('tier');
+      assert.equal(inserted.tier, 'basic');
+      await assert.rejects(suite.knex('accounts').insert({ name: 'bad', tier: null }), /null value in column "tier"/);
+      const nulls = (await suite.knex.raw('SELECT count(*)::int AS n FROM accounts WHERE tier IS NULL')).rows[0].n;
+      assert.equal(nulls, 0);
+    });
+  });
+
+  describe('the old column\'s DEFAULT at contract', () => {
+    it('is carried over through the backfill expression: after contract with drop, an INSERT without the column gets \'FREE\'', async () => {
+      await suite.knex.raw("CREATE TABLE subs (id bigserial PRIMARY KEY, plan_id text NOT NULL DEFAULT 'free')");
+      await suite.knex.raw("INSERT INTO subs (plan_id) SELECT CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, 3000) AS g");
+      const input: MigrationInput = {
+        id: 'subs-plan', table: 'subs', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', nullable: false }, backfill: 'upper(plan_id)', batch, ddl,
+      };
+      const plan = await planMigration(pf.ctx, defineMigration(input), { dropOldColumn: true });
+      assert.deepEqual(plan.oldColumnDefault, { sql: "'free'::text", constant: true, carried: "'FREE'::text", why: null });
+      const contract = plan.phases.find((p) => p.phase === 'contract')!;
+      assert.ok(contract.statements.some((s) => /SET DEFAULT 'FREE'::text/.test(s.sql)), 'plan shows the SET DEFAULT');
+      const h = await toReadNew(input);
+      // While the trigger lives, an old writer's INSERT is still derived, not given the carried default.
+      await suite.knex.raw("INSERT INTO subs (plan_id) VALUES ('pro')");
+      await h.contract({ confirm: true, dropOldColumn: true });
+      assert.deepEqual(await columns('subs'), ['id', 'plan_code']);
+      const [row] = await suite.knex('subs').insert({}).returning('plan_code');
+      assert.equal(row.plan_code, 'FREE');
+      const wrong = (await suite.knex.raw("SELECT count(*)::int AS n FROM subs WHERE plan_code NOT IN ('FREE', 'PRO')")).rows[0].n;
+      assert.equal(wrong, 0);
+    });
+
+    it('a declared default wins over the carried one', async () => {
+      await suite.knex.raw("CREATE TABLE subs2 (id bigserial PRIMARY KEY, plan_id text NOT NULL DEFAULT 'free')");
+      const m = defineMigration({
+        id: 'subs2-plan', table: 'subs2', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', default: 'TRIAL' }, backfill: 'upper(plan_id)', batch, ddl,
+      });
+      const plan = await planMigration(pf.ctx, m);
+      assert.equal(plan.oldColumnDefault?.carried, null);
+      assert.match(plan.oldColumnDefault?.why ?? '', /declares its own default/);
+    });
+
+    it('a default that is not a constant (nextval) refuses contract with drop, naming it and what to declare', async () => {
+      await suite.knex.raw('CREATE SEQUENCE legacy_seq');
+      await suite.knex.raw("CREATE TABLE tickets (id bigserial PRIMARY KEY, legacy_no integer NOT NULL DEFAULT nextval('legacy_seq'))");
+      await suite.knex.raw('INSERT INTO tickets SELECT FROM generate_series(1, 500)');
+      const input: MigrationInput = {
+        id: 'tickets-no', table: 'tickets', oldColumn: 'legacy_no', newColumn: { name: 'legacy_no_big', type: 'bigint' }, backfill: 'legacy_no::bigint', batch, ddl,
+      };
+      const plan = await planMigration(pf.ctx, defineMigration(input), { dropOldColumn: true });
+      assert.equal(plan.oldColumnDefault?.constant, false);
+      assert.equal(plan.oldColumnDefault?.carried, null);
+      assert.ok(plan.phases.find((p) => p.phase === 'contract')!.notes.some((n) => /PF_DEFAULT_NOT_CARRIED/.test(n)));
+      const h = await toReadNew(input);
+      await assert.rejects(h.contract({ confirm: true, dropOldColumn: true }), (e: { code?: string; message?: string; hint?: string }) => {
+        assert.equal(e.code, 'PF_DEFAULT_NOT_CARRIED');
+        assert.match(e.message ?? '', /nextval\('legacy_seq'::regclass\)/);
+        assert.match(e.hint ?? '', /newColumn\.default|SET DEFAULT/);
+        return true;
+      });
+      assert.equal((await pf.store.get('tickets-no'))!.phase, 'read-new', 'nothing changed');
+      assert.deepEqual(await columns('tickets'), ['id', 'legacy_no', 'legacy_no_big']);
+      // Kept (the column is nullable): contract goes ahead, the old column keeps its default.
+      await h.contract({ confirm: true });
+      assert.equal((await pf.store.get('tickets-no'))!.phase, 'contracted');
+    });
+  });
+});
