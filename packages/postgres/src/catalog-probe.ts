@@ -1,7 +1,7 @@
 import { CatalogError, quoteIdent, type ErrorCode } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { pgError, SQLSTATE } from './pg-error.js';
-import { embed } from './sql-text.js';
+import { embed, expressionValue, forKnex } from './sql-text.js';
 
 /**
  * Expression analysis without evaluating anything over the table's rows. The probes run inside a transaction the
@@ -78,16 +78,16 @@ export async function analyseExpression(
   // The same explicit cast the backfill's UPDATE and verify apply (`(<expr>)::<type>`), so what passes here is
   // what they will run; EXPLAIN plans it without evaluating anything.
   const [first, second] = PROBE_ALIASES;
-  const explain = `EXPLAIN (COSTS OFF) SELECT (${embed(expression)})::${targetType} FROM ${copy} AS ${first}`;
+  const explain = `EXPLAIN (COSTS OFF) SELECT ${expressionValue(expression, targetType)} FROM ${copy} AS ${first}`;
   try {
-    await trx.raw(explain);
+    await trx.raw(forKnex(explain));
   } catch (e) {
     invalid(pgError(e, explain).message);
   }
   const view = probeName(`pf_probe_${what}`, table);
-  const create = `CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT (${embed(expression)})::${targetType} AS v FROM ${copy} AS ${second}`;
+  const create = `CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT ${expressionValue(expression, targetType)} AS v FROM ${copy} AS ${second}`;
   try {
-    await trx.raw(create);
+    await trx.raw(forKnex(create));
   } catch (e) {
     invalid(`${pgError(e, create).message} (refer to the row's columns by their bare names: the row is aliased differently where the expression runs)`);
   }
@@ -116,7 +116,7 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
   const name = probeName('pf_probe_check', site.table);
   const sql = `ALTER TABLE ${copy} ADD CONSTRAINT ${quoteIdent(name)} CHECK ${embed(expression)}`;
   try {
-    await trx.raw(sql);
+    await trx.raw(forKnex(sql));
   } catch (e) {
     const pg = pgError(e, sql);
     if (pg.code === SQLSTATE.featureNotSupported && /subquer/i.test(pg.message)) {

@@ -3,6 +3,7 @@ import { Derived, PhaseflagError, Router, type FlagContext, type FlagSource, typ
 import type { Knex } from 'knex';
 import type { Phaseflag } from './engine.js';
 import type { ResolvedMigration } from './resolved.js';
+import { expressionValue, forKnex } from './sql-text.js';
 
 export interface KnexRouterOptions {
   /** Identifies this service instance in heartbeats (default: a random id per router). */
@@ -108,8 +109,9 @@ export class KnexRouter {
     const bindings: unknown[] = [];
     for (const c of inputs) bindings.push(value.row[c], c);
     const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;
-    if (inputs.length === 0) return this.knex.raw(`((${escapeBindings(value.expression)})::${targetType})`);
-    return this.knex.raw(`(SELECT (${escapeBindings(value.expression)})::${targetType} FROM (SELECT ${select}) AS pf_row)`, bindings);
+    const expression = forKnex(expressionValue(value.expression, targetType));
+    if (inputs.length === 0) return this.knex.raw(expression);
+    return this.knex.raw(`(SELECT ${expression} FROM (SELECT ${select}) AS pf_row)`, bindings);
   }
 
   /** Reports the phase this instance applies, what it writes and whether it read the old column lately. */
@@ -137,9 +139,4 @@ export class KnexRouter {
     await this.pf.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
     this.pf.untrackRouter(this);
   }
-}
-
-/** knex reads `?` as a binding placeholder; an expression may use it as an operator (jsonb `?`). */
-function escapeBindings(sql: string): string {
-  return sql.replace(/\?/g, '\\?');
 }
