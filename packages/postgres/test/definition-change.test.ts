@@ -61,6 +61,7 @@ describe('a declaration changed while the migration is in flight', function () {
     };
     await assert.rejects(changed.backfill(), expectChanged);
     await assert.rejects(changed.runBackfill(), expectChanged);
+    await assert.rejects(changed.verify(), expectChanged);
     assert.equal(await snapshot(), rowsBefore, 'no row changed');
     assert.equal((await changed.status()).phase, 'backfilling');
 
