@@ -39,6 +39,7 @@ describe('catalog: resolveMigration', function () {
       CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000);
       CREATE FUNCTION stable_cents(numeric) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT round($1 * 100)::bigint';
       CREATE FUNCTION fixed_cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT round($1 * 100)::bigint';
+      CREATE FUNCTION iso_date(text) RETURNS date LANGUAGE sql IMMUTABLE SET datestyle = 'ISO, YMD' AS 'SELECT $1::date';
       ANALYZE orders;
     `);
   });
@@ -104,6 +105,7 @@ describe('catalog: resolveMigration', function () {
       ["(placed_at AT TIME ZONE 'UTC')::date", 'date', 'placed_at'],
       ["placed_at > '2026-01-01 00:00+00'::timestamptz", 'boolean', 'placed_at'],
       ['amount::text', 'text', 'amount'],
+      ['iso_date(note)', 'date', 'note'],
     ] as const) {
       const r = await resolveMigration(suite.knex, defineMigration(variant({ oldColumn, newColumn: { name: 'derived_v2', type }, backfill, reverse: null })));
       assert.deepEqual(r.backfillInputs, [oldColumn], backfill);
@@ -152,6 +154,7 @@ describe('catalog: resolveMigration', function () {
     ['a user function declared STABLE', 'PF_VOLATILE_EXPRESSION', { backfill: 'stable_cents(amount)' }],
     ['a cast from text to timestamptz, which reads TimeZone and DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz' }, backfill: "('2026-01-01 ' || note)::timestamptz", reverse: null, oldColumn: 'note' }],
     ['a cast from timestamptz to text, which reads TimeZone and DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_text', type: 'text' }, backfill: 'placed_at::text', reverse: null, oldColumn: 'placed_at' }],
+    ['a cast from text to date, which reads DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_on', type: 'date' }, backfill: 'note::date', reverse: null, oldColumn: 'note' }],
     ['a check that depends on the time', 'PF_VOLATILE_EXPRESSION', { newColumn: { check: "amount_cents > 0 OR now() > '2020-01-01'" } }],
     ['a default of \'now\' for a timestamp', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz', default: 'now' }, backfill: 'placed_at', reverse: null, oldColumn: 'placed_at' }],
     ['a scalar subquery', 'PF_SUBQUERY_EXPRESSION', { backfill: '(SELECT max(amount) FROM orders) * 100' }],
