@@ -1,7 +1,7 @@
 import { CatalogError, quoteIdent, type ErrorCode } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { pgError, SQLSTATE } from './pg-error.js';
-import { embed } from './sql-text.js';
+import { embed, expressionValue, forKnex } from './sql-text.js';
 
 /**
  * Expression analysis without evaluating anything over the table's rows. The probes run inside a transaction the
@@ -37,7 +37,11 @@ interface DependencyFacts {
   wholeRow: boolean;
   systemColumn: boolean;
   external: string[] | null;
-  functions: { name: string; volatile: boolean; kind: string; returnsSet: boolean }[] | null;
+  /** current_user, current_timestamp, …: SQL value functions, which are not calls in the tree. */
+  sqlValueFunction: boolean;
+  /** The tree produces or reads a value of an enum type (whose text input and output Postgres marks STABLE). */
+  enumType: boolean;
+  functions: { name: string; volatility: 'i' | 's' | 'v'; kind: string; returnsSet: boolean }[] | null;
 }
 
 export interface ExpressionFacts {
@@ -78,16 +82,16 @@ export async function analyseExpression(
   // The same explicit cast the backfill's UPDATE and verify apply (`(<expr>)::<type>`), so what passes here is
   // what they will run; EXPLAIN plans it without evaluating anything.
   const [first, second] = PROBE_ALIASES;
-  const explain = `EXPLAIN (COSTS OFF) SELECT (${embed(expression)})::${targetType} FROM ${copy} AS ${first}`;
+  const explain = `EXPLAIN (COSTS OFF) SELECT ${expressionValue(expression, targetType)} FROM ${copy} AS ${first}`;
   try {
-    await trx.raw(explain);
+    await trx.raw(forKnex(explain));
   } catch (e) {
     invalid(pgError(e, explain).message);
   }
   const view = probeName(`pf_probe_${what}`, table);
-  const create = `CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT (${embed(expression)})::${targetType} AS v FROM ${copy} AS ${second}`;
+  const create = `CREATE TEMP VIEW ${quoteIdent(view)} AS SELECT ${expressionValue(expression, targetType)} AS v FROM ${copy} AS ${second}`;
   try {
-    await trx.raw(create);
+    await trx.raw(forKnex(create));
   } catch (e) {
     invalid(`${pgError(e, create).message} (refer to the row's columns by their bare names: the row is aliased differently where the expression runs)`);
   }
@@ -99,6 +103,7 @@ export async function analyseExpression(
       'A subquery reads other rows or tables, which can change under the backfill and differ between trigger and verify: derive the value from the row alone.');
   }
   refuseFunctions(site, what, expression, facts);
+  await refuseTimeOrSession(site, what, expression, targetType, facts);
   if (facts.systemColumn) {
     invalid('it reads a system column (ctid, xmin, tableoid, …), which is not part of the row\'s values and changes on every write', false);
   }
@@ -116,7 +121,7 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
   const name = probeName('pf_probe_check', site.table);
   const sql = `ALTER TABLE ${copy} ADD CONSTRAINT ${quoteIdent(name)} CHECK ${embed(expression)}`;
   try {
-    await trx.raw(sql);
+    await trx.raw(forKnex(sql));
   } catch (e) {
     const pg = pgError(e, sql);
     if (pg.code === SQLSTATE.featureNotSupported && /subquer/i.test(pg.message)) {
@@ -129,6 +134,7 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
   const facts = await dependencyFacts(site, 'pg_constraint',
     trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copy, name]), copy);
   refuseFunctions(site, 'check', expression, facts);
+  await refuseTimeOrSession(site, 'check', expression, 'boolean', facts);
 }
 
 function refuseFunctions(site: ProbeSite, what: string, expression: string, facts: DependencyFacts): void {
@@ -143,11 +149,55 @@ function refuseFunctions(site: ProbeSite, what: string, expression: string, fact
     site.fail('PF_INVALID_EXPRESSION', `The ${what} expression of "${site.migrationId}" calls set-returning function(s) ${sets.map((f) => f.name).join(', ')}.`, expression,
       'One row must give one value: use a scalar function.');
   }
-  const volatile = fns.filter((f) => f.volatile);
+  const volatile = fns.filter((f) => f.volatility === 'v');
   if (volatile.length > 0) {
     site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" calls volatile function(s) ${volatile.map((f) => f.name).join(', ')}.`, expression,
-      'A volatile value differs each time it is computed, so backfill, trigger and verify would disagree: use an immutable or stable expression over the row.');
+      'A volatile value differs each time it is computed, so backfill, trigger and verify would disagree: derive the value from the row alone with immutable functions.');
   }
+  const stable = fns.filter((f) => f.volatility === 's');
+  if (stable.length > 0) {
+    site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session: it calls stable function(s) ${stable.map((f) => f.name).join(', ')}.`, expression,
+      TIME_OR_SESSION_HINT);
+  }
+}
+
+const TIME_OR_SESSION_HINT = 'A stable function may return another value at another moment or in another session (now(), the TimeZone, DateStyle, the current user), so the backfill, the trigger and verify would disagree: '
+  + 'pass the moment as a constant (e.g. \'2026-01-01 00:00+00\'::timestamptz), convert with an explicit time zone (AT TIME ZONE \'UTC\'), or mark a function that truly depends on its arguments alone IMMUTABLE.';
+
+/**
+ * Postgres's own verdict on whether the expression depends on nothing but the row: a generated column accepts
+ * only an immutable expression, and it sees what the function list cannot, i.e. casts through a type's text
+ * input or output (text → timestamptz reads TimeZone and DateStyle) and SQL value functions (current_user,
+ * current_timestamp), which are not function calls in the tree. The column is added to the empty copy under a
+ * savepoint; a refusal for any other reason (a whole-row reference, which a generated column may not hold) leaves
+ * the decision to the function list.
+ *
+ * One exception: an enum's text input and output are STABLE (they read pg_enum), not dependent on time or session,
+ * and `CASE … THEN 'sad' END` into an enum column is an ordinary backfill. For an expression that touches an enum
+ * type the verdict comes from the tree alone: the function list (refuseFunctions) and SQL value functions.
+ */
+async function refuseTimeOrSession(site: ProbeSite, what: string, expression: string, type: string, facts: DependencyFacts): Promise<void> {
+  const { trx } = site;
+  if (facts.sqlValueFunction) {
+    site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session: it reads current_user, current_timestamp or a similar SQL value function.`, expression,
+      TIME_OR_SESSION_HINT);
+  }
+  if (facts.enumType) return;
+  const column = quoteIdent(probeName('pf_probe_immutable', site.table));
+  const sql = `ALTER TABLE ${copyName(site)} ADD COLUMN ${column} ${type} GENERATED ALWAYS AS ${expressionValue(expression, type)} STORED`;
+  await trx.raw('SAVEPOINT pf_probe_immutable');
+  try {
+    await trx.raw(forKnex(sql));
+  } catch (e) {
+    await trx.raw('ROLLBACK TO SAVEPOINT pf_probe_immutable');
+    const pg = pgError(e, sql);
+    if (pg.code === SQLSTATE.invalidObjectDefinition && /not immutable/i.test(pg.message)) {
+      site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session (Postgres: ${pg.message}).`, expression,
+        TIME_OR_SESSION_HINT);
+    }
+    return;
+  }
+  await trx.raw('ROLLBACK TO SAVEPOINT pf_probe_immutable');
 }
 
 /**
@@ -176,11 +226,15 @@ async function dependencyFacts(site: ProbeSite, catalog: 'pg_rewrite' | 'pg_cons
        coalesce((SELECT strpos(t.text, '{SUBLINK') > 0 FROM tree t(text)), false) AS subquery,
        coalesce((SELECT strpos(t.text, ':varattno 0 ') > 0 FROM tree t(text)), false) AS "wholeRow",
        coalesce((SELECT t.text ~ ':varattno -[0-9]' FROM tree t(text)), false) AS "systemColumn",
+       coalesce((SELECT strpos(t.text, '{SQLVALUEFUNCTION') > 0 FROM tree t(text)), false) AS "sqlValueFunction",
+       EXISTS (SELECT 1 FROM tree t(text), regexp_matches(t.text, ':(resulttype|consttype|vartype|funcresulttype|opresulttype|casetype|minmaxtype) ([0-9]+)', 'g') AS m
+                JOIN pg_type ty ON ty.oid = m[2]::oid
+               WHERE ty.typtype = 'e' OR (ty.typtype = 'd' AND (SELECT b.typtype FROM pg_type b WHERE b.oid = ty.typbasetype) = 'e')) AS "enumType",
        (SELECT array_agg(DISTINCT pg_describe_object(d.refclassid, d.refobjid, 0)) FROM pg_depend d, obj
          WHERE d.classid = obj.classid AND d.objid = obj.objid AND d.deptype = 'n'
            AND NOT (d.refclassid = 'pg_class'::regclass AND (d.refobjid = ?::regclass
                     OR d.refobjid = (SELECT ev_class FROM pg_rewrite WHERE obj.classid = 'pg_rewrite'::regclass AND oid = obj.objid)))) AS external,
-       (SELECT json_agg(json_build_object('name', p.oid::regprocedure::text, 'volatile', p.provolatile = 'v', 'kind', p.prokind, 'returnsSet', p.proretset))
+       (SELECT json_agg(json_build_object('name', p.oid::regprocedure::text, 'volatility', p.provolatile, 'kind', p.prokind, 'returnsSet', p.proretset))
           FROM fns JOIN pg_proc p ON p.oid = fns.oid) AS functions`,
     [catalog, objid, copy, copy],
   )).rows[0] as DependencyFacts;

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { probeOldColumnDefault } from './catalog-default.js';
 import { analyseCheck, analyseExpression, copyName, isLockTimeout, probeName, type Fail, type ProbeSite } from './catalog-probe.js';
 import { readConstraint, readIndexState } from './catalog-state.js';
+import { probeThrottleQuery, throttleStatement } from './backfill/throttle-query.js';
 import { pgError } from './pg-error.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
 import { expressionShapeProblem, qualify } from './sql-text.js';
@@ -36,6 +37,7 @@ export async function resolveMigration(knex: Knex, migration: Migration, options
         'Give a single expression over the row\'s columns, e.g. "round(amount * 100)::bigint"; statements and unbalanced parentheses are refused.');
     }
   }
+  if (migration.throttle.query !== null) throttleStatement(migration.throttle.query, migration.id);
   try {
     return await inRolledBackTransaction(knex, (trx) => resolveIn(trx, migration, fail, options));
   } catch (e) {
@@ -165,6 +167,7 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   const reverse = migration.reverse === null || oldColumn === null ? none
     : await analyseExpression(site, 'reverse', migration.reverse, oldColumn.name, oldColumn.type);
   if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
+  if (migration.throttle.query !== null) await probeThrottleQuery(trx, migration.throttle.query, migration.id);
   await refuseTakenNames(trx, migration, schema, fail);
   const oldColumnDefault = oldColumn === null || dropped !== null ? null
     : await probeOldColumnDefault(trx, migration, rel.oid, oldColumn.type, newColumnType, backfill.inputs);

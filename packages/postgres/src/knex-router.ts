@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Phaseflag } from './engine.js';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
 import type { ResolvedMigration } from './resolved.js';
+import { expressionValue, forKnex } from './sql-text.js';
 
 export interface KnexRouterOptions {
   /** Identifies this service instance in heartbeats (default: a random id per router). */
@@ -116,8 +117,9 @@ export class KnexRouter {
     const bindings: unknown[] = [];
     for (const c of inputs) bindings.push(value.row[c], c);
     const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;
-    if (inputs.length === 0) return this.knex.raw(`((${escapeBindings(value.expression)})::${targetType})`);
-    return this.knex.raw(`(SELECT (${escapeBindings(value.expression)})::${targetType} FROM (SELECT ${select}) AS pf_row)`, bindings);
+    const expression = forKnex(expressionValue(value.expression, targetType));
+    if (inputs.length === 0) return this.knex.raw(expression);
+    return this.knex.raw(`(SELECT ${expression} FROM (SELECT ${select}) AS pf_row)`, bindings);
   }
 
   /** Reports the phase this instance applies, what it writes and whether it read the old column lately. */
@@ -145,9 +147,4 @@ export class KnexRouter {
     await this.pf.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
     this.pf.untrackRouter(this);
   }
-}
-
-/** knex reads `?` as a binding placeholder; an expression may use it as an operator (jsonb `?`). */
-function escapeBindings(sql: string): string {
-  return sql.replace(/\?/g, '\\?');
 }

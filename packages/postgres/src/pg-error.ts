@@ -13,6 +13,7 @@ export const SQLSTATE = {
   queryCanceled: '57014',
   featureNotSupported: '0A000',
   undefinedObject: '42704',
+  invalidObjectDefinition: '42P17',
 } as const;
 
 /**

@@ -1,7 +1,7 @@
 import { ValidationError, writesBoth, type Phase } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ResolvedMigration } from './resolved.js';
-import { embed } from './sql-text.js';
+import { expressionValue, forKnex } from './sql-text.js';
 
 /**
  * What `KnexRouter.select()` returns: one representation per read, whatever the phase, so that turning a flag
@@ -85,11 +85,11 @@ function column(knex: Knex, table: string | undefined, name: string, as: string)
 }
 
 /**
- * `(<expression>)::<type> AS <as>`. The expression goes through `embed()`, as everywhere else it is pasted into a
- * statement; knex's `?` placeholders are escaped, since an expression may use `?` as an operator (jsonb).
+ * `(<expression>)::<type> AS <as>`. The expression goes through `expressionValue()`, as everywhere else it is pasted
+ * into a statement; knex's `?` placeholders are escaped, since an expression may use `?` as an operator (jsonb).
  */
 function expression(knex: Knex, expr: string, inputs: readonly string[], type: string, table: string | undefined, as: string): Knex.Raw {
-  const text = `${embed(expr).replace(/\?/g, '\\?')}::${type}`;
+  const text = forKnex(expressionValue(expr, type));
   if (table === undefined || inputs.length === 0) return knex.raw(`${text} AS ??`, [as]);
   const renames = inputs.map(() => '??.?? AS ??').join(', ');
   const bindings: string[] = [];

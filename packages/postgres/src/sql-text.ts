@@ -1,4 +1,4 @@
-import { quoteIdent } from '@phaseflag/core';
+import { CatalogError, quoteIdent } from '@phaseflag/core';
 
 /**
  * A user's expression is SQL by design, so it has to be pasted into the statements that evaluate it. What must
@@ -10,6 +10,8 @@ import { quoteIdent } from '@phaseflag/core';
  */
 export function expressionShapeProblem(sql: string): string | null {
   if (sql.trim() === '') return 'it is empty';
+  // knex reads `\?` as an escaped placeholder and drops the backslash, anywhere in the text (write chr(92) instead).
+  if (sql.includes('\\?')) return 'it has a backslash right before "?", which the router\'s query builder (knex) would drop (write the backslash as chr(92))';
   let depth = 0;
   let i = 0;
   const n = sql.length;
@@ -93,6 +95,47 @@ function isEscapeStringPrefix(sql: string, quoteAt: number): boolean {
  */
 export function embed(expression: string): string {
   return `(\n${expression}\n)`;
+}
+
+/**
+ * The one way a user's expression becomes a value in our SQL: embedded on lines of its own and cast to the column's
+ * type, as one parenthesised expression. The backfill's UPDATE, verify, the sync trigger, the router's derived
+ * writes and the plan-time probes all go through it, so an expression that passes the plan is evaluated the same
+ * way everywhere (the explicit cast is the one verify compares under, so e.g. numeric(12,2) does not differ forever
+ * because the expression has more decimals). Refuses text that is not one expression (expressionShapeProblem), the
+ * same check the plan applies.
+ */
+export function expressionValue(expression: string, type: string): string {
+  const problem = shapeProblemOf(expression);
+  if (problem !== null) {
+    throw new CatalogError('PF_INVALID_EXPRESSION', `The expression is not one SQL expression: ${problem}.`, {
+      value: expression, hint: 'Give a single expression over the row\'s columns, e.g. "round(amount * 100)::bigint"; statements and unbalanced parentheses are refused.',
+    });
+  }
+  return `(${embed(expression)}::${type})`;
+}
+
+const shapeChecked = new Map<string, string | null>();
+
+/** expressionShapeProblem, remembered per text: the router renders the same few expressions on every write. */
+function shapeProblemOf(expression: string): string | null {
+  let problem = shapeChecked.get(expression);
+  if (problem === undefined) {
+    problem = expressionShapeProblem(expression);
+    if (shapeChecked.size < 1000) shapeChecked.set(expression, problem);
+  }
+  return problem;
+}
+
+/**
+ * SQL text that holds a user's SQL, made safe for knex: knex turns every `?` of a statement into a bind parameter
+ * (`$n`), even in a raw statement without bindings, so the jsonb operators `?`, `?|` and `?&` would become
+ * parameters. `\?` is knex's escape for a literal `?`. Apply it to the user's part of a statement that has bindings
+ * of its own, or to the whole text of one that has none. Statements sent on a node-postgres client directly (the
+ * backfill's and verify's Session, DDL) are not rescanned and must not be escaped.
+ */
+export function forKnex(sql: string): string {
+  return sql.replace(/\?/g, '\\?');
 }
 
 /** A dollar-quote tag that occurs nowhere in `body`, chosen deterministically so a plan reads the same twice. */

@@ -37,6 +37,9 @@ describe('catalog: resolveMigration', function () {
       CREATE INDEX taken ON orders (note);
       CREATE TABLE parted (id bigint PRIMARY KEY, amount numeric NOT NULL) PARTITION BY RANGE (id);
       CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000);
+      CREATE FUNCTION stable_cents(numeric) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT round($1 * 100)::bigint';
+      CREATE FUNCTION fixed_cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT round($1 * 100)::bigint';
+      CREATE FUNCTION iso_date(text) RETURNS date LANGUAGE sql IMMUTABLE SET datestyle = 'ISO, YMD' AS 'SELECT $1::date';
       ANALYZE orders;
     `);
   });
@@ -96,6 +99,19 @@ describe('catalog: resolveMigration', function () {
     assert.deepEqual(r.backfillInputs, ['note']);
   });
 
+  it('accepts expressions that depend on the row alone: immutable functions, a fixed time zone, casts between numbers and text', async () => {
+    for (const [backfill, type, oldColumn] of [
+      ['fixed_cents(amount)', 'bigint', 'amount'],
+      ["(placed_at AT TIME ZONE 'UTC')::date", 'date', 'placed_at'],
+      ["placed_at > '2026-01-01 00:00+00'::timestamptz", 'boolean', 'placed_at'],
+      ['amount::text', 'text', 'amount'],
+      ['iso_date(note)', 'date', 'note'],
+    ] as const) {
+      const r = await resolveMigration(suite.knex, defineMigration(variant({ oldColumn, newColumn: { name: 'derived_v2', type }, backfill, reverse: null })));
+      assert.deepEqual(r.backfillInputs, [oldColumn], backfill);
+    }
+  });
+
   it('accepts a column that already exists with the declared type (spelled differently)', async () => {
     const r = await resolveMigration(suite.knex, defineMigration(variant({
       table: 'prepared', newColumn: { name: 'amount_cents', type: 'TEXT' }, backfill: 'amount::text', reverse: 'amount_cents::numeric',
@@ -132,6 +148,14 @@ describe('catalog: resolveMigration', function () {
     ['nextval()', 'PF_VOLATILE_EXPRESSION', { backfill: "nextval('seq')" }],
     ['clock_timestamp()', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz' }, backfill: 'coalesce(placed_at, clock_timestamp())', reverse: null, oldColumn: 'placed_at' }],
     ['a volatile check', 'PF_VOLATILE_EXPRESSION', { newColumn: { check: 'amount_cents > random()' } }],
+    ['now(), which depends on the time', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'age_s', type: 'numeric' }, backfill: 'extract(epoch from now() - placed_at)', reverse: null, oldColumn: 'placed_at' }],
+    ['current_timestamp (an SQL value function, not a call)', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz' }, backfill: 'coalesce(placed_at, current_timestamp)', reverse: null, oldColumn: 'placed_at' }],
+    ['current_user, which depends on the session', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'note_v2', type: 'text' }, backfill: 'note || current_user', reverse: null, oldColumn: 'note' }],
+    ['a user function declared STABLE', 'PF_VOLATILE_EXPRESSION', { backfill: 'stable_cents(amount)' }],
+    ['a cast from text to timestamptz, which reads TimeZone and DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz' }, backfill: "('2026-01-01 ' || note)::timestamptz", reverse: null, oldColumn: 'note' }],
+    ['a cast from timestamptz to text, which reads TimeZone and DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_text', type: 'text' }, backfill: 'placed_at::text', reverse: null, oldColumn: 'placed_at' }],
+    ['a cast from text to date, which reads DateStyle', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_on', type: 'date' }, backfill: 'note::date', reverse: null, oldColumn: 'note' }],
+    ['a check that depends on the time', 'PF_VOLATILE_EXPRESSION', { newColumn: { check: "amount_cents > 0 OR now() > '2020-01-01'" } }],
     ['a default of \'now\' for a timestamp', 'PF_VOLATILE_EXPRESSION', { newColumn: { name: 'placed_v2', type: 'timestamptz', default: 'now' }, backfill: 'placed_at', reverse: null, oldColumn: 'placed_at' }],
     ['a scalar subquery', 'PF_SUBQUERY_EXPRESSION', { backfill: '(SELECT max(amount) FROM orders) * 100' }],
     ['a constant subquery', 'PF_SUBQUERY_EXPRESSION', { backfill: 'amount + (SELECT 1)' }],
@@ -178,7 +202,7 @@ describe('sql-text: expressionShapeProblem', () => {
     for (const ok of ["a || ';'", 'a || ")"', "E'\\';' || b", '$$;$$ || $t$)$t$', 'a -- ;)\n', '/* ; /* nested ) */ */ a', "f(x, (y))", 'a$b + 1']) {
       assert.equal(expressionShapeProblem(ok), null, ok);
     }
-    for (const bad of ['a; b', 'a)', '(a', "'open", '"open', '$$open', '/* open', '']) {
+    for (const bad of ['a; b', 'a)', '(a', "'open", '"open', '$$open', '/* open', '', "a ~ 'x\\?'"]) {
       assert.notEqual(expressionShapeProblem(bad), null, bad);
     }
   });

@@ -326,7 +326,7 @@ describe('steps', function () {
       assert.equal(expand.maxBlockingLockWaitMs, 2 * 2000, 'only the ACCESS EXCLUSIVE statements wait ahead of application queries');
       assert.equal(plan.phases[2]!.maxBlockingLockWaitMs, 0, 'a backfill batch (ROW EXCLUSIVE) never does');
       assert.equal(expand.strongestLock, 'ACCESS EXCLUSIVE');
-      assert.match(plan.phases[2]!.statements[0]!.sql, /^UPDATE .* SET "note_v2" = \(\(upper\(note\)\)::character varying\(40\)\)/s);
+      assert.match(plan.phases[2]!.statements[0]!.sql, /^UPDATE .* SET "note_v2" = \(\(\nupper\(note\)\n\)::character varying\(40\)\)/s);
       assert.equal(plan.newColumn.type, 'character varying(40)');
 
       const keep = await planMigration(ctx, defineMigration({ id: 'planned', table: 'planned', oldColumn: 'note', backfill: 'upper(note)', newColumn: { name: 'note_v2', type: 'text' } }));

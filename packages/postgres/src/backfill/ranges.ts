@@ -4,7 +4,7 @@ import type { ExecutorContext } from '../context.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { advisoryKey } from '../store/advisory.js';
 import { isSingleIntegerKey, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './keys.js';
-import { readRanges, resetRanges } from './state.js';
+import { dropStaleRanges, dualWriteEpoch, readRanges, resetRanges } from './state.js';
 import type { BackfillPlanInfo } from './types.js';
 
 /** Rows to sample per range when boundaries are chosen from a sample; a few thousand per bucket balance well enough. */
@@ -22,7 +22,8 @@ interface NewRange { lower: string | null; upper: string; done: boolean }
  *
  * The upper bound is the highest key at this moment. It must be taken once every writer dual-writes (the engine's
  * backfill guard): rows inserted afterwards are written right by dual-write, so the backfill never chases a
- * growing table and always ends.
+ * growing table and always ends. The ranges record which dual-write that was (dual_write_version), and ranges of an
+ * earlier one are never reused.
  */
 export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration, opts: { workers?: number } = {}): Promise<BackfillPlanInfo> {
   const id = r.migration.id;
@@ -36,6 +37,13 @@ export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration
   return ctx.knex.transaction(async (trx) => {
     // Two preparers racing would both see no ranges; the transaction-scoped lock makes the second one find them.
     await trx.raw('SELECT pg_advisory_xact_lock(?::bigint)', [advisoryKey('backfill-prepare', id)]);
+    // Ranges from an earlier dual-write (prepared, then a crash before backfilling, then stop-dual-write and rows
+    // inserted with nobody writing the new column) stop below those rows: they are planned again.
+    const epoch = await dualWriteEpoch(trx, s, id);
+    const stale = await dropStaleRanges(trx, s, id, epoch);
+    if (stale > 0) {
+      ctx.logger.info(`backfill of ${id}: ${stale} range(s) bounded in an earlier dual-write dropped; planning them again`, { migrationId: id, dualWriteVersion: epoch });
+    }
     const existing = await readRanges(trx, s, id);
     if (existing.length > 0) {
       const estimate = (await trx.raw('SELECT rows_estimate FROM ??.migrations WHERE id = ?', [s, id])).rows[0]?.rows_estimate;
@@ -46,9 +54,9 @@ export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration
     const { split, ranges, estimate } = await planRanges(trx, r, workers);
     for (const [worker, range] of ranges.entries()) {
       await trx.raw(
-        `INSERT INTO ??.backfill_ranges (migration_id, worker, lower_key, upper_key, checkpoint, done)
-         VALUES (?, ?, ?::jsonb, ?::jsonb, NULL, ?)`,
-        [s, id, worker, range.lower, range.upper, range.done],
+        `INSERT INTO ??.backfill_ranges (migration_id, worker, lower_key, upper_key, checkpoint, done, dual_write_version)
+         VALUES (?, ?, ?::jsonb, ?::jsonb, NULL, ?, ?)`,
+        [s, id, worker, range.lower, range.upper, range.done, epoch],
       );
     }
     await trx.raw('UPDATE ??.migrations SET rows_estimate = ? WHERE id = ?', [s, Math.round(estimate), id]);

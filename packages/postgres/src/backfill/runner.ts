@@ -17,6 +17,8 @@ import { Session } from './session.js';
 import { readMigrationRow, readRanges, type StoredRange } from './state.js';
 import { buildBatchStatements } from './statements.js';
 import { Throttler } from './throttle.js';
+import { probeThrottleQuery } from './throttle-query.js';
+import { inRolledBackTransaction } from '../catalog.js';
 import type { BackfillOptions, BackfillResult, BackfillStop } from './types.js';
 import { BACKFILL_ATTR, walkRange, type RangeState, type RunShared, type WorkerEnd } from './worker.js';
 
@@ -34,6 +36,8 @@ export async function runBackfill(ctx: ExecutorContext, r: ResolvedMigration, op
   return withSpan(ctx.tracer, SPAN.backfill, {
     attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
   }, async (span, parent) => {
+    // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
+    if (throttle.query !== null) await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
     const lockKey = backfillLockKey(id);
     const lock = await Session.open(ctx.knex);
     let locked = false;
@@ -123,7 +127,7 @@ async function runLocked(
   const throttler = new Throttler(lock, throttle, ctx.clock, ctx.logger, id, (throttled, reason) => {
     span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
     report();
-  }, knobs);
+  }, knobs, ctx.knex);
   const triggerBypass = (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
     ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
     : null;
@@ -181,6 +185,7 @@ async function runLocked(
     await reclaimer.finish(false);
     await reclaimSession?.release();
     await knobs.stop();
+    await throttler.close();
   }
   const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
   span.setAttributes({

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 /** The part of a node-postgres client we use; knex's pg dialect hands these out from its pool. */
 interface PgClient {
   query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  query(config: { text: string; queryMode: 'extended' }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   end(): Promise<void>;
   on(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
   removeListener(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
@@ -62,6 +63,34 @@ export class Session {
       await this.rollbackQuietly();
       throw error;
     }
+  }
+
+  /**
+   * Runs one statement of someone else's SQL in a READ ONLY transaction under `statement_timeout`, and rolls it
+   * back whatever happens (a session setting it changed is undone with it). The extended protocol parses exactly
+   * one statement: text holding two is an error, not two executions.
+   */
+  async readOnly(text: string, statementTimeoutMs: number): Promise<Record<string, unknown> | undefined> {
+    await this.client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
+    try {
+      return (await this.client.query({ text, queryMode: 'extended' })).rows[0];
+    } finally {
+      await this.rollbackQuietly();
+    }
+  }
+
+  /**
+   * Hands the connection back after readOnly(): its transactions were all rolled back, which undoes settings;
+   * what survives a rollback is a session-level advisory lock, released here. Closed instead if that fails.
+   */
+  async releaseAfterForeignSql(): Promise<void> {
+    try {
+      await this.client.query('SELECT pg_advisory_unlock_all()');
+    } catch {
+      this.client.__knex__disposed = 'phaseflag: could not reset a connection after the throttle query';
+      await this.client.end().catch(() => undefined);
+    }
+    await this.release();
   }
 
   async rollback(): Promise<void> {

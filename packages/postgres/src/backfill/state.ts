@@ -84,3 +84,38 @@ export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: stri
   );
   return deleted.rowCount ?? 0;
 }
+
+/**
+ * The dual-write the migration is in (or last was): its phase version when it entered dual-write, i.e. the version
+ * now minus the transitions recorded since the last one into dual-write (every version step is one recorded
+ * transition). Null when no transition into dual-write is recorded. Ranges are bounded by the highest key at the
+ * time every writer dual-writes, so ranges bounded in an earlier dual-write (stopped since) do not cover the rows
+ * inserted while nobody wrote the new column, and must not be reused.
+ */
+export async function dualWriteEpoch(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number | null> {
+  const row = (await db.raw(
+    `SELECT m.version - (SELECT count(*) FROM ??.events e WHERE e.migration_id = m.id AND e.kind = 'transition' AND e.id > d.id) AS epoch
+       FROM ??.migrations m,
+            LATERAL (SELECT max(id) AS id FROM ??.events WHERE migration_id = m.id AND kind = 'transition' AND to_phase = 'dual-write') d
+      WHERE m.id = ? AND d.id IS NOT NULL`,
+    [stateSchema, stateSchema, stateSchema, migrationId],
+  )).rows[0] as { epoch: string } | undefined;
+  return row === undefined ? null : Number(row.epoch);
+}
+
+/**
+ * Deletes ranges bounded in another dual-write than `epoch` (ranges without an epoch, written before the state
+ * store recorded one, are kept) and the counters that described them; the backfill's knobs stay. Returns how many.
+ */
+export async function dropStaleRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string, epoch: number | null): Promise<number> {
+  const deleted = await db.raw(
+    'DELETE FROM ??.backfill_ranges WHERE migration_id = ? AND dual_write_version IS NOT NULL AND dual_write_version IS DISTINCT FROM ?::bigint',
+    [stateSchema, migrationId, epoch],
+  );
+  const n = deleted.rowCount ?? 0;
+  if (n > 0) {
+    await db.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
+    await db.raw('UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL WHERE id = ?', [stateSchema, migrationId]);
+  }
+  return n;
+}

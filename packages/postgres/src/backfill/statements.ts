@@ -1,5 +1,6 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { ResolvedMigration } from '../resolved.js';
+import { expressionValue } from '../sql-text.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './keys.js';
 
 /**
@@ -67,10 +68,9 @@ export interface ScanRow {
   reached_upper: boolean | null;
 }
 
+/** The new column's value over the row (see expressionValue): the UPDATE's, verify's and the trigger's. */
 export function newValueSql(r: ResolvedMigration, expression: string): string {
-  // The explicit cast is the one verify applies too: comparing to the stored value after the same cast is what
-  // keeps e.g. numeric(12,2) from looking different forever because the expression has more decimals.
-  return `((${expression})::${r.newColumnType})`;
+  return expressionValue(expression, r.newColumnType);
 }
 
 export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, expression: string): BatchStatements {

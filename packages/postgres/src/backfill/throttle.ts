@@ -1,6 +1,8 @@
 import { ValidationError, type Clock, type Logger, type ThrottleSettings } from '@phaseflag/core';
 import type { LiveKnobs } from './knobs.js';
 import type { Session } from './session.js';
+import { THROTTLE_STATEMENT_TIMEOUT_MS, ThrottleQuery } from './throttle-query.js';
+import type { Knex } from 'knex';
 
 /**
  * Replica lag as the primary sees it. Only physical standbys that stream or catch up count: a logical consumer
@@ -27,13 +29,16 @@ export interface ThrottleCheck {
 /**
  * Holds workers back while a replica lags or the user's throttle query says so (gh-ost's --max-lag-millis and
  * --throttle-query). One instance serves all workers of a run: concurrent checks share one query on the run's
- * own connection, and the start and the end of a throttled stretch are logged once, not once per worker.
+ * own connection (the user's query on one more, see throttle-query.ts), and the start and the end of a throttled stretch are logged once, not once per worker.
  */
 export class Throttler {
   readonly enabled: boolean;
   private inFlight: Promise<ThrottleCheck> | null = null;
   private throttledSince: number | null = null;
   private warnedHidden = false;
+
+  /** The user's throttle query, on a connection of its own (see throttle-query.ts); null without one. */
+  private readonly throttleQuery: ThrottleQuery | null;
 
   constructor(
     private readonly session: Session,
@@ -43,9 +48,16 @@ export class Throttler {
     private readonly migrationId: string,
     private readonly onChange: (throttled: boolean, reason: string | null) => void = () => undefined,
     /** The operator's throttle knob (phaseflag backfill --set throttle=on, or `t` on its terminal). */
-    private readonly knobs?: LiveKnobs,
+    private readonly knobs: LiveKnobs | undefined,
+    private readonly knex: Knex,
   ) {
     this.enabled = settings.maxReplicaLagBytes !== null || settings.maxReplicaLagMs !== null || settings.query !== null;
+    this.throttleQuery = settings.query === null ? null : new ThrottleQuery(knex, settings.query, migrationId);
+  }
+
+  /** Closes the throttle query's connection. */
+  async close(): Promise<void> {
+    await this.throttleQuery?.close();
   }
 
   get isThrottled(): boolean {
@@ -115,18 +127,17 @@ export class Throttler {
         return { throttled: true, reason: `replica ${lag.worst} replays ${Math.round(lag.lag_ms)} ms behind (max ${maxReplicaLagMs})` };
       }
     }
-    if (query !== null) {
-      let row: Record<string, unknown> | undefined;
+    if (this.throttleQuery !== null) {
+      let holdBack: boolean;
       try {
-        row = await this.session.one(query);
+        holdBack = await this.throttleQuery.holdBack();
       } catch (error) {
         throw new ValidationError('PF_INVALID_OPTIONS', `The throttle query failed: ${(error as Error).message}.`, {
           value: query, migrationId: this.migrationId, cause: error,
-          hint: 'Give a query that returns one row with one boolean column, true meaning "hold back now".',
+          hint: `Give one read-only SELECT that returns one row with one boolean column, true meaning "hold back now", within ${THROTTLE_STATEMENT_TIMEOUT_MS} ms.`,
         });
       }
-      const value = row === undefined ? false : Object.values(row)[0];
-      if (value === true) return { throttled: true, reason: 'the throttle query returned true' };
+      if (holdBack) return { throttled: true, reason: 'the throttle query returned true' };
     }
     return { throttled: false, reason: null };
   }

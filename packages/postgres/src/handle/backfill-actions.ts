@@ -2,11 +2,15 @@ import type { Phase } from '@phaseflag/core';
 import type { BackfillOptions, MigrationHandle } from '../migration-handle.js';
 import * as ops from '../operations.js';
 import type { ResolvedMigration } from '../resolved.js';
+import { assertDefinitionUnchanged } from './definition.js';
 import { refuse, runTransition } from './transition.js';
 
 export type BackfillRun = ops.BackfillResult & { phase: Phase };
 
 export async function backfill(h: MigrationHandle, options: BackfillOptions): Promise<BackfillRun> {
+  // Before any transition, range or batch: a declaration edited since the migration was recorded (after a crash,
+  // say) would fill the rows left with another expression than the rows done and the trigger.
+  await assertDefinitionUnchanged(h);
   await startBackfill(h, options);
   const r = await h.resolve();
   await ops.prepareBackfill(h.pf.ctx, r, { workers: options.batch?.workers ?? h.migration.batch.workers });
@@ -14,6 +18,7 @@ export async function backfill(h: MigrationHandle, options: BackfillOptions): Pr
 }
 
 export async function runBackfill(h: MigrationHandle, options: BackfillOptions): Promise<BackfillRun> {
+  await assertDefinitionUnchanged(h);
   return runResolved(h, await h.resolve(), options);
 }
 

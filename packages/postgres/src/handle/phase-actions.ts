@@ -1,7 +1,8 @@
-import type { TransitionDecision } from '@phaseflag/core';
+import type { Migration, TransitionDecision } from '@phaseflag/core';
 import type { MigrationHandle, TransitionOptions } from '../migration-handle.js';
 import * as ops from '../operations.js';
 import { defaultCarryRefusal } from '../steps/carry-default.js';
+import { forbiddenChanges, recordedMigration } from './definition.js';
 import { grace, refuse, runTransition } from './transition.js';
 
 /** The transitions that change the schema around their phase change: what each applies before and after it. */
@@ -57,7 +58,14 @@ export async function contract(
   });
 }
 
-export function rollback(h: MigrationHandle, options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions): Promise<TransitionDecision> {
+export async function rollback(h: MigrationHandle, options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions): Promise<TransitionDecision> {
+  // Rollback undoes what the recorded declaration created, even when the declared one has changed since.
+  const row = await h.pf.store.get(h.id);
+  if (row !== null && forbiddenChanges(h, row).length > 0) {
+    const recorded = new (h.constructor as new (pf: MigrationHandle['pf'], m: Migration) => MigrationHandle)(h.pf, recordedMigration(h, row));
+    h.pf.ctx.logger.info(`phaseflag: ${h.id}: rolling back from the recorded declaration (the declared one changed: ${forbiddenChanges(h, row).join('; ')})`, { migrationId: h.id });
+    return rollback(recorded, options);
+  }
   return runTransition(h, 'rollback', {}, {
     cause: options.cause,
     extra: { rows_backfilled: 0, backfill_started_at: null, backfill_completed_at: null, verify_result: null, verified_at: null, reads_held_at: null },

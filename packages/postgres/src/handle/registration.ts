@@ -1,11 +1,12 @@
-import { isInFlight, PhaseflagError, type Migration } from '@phaseflag/core';
+import { isInFlight } from '@phaseflag/core';
 import type { MigrationHandle } from '../migration-handle.js';
 import type { ResolvedMigration } from '../resolved.js';
 import type { MigrationRow } from '../store/state-store.js';
+import { canonical, definitionChangedError, definitionChanges } from './definition.js';
 
 /**
  * Records the declaration in the state store (phase `pending` when new). What the migration does may not change
- * while it is in flight or contracted; its operational settings may change at any time.
+ * while it is in flight or contracted (see definition.ts); its operational settings may change at any time.
  */
 export async function registerResolved(h: MigrationHandle, r: ResolvedMigration): Promise<MigrationRow> {
   const store = h.pf.store;
@@ -14,13 +15,11 @@ export async function registerResolved(h: MigrationHandle, r: ResolvedMigration)
     id: h.id, table_schema: r.schema, table_name: r.table, old_column: h.migration.oldColumn, new_column: h.migration.newColumn.name,
     definition: declared,
   });
-  if (row.table_schema !== r.schema || row.table_name !== r.table || row.old_column !== h.migration.oldColumn || row.new_column !== h.migration.newColumn.name
-    || canonical(shape(row.definition)) !== canonical(shape(declared))) {
+  const moved = row.table_schema !== r.schema || row.table_name !== r.table || row.old_column !== h.migration.oldColumn || row.new_column !== h.migration.newColumn.name;
+  const changes = definitionChanges(row.definition, declared);
+  if (moved || changes.length > 0) {
     if (isInFlight(row.phase) || row.phase === 'contracted') {
-      throw new PhaseflagError('PF_DEFINITION_CHANGED', `Migration "${h.id}" is ${row.phase} but its declaration changed (table, columns, type or expressions).`, {
-        value: { stored: shape(row.definition), declared: shape(declared) }, migrationId: h.id,
-        hint: 'Roll it back before changing what it does, or declare a new migration with a new id.',
-      });
+      throw definitionChangedError(h, row, changes.length > 0 ? changes : [`table: ${row.table_schema}.${row.table_name} → ${r.schema}.${r.table}`]);
     }
     await store.update(h.id, {
       definition: JSON.stringify(h.migration), table_schema: r.schema, table_name: r.table, old_column: h.migration.oldColumn, new_column: h.migration.newColumn.name,
@@ -30,17 +29,4 @@ export async function registerResolved(h: MigrationHandle, r: ResolvedMigration)
     await store.updateDefinition(h.id, declared);
   }
   return (await store.get(h.id))!;
-}
-
-/** JSON with sorted keys: jsonb does not keep key order, so stored and declared definitions compare by content. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
-}
-
-/** What a migration does (as opposed to how fast): the part that may not change while it is in flight. */
-function shape(def: Record<string, unknown>): unknown {
-  const d = def as unknown as Migration;
-  return { table: d.table, primaryKey: d.primaryKey, oldColumn: d.oldColumn, intent: d.intent ?? 'replace', newColumn: d.newColumn, backfill: d.backfill, reverse: d.reverse, sync: d.sync };
 }

@@ -1,11 +1,13 @@
 import { GuardRefusedError, VerifyFailedError } from '@phaseflag/core';
 import type { MigrationHandle, TransitionOptions } from '../migration-handle.js';
 import * as ops from '../operations.js';
+import { assertDefinitionUnchanged } from './definition.js';
 import { refuse, runTransition } from './transition.js';
 
 /** Runs verify, records its result and moves backfilled → verified on a clean one; see MigrationHandle.verify. */
 export async function verify(h: MigrationHandle, options: { batchSize?: number; signal?: AbortSignal } & TransitionOptions): Promise<ops.VerifyResult> {
   const { ctx, store } = h.pf;
+  await assertDefinitionUnchanged(h); // verify compares with the recorded expression, not an edited one
   const row = await store.get(h.id);
   const phase = row?.phase ?? 'pending';
   if (phase !== 'backfilled' && phase !== 'verified' && phase !== 'read-new') {

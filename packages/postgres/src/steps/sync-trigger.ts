@@ -3,7 +3,7 @@ import { readTrigger } from '../catalog-state.js';
 import type { ExecutorContext } from '../context.js';
 import type { PlannedStatement } from '../ddl.js';
 import type { ResolvedMigration } from '../resolved.js';
-import { dollarTag, embed, qualify } from '../sql-text.js';
+import { dollarTag, expressionValue, qualify } from '../sql-text.js';
 import { onTable, run, tableSql, type PlanContext, type Step } from './step.js';
 
 const NAME = 'sync-trigger';
@@ -60,13 +60,13 @@ function evaluator(r: ResolvedMigration): { value: (expression: string, type: st
   const inputs = [...r.backfillInputs, ...r.reverseInputs];
   if (inputs.some((c) => PLPGSQL_SPECIAL.test(c))) {
     return {
-      value: (expression, type) => `(SELECT (${embed(expression)})::${type} FROM (SELECT NEW.*) AS pf_row)`,
+      value: (expression, type) => `(SELECT ${expressionValue(expression, type)} FROM (SELECT NEW.*) AS pf_row)`,
       scope: (_inputs, body) => body,
     };
   }
   const typeOf = (c: string) => (c === r.migration.newColumn.name ? r.newColumnType : r.columns.get(c)!.type);
   return {
-    value: (expression, type) => `(${embed(expression)})::${type}`,
+    value: (expression, type) => expressionValue(expression, type),
     scope: (names, body) => (names.length === 0 ? body : [
       'DECLARE',
       ...[...new Set(names)].map((c) => `  ${quoteIdent(c)} ${typeOf(c)} := NEW.${quoteIdent(c)};`),
