@@ -33,6 +33,8 @@ export const ATTR = {
   mismatches: 'phaseflag.verify.mismatches',
   throttled: 'phaseflag.throttled',
   throttledMs: 'phaseflag.throttle.wait_ms',
+  /** Who found a row the backfill expression cannot derive: trigger, preflight, backfill or verify. */
+  source: 'phaseflag.underivable.source',
 } as const;
 
 export const METRIC = {
@@ -43,4 +45,8 @@ export const METRIC = {
   transitions: 'phaseflag.transitions',
   refusals: 'phaseflag.transitions.refused',
   throttleWait: 'phaseflag.backfill.throttle.duration',
+  /** Gauge: rows recorded as not derivable by the backfill expression (they block verified), per migration. */
+  underivableRows: 'phaseflag.underivable.rows',
+  /** Counter: rows phaseflag's preflight, backfill and verify recorded as not derivable (by source). */
+  underivableRecorded: 'phaseflag.underivable.recorded',
 } as const;

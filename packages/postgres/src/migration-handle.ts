@@ -15,6 +15,7 @@ import * as phaseActions from './handle/phase-actions.js';
 import { registerResolved } from './handle/registration.js';
 import { runTransition } from './handle/transition.js';
 import { verify } from './handle/verify-action.js';
+import type { UnderivableSummary } from './underivable/store.js';
 
 /**
  * What caused a transition, for the record: span links (the flag change, the controller's leadership), extra span
@@ -53,6 +54,8 @@ export interface MigrationStatus {
   progress: ops.BackfillProgress | null;
   instances: InstanceRow[];
   events: EventRow[];
+  /** Rows the backfill expression cannot derive: how many are recorded, and the first ones (key, old value, error). */
+  underivable: UnderivableSummary;
 }
 
 /**
