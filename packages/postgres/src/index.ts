@@ -21,3 +21,5 @@ export { Controller, type ControllerOptions, type ControllerMigrationStatus } fr
 export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller-events.js';
 export type { LeaderInfo } from './leader.js';
 export { readFlagState } from './controller-flags.js';
+export { runPreflight, type PreflightOptions, type PreflightResult, type PreflightRow } from './preflight.js';
+export { underivableSummary, type UnderivableRow, type UnderivableSummary, type UnderivableSource } from './underivable/store.js';

@@ -5,7 +5,7 @@ import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './
 import { Session } from './backfill/session.js';
 import { newValueSql } from './backfill/statements.js';
 import { withSpan } from './telemetry/with-span.js';
-import { rowAfterSql, walkBisecting, type BisectWalk, type FailedRow, type RowAfterRow } from './underivable/bisect.js';
+import { evaluateKeySql, rowAfterSql, walkBisecting, type BisectWalk, type FailedRow, type RowAfterRow } from './underivable/bisect.js';
 import { clearResolvedUnderivable, recordUnderivable, underivableSummary, type UnderivableSummary } from './underivable/store.js';
 
 export interface VerifyOptions {
@@ -69,6 +69,7 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
   }
   const { check, first, next } = buildVerifyStatements(r);
   const rowAfter = rowAfterSql(r, false);
+  const evaluateKey = r.migration.backfill === null ? null : evaluateKeySql(r, r.migration.backfill);
   const started = ctx.clock.now();
   const attributes = { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' };
   // Not made the active span: its batches are parented on it explicitly.
@@ -99,6 +100,9 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
       rowAfter: async (after) => {
         const x = await session.transaction(() => session.one<RowAfterRow>(rowAfter, [after]), readOnly);
         return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
+      },
+      evaluateRow: async (keyText) => {
+        if (evaluateKey !== null) await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
       },
       onFailure: (row) => {
         failed.push(row);
@@ -164,12 +168,14 @@ function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; firs
   const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
   const select = key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ');
   const aliasList = aliases.join(', ');
+  // The rows are chosen (and sorted) in a subquery that computes no expression: the expression runs on the
+  // batch's rows only, so an error on a row's value always belongs to the batch (bisect finds it there).
   const statement = (after: string | null, limit: string, wanted: string) => `
     WITH chunk AS (
       SELECT ${select}, ${bad} AS __pf_bad, ${isNull} AS __pf_null
-        FROM ${table} AS ${TABLE_ALIAS}
-       ${after === null ? '' : `WHERE ${key.row} > ${keyParam(r.primaryKey, after)}`}
-       ORDER BY ${key.list} LIMIT ${limit}
+        FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
+               ${after === null ? '' : `WHERE ${key.row} > ${keyParam(r.primaryKey, after)}`}
+               ORDER BY ${key.list} LIMIT ${limit}) AS ${TABLE_ALIAS}
     ), last AS (SELECT * FROM chunk ORDER BY ${aliases.map((a) => `${a} DESC`).join(', ')} LIMIT 1)
     SELECT (SELECT count(*) FROM chunk)::int AS scanned,
            (SELECT count(*) FROM chunk WHERE __pf_bad)::int AS mismatches,

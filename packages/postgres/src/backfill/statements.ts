@@ -137,12 +137,14 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
     updateNext: update('$1', '$2'),
     updateFirstExcluding: updateExcluding(null, '$1', '$2'),
     updateNextExcluding: updateExcluding('$1', '$2', '$3'),
+    // The rows are chosen (and sorted) in a subquery that computes no expression; the expression runs above
+    // the LIMIT, on those rows only, so an error always belongs to a row of the chunk (whatever the plan).
     evaluate: `
       SELECT count(*)::int AS scanned, count(__pf_value)::int AS derived, (array_agg(__pf_key ORDER BY __pf_n DESC))[1] AS last_key
         FROM (SELECT ${key.json}::text AS __pf_key, ${value} AS __pf_value, row_number() OVER (ORDER BY ${key.list}) AS __pf_n
-                FROM ${table} AS ${TABLE_ALIAS}
-               WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')}) AND ${key.row} <= ${keyParam(r.primaryKey, '$2')}
-               ORDER BY ${key.list} LIMIT $3) AS s`,
+                FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
+                       WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')}) AND ${key.row} <= ${keyParam(r.primaryKey, '$2')}
+                       ORDER BY ${key.list} LIMIT $3) AS ${TABLE_ALIAS}) AS s`,
     commit: `
       WITH counted AS (
         UPDATE ${s}.migrations SET rows_backfilled = rows_backfilled + $3

@@ -1,6 +1,6 @@
 import { BackfillRowFailedError } from '@phaseflag/core';
 import type { ResolvedMigration } from '../resolved.js';
-import { isRowLevelError, rowAfterSql, walkBisecting, type FailedRow, type RowAfterRow } from '../underivable/bisect.js';
+import { evaluateKeySql, isRowLevelError, rowAfterSql, walkBisecting, type FailedRow, type RowAfterRow } from '../underivable/bisect.js';
 import { recordedKeys, recordUnderivable } from '../underivable/store.js';
 import type { Session } from './session.js';
 import type { StoredRange } from './state.js';
@@ -26,6 +26,7 @@ export async function locateUnderivable(
   const failed: FailedRow[] = [];
   const readOnly = { readOnly: true, searchPath: shared.searchPath };
   const rowAfter = rowAfterSql(r, true);
+  const evaluateKey = evaluateKeySql(r, r.migration.backfill!);
   await walkBisecting({
     chunk: async (after, limit) => {
       const row = (await session.transaction(() => session.one<{ scanned: number; last_key: string | null }>(shared.statements.evaluate, [after, range.upperText, limit]), readOnly))!;
@@ -34,6 +35,9 @@ export async function locateUnderivable(
     rowAfter: async (after) => {
       const x = await session.transaction(() => session.one<RowAfterRow>(rowAfter, [after, range.upperText]), readOnly);
       return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
+    },
+    evaluateRow: async (keyText) => {
+      await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
     },
     onFailure: (row) => {
       failed.push(row);

@@ -36,6 +36,8 @@ export interface BisectWalk {
   chunk(after: string | null, limit: number): Promise<Chunk>;
   /** The first row after `after` (the one a one-row chunk failed on), or undefined when there is none. */
   rowAfter(after: string | null): Promise<Omit<FailedRow, 'error' | 'sqlstate'> | undefined>;
+  /** Evaluates the chunk's expressions over the one row with this key (jsonb text); throws when the row fails. */
+  evaluateRow(keyText: string): Promise<void>;
   /** Called for each row a one-row chunk failed on; the walk goes on after it. */
   onFailure(row: FailedRow): Promise<void> | void;
 }
@@ -51,11 +53,20 @@ export async function walkBisecting(walk: BisectWalk, after: string | null, limi
   } catch (error) {
     if (!isRowLevelError(error)) throw error;
     if (limit === 1) {
+      // Named by key and evaluated again by key: under concurrent inserts, "the first row after" may be another
+      // row by now (a key allocated earlier that committed later), and the error must be the named row's own.
       const row = await walk.rowAfter(after);
       if (row === undefined) throw error;
-      const e = error as { message?: string; code?: string };
-      await walk.onFailure({ ...row, error: e.message ?? String(error), sqlstate: e.code ?? null });
-      return { scanned: 1, lastKey: row.keyText };
+      try {
+        await walk.evaluateRow(row.keyText);
+      } catch (own) {
+        if (!isRowLevelError(own)) throw own;
+        const e = own as { message?: string; code?: string };
+        await walk.onFailure({ ...row, error: e.message ?? String(own), sqlstate: e.code ?? null });
+        return { scanned: 1, lastKey: row.keyText };
+      }
+      // That row derives: the one that failed committed after it or was fixed meanwhile; look once more.
+      return walk.chunk(after, 1);
     }
     const half = Math.floor(limit / 2);
     const first = await walkBisecting(walk, after, half);
@@ -80,3 +91,10 @@ export function rowAfterSql(r: ResolvedMigration, bounded: boolean): string {
 }
 
 export interface RowAfterRow { key_text: string; key: unknown[]; old_value: string | null }
+
+/** `$1` one key (jsonb text): the backfill expression over that row alone (no row when it does not exist). */
+export function evaluateKeySql(r: ResolvedMigration, expression: string): string {
+  const key = keySql(r.primaryKey);
+  return `SELECT ((${expression})::${r.newColumnType}) AS value FROM ${qualifiedTable(r)} AS ${TABLE_ALIAS}
+           WHERE ${key.row} = ${keyParam(r.primaryKey, '$1')}`;
+}
