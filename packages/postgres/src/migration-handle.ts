@@ -119,7 +119,8 @@ export class MigrationHandle {
   async preflight(options: Omit<PreflightOptions, 'record'> = {}): Promise<PreflightResult> {
     const r = await this.resolve();
     const result = await runPreflight(this.pf.ctx, r, { ...options, record: false });
-    if (await this.pf.store.get(this.id)) await this.pf.store.update(this.id, { preflight_result: JSON.stringify(result) });
+    // Kept as the last preflight where the store knows the migration; a plan before install changes nothing.
+    if (await this.pf.store.get(this.id).catch(() => null)) await this.pf.store.update(this.id, { preflight_result: JSON.stringify(result) });
     return result;
   }
 

@@ -167,7 +167,7 @@ describe('rows the expression cannot derive', function () {
     const error = failure as import('@phaseflag/core').BackfillRowFailedError;
     assert.match(error.message, /key \[15000\].*"N\/A".*invalid input syntax for type integer/);
     assert.deepEqual({ ...(error.value as Record<string, unknown>), rows: undefined },
-      { key: [15000], oldValue: 'N/A', error: 'invalid input syntax for type integer: "N/A"', sqlstate: '22P02', rows: undefined });
+      { key: [15000], oldValue: 'N/A', error: 'invalid input syntax for type integer: "N/A"', sqlstate: '22P02', rows: undefined, rowsUpdated: error.rowsUpdated });
     assert.ok(error.rowsUpdated >= 14_000, `rows updated before the stop: ${error.rowsUpdated}`);
 
     const row = (await pf.store.get('bf'))!;

@@ -175,7 +175,10 @@ async function runLocked(
       opts.signal?.removeEventListener('abort', onAbort);
     }
     if (failure !== undefined) {
-      if (failure instanceof BackfillRowFailedError) failure.rowsUpdated = totals.rowsUpdated;
+      if (failure instanceof BackfillRowFailedError) {
+        failure.rowsUpdated = totals.rowsUpdated;
+        if (typeof failure.value === 'object' && failure.value !== null) Object.assign(failure.value, { rowsUpdated: totals.rowsUpdated });
+      }
       throw failure;
     }
     completed = await markCompleted(ctx, id);
