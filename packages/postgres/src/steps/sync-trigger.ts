@@ -90,11 +90,17 @@ export const RECORD_UNDERIVABLE_FUNCTION = 'pf_record_underivable';
  * the new side, never a value derived from an earlier version of the row) and the row is recorded in
  * `underivable`, where verify finds it and refuses `verified` until it is fixed.
  */
-function guarded(assign: string[], onError: string[], record: string): string[] {
+function guarded(assign: string[], onError: string[], record: string, enabled = true): string[] {
+  if (!enabled) return assign;
   return ['BEGIN', ...indent(assign), 'EXCEPTION WHEN others THEN', ...indent([...onError, record]), 'END;'];
 }
 
-export function syncFunctionBody(r: ResolvedMigration, stateSchema: string): string {
+/**
+ * The trigger function's body. `guarded: false` leaves out the exception blocks (a failing derivation fails the
+ * writer's statement, as before): it exists only so the benchmark can measure what the blocks cost.
+ */
+export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, options: { guarded?: boolean } = {}): string {
+  const safe = options.guarded ?? true;
   const m = r.migration;
   const { value, scope } = evaluator(r);
   const newCol = quoteIdent(m.newColumn.name);
@@ -106,11 +112,11 @@ export function syncFunctionBody(r: ResolvedMigration, stateSchema: string): str
     + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`;
   // On INSERT the column default has already been applied: a value equal to it counts as not given.
   const unset = `NEW.${newCol} IS NULL${r.newColumnDefaultSql === null ? '' : ` OR NEW.${newCol} IS NOT DISTINCT FROM ${r.newColumnDefaultSql}`}`;
-  const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill')) : [];
+  const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill'), safe) : [];
   // A value the reverse cannot map leaves the old column as the writer left it (the old value on UPDATE, NULL on
   // INSERT): setting it NULL would fail a NOT NULL old column, i.e. the write. The row is recorded; verify sees
   // that the columns disagree.
-  const fillOld = reverse ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse')) : [];
+  const fillOld = reverse ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse'), safe) : [];
 
   const insert: string[] = [];
   if (backfill) insert.push(`IF ${unset} THEN`, ...indent(fillNew));
@@ -125,7 +131,7 @@ export function syncFunctionBody(r: ResolvedMigration, stateSchema: string): str
     const unchangedOld = `NEW.${oldCol} IS NOT DISTINCT FROM OLD.${oldCol}`;
     update.push(...indent(backfill
       ? [`IF ${unchangedOld} THEN`, ...indent(guarded(scope([...r.backfillInputs, ...r.reverseInputs],
-        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;']), [], fillOld.join('\n'))), 'END IF;']
+        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;']), [], fillOld.join('\n'), safe)), 'END IF;']
       : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;']));
   } else {
     update.push('  NULL; -- the writer set the new column: trusted');
