@@ -57,7 +57,12 @@ export interface GuardFacts {
    * Rows recorded as not derivable by the backfill expression (the sync trigger, preflight, backfill or verify
    * met an error on their value), and the first one's key: they block verified and read-new. Absent: none known.
    */
-  readonly underivable?: { readonly count: number; readonly firstKey: readonly unknown[] | null };
+  readonly underivable?: {
+    readonly count: number;
+    readonly firstKey: readonly unknown[] | null;
+    /** Of them, rows the backfill stopped on (nobody had recorded them before): a flag does not resume it. */
+    readonly stoppedBackfill?: number;
+  };
 }
 
 export interface InstanceFact {

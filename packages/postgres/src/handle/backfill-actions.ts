@@ -3,6 +3,7 @@ import type { BackfillOptions, MigrationHandle } from '../migration-handle.js';
 import * as ops from '../operations.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { refuse, runTransition } from './transition.js';
+import { clearResolvedUnderivable } from '../underivable/store.js';
 
 export type BackfillRun = ops.BackfillResult & { phase: Phase };
 
@@ -26,6 +27,8 @@ async function runResolved(h: MigrationHandle, r: ResolvedMigration, options: Ba
     if (isPhaseflagError(error, 'PF_BACKFILL_ROW_FAILED')) await pauseOnFailedRow(h, error as BackfillRowFailedError, options);
     throw error;
   }
+  // Rows recorded earlier that derive now (fixed since) leave the list, so status shows what still blocks.
+  if (result.completed) await clearResolvedUnderivable(ctx, r);
   let row = (await store.get(h.id))!;
   if (result.completed && row.phase === 'backfilling') {
     await runTransition(h, 'complete-backfill', {}, { cause: options.cause, extra: { backfill_completed_at: ctx.knex.fn.now() } });

@@ -42,7 +42,7 @@ export async function guardFacts(h: MigrationHandle, row: MigrationRow, r: Resol
     verify: row.verify_result ? { clean: row.verify_result.clean, mismatches: row.verify_result.mismatches, afterBackfill: verifiedAfterBackfill } : null,
     confirmed: false,
     conflicts,
-    underivable: { count: underivable.count, firstKey: underivable.rows[0]?.key ?? null },
+    underivable: { count: underivable.count, firstKey: underivable.rows[0]?.key ?? null, stoppedBackfill: underivable.stoppedBackfill },
     ...extra,
   };
 }
