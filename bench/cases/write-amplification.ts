@@ -2,15 +2,17 @@
  * Case 3: what dual-write costs an application write. The same UPDATE and INSERT run against two identical
  * tables, one before expand and one in dual-write, alternating in rounds so that machine noise hits both alike:
  *
- * - router: the statement an embedding service builds with knex, `router.row(values)` during dual-write (both
- *   columns, the new one derived in SQL from the supplied values) against the plain values before expand;
+ * - router: the statement an embedding service builds with knex, `router.row(values)` during dual-write (the
+ *   old column as supplied; the live sync trigger derives the new one, recording a value it cannot derive
+ *   instead of failing the write) against the plain values before expand;
  * - trigger: a plain-SQL writer that knows nothing of phaseflag (the sync trigger fills the new column) against
  *   the same SQL before expand.
  *
  * Each figure is the median over rounds of the mean latency of `perRound` single-row statements on one
  * connection, as the application sees it (round trip included). Beside it, the server-side cost per row of the
  * same writes in bulk (10k rows per statement, EXPLAIN ANALYZE in a rolled-back transaction): the trigger's own
- * cost without the round trip that dilutes it, which is what pgroll's benchmark reports as rows/s.
+ * cost without the round trip that dilutes it, which is what pgroll's benchmark reports as rows/s; and the same
+ * again on a third table whose trigger lacks the exception blocks, for what those blocks cost per row.
  */
 import { StaticFlagSource } from '@phaseflag/core';
 import type { KnexRouter } from '@phaseflag/postgres';
@@ -18,6 +20,9 @@ import type { Knex } from 'knex';
 import type { BenchContext } from '../lib/context.js';
 import { buildOrders, CHANGES, dropSchema, migrationFor, type ChangeKind } from '../lib/orders.js';
 import { median, prng } from '../lib/stats.js';
+import { resolveMigration } from '@phaseflag/postgres';
+// Internal on purpose: the unguarded body exists only for this comparison.
+import { syncFunctionBody, syncFunctionName } from '../../packages/postgres/src/steps/sync-trigger.js';
 
 export interface WriteCost {
   change: ChangeKind;
@@ -32,8 +37,12 @@ export interface WriteCost {
 export interface BulkCost {
   change: ChangeKind;
   op: 'UPDATE' | 'INSERT';
+  /** No trigger (before expand). */
   beforeUsPerRow: number;
+  /** The sync trigger as installed: each derivation in an exception block, so a row it cannot derive never fails the write. */
   dualWriteUsPerRow: number;
+  /** The same trigger without the exception blocks (a failing derivation would fail the write): what the blocks cost. */
+  unguardedUsPerRow?: number;
   ratio: number;
 }
 
@@ -54,11 +63,14 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
     const change = CHANGES[kind];
     const plainSchema = ctx.schemaFor(`wa_plain_${kind}`);
     const dwSchema = ctx.schemaFor(`wa_dw_${kind}`);
+    const rawSchema = ctx.schemaFor(`wa_raw_${kind}`);
     await buildOrders(ctx.admin, plainSchema, options.rows);
     await buildOrders(ctx.admin, dwSchema, options.rows);
+    await buildOrders(ctx.admin, rawSchema, options.rows);
     const m = ctx.pf.migration(migrationFor(change, `wa-${kind}-${dwSchema.slice(-8)}`, dwSchema));
     await m.expand();
     await m.startDualWrite();
+    await unguardedDualWrite(ctx, migrationFor(change, `wa-raw-${kind}-${rawSchema.slice(-8)}`, rawSchema));
     const router = await m.router(new StaticFlagSource(), { heartbeatMs: 0 });
     const app = ctx.db.pool('pfb-app-wa', 1);
     ctx.log(`  write amplification, ${kind}: ${options.rounds} rounds × ${options.perRound} statements per variant`);
@@ -80,17 +92,20 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
         }
         const bp: number[] = [];
         const bd: number[] = [];
+        const bu: number[] = [];
         for (let round = 0; round < Math.max(3, Math.ceil(options.rounds / 2)); round++) {
           bp.push(await bulkUsPerRow(app, plainSchema, kind, op, round, options.rows));
           bd.push(await bulkUsPerRow(app, dwSchema, kind, op, round, options.rows));
+          bu.push(await bulkUsPerRow(app, rawSchema, kind, op, round, options.rows));
         }
-        bulk.push({ change: kind, op, beforeUsPerRow: median(bp), dualWriteUsPerRow: median(bd), ratio: median(bd) / median(bp) });
+        bulk.push({ change: kind, op, beforeUsPerRow: median(bp), dualWriteUsPerRow: median(bd), unguardedUsPerRow: median(bu), ratio: median(bd) / median(bp) });
       }
     } finally {
       await router.close();
       await app.destroy();
       await dropSchema(ctx.admin, plainSchema);
       await dropSchema(ctx.admin, dwSchema);
+      await dropSchema(ctx.admin, rawSchema);
     }
   }
   return { rows: options.rows, rounds: options.rounds, perRound: options.perRound, statements, bulk };
@@ -146,4 +161,17 @@ async function bulkUsPerRow(db: Knex, schema: string, kind: ChangeKind, op: 'UPD
   } finally {
     await db.raw('ROLLBACK');
   }
+}
+
+/**
+ * A table in dual-write whose sync function is the same body without the exception blocks, for the bulk
+ * comparison only (the migration is never used otherwise; its function is dropped with the bench's state).
+ */
+async function unguardedDualWrite(ctx: BenchContext, migration: ReturnType<typeof migrationFor>): Promise<void> {
+  const m = ctx.pf.migration(migration);
+  await m.expand();
+  await m.startDualWrite();
+  const r = await resolveMigration(ctx.admin, m.migration, { stateSchema: ctx.stateSchema });
+  const body = syncFunctionBody(r, ctx.stateSchema, { guarded: false });
+  await ctx.admin.raw(`CREATE OR REPLACE FUNCTION "${ctx.stateSchema}"."${syncFunctionName(r)}"() RETURNS trigger LANGUAGE plpgsql AS $pf_bench$${body}$pf_bench$`);
 }

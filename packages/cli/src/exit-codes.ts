@@ -14,6 +14,11 @@ export const EXIT = {
   verifyFailed: 4,
   /** Postgres or Unleash could not be reached or refused the credentials. */
   unavailable: 5,
+  /**
+   * The backfill stopped on a row its expression cannot derive: the rows before it were updated (so not 2,
+   * "nothing changed"), the migration is paused, the row is named. Fix it and rerun.
+   */
+  rowFailed: 6,
   /** Interrupted (Ctrl-C); whatever ran stopped cleanly and can be resumed. */
   interrupted: 130,
 } as const;
@@ -31,6 +36,8 @@ const BY_CODE: Readonly<Record<string, ExitCode>> = {
   PF_LOCK_TIMEOUT: EXIT.refused,
   PF_DEFINITION_CHANGED: EXIT.refused,
   PF_VERIFY_FAILED: EXIT.verifyFailed,
+  PF_PREFLIGHT_FAILED: EXIT.refused,
+  PF_BACKFILL_ROW_FAILED: EXIT.rowFailed,
   PF_STATE_UNAVAILABLE: EXIT.unavailable,
   PF_UNLEASH_UNAVAILABLE: EXIT.unavailable,
   PF_UNLEASH_REJECTED: EXIT.unavailable,

@@ -3,6 +3,7 @@ import {
 } from '@phaseflag/core';
 import { readFlagState, type MigrationHandle } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
+import { underivableJson, type UnderivableJson } from './underivable-view.js';
 
 /** One migration as `status --json` prints it (the README documents this shape; fields are only ever added). */
 export interface MigrationStatusJson {
@@ -40,6 +41,10 @@ export interface MigrationStatusJson {
    * until the read-new flag has been seen off (then on again), or `read-new` is run. null when no hold stands.
    */
   readsHeld: { since: string } | null;
+  /** Rows the backfill expression cannot derive (recorded by the trigger, preflight, backfill or verify): they block verified. */
+  underivable: UnderivableJson;
+  /** Why the migration is paused, when it is (a failed backfill names its row here). */
+  pausedReason: string | null;
   instances: Array<{ instanceId: string; phase: string; live: boolean; writesOld: boolean; writesNew: boolean; readsOld: boolean; readsNew: boolean; lastSeen: string; host: string | null; pid: number | null }>;
   /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
   error: { code: string; message: string; hint: string | null } | null;
@@ -68,6 +73,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     return {
       ...base, ...(stored ? { table: `${stored.table_schema}.${stored.table_name}` } : {}),
       phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, readsHeld: null, instances: [],
+      underivable: { count: 0, rows: [] }, pausedReason: null,
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
@@ -98,6 +104,8 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     } : null,
     verify: row.verify_result ? { ...pick(row.verify_result), at: row.verified_at ? new Date(row.verified_at).toISOString() : null } : null,
     readsHeld: row.reads_held_at ? { since: new Date(row.reads_held_at).toISOString() } : null,
+    underivable: underivableJson(status.underivable),
+    pausedReason: row.phase === 'paused' ? status.events.filter((e) => e.kind === 'transition' && e.to_phase === 'paused').at(-1)?.reason ?? null : null,
     instances: instances.map((i) => ({
       instanceId: i.instanceId, phase: i.phase, live: i.live, writesOld: i.writesOld, writesNew: i.writesNew, readsOld: i.readsOld, readsNew: i.readsNew,
       lastSeen: new Date(i.lastSeen).toISOString(), host: i.host, pid: i.pid,

@@ -215,7 +215,7 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(nothing.code, EXIT.refused, 'nothing to repair once verified');
 
     // The emergency lever: read-old holds reads on the old column, status shows it, read-new releases it.
-    assert.equal((await w.run(['read-new', 'orders-amount'])).code, EXIT.ok);
+    { const rn = await w.run(['read-new', 'orders-amount']); assert.equal(rn.code, EXIT.ok, rn.stderr); }
     const lever = await w.run(['read-old', 'orders-amount', '--json']);
     assert.deepEqual(lever.json(), { migrationId: 'orders-amount', action: 'read-old', from: 'read-new', to: 'verified', phase: 'verified' });
     const held = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];

@@ -122,6 +122,10 @@ export function decideNext(input: ReconcileInput): NextStep {
         return input.backfillRunning ? none('the backfill is running') : act('run-backfill', 'backfill', 'backfilling with no runner (its leader stopped or died)');
       case 'paused':
         if (flags.backfill === undefined) return none('the backfill flag is unknown', ['backfill']);
+        if ((facts.underivable?.stoppedBackfill ?? 0) > 0) {
+          // Resuming would stop on the same row again, and again: a person fixes it and reruns the backfill.
+          return none(`the backfill stopped on ${facts.underivable!.stoppedBackfill} row(s) it cannot derive; fix them (phaseflag status lists them), then run the backfill by hand`);
+        }
         return on(flags.backfill) ? act('resume', 'backfill', 'the backfill flag is on again') : none('paused by the backfill flag');
       case 'backfilled':
         if (facts.verify?.afterBackfill && !facts.verify.clean) {

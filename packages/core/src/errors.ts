@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'PF_LOCK_TIMEOUT'
   | 'PF_BACKFILL_LOCKED'
   | 'PF_VERIFY_FAILED'
+  | 'PF_BACKFILL_ROW_FAILED'
+  | 'PF_PREFLIGHT_FAILED'
   | 'PF_STATE_UNAVAILABLE'
   | 'PF_STATE_SCHEMA_TOO_NEW'
   | 'PF_DDL_FAILED'
@@ -93,6 +95,18 @@ export class LockTimeoutError extends PhaseflagError {
 
 /** Verify found rows whose new column does not match the backfill expression. */
 export class VerifyFailedError extends PhaseflagError {}
+
+/**
+ * The backfill met a row its expression cannot derive (and that no preflight or trigger had recorded): the row's
+ * key, old value and Postgres's error are in the message and in `value`. The batch was rolled back; the run
+ * stopped; the migration was paused. `rowsUpdated` counts the rows the run had updated before it stopped.
+ */
+export class BackfillRowFailedError extends PhaseflagError {
+  rowsUpdated = 0;
+  constructor(message: string, options: PhaseflagErrorOptions) {
+    super('PF_BACKFILL_ROW_FAILED', message, options);
+  }
+}
 
 /** The state store could not be read or written. */
 export class StateError extends PhaseflagError {}

@@ -59,6 +59,16 @@ export interface GuardFacts {
   readonly confirmed: boolean;
   /** Other in-flight migrations touching the same columns (ids). */
   readonly conflicts: readonly string[];
+  /**
+   * Rows recorded as not derivable by the backfill expression (the sync trigger, preflight, backfill or verify
+   * met an error on their value), and the first one's key: they block verified and read-new. Absent: none known.
+   */
+  readonly underivable?: {
+    readonly count: number;
+    readonly firstKey: readonly unknown[] | null;
+    /** Of them, rows the backfill stopped on (nobody had recorded them before): a flag does not resume it. */
+    readonly stoppedBackfill?: number;
+  };
 }
 
 export interface InstanceFact {
@@ -81,6 +91,14 @@ export interface TransitionRule {
 
 const ALLOW: GuardResult = Object.freeze({ allowed: true });
 const refuse = (reason: string, hint: string): GuardResult => ({ allowed: false, reason, hint });
+
+/** The refusal while rows the expression cannot derive are recorded (null when there are none). */
+function underivableRefusal(f: GuardFacts): GuardResult | null {
+  const u = f.underivable;
+  if (u === undefined || u.count === 0) return null;
+  return refuse(`${u.count} row(s) cannot be derived by the backfill expression (first key ${JSON.stringify(u.firstKey)}); their new column is NULL`,
+    'Fix those rows (give the old column a value the expression maps) or change the expression, then run verify again; `phaseflag status` lists them.');
+}
 
 const ROLLBACK_FROM: readonly Phase[] = ['expanded', 'dual-write', 'backfilling', 'paused', 'backfilled', 'verified', 'read-new'];
 
@@ -136,6 +154,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     guard: (f) => {
       if (!f.backfillComplete) return refuse('the backfill has not completed', 'Run the backfill to completion, then verify.');
       if (f.verify === null || !f.verify.afterBackfill) return refuse('no verify run since the backfill completed', 'Run verify.');
+      const underivable = underivableRefusal(f);
+      if (underivable) return underivable;
       return f.verify.clean ? ALLOW
         : refuse(`verify found ${f.verify.mismatches} row(s) whose new column differs from the backfill expression`,
           'Inspect the reported keys and fix the cause (a writer bypassing dual-write?), then re-derive those rows with repair (`phaseflag repair <id>`, `repair()`), which verifies again.');
@@ -156,7 +176,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     action: 'read-new',
     from: ['verified'],
     to: 'read-new',
-    guard: (f) => (f.verify?.clean ? ALLOW : refuse('the new column has not been verified', 'Reads switch only after a clean verify.')),
+    guard: (f) => (f.verify?.clean ? underivableRefusal(f) ?? ALLOW : refuse('the new column has not been verified', 'Reads switch only after a clean verify.')),
   },
   { action: 'read-old', from: ['read-new'], to: 'verified', guard: () => ALLOW },
   {

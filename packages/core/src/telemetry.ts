@@ -37,6 +37,8 @@ export const ATTR = {
   throttled: 'phaseflag.throttled',
   throttledMs: 'phaseflag.throttle.wait_ms',
   rowsRepaired: 'phaseflag.rows.repaired',
+  /** Who found a row the backfill expression cannot derive: trigger, preflight, backfill or verify. */
+  source: 'phaseflag.underivable.source',
 } as const;
 
 export const METRIC = {
@@ -48,4 +50,8 @@ export const METRIC = {
   refusals: 'phaseflag.transitions.refused',
   throttleWait: 'phaseflag.backfill.throttle.duration',
   rowsRepaired: 'phaseflag.repair.rows',
+  /** Gauge: rows recorded as not derivable by the backfill expression (they block verified), per migration. */
+  underivableRows: 'phaseflag.underivable.rows',
+  /** Counter: rows phaseflag's preflight, backfill and verify recorded as not derivable (by source). */
+  underivableRecorded: 'phaseflag.underivable.recorded',
 } as const;

@@ -44,6 +44,10 @@ const TABLE: Row[] = [
   ['backfilling + backfill off → pause (runner running)', 'backfilling', flags(ON, OFF, OFF, OFF), 'act:pause', { running: true }],
   ['paused + backfill on → resume', 'paused', flags(ON, ON, OFF, OFF), 'act:resume'],
   ['paused + backfill off → nothing', 'paused', flags(ON, OFF, OFF, OFF), 'none'],
+  ['paused by a row the backfill cannot derive + backfill on → no resume (it would stop again)', 'paused', flags(ON, ON, OFF, OFF), 'none',
+    { facts: { underivable: { count: 1, firstKey: [7], stoppedBackfill: 1 } } }],
+  ['paused, with rows only the preflight or trigger recorded + backfill on → resume', 'paused', flags(ON, ON, OFF, OFF), 'act:resume',
+    { facts: { underivable: { count: 3, firstKey: [7], stoppedBackfill: 0 } } }],
   ['read-new + read-new off → read-old', 'read-new', flags(ON, ON, OFF, ON), 'act:read-old'],
   // Waiting.
   ['pending + dual-write off → nothing', 'pending', flags(OFF, OFF, OFF, OFF), 'none'],

@@ -1,7 +1,7 @@
 import { quoteIdent, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { pgError } from './pg-error.js';
-import { embed } from './sql-text.js';
+import { embed, expressionValue, forKnex } from './sql-text.js';
 
 /**
  * The old column's DEFAULT, and what becomes of it at contract. When the new column replaces the old one, an
@@ -42,7 +42,7 @@ export async function probeOldColumnDefault(
   // Postgres accepts a generated column only over immutable functions: a default that passes is a constant
   // (nextval() is volatile, now() and current_user are stable).
   const probe = quoteIdent(`pf_default_probe_${migration.id.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 63));
-  const constant = await attempt(trx, `CREATE TEMP TABLE ${probe} (v ${oldType} GENERATED ALWAYS AS (${embed(row.sql)}) STORED)`);
+  const constant = await attempt(trx, forKnex(`CREATE TEMP TABLE ${probe} (v ${oldType} GENERATED ALWAYS AS (${embed(row.sql)}) STORED)`));
   if (constant !== true) {
     return { sql: row.sql, constant: false, carriedSql: null, notCarriedBecause: `it is not a constant (${constant})` };
   }
@@ -55,7 +55,7 @@ export async function probeOldColumnDefault(
   }
   let literal: string | null = null;
   const evaluated = await attempt(trx,
-    `SELECT quote_literal((${embed(migration.backfill)})::${newType}::text) AS literal FROM (SELECT (${embed(row.sql)})::${oldType} AS ${quoteIdent(old)}) AS pf_row`,
+    forKnex(`SELECT quote_literal(${expressionValue(migration.backfill, newType)}::text) AS literal FROM (SELECT (${embed(row.sql)})::${oldType} AS ${quoteIdent(old)}) AS pf_row`),
     (rows) => { literal = (rows[0] as { literal: string | null } | undefined)?.literal ?? null; });
   if (evaluated !== true) {
     return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: `the backfill expression fails over it (${evaluated})` };

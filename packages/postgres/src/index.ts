@@ -25,3 +25,5 @@ export type { LeaderInfo } from './leader.js';
 export { readFlagState } from './controller-flags.js';
 export type { RepairResult } from './handle/repair-action.js';
 export type { OldColumnDefault } from './catalog-default.js';
+export { runPreflight, type PreflightOptions, type PreflightResult, type PreflightRow } from './preflight.js';
+export { underivableSummary, type UnderivableRow, type UnderivableSummary, type UnderivableSource } from './underivable/store.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Derived, PhaseflagError, Router, type FlagContext, type FlagSource, type RouteDecision } from '@phaseflag/core';
+import { Derived, PhaseflagError, Router, writesBoth, type FlagContext, type FlagSource, type RouteDecision } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { Phaseflag } from './engine.js';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
@@ -89,8 +89,16 @@ export class KnexRouter {
    */
   row(values: Record<string, unknown>, context?: FlagContext): Record<string, unknown> {
     const out = this.core.writeValues(values, context);
+    // While the sync trigger is live it derives the missing side over the whole row, inside an exception
+    // block: a value the expression cannot map is recorded instead of failing the application's statement,
+    // which a derivation in the statement itself (plain SQL has no exception handling) would do.
+    const triggerDerives = this.resolved.migration.sync.trigger && this.core.currentPhase !== 'unknown' && writesBoth(this.core.currentPhase);
     for (const [key, value] of Object.entries(out)) {
       if (!(value instanceof Derived)) continue;
+      if (triggerDerives) {
+        delete out[key];
+        continue;
+      }
       const inputs = value.target === this.resolved.migration.newColumn.name ? this.resolved.backfillInputs : this.resolved.reverseInputs;
       const missing = inputs.filter((c) => !Object.prototype.hasOwnProperty.call(value.row, c));
       if (missing.length > 0) {

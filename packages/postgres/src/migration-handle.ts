@@ -17,6 +17,8 @@ import { registerResolved } from './handle/registration.js';
 import { runTransition } from './handle/transition.js';
 import { verify } from './handle/verify-action.js';
 import { repair, type RepairResult } from './handle/repair-action.js';
+import type { UnderivableSummary } from './underivable/store.js';
+import { runPreflight, type PreflightOptions, type PreflightResult } from './preflight.js';
 
 /**
  * What caused a transition, for the record: span links (the flag change, the controller's leadership), extra span
@@ -55,6 +57,8 @@ export interface MigrationStatus {
   progress: ops.BackfillProgress | null;
   instances: InstanceRow[];
   events: EventRow[];
+  /** Rows the backfill expression cannot derive: how many are recorded, and the first ones (key, old value, error). */
+  underivable: UnderivableSummary;
 }
 
 /**
@@ -99,9 +103,27 @@ export class MigrationHandle {
     return phaseActions.expand(this, options);
   }
 
-  /** Services write both columns from now on (and the sync trigger covers writers that do not embed phaseflag). */
-  async startDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
+  /**
+   * Services write both columns from now on (and the sync trigger covers writers that do not embed phaseflag).
+   * First runs the preflight over the existing rows and refuses (PF_PREFLIGHT_FAILED) while some cannot be
+   * derived by the backfill expression, unless `acceptPreflightFailures: true`: those rows are then recorded, left
+   * NULL in the new column by the backfill, and block verified until fixed.
+   */
+  async startDualWrite(options: { acceptPreflightFailures?: boolean } & TransitionOptions = {}): Promise<TransitionDecision> {
     return phaseActions.startDualWrite(this, options);
+  }
+
+  /**
+   * Evaluates the backfill expression and the reverse round trip over the existing rows (read only) and reports
+   * every row that fails or does not come back; nothing is recorded or changed (the result is stored as the last
+   * preflight when the migration is registered).
+   */
+  async preflight(options: Omit<PreflightOptions, 'record'> = {}): Promise<PreflightResult> {
+    const r = await this.resolve();
+    const result = await runPreflight(this.pf.ctx, r, { ...options, record: false });
+    // Kept as the last preflight where the store knows the migration; a plan before install changes nothing.
+    if (await this.pf.store.get(this.id).catch(() => null)) await this.pf.store.update(this.id, { preflight_result: JSON.stringify(result) });
+    return result;
   }
 
   async stopDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {

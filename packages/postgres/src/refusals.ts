@@ -4,7 +4,7 @@ import type { ExecutorContext } from './context.js';
 import type { TransitionCause } from './engine.js';
 import type { PostgresStateStore } from './store/state-store.js';
 
-export type RefusalCode = 'PF_CONFIRMATION_REQUIRED' | 'PF_IRREVERSIBLE' | 'PF_MIGRATION_CONFLICT' | 'PF_DERIVED_SOURCE_KEPT' | 'PF_DEFAULT_NOT_CARRIED';
+export type RefusalCode = 'PF_CONFIRMATION_REQUIRED' | 'PF_IRREVERSIBLE' | 'PF_MIGRATION_CONFLICT' | 'PF_DERIVED_SOURCE_KEPT' | 'PF_DEFAULT_NOT_CARRIED' | 'PF_PREFLIGHT_FAILED';
 
 export interface Refusal {
   readonly migrationId: string;

@@ -5,6 +5,8 @@ import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './
 import { Session } from './backfill/session.js';
 import { newValueSql } from './backfill/statements.js';
 import { withSpan } from './telemetry/with-span.js';
+import { evaluateKeySql, rowAfterSql, walkBisecting, type BisectWalk, type FailedRow, type RowAfterRow } from './underivable/bisect.js';
+import { clearResolvedUnderivable, recordUnderivable, underivableSummary, type UnderivableSummary } from './underivable/store.js';
 
 export interface VerifyOptions {
   /** Rows per statement (default 10 000). */
@@ -38,9 +40,17 @@ export interface VerifyResult {
   readonly check: VerifyCheck;
   /** False when the walk was aborted before the end of the table (such a result is never clean). */
   readonly complete: boolean;
+  /**
+   * Rows the backfill expression cannot derive (an error on the row's value), as recorded after this walk: the
+   * ones the walk failed on (counted in mismatches too, recorded with source 'verify'), and those the trigger,
+   * preflight or backfill recorded that still do not derive. Any of them makes the result not clean.
+   */
+  readonly underivable: UnderivableSummary;
 }
 
-const VERIFY_ATTR = { rowsChecked: 'phaseflag.verify.rows', check: 'phaseflag.verify.check', complete: 'phaseflag.verify.complete' } as const;
+const VERIFY_ATTR = {
+  rowsChecked: 'phaseflag.verify.rows', check: 'phaseflag.verify.check', complete: 'phaseflag.verify.complete', underivable: 'phaseflag.verify.underivable',
+} as const;
 
 /**
  * Walks the whole table by primary key (keyset, one short READ ONLY transaction of one statement per batch, so
@@ -58,6 +68,8 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
     });
   }
   const { check, first, next } = buildVerifyStatements(r);
+  const rowAfter = rowAfterSql(r, false);
+  const evaluateKey = r.migration.backfill === null ? null : evaluateKeySql(r, r.migration.backfill);
   const started = ctx.clock.now();
   const attributes = { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' };
   // Not made the active span: its batches are parented on it explicitly.
@@ -67,25 +79,49 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
     let mismatches = 0;
     let nulls = 0;
     const sampleKeys: unknown[][] = [];
+    const failed: FailedRow[] = [];
     let cursor: string | null = null;
     let complete = false;
+    const readOnly = { readOnly: true, searchPath: r.searchPath };
+    // A batch that fails on a row's value is halved down to that row (read-only statements): the row counts as a
+    // mismatch, is recorded, and the walk goes on after it instead of stopping at the first bad row.
+    const walk: BisectWalk = {
+      chunk: async (after, limit) => {
+        const wanted = Math.max(0, maxSampleKeys - sampleKeys.length);
+        const row: VerifyRow = (await session.transaction(() => (after === null
+          ? session.one<VerifyRow>(first, [limit, wanted])
+          : session.one<VerifyRow>(next, [after, limit, wanted])), readOnly))!;
+        rowsChecked += row.scanned;
+        mismatches += row.mismatches;
+        nulls += row.nulls;
+        sampleKeys.push(...(row.sample ?? []));
+        return { scanned: row.scanned, lastKey: row.last_key };
+      },
+      rowAfter: async (after) => {
+        const x = await session.transaction(() => session.one<RowAfterRow>(rowAfter, [after]), readOnly);
+        return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
+      },
+      evaluateRow: async (keyText) => {
+        if (evaluateKey !== null) await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
+      },
+      onFailure: (row) => {
+        failed.push(row);
+        rowsChecked++;
+        mismatches++;
+        if (sampleKeys.length < maxSampleKeys) sampleKeys.push(row.key);
+      },
+    };
     try {
       while (!opts.signal?.aborted) {
         const lastBatch = await withSpan(ctx.tracer, SPAN.verifyBatch, {
           attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
         }, async (batchSpan) => {
-          const wanted = maxSampleKeys - sampleKeys.length;
-          const after = cursor;
-          const row: VerifyRow = (await session.transaction(() => (after === null
-            ? session.one<VerifyRow>(first, [batchSize, wanted])
-            : session.one<VerifyRow>(next, [after, batchSize, wanted])), { readOnly: true, searchPath: r.searchPath }))!;
-          rowsChecked += row.scanned;
-          mismatches += row.mismatches;
-          nulls += row.nulls;
-          sampleKeys.push(...(row.sample ?? []));
-          batchSpan.setAttributes({ [ATTR.rows]: row.scanned, [ATTR.mismatches]: row.mismatches, [ATTR.keyTo]: row.last_key ?? cursor ?? '' });
-          if (row.last_key !== null) cursor = row.last_key;
-          return row.scanned < batchSize;
+          const before = { mismatches, failed: failed.length };
+          const chunk = await walkBisecting(walk, cursor, batchSize);
+          batchSpan.setAttributes({ [ATTR.rows]: chunk.scanned, [ATTR.mismatches]: mismatches - before.mismatches, [ATTR.keyTo]: chunk.lastKey ?? cursor ?? '' });
+          if (failed.length > before.failed) batchSpan.setAttribute(VERIFY_ATTR.underivable, failed.length - before.failed);
+          if (chunk.lastKey !== null) cursor = chunk.lastKey;
+          return chunk.scanned < batchSize;
         }, { parent, activate: false });
         if (lastBatch) {
           complete = true;
@@ -95,11 +131,16 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
     } finally {
       await session.release();
     }
+    await recordUnderivable(ctx, id, failed, 'verify');
+    await clearResolvedUnderivable(ctx, r);
+    const underivable = await underivableSummary(ctx, id);
     const result: VerifyResult = {
-      clean: complete && mismatches === 0, rowsChecked, mismatches, nulls, sampleKeys, durationMs: ctx.clock.now() - started, check, complete,
+      clean: complete && mismatches === 0 && underivable.count === 0, rowsChecked, mismatches, nulls, sampleKeys,
+      durationMs: ctx.clock.now() - started, check, complete, underivable,
     };
-    span.setAttributes({ [ATTR.mismatches]: mismatches, [VERIFY_ATTR.rowsChecked]: rowsChecked, [VERIFY_ATTR.complete]: complete });
-    ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : `${mismatches} mismatch(es)${complete ? '' : ', aborted'}`}`, { migrationId: id, rowsChecked, mismatches });
+    span.setAttributes({ [ATTR.mismatches]: mismatches, [VERIFY_ATTR.rowsChecked]: rowsChecked, [VERIFY_ATTR.complete]: complete, [VERIFY_ATTR.underivable]: underivable.count });
+    const dirty = `${mismatches} mismatch(es)${underivable.count > 0 ? `, ${underivable.count} underivable row(s)` : ''}${complete ? '' : ', aborted'}`;
+    ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : dirty}`, { migrationId: id, rowsChecked, mismatches, underivable: underivable.count });
     return result;
   }, { activate: false });
 }
@@ -127,12 +168,14 @@ function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; firs
   const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
   const select = key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ');
   const aliasList = aliases.join(', ');
+  // The rows are chosen (and sorted) in a subquery that computes no expression: the expression runs on the
+  // batch's rows only, so an error on a row's value always belongs to the batch (bisect finds it there).
   const statement = (after: string | null, limit: string, wanted: string) => `
     WITH chunk AS (
       SELECT ${select}, ${bad} AS __pf_bad, ${isNull} AS __pf_null
-        FROM ${table} AS ${TABLE_ALIAS}
-       ${after === null ? '' : `WHERE ${key.row} > ${keyParam(r.primaryKey, after)}`}
-       ORDER BY ${key.list} LIMIT ${limit}
+        FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
+               ${after === null ? '' : `WHERE ${key.row} > ${keyParam(r.primaryKey, after)}`}
+               ORDER BY ${key.list} LIMIT ${limit}) AS ${TABLE_ALIAS}
     ), last AS (SELECT * FROM chunk ORDER BY ${aliases.map((a) => `${a} DESC`).join(', ')} LIMIT 1)
     SELECT (SELECT count(*) FROM chunk)::int AS scanned,
            (SELECT count(*) FROM chunk WHERE __pf_bad)::int AS mismatches,

@@ -126,7 +126,7 @@ describe('backfill', function () {
     assert.equal(again.rowsUpdated, 0);
   });
 
-  it('stops on a value the new type cannot hold, naming where, with the checkpoint kept', async () => {
+  it('stops on a value the new type cannot hold, naming the row (key, value, error), with the checkpoint kept', async () => {
     const { ctx } = s;
     await ctx.knex.raw('CREATE TABLE prices (id integer PRIMARY KEY, cents integer NOT NULL, price numeric(6,2))');
     await ctx.knex.raw('INSERT INTO prices (id, cents) SELECT g, CASE WHEN g = 2500 THEN 100000000 ELSE g END FROM generate_series(1, 4000) AS g');
@@ -136,9 +136,11 @@ describe('backfill', function () {
     await registerMigration(ctx, r);
 
     await assert.rejects(runBackfill(ctx, r, { batch: { size: 1000, targetBatchMs: 0 } }), (e: unknown) => {
-      assert.ok(isPhaseflagError(e, 'PF_INVALID_EXPRESSION'), String(e));
-      assert.match(e.message, /after key \[2000\].*numeric field overflow/);
-      assert.deepEqual(e.value, { afterKey: '[2000]', sqlstate: '22003' });
+      // Not the batch's lower bound ([2000]): the row itself, found by halving the failed batch.
+      assert.ok(isPhaseflagError(e, 'PF_BACKFILL_ROW_FAILED'), String(e));
+      assert.match(e.message, /key \[2500\]: cents = "100000000": numeric field overflow/);
+      assert.deepEqual({ ...(e.value as Record<string, unknown>), rows: undefined },
+        { key: [2500], oldValue: '100000000', error: 'numeric field overflow', sqlstate: '22003', rows: undefined, rowsUpdated: 2000 });
       return true;
     });
     assert.deepEqual(await rangeTotals(ctx, 'prices'), { rowsDone: 2000, batches: 2, ranges: 1, done: 0 });

@@ -1,6 +1,6 @@
-import { planMigration, type MigrationPlan } from '@phaseflag/postgres';
+import { planMigration, type MigrationPlan, type PreflightResult } from '@phaseflag/postgres';
 import type { Command } from 'commander';
-import { formatDuration, type Output } from '../output.js';
+import { formatDuration, formatNumber, type Output } from '../output.js';
 import { action } from '../program.js';
 import { openSession } from '../runtime.js';
 
@@ -9,13 +9,20 @@ export function registerPlan(program: Command): void {
     .argument('<id>', 'migration id (from the config)')
     .description('the exact SQL of every phase, the lock each statement takes and for how long at most; nothing is executed')
     .option('--drop-old-column', 'plan contract with the old column dropped')
+    .option('--preflight', 'also evaluate the expression (and the reverse round trip) over every existing row, read only, and list the rows that fail')
     .action(action(async (out, opts, id: string) => {
       const session = await openSession(opts, out, { install: false });
       try {
         const { handle } = session.migration(id);
         const plan = opts.dropOldColumn ? await planMigration(session.pf.ctx, handle.migration, { dropOldColumn: true }) : await handle.plan();
         printPlan(out, plan);
-        out.result(plan);
+        if (!opts.preflight) {
+          out.result(plan);
+          return;
+        }
+        const preflight = await handle.preflight();
+        printPreflight(out, preflight);
+        out.result({ ...plan, preflight });
       } finally {
         await session.close();
       }
@@ -48,4 +55,18 @@ function printPlan(out: Output, plan: MigrationPlan): void {
     });
     for (const n of phase.notes) out.line(`  ${c.dim('note:')} ${n}`);
   }
+}
+
+function printPreflight(out: Output, p: PreflightResult): void {
+  const { c } = out;
+  out.line('');
+  const roundTrip = p.roundTripMismatches === null ? 'no reverse to round-trip' : `${formatNumber(p.roundTripMismatches)} do not round-trip (warning)`;
+  out.line(`${c.bold(c.cyan('preflight'))}  ${formatNumber(p.rowsChecked)} rows in ${p.durationMs} ms: `
+    + `${p.failures === 0 ? c.green('0 cannot be derived') : c.red(`${formatNumber(p.failures)} cannot be derived`)}, ${roundTrip}${p.complete ? '' : c.yellow(' (aborted)')}`);
+  for (const r of p.failedRows) out.line(`  ${c.red('fails')}  key ${JSON.stringify(r.key)}  value ${JSON.stringify(r.oldValue)}  ${r.error}`);
+  for (const r of p.roundTripRows) {
+    out.line(`  ${c.yellow('round trip')}  key ${JSON.stringify(r.key)}  value ${JSON.stringify(r.oldValue)}  ${r.error ?? `→ ${JSON.stringify(r.newValue)} → ${JSON.stringify(r.roundTrip)}`}`);
+  }
+  if (p.failures > p.failedRows.length) out.line(c.dim(`  … and ${formatNumber(p.failures - p.failedRows.length)} more that fail`));
+  if (p.failures > 0) out.line(c.dim('  dual-write refuses until these rows are fixed, the expression changed, or they are accepted with --accept-preflight-failures'));
 }

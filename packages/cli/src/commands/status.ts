@@ -3,6 +3,7 @@ import { formatDuration, formatNumber, table, type Output } from '../output.js';
 import { action, integerOption } from '../program.js';
 import { openFlagSource, openSession, unleashSettings } from '../runtime.js';
 import { collectStatus, type MigrationStatusJson } from '../status-model.js';
+import { underivableLines } from '../underivable-view.js';
 
 export function registerStatus(program: Command): void {
   program.command('status')
@@ -49,12 +50,13 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   }
   const summary = table(out);
   summary.push(
-    { [head('phase')]: `${c.cyan(m.phase)}${c.dim(` (v${m.version}${m.updatedBy ? `, by ${m.updatedBy}` : ''}${m.updatedAt ? ` at ${m.updatedAt}` : ''})`)}` },
+    { [head('phase')]: `${c.cyan(m.phase)}${c.dim(` (v${m.version}${m.updatedBy ? `, by ${m.updatedBy}` : ''}${m.updatedAt ? ` at ${m.updatedAt}` : ''})`)}${m.pausedReason ? `\n${c.yellow(m.pausedReason)}` : ''}` },
     { [head('flags')]: unleashConfigured ? m.flags.map((f) => `${f.name}: ${onOff(out, f.enabled, f.fullyOn)}`).join('\n') : c.dim('Unleash not configured (UNLEASH_URL, UNLEASH_API_TOKEN)') },
     { [head('backfill')]: backfillText(out, m) },
     ...(m.readsHeld ? [{ [head('reads held')]: `${c.yellow('on the old column by read-old')}${c.dim(` since ${m.readsHeld.since}`)}\n${c.dim('turn the read-new flag off and on again, or run `phaseflag read-new`')}` }] : []),
     { [head('verify')]: m.verify ? `${m.verify.clean ? c.green('clean') : c.red(`${m.verify.mismatches} mismatches`)} over ${formatNumber(m.verify.rowsChecked)} rows${m.verify.at ? c.dim(` at ${m.verify.at}`) : ''}` : c.dim('not run') },
   );
+  if (m.underivable.count > 0) summary.push({ [head('underivable')]: underivableLines(out, m.underivable).join('\n') });
   if (m.next) {
     const text = m.next.kind === 'act' ? `${c.green(m.next.action ?? '')}: ${m.next.why}` : m.next.kind === 'refuse' ? `${c.red(`refused ${m.next.action}`)}: ${m.next.why}` : m.next.why;
     summary.push({ [head('by the flags')]: text });
@@ -95,7 +97,7 @@ function backfillText(out: Output, m: MigrationStatusJson): string {
   if (!b) return out.c.dim('not started');
   const knobs = [b.knobs.batchSize !== null ? `batch ${b.knobs.batchSize}` : '', b.knobs.throttle ? 'throttled by operator' : '', b.knobs.pauseMs !== null ? `delay ${b.knobs.pauseMs} ms` : ''].filter(Boolean);
   return `${formatNumber(b.rowsDone)} / ${formatNumber(b.rowsEstimate)} rows (${b.percent}%)${b.done ? out.c.green(' done') : ''}`
-    + `${b.rowsPerSecond !== null ? `, ${formatNumber(b.rowsPerSecond)} rows/s average` : ''}${!b.done && b.etaSeconds !== null ? `, ETA ${formatDuration(b.etaSeconds)}` : ''}`
+    + `${b.rowsPerSecond !== null ? `, ${formatNumber(b.rowsPerSecond)} rows/s average` : ''}${!b.done && b.etaSeconds !== null && m.phase === 'backfilling' ? `, ETA ${formatDuration(b.etaSeconds)}` : ''}${!b.done && m.phase === 'paused' ? out.c.yellow(', paused') : ''}`
     + `${b.runner ? `\nrunning in backend ${b.runner.pid}${b.runner.applicationName ? ` (${b.runner.applicationName})` : ''}` : ''}`
     + `${knobs.length > 0 ? `\nknobs: ${knobs.join(', ')}` : ''}`;
 }

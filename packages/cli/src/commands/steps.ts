@@ -1,5 +1,6 @@
 import { isPhaseflagError, type TransitionDecision } from '@phaseflag/core';
 import type { MigrationHandle } from '@phaseflag/postgres';
+import { printUnderivable, underivableJson } from '../underivable-view.js';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { formatNumber, type Output } from '../output.js';
@@ -18,7 +19,12 @@ interface StepCommand {
 
 const STEPS: StepCommand[] = [
   { name: 'expand', description: 'add the new column online (and its index and check): pending/rolled-back → expanded', run: (h, _o, signal) => h.expand({ signal }) },
-  { name: 'dual-write', description: 'install the sync trigger; services write both columns: expanded → dual-write', run: (h) => h.startDualWrite() },
+  {
+    name: 'dual-write', description: 'preflight the expression over the existing rows, install the sync trigger; services write both columns: expanded → dual-write',
+    options: [['--accept-preflight-failures', 'go ahead although the preflight finds rows the expression cannot derive (they are recorded, stay NULL and block verify until fixed)']],
+    help: 'Rows the backfill expression cannot derive refuse the step (exit 3, PF_PREFLIGHT_FAILED, the first row named); `phaseflag plan <id> --preflight` lists them all.',
+    run: (h, o) => h.startDualWrite({ acceptPreflightFailures: o.acceptPreflightFailures === true }),
+  },
   {
     name: 'pause', description: 'pause the backfill: a running runner stops after its current batch, keeping its checkpoint',
     help: 'A `phaseflag backfill` running in another shell waits, paused, until `phaseflag resume`.', run: (h) => h.pause(),
@@ -127,17 +133,20 @@ async function verify(out: Output, opts: GlobalOptions & Record<string, unknown>
       const r = await handle.verify({ signal: interrupt.signal, ...(batchSize !== undefined ? { batchSize } : {}) });
       const phase = (await handle.status()).phase;
       out.line(`${out.c.bold(id)}: ${out.c.green('clean')}: ${formatNumber(r.rowsChecked)} rows checked in ${Date.now() - started} ms; phase ${phase}`);
-      out.result({ migrationId: id, clean: true, rowsChecked: r.rowsChecked, mismatches: 0, nulls: r.nulls, sampleKeys: [], durationMs: r.durationMs, phase });
+      out.result({ migrationId: id, clean: true, rowsChecked: r.rowsChecked, mismatches: 0, nulls: r.nulls, sampleKeys: [], durationMs: r.durationMs, phase, underivable: { count: 0, rows: [] } });
       return EXIT.ok;
     } catch (error) {
       if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
-      const row = (await handle.status()).row;
+      const status = await handle.status();
+      const row = status.row;
       const v = row.verify_result;
       out.error(error, false);
       out.note(`sample keys: ${JSON.stringify(v?.sampleKeys ?? [])}`);
       out.note(`once the cause is fixed: phaseflag repair ${id}   (re-derives the rows that differ, then verifies again)`);
+      printUnderivable(out, status.underivable);
       out.result({
         migrationId: id, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
+        underivable: underivableJson(status.underivable),
         error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
       });
       return EXIT.verifyFailed;

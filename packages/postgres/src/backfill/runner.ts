@@ -1,6 +1,6 @@
 import type { Context, Span } from '@opentelemetry/api';
 import {
-  ATTR, ConflictError, METRIC, SPAN, StateError, ValidationError, migrationSchema, type BatchSettings, type ThrottleSettings,
+  ATTR, BackfillRowFailedError, ConflictError, METRIC, SPAN, StateError, ValidationError, migrationSchema, type BatchSettings, type ThrottleSettings,
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { withSpan } from '../telemetry/with-span.js';
@@ -133,7 +133,7 @@ async function runLocked(
     : null;
   span.setAttribute('phaseflag.backfill.trigger_bypass', triggerBypass !== null);
   const shared: RunShared = {
-    ctx, migrationId: id, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
+    ctx, migrationId: id, resolved: r, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
     lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, reclaimer, triggerBypass, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
     knobs, next,
     instruments: {
@@ -178,7 +178,13 @@ async function runLocked(
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      if (failure instanceof BackfillRowFailedError) {
+        failure.rowsUpdated = totals.rowsUpdated;
+        if (typeof failure.value === 'object' && failure.value !== null) Object.assign(failure.value, { rowsUpdated: totals.rowsUpdated });
+      }
+      throw failure;
+    }
     completed = await markCompleted(ctx, id);
     await reclaimer.finish(completed);
   } finally {

@@ -51,6 +51,15 @@ export interface BatchStatements {
   readonly updateFirst: string;
   /** $1 checkpoint key, $2 batch's last key */
   readonly updateNext: string;
+  /** updateFirst leaving alone the keys in $2 (a jsonb array of keys): recorded rows the expression cannot derive */
+  readonly updateFirstExcluding: string;
+  /** updateNext leaving alone the keys in $3 */
+  readonly updateNextExcluding: string;
+  /**
+   * Evaluates the expression (and nothing else) over up to $3 rows after key $1 (null: from the range's start)
+   * up to key $2: fails on a row it cannot derive. Read-only; used to find that row (underivable/bisect.ts).
+   */
+  readonly evaluate: string;
   /** $1 migration id, $2 worker, $3 rows examined, $4 new checkpoint (null: unchanged), $5 done */
   readonly commit: string;
 }
@@ -105,6 +114,12 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
     UPDATE ${table} AS ${TABLE_ALIAS} SET ${newColumn} = ${value}
      WHERE ${lower === null ? '' : `${key.row} > ${keyParam(r.primaryKey, lower)} AND `}${key.row} <= ${keyParam(r.primaryKey, upper)}
        AND ${TABLE_ALIAS}.${newColumn} IS DISTINCT FROM ${value}`;
+  // CASE, not AND NOT: it guarantees the expression is never evaluated on an excluded row.
+  const updateExcluding = (lower: string | null, upper: string, excluded: string): string => `
+    UPDATE ${table} AS ${TABLE_ALIAS} SET ${newColumn} = ${value}
+     WHERE ${lower === null ? '' : `${key.row} > ${keyParam(r.primaryKey, lower)} AND `}${key.row} <= ${keyParam(r.primaryKey, upper)}
+       AND CASE WHEN ${excluded}::jsonb @> jsonb_build_array(${key.json}) THEN false
+                ELSE ${TABLE_ALIAS}.${newColumn} IS DISTINCT FROM ${value} END`;
   const s = quoteIdent(stateSchema);
   return {
     phase: `SELECT phase FROM ${s}.migrations WHERE id = $1`,
@@ -120,6 +135,16 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
     scanNext: scan('$1', '$2', '$3'),
     updateFirst: update(null, '$1'),
     updateNext: update('$1', '$2'),
+    updateFirstExcluding: updateExcluding(null, '$1', '$2'),
+    updateNextExcluding: updateExcluding('$1', '$2', '$3'),
+    // The rows are chosen (and sorted) in a subquery that computes no expression; the expression runs above
+    // the LIMIT, on those rows only, so an error always belongs to a row of the chunk (whatever the plan).
+    evaluate: `
+      SELECT count(*)::int AS scanned, count(__pf_value)::int AS derived, (array_agg(__pf_key ORDER BY __pf_n DESC))[1] AS last_key
+        FROM (SELECT ${key.json}::text AS __pf_key, ${value} AS __pf_value, row_number() OVER (ORDER BY ${key.list}) AS __pf_n
+                FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
+                       WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')}) AND ${key.row} <= ${keyParam(r.primaryKey, '$2')}
+                       ORDER BY ${key.list} LIMIT $3) AS ${TABLE_ALIAS}) AS s`,
     commit: `
       WITH counted AS (
         UPDATE ${s}.migrations SET rows_backfilled = rows_backfilled + $3

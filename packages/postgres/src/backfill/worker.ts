@@ -9,6 +9,8 @@ import { isRetryable, type Session } from './session.js';
 import type { StoredRange } from './state.js';
 import type { BatchStatements, ProbeRow, ScanRow } from './statements.js';
 import type { Throttler } from './throttle.js';
+import type { ResolvedMigration } from '../resolved.js';
+import { isRowLevelError, locateUnderivable } from './underivable-rows.js';
 
 /** Attribute names not (yet) in core's ATTR. */
 export const BACKFILL_ATTR = {
@@ -26,11 +28,14 @@ export const BACKFILL_ATTR = {
 const MAX_ATTEMPTS = 10;
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_MS = 2000;
+/** Times one batch looks for rows it cannot derive (rows written meanwhile may add new ones). */
+const MAX_LOCATES = 3;
 
 /** Everything a worker shares with the run: statements, instruments, throttle, stop signal and totals. */
 export interface RunShared {
   readonly ctx: ExecutorContext;
   readonly migrationId: string;
+  readonly resolved: ResolvedMigration;
   readonly statements: BatchStatements;
   readonly batch: BatchSettings;
   readonly lockTimeoutMs: number;
@@ -174,11 +179,22 @@ function explainBatchError(error: unknown, migrationId: string, from: string | n
 async function runBatchWithRetries(
   shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, span: Span,
 ): Promise<BatchOutcome> {
+  let excluded: string[] | null = null;
+  let located = 0;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runBatch(shared, session, range, from, size);
+      return await runBatch(shared, session, range, from, size, excluded);
     } catch (error) {
       if (error instanceof PhaseChanged) return { kind: 'phase-changed' };
+      if (isRowLevelError(error) && located < MAX_LOCATES) {
+        // A row the expression cannot derive: find it; a recorded one is left alone, any other stops the run.
+        located++;
+        const keys = await locateUnderivable(shared, session, shared.resolved, range, from, size);
+        if (keys === null) throw error;
+        excluded = [...new Set([...(excluded ?? []), ...keys])];
+        span.addEvent('underivable.skipped', { 'phaseflag.underivable.keys': excluded.join(' ') });
+        continue;
+      }
       if (!isRetryable(error) || attempt >= MAX_ATTEMPTS || shared.stop.aborted) throw error;
       // A lock held by the application, a deadlock or a serialization failure: the batch was rolled back as a
       // whole (checkpoint included), so trying the same range again is safe.
@@ -189,7 +205,7 @@ async function runBatchWithRetries(
   }
 }
 
-async function runBatch(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number): Promise<BatchOutcome> {
+async function runBatch(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, excluded: string[] | null): Promise<BatchOutcome> {
   const st = shared.statements;
   const bypass = shared.triggerBypass;
   return session.transaction(async () => {
@@ -206,7 +222,9 @@ async function runBatch(shared: RunShared, session: Session, range: StoredRange,
       : (from === null
         ? await session.one<ScanRow>(st.scanFirst, [range.upperText, size])
         : await session.one<ScanRow>(st.scanNext, [from, range.upperText, size]))!;
+    const skip = excluded === null ? null : `[${excluded.join(',')}]`;
     const updated = scan.scanned === 0 ? 0
+      : skip !== null ? await session.execute(from === null ? st.updateFirstExcluding : st.updateNextExcluding, from === null ? [scan.last_key, skip] : [from, scan.last_key, skip])
       : from === null ? await session.execute(st.updateFirst, [scan.last_key])
       : await session.execute(st.updateNext, [from, scan.last_key]);
     // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;

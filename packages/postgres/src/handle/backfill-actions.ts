@@ -1,9 +1,10 @@
-import type { Phase } from '@phaseflag/core';
+import { isPhaseflagError, type BackfillRowFailedError, type Phase } from '@phaseflag/core';
 import type { BackfillOptions, MigrationHandle } from '../migration-handle.js';
 import * as ops from '../operations.js';
 import type { ResolvedMigration } from '../resolved.js';
 import { assertDefinitionUnchanged } from './definition.js';
 import { refuse, runTransition } from './transition.js';
+import { clearResolvedUnderivable } from '../underivable/store.js';
 
 export type BackfillRun = ops.BackfillResult & { phase: Phase };
 
@@ -24,7 +25,15 @@ export async function runBackfill(h: MigrationHandle, options: BackfillOptions):
 
 async function runResolved(h: MigrationHandle, r: ResolvedMigration, options: BackfillOptions): Promise<BackfillRun> {
   const { ctx, store } = h.pf;
-  const result = await ops.runBackfill(ctx, r, options);
+  let result: ops.BackfillResult;
+  try {
+    result = await ops.runBackfill(ctx, r, options);
+  } catch (error) {
+    if (isPhaseflagError(error, 'PF_BACKFILL_ROW_FAILED')) await pauseOnFailedRow(h, error as BackfillRowFailedError, options);
+    throw error;
+  }
+  // Rows recorded earlier that derive now (fixed since) leave the list, so status shows what still blocks.
+  if (result.completed) await clearResolvedUnderivable(ctx, r);
   let row = (await store.get(h.id))!;
   if (result.completed && row.phase === 'backfilling') {
     await runTransition(h, 'complete-backfill', {}, { cause: options.cause, extra: { backfill_completed_at: ctx.knex.fn.now() } });
@@ -47,5 +56,26 @@ export async function startBackfill(h: MigrationHandle, options: Pick<BackfillOp
     await h.resume({ cause: options.cause });
   } else if (row.phase !== 'backfilling') {
     await refuse(h, 'backfill', row.phase, `the backfill runs from dual-write, paused or backfilling, not from ${row.phase}`, 'Start dual-write first.');
+  }
+}
+
+/**
+ * A backfill stopped on a row it cannot derive has no runner any more: the phase must not stay 'backfilling'
+ * (status would show a run making no progress). The failure is recorded as an event, and the migration moves to
+ * 'paused' with the reason, so that status says what happened and a rerun of the backfill resumes it.
+ */
+async function pauseOnFailedRow(h: MigrationHandle, error: BackfillRowFailedError, options: BackfillOptions): Promise<void> {
+  const { store } = h.pf;
+  const value = error.value as { key: unknown[]; oldValue: string | null; error: string; sqlstate: string | null };
+  const reason = `backfill stopped: row ${JSON.stringify(value.key)} (${JSON.stringify(value.oldValue)}) cannot be derived: ${value.error}`;
+  const row = await store.get(h.id);
+  await store.recordEvent({
+    migration_id: h.id, kind: 'backfill', action: 'backfill-failed', from_phase: row?.phase ?? null, to_phase: null, reason,
+    detail: { code: error.code, key: value.key, oldValue: value.oldValue, error: value.error, sqlstate: value.sqlstate, rowsUpdated: error.rowsUpdated, hint: error.hint },
+  });
+  if (row?.phase === 'backfilling') {
+    await runTransition(h, 'pause', {}, { cause: options.cause, reason }).catch((e) => {
+      h.pf.ctx.logger.warn(`phaseflag: ${h.id}: could not pause after the failed backfill: ${(e as Error).message}`, { migrationId: h.id });
+    });
   }
 }

@@ -4,6 +4,7 @@ import * as ops from '../operations.js';
 import type { ResolvedMigration } from '../resolved.js';
 import type { InstanceRow, MigrationRow } from '../store/state-store.js';
 import { registerResolved } from './registration.js';
+import { underivableSummary } from '../underivable/store.js';
 
 export async function migrationStatus(h: MigrationHandle): Promise<MigrationStatus> {
   const { ctx, store } = h.pf;
@@ -11,23 +12,25 @@ export async function migrationStatus(h: MigrationHandle): Promise<MigrationStat
   if (!row) {
     throw new PhaseflagError('PF_UNKNOWN_MIGRATION', `Migration "${h.id}" is not in the state store.`, { value: h.id, migrationId: h.id, hint: 'Run expand (or register) first.' });
   }
-  const [progress, instances, events] = await Promise.all([
+  const [progress, instances, events, underivable] = await Promise.all([
     ops.progress(ctx, h.id).catch(() => null),
     store.instances(h.id, h.pf.instanceTtlMs),
     store.events(h.id, 50),
+    underivableSummary(ctx, h.id),
   ]);
-  return { id: h.id, phase: row.phase, version: row.version, row, progress, instances, events };
+  return { id: h.id, phase: row.phase, version: row.version, row, progress, instances, events, underivable };
 }
 
 /** What the guards decide from: the stored row, the live catalog, the backfill's ranges and the live instances. */
 export async function guardFacts(h: MigrationHandle, row: MigrationRow, r: ResolvedMigration, extra: Partial<GuardFacts>): Promise<GuardFacts> {
   const { ctx, store } = h.pf;
   const cols = [h.migration.newColumn.name, ...(h.migration.oldColumn ? [h.migration.oldColumn] : [])];
-  const [triggerInstalled, progress, instances, conflicts] = await Promise.all([
+  const [triggerInstalled, progress, instances, conflicts, underivable] = await Promise.all([
     ops.syncInstalled(ctx, r),
     ops.progress(ctx, h.id).catch(() => null),
     store.instances(h.id, h.pf.instanceTtlMs),
     store.conflicts(h.id, r.schema, r.table, cols),
+    underivableSummary(ctx, h.id, 1),
   ]);
   const verifiedAfterBackfill = row.verified_at !== null && row.backfill_completed_at !== null && row.verified_at >= row.backfill_completed_at;
   return {
@@ -40,6 +43,7 @@ export async function guardFacts(h: MigrationHandle, row: MigrationRow, r: Resol
     verify: row.verify_result ? { clean: row.verify_result.clean, mismatches: row.verify_result.mismatches, afterBackfill: verifiedAfterBackfill } : null,
     confirmed: false,
     conflicts,
+    underivable: { count: underivable.count, firstKey: underivable.rows[0]?.key ?? null, stoppedBackfill: underivable.stoppedBackfill },
     ...extra,
   };
 }

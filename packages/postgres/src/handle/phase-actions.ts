@@ -1,6 +1,8 @@
-import type { Migration, TransitionDecision } from '@phaseflag/core';
+import { ValidationError, type Migration, type TransitionDecision } from '@phaseflag/core';
 import type { MigrationHandle, TransitionOptions } from '../migration-handle.js';
 import * as ops from '../operations.js';
+import { runPreflight, type PreflightResult } from '../preflight.js';
+import type { ResolvedMigration } from '../resolved.js';
 import { defaultCarryRefusal } from '../steps/carry-default.js';
 import { forbiddenChanges, recordedMigration } from './definition.js';
 import { grace, refuse, runTransition } from './transition.js';
@@ -19,13 +21,35 @@ export function expand(h: MigrationHandle, options: { signal?: AbortSignal } & T
   });
 }
 
-export function startDualWrite(h: MigrationHandle, options: TransitionOptions): Promise<TransitionDecision> {
+export function startDualWrite(h: MigrationHandle, options: { acceptPreflightFailures?: boolean } & TransitionOptions): Promise<TransitionDecision> {
+  if (options.acceptPreflightFailures !== undefined && typeof options.acceptPreflightFailures !== 'boolean') {
+    throw new ValidationError('PF_INVALID_OPTIONS', `acceptPreflightFailures must be a boolean, not ${JSON.stringify(options.acceptPreflightFailures)}.`, {
+      value: options.acceptPreflightFailures, migrationId: h.id, hint: 'Pass acceptPreflightFailures: true to accept the rows the preflight cannot derive.',
+    });
+  }
   return runTransition(h, 'dual-write', {}, {
     cause: options.cause,
     before: async (r) => {
+      // Before the trigger goes live: rows the expression cannot derive are found now, not by the first
+      // application write or the backfill.
+      await preflightGate(h, r, options.acceptPreflightFailures === true);
       if (h.migration.sync.trigger) await ops.installSync(h.pf.ctx, r);
     },
   });
+}
+
+/** Runs the preflight, stores its result, and refuses dual-write while rows fail to derive, unless accepted. */
+async function preflightGate(h: MigrationHandle, r: ResolvedMigration, accept: boolean): Promise<PreflightResult> {
+  const result = await runPreflight(h.pf.ctx, r, { record: accept });
+  await h.pf.store.update(h.id, { preflight_result: JSON.stringify(result) });
+  if (result.failures > 0 && !accept) {
+    const first = result.failedRows[0]!;
+    await refuse(h, 'dual-write', 'expanded',
+      `the preflight found ${result.failures} row(s) the backfill expression cannot derive (first key ${JSON.stringify(first.key)}, value ${JSON.stringify(first.oldValue)}: ${first.error})`,
+      `Fix those rows or change the expression, or accept them: \`phaseflag dual-write ${h.id} --accept-preflight-failures\` (API: startDualWrite({ acceptPreflightFailures: true })); accepted rows stay NULL in the new column, are listed by status and block verified until fixed. \`phaseflag plan --preflight\` lists them.`,
+      'PF_PREFLIGHT_FAILED');
+  }
+  return result;
 }
 
 export function stopDualWrite(h: MigrationHandle, options: TransitionOptions): Promise<TransitionDecision> {

@@ -16,6 +16,8 @@ export interface TransitionEffects {
   after?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
   /** Columns of the migration row set together with the phase. */
   extra?: Record<string, unknown>;
+  /** Why the transition happens, stored with its event (e.g. the row a failed backfill stopped on). */
+  reason?: string;
   cause?: TransitionCause;
 }
 
@@ -46,7 +48,7 @@ export function runTransition(h: MigrationHandle, action: Action, extraFacts: Pa
       }
       await effects.before?.(r, row);
       await ctx.knex.transaction((trx) => store.recordTransition(trx, {
-        id: h.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra, detail: cause?.detail,
+        id: h.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra, detail: cause?.detail, reason: effects.reason,
       }));
       ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
       ctx.logger.info(`phaseflag: ${h.id}: ${decision.from} → ${decision.to}`, { migrationId: h.id, action });

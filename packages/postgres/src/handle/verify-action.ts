@@ -21,18 +21,26 @@ export async function verify(h: MigrationHandle, options: { batchSize?: number; 
     await store.recordEvent({ migration_id: h.id, kind: 'verify', action: 'verify', from_phase: phase, to_phase: null, reason: `aborted after ${result.rowsChecked} rows`, detail: null });
     throw options.signal?.reason ?? new Error(`verify of "${h.id}" was aborted`);
   }
-  const stored = { clean: result.clean, mismatches: result.mismatches, rowsChecked: result.rowsChecked, sampleKeys: result.sampleKeys.slice(0, 20) };
+  const stored = {
+    clean: result.clean, mismatches: result.mismatches, rowsChecked: result.rowsChecked, sampleKeys: result.sampleKeys.slice(0, 20), underivable: result.underivable.count,
+  };
   await store.update(h.id, { verify_result: JSON.stringify(stored), verified_at: ctx.knex.fn.now() });
-  await store.recordEvent({ migration_id: h.id, kind: 'verify', action: 'verify', from_phase: phase, to_phase: null, reason: result.clean ? 'clean' : `${result.mismatches} mismatches`, detail: stored });
+  await store.recordEvent({ migration_id: h.id, kind: 'verify', action: 'verify', from_phase: phase, to_phase: null, reason: result.clean ? 'clean' : `${result.mismatches} mismatches${result.underivable.count > 0 ? `, ${result.underivable.count} underivable` : ''}`, detail: stored });
   if (!result.clean) {
     if (phase === 'backfilled') {
       await runTransition(h, 'verify', {}, { cause: options.cause }).catch((e) => {
         if (!(e instanceof GuardRefusedError)) throw e;
       });
     }
-    throw new VerifyFailedError('PF_VERIFY_FAILED', `Verify of "${h.id}" found ${result.mismatches} row(s) whose ${h.migration.newColumn.name} differs from the backfill expression.`, {
-      value: { mismatches: result.mismatches, sampleKeys: result.sampleKeys.slice(0, 10) }, migrationId: h.id,
-      hint: `Find what wrote those rows around dual-write (a writer without the trigger or router?), then re-derive them with \`phaseflag repair ${h.id}\` (repair()), which verifies again.`,
+    const u = result.underivable;
+    const firstRow = u.rows[0];
+    const underivable = u.count === 0 ? ''
+      : ` ${u.count} row(s) cannot be derived by the backfill expression (first key ${JSON.stringify(firstRow?.key)}, value ${JSON.stringify(firstRow?.oldValue)}: ${firstRow?.error}).`;
+    throw new VerifyFailedError('PF_VERIFY_FAILED', `Verify of "${h.id}" found ${result.mismatches} row(s) whose ${h.migration.newColumn.name} differs from the backfill expression.${underivable}`, {
+      value: { mismatches: result.mismatches, sampleKeys: result.sampleKeys.slice(0, 10), underivable: { count: u.count, rows: u.rows } }, migrationId: h.id,
+      hint: u.count > 0
+        ? 'Fix the listed rows (give the old column a value the expression maps; the trigger derives the new column on that write) or change the expression, then run verify again.'
+        : `Find what wrote those rows around dual-write (a writer without the trigger or router?), then re-derive them with \`phaseflag repair ${h.id}\` (repair()), which verifies again.`,
     });
   }
   if (phase === 'backfilled') await runTransition(h, 'verify', {}, { cause: options.cause });

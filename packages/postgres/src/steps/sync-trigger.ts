@@ -77,17 +77,46 @@ function evaluator(r: ResolvedMigration): { value: (expression: string, type: st
   };
 }
 
-export function syncFunctionBody(r: ResolvedMigration): string {
+/**
+ * The name of the state schema's function that records a row the trigger could not derive (store/schema.ts,
+ * version 4): SECURITY DEFINER, so the application's role needs no privilege on the state tables.
+ */
+export const RECORD_UNDERIVABLE_FUNCTION = 'pf_record_underivable';
+
+/**
+ * A derivation that may fail on a row's value ('N/A'::int, an unmapped CASE into smallint) must not fail the
+ * application's write: until reads switch the old column is authoritative. The assignment runs in an exception
+ * block (a subtransaction, entered only on the paths that derive); on error the target column is left NULL (on
+ * the new side, never a value derived from an earlier version of the row) and the row is recorded in
+ * `underivable`, where verify finds it and refuses `verified` until it is fixed.
+ */
+function guarded(assign: string[], onError: string[], record: string, enabled = true): string[] {
+  if (!enabled) return assign;
+  return ['BEGIN', ...indent(assign), 'EXCEPTION WHEN others THEN', ...indent([...onError, record]), 'END;'];
+}
+
+/**
+ * The trigger function's body. `guarded: false` leaves out the exception blocks (a failing derivation fails the
+ * writer's statement, as before): it exists only so the benchmark can measure what the blocks cost.
+ */
+export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, options: { guarded?: boolean } = {}): string {
+  const safe = options.guarded ?? true;
   const m = r.migration;
   const { value, scope } = evaluator(r);
   const newCol = quoteIdent(m.newColumn.name);
   const oldCol = r.oldColumn === null ? null : quoteIdent(r.oldColumn.name);
   const backfill = m.backfill === null ? null : value(m.backfill, r.newColumnType);
   const reverse = m.reverse === null || r.oldColumn === null ? null : value(m.reverse, r.oldColumn.type);
+  const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${quoteIdent(c.name)}`).join(', ')})`;
+  const record = (what: 'backfill' | 'reverse') => `PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, `
+    + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`;
   // On INSERT the column default has already been applied: a value equal to it counts as not given.
   const unset = `NEW.${newCol} IS NULL${r.newColumnDefaultSql === null ? '' : ` OR NEW.${newCol} IS NOT DISTINCT FROM ${r.newColumnDefaultSql}`}`;
-  const fillNew = backfill ? scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]) : [];
-  const fillOld = reverse ? scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]) : [];
+  const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill'), safe) : [];
+  // A value the reverse cannot map leaves the old column as the writer left it (the old value on UPDATE, NULL on
+  // INSERT): setting it NULL would fail a NOT NULL old column, i.e. the write. The row is recorded; verify sees
+  // that the columns disagree.
+  const fillOld = reverse ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse'), safe) : [];
 
   const insert: string[] = [];
   if (backfill) insert.push(`IF ${unset} THEN`, ...indent(fillNew));
@@ -97,11 +126,12 @@ export function syncFunctionBody(r: ResolvedMigration): string {
   const update: string[] = [`IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`];
   if (reverse) {
     // A new value that already agrees with the old column (the backfill's own UPDATE) must not be reversed:
-    // a lossy reverse would rewrite the old column's value.
+    // a lossy reverse would rewrite the old column's value. An old value the backfill cannot derive does not
+    // agree with anything: the writer's new value is reversed.
     const unchangedOld = `NEW.${oldCol} IS NOT DISTINCT FROM OLD.${oldCol}`;
     update.push(...indent(backfill
-      ? [`IF ${unchangedOld} THEN`, ...indent(scope([...r.backfillInputs, ...r.reverseInputs],
-        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, `  NEW.${oldCol} := ${reverse};`, 'END IF;'])), 'END IF;']
+      ? [`IF ${unchangedOld} THEN`, ...indent(guarded(scope([...r.backfillInputs, ...r.reverseInputs],
+        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;']), [], fillOld.join('\n'), safe)), 'END IF;']
       : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;']));
   } else {
     update.push('  NULL; -- the writer set the new column: trusted');
@@ -126,6 +156,11 @@ END
 `;
 }
 
+/** A SQL string literal (standard_conforming_strings: only the quote is doubled). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 function indent(lines: string[], by = 2): string[] {
   const pad = ' '.repeat(by);
   return lines.map((l) => `${pad}${l}`);
@@ -143,7 +178,7 @@ function pinnedSearchPath(r: ResolvedMigration): string | null {
 }
 
 export function createFunctionStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
-  const body = syncFunctionBody(r);
+  const body = syncFunctionBody(r, ctx.stateSchema);
   const tag = dollarTag(body, 'pf_sync');
   const pinned = pinnedSearchPath(r);
   return {
@@ -207,7 +242,7 @@ export const syncTrigger: Step = {
   async apply(ctx, r, opts) {
     if (!syncTriggerApplies(r)) return;
     const fn = await functionSource(ctx, r);
-    const body = syncFunctionBody(r);
+    const body = syncFunctionBody(r, ctx.stateSchema);
     // Replacing a function takes no table lock, but skipping an identical one keeps a re-run free of side effects.
     const pinned = pinnedSearchPath(r);
     const config = pinned === null ? '' : `search_path=${pinned}`;

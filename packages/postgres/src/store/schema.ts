@@ -1,3 +1,4 @@
+import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
 
 /**
@@ -114,6 +115,18 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
       )`, [s]);
       await trx.raw('ALTER TABLE ??.migrations ADD COLUMN preflight_result jsonb, ADD COLUMN reads_held_at timestamptz', [s]);
       await trx.raw('ALTER TABLE ??.backfill_ranges ADD COLUMN dual_write_version bigint', [s]);
+      // The sync trigger records a row it cannot derive through this function instead of failing the
+      // application's write. SECURITY DEFINER: application roles need no privilege on the state tables (only
+      // USAGE on the schema, which the trigger function lives in anyway); the pinned search_path keeps a caller's
+      // path from redirecting the INSERT. Re-recording a key keeps one row per key with the latest error and its
+      // first source (the backfill skips rows the preflight or the trigger recorded, not those it stopped on).
+      await trx.raw(`CREATE FUNCTION ??.pf_record_underivable(p_migration text, p_key jsonb, p_old_value text, p_error text, p_sqlstate text, p_source text)
+        RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $pf$
+          INSERT INTO ${quoteIdent(s)}.underivable (migration_id, key, old_value, error, sqlstate, source)
+          VALUES (p_migration, p_key, p_old_value, p_error, p_sqlstate, p_source)
+          ON CONFLICT (migration_id, key) DO UPDATE SET old_value = EXCLUDED.old_value, error = EXCLUDED.error,
+            sqlstate = EXCLUDED.sqlstate, recorded_at = clock_timestamp()
+        $pf$`, [s]);
     },
   },
 ];

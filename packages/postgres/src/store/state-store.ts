@@ -18,7 +18,7 @@ export interface MigrationRow {
   rows_backfilled: number;
   backfill_started_at: Date | null;
   backfill_completed_at: Date | null;
-  verify_result: { clean: boolean; mismatches: number; rowsChecked: number; sampleKeys: unknown[][] } | null;
+  verify_result: { clean: boolean; mismatches: number; rowsChecked: number; sampleKeys: unknown[][]; underivable?: number } | null;
   verified_at: Date | null;
   /** The backfill's runtime knobs (see backfill/knobs.ts); `{}` when none is set. */
   backfill_overrides: Record<string, unknown>;
