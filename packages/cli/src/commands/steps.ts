@@ -1,4 +1,4 @@
-import { isPhaseflagError, type TransitionDecision } from '@phaseflag/core';
+import { isPhaseflagError, type PhaseflagError, type TransitionDecision } from '@phaseflag/core';
 import type { MigrationHandle } from '@phaseflag/postgres';
 import { printUnderivable, underivableJson } from '../underivable-view.js';
 import type { Command } from 'commander';
@@ -92,14 +92,7 @@ async function repair(out: Output, opts: GlobalOptions & Record<string, unknown>
       return EXIT.ok;
     } catch (error) {
       if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
-      const row = (await handle.status()).row;
-      out.error(error, false);
-      out.note(`sample keys: ${JSON.stringify(row.verify_result?.sampleKeys ?? [])}`);
-      out.result({
-        migrationId: id, completed: true, clean: false, mismatches: row.verify_result?.mismatches ?? null, sampleKeys: row.verify_result?.sampleKeys ?? [], phase: row.phase,
-        error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
-      });
-      return EXIT.verifyFailed;
+      return await reportDirtyVerify(out, handle, id, error, { completed: true });
     }
   } finally {
     interrupt.dispose();
@@ -137,22 +130,27 @@ async function verify(out: Output, opts: GlobalOptions & Record<string, unknown>
       return EXIT.ok;
     } catch (error) {
       if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
-      const status = await handle.status();
-      const row = status.row;
-      const v = row.verify_result;
-      out.error(error, false);
-      out.note(`sample keys: ${JSON.stringify(v?.sampleKeys ?? [])}`);
-      out.note(`once the cause is fixed: phaseflag repair ${id}   (re-derives the rows that differ, then verifies again)`);
-      printUnderivable(out, status.underivable);
-      out.result({
-        migrationId: id, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
-        underivable: underivableJson(status.underivable),
-        error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
-      });
-      return EXIT.verifyFailed;
+      return await reportDirtyVerify(out, handle, id, error, {});
     }
   } finally {
     interrupt.dispose();
     await session.close();
   }
+}
+
+/** A verify that found rows (from `verify` or the verify `repair` ends with): exit 4, the keys, the rows the expression cannot derive, the way out. */
+async function reportDirtyVerify(out: Output, handle: MigrationHandle, id: string, error: PhaseflagError, extra: Record<string, unknown>): Promise<ActionResult> {
+  const status = await handle.status();
+  const row = status.row;
+  const v = row.verify_result;
+  out.error(error, false);
+  out.note(`sample keys: ${JSON.stringify(v?.sampleKeys ?? [])}`);
+  out.note(`once the cause is fixed: phaseflag repair ${id}   (re-derives the rows that differ, then verifies again)`);
+  printUnderivable(out, status.underivable);
+  out.result({
+    migrationId: id, ...extra, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
+    underivable: underivableJson(status.underivable),
+    error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
+  });
+  return EXIT.verifyFailed;
 }
