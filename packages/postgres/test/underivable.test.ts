@@ -83,9 +83,9 @@ describe('rows the expression cannot derive', function () {
     const router = await m.router(flags, { heartbeatMs: 0 });
     const rand = (n: number) => 1 + Math.floor(Math.random() * n);
     const ops: LoadOp[] = [
-      { name: 'sql-update', weight: 2, run: async (_i, db) => { await db.raw('UPDATE stock_live SET qty = ? WHERE id = ?', [String(rand(900)), 10 + rand(4990)]); } },
+      { name: 'sql-update', weight: 2, run: async (_i, db) => { await db.raw('UPDATE stock_live SET qty = ? WHERE id = ?', [String(rand(900)), 1000 + rand(4000)]); } },
       { name: 'sql-touch-planted', weight: 1, run: async (_i, db) => { await db.raw("UPDATE stock_live SET note = 'n' || ? WHERE id = 777", [rand(9)]); } },
-      { name: 'router-update', weight: 2, run: async (_i, db) => { await db('stock_live').update(router.row({ qty: String(rand(900)) })).where('id', 10 + rand(4990)); } },
+      { name: 'router-update', weight: 2, run: async (_i, db) => { await db('stock_live').update(router.row({ qty: String(rand(900)) })).where('id', 1000 + rand(4000)); } },
       { name: 'router-insert', weight: 1, run: async (_i, db) => { await db('stock_live').insert(router.row({ qty: String(rand(900)) })); } },
     ];
     const load = startLoad({ knex: app, concurrency: 4, ops });
@@ -108,7 +108,7 @@ describe('rows the expression cannot derive', function () {
       { id: '6', qty: 'lots', qty_int: null }, { id: '777', qty: 'N/A', qty_int: null },
       { id: '100001', qty: 'x', qty_int: null }, { id: '100002', qty: 'y', qty_int: null },
     ]);
-    // The load writes rows above 10 only, so the planted rows keep what this test wrote.
+    // The load writes the qty of rows 1001-5000 only, so the planted rows (5, 6, 777, 100001, 100002) keep what this test wrote.
     const status = await m.status();
     assert.ok(status.underivable.count >= 4);
     assert.deepEqual(status.underivable.rows.find((u) => u.key[0] === 777), {
