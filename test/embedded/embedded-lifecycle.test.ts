@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
-import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { createOrders, engine, ordersAmount, wrongRows } from '../support/orders.js';
 
 /**
@@ -28,17 +28,26 @@ describe('on the embedded Postgres', function () {
     await pf.install();
     const m = pf.migration(ordersAmount());
     const router = await m.router(new StaticFlagSource({ 'orders-amount.read-new': true }), { heartbeatMs: 0 });
-    await m.expand();
-    await m.startDualWrite();
-    await suite.knex('orders').insert(router.row({ customer_id: 1, amount_cents: 12345 }));
-    await m.backfill();
-    await m.verify();
-    await m.readNew();
-    assert.equal(router.column(), 'amount');
-    assert.equal(await wrongRows(suite.knex), 0);
-    await m.contract({ confirm: true, dropOldColumn: true });
-    assert.equal((await m.status()).phase, 'contracted');
-    await router.close();
-    await pf.close();
+    try {
+      await m.expand();
+      await m.startDualWrite();
+      await suite.knex('orders').insert(router.row({ customer_id: 1, amount_cents: 12345 }));
+      await m.backfill();
+      await m.verify();
+      assert.equal(router.column(), 'amount_cents', 'verified reads old, whatever the read-new flag says');
+      await m.readNew();
+      // The router hears the phase through LISTEN/NOTIFY (a polling backstop behind it).
+      await waitFor(() => router.column() === 'amount', { timeoutMs: 5000, description: 'the router applying read-new' });
+      // Contract waits until no live instance reads old. With heartbeats off, report by hand: the first report
+      // carries the old reads made while waiting, the next one says what the router does now (new only).
+      await router.heartbeat();
+      await router.heartbeat();
+      assert.equal(await wrongRows(suite.knex), 0);
+      await m.contract({ confirm: true, dropOldColumn: true });
+      assert.equal((await m.status()).phase, 'contracted');
+    } finally {
+      await router.close();
+      await pf.close();
+    }
   });
 });
