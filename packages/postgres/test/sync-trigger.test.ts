@@ -200,6 +200,22 @@ describe('sync trigger', function () {
     // A writer of the new column only, on a row whose old value does not derive: the reverse fills the old one.
     await writer.raw('UPDATE qty_orders SET qty_int = 70 WHERE id = 7');
     assert.deepEqual([(await row('qty_orders', 7)).qty, (await row('qty_orders', 7)).qty_int], ['70', 70]);
+
+    // An application role with rights on its table only (no USAGE on the state schema): recording fails, the write does not.
+    const role = `pf_app_${suite.schema.slice(-8)}`;
+    await ctx.knex.raw('CREATE ROLE ?? NOLOGIN', [role]);
+    try {
+      await ctx.knex.raw('GRANT USAGE ON SCHEMA ?? TO ??', [suite.schema, role]);
+      await ctx.knex.raw('GRANT SELECT, INSERT, UPDATE ON ??.qty_orders TO ??', [suite.schema, role]);
+      await writer.transaction(async (trx) => {
+        await trx.raw('SET LOCAL ROLE ??', [role]);
+        await trx.raw("UPDATE qty_orders SET qty = 'many' WHERE id = 4");
+      });
+      assert.deepEqual([(await row('qty_orders', 4)).qty, (await row('qty_orders', 4)).qty_int], ['many', null]);
+    } finally {
+      await ctx.knex.raw('DROP OWNED BY ??', [role]);
+      await ctx.knex.raw('DROP ROLE ??', [role]);
+    }
   });
 
   it('leaves the old column as written when the reverse cannot map a new value, and records the row', async () => {

@@ -108,8 +108,14 @@ export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, opti
   const backfill = m.backfill === null ? null : value(m.backfill, r.newColumnType);
   const reverse = m.reverse === null || r.oldColumn === null ? null : value(m.reverse, r.oldColumn.type);
   const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${quoteIdent(c.name)}`).join(', ')})`;
-  const record = (what: 'backfill' | 'reverse') => `PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, `
-    + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`;
+  // Recording can fail too (a role without USAGE on the state schema): that must not fail the write either. The
+  // row is still found: its new column is NULL, which verify compares against the expression and records.
+  const record = (what: 'backfill' | 'reverse') => ['BEGIN',
+    `  PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, `
+    + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`,
+    'EXCEPTION WHEN others THEN',
+    `  RAISE WARNING 'phaseflag: could not record a row of ${m.id.replace(/'/g, "''")} the expression cannot derive: %', SQLERRM;`,
+    'END;'].join('\n');
   // On INSERT the column default has already been applied: a value equal to it counts as not given.
   const unset = `NEW.${newCol} IS NULL${r.newColumnDefaultSql === null ? '' : ` OR NEW.${newCol} IS NOT DISTINCT FROM ${r.newColumnDefaultSql}`}`;
   const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill'), safe) : [];
