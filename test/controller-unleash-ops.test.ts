@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { defineMigration, type MigrationInput } from '@phaseflag/core';
-import { Phaseflag, type EventRow } from '@phaseflag/postgres';
+import { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf, type EventRow } from '@phaseflag/postgres/internal';
 import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { provisionFlags } from '@phaseflag/unleash';
 import { amountInput, createAmountTable, flagNames, wrongAmountRows } from './fixtures/amount-migration.js';
@@ -74,8 +75,8 @@ describe('operating a migration through Unleash: pause and resume, leader killed
   const phaseIs = (phase: string) => (m: ServiceMessage) => m.type === 'phase' && m.phase === phase;
 
   const events = async (id: string, kind?: EventRow['kind']): Promise<EventRow[]> =>
-    (await pf.store.events(id, 10_000)).filter((e) => kind === undefined || e.kind === kind);
-  const phase = async (id: string) => (await pf.store.get(id))?.phase;
+    (await internalsOf(pf).store.events(id, 10_000)).filter((e) => kind === undefined || e.kind === kind);
+  const phase = async (id: string) => (await internalsOf(pf).store.get(id))?.phase;
 
   /** What the state store says of the backfill: the counters every committed batch moves, and the checkpoint. */
   async function backfillState(id: string): Promise<{ rowsBackfilled: number; rowsDone: number; batches: number; checkpoint: string; done: boolean }> {
@@ -250,7 +251,7 @@ describe('operating a migration through Unleash: pause and resume, leader killed
   /** Heartbeats of a service instance the test plays: on an old phase (writes the old column only) or caught up. */
   function laggingInstance(migrationId: string, instanceId: string) {
     let phase: 'expanded' | 'dual-write' = 'expanded';
-    const beat = () => pf.store.heartbeat({
+    const beat = () => internalsOf(pf).store.heartbeat({
       instanceId, migrationId, phase, writesOld: true, writesNew: phase === 'dual-write', readsOld: true, readsNew: false,
     });
     const timer = setInterval(() => void beat().catch(() => undefined), 200);
@@ -335,7 +336,7 @@ describe('operating a migration through Unleash: pause and resume, leader killed
     await untilEvery(services, 'backfilling after the TTL', vanished, phaseIs('backfilling'), 20_000);
     await untilEvery(services, 'verified', vanished, phaseIs('verified'), 60_000);
 
-    const gone = (await pf.store.instances(id, TTL_MS)).find((i) => i.instanceId === 'gone-old-instance')!;
+    const gone = (await internalsOf(pf).store.instances(id, TTL_MS)).find((i) => i.instanceId === 'gone-old-instance')!;
     const backfill = (await events(id, 'transition')).find((e) => e.action === 'backfill')!;
     const sinceLastBeat = backfill.at.getTime() - gone.lastSeen.getTime(); // both the database's clock
     assert.ok(sinceLastBeat >= TTL_MS, `the backfill started ${sinceLastBeat} ms after the instance's last heartbeat`);

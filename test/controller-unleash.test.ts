@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineMigration } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { provisionFlags, UnleashFlagSource } from '@phaseflag/unleash';
 import { amountInput, createAmountTable, flagNames, wrongAmountRows } from './fixtures/amount-migration.js';
@@ -106,7 +107,7 @@ describe('Unleash drives a migration across two service processes', function () 
   }
 
   const events = async (kind: string) => (await pf.migration(input).status()).events.filter((e) => e.kind === kind);
-  const phase = async () => (await pf.store.get(id))?.phase;
+  const phase = async () => (await internalsOf(pf).store.get(id))?.phase;
 
   it('moves to dual-write and through the backfill as the operator turns flags on, refusing read-new turned on too early', async () => {
     let t0 = Date.now();
@@ -197,7 +198,7 @@ describe('Unleash drives a migration across two service processes', function () 
     await pf.migration(input).readOld();
     const lever = await untilColumns('read-old (flag still on) → every instance reads old', t0, everyone(OLD));
     assert.ok(lever < 2000, `the lever takes effect through NOTIFY, not the flag poll (${lever} ms)`);
-    assert.ok((await pf.store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
+    assert.ok((await internalsOf(pf).store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
     await new Promise((r) => setTimeout(r, 3 * REFRESH_MS)); // the controllers poll and reconcile, the flag still on
     assert.equal(await phase(), 'verified', 'the controllers do not move back to read-new while the hold stands');
     for (const s of services) assert.deepEqual(await s.columns(USERS), everyone(OLD), `${s.instanceId} still reads old`);
@@ -208,7 +209,7 @@ describe('Unleash drives a migration across two service processes', function () 
 
     // Reads move again only when read-new is asked for again: the flag off (the hold is released) and on.
     await unleash.admin.disable(names.readNew, ENV);
-    await waitFor(async () => (await pf.store.get(id))!.reads_held_at === null, { timeoutMs: 20_000, description: 'the hold to be released' });
+    await waitFor(async () => (await internalsOf(pf).store.get(id))!.reads_held_at === null, { timeoutMs: 20_000, description: 'the hold to be released' });
     assert.equal(await phase(), 'verified');
     t0 = Date.now();
     await unleash.admin.enable(names.readNew, ENV);
@@ -252,7 +253,7 @@ describe('Unleash drives a migration across two service processes', function () 
       [table, written.map(([i]) => i), written.map(([, c]) => c)],
     );
     assert.equal(wrong.rows[0].n, 0);
-    const moves = (await events('transition')).map((e) => e.to_phase);
+    const moves = (await events('transition')).map((e) => e.toPhase);
     // read-new → verified → read-new: the emergency lever and its release, above.
     assert.deepEqual(moves, ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'verified', 'read-new', 'contracted']);
   });

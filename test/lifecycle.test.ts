@@ -84,7 +84,7 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     }
     assert.ok(spans.byName('phaseflag.backfill.batch').length > 10, 'each batch is a span');
     assert.ok(spans.byName('phaseflag.ddl').length >= 4, 'each DDL statement is a span');
-    const events = (await m.status()).events.filter((e) => e.kind === 'transition').map((e) => e.to_phase);
+    const events = (await m.status()).events.filter((e) => e.kind === 'transition').map((e) => e.toPhase);
     assert.ok(events.includes('contracted'));
   });
 });

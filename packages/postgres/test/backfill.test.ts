@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN, isPhaseflagError } from '@phaseflag/core';
 import { startLoad, waitFor } from '@phaseflag/testkit';
-import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/backfill/index.js';
+import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/operations/backfill/index.js';
 import {
   createUsers, migrationFor, rangeTotals, registerMigration, resolveFor, setPhase, setupBackfillSuite, sleep, usersMigration, wrongRows,
   type BackfillSuite,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { CatalogError, defineMigration, isPhaseflagError, type ErrorCode, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { resolveMigration } from '../src/catalog.js';
-import { expressionShapeProblem } from '../src/sql-text.js';
+import { resolveMigration } from '../src/catalog/resolve.js';
+import { expressionShapeProblem } from '../src/sql/text.js';
 import { catalogSnapshot, leakedProbeObjects } from './support/catalog-snapshot.js';
 
 const base: MigrationInput = {

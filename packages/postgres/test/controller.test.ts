@@ -4,6 +4,7 @@ import { captureSpans, createSuiteSchema, startLoad, waitFor, type LoadOp, type 
 import type { Knex } from 'knex';
 import { Phaseflag, type Controller, type KnexRouter } from '../src/index.js';
 import { amountMigration } from './fixtures/amount-migration.js';
+import { internalsOf } from '../src/internal.js';
 
 interface LogLine { level: string; message: string; fields?: Record<string, unknown> }
 
@@ -63,9 +64,9 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     cleanups.push(() => c.stop());
     return c;
   };
-  const phaseOf = async (id: string) => (await pf.store.get(id))?.phase;
+  const phaseOf = async (id: string) => (await internalsOf(pf).store.get(id))?.phase;
   const waitPhase = (id: string, phase: string, timeoutMs = 30_000) =>
-    waitFor(async () => (await pf.store.get(id))?.phase === phase, { timeoutMs, description: `${id} to reach ${phase}` });
+    waitFor(async () => (await internalsOf(pf).store.get(id))?.phase === phase, { timeoutMs, description: `${id} to reach ${phase}` });
 
   it('walks the whole life cycle from flag changes alone, under traffic, and links every transition to its cause', async () => {
     const table = 'orders_life';
@@ -104,7 +105,7 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     assert.equal((await suite.knex.raw('SELECT count(*)::int AS n FROM ?? WHERE amount IS NULL', [table])).rows[0].n, 0);
 
     const events = (await pf.migration(m).status()).events.filter((e) => e.kind === 'transition');
-    assert.deepEqual(events.map((e) => e.to_phase), ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
+    assert.deepEqual(events.map((e) => e.toPhase), ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
     assert.equal(events.find((e) => e.action === 'backfill')?.detail?.flag, 'life.backfill', 'each event names the flag that caused it');
 
     const leader = spans.byName(CONTROLLER_SPAN.leader).find((s) => s.attributes['phaseflag.migration.id'] === 'life');
@@ -260,7 +261,7 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     await c.start();
     await waitPhase('fleet', 'dual-write');
     // An instance that has not heard of dual-write yet: it writes the old column only.
-    const lagging = (phase: 'expanded' | 'dual-write') => pf.store.heartbeat({
+    const lagging = (phase: 'expanded' | 'dual-write') => internalsOf(pf).store.heartbeat({
       instanceId: 'app-lagging', migrationId: 'fleet', phase, writesOld: true, writesNew: phase === 'dual-write', readsOld: true, readsNew: false,
     });
     // It keeps reporting (as a live instance does) so that it cannot expire (TTL 1.5 s) while the test looks.
@@ -291,7 +292,7 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const flags2 = new StaticFlagSource({ 'fleet2.dual-write': true, 'fleet2.backfill': true, 'fleet2.read-new': false, 'fleet2.contract': false });
     const router2 = await pf.migration(m2).router(flags2, { heartbeatMs: 100, instanceId: 'app2-current' });
     cleanups.push(() => router2.close());
-    await pf.store.heartbeat({ instanceId: 'app2-gone', migrationId: 'fleet2', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true, readsNew: false });
+    await internalsOf(pf).store.heartbeat({ instanceId: 'app2-gone', migrationId: 'fleet2', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true, readsNew: false });
     const c2 = controller(m2, flags2);
     const started = Date.now();
     await c2.start();
@@ -328,10 +329,10 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const stopped = new AbortController();
     stopped.abort();
     await assert.rejects(m.verify({ signal: stopped.signal }), (e: Error) => e.name === 'AbortError');
-    const row = (await pf.store.get('cut'))!;
+    const row = (await internalsOf(pf).store.get('cut'))!;
     assert.deepEqual([row.phase, row.verify_result], ['backfilled', null], 'no verdict recorded: a controller verifies again');
     assert.match((await m.status()).events.at(-1)!.reason!, /aborted after 0 rows/);
     await m.verify();
-    assert.equal((await pf.store.get('cut'))!.phase, 'verified');
+    assert.equal((await internalsOf(pf).store.get('cut'))!.phase, 'verified');
   });
 });

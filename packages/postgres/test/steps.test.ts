@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { ATTR, LockTimeoutError, SPAN, defineMigration, isPhaseflagError, type MigrationInput } from '@phaseflag/core';
 import { captureMetrics, captureSpans, createSuiteSchema, startLoad, type SpanCapture, type Suite } from '@phaseflag/testkit';
-import { resolveMigration } from '../src/catalog.js';
+import { resolveMigration } from '../src/catalog/resolve.js';
 import { createContext, type ExecutorContext } from '../src/context.js';
-import type { ResolvedMigration } from '../src/resolved.js';
-import { addCheck } from '../src/steps/add-check.js';
-import { createIndex } from '../src/steps/create-index.js';
-import { dropNewColumn, dropOldColumn } from '../src/steps/drop-column.js';
-import { dropNotNull } from '../src/steps/drop-not-null.js';
-import { applySteps, expandSteps, rollbackSteps } from '../src/steps/expand.js';
-import { setNotNull } from '../src/steps/set-not-null.js';
-import { syncTrigger, syncTriggerInstalled } from '../src/steps/sync-trigger.js';
-import { planMigration } from '../src/plan.js';
+import type { ResolvedMigration } from '../src/catalog/resolved.js';
+import { addCheck } from '../src/operations/steps/add-check.js';
+import { createIndex } from '../src/operations/steps/create-index.js';
+import { dropNewColumn, dropOldColumn } from '../src/operations/steps/drop-column.js';
+import { dropNotNull } from '../src/operations/steps/drop-not-null.js';
+import { applySteps, expandSteps, rollbackSteps } from '../src/operations/steps/phase-steps.js';
+import { setNotNull } from '../src/operations/steps/set-not-null.js';
+import { syncTrigger, syncTriggerInstalled } from '../src/operations/steps/sync-trigger.js';
+import { planMigration } from '../src/operations/plan.js';
 import { installStateStore } from '../src/store/installer.js';
 import { catalogSnapshot } from './support/catalog-snapshot.js';
 
@@ -200,7 +200,7 @@ describe('steps', function () {
     });
 
     it('plans a SHARE UPDATE EXCLUSIVE statement with nonBlockingLockTimeoutMs and an ACCESS EXCLUSIVE one with lockTimeoutMs', async () => {
-      const { maxLockWait, lockTimeoutFor } = await import('../src/ddl.js');
+      const { maxLockWait, lockTimeoutFor } = await import('../src/operations/ddl.js');
       const ddl = { lockTimeoutMs: 2000, nonBlockingLockTimeoutMs: 60_000, maxAttempts: 3 };
       assert.equal(lockTimeoutFor('ACCESS EXCLUSIVE', ddl), 2000);
       assert.equal(lockTimeoutFor('SHARE ROW EXCLUSIVE', ddl), 2000);

@@ -111,7 +111,7 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
     if (initial && DONE_PHASES.includes(initial.phase)) {
       view.stop();
       out.line(`${out.c.bold(id)}: the backfill is complete already (phase ${initial.phase}).`);
-      const v = initial.row.verify_result;
+      const v = initial.record.verifyResult;
       // Running the backfill again changes nothing after a failed verify: say what does.
       if (initial.phase === 'backfilled' && v && !v.clean) out.note(`the last verify found ${v.mismatches} row(s) that differ: \`phaseflag repair ${id}\` re-derives them and verifies again`);
       return await finish('complete', EXIT.ok);

@@ -43,7 +43,7 @@ backfill stops after its batch and resumes later).`)
             },
           },
         });
-        const unwatch = session.pf.store.watchPhase(id, (snap) => out.note(`${out.err.bold(id)}: phase ${out.err.cyan(snap.phase)}`));
+        const unwatch = handle.watch((snap) => out.note(`${out.err.bold(id)}: phase ${out.err.cyan(snap.phase)}`));
         const deadline = timeoutS !== undefined ? Date.now() + timeoutS * 1000 : Infinity;
         let reported = '';
         let status: ControllerMigrationStatus | undefined;
@@ -73,7 +73,7 @@ backfill stops after its batch and resumes later).`)
           out.note(`hint: ${step.hint}`);
           return EXIT.refused;
         }
-        const verify = final.row.verify_result;
+        const verify = final.record.verifyResult;
         if (final.phase === 'backfilled' && verify && !verify.clean) {
           out.note(`verify found ${verify.mismatches} row(s) that differ (sample keys ${JSON.stringify(verify.sampleKeys.slice(0, 5))}); fix the cause, then phaseflag backfill ${id} and phaseflag verify ${id}`);
           return EXIT.verifyFailed;
