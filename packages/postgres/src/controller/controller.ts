@@ -6,72 +6,12 @@ import {
 } from '@phaseflag/core';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
-import type { MigrationHandle } from '../api/handle.js';
-import type { ExecutorContext } from '../context.js';
-import type { BackfillOptions, TransitionCause } from '../types.js';
+import type { InstanceStatus, TransitionCause } from '../types.js';
 import { LeaderLocks, type LeaderInfo } from './leader.js';
-import type { InstanceStatus } from '../types.js';
+import { startBackfillRunner } from './runner.js';
+import type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions, Tracked } from './types.js';
 
-export interface ControllerOptions {
-  /** The operator's intent. */
-  flags: FlagSource;
-  /** Names this controller in leadership, events and spans (default: host, pid and a random suffix). */
-  instanceId?: string;
-  /** Periodic re-check, on top of flag change events and LISTEN/NOTIFY; followers retry leadership this often. Default 5000. */
-  intervalMs?: number;
-  /** Contract also drops the old column. Default false: no flag drops a column by itself. */
-  dropOldColumn?: boolean;
-  /** Default: the Phaseflag's logger. */
-  logger?: Logger;
-  /** Batch and throttle settings for the backfills this controller runs (default: the migration's). */
-  backfill?: Pick<BackfillOptions, 'batch' | 'throttle' | 'onProgress'>;
-  /**
-   * Told of each refusal this controller records, each transition it applies and each change of its leadership,
-   * as they happen (see ControllerEvent). Called synchronously; a listener that throws is logged, not fatal.
-   */
-  onEvent?: (event: ControllerEvent) => void;
-}
-
-/** What one controller knows of one migration, as of its last pass. */
-export interface ControllerMigrationStatus {
-  readonly migrationId: string;
-  readonly leader: boolean;
-  readonly phase: Phase | null;
-  readonly lastStep: NextStep | null;
-  readonly backfillRunning: boolean;
-  /** Instances whose heartbeat is older than the TTL: ignored by every guard, listed here. */
-  readonly staleInstances: readonly InstanceStatus[];
-  readonly liveInstances: readonly InstanceStatus[];
-  readonly lastError: string | null;
-  /** When `readOld()` by hand held reads on the old column; null when no hold stands (as of the last pass). */
-  readonly readsHeldSince: Date | null;
-}
-
-/** What a controller does with a migration: the handle's requests it makes, nothing else. */
-export type ControlledMigration = Pick<MigrationHandle,
-  'id' | 'migration' | 'inspect' | 'watch' | 'recordRefusal' | 'expand' | 'startDualWrite' | 'stopDualWrite' | 'pause' | 'readNew' | 'readOld'
-  | 'releaseReadHold' | 'contract' | 'startBackfill' | 'runBackfill' | 'verify'>;
-
-/** What a controller needs of its executor: the context (connections, telemetry, clock) and the instance TTL. */
-export interface ControllerDeps {
-  readonly ctx: ExecutorContext;
-  readonly instanceTtlMs: number;
-}
-
-interface Tracked {
-  readonly handle: ControlledMigration;
-  readonly flags: FlagObserver;
-  leaderSpan: Span | undefined;
-  runner: { abort: AbortController; done: Promise<void> } | undefined;
-  pass: Promise<void> | undefined;
-  again: boolean;
-  /** Refusals recorded since the situation last changed: `${action}|${reason}`. */
-  readonly refused: Set<string>;
-  readonly staleReported: Set<string>;
-  errorReported: string | null;
-  runnerErrorReported: string | null;
-  status: Omit<ControllerMigrationStatus, 'leader' | 'backfillRunning'>;
-}
+export type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions } from './types.js';
 
 /**
  * Reconciles flags (intent) with Postgres (truth) for one or more migrations. Any number of service instances
@@ -277,27 +217,7 @@ export class Controller {
   }
 
   private startRunner(t: Tracked, cause: TransitionCause): void {
-    const abort = new AbortController();
-    const h = t.handle;
-    const done = h.runBackfill({ ...this.options.backfill, signal: abort.signal, cause })
-      .then((result) => {
-        t.runnerErrorReported = null;
-        this.logger.info(`phaseflag: controller: ${h.id}: backfill stopped (${result.stoppedBy}), phase ${result.phase}`, { migrationId: h.id, ...result });
-        return true;
-      }, (error: unknown) => {
-        const message = (error as Error).message;
-        // Another runner (a CLI backfill, a leader that has not noticed it lost) holds the backfill lock: retry
-        // at the next interval rather than at once.
-        if (t.runnerErrorReported !== message) this.logger.warn(`phaseflag: controller: ${h.id}: backfill runner failed: ${message}`, { migrationId: h.id });
-        t.runnerErrorReported = message;
-        t.status = { ...t.status, lastError: message };
-        return false;
-      })
-      .then((ended) => {
-        t.runner = undefined;
-        if (ended) void this.request(t);
-      });
-    t.runner = { abort, done };
+    startBackfillRunner(t, { ...this.options.backfill, cause }, this.logger, () => void this.request(t));
   }
 
   /** Links (the leadership, the flag change), feature-flag attributes and an event detail for what a step does. */

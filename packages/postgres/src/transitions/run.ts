@@ -31,10 +31,11 @@ export function runTransition(scope: MigrationScope, action: Action, extraFacts:
   const { ctx, store } = scope;
   const cause = effects.cause;
   return withSpan(ctx.tracer, SPAN.transition, { links: cause?.links ?? [], attributes: cause?.attributes ?? {} }, async (span) => {
-    const table = scope.migration.table;
-    span.setAttributes({ [ATTR.migrationId]: scope.id, [ATTR.action]: action, [ATTR.actor]: ctx.actor, [ATTR.table]: `${table.schema ?? ''}${table.schema ? '.' : ''}${table.name}` });
+    span.setAttributes({ [ATTR.migrationId]: scope.id, [ATTR.action]: action, [ATTR.actor]: ctx.actor });
     return withSessionLock(ctx, 'step', scope.id, async () => {
       const r = await resolveScope(scope);
+      // schema.table as the catalog resolved it, like every other span of the migration (backfill, verify, DDL).
+      span.setAttribute(ATTR.table, `${r.schema}.${r.table}`);
       const row = await registerResolved(scope, r);
       const facts = await guardFacts(scope, row, r, extraFacts);
       const decision = decideTransition(action, facts);

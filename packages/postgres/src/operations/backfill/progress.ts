@@ -3,7 +3,7 @@ import type { ExecutorContext } from '../../context.js';
 import type { BackfillKnobs } from './knobs.js';
 import { readMigrationRow, readRanges, type StoredRange } from './state.js';
 import type { BackfillProgress, BackfillRange } from './types.js';
-import type { RangeState } from './worker.js';
+import type { RangeState } from './run-shared.js';
 
 /** Progress for status displays, from the state store alone (works while another process runs the backfill). */
 export async function backfillProgress(ctx: ExecutorContext, migrationId: string): Promise<BackfillProgress> {

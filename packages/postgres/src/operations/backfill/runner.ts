@@ -21,7 +21,8 @@ import { Throttler } from './throttle.js';
 import { probeThrottleQuery } from './throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/resolve.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
-import { BACKFILL_ATTR, walkRange, type RangeState, type RunShared, type WorkerEnd } from './worker.js';
+import { BACKFILL_ATTR, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
+import { walkRange } from './worker.js';
 
 /**
  * Runs (or resumes) the backfill of one migration until every range is done, the phase leaves 'backfilling'

@@ -4,7 +4,7 @@ import { evaluateKeySql, isRowLevelError, rowAfterSql, walkBisecting, type Faile
 import { recordedKeys, recordUnderivable } from '../underivable/store.js';
 import type { Session } from '../../driver/session.js';
 import type { StoredRange } from './state.js';
-import type { RunShared } from './worker.js';
+import type { RunShared } from './run-shared.js';
 
 /**
  * A batch's UPDATE failed on a row's value. Finds the row(s) among the batch's `size` keys after `from` by
