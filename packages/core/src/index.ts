@@ -53,4 +53,4 @@ export {
   type NextStep,
   type ControllerSettings,
   type ControllerSettingsInput,
-} from './controller.js';
+} from './next-step.js';
