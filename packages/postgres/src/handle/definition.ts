@@ -1,4 +1,4 @@
-import { isInFlight, PhaseflagError, type Migration } from '@phaseflag/core';
+import { isInFlight, ValidationError, type Migration } from '@phaseflag/core';
 import type { MigrationHandle } from '../migration-handle.js';
 import type { MigrationRow } from '../store/state-store.js';
 
@@ -44,8 +44,8 @@ function show(v: unknown): string {
 }
 
 /** The error for a declaration that no longer matches the recorded one of a migration in flight. */
-export function definitionChangedError(h: MigrationHandle, row: MigrationRow, changes: readonly string[]): PhaseflagError {
-  return new PhaseflagError('PF_DEFINITION_CHANGED',
+export function definitionChangedError(h: MigrationHandle, row: MigrationRow, changes: readonly string[]): ValidationError {
+  return new ValidationError('PF_DEFINITION_CHANGED',
     `Migration "${h.id}" is ${row.phase} but its declaration changed: ${changes.join('; ')}. Nothing was run.`, {
       value: { recorded: definitionShape(row.definition), declared: definitionShape(h.migration as unknown as Record<string, unknown>), changes },
       migrationId: h.id,

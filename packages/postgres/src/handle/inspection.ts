@@ -1,4 +1,4 @@
-import { PhaseflagError, type GuardFacts } from '@phaseflag/core';
+import { StateError, type GuardFacts } from '@phaseflag/core';
 import type { MigrationHandle, MigrationStatus } from '../migration-handle.js';
 import * as ops from '../operations.js';
 import type { ResolvedMigration } from '../resolved.js';
@@ -10,7 +10,7 @@ export async function migrationStatus(h: MigrationHandle): Promise<MigrationStat
   const { ctx, store } = h.pf;
   const row = await store.get(h.id);
   if (!row) {
-    throw new PhaseflagError('PF_UNKNOWN_MIGRATION', `Migration "${h.id}" is not in the state store.`, { value: h.id, migrationId: h.id, hint: 'Run expand (or register) first.' });
+    throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${h.id}" is not in the state store.`, { value: h.id, migrationId: h.id, hint: 'Run expand (or register) first.' });
   }
   const [progress, instances, events, underivable] = await Promise.all([
     ops.progress(ctx, h.id).catch(() => null),
