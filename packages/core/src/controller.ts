@@ -30,6 +30,12 @@ import { zodIssues } from './zod-issues.js';
  */
 export type PhaseFlag = keyof FlagNames;
 
+/**
+ * The four phase flags in phase order, which is also the order they are provisioned, watched and listed in (the
+ * one list: Unleash provisioning, the controller and the CLI's status all use it).
+ */
+export const PHASE_FLAGS: readonly PhaseFlag[] = Object.freeze(['dualWrite', 'backfill', 'readNew', 'contract'] as const satisfies readonly PhaseFlag[]);
+
 export interface PhaseFlagStates {
   readonly dualWrite: FlagState | undefined;
   readonly backfill: FlagState | undefined;

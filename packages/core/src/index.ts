@@ -45,6 +45,7 @@ export {
   FEATURE_FLAG_ATTR,
   CONTROLLER_SPAN,
   CONTROLLER_ATTR,
+  PHASE_FLAGS,
   type PhaseFlag,
   type PhaseFlagStates,
   type ReconcileInput,

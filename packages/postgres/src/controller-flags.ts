@@ -1,10 +1,8 @@
 import { ROOT_CONTEXT, type SpanContext, type Tracer } from '@opentelemetry/api';
 import {
-  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, featureFlagAttributes,
+  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, featureFlagAttributes, PHASE_FLAGS,
   type FlagSource, type FlagState, type Logger, type Migration, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
-
-export const PHASE_FLAGS: readonly PhaseFlag[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
 
 /**
  * The flag as a whole. Sources without `state()` only answer per request: asked without a context, they say
