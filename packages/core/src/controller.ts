@@ -57,8 +57,11 @@ export interface ReconcileInput {
 /** What the controller may do: the engine's actions, plus running the backfill of a migration already in `backfilling`. */
 export type ControllerAction = Exclude<Action, 'rollback' | 'complete-backfill'> | 'run-backfill' | 'release-reads';
 
-/** Stable names of the refusals the controller records (one event, span and log line each, until something changes). */
-export type RefusalCode =
+/**
+ * Stable names of the refusals the controller records (one event, span and log line each, until something
+ * changes): why a flag's request is declined, in `decideNext()`'s vocabulary. Not an `ErrorCode`: nothing is thrown.
+ */
+export type ControllerRefusalCode =
   | 'read-new-before-verified'
   | 'read-new-held'
   | 'contract-before-read-new'
@@ -76,7 +79,7 @@ export type NextStep =
   /** A flag asks for something the database does not allow (yet): record it once, change nothing. */
   | {
     readonly kind: 'refuse'; readonly action: Action; readonly flag: PhaseFlag | null; readonly from: Phase;
-    readonly code: RefusalCode; readonly reason: string; readonly hint: string;
+    readonly code: ControllerRefusalCode; readonly reason: string; readonly hint: string;
   };
 
 const on = (s: FlagState | undefined): boolean => s?.enabled === true;
@@ -99,7 +102,7 @@ export function decideNext(input: ReconcileInput): NextStep {
     if (d.allowed) return { kind: 'act', action, flag, from: phase, why };
     return { kind: 'refuse', action, flag, from: phase, code: 'guard', reason: d.reason, hint: d.hint };
   };
-  const refuse = (action: Action, flag: PhaseFlag, code: RefusalCode, reason: string, hint: string): NextStep =>
+  const refuse = (action: Action, flag: PhaseFlag, code: ControllerRefusalCode, reason: string, hint: string): NextStep =>
     ({ kind: 'refuse', action, flag, from: phase, code, reason, hint });
 
   const step = forPhase();

@@ -50,7 +50,7 @@ export {
   type PhaseFlagStates,
   type ReconcileInput,
   type ControllerAction,
-  type RefusalCode,
+  type ControllerRefusalCode,
   type NextStep,
   type ControllerSettings,
   type ControllerSettingsInput,
