@@ -1,5 +1,5 @@
 import {
-  decideNext, decideTransition, readFlagState, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
+  decideNext, decideTransition, PHASE_FLAGS, readFlagState, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
 import type { MigrationHandle } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
@@ -50,11 +50,9 @@ export interface MigrationStatusJson {
   error: { code: string; message: string; hint: string | null } | null;
 }
 
-const ROLES: readonly PhaseFlag[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
-
 export async function collectStatus(handle: MigrationHandle, source: FlagSource | null): Promise<MigrationStatusJson> {
   const m = handle.migration;
-  const flags = ROLES.map((role) => {
+  const flags = PHASE_FLAGS.map((role) => {
     const state = source ? readFlagState(source, m.flags[role]) : undefined;
     return { role, name: m.flags[role], enabled: state?.enabled ?? null, fullyOn: state?.fullyOn ?? null };
   });
@@ -136,7 +134,7 @@ function guardsFor(facts: GuardFacts): MigrationStatusJson['guards'] {
 }
 
 function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean, readsHeld: boolean): MigrationStatusJson['next'] {
-  const flags = Object.fromEntries(ROLES.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
+  const flags = Object.fromEntries(PHASE_FLAGS.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
   // A runner anywhere counts: `backfilling` with one elsewhere is not a run to resume.
   const step = decideNext({ facts, flags, backfillRunning, readsHeld });
   switch (step.kind) {

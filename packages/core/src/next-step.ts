@@ -30,6 +30,12 @@ import { zodIssues } from './zod-issues.js';
  */
 export type PhaseFlag = keyof FlagNames;
 
+/**
+ * The four phase flags in phase order, which is also the order they are provisioned, watched and listed in (the
+ * one list: Unleash provisioning, the controller and the CLI's status all use it).
+ */
+export const PHASE_FLAGS: readonly PhaseFlag[] = Object.freeze(['dualWrite', 'backfill', 'readNew', 'contract'] as const satisfies readonly PhaseFlag[]);
+
 export interface PhaseFlagStates {
   readonly dualWrite: FlagState | undefined;
   readonly backfill: FlagState | undefined;
@@ -51,8 +57,11 @@ export interface ReconcileInput {
 /** What the controller may do: the engine's actions, plus running the backfill of a migration already in `backfilling`. */
 export type ControllerAction = Exclude<Action, 'rollback' | 'complete-backfill'> | 'run-backfill' | 'release-reads';
 
-/** Stable names of the refusals the controller records (one event, span and log line each, until something changes). */
-export type RefusalCode =
+/**
+ * Stable names of the refusals the controller records (one event, span and log line each, until something
+ * changes): why a flag's request is declined, in `decideNext()`'s vocabulary. Not an `ErrorCode`: nothing is thrown.
+ */
+export type ControllerRefusalCode =
   | 'read-new-before-verified'
   | 'read-new-held'
   | 'contract-before-read-new'
@@ -70,7 +79,7 @@ export type NextStep =
   /** A flag asks for something the database does not allow (yet): record it once, change nothing. */
   | {
     readonly kind: 'refuse'; readonly action: Action; readonly flag: PhaseFlag | null; readonly from: Phase;
-    readonly code: RefusalCode; readonly reason: string; readonly hint: string;
+    readonly code: ControllerRefusalCode; readonly reason: string; readonly hint: string;
   };
 
 const on = (s: FlagState | undefined): boolean => s?.enabled === true;
@@ -93,7 +102,7 @@ export function decideNext(input: ReconcileInput): NextStep {
     if (d.allowed) return { kind: 'act', action, flag, from: phase, why };
     return { kind: 'refuse', action, flag, from: phase, code: 'guard', reason: d.reason, hint: d.hint };
   };
-  const refuse = (action: Action, flag: PhaseFlag, code: RefusalCode, reason: string, hint: string): NextStep =>
+  const refuse = (action: Action, flag: PhaseFlag, code: ControllerRefusalCode, reason: string, hint: string): NextStep =>
     ({ kind: 'refuse', action, flag, from: phase, code, reason, hint });
 
   const step = forPhase();

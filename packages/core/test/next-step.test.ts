@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {
-  decideNext, featureFlagAttributes, parseControllerSettings, PHASES, isPhaseflagError,
+  decideNext, defineMigration, featureFlagAttributes, parseControllerSettings, PHASES, PHASE_FLAGS, isPhaseflagError,
   type FlagState, type GuardFacts, type InstanceFact, type NextStep, type Phase, type PhaseFlagStates,
 } from '../src/index.js';
 
@@ -160,5 +160,15 @@ describe('controller settings and feature-flag attributes', () => {
     assert.equal(unknown['feature_flag.result.value'], undefined);
     assert.match(String(unknown['feature_flag.error.message']), /unknown/);
     for (const a of [attrs, unknown]) assert.ok(!('feature_flag.provider_name' in a) && !('feature_flag.variant' in a));
+  });
+});
+
+describe('PHASE_FLAGS', () => {
+  it('lists each of a migration\'s four flags once, in phase order', () => {
+    const m = defineMigration({ id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents / 100.0' });
+    assert.deepEqual([...PHASE_FLAGS], ['dualWrite', 'backfill', 'readNew', 'contract']);
+    assert.deepEqual([...PHASE_FLAGS].sort(), Object.keys(m.flags).sort());
+    assert.deepEqual(Object.keys(flags()).sort(), [...PHASE_FLAGS].sort());
+    assert.ok(Object.isFrozen(PHASE_FLAGS));
   });
 });

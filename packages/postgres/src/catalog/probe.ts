@@ -1,4 +1,4 @@
-import { CatalogError, quoteIdent, type ErrorCode } from '@phaseflag/core';
+import { CatalogError, quoteIdent, type ErrorCodeOf } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
 import { embed, expressionValue, forKnex } from '../sql/text.js';
@@ -17,7 +17,7 @@ import { embed, expressionValue, forKnex } from '../sql/text.js';
  *   expression uses, and its stored rule tree shows any sublink (subquery);
  * - a CHECK is added to the copy as a real constraint, so Postgres applies its own rules for constraints.
  */
-export type Fail = (code: ErrorCode, message: string, value: unknown, hint: string) => never;
+export type Fail = (code: ErrorCodeOf<'CatalogError'>, message: string, value: unknown, hint: string) => never;
 
 export interface ProbeSite {
   readonly trx: Knex.Transaction;

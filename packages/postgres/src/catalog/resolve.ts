@@ -1,4 +1,4 @@
-import { CatalogError, LockTimeoutError, quoteIdent, type Migration } from '@phaseflag/core';
+import { CatalogError, ConflictError, LockTimeoutError, quoteIdent, ValidationError, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { probeOldColumnDefault } from './default.js';
 import { analyseCheck, analyseExpression, copyName, isLockTimeout, probeName, type Fail, type ProbeSite } from './probe.js';
@@ -96,8 +96,10 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   if (rel.relpersistence === 't') return fail('PF_UNKNOWN_TABLE', `${where} is a temporary table.`, where, 'Only a permanent table is visible to the other sessions a migration serves.');
 
   if (rel.relkind === 'p' && migration.newColumn.index) {
-    fail('PF_INVALID_MIGRATION', `${where} is partitioned, and Postgres cannot build an index on a partitioned table CONCURRENTLY.`, migration.newColumn.index,
-      'Leave newColumn.index off and build the index per partition (CREATE INDEX CONCURRENTLY on each, then ALTER INDEX … ATTACH PARTITION).');
+    throw new ValidationError('PF_INVALID_MIGRATION', `${where} is partitioned, and Postgres cannot build an index on a partitioned table CONCURRENTLY.`, {
+      value: migration.newColumn.index, migrationId: migration.id,
+      hint: 'Leave newColumn.index off and build the index per partition (CREATE INDEX CONCURRENTLY on each, then ALTER INDEX … ATTACH PARTITION).',
+    });
   }
   const raw = (await trx.raw(
     `SELECT a.attname AS name, a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
@@ -168,7 +170,7 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
     : await analyseExpression(site, 'reverse', migration.reverse, oldColumn.name, oldColumn.type);
   if (migration.newColumn.check) await analyseCheck(site, migration.newColumn.check.expression);
   if (migration.throttle.query !== null) await probeThrottleQuery(trx, migration.throttle.query, migration.id);
-  await refuseTakenNames(trx, migration, schema, fail);
+  await refuseTakenNames(trx, migration, schema);
   const oldColumnDefault = oldColumn === null || dropped !== null ? null
     : await probeOldColumnDefault(trx, migration, rel.oid, oldColumn.type, newColumnType, backfill.inputs);
 
@@ -255,20 +257,22 @@ async function probeDefault(trx: Knex.Transaction, migration: Migration, type: s
 }
 
 /** An index or constraint of the declared name that is not ours would make `IF NOT EXISTS` skip silently. */
-async function refuseTakenNames(trx: Knex.Transaction, migration: Migration, schema: string, fail: Fail): Promise<void> {
+async function refuseTakenNames(trx: Knex.Transaction, migration: Migration, schema: string): Promise<void> {
   const { index, check, name: column } = migration.newColumn;
   if (index) {
     const state = await readIndexState(trx, schema, migration.table.name, index.name, column, index.unique);
     if (state.kind === 'foreign') {
-      fail('PF_MIGRATION_CONFLICT', `The index name of "${migration.id}" is taken: ${state.detail}.`, index.name,
-        'Name the index explicitly (newColumn.index.name) with a name not used in the schema.');
+      throw new ConflictError('PF_MIGRATION_CONFLICT', `The index name of "${migration.id}" is taken: ${state.detail}.`, {
+        value: index.name, migrationId: migration.id, hint: 'Name the index explicitly (newColumn.index.name) with a name not used in the schema.',
+      });
     }
   }
   if (check) {
     const state = await readConstraint(trx, schema, migration.table.name, check.name);
     if (state.kind === 'foreign') {
-      fail('PF_MIGRATION_CONFLICT', `The check constraint name of "${migration.id}" is taken: ${state.detail}.`, check.name,
-        'Name the check explicitly (newColumn.check.name) with a name not used on the table.');
+      throw new ConflictError('PF_MIGRATION_CONFLICT', `The check constraint name of "${migration.id}" is taken: ${state.detail}.`, {
+        value: check.name, migrationId: migration.id, hint: 'Name the check explicitly (newColumn.check.name) with a name not used on the table.',
+      });
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Action, Logger, Phase, RefusalCode } from '@phaseflag/core';
+import type { Action, ControllerRefusalCode, Logger, Phase } from '@phaseflag/core';
 
 /**
  * What a controller tells the application as it happens, through `ControllerOptions.onEvent`: the refusals it
@@ -16,7 +16,7 @@ export interface ControllerRefusalEvent {
   /** The phase the migration was in. */
   readonly phase: Phase;
   /** Why, in decideNext()'s vocabulary: `read-new-before-verified`, `contract-not-fully-on`, `guard`, … */
-  readonly code: RefusalCode;
+  readonly code: ControllerRefusalCode;
   readonly reason: string;
   readonly hint: string;
   /** The flag that asked for the step, e.g. `orders-amount.read-new`. */

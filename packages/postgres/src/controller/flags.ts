@@ -1,10 +1,8 @@
 import { ROOT_CONTEXT, type SpanContext, type Tracer } from '@opentelemetry/api';
 import {
-  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, featureFlagAttributes, readFlagState,
+  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, featureFlagAttributes, PHASE_FLAGS, readFlagState,
   type FlagSource, type FlagState, type Logger, type Migration, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
-
-export const PHASE_FLAGS: readonly PhaseFlag[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
 
 const signature = (s: FlagState | undefined): string => (s === undefined ? '?' : `${s.enabled ? 1 : 0}${s.fullyOn ? 1 : 0}:${s.version ?? ''}`);
 

@@ -1,5 +1,5 @@
 import { SpanKind, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
-import { ATTR, LockTimeoutError, METRIC, PhaseflagError, SPAN, type DdlSettings } from '@phaseflag/core';
+import { ATTR, DdlFailedError, LockTimeoutError, METRIC, SPAN, type DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { discardOnRelease, withPooledConnection, type PgConnection } from '../driver/connection.js';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
@@ -200,9 +200,9 @@ function aborted(signal: AbortSignal, stmt: PlannedStatement, opts: RunDdlOption
   return signal.reason instanceof Error ? signal.reason : Object.assign(new Error('The operation was aborted.'), { name: 'AbortError', cause: signal.reason });
 }
 
-function ddlFailed(stmt: PlannedStatement, opts: RunDdlOptions, pg: ReturnType<typeof pgError>, cause: unknown): PhaseflagError {
+function ddlFailed(stmt: PlannedStatement, opts: RunDdlOptions, pg: ReturnType<typeof pgError>, cause: unknown): DdlFailedError {
   const timedOut = pg.code === SQLSTATE.queryCanceled;
-  return new PhaseflagError('PF_DDL_FAILED', `${stmt.description} failed: ${pg.message}${pg.detail ? ` (${pg.detail})` : ''}.`, {
+  return new DdlFailedError(`${stmt.description} failed: ${pg.message}${pg.detail ? ` (${pg.detail})` : ''}.`, {
     value: { statement: stmt.sql, sqlstate: pg.code }, migrationId: opts.migrationId, cause,
     hint: timedOut
       ? `The statement ran longer than statement_timeout (${opts.ddl.statementTimeoutMs} ms): raise ddl.statementTimeoutMs, or set it to 0 for no limit.`

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Derived, PhaseflagError, Router, writesBoth, type FlagContext, type FlagSource, type Logger, type RouteDecision, type RouterStore } from '@phaseflag/core';
+import { Derived, Router, ValidationError, writesBoth, type FlagContext, type FlagSource, type Logger, type RouteDecision, type RouterStore } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
@@ -120,7 +120,7 @@ export class KnexRouter {
           delete out[key];
           continue;
         }
-        throw new PhaseflagError('PF_INVALID_OPTIONS', `Cannot derive ${value.target} without ${missing.join(', ')}.`, {
+        throw new ValidationError('PF_INVALID_OPTIONS', `Cannot derive ${value.target} without ${missing.join(', ')}.`, {
           value: Object.keys(value.row), migrationId: this.resolved.migration.id,
           hint: `Include ${missing.join(', ')} in the write, or turn the sync trigger on so the database derives it from the whole row.`,
         });

@@ -1,4 +1,4 @@
-import { isInFlight, PhaseflagError, type Migration } from '@phaseflag/core';
+import { isInFlight, ValidationError, type Migration } from '@phaseflag/core';
 import type { MigrationScope } from './scope.js';
 import type { MigrationRow } from '../store/state-store.js';
 
@@ -44,8 +44,8 @@ function show(v: unknown): string {
 }
 
 /** The error for a declaration that no longer matches the recorded one of a migration in flight. */
-export function definitionChangedError(scope: MigrationScope, row: MigrationRow, changes: readonly string[]): PhaseflagError {
-  return new PhaseflagError('PF_DEFINITION_CHANGED',
+export function definitionChangedError(scope: MigrationScope, row: MigrationRow, changes: readonly string[]): ValidationError {
+  return new ValidationError('PF_DEFINITION_CHANGED',
     `Migration "${scope.id}" is ${row.phase} but its declaration changed: ${changes.join('; ')}. Nothing was run.`, {
       value: { recorded: definitionShape(row.definition), declared: definitionShape(scope.migration as unknown as Record<string, unknown>), changes },
       migrationId: scope.id,

@@ -1,4 +1,4 @@
-import { PhaseflagError, type GuardFacts } from '@phaseflag/core';
+import { StateError, type GuardFacts } from '@phaseflag/core';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { InstanceStatus, MigrationRecord, MigrationStatus } from '../types.js';
 import { toMigrationEvent, toMigrationRecord } from '../store/records.js';
@@ -13,7 +13,7 @@ export async function migrationStatus(scope: MigrationScope): Promise<MigrationS
   const { ctx, store } = scope;
   const row = await store.get(scope.id);
   if (!row) {
-    throw new PhaseflagError('PF_UNKNOWN_MIGRATION', `Migration "${scope.id}" is not in the state store.`, { value: scope.id, migrationId: scope.id, hint: 'Run expand (or register) first.' });
+    throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${scope.id}" is not in the state store.`, { value: scope.id, migrationId: scope.id, hint: 'Run expand (or register) first.' });
   }
   const [progress, instances, events, underivable] = await Promise.all([
     backfillProgress(ctx, scope.id).catch(() => null),

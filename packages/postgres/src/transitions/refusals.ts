@@ -4,7 +4,7 @@ import type { ExecutorContext } from '../context.js';
 import type { TransitionCause } from '../types.js';
 import type { PostgresStateStore } from '../store/state-store.js';
 
-/** The error code a refused request throws with (decideNext's own refusal vocabulary is core's RefusalCode). */
+/** The error code a refused request throws with (decideNext's own refusal vocabulary is core's ControllerRefusalCode). */
 export type RefusalErrorCode = 'PF_CONFIRMATION_REQUIRED' | 'PF_IRREVERSIBLE' | 'PF_MIGRATION_CONFLICT' | 'PF_DERIVED_SOURCE_KEPT' | 'PF_DEFAULT_NOT_CARRIED' | 'PF_PREFLIGHT_FAILED';
 
 export interface Refusal {

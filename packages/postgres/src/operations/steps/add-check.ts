@@ -1,4 +1,4 @@
-import { CatalogError, quoteIdent, type CheckSpec } from '@phaseflag/core';
+import { ConflictError, quoteIdent, type CheckSpec } from '@phaseflag/core';
 import { readConstraint } from '../../catalog/state.js';
 import type { PlannedStatement } from '../ddl.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
@@ -43,7 +43,7 @@ export const addCheck: Step = {
     if (!check) return;
     const s = await readConstraint(ctx.knex, r.schema, r.table, check.name);
     if (s.kind === 'foreign') {
-      throw new CatalogError('PF_MIGRATION_CONFLICT', `Cannot add the check of "${r.migration.id}": ${s.detail}.`, {
+      throw new ConflictError('PF_MIGRATION_CONFLICT', `Cannot add the check of "${r.migration.id}": ${s.detail}.`, {
         value: check.name, migrationId: r.migration.id, hint: 'Name the check explicitly (newColumn.check.name) with a name not used on the table.',
       });
     }

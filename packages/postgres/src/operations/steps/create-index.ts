@@ -1,4 +1,4 @@
-import { CatalogError, PhaseflagError, quoteIdent, type IndexSpec } from '@phaseflag/core';
+import { ConflictError, DdlFailedError, quoteIdent, type IndexSpec } from '@phaseflag/core';
 import { readIndexState, type IndexState } from '../../catalog/state.js';
 import type { ExecutorContext } from '../../context.js';
 import type { PlannedStatement } from '../ddl.js';
@@ -53,12 +53,12 @@ export const createIndex: Step = {
       const s = await state(ctx, r, index);
       if (s.kind === 'ours' && s.valid) return;
       if (s.kind === 'foreign') {
-        throw new CatalogError('PF_MIGRATION_CONFLICT', `Cannot build the index of "${r.migration.id}": ${s.detail}.`, {
+        throw new ConflictError('PF_MIGRATION_CONFLICT', `Cannot build the index of "${r.migration.id}": ${s.detail}.`, {
           value: index.name, migrationId: r.migration.id, hint: 'Name the index explicitly (newColumn.index.name) with a name not used in the schema.',
         });
       }
       if (round > rounds) {
-        throw new PhaseflagError('PF_DDL_FAILED', `Index "${index.name}" of "${r.migration.id}" is still invalid after ${rounds} build(s).`, {
+        throw new DdlFailedError(`Index "${index.name}" of "${r.migration.id}" is still invalid after ${rounds} build(s).`, {
           value: index.name, migrationId: r.migration.id,
           hint: 'Each concurrent build was interrupted (usually waiting for long transactions): let them finish, then run expand again.',
         });

@@ -1,4 +1,4 @@
-import { PhaseflagError, quoteIdent } from '@phaseflag/core';
+import { GuardRefusedError, quoteIdent } from '@phaseflag/core';
 import { readColumn } from '../../catalog/state.js';
 import { runDdl, type PlannedStatement } from '../ddl.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
@@ -47,8 +47,8 @@ function dropColumn(which: 'new' | 'old'): Step {
       await runDdl(ctx, dropColumnStatement(r, which), { migrationId: r.migration.id, ddl: opts?.ddl ?? r.migration.ddl, signal: opts?.signal, record });
     },
     async rollback(_ctx, r) {
-      throw new PhaseflagError('PF_IRREVERSIBLE', `The ${which} column of "${r.migration.id}" was dropped; its data is gone.`, {
-        value: columnOf(r, which), migrationId: r.migration.id,
+      throw new GuardRefusedError(`The ${which} column of "${r.migration.id}" was dropped; its data is gone.`, {
+        code: 'PF_IRREVERSIBLE', action: 'rollback', from: which === 'new' ? 'rolled-back' : 'contracted', value: columnOf(r, which), migrationId: r.migration.id,
         hint: which === 'new' ? 'Run expand again to add the new column back (the backfill then refills it).' : 'Restore the old column from a backup if it is needed.',
       });
     },
