@@ -6,7 +6,7 @@ import { Session } from '../driver/session.js';
 import { newValueSql } from './backfill/statements.js';
 import { expressionValue } from '../sql/text.js';
 import { withSpan } from '../telemetry/with-span.js';
-import { rowAfterSql, walkBisecting, type FailedRow, type RowAfterRow } from './underivable/bisect.js';
+import { rowAfterSql, rowAfterReader, walkBisecting, type FailedRow } from './underivable/bisect.js';
 import { recordUnderivable } from './underivable/store.js';
 
 export interface PreflightOptions {
@@ -96,10 +96,7 @@ export async function runPreflight(ctx: ExecutorContext, r: ResolvedMigration, o
             roundTripRows.push(...(row.sample ?? []));
             return { scanned: row.scanned, lastKey: row.last_key };
           },
-          rowAfter: async (after) => {
-            const x = await session.transaction(() => session.one<RowAfterRow>(rowAfter, [after]), readOnly);
-            return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
-          },
+          rowAfter: rowAfterReader(session, rowAfter, readOnly),
           evaluateRow: async (keyText) => {
             await session.transaction(() => session.query(st.row, [keyText]), readOnly);
           },

@@ -5,7 +5,7 @@ import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './
 import { Session } from '../driver/session.js';
 import { newValueSql } from './backfill/statements.js';
 import { withSpan } from '../telemetry/with-span.js';
-import { evaluateKeySql, rowAfterSql, walkBisecting, type BisectWalk, type FailedRow, type RowAfterRow } from './underivable/bisect.js';
+import { evaluateKeySql, rowAfterSql, rowAfterReader, walkBisecting, type BisectWalk, type FailedRow } from './underivable/bisect.js';
 import { clearResolvedUnderivable, recordUnderivable, underivableSummary, type UnderivableSummary } from './underivable/store.js';
 
 export interface VerifyOptions {
@@ -97,10 +97,7 @@ export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration
         sampleKeys.push(...(row.sample ?? []));
         return { scanned: row.scanned, lastKey: row.last_key };
       },
-      rowAfter: async (after) => {
-        const x = await session.transaction(() => session.one<RowAfterRow>(rowAfter, [after]), readOnly);
-        return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
-      },
+      rowAfter: rowAfterReader(session, rowAfter, readOnly),
       evaluateRow: async (keyText) => {
         if (evaluateKey !== null) await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
       },

@@ -2,6 +2,7 @@ import { quoteIdent } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from '../backfill/keys.js';
 import { expressionValue } from '../../sql/text.js';
+import type { Session, TransactionOptions } from '../../driver/session.js';
 
 /**
  * Errors that come from one row's values, not from the statement or the server: data exceptions (class 22:
@@ -92,6 +93,14 @@ export function rowAfterSql(r: ResolvedMigration, bounded: boolean): string {
 }
 
 export interface RowAfterRow { key_text: string; key: unknown[]; old_value: string | null }
+
+/** A walk's `rowAfter`: runs the `rowAfterSql` statement on the session, in a transaction of the given kind. */
+export function rowAfterReader(session: Session, sql: string, options: TransactionOptions): BisectWalk['rowAfter'] {
+  return async (after) => {
+    const x = await session.transaction(() => session.one<RowAfterRow>(sql, [after]), options);
+    return x && { keyText: x.key_text, key: x.key, oldValue: x.old_value };
+  };
+}
 
 /** `$1` one key (jsonb text): the backfill expression over that row alone (no row when it does not exist). */
 export function evaluateKeySql(r: ResolvedMigration, expression: string): string {
