@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util';
 import { Reporter, bold } from './reporter.js';
 import { startStack, type Stack } from './stack.js';
-import { finalState, printSummary, verdict } from './summary.js';
+import { finalState } from './final-state.js';
+import { printSummary, verdict } from './summary.js';
 import { TIMELINE_SPANS } from './timeline.js';
 import { followInteractively, printInstructions } from './interactive.js';
 import { sleep, walk } from './walk.js';

@@ -6,6 +6,7 @@
 import type { Migration } from '@phaseflag/core';
 import { bold, type Reporter } from './reporter.js';
 import type { Stack } from './stack.js';
+import { finalState } from './final-state.js';
 
 export interface StepTiming {
   label: string;
@@ -81,7 +82,10 @@ export async function walk(stack: Stack, reporter: Reporter, migration: Migratio
   reporter.note(`operator: waits until every instance reports reading ${migration.newColumn.name} (phaseflag status)`);
   await until(async () => (await stack.pf.migration(migration).status()).instances.every((i) => !i.live || !i.readsOld), 60_000,
     'every live instance to report that it reads the new column');
-  await step(`${flags.contract} on`, () => admin.enable(flags.contract, environment), () => allReach('contracted', 60_000));
+  await step(`${flags.contract} on`, () => admin.enable(flags.contract, environment), () => allReach('contracted', 60_000),
+    // Contract's schema work (NOT NULL on the new column, the trigger's removal) follows the phase change, after
+    // the grace period that lets every instance stop writing the old column first.
+    () => until(async () => migration.newColumn.nullable || (await finalState(stack, migration)).newColumnNotNull, 60_000, `${id}: NOT NULL on ${migration.newColumn.name}`));
   return { steps, rowsTotal, rowsCorrect, rowsBackfilled: record.rowsBackfilled, verify };
 }
 
