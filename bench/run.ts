@@ -18,7 +18,8 @@ import { makeEngine, type BenchContext } from './lib/context.js';
 import { createBenchDatabase } from './lib/db.js';
 import { machineFacts, postgresFacts } from './lib/machine.js';
 import type { ChangeKind } from './lib/orders.js';
-import { renderResults, type BenchResults } from './report/index.js';
+import { renderResults } from './report/index.js';
+import type { BenchResults } from './report/results.js';
 
 const args = parseArgs(process.argv.slice(2), {
   out: fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
