@@ -67,7 +67,7 @@ try {
     try {
       return await fn();
     } catch (error) {
-      log(`case ${n} failed: ${(error as Error).stack ?? error}`);
+      log(`case ${n} failed: ${(error as Error).stack ?? String(error)}`);
       results.errors.push({ case: n, message: (error as Error).message.split('\n')[0]! });
       return undefined;
     }
