@@ -48,7 +48,8 @@ export default tseslint.config(
       // Off: every finding was a value declared `unknown` that TypeScript narrowed to `{}` (by `??`, a truthiness
       // or `!== undefined` test), which the rule takes for a plain object; String() of unknown data is deliberate.
       '@typescript-eslint/no-base-to-string': 'off',
-      // Rethrowing a caught value kept for later (`let failure: unknown` ... `throw failure`) is not a new throw.
+      // Rethrowing a caught value kept for later (`failure = { error }` ... `throw failure.error`, typed unknown) is
+      // not a new throw.
       '@typescript-eslint/only-throw-error': ['error', { allowThrowingUnknown: true }],
       // Off: an `async` function without `await` is how this code implements a Promise-returning interface
       // (a storage provider's get/set, a step's no-op rollback) so that a throw becomes a rejection.
