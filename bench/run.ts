@@ -18,7 +18,8 @@ import { makeEngine, type BenchContext } from './lib/context.js';
 import { createBenchDatabase } from './lib/db.js';
 import { machineFacts, postgresFacts } from './lib/machine.js';
 import type { ChangeKind } from './lib/orders.js';
-import { renderResults, type BenchResults } from './report/index.js';
+import { renderResults } from './report/index.js';
+import type { BenchResults } from './report/results.js';
 
 const args = parseArgs(process.argv.slice(2), {
   out: fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
@@ -66,7 +67,7 @@ try {
     try {
       return await fn();
     } catch (error) {
-      log(`case ${n} failed: ${(error as Error).stack ?? error}`);
+      log(`case ${n} failed: ${(error as Error).stack ?? String(error)}`);
       results.errors.push({ case: n, message: (error as Error).message.split('\n')[0]! });
       return undefined;
     }

@@ -53,10 +53,10 @@ describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web
     await setSwitch(page, unleashUrl!, 'orders-amount.read-new', true);
     await demo.waitForLine(/orders-amount: REFUSED read-new: .*verif/i, 30_000);
     for (const url of services) {
-      const view = await migrationView(url!);
+      const view = await migrationView(url);
       assert.equal(view.phase, 'pending');
       assert.equal(view.readsNew, false);
-      assert.deepEqual(await readsFrom(url!), ['old']);
+      assert.deepEqual(await readsFrom(url), ['old']);
     }
     await setSwitch(page, unleashUrl!, 'orders-amount.read-new', false);
 
@@ -65,16 +65,16 @@ describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web
     await demo.waitForLine(/orders-amount: phase dual-write/, 30_000);
     await setSwitch(page, unleashUrl!, 'orders-amount.backfill', true);
     await demo.waitForLine(/orders-amount: phase verified/, 60_000);
-    for (const url of services) assert.deepEqual(await readsFrom(url!), ['old'], 'verified alone moves no read');
+    for (const url of services) assert.deepEqual(await readsFrom(url), ['old'], 'verified alone moves no read');
 
     // Now read-new: its gradual rollout (provisioned at 0%) to 100% with the slider, then the switch.
     await setRollout(page, unleashUrl!, 'orders-amount.read-new', 100);
     await setSwitch(page, unleashUrl!, 'orders-amount.read-new', true);
     await demo.waitForLine(/orders-amount: phase read-new/, 30_000);
     for (const url of services) {
-      await waitFor(async () => (await migrationView(url!)).readsNew === true, { timeoutMs: 30_000, description: `${url} to read new for everyone` });
-      assert.equal((await migrationView(url!)).phase, 'read-new');
-      await waitFor(async () => (await readsFrom(url!)).join() === 'new', { timeoutMs: 10_000, description: `${url} to serve reads from the new column` });
+      await waitFor(async () => (await migrationView(url)).readsNew === true, { timeoutMs: 30_000, description: `${url} to read new for everyone` });
+      assert.equal((await migrationView(url)).phase, 'read-new');
+      await waitFor(async () => (await readsFrom(url)).join() === 'new', { timeoutMs: 10_000, description: `${url} to serve reads from the new column` });
     }
 
     // Ctrl-C: everything stops, the load saw no failure, nothing is left on the server or the machine.

@@ -78,7 +78,7 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     assert.equal(notNull.rows[0].attnotnull, true, 'NOT NULL enforced at contract');
 
     const transitions = spans.byName('phaseflag.transition').filter((s) => s.attributes['phaseflag.migration.id'] === 'orders-amount');
-    const moves = transitions.map((s) => `${s.attributes['phaseflag.phase.from']}→${s.attributes['phaseflag.phase.to']}`);
+    const moves = transitions.map((s) => `${String(s.attributes['phaseflag.phase.from'])}→${String(s.attributes['phaseflag.phase.to'])}`);
     for (const move of ['pending→expanded', 'expanded→dual-write', 'dual-write→backfilling', 'backfilling→backfilled', 'backfilled→verified', 'verified→read-new', 'read-new→contracted']) {
       assert.ok(moves.includes(move), `a span for ${move} (saw ${moves.join(', ')})`);
     }

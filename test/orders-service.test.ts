@@ -78,7 +78,7 @@ describe('orders-service: two instances walk both migrations under load, driven 
   it('dual-write on: expand + sync trigger, then every write fills both columns; read-new turned on too early is refused', async () => {
     await both('dual-write', (name) => unleash.admin.enable(name, ENV));
     await everyApplies('dual-write');
-    for (const s of services) for (const v of await views(s)) assert.equal(v.writes.length, 2, `${s.instanceId} ${v.id} writes ${v.writes}`);
+    for (const s of services) for (const v of await views(s)) assert.equal(v.writes.length, 2, `${s.instanceId} ${v.id} writes ${v.writes.join(',')}`);
 
     const name = flag(migrations.ordersAmount.id, 'read-new');
     await unleash.admin.enable(name, ENV);

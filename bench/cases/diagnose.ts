@@ -57,7 +57,7 @@ async function explainRolledBack(ctx: BenchContext, sql: string, schema: string)
       ms: Number(json['Execution Time']), triggerMs: triggers.reduce((s, t) => s + t.Time, 0),
       walBytes: Number(plan['WAL Bytes'] ?? 0), walFpi: Number(plan['WAL FPI'] ?? 0),
       hit: Number(plan['Shared Hit Blocks'] ?? 0), read: Number(plan['Shared Read Blocks'] ?? 0),
-      text: `${json['Execution Time']} ms; triggers ${JSON.stringify(json.Triggers ?? [])}`,
+      text: `${String(json['Execution Time'])} ms; triggers ${JSON.stringify(json.Triggers ?? [])}`,
     };
   } finally {
     await conn.destroy();

@@ -111,17 +111,17 @@ async function measureWindow(ctx: BenchContext, app: Knex, schema: string, kind:
       reader: startLoad({ knex: app, concurrency: 1, pauseMs: 2, ops: [{ name: 'read', run: async (_i, db) => { await db.raw(`SELECT * FROM ${table} WHERE id = ?`, [rand(rows)]); } }] }),
     };
   };
-  let failure: unknown;
+  let failure: { error: unknown } | undefined;
   try {
     await body(begin);
   } catch (error) {
-    failure = error;
+    failure = { error };
   }
   begin(); // a body that failed before its window still leaves something to stop
   const w = await running!.writer.stop();
   const r = await running!.reader.stop();
   const lockWait = await running!.waits.stop();
-  if (failure !== undefined) throw failure;
+  if (failure) throw failure.error;
   return { read: summary(r, 'read'), write: summary(w, 'write'), lockWait };
 }
 

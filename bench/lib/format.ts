@@ -8,6 +8,7 @@ export const mb = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes
 export const ms = (n: number): string => (Number.isFinite(n) ? (n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`) : '—');
 export const secs = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n >= 100 ? 0 : 2)} s` : '—');
 export const rowsLabel = (n: number): string => (n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
+export const signed = (n: number): string => `${n >= 0 ? '+' : ''}${fixed(n, 0)}`;
 export const verdict = (pass: boolean | null): string => (pass === null ? 'not measured' : pass ? '**pass**' : '**MISSED**');
 
 export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {

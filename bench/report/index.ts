@@ -2,44 +2,14 @@
  * Turns one run's figures into bench/RESULTS.md: every target of issue 6 with its figure, its baseline from the
  * same run, the ratio, pass or MISSED, and for each miss what limits it, from the diagnostics the run collected.
  */
-import type { BackfillCase } from '../cases/backfill.js';
-import type { BatchDiagnosis } from '../cases/diagnose.js';
-import type { ExpandRun } from '../cases/expand-lock.js';
-import type { PropagationCase } from '../cases/propagation.js';
-import type { RouterOverhead } from '../cases/router-overhead.js';
-import type { TrafficRun } from '../cases/traffic.js';
-import type { WriteAmplificationCase } from '../cases/write-amplification.js';
 import { secs, table, verdict } from '../lib/format.js';
-import type { MachineFacts, PostgresFacts } from '../lib/machine.js';
 
+import type { BenchResults } from './results.js';
 import { collectTargets } from './targets.js';
 import {
   backfillSection, expandSection, leftBehindSection, machineSection, memorySection, methodSection, propagationSection, routerSection,
   trafficSection, writeSection,
 } from './sections.js';
-
-export interface BenchResults {
-  command: string;
-  quick: boolean;
-  startedAt: string;
-  durationSeconds: number;
-  machine: MachineFacts;
-  postgres: PostgresFacts;
-  databaseKind: string;
-  sizes: number[];
-  workers: number;
-  offsetCapSeconds: number;
-  backfill?: BackfillCase;
-  diagnosis?: BatchDiagnosis[];
-  writeAmplification?: WriteAmplificationCase;
-  traffic?: TrafficRun[];
-  expand?: ExpandRun[];
-  router?: RouterOverhead;
-  propagation?: PropagationCase;
-  errors: { case: string; message: string }[];
-  /** Set when the report was re-rendered from saved figures (run.ts --render). */
-  renderedAt?: string;
-}
 
 export function renderResults(r: BenchResults): string {
   const targets = collectTargets(r);

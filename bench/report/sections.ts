@@ -5,11 +5,11 @@ import type { PropagationCase } from '../cases/propagation.js';
 import type { RouterOverhead } from '../cases/router-overhead.js';
 import { GENTLE_BATCH, type TrafficMethod, type TrafficRun } from '../cases/traffic.js';
 import type { WriteAmplificationCase } from '../cases/write-amplification.js';
-import { fixed, int, mb, ms, ratio, rowsLabel, secs, table } from '../lib/format.js';
+import { fixed, int, mb, ms, ratio, rowsLabel, secs, signed, table } from '../lib/format.js';
 import { formatWaits } from '../lib/pg-stats.js';
 import { median } from '../lib/stats.js';
 
-import type { BenchResults } from './index.js';
+import type { BenchResults } from './results.js';
 import { runOf } from './targets.js';
 
 export function machineSection(r: BenchResults): string {
@@ -111,7 +111,7 @@ export function leftBehindSection(r: BenchResults, b: BackfillCase): string {
   if (floors.length) {
     out.push('');
     out.push(table(['change', 'least possible total (fresh copy)', 'least possible heap'], floors.map(([change, f]) => [
-      change, `${mb(f!.total)} (${ratio(f!.total / f!.beforeTotal)} before)`, `${mb(f!.heap)} (${ratio(f!.heap / f!.beforeHeap)} before)`,
+      change, `${mb(f.total)} (${ratio(f.total / f.beforeTotal)} before)`, `${mb(f.heap)} (${ratio(f.heap / f.beforeHeap)} before)`,
     ])));
   }
   return out.join('\n');
@@ -198,10 +198,6 @@ export function propagationSection(p: PropagationCase | undefined): string {
     ms(median(s.toggles.map((x) => x.firstMs))), ms(s.medianAllMs), ms(s.maxAllMs), s.toggles.map((x) => `${x.to} ${Math.round(x.allMs)}`).join(', '),
   ])));
   return out.join('\n');
-}
-
-export function signed(n: number): string {
-  return `${n >= 0 ? '+' : ''}${fixed(n, 0)}`;
 }
 
 export function methodSection(r: BenchResults): string {

@@ -2,12 +2,11 @@
 import type { BackfillCase, BackfillRun, Method } from '../cases/backfill.js';
 import type { BatchDiagnosis } from '../cases/diagnose.js';
 import type { TrafficMethod } from '../cases/traffic.js';
-import { fixed, int, mb, ms, ratio, ratioNear, rowsLabel, secs } from '../lib/format.js';
+import { fixed, int, mb, ms, ratio, ratioNear, rowsLabel, secs, signed } from '../lib/format.js';
 import { CHANGES, type ChangeKind } from '../lib/orders.js';
 import { formatWaits } from '../lib/pg-stats.js';
 
-import type { BenchResults } from './index.js';
-import { signed } from './sections.js';
+import type { BenchResults } from './results.js';
 
 export interface Target {
   id: string;

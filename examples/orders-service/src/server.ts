@@ -36,7 +36,7 @@ try {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 } catch (error) {
-  logger.error(`could not start: ${(error as Error).stack ?? error}`);
+  logger.error(`could not start: ${(error as Error).stack ?? String(error)}`);
   await telemetry?.shutdown().catch(() => undefined);
   process.exit(1);
 }

@@ -153,7 +153,7 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main()
+void main()
   .catch(async (error: unknown) => {
     // A Ctrl-C that also stopped the embedded server can be a moment behind the failed query it caused.
     if (!signalled && !interrupted.signal.aborted) await sleep(SIGNAL_GRACE_MS);

@@ -109,7 +109,7 @@ async function importConfig(path: string): Promise<unknown> {
   }
   // ESM default, a named `config`, or a CommonJS module.exports (seen as default, possibly nested once).
   let value: unknown = mod.default ?? mod.config ?? mod;
-  if (value && typeof value === 'object' && 'default' in value && !('migrations' in value)) value = (value as { default: unknown }).default;
+  if (value && typeof value === 'object' && 'default' in value && !('migrations' in value)) value = value.default;
   return value;
 }
 

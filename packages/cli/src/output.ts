@@ -64,7 +64,7 @@ export function table(out: Output, options: { head?: string[]; colWidths?: numbe
     ...options,
     ...(options.head ? { head: options.head.map((h) => out.c.bold(h)) } : {}),
     style: { head: [], border: [] },
-  }) as Table.Table;
+  });
 }
 
 /** Dates as ISO strings, bigints as strings: the shapes the README documents. */

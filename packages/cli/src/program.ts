@@ -14,7 +14,7 @@ export type ActionResult = number | void;
 export function action<A extends unknown[]>(fn: (out: Output, opts: GlobalOptions & Record<string, unknown>, ...args: A) => Promise<ActionResult>) {
   return async (...raw: unknown[]): Promise<void> => {
     const cmd = raw[raw.length - 1] as Command;
-    const opts = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+    const opts = cmd.optsWithGlobals<GlobalOptions & Record<string, unknown>>();
     const out = new Output(opts.json === true, opts.verbose === true);
     const args = raw.slice(0, -2) as A;
     try {
@@ -49,7 +49,7 @@ export function createProgram(version: string): Command {
 /** Parses and runs; commander's own errors (unknown option, missing argument) exit with the usage code. */
 export async function run(program: Command, argv: readonly string[]): Promise<void> {
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.

@@ -21,6 +21,7 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   /** stdout parsed as JSON (for --json runs). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the suites probe the --json output freely
   json<T = Record<string, any>>(): T;
 }
 
@@ -50,8 +51,8 @@ export function workdir(suite: Suite | undefined, extraEnv: Record<string, strin
   const start: Workdir['start'] = (args, options = {}) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
     const output = { stdout: '', stderr: '' };
-    child.stdout!.on('data', (d) => (output.stdout += String(d)));
-    child.stderr!.on('data', (d) => (output.stderr += String(d)));
+    child.stdout.on('data', (d) => (output.stdout += String(d)));
+    child.stderr.on('data', (d) => (output.stderr += String(d)));
     const done = once(child, 'exit').then(([code, signal]) => ({
       code: code as number | null, signal: signal as NodeJS.Signals | null, ...output,
       json: <T>() => {

@@ -44,7 +44,7 @@ describe('defineMigration', () => {
     const m = defineMigration({ ...base, primaryKey: ['tenant_id', 'id'], newColumn: { name: 'amount', type: 'numeric(12,2)', index: { unique: true }, check: 'amount >= 0' } });
     assert.deepEqual(m.primaryKey, ['tenant_id', 'id']);
     assert.equal(m.newColumn.index?.unique, true);
-    assert.match(m.newColumn.index!.name, /^pf_idx_orders_amount/);
+    assert.match(m.newColumn.index.name, /^pf_idx_orders_amount/);
     assert.equal(m.newColumn.check?.expression, 'amount >= 0');
   });
 

@@ -17,7 +17,7 @@ const base: MigrationInput = {
 type Patch = Omit<Partial<MigrationInput>, 'newColumn'> & { newColumn?: Partial<MigrationInput['newColumn']> };
 
 function variant(patch: Patch): MigrationInput {
-  return { ...base, ...patch, newColumn: { ...base.newColumn, ...patch.newColumn } as MigrationInput['newColumn'] };
+  return { ...base, ...patch, newColumn: { ...base.newColumn, ...patch.newColumn } };
 }
 
 describe('catalog: resolveMigration', function () {

@@ -113,7 +113,7 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const changes = spans.byName(CONTROLLER_SPAN.flagChange).filter((s) => s.attributes['phaseflag.migration.id'] === 'life');
     const transitions = spans.byName(SPAN.transition).filter((s) => s.attributes['phaseflag.migration.id'] === 'life');
     assert.equal(transitions.length, 7, transitions.map((s) => s.attributes['phaseflag.action']).join(', '));
-    for (const t of transitions) assert.ok(linksTo(t, leader), `${t.attributes['phaseflag.action']} links to the leader span`);
+    for (const t of transitions) assert.ok(linksTo(t, leader), `${String(t.attributes['phaseflag.action'])} links to the leader span`);
     const byFlag = (key: string, value: boolean) => changes.find((s) => s.attributes['feature_flag.key'] === key && s.attributes['feature_flag.result.value'] === value);
     const expectCause: Array<[string, string]> = [['expand', 'life.dual-write'], ['dual-write', 'life.dual-write'], ['backfill', 'life.backfill'], ['read-new', 'life.read-new'], ['contract', 'life.contract']];
     for (const [action, key] of expectCause) {

@@ -81,7 +81,7 @@ describe('router.select(): one representation per read, whatever the phase or th
     const h = pf.migration(amountMigration('old', 'orders_old'));
     const router = await h.router(flags, { heartbeatMs: 0 });
     routers.push(router);
-    const read = async () => (await suite.knex('orders_old').first(router.select(undefined, { meaning: 'old' }), router.select(undefined, { as: 'units' })).where('id', 3));
+    const read = async () => suite.knex('orders_old').first(router.select(undefined, { meaning: 'old' }), router.select(undefined, { as: 'units' })).where('id', 3);
     await h.expand();
     await h.startDualWrite();
     await h.backfill();

@@ -154,7 +154,7 @@ export class UnleashFlagSource implements FlagSource {
 
   private knownDefinition(flag: string): FlagDefinition | undefined {
     if (!this.freshness.isKnown(this.clock.now())) return undefined;
-    return this.client.getFeatureToggleDefinition(flag) as FlagDefinition | undefined;
+    return this.client.getFeatureToggleDefinition(flag);
   }
 
   private onChanged(features: FlagDefinition[]): void {
@@ -186,7 +186,7 @@ export class UnleashFlagSource implements FlagSource {
     const confirmedAt = await this.backup.confirmedAt();
     if (confirmedAt === undefined || this.closed) return;
     this.freshness.loaded('backup', confirmedAt);
-    this.afterUpdate(this.diff(this.client.getFeatureToggleDefinitions() as FlagDefinition[]));
+    this.afterUpdate(this.diff(this.client.getFeatureToggleDefinitions()));
   }
 
   private succeeded(now: number): void {

@@ -110,7 +110,7 @@ function migrationSource(constName: string, input: Record<string, unknown>): str
 
 /**
  * One column change, phase by phase: expand (add the column online), dual-write, backfill, verify, read-new,
- * contract. Each human step has an Unleash flag named after the id (${input.id}.dual-write, .backfill, .read-new,
+ * contract. Each human step has an Unleash flag named after the id (${String(input.id)}.dual-write, .backfill, .read-new,
  * .contract); the database's guards decide whether it may happen.
  */
 export const ${constName} = defineMigration(${tsLiteral({ ...input, batch: { size: 5000, targetBatchMs: 100, pauseMs: 0 } })});

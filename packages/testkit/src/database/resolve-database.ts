@@ -79,7 +79,7 @@ async function chooseUnlogged(): Promise<ChosenDatabase> {
     return { connectionString: LOCAL_DATABASE_URL, kind: 'local' };
   }
   const server = await startEmbeddedServer();
-  return { connectionString: server.connectionString, kind: 'embedded', shutdown: server.stop };
+  return { connectionString: server.connectionString, kind: 'embedded', shutdown: () => server.stop() };
 }
 
 function isTruthy(value: string | undefined): boolean {

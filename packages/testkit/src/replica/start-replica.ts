@@ -119,7 +119,7 @@ export async function startReplica(options: StartReplicaOptions = {}): Promise<R
   const replica = adminPool(replicaUrl);
   pools.push(primary, replica);
   const scalar = async <T>(db: Knex, sql: string, bindings: readonly Knex.RawBinding[] = []) =>
-    ((await db.raw(sql, bindings)) as { rows: Array<{ value: T }> }).rows[0]?.value as T;
+    (await db.raw<{ rows: Array<{ value: T }> }>(sql, bindings)).rows[0]?.value as T;
 
   let stopped: Promise<void> | undefined;
   const pair: ReplicaPair = {
