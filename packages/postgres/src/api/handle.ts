@@ -1,4 +1,4 @@
-import type { Action, FlagSource, GuardFacts, Logger, Migration, Phase, PhaseSnapshot, TransitionDecision } from '@phaseflag/core';
+import type { Action, FlagSource, Logger, Migration, Phase, PhaseSnapshot, TransitionDecision } from '@phaseflag/core';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import { findBackfillRunner, type BackfillRunner } from '../operations/backfill/holder.js';
 import { readBackfillKnobs, setBackfillKnobs, type BackfillKnobs, type BackfillKnobsPatch } from '../operations/backfill/knobs.js';

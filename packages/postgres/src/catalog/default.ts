@@ -53,7 +53,7 @@ export async function probeOldColumnDefault(
   if (others.length > 0) {
     return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: `the backfill expression also reads ${others.join(', ')}` };
   }
-  let literal: string | null = null;
+  let literal = null as string | null;
   const evaluated = await attempt(trx,
     forKnex(`SELECT quote_literal(${expressionValue(migration.backfill, newType)}::text) AS literal FROM (SELECT (${embed(row.sql)})::${oldType} AS ${quoteIdent(old)}) AS pf_row`),
     (rows) => { literal = (rows[0] as { literal: string | null } | undefined)?.literal ?? null; });

@@ -108,13 +108,13 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   )).rows as RawColumn[];
   const rawByName = new Map(raw.map((c) => [c.name, c]));
 
-  const pk = (await trx.raw(
+  const pk = (await trx.raw<{ rows: { name: string }[] }>(
     `SELECT a.attname AS name FROM pg_index i
        JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
       WHERE i.indrelid = ? AND i.indisprimary ORDER BY k.ord`,
     [rel.oid],
-  )).rows.map((r: { name: string }) => r.name) as string[];
+  )).rows.map((r) => r.name);
   if (pk.length === 0) {
     fail('PF_NO_PRIMARY_KEY', `Table ${where} has no primary key.`, where,
       'Backfill walks the table by its primary key: add one (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE … ADD PRIMARY KEY USING INDEX).');
@@ -144,10 +144,10 @@ async function resolveIn(trx: Knex.Transaction, migration: Migration, fail: Fail
   // Types are spelled with only pg_catalog on the search_path, so format_type qualifies every other type and the
   // text means the same type in a session with another search_path (the DDL runner's, the trigger's).
   await trx.raw(`SELECT set_config('search_path', 'pg_catalog', true)`);
-  const spelled = (await trx.raw(
+  const spelled = (await trx.raw<{ rows: { type: string }[] }>(
     'SELECT format_type(t, m) AS type FROM unnest(?::oid[], ?::int[]) WITH ORDINALITY AS u(t, m, o) ORDER BY o',
     [[...raw.map((c) => c.typid), declared.typid], [...raw.map((c) => c.typmod), declared.typmod]],
-  )).rows.map((r: { type: string }) => r.type) as string[];
+  )).rows.map((r) => r.type);
   await trx.raw(`SELECT set_config('search_path', ?, true)`, [session.searchPath]);
   const columns = new Map<string, ColumnInfo>(raw.map((c, i) => [c.name, { name: c.name, type: spelled[i]!, notNull: c.notNull }]));
   if (dropped) columns.set(migration.oldColumn!, { name: migration.oldColumn!, type: dropped.type, notNull: false });

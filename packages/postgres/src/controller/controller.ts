@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { context, ROOT_CONTEXT, SpanStatusCode, type Link, type Span } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
 import {
-  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, decideNext, featureFlagAttributes, isPhaseflagError, parseControllerSettings,
-  type FlagSource, type Logger, type NextStep, type Phase, type PhaseFlag, type PhaseFlagStates,
+  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, decideNext, featureFlagAttributes, isPhaseflagError, parseControllerSettings, PHASE_FLAGS,
+  type Logger, type NextStep, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
@@ -61,7 +61,10 @@ export class Controller {
     this.started = true;
     const byFlag = new Map<string, Tracked[]>();
     for (const t of this.tracked.values()) {
-      for (const name of Object.values(t.handle.migration.flags)) byFlag.set(name, [...(byFlag.get(name) ?? []), t]);
+      for (const flag of PHASE_FLAGS) {
+        const name = t.handle.migration.flags[flag];
+        byFlag.set(name, [...(byFlag.get(name) ?? []), t]);
+      }
       this.unsubscribe.push(t.handle.watch(() => void this.request(t)));
     }
     if (this.options.flags.onChange) {
@@ -107,7 +110,7 @@ export class Controller {
       for (const u of this.unsubscribe.splice(0)) u();
       const tracked = [...this.tracked.values()];
       for (const t of tracked) t.runner?.abort.abort();
-      await Promise.all(tracked.flatMap((t) => [t.pass, t.runner?.done]).map((p) => p?.catch(() => undefined)));
+      await Promise.all(tracked.flatMap((t) => [t.pass, t.runner?.done]).filter((p) => p !== undefined).map((p) => p.catch(() => undefined)));
       await this.leaders.close();
       for (const t of tracked) this.endLeadership(t, 'stopped');
     })();

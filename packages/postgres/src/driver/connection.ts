@@ -41,7 +41,8 @@ interface KnexPgClient {
 }
 
 function client(knex: Knex): KnexPgClient {
-  return knex.client as unknown as KnexPgClient;
+  const c: unknown = knex.client;
+  return c as KnexPgClient;
 }
 
 /** Takes a connection from knex's pool; hand it back with `releasePooled`. */

@@ -152,9 +152,9 @@ function preflightStatements(r: ResolvedMigration): { chunk: string; derive: str
   const value = newValueSql(r, expression);
   const roundTrip = r.migration.reverse !== null && r.oldColumn !== null && !r.oldColumnDropped;
   const columns = [...r.columns.keys()].filter((c) => c !== newName).map((c) => `${TABLE_ALIAS}.${quoteIdent(c)}`);
-  const old = roundTrip ? quoteIdent(r.oldColumn!.name) : null;
+  const old = roundTrip ? quoteIdent(r.oldColumn.name) : null;
   // The reverse sees the row with its new column replaced by the derived value, under the same names.
-  const back = roundTrip ? expressionValue(r.migration.reverse!, r.oldColumn!.type) : 'NULL';
+  const back = roundTrip ? expressionValue(r.migration.reverse, r.oldColumn.type) : 'NULL';
   const differs = roundTrip ? `${back} IS DISTINCT FROM ${old}` : 'false';
   // The rows are chosen in a subquery that computes no expression (see BatchStatements.evaluate): an error
   // always belongs to a row of the chunk.

@@ -104,14 +104,14 @@ export class PostgresStateStore implements RouterStore {
 
   /** Other in-flight migrations that touch one of the given columns of the same table. */
   async conflicts(id: string, schema: string, table: string, columns: readonly string[]): Promise<string[]> {
-    const rows = await this.ctx.knex.raw(
+    const rows = await this.ctx.knex.raw<{ rows: { id: string }[] }>(
       `SELECT id FROM ??.migrations
         WHERE id <> ? AND table_schema = ? AND table_name = ?
           AND phase NOT IN ('pending', 'contracted', 'rolled-back')
           AND (old_column = ANY(?) OR new_column = ANY(?))`,
       [this.ctx.stateSchema, id, schema, table, columns, columns],
     );
-    return rows.rows.map((r: { id: string }) => r.id);
+    return rows.rows.map((r) => r.id);
   }
 
   /** Moves the phase if it is still `from` at `version`; records the event and announces it, atomically. */
@@ -184,15 +184,15 @@ export class PostgresStateStore implements RouterStore {
 
   /** Every instance that reported on the migration; `live` when its heartbeat is younger than ttlMs. */
   async instances(migrationId: string, ttlMs: number): Promise<InstanceRow[]> {
-    const rows = await this.ctx.knex.raw(
+    const rows = await this.ctx.knex.raw<{ rows: Record<string, unknown>[] }>(
       `SELECT instance_id, phase, writes_old, writes_new, reads_old, reads_new, host, pid, last_seen,
               last_seen > now() - make_interval(secs => ?::double precision / 1000) AS live
          FROM ??.instances WHERE migration_id = ? ORDER BY instance_id`,
       [ttlMs, this.ctx.stateSchema, migrationId],
     );
-    return rows.rows.map((r: Record<string, unknown>) => ({
+    return rows.rows.map((r) => ({
       instanceId: r.instance_id as string,
-      phase: (isPhase(r.phase) ? r.phase : 'unknown') as Phase | 'unknown',
+      phase: (isPhase(r.phase) ? r.phase : 'unknown'),
       writesOld: r.writes_old as boolean,
       writesNew: r.writes_new as boolean,
       readsOld: r.reads_old as boolean,

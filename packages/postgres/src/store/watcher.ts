@@ -27,8 +27,8 @@ export class PhaseWatcher {
     this.start();
     void this.poll();
     return () => {
-      set!.delete(listener);
-      if (set!.size === 0) this.listeners.delete(migrationId);
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(migrationId);
     };
   }
 

@@ -1,4 +1,4 @@
-import { isPhaseflagError, type BackfillRowFailedError, type Phase } from '@phaseflag/core';
+import { isPhaseflagError, type BackfillRowFailedError } from '@phaseflag/core';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { BackfillOptions, BackfillRun } from '../types.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
@@ -6,7 +6,7 @@ import { assertDefinitionUnchanged } from './definition.js';
 import { resume } from './pause.js';
 import { refuse, runTransition } from './run.js';
 import { clearResolvedUnderivable } from '../operations/underivable/store.js';
-import { prepareBackfill, resetBackfill } from '../operations/backfill/ranges.js';
+import { prepareBackfill } from '../operations/backfill/ranges.js';
 import { runBackfill as executeBackfill } from '../operations/backfill/runner.js';
 import type { BackfillResult } from '../operations/backfill/types.js';
 

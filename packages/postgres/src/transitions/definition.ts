@@ -77,7 +77,7 @@ export async function assertDefinitionUnchanged(scope: MigrationScope): Promise<
  * drops exactly what was created even when the declaration changed since.
  */
 export function recordedMigration(scope: MigrationScope, row: MigrationRow): Migration {
-  return deepFreeze({ ...scope.migration, ...(JSON.parse(JSON.stringify(definitionShape(row.definition))) as Partial<Migration>) } as Migration);
+  return deepFreeze({ ...scope.migration, ...(JSON.parse(JSON.stringify(definitionShape(row.definition))) as Partial<Migration>) });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -87,7 +87,7 @@ async function planRanges(trx: Knex.Transaction, r: ResolvedMigration, workers: 
   }
   const maxKey = ends.max_key;
   if (isSingleIntegerKey(r.primaryKey)) {
-    const min = BigInt((JSON.parse(ends.min_key) as [number | string])[0]!.toString());
+    const min = BigInt((JSON.parse(ends.min_key) as [number | string])[0].toString());
     const max = BigInt(maxKeyScalar(maxKey));
     const span = max - min + 1n;
     const estimate = ends.reltuples > 0 ? ends.reltuples : Number(span);

@@ -185,7 +185,7 @@ async function runLocked(
         failure.rowsUpdated = totals.rowsUpdated;
         if (typeof failure.value === 'object' && failure.value !== null) Object.assign(failure.value, { rowsUpdated: totals.rowsUpdated });
       }
-      throw failure;
+      throw failure as Error;
     }
     completed = await markCompleted(ctx, id);
     await reclaimer.finish(completed);

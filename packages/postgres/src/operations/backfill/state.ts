@@ -77,7 +77,7 @@ export async function readMigrationRow(db: Knex | Knex.Transaction, stateSchema:
 
 /** Deletes the ranges (rollback, or a backfill to be started over) and zeroes the counters that described them. */
 export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number> {
-  const deleted = await db.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
+  const deleted = await db.raw<{ rowCount: number | null }>('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
   await db.raw(
     "UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL, backfill_overrides = '{}'::jsonb WHERE id = ?",
     [stateSchema, migrationId],
@@ -108,7 +108,7 @@ export async function dualWriteEpoch(db: Knex | Knex.Transaction, stateSchema: s
  * store recorded one, are kept) and the counters that described them; the backfill's knobs stay. Returns how many.
  */
 export async function dropStaleRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string, epoch: number | null): Promise<number> {
-  const deleted = await db.raw(
+  const deleted = await db.raw<{ rowCount: number | null }>(
     'DELETE FROM ??.backfill_ranges WHERE migration_id = ? AND dual_write_version IS NOT NULL AND dual_write_version IS DISTINCT FROM ?::bigint',
     [stateSchema, migrationId, epoch],
   );

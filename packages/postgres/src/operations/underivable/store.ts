@@ -47,19 +47,19 @@ export async function recordUnderivable(ctx: ExecutorContext, migrationId: strin
 
 /** The count and the first `limit` rows in key order; sets the underivable gauge to the count. */
 export async function underivableSummary(ctx: ExecutorContext, migrationId: string, limit = 10): Promise<UnderivableSummary> {
-  const { rows } = await ctx.knex.raw(
+  const { rows } = await ctx.knex.raw<{ rows: Record<string, unknown>[] }>(
     `SELECT count(*) OVER ()::int AS total, (count(*) FILTER (WHERE u.source = 'backfill') OVER ())::int AS stopped, ${displayKeySql('u.key')} AS key, u.old_value, u.error, u.sqlstate, u.source, u.recorded_at
        FROM ??.underivable u WHERE u.migration_id = ? ORDER BY u.key LIMIT ?`,
     [ctx.stateSchema, migrationId, Math.max(1, limit)],
   );
-  const count = rows.length === 0 ? 0 : Number(rows[0].total);
-  const stoppedBackfill = rows.length === 0 ? 0 : Number(rows[0].stopped);
+  const count = rows.length === 0 ? 0 : Number(rows[0]!.total);
+  const stoppedBackfill = rows.length === 0 ? 0 : Number(rows[0]!.stopped);
   ctx.meter.createGauge(METRIC.underivableRows, { unit: '{row}', description: 'Rows recorded as not derivable by the backfill expression; they block verified' })
     .record(count, { [ATTR.migrationId]: migrationId });
   return {
     count,
     stoppedBackfill,
-    rows: rows.slice(0, limit).map((r: Record<string, unknown>) => ({
+    rows: rows.slice(0, limit).map((r) => ({
       key: r.key as unknown[], oldValue: r.old_value as string | null, error: r.error as string, sqlstate: r.sqlstate as string | null,
       source: r.source as UnderivableSource, recordedAt: r.recorded_at as Date,
     })),
@@ -68,8 +68,8 @@ export async function underivableSummary(ctx: ExecutorContext, migrationId: stri
 
 /** Every recorded key (jsonb text) with its first source, in key order. */
 export async function recordedKeys(ctx: ExecutorContext, migrationId: string): Promise<Map<string, UnderivableSource>> {
-  const { rows } = await ctx.knex.raw('SELECT key::text AS key, source FROM ??.underivable WHERE migration_id = ? ORDER BY key', [ctx.stateSchema, migrationId]);
-  return new Map(rows.map((r: { key: string; source: UnderivableSource }) => [r.key, r.source]));
+  const { rows } = await ctx.knex.raw<{ rows: { key: string; source: UnderivableSource }[] }>('SELECT key::text AS key, source FROM ??.underivable WHERE migration_id = ? ORDER BY key', [ctx.stateSchema, migrationId]);
+  return new Map(rows.map((r) => [r.key, r.source]));
 }
 
 /**
