@@ -6,13 +6,14 @@
  *
  * `--interactive` leaves the toggling to you, in Unleash's web UI. See ../README.md.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Reporter, bold } from './reporter.js';
 import { startStack, type Stack } from './stack.js';
 import { finalState, printSummary, verdict } from './summary.js';
 import { TIMELINE_SPANS } from './timeline.js';
 import { followInteractively, printInstructions } from './interactive.js';
-import { sleep, walk } from './walk.js';
+import { walk } from './walk.js';
 
 const USAGE = `usage: npm run demo -- [--rows N] [--interactive] [--verbose]
   --rows N         orders to seed (default 100000)
