@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
 import type { Phaseflag } from '@phaseflag/postgres';
-import { captureSpans, createSuiteSchema, startLoad, type Suite } from '@phaseflag/testkit';
+import { captureSpans, createSuiteSchema, startLoad, waitFor, type Suite } from '@phaseflag/testkit';
 import { columnExists, createOrders, engine, ordersAmount, plainOps, routerOps, wrongRows } from './support/orders.js';
 
 const ROWS = 100_000;
@@ -35,9 +35,10 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     const phases: string[] = [];
     const step = async (name: string, fn: () => Promise<unknown>) => {
       await fn();
+      const before = { router: routerLoad.snapshot().ops, plain: plainLoad.snapshot().ops };
       phases.push((await m.status()).phase);
       // Let traffic run in each phase, including the moments right after each change.
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor(() => routerLoad.snapshot().ops >= before.router + 50 && plainLoad.snapshot().ops >= before.plain + 20, { description: `traffic after ${name}` });
       assert.equal(routerLoad.snapshot().errors + plainLoad.snapshot().errors, 0, `errors after ${name}: ${JSON.stringify([...routerLoad.snapshot().errorSamples, ...plainLoad.snapshot().errorSamples].slice(0, 3))}`);
     };
 
