@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { defineMigration, isPhaseflagError, type MigrationInput } from '@phaseflag/core';
 import type { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { createOrders, engine } from './support/orders.js';
 
@@ -62,7 +63,7 @@ describe('bad input changes nothing', function () {
         });
       }
       assert.equal(await catalog(), before_, 'the table is exactly as it was');
-      assert.equal((await pf.store.get(m.id)), null, 'nothing was recorded as started');
+      assert.equal((await internalsOf(pf).store.get(m.id)), null, 'nothing was recorded as started');
     });
   }
 

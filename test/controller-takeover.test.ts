@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, CONTROLLER_SPAN, SPAN, StaticFlagSource, defineMigration, type Logger } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { amountInput, captureSpans, createAmountTable, createSuiteSchema, waitFor, wrongAmountRows, type Suite } from '@phaseflag/testkit';
 import { ServiceProcess } from './fixtures/service-process.js';
 
@@ -53,7 +54,7 @@ describe('controller leadership across processes', function () {
 
     await waitFor(() => survivor.isLeader(id), { timeoutMs: 10_000, description: 'the survivor to take over' });
     const takeoverMs = Date.now() - killedAt;
-    await waitFor(async () => (await pf.store.get(id))?.phase === 'verified', { timeoutMs: 60_000, description: 'verified' });
+    await waitFor(async () => (await internalsOf(pf).store.get(id))?.phase === 'verified', { timeoutMs: 60_000, description: 'verified' });
     await survivor.stop();
 
     // Resumed, not restarted: the survivor's first batch starts at the committed checkpoint, and each row was

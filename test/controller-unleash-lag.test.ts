@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { defineMigration } from '@phaseflag/core';
 import { amountInput, holdsFor, waitFor } from '@phaseflag/testkit';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { ENV, REFRESH_MS, phaseIs, useOpsSuite } from './fixtures/unleash-ops.js';
 
 describe('operating a migration through Unleash: an instance that lags behind (sync trigger off)', function () {
@@ -80,7 +81,7 @@ describe('operating a migration through Unleash: an instance that lags behind (s
     await untilEvery(services, 'backfilling after the TTL', vanished, phaseIs('backfilling'), 20_000);
     await untilEvery(services, 'verified', vanished, phaseIs('verified'), 60_000);
 
-    const gone = (await pf.store.instances(id, TTL_MS)).find((i) => i.instanceId === 'gone-old-instance')!;
+    const gone = (await internalsOf(pf).store.instances(id, TTL_MS)).find((i) => i.instanceId === 'gone-old-instance')!;
     const backfill = (await events(id, 'transition')).find((e) => e.action === 'backfill')!;
     const sinceLastBeat = backfill.at.getTime() - gone.lastSeen.getTime(); // both the database's clock
     assert.ok(sinceLastBeat >= TTL_MS, `the backfill started ${sinceLastBeat} ms after the instance's last heartbeat`);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineMigration } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { amountInput, createAmountTable, createSuiteSchema, holdsFor, startUnleash, waitFor, wrongAmountRows, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { provisionFlags, UnleashFlagSource } from '@phaseflag/unleash';
 import { ServiceProcess, type ServiceMessage } from './fixtures/service-process.js';
@@ -105,7 +106,7 @@ describe('Unleash drives a migration across two service processes', function () 
   }
 
   const events = async (kind: string) => (await pf.migration(input).status()).events.filter((e) => e.kind === kind);
-  const phase = async () => (await pf.store.get(id))?.phase;
+  const phase = async () => (await internalsOf(pf).store.get(id))?.phase;
 
   it('moves to dual-write and through the backfill as the operator turns flags on, refusing read-new turned on too early', async () => {
     let t0 = Date.now();
@@ -198,7 +199,7 @@ describe('Unleash drives a migration across two service processes', function () 
     await pf.migration(input).readOld();
     const lever = await untilColumns('read-old (flag still on) → every instance reads old', t0, everyone(OLD));
     assert.ok(lever < 2000, `the lever takes effect through NOTIFY, not the flag poll (${lever} ms)`);
-    assert.ok((await pf.store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
+    assert.ok((await internalsOf(pf).store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
     // The controllers poll and reconcile, the flag still on: the phase stays.
     await holdsFor(async () => (await phase()) === 'verified', 3 * REFRESH_MS, { intervalMs: 200, description: 'verified while the hold stands' });
     assert.equal(await phase(), 'verified', 'the controllers do not move back to read-new while the hold stands');
@@ -210,7 +211,7 @@ describe('Unleash drives a migration across two service processes', function () 
 
     // Reads move again only when read-new is asked for again: the flag off (the hold is released) and on.
     await unleash.admin.disable(names.readNew, ENV);
-    await waitFor(async () => (await pf.store.get(id))!.reads_held_at === null, { timeoutMs: 20_000, description: 'the hold to be released' });
+    await waitFor(async () => (await internalsOf(pf).store.get(id))!.reads_held_at === null, { timeoutMs: 20_000, description: 'the hold to be released' });
     assert.equal(await phase(), 'verified');
     t0 = Date.now();
     await unleash.admin.enable(names.readNew, ENV);
@@ -260,7 +261,7 @@ describe('Unleash drives a migration across two service processes', function () 
       [table, written.map(([i]) => i), written.map(([, c]) => c)],
     );
     assert.equal(wrong.rows[0].n, 0);
-    const moves = (await events('transition')).map((e) => e.to_phase);
+    const moves = (await events('transition')).map((e) => e.toPhase);
     // read-new → verified → read-new: the emergency lever and its release, above.
     assert.deepEqual(moves, ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'verified', 'read-new', 'contracted']);
   });

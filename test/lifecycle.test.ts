@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
 import type { Phaseflag } from '@phaseflag/postgres';
+import { internalsOf } from '@phaseflag/postgres/internal';
 import { captureSpans, createSuiteSchema, startLoad, waitFor, type Suite } from '@phaseflag/testkit';
 import { columnExists, createOrders, engine, ordersAmount, plainOps, routerOps, wrongRows } from './support/orders.js';
 
@@ -69,7 +70,7 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     running.splice(running.indexOf(plainLoad), 1);
     assert.equal(await wrongRows(suite.knex), 0, 'every row, old and new, right before contract');
     // Contract refuses while an instance reports reads of the old column: wait for the router's report since read-new.
-    await waitFor(async () => (await pf.store.instances('orders-amount', 5000)).every((i) => !i.readsOld), { description: 'the router to report reads of the new column only' });
+    await waitFor(async () => (await internalsOf(pf).store.instances('orders-amount', 5000)).every((i) => !i.readsOld), { description: 'the router to report reads of the new column only' });
     await step('contract', () => m.contract({ confirm: true, dropOldColumn: true }));
     assert.equal(await columnExists(suite.knex, suite.schema, 'amount_cents'), false);
     const app = await routerLoad.stop();
@@ -91,7 +92,7 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     }
     assert.ok(spans.byName('phaseflag.backfill.batch').length > 10, 'each batch is a span');
     assert.ok(spans.byName('phaseflag.ddl').length >= 4, 'each DDL statement is a span');
-    const events = (await m.status()).events.filter((e) => e.kind === 'transition').map((e) => e.to_phase);
+    const events = (await m.status()).events.filter((e) => e.kind === 'transition').map((e) => e.toPhase);
     assert.ok(events.includes('contracted'));
   });
 });

@@ -22,9 +22,9 @@ import type { Knex } from 'knex';
 import type { BenchContext } from '../lib/context.js';
 import { buildOrders, CHANGES, dropSchema, migrationFor, type ChangeKind } from '../lib/orders.js';
 import { median, prng } from '../lib/stats.js';
-import { resolveMigration } from '@phaseflag/postgres';
+import { resolveMigration } from '@phaseflag/postgres/internal';
 // Internal on purpose: the unguarded body exists only for this comparison.
-import { syncFunctionBody, syncFunctionName } from '../../packages/postgres/src/steps/sync-trigger.js';
+import { syncFunctionBody, syncFunctionName } from '../../packages/postgres/src/operations/steps/sync-trigger.js';
 
 export interface WriteCost {
   change: ChangeKind;

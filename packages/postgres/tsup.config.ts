@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { tsupBase } from '../../tsup.base';
 
-export default defineConfig(tsupBase);
+// Two entries: the public API, and the internal one the CLI and the tests use (documented as unstable).
+export default defineConfig({ ...tsupBase, entry: ['src/index.ts', 'src/internal.ts'] });

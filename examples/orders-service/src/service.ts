@@ -132,7 +132,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const id = r.core.migration.id;
       applied.set(id, r.core.currentPhase);
       // The router's own listener was registered first and has already taken the snapshot when this runs.
-      cleanup.push(pf.store.watchPhase(id, () => {
+      cleanup.push(pf.migration(r.core.migration).watch(() => {
         if (r.core.currentPhase === applied.get(id)) return;
         applied.set(id, r.core.currentPhase);
         emit({ event: 'phase', migration: id, phase: r.core.currentPhase, instanceId });

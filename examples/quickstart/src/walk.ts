@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Migration } from '@phaseflag/core';
 import { bold, type Reporter } from './reporter.js';
 import type { Stack } from './stack.js';
+import { finalState } from './final-state.js';
 
 export interface StepTiming {
   label: string;
@@ -60,9 +61,9 @@ export async function walk(stack: Stack, reporter: Reporter, migration: Migratio
     reporter.note(`${id}: verify runs by itself once the backfill is complete`);
     await allReach('verified', backfillTimeout);
   });
-  const { row } = await stack.pf.migration(migration).status();
-  const verify = row.verify_result ? { rowsChecked: row.verify_result.rowsChecked, mismatches: row.verify_result.mismatches } : null;
-  reporter.note(`${id}: backfilled ${row.rows_backfilled.toLocaleString('en-US')} rows; verify checked ${verify?.rowsChecked.toLocaleString('en-US') ?? '?'} rows, ${verify?.mismatches ?? '?'} mismatches`);
+  const { record } = await stack.pf.migration(migration).status();
+  const verify = record.verifyResult ? { rowsChecked: record.verifyResult.rowsChecked, mismatches: record.verifyResult.mismatches } : null;
+  reporter.note(`${id}: backfilled ${record.rowsBackfilled.toLocaleString('en-US')} rows; verify checked ${verify?.rowsChecked.toLocaleString('en-US') ?? '?'} rows, ${verify?.mismatches ?? '?'} mismatches`);
 
   const readNewStrategy = stack.strategyIds.get(flags.readNew);
   if (!readNewStrategy) throw new Error(`provisionFlags did not report a strategy for ${flags.readNew}`);
@@ -82,8 +83,11 @@ export async function walk(stack: Stack, reporter: Reporter, migration: Migratio
   reporter.note(`operator: waits until every instance reports reading ${migration.newColumn.name} (phaseflag status)`);
   await until(async () => (await stack.pf.migration(migration).status()).instances.every((i) => !i.live || !i.readsOld), 60_000,
     'every live instance to report that it reads the new column');
-  await step(`${flags.contract} on`, () => admin.enable(flags.contract, environment), () => allReach('contracted', 60_000));
-  return { steps, rowsTotal, rowsCorrect, rowsBackfilled: row.rows_backfilled, verify };
+  await step(`${flags.contract} on`, () => admin.enable(flags.contract, environment), () => allReach('contracted', 60_000),
+    // Contract's schema work (NOT NULL on the new column, the trigger's removal) follows the phase change, after
+    // the grace period that lets every instance stop writing the old column first.
+    () => until(async () => migration.newColumn.nullable || (await finalState(stack, migration)).newColumnNotNull, 60_000, `${id}: NOT NULL on ${migration.newColumn.name}`));
+  return { steps, rowsTotal, rowsCorrect, rowsBackfilled: record.rowsBackfilled, verify };
 }
 
 /** Counts rows whose new column equals the backfill expression (one statement: one consistent snapshot). */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { defineMigration, isPhaseflagError, type Migration, type MigrationInput } from '@phaseflag/core';
+import { defineMigration, isPhaseflagError, StateError, type Migration, type MigrationInput } from '@phaseflag/core';
 import { z } from 'zod';
 import { CliError } from './errors.js';
 
@@ -116,7 +116,9 @@ async function importConfig(path: string): Promise<unknown> {
 export function findMigration(config: LoadedConfig, id: string): Migration {
   const m = config.migrations.find((x) => x.id === id);
   if (!m) {
-    throw new CliError('PF_UNKNOWN_MIGRATION', `No migration "${id}" in ${config.file}.`, `Known ids: ${config.migrations.map((x) => x.id).join(', ')}.`, id);
+    throw new StateError('PF_UNKNOWN_MIGRATION', `No migration "${id}" in ${config.file}.`, {
+      value: id, migrationId: id, hint: `Known ids: ${config.migrations.map((x) => x.id).join(', ')}.`,
+    });
   }
   return m;
 }

@@ -1,19 +1,20 @@
-import { isPhaseflagError } from '@phaseflag/core';
+import { isPhaseflagError, type ErrorCode } from '@phaseflag/core';
+import type { CliErrorCode } from './error-codes.js';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 
 /**
  * An error of the command line itself (bad arguments, no config, nothing to connect to), in the engine's shape:
- * a stable code, the offending value and what to do.
+ * a stable code of its own (`CliErrorCode`, never one of the engine's), the offending value and what to do.
  */
 export class CliError extends Error {
-  constructor(readonly code: string, message: string, readonly hint: string, readonly value?: unknown) {
+  constructor(readonly code: CliErrorCode, message: string, readonly hint: string, readonly value?: unknown) {
     super(message);
     this.name = 'CliError';
   }
 }
 
 export interface ErrorReport {
-  code: string;
+  code: ErrorCode | CliErrorCode;
   message: string;
   hint: string | null;
   value?: unknown;

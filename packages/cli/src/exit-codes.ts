@@ -1,3 +1,6 @@
+import type { ErrorCode } from '@phaseflag/core';
+import type { CliErrorCode } from './error-codes.js';
+
 /**
  * Exit codes a script can branch on. Each error family maps to one code; the README lists them with examples.
  * 130 is the shell's convention for "stopped by SIGINT".
@@ -25,30 +28,51 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-const BY_CODE: Readonly<Record<string, ExitCode>> = {
+/** Every error code, the engine's and the command line's, and its exit code. */
+const BY_CODE = {
+  PF_INVALID_IDENTIFIER: EXIT.usage,
+  PF_INVALID_MIGRATION: EXIT.usage,
+  PF_INVALID_OPTIONS: EXIT.usage,
+  PF_DEFINITION_CHANGED: EXIT.refused,
+  PF_UNKNOWN_TABLE: EXIT.usage,
+  PF_UNKNOWN_COLUMN: EXIT.usage,
+  PF_UNKNOWN_TYPE: EXIT.usage,
+  PF_NO_PRIMARY_KEY: EXIT.usage,
+  PF_COLUMN_TYPE_CONFLICT: EXIT.usage,
+  PF_INVALID_EXPRESSION: EXIT.usage,
+  PF_VOLATILE_EXPRESSION: EXIT.usage,
+  PF_SUBQUERY_EXPRESSION: EXIT.usage,
   PF_GUARD_REFUSED: EXIT.refused,
   PF_CONFIRMATION_REQUIRED: EXIT.refused,
   PF_IRREVERSIBLE: EXIT.refused,
-  PF_MIGRATION_CONFLICT: EXIT.refused,
   PF_DERIVED_SOURCE_KEPT: EXIT.refused,
   PF_DEFAULT_NOT_CARRIED: EXIT.refused,
+  PF_PREFLIGHT_FAILED: EXIT.refused,
+  PF_MIGRATION_CONFLICT: EXIT.refused,
   PF_BACKFILL_LOCKED: EXIT.refused,
   PF_LOCK_TIMEOUT: EXIT.refused,
-  PF_DEFINITION_CHANGED: EXIT.refused,
+  PF_DDL_FAILED: EXIT.error,
   PF_VERIFY_FAILED: EXIT.verifyFailed,
-  PF_PREFLIGHT_FAILED: EXIT.refused,
   PF_BACKFILL_ROW_FAILED: EXIT.rowFailed,
+  PF_UNKNOWN_MIGRATION: EXIT.usage,
   PF_STATE_UNAVAILABLE: EXIT.unavailable,
+  PF_STATE_SCHEMA_TOO_NEW: EXIT.usage,
   PF_UNLEASH_UNAVAILABLE: EXIT.unavailable,
   PF_UNLEASH_REJECTED: EXIT.unavailable,
+  PF_USAGE_BAD_OPTION: EXIT.usage,
+  PF_USAGE_BAD_KNOB: EXIT.usage,
+  PF_USAGE_FILE_EXISTS: EXIT.usage,
+  PF_USAGE_INVALID_MIGRATION: EXIT.usage,
+  PF_USAGE_NO_DATABASE: EXIT.usage,
+  PF_USAGE_NO_UNLEASH: EXIT.usage,
+  PF_CONFIG_NOT_FOUND: EXIT.usage,
+  PF_CONFIG_INVALID: EXIT.usage,
   PF_DATABASE_UNAVAILABLE: EXIT.unavailable,
   PF_INTERRUPTED: EXIT.interrupted,
-};
+  PF_UNEXPECTED: EXIT.error,
+} as const satisfies Readonly<Record<ErrorCode | CliErrorCode, ExitCode>>;
 
-/** Exit code for an error code: the table above, else bad input (PF_INVALID_*, PF_UNKNOWN_*, …) is a usage error. */
-export function exitCodeFor(code: string): ExitCode {
-  const known = BY_CODE[code];
-  if (known !== undefined) return known;
-  if (/^PF_(INVALID|UNKNOWN|NO_|COLUMN_TYPE|VOLATILE|SUBQUERY|USAGE|CONFIG|STATE_SCHEMA_TOO_NEW)/.test(code)) return EXIT.usage;
-  return EXIT.error;
+/** Exit code for an error code (a string that is no phaseflag code is unexpected: 1). */
+export function exitCodeFor(code: ErrorCode | CliErrorCode | (string & {})): ExitCode {
+  return Object.prototype.hasOwnProperty.call(BY_CODE, code) ? BY_CODE[code as keyof typeof BY_CODE] : EXIT.error;
 }

@@ -3,6 +3,7 @@ import type { FlagSource, Logger, Migration } from '@phaseflag/core';
 import { Phaseflag, type MigrationHandle } from '@phaseflag/postgres';
 import { UnleashFlagSource } from '@phaseflag/unleash';
 import knexFactory, { type Knex } from 'knex';
+import { InMemStorageProvider } from 'unleash-client';
 import { findMigration, loadConfig, type LoadedConfig } from './config.js';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
@@ -122,21 +123,10 @@ export async function openFlagSource(s: UnleashSettings, options: { refreshInter
       url: `${s.url}/api`, appName: 'phaseflag-cli', environment: s.environment, refreshInterval,
       customHeaders: { Authorization: s.apiToken }, disableMetrics: true, skipInstanceCountWarning: true,
       // The CLI reads what Unleash says now; a backup left by an earlier run would answer for it during an outage.
-      storageProvider: new InMemoryStorage(),
+      storageProvider: new InMemStorageProvider(),
     },
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
   const known = await source.whenKnown(options.waitMs ?? 10_000);
   return { source, known, close: () => source.close() };
-}
-
-/** unleash-client's StorageProvider, in memory: no backup file for a short-lived command. */
-class InMemoryStorage<T> {
-  private readonly data = new Map<string, T>();
-  async set(key: string, data: T): Promise<void> {
-    this.data.set(key, data);
-  }
-  async get(key: string): Promise<T | undefined> {
-    return this.data.get(key);
-  }
 }

@@ -1,7 +1,7 @@
 import {
-  decideNext, decideTransition, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
+  decideNext, decideTransition, PHASE_FLAGS, readFlagState, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
 } from '@phaseflag/core';
-import { readFlagState, type MigrationHandle } from '@phaseflag/postgres';
+import type { MigrationHandle } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
 import { underivableJson, type UnderivableJson } from './underivable-view.js';
 
@@ -50,11 +50,9 @@ export interface MigrationStatusJson {
   error: { code: string; message: string; hint: string | null } | null;
 }
 
-const ROLES: readonly PhaseFlag[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
-
 export async function collectStatus(handle: MigrationHandle, source: FlagSource | null): Promise<MigrationStatusJson> {
   const m = handle.migration;
-  const flags = ROLES.map((role) => {
+  const flags = PHASE_FLAGS.map((role) => {
     const state = source ? readFlagState(source, m.flags[role]) : undefined;
     return { role, name: m.flags[role], enabled: state?.enabled ?? null, fullyOn: state?.fullyOn ?? null };
   });
@@ -69,29 +67,29 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await handle.pf.store.get(m.id).catch(() => null);
+    const stored = await handle.status().then((s) => s.record, () => null);
     return {
-      ...base, ...(stored ? { table: `${stored.table_schema}.${stored.table_name}` } : {}),
+      ...base, ...(stored ? { table: `${stored.tableSchema}.${stored.tableName}` } : {}),
       phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, readsHeld: null, instances: [],
       underivable: { count: 0, rows: [] }, pausedReason: null,
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
-  const { row, facts, instances } = inspected;
+  const { record, facts, instances } = inspected;
   const [status, runner] = await Promise.all([handle.status(), handle.backfillRunner()]);
   const p = status.progress;
-  const knobs = row.backfill_overrides ?? {};
+  const knobs = record.backfillKnobs;
   return {
     ...base,
     // inspect() registered the migration with the schema the catalog resolved it in.
-    table: `${row.table_schema}.${row.table_name}`,
-    oldColumnDropped: row.old_column_dropped_at != null,
-    phase: row.phase,
-    version: row.version,
-    updatedAt: row.updated_at ? new Date(row.updated_at).toISOString() : null,
-    updatedBy: row.updated_by,
+    table: `${record.tableSchema}.${record.tableName}`,
+    oldColumnDropped: record.oldColumnDroppedAt != null,
+    phase: record.phase,
+    version: record.version,
+    updatedAt: record.updatedAt ? new Date(record.updatedAt).toISOString() : null,
+    updatedBy: record.updatedBy,
     guards: guardsFor(facts),
-    next: source ? nextStep(facts, source, m, runner !== null, row.reads_held_at != null) : null,
+    next: source ? nextStep(facts, source, m, runner !== null, record.readsHeldAt != null) : null,
     backfill: p && p.ranges.length > 0 ? {
       rowsDone: p.rowsDone, rowsEstimate: p.rowsEstimate, percent: p.done ? 100 : p.rowsEstimate > 0 ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10) : 0,
       done: p.done, rowsPerSecond: p.rowsPerSecond ?? null, etaSeconds: p.etaSeconds ?? null, ranges: p.ranges.length,
@@ -102,10 +100,10 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
       },
       runner: runner ? { pid: runner.pid, applicationName: runner.application_name } : null,
     } : null,
-    verify: row.verify_result ? { ...pick(row.verify_result), at: row.verified_at ? new Date(row.verified_at).toISOString() : null } : null,
-    readsHeld: row.reads_held_at ? { since: new Date(row.reads_held_at).toISOString() } : null,
+    verify: record.verifyResult ? { ...pick(record.verifyResult), at: record.verifiedAt ? new Date(record.verifiedAt).toISOString() : null } : null,
+    readsHeld: record.readsHeldAt ? { since: new Date(record.readsHeldAt).toISOString() } : null,
     underivable: underivableJson(status.underivable),
-    pausedReason: row.phase === 'paused' ? status.events.filter((e) => e.kind === 'transition' && e.to_phase === 'paused').at(-1)?.reason ?? null : null,
+    pausedReason: record.phase === 'paused' ? status.events.filter((e) => e.kind === 'transition' && e.toPhase === 'paused').at(-1)?.reason ?? null : null,
     instances: instances.map((i) => ({
       instanceId: i.instanceId, phase: i.phase, live: i.live, writesOld: i.writesOld, writesNew: i.writesNew, readsOld: i.readsOld, readsNew: i.readsNew,
       lastSeen: new Date(i.lastSeen).toISOString(), host: i.host, pid: i.pid,
@@ -136,7 +134,7 @@ function guardsFor(facts: GuardFacts): MigrationStatusJson['guards'] {
 }
 
 function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean, readsHeld: boolean): MigrationStatusJson['next'] {
-  const flags = Object.fromEntries(ROLES.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
+  const flags = Object.fromEntries(PHASE_FLAGS.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
   // A runner anywhere counts: `backfilling` with one elsewhere is not a run to resume.
   const step = decideNext({ facts, flags, backfillRunning, readsHeld });
   switch (step.kind) {

@@ -2,36 +2,71 @@
  * Every error phaseflag throws is a PhaseflagError with a stable `code`, the offending value and a hint that
  * says what to do instead, in the manner of strong_migrations: what is unsafe or wrong, why, and the safe way.
  */
-export type ErrorCode =
-  | 'PF_INVALID_IDENTIFIER'
-  | 'PF_INVALID_MIGRATION'
-  | 'PF_INVALID_OPTIONS'
-  | 'PF_UNKNOWN_TABLE'
-  | 'PF_UNKNOWN_COLUMN'
-  | 'PF_UNKNOWN_TYPE'
-  | 'PF_NO_PRIMARY_KEY'
-  | 'PF_COLUMN_TYPE_CONFLICT'
-  | 'PF_INVALID_EXPRESSION'
-  | 'PF_VOLATILE_EXPRESSION'
-  | 'PF_SUBQUERY_EXPRESSION'
-  | 'PF_MIGRATION_CONFLICT'
-  | 'PF_DEFINITION_CHANGED'
-  | 'PF_UNKNOWN_MIGRATION'
-  | 'PF_GUARD_REFUSED'
-  | 'PF_CONFIRMATION_REQUIRED'
-  | 'PF_IRREVERSIBLE'
-  | 'PF_DERIVED_SOURCE_KEPT'
-  | 'PF_DEFAULT_NOT_CARRIED'
-  | 'PF_LOCK_TIMEOUT'
-  | 'PF_BACKFILL_LOCKED'
-  | 'PF_VERIFY_FAILED'
-  | 'PF_BACKFILL_ROW_FAILED'
-  | 'PF_PREFLIGHT_FAILED'
-  | 'PF_STATE_UNAVAILABLE'
-  | 'PF_STATE_SCHEMA_TOO_NEW'
-  | 'PF_DDL_FAILED'
-  | 'PF_UNLEASH_UNAVAILABLE'
-  | 'PF_UNLEASH_REJECTED';
+
+/** The error classes, one per family; `UnleashUnavailableError` and `UnleashRejectedError` live in `@phaseflag/unleash`. */
+export type ErrorClassName =
+  | 'ValidationError'
+  | 'CatalogError'
+  | 'GuardRefusedError'
+  | 'ConflictError'
+  | 'LockTimeoutError'
+  | 'DdlFailedError'
+  | 'VerifyFailedError'
+  | 'BackfillRowFailedError'
+  | 'StateError'
+  | 'UnleashUnavailableError'
+  | 'UnleashRejectedError';
+
+/**
+ * Every error code and the one class that throws it. The table is the list of codes (`ErrorCode` is its keys),
+ * so a code cannot be added without its class; each class's constructor accepts only its own codes, so a code
+ * cannot be thrown by another class. A caller may branch on the class (`instanceof ConflictError`: try again
+ * later) or on the code; both say the same.
+ */
+export const ERROR_CLASS_BY_CODE = Object.freeze({
+  PF_INVALID_IDENTIFIER: 'ValidationError',
+  PF_INVALID_MIGRATION: 'ValidationError',
+  PF_INVALID_OPTIONS: 'ValidationError',
+  PF_DEFINITION_CHANGED: 'ValidationError',
+  PF_UNKNOWN_TABLE: 'CatalogError',
+  PF_UNKNOWN_COLUMN: 'CatalogError',
+  PF_UNKNOWN_TYPE: 'CatalogError',
+  PF_NO_PRIMARY_KEY: 'CatalogError',
+  PF_COLUMN_TYPE_CONFLICT: 'CatalogError',
+  PF_INVALID_EXPRESSION: 'CatalogError',
+  PF_VOLATILE_EXPRESSION: 'CatalogError',
+  PF_SUBQUERY_EXPRESSION: 'CatalogError',
+  PF_GUARD_REFUSED: 'GuardRefusedError',
+  PF_CONFIRMATION_REQUIRED: 'GuardRefusedError',
+  PF_IRREVERSIBLE: 'GuardRefusedError',
+  PF_DERIVED_SOURCE_KEPT: 'GuardRefusedError',
+  PF_DEFAULT_NOT_CARRIED: 'GuardRefusedError',
+  PF_PREFLIGHT_FAILED: 'GuardRefusedError',
+  PF_MIGRATION_CONFLICT: 'ConflictError',
+  PF_BACKFILL_LOCKED: 'ConflictError',
+  PF_LOCK_TIMEOUT: 'LockTimeoutError',
+  PF_DDL_FAILED: 'DdlFailedError',
+  PF_VERIFY_FAILED: 'VerifyFailedError',
+  PF_BACKFILL_ROW_FAILED: 'BackfillRowFailedError',
+  PF_UNKNOWN_MIGRATION: 'StateError',
+  PF_STATE_UNAVAILABLE: 'StateError',
+  PF_STATE_SCHEMA_TOO_NEW: 'StateError',
+  PF_UNLEASH_UNAVAILABLE: 'UnleashUnavailableError',
+  PF_UNLEASH_REJECTED: 'UnleashRejectedError',
+} as const satisfies Readonly<Record<`PF_${string}`, ErrorClassName>>);
+
+export type ErrorCode = keyof typeof ERROR_CLASS_BY_CODE;
+
+/** The codes class `N` throws, e.g. `ErrorCodeOf<'ConflictError'>` is `'PF_MIGRATION_CONFLICT' | 'PF_BACKFILL_LOCKED'`. */
+export type ErrorCodeOf<N extends ErrorClassName> = { [C in ErrorCode]: (typeof ERROR_CLASS_BY_CODE)[C] extends N ? C : never }[ErrorCode];
+
+/** Every code, in the table's order. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(ERROR_CLASS_BY_CODE) as ErrorCode[]);
+
+/** The name of the one class that throws `code` (an error's `name` is its class's name). */
+export function errorClassOf<C extends ErrorCode>(code: C): (typeof ERROR_CLASS_BY_CODE)[C] {
+  return ERROR_CLASS_BY_CODE[code];
+}
 
 export interface PhaseflagErrorOptions {
   /** The value that was refused (an identifier, an expression, an option object). */
@@ -43,6 +78,10 @@ export interface PhaseflagErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * The base of every phaseflag error, for `instanceof` and `isPhaseflagError()`. Throw the family class the
+ * table names for the code (`ERROR_CLASS_BY_CODE`), never the base itself.
+ */
 export class PhaseflagError extends Error {
   readonly code: ErrorCode;
   readonly value: unknown;
@@ -64,28 +103,48 @@ export class PhaseflagError extends Error {
   }
 }
 
-/** The declaration or its options are wrong; nothing was executed. */
-export class ValidationError extends PhaseflagError {}
+/** The declaration or its options are wrong (or were changed while the migration is in flight); nothing was executed. */
+export class ValidationError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'ValidationError'>;
+  constructor(code: ErrorCodeOf<'ValidationError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
 
 /** The declaration does not fit the live database catalog; nothing was executed. */
-export class CatalogError extends PhaseflagError {}
+export class CatalogError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'CatalogError'>;
+  constructor(code: ErrorCodeOf<'CatalogError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
 
-/** A transition was asked for that its guard refuses (the database does not support it yet). */
+/** A transition was asked for that its guard refuses (the database does not support it yet, or ever). */
 export class GuardRefusedError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'GuardRefusedError'>;
   readonly from: string;
   readonly action: string;
-  constructor(message: string, options: PhaseflagErrorOptions & { from: string; action: string; code?: ErrorCode }) {
+  constructor(message: string, options: PhaseflagErrorOptions & { from: string; action: string; code?: ErrorCodeOf<'GuardRefusedError'> }) {
     super(options.code ?? 'PF_GUARD_REFUSED', message, options);
     this.from = options.from;
     this.action = options.action;
   }
 }
 
-/** Two migrations, or two runners of one migration, want the same thing at once. */
-export class ConflictError extends PhaseflagError {}
+/**
+ * Two migrations, or two runners of one migration, want the same thing at once (a lock, a phase change, a column,
+ * an index or constraint name): wait for the other, or pick another name.
+ */
+export class ConflictError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'ConflictError'>;
+  constructor(code: ErrorCodeOf<'ConflictError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
 
 /** DDL could not take its lock within lock_timeout after every retry. */
 export class LockTimeoutError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'LockTimeoutError'>;
   readonly attempts: number;
   constructor(message: string, options: PhaseflagErrorOptions & { attempts: number }) {
     super('PF_LOCK_TIMEOUT', message, options);
@@ -93,8 +152,21 @@ export class LockTimeoutError extends PhaseflagError {
   }
 }
 
+/** A DDL statement failed for another reason than its lock (Postgres's error is the message and the cause). */
+export class DdlFailedError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'DdlFailedError'>;
+  constructor(message: string, options: PhaseflagErrorOptions) {
+    super('PF_DDL_FAILED', message, options);
+  }
+}
+
 /** Verify found rows whose new column does not match the backfill expression. */
-export class VerifyFailedError extends PhaseflagError {}
+export class VerifyFailedError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'VerifyFailedError'>;
+  constructor(code: ErrorCodeOf<'VerifyFailedError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
 
 /**
  * The backfill met a row its expression cannot derive (and that no preflight or trigger had recorded): the row's
@@ -102,14 +174,20 @@ export class VerifyFailedError extends PhaseflagError {}
  * stopped; the migration was paused. `rowsUpdated` counts the rows the run had updated before it stopped.
  */
 export class BackfillRowFailedError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'BackfillRowFailedError'>;
   rowsUpdated = 0;
   constructor(message: string, options: PhaseflagErrorOptions) {
     super('PF_BACKFILL_ROW_FAILED', message, options);
   }
 }
 
-/** The state store could not be read or written. */
-export class StateError extends PhaseflagError {}
+/** The state store could not be read or written, or holds no migration of the id asked for. */
+export class StateError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'StateError'>;
+  constructor(code: ErrorCodeOf<'StateError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
 
 export function isPhaseflagError(error: unknown, code?: ErrorCode): error is PhaseflagError {
   return error instanceof PhaseflagError && (code === undefined || error.code === code);

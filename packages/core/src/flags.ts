@@ -60,3 +60,14 @@ export class StaticFlagSource implements FlagSource {
     return () => this.listeners.delete(listener);
   }
 }
+
+/**
+ * The flag as a whole. Sources without `state()` only answer per request: asked without a context, they say
+ * whether the flag is on at all, never that it is on for everyone, so contract (which needs "fully on") is
+ * never confirmed through them.
+ */
+export function readFlagState(source: FlagSource, flag: string): FlagState | undefined {
+  if (source.state) return source.state(flag);
+  const enabled = source.isEnabled(flag);
+  return enabled === undefined ? undefined : { enabled, fullyOn: false };
+}

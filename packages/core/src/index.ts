@@ -33,9 +33,9 @@ export {
   type TransitionRule,
   type TransitionDecision,
 } from './phases.js';
-export { StaticFlagSource, type FlagSource, type FlagContext, type FlagState } from './flags.js';
+export { StaticFlagSource, readFlagState, type FlagSource, type FlagContext, type FlagState } from './flags.js';
 export { Router, Derived, readsNewColumn, type RouteDecision, type RouterOptions } from './router.js';
-export { systemClock, silentLogger, type Clock, type Logger, type PhaseSnapshot, type StateStore } from './ports.js';
+export { systemClock, silentLogger, type Clock, type InstanceReport, type Logger, type PhaseSnapshot, type RouterStore, type StateStore } from './ports.js';
 export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
 export {
   decideNext,
@@ -45,12 +45,13 @@ export {
   FEATURE_FLAG_ATTR,
   CONTROLLER_SPAN,
   CONTROLLER_ATTR,
+  PHASE_FLAGS,
   type PhaseFlag,
   type PhaseFlagStates,
   type ReconcileInput,
   type ControllerAction,
-  type RefusalCode,
+  type ControllerRefusalCode,
   type NextStep,
   type ControllerSettings,
   type ControllerSettingsInput,
-} from './controller.js';
+} from './next-step.js';

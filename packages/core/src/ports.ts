@@ -43,3 +43,21 @@ export interface StateStore {
   /** Calls the listener on every change the store learns of (LISTEN/NOTIFY or polling); returns unsubscribe. */
   watchPhase(migrationId: string, listener: (snapshot: PhaseSnapshot) => void): () => void;
 }
+
+/** What one service instance reports of one migration in its heartbeat: the phase it applies, what it reads and writes. */
+export interface InstanceReport {
+  readonly instanceId: string;
+  readonly migrationId: string;
+  readonly phase: Phase | 'unknown';
+  readonly writesOld: boolean;
+  readonly writesNew: boolean;
+  readonly readsOld: boolean;
+  readonly readsNew: boolean;
+}
+
+/** The state store as a service's router uses it: the phase, its changes, and the instance's own heartbeat. */
+export interface RouterStore extends StateStore {
+  heartbeat(report: InstanceReport): Promise<void>;
+  /** Forgets the instance (it stopped): the guards no longer wait for it. */
+  removeInstance(instanceId: string, migrationId: string): Promise<void>;
+}

@@ -79,7 +79,10 @@ export class Router {
     return this.phase;
   }
 
-  /** Takes a newer snapshot from the state store; older or equal versions are ignored (events may arrive out of order). */
+  /**
+   * Takes a snapshot from the state store unless its version is older than the one applied (events may arrive out
+   * of order); one of the same version is taken again.
+   */
   update(snapshot: PhaseSnapshot): void {
     if (snapshot.migrationId !== this.migration.id) return;
     if (snapshot.phase === 'unknown') return; // keep the last known phase: unknown never moves us forward

@@ -1,29 +1,35 @@
-export { Phaseflag, MigrationHandle, type PhaseflagOptions, type BackfillOptions, type MigrationStatus } from './engine.js';
-export { KnexRouter, type KnexRouterOptions } from './knex-router.js';
-export type { SelectOptions, ReadMeaning } from './read-select.js';
-export type { ReadOldOptions } from './handle/read-hold.js';
-export { createContext, DEFAULT_STATE_SCHEMA, type ExecutorContext, type ExecutorContextOptions } from './context.js';
-export { resolveMigration, type ResolveOptions } from './catalog.js';
-export type { ResolvedMigration, ColumnInfo } from './resolved.js';
-export { PostgresStateStore, notifyChannel, type MigrationRow, type EventRow, type InstanceRow, type InstanceReport } from './store/state-store.js';
-export { installStateStore } from './store/installer.js';
-export { LATEST_SCHEMA_VERSION } from './store/schema.js';
-export { runDdl, type PlannedStatement, type LockMode, type RunDdlOptions, type DdlOutcome } from './ddl.js';
-export { planMigration, planResolved, type MigrationPlan, type PhasePlan, type PlanOptions, type PlanPhase } from './plan.js';
-export type { Step, StepOptions } from './steps/step.js';
-export { expandSteps, dualWriteSteps, contractStepsBefore, contractStepsAfter, rollbackSteps, applySteps } from './steps/expand.js';
-export { syncTriggerInstalled } from './steps/sync-trigger.js';
-export { prepareBackfill, runBackfill, backfillProgress, resetBackfill, BACKFILL_ATTR } from './backfill/index.js';
-export { findBackfillRunner, type BackfillRunner } from './backfill/holder.js';
-export { setBackfillKnobs, readBackfillKnobs, knobsChannel, type BackfillKnobs, type BackfillKnobsPatch } from './backfill/knobs.js';
-export type { BackfillPlanInfo, BackfillProgress, BackfillRange, BackfillResult, BackfillStop } from './backfill/index.js';
-export { verifyMigration, type VerifyOptions, type VerifyResult, type VerifyCheck } from './verify.js';
-export type { TransitionCause, TransitionOptions, MigrationRef } from './engine.js';
-export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller.js';
-export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller-events.js';
-export type { LeaderInfo } from './leader.js';
-export { readFlagState } from './controller-flags.js';
-export type { RepairResult } from './handle/repair-action.js';
-export type { OldColumnDefault } from './catalog-default.js';
-export { runPreflight, type PreflightOptions, type PreflightResult, type PreflightRow } from './preflight.js';
-export { underivableSummary, type UnderivableRow, type UnderivableSummary, type UnderivableSource } from './underivable/store.js';
+/**
+ * The public API of @phaseflag/postgres: what users may rely on. Everything else is internal; the `./internal`
+ * entry exposes some of it to the phaseflag CLI and the tests, unstable and undocumented for users.
+ */
+
+// The executor, and what it hands out.
+export { Phaseflag, type PhaseflagOptions } from './phaseflag.js';
+export { MigrationHandle } from './api/handle.js';
+export { KnexRouter, type KnexRouterOptions } from './router/knex-router.js';
+export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller/controller.js';
+export { DEFAULT_STATE_SCHEMA } from './context.js';
+
+// What requests take and what status reports.
+export type {
+  AppliedTransition, BackfillOptions, BackfillRun, InstanceStatus, MigrationEvent, MigrationRecord, MigrationRef, MigrationStatus,
+  StoredVerifyResult, TransitionCause, TransitionOptions,
+} from './types.js';
+export type { MigrationInspection } from './transitions/facts.js';
+export type { ReadOldOptions } from './transitions/reads.js';
+export type { RepairResult } from './transitions/repair.js';
+export type { SelectOptions, ReadMeaning } from './router/read-select.js';
+export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller/events.js';
+export type { LeaderInfo } from './controller/leader.js';
+
+// Results of the operations on the database.
+export type { MigrationPlan, PhasePlan, PlanOptions, PlanPhase } from './operations/plan.js';
+export type { PlannedStatement, LockMode } from './operations/ddl.js';
+export type { BackfillProgress, BackfillRange, BackfillResult, BackfillStop } from './operations/backfill/types.js';
+export type { BackfillKnobs, BackfillKnobsPatch } from './operations/backfill/knobs.js';
+export type { BackfillRunner } from './operations/backfill/holder.js';
+export type { VerifyResult, VerifyCheck } from './operations/verify.js';
+export type { PreflightOptions, PreflightResult, PreflightRow } from './operations/preflight.js';
+export type { UnderivableRow, UnderivableSummary, UnderivableSource } from './operations/underivable/store.js';
+export type { ResolvedMigration, ColumnInfo } from './catalog/resolved.js';
+export type { OldColumnDefault } from './catalog/default.js';

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ATTR, SPAN } from '@phaseflag/core';
 import { waitFor } from '@phaseflag/testkit';
-import { runBackfill } from '../src/backfill/index.js';
+import { runBackfill } from '../src/operations/backfill/index.js';
 import {
   createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows, type BackfillSuite,
 } from './fixtures/backfill-suite.js';

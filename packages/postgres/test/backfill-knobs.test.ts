@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
 import { holdsFor, waitFor } from '@phaseflag/testkit';
-import { runBackfill, type BackfillProgress } from '../src/backfill/index.js';
-import { findBackfillRunner } from '../src/backfill/holder.js';
-import { readBackfillKnobs, setBackfillKnobs } from '../src/backfill/knobs.js';
+import { runBackfill, type BackfillProgress } from '../src/operations/backfill/index.js';
+import { findBackfillRunner } from '../src/operations/backfill/holder.js';
+import { readBackfillKnobs, setBackfillKnobs } from '../src/operations/backfill/knobs.js';
 import { createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows, type BackfillSuite } from './fixtures/backfill-suite.js';
 
 describe('backfill runtime knobs', function () {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { SPAN } from '@phaseflag/core';
-import { runBackfill } from '../src/backfill/index.js';
-import { RECLAIM_SPAN } from '../src/backfill/reclaim.js';
-import { syncTriggerName } from '../src/steps/sync-trigger.js';
+import { runBackfill } from '../src/operations/backfill/index.js';
+import { RECLAIM_SPAN } from '../src/operations/backfill/reclaim.js';
+import { syncTriggerName } from '../src/operations/steps/sync-trigger.js';
 import {
   createUsers, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows, type BackfillSuite,
 } from './fixtures/backfill-suite.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN } from '@phaseflag/core';
 import { canStartReplica, captureMetrics, captureSpans, holdsFor, replicaUnavailableReason, startReplica, waitFor, type ReplicaPair } from '@phaseflag/testkit';
 import knex, { type Knex } from 'knex';
-import { runBackfill, type BackfillProgress, type BackfillResult } from '../src/backfill/index.js';
+import { runBackfill, type BackfillProgress, type BackfillResult } from '../src/operations/backfill/index.js';
 import { createContext, type ExecutorContext } from '../src/context.js';
 import { installStateStore } from '../src/store/installer.js';
 import { createUsers, rangeTotals, registerMigration, resolveFor, usersMigration, wrongRows, type LogLine } from './fixtures/backfill-suite.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
 import { startLoad, waitFor } from '@phaseflag/testkit';
-import { prepareBackfill, runBackfill } from '../src/backfill/index.js';
+import { prepareBackfill, runBackfill } from '../src/operations/backfill/index.js';
 import {
   createUsers, rangeTotals, registerMigration, resolveFor, setPhase, setupBackfillSuite, usersMigration, wrongRows,
   type BackfillSuite,

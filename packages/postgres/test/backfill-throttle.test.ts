@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN } from '@phaseflag/core';
 import { holdsFor, waitFor } from '@phaseflag/testkit';
-import { runBackfill } from '../src/backfill/index.js';
+import { runBackfill } from '../src/operations/backfill/index.js';
 import {
   createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration,
   type BackfillSuite,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN, isPhaseflagError } from '@phaseflag/core';
-import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/backfill/index.js';
+import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/operations/backfill/index.js';
 import {
   createUsers, migrationFor, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows,
   type BackfillSuite,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { CatalogError, defineMigration, isPhaseflagError, type ErrorCode, type MigrationInput } from '@phaseflag/core';
+import { CatalogError, ConflictError, defineMigration, isPhaseflagError, ValidationError, type ErrorCode, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { resolveMigration } from '../src/catalog.js';
-import { expressionShapeProblem } from '../src/sql-text.js';
+import { resolveMigration } from '../src/catalog/resolve.js';
+import { expressionShapeProblem } from '../src/sql/text.js';
 import { catalogSnapshot, leakedProbeObjects } from './support/catalog-snapshot.js';
 
 const base: MigrationInput = {
@@ -172,7 +172,10 @@ describe('catalog: resolveMigration', function () {
       await assert.rejects(resolveMigration(suite.knex, defineMigration(variant(patch))), (e: unknown) => {
         assert.ok(isPhaseflagError(e, code), `expected ${code}, got ${(e as Error).message}`);
         if (process.env.PF_SHOW_MESSAGES) console.log(`      ${code}: ${e.message}`);
-        assert.ok(e instanceof CatalogError);
+        // A catalog refusal, except a name taken by another object (a conflict) and a declaration the table's
+        // kind cannot carry (invalid): each code has one class (core's ERROR_CLASS_BY_CODE).
+        const expected = code === 'PF_MIGRATION_CONFLICT' ? ConflictError : code === 'PF_INVALID_MIGRATION' ? ValidationError : CatalogError;
+        assert.ok(e instanceof expected, `expected a ${expected.name}, got a ${(e as Error).name}`);
         assert.equal(e.migrationId, 'amount-cents');
         assert.ok(e.hint.length > 0);
         return true;

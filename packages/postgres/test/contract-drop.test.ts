@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource, defineMigration, type Migration } from '@phaseflag/core';
 import { amountInput, createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { Phaseflag, runDdl } from '../src/index.js';
+import { Phaseflag } from '../src/index.js';
+import { internalsOf, runDdl } from '../src/internal.js';
 
 describe('contract with the old column dropped: services started afterwards work without it', function () {
   this.timeout(120_000);
@@ -53,7 +54,7 @@ describe('contract with the old column dropped: services started afterwards work
     const m = defineMigration(amountInput('rec', 'orders_rec'));
     await (await walkToReadNew(m)).contract({ confirm: true, dropOldColumn: true });
     assert.equal(await hasColumn('orders_rec', 'amount_cents'), false);
-    const row = (await pf.store.get('rec'))!;
+    const row = (await internalsOf(pf).store.get('rec'))!;
     assert.equal(row.phase, 'contracted');
     assert.ok(row.old_column_dropped_at instanceof Date, 'the drop is recorded');
     assert.equal(row.old_column_type, 'integer');
@@ -62,11 +63,11 @@ describe('contract with the old column dropped: services started afterwards work
     await suite.knex.raw('INSERT INTO ??.migrations (id, table_schema, table_name, old_column, new_column, definition) VALUES (?, ?, ?, ?, ?, ?::jsonb)',
       [suite.stateSchema, 'norec', suite.schema, 'orders_rec', 'no_such_column', 'amount', '{}']);
     const failing = { step: 'drop-old-column', sql: `ALTER TABLE "${suite.schema}".orders_rec DROP COLUMN no_such_column`, lock: 'ACCESS EXCLUSIVE' as const, maxLockWaitMs: 500, transactional: true, description: 'drop' };
-    await rejects(runDdl(pf.ctx, failing, {
+    await rejects(runDdl(internalsOf(pf).ctx, failing, {
       migrationId: 'norec', ddl: m.ddl,
       record: { text: `UPDATE "${suite.stateSchema}".migrations SET old_column_dropped_at = now() WHERE id = $1`, values: ['norec'] },
     }), 'PF_DDL_FAILED');
-    assert.equal((await pf.store.get('norec'))!.old_column_dropped_at, null);
+    assert.equal((await internalsOf(pf).store.get('norec'))!.old_column_dropped_at, null);
   });
 
   it('an instance started after the drop registers, routes reads and writes to the new column alone, and plans', async () => {
@@ -97,7 +98,7 @@ describe('contract with the old column dropped: services started afterwards work
     assert.equal(plan.oldColumn?.name, 'amount_cents');
     const status = await later.status();
     assert.equal(status.phase, 'contracted');
-    assert.ok(status.row.old_column_dropped_at instanceof Date);
+    assert.ok(status.record.oldColumnDroppedAt instanceof Date);
     const { facts } = await later.inspect();
     assert.equal(facts.phase, 'contracted');
 
@@ -131,7 +132,7 @@ describe('contract with the old column dropped: services started afterwards work
     const kept = defineMigration(amountInput('kept', 'orders_kept'));
     await (await walkToReadNew(kept)).contract({ confirm: true });
     assert.equal(await hasColumn('orders_kept', 'amount_cents'), true, 'contract keeps the old column unless asked');
-    assert.equal((await pf.store.get('kept'))!.old_column_dropped_at, null);
+    assert.equal((await internalsOf(pf).store.get('kept'))!.old_column_dropped_at, null);
     await suite.knex.raw('ALTER TABLE orders_kept DROP COLUMN amount_cents');
     await rejects(restart().migration(kept).register(), 'PF_UNKNOWN_COLUMN');
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { StaticFlagSource, defineMigration, type Logger, type Migration } from '@phaseflag/core';
 import { amountInput, createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { Phaseflag, type Controller, type ControllerEvent } from '../src/index.js';
+import { internalsOf } from '../src/internal.js';
 
 describe('the controller tells the application what it does: onEvent', function () {
   this.timeout(120_000);
@@ -95,7 +96,7 @@ describe('the controller tells the application what it does: onEvent', function 
     await start(pf, m, flags, () => {
       throw new Error('listener bug');
     }, 'ctl-throws');
-    await waitFor(async () => (await pf.store.get('throws'))?.phase === 'dual-write', { timeoutMs: 20_000, description: 'dual-write despite the listener' });
+    await waitFor(async () => (await internalsOf(pf).store.get('throws'))?.phase === 'dual-write', { timeoutMs: 20_000, description: 'dual-write despite the listener' });
     assert.equal(errors.filter((e) => /onEvent threw .*listener bug/.test(e)).length, 1, errors.join('\n'));
     assert.throws(() => pf.controller(m, { flags, onEvent: 'nope' as never }), /onEvent must be a function/);
   });

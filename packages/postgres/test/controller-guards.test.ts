@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { SPAN, StaticFlagSource, defineMigration } from '@phaseflag/core';
 import { amountInput, createAmountTable, waitFor, wrongAmountRows } from '@phaseflag/testkit';
 import { CountingFlagSource, useControllerSuite } from './fixtures/controller-suite.js';
+import { internalsOf } from '../src/internal.js';
 
 /** What the controller refuses to do on a flag alone: read-new before verified, a backfill while an instance lags. */
 describe('the controller: a flag is a request, the database has the last word', function () {
@@ -86,7 +87,7 @@ describe('the controller: a flag is a request, the database has the last word', 
     await c.start();
     await waitPhase('fleet', 'dual-write');
     // An instance that has not heard of dual-write yet: it writes the old column only.
-    const lagging = (phase: 'expanded' | 'dual-write') => pf.store.heartbeat({
+    const lagging = (phase: 'expanded' | 'dual-write') => internalsOf(pf).store.heartbeat({
       instanceId: 'app-lagging', migrationId: 'fleet', phase, writesOld: true, writesNew: phase === 'dual-write', readsOld: true, readsNew: false,
     });
     // It keeps reporting (as a live instance does) so that it cannot expire (TTL 1.5 s) while the test looks.
@@ -117,7 +118,7 @@ describe('the controller: a flag is a request, the database has the last word', 
     const flags2 = new StaticFlagSource({ 'fleet2.dual-write': true, 'fleet2.backfill': true, 'fleet2.read-new': false, 'fleet2.contract': false });
     const router2 = await pf.migration(m2).router(flags2, { heartbeatMs: 100, instanceId: 'app2-current' });
     cleanups.push(() => router2.close());
-    await pf.store.heartbeat({ instanceId: 'app2-gone', migrationId: 'fleet2', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true, readsNew: false });
+    await internalsOf(pf).store.heartbeat({ instanceId: 'app2-gone', migrationId: 'fleet2', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true, readsNew: false });
     const c2 = controller(m2, flags2);
     const started = Date.now();
     await c2.start();

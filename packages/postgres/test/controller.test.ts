@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { CONTROLLER_SPAN, SPAN, StaticFlagSource, defineMigration } from '@phaseflag/core';
 import { amountInput, createAmountTable, holdsFor, startLoad, waitFor, wrongAmountRows } from '@phaseflag/testkit';
 import { Phaseflag } from '../src/index.js';
+import { internalsOf } from '../src/internal.js';
 import { linksTo, trafficOps, useControllerSuite } from './fixtures/controller-suite.js';
 
 describe('the controller: flags drive the phases, Postgres decides', function () {
@@ -47,7 +48,7 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     assert.equal((await suite.knex.raw('SELECT count(*)::int AS n FROM ?? WHERE amount IS NULL', [table])).rows[0].n, 0);
 
     const events = (await pf.migration(m).status()).events.filter((e) => e.kind === 'transition');
-    assert.deepEqual(events.map((e) => e.to_phase), ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
+    assert.deepEqual(events.map((e) => e.toPhase), ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
     assert.equal(events.find((e) => e.action === 'backfill')?.detail?.flag, 'life.backfill', 'each event names the flag that caused it');
 
     const leader = spans.byName(CONTROLLER_SPAN.leader).find((s) => s.attributes['phaseflag.migration.id'] === 'life');
@@ -160,10 +161,10 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const stopped = new AbortController();
     stopped.abort();
     await assert.rejects(m.verify({ signal: stopped.signal }), (e: Error) => e.name === 'AbortError');
-    const row = (await pf.store.get('cut'))!;
+    const row = (await internalsOf(pf).store.get('cut'))!;
     assert.deepEqual([row.phase, row.verify_result], ['backfilled', null], 'no verdict recorded: a controller verifies again');
     assert.match((await m.status()).events.at(-1)!.reason!, /aborted after 0 rows/);
     await m.verify();
-    assert.equal((await pf.store.get('cut'))!.phase, 'verified');
+    assert.equal((await internalsOf(pf).store.get('cut'))!.phase, 'verified');
   });
 });

@@ -3,7 +3,7 @@ import { ATTR, LockTimeoutError, METRIC, SPAN, isPhaseflagError, type DdlSetting
 import { captureMetrics, captureSpans, createSuiteSchema, waitFor, type MetricCapture, type SpanCapture, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { createContext, type ExecutorContext } from '../src/context.js';
-import { backoffMs, lockTimeoutFor, maxLockWait, runDdl, type PlannedStatement } from '../src/ddl.js';
+import { backoffMs, lockTimeoutFor, maxLockWait, runDdl, type PlannedStatement } from '../src/operations/ddl.js';
 
 const fast: DdlSettings = { lockTimeoutMs: 100, nonBlockingLockTimeoutMs: 100, statementTimeoutMs: 0, maxAttempts: 50, retryBaseMs: 20, retryMaxMs: 100 };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { defineMigration, isPhaseflagError, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { Phaseflag } from '../src/engine.js';
+import { Phaseflag } from '../src/phaseflag.js';
 
 /**
  * A declaration edited while its migration is in flight (after a crash, say) is refused before anything runs, with

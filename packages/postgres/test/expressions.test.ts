@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { defineMigration, StaticFlagSource, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
-import { Phaseflag } from '../src/engine.js';
+import { Phaseflag } from '../src/phaseflag.js';
 
 /**
  * An expression is one parenthesised SQL expression wherever it runs: the plan's probes, expand's check, the sync

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { defineMigration, StaticFlagSource, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { Phaseflag, planMigration } from '../src/index.js';
+import { Phaseflag } from '../src/index.js';
+import { internalsOf, planMigration } from '../src/internal.js';
 
 const ddl = { lockTimeoutMs: 500, retryBaseMs: 20, retryMaxMs: 200 };
 const batch = { size: 1000, targetBatchMs: 0 };
@@ -53,9 +54,9 @@ describe('two intents: a derived column lives beside its source, a replacement t
     it('contract keeps the sync trigger: a plain-SQL write of the source after contract re-derives the column', async () => {
       const h = await toReadNew(users('users-email', 'users'));
       await rejects(h.contract({ confirm: true, dropOldColumn: true }), 'PF_DERIVED_SOURCE_KEPT', /email_lower.*derived from "email"/);
-      assert.equal((await pf.store.get('users-email'))!.phase, 'read-new', 'the refusal changed nothing');
+      assert.equal((await internalsOf(pf).store.get('users-email'))!.phase, 'read-new', 'the refusal changed nothing');
       await h.contract({ confirm: true });
-      assert.equal((await pf.store.get('users-email'))!.phase, 'contracted');
+      assert.equal((await internalsOf(pf).store.get('users-email'))!.phase, 'contracted');
       assert.deepEqual(await columns('users'), ['id', 'email', 'email_lower'], 'the source column is untouched');
       const source = (await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email'")).rows[0];
       assert.equal(source.attnotnull, true, 'the source keeps its NOT NULL');
@@ -123,13 +124,13 @@ describe('two intents: a derived column lives beside its source, a replacement t
       const m = defineMigration({
         id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl,
       });
-      const plan = await planMigration(pf.ctx, m);
+      const plan = await planMigration(internalsOf(pf).ctx, m);
       assert.equal(plan.intent, 'replace');
       assert.equal(plan.oldColumnDefault, null);
       const h = await toReadNew({ id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl });
       assert.equal((await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f, filenode, 'ADD COLUMN with a constant default rewrote nothing');
       await h.contract({ confirm: true });
-      const row = (await pf.store.get('accounts-tier'))!;
+      const row = (await internalsOf(pf).store.get('accounts-tier'))!;
       assert.equal(row.phase, 'contracted');
       const col = (await suite.knex.raw(
         "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = 'accounts'::regclass AND a.attname = 'tier'",
@@ -156,7 +157,7 @@ describe('two intents: a derived column lives beside its source, a replacement t
       const input: MigrationInput = {
         id: 'subs-plan', table: 'subs', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', nullable: false }, backfill: 'upper(plan_id)', batch, ddl,
       };
-      const plan = await planMigration(pf.ctx, defineMigration(input), { dropOldColumn: true });
+      const plan = await planMigration(internalsOf(pf).ctx, defineMigration(input), { dropOldColumn: true });
       assert.deepEqual(plan.oldColumnDefault, { sql: "'free'::text", constant: true, carried: "'FREE'::text", why: null });
       const contract = plan.phases.find((p) => p.phase === 'contract')!;
       assert.ok(contract.statements.some((s) => /SET DEFAULT 'FREE'::text/.test(s.sql)), 'plan shows the SET DEFAULT');
@@ -176,7 +177,7 @@ describe('two intents: a derived column lives beside its source, a replacement t
       const m = defineMigration({
         id: 'subs2-plan', table: 'subs2', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', default: 'TRIAL' }, backfill: 'upper(plan_id)', batch, ddl,
       });
-      const plan = await planMigration(pf.ctx, m);
+      const plan = await planMigration(internalsOf(pf).ctx, m);
       assert.equal(plan.oldColumnDefault?.carried, null);
       assert.match(plan.oldColumnDefault?.why ?? '', /declares its own default/);
     });
@@ -188,7 +189,7 @@ describe('two intents: a derived column lives beside its source, a replacement t
       const input: MigrationInput = {
         id: 'tickets-no', table: 'tickets', oldColumn: 'legacy_no', newColumn: { name: 'legacy_no_big', type: 'bigint' }, backfill: 'legacy_no::bigint', batch, ddl,
       };
-      const plan = await planMigration(pf.ctx, defineMigration(input), { dropOldColumn: true });
+      const plan = await planMigration(internalsOf(pf).ctx, defineMigration(input), { dropOldColumn: true });
       assert.equal(plan.oldColumnDefault?.constant, false);
       assert.equal(plan.oldColumnDefault?.carried, null);
       assert.ok(plan.phases.find((p) => p.phase === 'contract')!.notes.some((n) => /PF_DEFAULT_NOT_CARRIED/.test(n)));
@@ -199,11 +200,11 @@ describe('two intents: a derived column lives beside its source, a replacement t
         assert.match(e.hint ?? '', /newColumn\.default|SET DEFAULT/);
         return true;
       });
-      assert.equal((await pf.store.get('tickets-no'))!.phase, 'read-new', 'nothing changed');
+      assert.equal((await internalsOf(pf).store.get('tickets-no'))!.phase, 'read-new', 'nothing changed');
       assert.deepEqual(await columns('tickets'), ['id', 'legacy_no', 'legacy_no_big']);
       // Kept (the column is nullable): contract goes ahead, the old column keeps its default.
       await h.contract({ confirm: true });
-      assert.equal((await pf.store.get('tickets-no'))!.phase, 'contracted');
+      assert.equal((await internalsOf(pf).store.get('tickets-no'))!.phase, 'contracted');
     });
   });
 });

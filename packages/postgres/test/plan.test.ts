@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SPAN, defineMigration } from '@phaseflag/core';
-import { planMigration } from '../src/plan.js';
+import { planMigration } from '../src/operations/plan.js';
 import { useStepsSuite } from './fixtures/steps-suite.js';
 import { catalogSnapshot } from './support/catalog-snapshot.js';
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { ATTR, SPAN, defineMigration, type Migration } from '@phaseflag/core';
 import { amountInput, captureSpans, createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { Phaseflag } from '../src/index.js';
+import { internalsOf } from '../src/internal.js';
 
 describe('repair after a failed verify: the rows that differ are re-derived and verify passes', function () {
   this.timeout(120_000);
@@ -63,7 +64,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     assert.equal(result.rowsScanned, 5000);
     assert.equal(result.verify?.clean, true);
     assert.equal(await wrongRows('orders_drift'), 0);
-    const row = (await pf.store.get('drift'))!;
+    const row = (await internalsOf(pf).store.get('drift'))!;
     assert.equal(row.phase, 'verified');
     assert.equal(row.verify_result?.clean, true);
 
@@ -71,7 +72,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     assert.equal(repairSpan.length, 1);
     assert.equal(repairSpan[0]!.attributes[ATTR.rowsRepaired], 51);
     assert.ok(spans.byName(SPAN.backfillBatch).length >= 9, 'the repair runs in traced batches');
-    const events = await pf.store.events('drift', 50);
+    const events = await internalsOf(pf).store.events('drift', 50);
     const actions = events.filter((e) => e.kind === 'transition').map((e) => e.action);
     assert.ok(actions.includes('repair'), 'backfilled → backfilling is recorded as action repair');
     assert.ok(events.some((e) => e.kind === 'repair' && (e.detail as { rowsRepaired?: number })?.rowsRepaired === 51));
@@ -90,7 +91,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     await h.backfill();
     await h.verify();
     await assert.rejects(h.repair(), (e: { code?: string; message?: string }) => e.code === 'PF_GUARD_REFUSED' && /backfilled/.test(e.message ?? ''));
-    assert.equal((await pf.store.get('clean'))!.phase, 'verified');
+    assert.equal((await internalsOf(pf).store.get('clean'))!.phase, 'verified');
   });
 
   it('walks rows inserted since the first backfill too (fresh ranges bounded at the repair); a repair cut short or paused resumes', async () => {
@@ -111,7 +112,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     };
     const first = await h.repair(cutShort());
     assert.equal(first.verify, null, 'cut short: no verify');
-    assert.equal((await pf.store.get('late'))!.phase, 'backfilling');
+    assert.equal((await internalsOf(pf).store.get('late'))!.phase, 'backfilling');
     const second = await h.repair(cutShort());
     assert.equal(second.verify, null);
     assert.ok(second.rowsScanned > 0 && second.rowsScanned <= 500, 'resumed where the first stopped');
@@ -121,6 +122,6 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     assert.equal(first.rowsScanned + second.rowsScanned + third.rowsScanned, 2030, 'no row walked twice');
     assert.equal(third.verify?.clean, true);
     assert.equal(await wrongRows('orders_late'), 0);
-    assert.equal((await pf.store.get('late'))!.phase, 'verified');
+    assert.equal((await internalsOf(pf).store.get('late'))!.phase, 'verified');
   });
 });

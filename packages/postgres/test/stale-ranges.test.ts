@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { defineMigration } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
-import { prepareBackfill } from '../src/backfill/index.js';
-import { Phaseflag } from '../src/engine.js';
+import { prepareBackfill } from '../src/operations/backfill/index.js';
+import { Phaseflag } from '../src/phaseflag.js';
+import { internalsOf } from '../src/internal.js';
 
 /**
  * Backfill ranges end at the highest key when every writer dual-writes. Ranges prepared in one dual-write must not
@@ -33,7 +34,7 @@ describe('backfill ranges belong to one dual-write', function () {
     await m.expand();
     await m.startDualWrite();
     // What `backfill` does first, committed on its own; then the process dies before dual-write → backfilling.
-    const prepared = await prepareBackfill(pf.ctx, await m.resolve(), { workers: 1 });
+    const prepared = await prepareBackfill(internalsOf(pf).ctx, await m.resolve(), { workers: 1 });
     assert.deepEqual(prepared.upperKey, [2000]);
     await m.stopDualWrite();
     await suite.knex.raw('INSERT INTO orders (amount_cents) SELECT g FROM generate_series(1, 500) g');

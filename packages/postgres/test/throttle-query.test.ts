@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError } from '@phaseflag/core';
 import { waitFor } from '@phaseflag/testkit';
-import { runBackfill } from '../src/backfill/index.js';
-import { findBackfillRunner } from '../src/backfill/holder.js';
-import { resolveMigration } from '../src/catalog.js';
+import { runBackfill } from '../src/operations/backfill/index.js';
+import { findBackfillRunner } from '../src/operations/backfill/holder.js';
+import { resolveMigration } from '../src/catalog/resolve.js';
 import {
   createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, type BackfillSuite,
 } from './fixtures/backfill-suite.js';

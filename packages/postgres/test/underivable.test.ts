@@ -4,6 +4,7 @@ import { ATTR, METRIC, SPAN, StaticFlagSource, defineMigration, isPhaseflagError
 import { captureMetrics, captureSpans, createSuiteSchema, startLoad, type LoadOp, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { Phaseflag } from '../src/index.js';
+import { internalsOf } from '../src/internal.js';
 
 /**
  * A backfill expression that cannot map some values ('N/A'::int, an unmapped CASE into smallint) must never make
@@ -57,21 +58,21 @@ describe('rows the expression cannot derive', function () {
     assert.ok(found.durationMs >= 0);
 
     await rejectsWith(m.startDualWrite(), 'PF_PREFLIGHT_FAILED');
-    assert.equal((await pf.store.get('pre'))!.phase, 'expanded');
-    const refused = (await pf.store.events('pre')).filter((e) => e.kind === 'refused');
+    assert.equal((await internalsOf(pf).store.get('pre'))!.phase, 'expanded');
+    const refused = (await internalsOf(pf).store.events('pre')).filter((e) => e.kind === 'refused');
     assert.match(refused.at(-1)!.reason!, /preflight found 1 row\(s\).*\[777\].*"N\/A"/);
     assert.match(String(refused.at(-1)!.detail?.hint), /--accept-preflight-failures/);
-    assert.equal((await pf.store.get('pre'))!.preflight_result?.failures, 1);
+    assert.equal((await internalsOf(pf).store.get('pre'))!.preflight_result?.failures, 1);
 
     await m.startDualWrite({ acceptPreflightFailures: true });
-    assert.equal((await pf.store.get('pre'))!.phase, 'dual-write');
+    assert.equal((await internalsOf(pf).store.get('pre'))!.phase, 'dual-write');
     assert.deepEqual(await keys('pre'), [{ key: [777], source: 'preflight' }]);
     // The backfill leaves the accepted row alone instead of stopping on it; verify refuses verified while it is there.
     const run = await m.backfill();
     assert.equal(run.phase, 'backfilled');
     assert.equal((await suite.knex.raw('SELECT count(*)::int AS n FROM stock_pre WHERE qty_int IS NULL')).rows[0].n, 1);
     await rejectsWith(m.verify(), 'PF_VERIFY_FAILED');
-    assert.equal((await pf.store.get('pre'))!.phase, 'backfilled');
+    assert.equal((await internalsOf(pf).store.get('pre'))!.phase, 'backfilled');
   });
 
   it('never fails an application write (plain SQL and the router, under load); the rows are recorded and block verified until fixed', async () => {
@@ -128,7 +129,7 @@ describe('rows the expression cannot derive', function () {
     const clean = await m.verify();
     assert.equal(clean.clean, true);
     assert.equal(clean.underivable.count, 0);
-    assert.equal((await pf.store.get('live'))!.phase, 'verified');
+    assert.equal((await internalsOf(pf).store.get('live'))!.phase, 'verified');
     assert.deepEqual(await keys('live'), []);
   });
 
@@ -170,9 +171,9 @@ describe('rows the expression cannot derive', function () {
       { key: [15000], oldValue: 'N/A', error: 'invalid input syntax for type integer: "N/A"', sqlstate: '22P02', rows: undefined, rowsUpdated: error.rowsUpdated });
     assert.ok(error.rowsUpdated >= 14_000, `rows updated before the stop: ${error.rowsUpdated}`);
 
-    const row = (await pf.store.get('bf'))!;
+    const row = (await internalsOf(pf).store.get('bf'))!;
     assert.equal(row.phase, 'paused');
-    const events = await pf.store.events('bf');
+    const events = await internalsOf(pf).store.events('bf');
     assert.ok(events.some((e) => e.kind === 'backfill' && e.action === 'backfill-failed' && (e.detail as { key: unknown }).key?.toString() === '15000'));
     const pause = events.filter((e) => e.kind === 'transition' && e.action === 'pause').at(-1)!;
     assert.match(pause.reason!, /row \[15000\].*cannot be derived/);

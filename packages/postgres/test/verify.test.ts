@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN } from '@phaseflag/core';
 import knex from 'knex';
-import { runBackfill } from '../src/backfill/index.js';
+import { runBackfill } from '../src/operations/backfill/index.js';
 import { createContext } from '../src/context.js';
-import { verifyMigration } from '../src/verify.js';
+import { verifyMigration } from '../src/operations/verify.js';
 import {
   createUsers, migrationFor, registerMigration, resolveFor, setupBackfillSuite, usersMigration, type BackfillSuite,
 } from './fixtures/backfill-suite.js';

@@ -1,7 +1,8 @@
-import { PhaseflagError, type PhaseflagErrorOptions } from '@phaseflag/core';
+import { PhaseflagError, type ErrorCodeOf, type PhaseflagErrorOptions } from '@phaseflag/core';
 
 /** Unleash could not be reached (connection refused, DNS, timeout): nothing was changed by this call. */
 export class UnleashUnavailableError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'UnleashUnavailableError'>;
   /** The Unleash base URL that was tried. */
   readonly url: string;
   constructor(message: string, options: PhaseflagErrorOptions & { url: string }) {
@@ -16,6 +17,7 @@ export class UnleashUnavailableError extends PhaseflagError {
 
 /** Unleash answered, and refused: `status` and `body` are its answer, `hint` says what usually causes it. */
 export class UnleashRejectedError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'UnleashRejectedError'>;
   readonly status: number;
   readonly body: string;
   /** `METHOD /path` of the refused request. */

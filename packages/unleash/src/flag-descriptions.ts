@@ -1,20 +1,15 @@
-import type { FlagNames, Migration } from '@phaseflag/core';
-
-export type PhaseFlagRole = keyof FlagNames;
-
-/** Phase order, which is also the order flags are provisioned and listed in. */
-export const PHASE_FLAG_ROLES: readonly PhaseFlagRole[] = ['dualWrite', 'backfill', 'readNew', 'contract'];
+import { PHASE_FLAGS, type Migration, type PhaseFlag } from '@phaseflag/core';
 
 /**
  * What each flag does and which guard protects it, in the words an operator reads in the Unleash UI. The order
  * of phases lives in phaseflag's guards (Unleash's feature dependencies are one level deep and a paid feature),
  * so each description says what the guard waits for.
  */
-export function describeFlag(migration: Migration, role: PhaseFlagRole): string {
+export function describeFlag(migration: Migration, role: PhaseFlag): string {
   const table = migration.table.schema && migration.table.schema !== 'public' ? `${migration.table.schema}.${migration.table.name}` : migration.table.name;
   const neu = `${table}.${migration.newColumn.name}`;
   const old = migration.oldColumn === null ? null : `${table}.${migration.oldColumn}`;
-  const head = `phaseflag migration "${migration.id}", step ${PHASE_FLAG_ROLES.indexOf(role) + 1} of 4.`;
+  const head = `phaseflag migration "${migration.id}", step ${PHASE_FLAGS.indexOf(role) + 1} of ${PHASE_FLAGS.length}.`;
   switch (role) {
     case 'dualWrite':
       return `${head} On: phaseflag adds ${neu} online (expand), then services write ${old ? `both ${old} and ${neu}` : neu}${migration.sync.trigger ? ', and a sync trigger covers other writers' : ''}. `

@@ -14,6 +14,6 @@ export type { FlagDefinition, StrategyDefinition } from './flag-state.js';
 
 export { provisionFlags } from './provision.js';
 export type { ProvisionAdminOptions, ProvisionReport, ProvisionedFlag } from './provision.js';
-export { describeFlag, migrationTag, PHASE_FLAG_ROLES, type PhaseFlagRole } from './flag-descriptions.js';
+export { describeFlag, migrationTag } from './flag-descriptions.js';
 
 export { UnleashUnavailableError, UnleashRejectedError } from './errors.js';

@@ -1,8 +1,8 @@
-import { ValidationError, type Migration } from '@phaseflag/core';
+import { PHASE_FLAGS, ValidationError, type Migration, type PhaseFlag } from '@phaseflag/core';
 import { z } from 'zod';
 import { AdminApi, type AdminFeature } from './admin-api.js';
 import { UnleashRejectedError } from './errors.js';
-import { PHASE_FLAG_ROLES, describeFlag, migrationTag, type PhaseFlagRole } from './flag-descriptions.js';
+import { describeFlag, migrationTag } from './flag-descriptions.js';
 
 const adminSchema = z.strictObject({
   /** Unleash's base URL (what you open in a browser, without `/api`). */
@@ -20,7 +20,7 @@ const adminSchema = z.strictObject({
 export type ProvisionAdminOptions = z.input<typeof adminSchema>;
 
 export interface ProvisionedFlag {
-  role: PhaseFlagRole;
+  role: PhaseFlag;
   name: string;
   /** `created` by this run, or `existing` and left exactly as it was. */
   status: 'created' | 'existing';
@@ -58,7 +58,7 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
 
   const flags: ProvisionedFlag[] = [];
   let tagTypeChecked = false;
-  for (const role of PHASE_FLAG_ROLES) {
+  for (const role of PHASE_FLAGS) {
     const name = migration.flags[role];
     const existing = await api.getFeature(o.project, name);
     if (existing) {
@@ -119,7 +119,7 @@ async function preflight(api: AdminApi, project: string, environment: string): P
   }
 }
 
-function warningsFor(feature: AdminFeature, role: PhaseFlagRole, environment: string): string[] {
+function warningsFor(feature: AdminFeature, role: PhaseFlag, environment: string): string[] {
   const env = feature.environments.find((e) => e.name === environment);
   if (!env) return [`"${feature.name}" is not available in environment "${environment}" of project "${feature.project}".`];
   const warnings: string[] = [];

@@ -1,4 +1,4 @@
-import type { Phase } from '@phaseflag/core';
+import { GuardRefusedError, type Phase } from '@phaseflag/core';
 import type { BackfillKnobs, BackfillKnobsPatch, MigrationHandle } from '@phaseflag/postgres';
 import type { Command } from 'commander';
 import { BackfillView } from '../backfill-view.js';
@@ -111,7 +111,7 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
     if (initial && DONE_PHASES.includes(initial.phase)) {
       view.stop();
       out.line(`${out.c.bold(id)}: the backfill is complete already (phase ${initial.phase}).`);
-      const v = initial.row.verify_result;
+      const v = initial.record.verifyResult;
       // Running the backfill again changes nothing after a failed verify: say what does.
       if (initial.phase === 'backfilled' && v && !v.clean) out.note(`the last verify found ${v.mismatches} row(s) that differ: \`phaseflag repair ${id}\` re-derives them and verifies again`);
       return await finish('complete', EXIT.ok);
@@ -133,8 +133,9 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
       if (interrupt.signal.aborted) return await interrupted(out, handle, view, id, finish);
       if (result.phase !== 'paused') {
         view.stop();
-        throw new CliError('PF_GUARD_REFUSED', `The backfill of "${id}" stopped: the migration moved to ${result.phase} under it.`,
-          `Someone (or a controller) moved it; see phaseflag status ${id}.`, result.phase);
+        throw new GuardRefusedError(`The backfill of "${id}" stopped: the migration moved to ${result.phase} under it.`, {
+          from: result.phase, action: 'backfill', value: result.phase, migrationId: id, hint: `Someone (or a controller) moved it; see phaseflag status ${id}.`,
+        });
       }
       view.setState('paused', interactive ? 'press p to resume' : `waiting: phaseflag resume ${id}`);
       const resumed = await waitWhilePaused(handle, interrupt.signal);

@@ -1,4 +1,4 @@
-import { planMigration, type MigrationPlan, type PreflightResult } from '@phaseflag/postgres';
+import type { MigrationPlan, PreflightResult } from '@phaseflag/postgres';
 import type { Command } from 'commander';
 import { formatDuration, formatNumber, type Output } from '../output.js';
 import { action } from '../program.js';
@@ -14,7 +14,7 @@ export function registerPlan(program: Command): void {
       const session = await openSession(opts, out, { install: false });
       try {
         const { handle } = session.migration(id);
-        const plan = opts.dropOldColumn ? await planMigration(session.pf.ctx, handle.migration, { dropOldColumn: true }) : await handle.plan();
+        const plan = await handle.plan({ dropOldColumn: opts.dropOldColumn === true });
         printPlan(out, plan);
         if (!opts.preflight) {
           out.result(plan);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ControllerMigrationStatus } from '@phaseflag/postgres';
-import { CliError } from '../errors.js';
+import { UnleashUnavailableError } from '@phaseflag/unleash';
 import { EXIT } from '../exit-codes.js';
 import { abortableSleep, interruptSignal } from '../interrupt.js';
 import { formatNumber } from '../output.js';
@@ -29,7 +29,9 @@ backfill stops after its batch and resumes later).`)
       const interrupt = interruptSignal(() => out.note('stopping: a running backfill stops after its batch…'));
       try {
         if (!flags!.known) {
-          throw new CliError('PF_UNLEASH_UNAVAILABLE', `Unleash at ${settings.url} did not answer within 15 s.`, 'Check UNLEASH_URL and UNLEASH_API_TOKEN (a client token for this environment).');
+          throw new UnleashUnavailableError(`Unleash at ${settings.url} did not answer within 15 s.`, {
+            url: settings.url!, hint: 'Check UNLEASH_URL and UNLEASH_API_TOKEN (a client token for this environment).',
+          });
         }
         const { handle } = session.migration(id);
         let lastRows = -1;
@@ -43,7 +45,7 @@ backfill stops after its batch and resumes later).`)
             },
           },
         });
-        const unwatch = session.pf.store.watchPhase(id, (snap) => out.note(`${out.err.bold(id)}: phase ${out.err.cyan(snap.phase)}`));
+        const unwatch = handle.watch((snap) => out.note(`${out.err.bold(id)}: phase ${out.err.cyan(snap.phase)}`));
         const deadline = timeoutS !== undefined ? Date.now() + timeoutS * 1000 : Infinity;
         let reported = '';
         let status: ControllerMigrationStatus | undefined;
@@ -73,7 +75,7 @@ backfill stops after its batch and resumes later).`)
           out.note(`hint: ${step.hint}`);
           return EXIT.refused;
         }
-        const verify = final.row.verify_result;
+        const verify = final.record.verifyResult;
         if (final.phase === 'backfilled' && verify && !verify.clean) {
           out.note(`verify found ${verify.mismatches} row(s) that differ (sample keys ${JSON.stringify(verify.sampleKeys.slice(0, 5))}); fix the cause, then phaseflag backfill ${id} and phaseflag verify ${id}`);
           return EXIT.verifyFailed;

@@ -141,14 +141,13 @@ async function verify(out: Output, opts: GlobalOptions & Record<string, unknown>
 /** A verify that found rows (from `verify` or the verify `repair` ends with): exit 4, the keys, the rows the expression cannot derive, the way out. */
 async function reportDirtyVerify(out: Output, handle: MigrationHandle, id: string, error: PhaseflagError, extra: Record<string, unknown>): Promise<ActionResult> {
   const status = await handle.status();
-  const row = status.row;
-  const v = row.verify_result;
+  const v = status.record.verifyResult;
   out.error(error, false);
   out.note(`sample keys: ${JSON.stringify(v?.sampleKeys ?? [])}`);
   out.note(`once the cause is fixed: phaseflag repair ${id}   (re-derives the rows that differ, then verifies again)`);
   printUnderivable(out, status.underivable);
   out.result({
-    migrationId: id, ...extra, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: row.phase,
+    migrationId: id, ...extra, clean: false, next: `phaseflag repair ${id}`, rowsChecked: v?.rowsChecked ?? null, mismatches: v?.mismatches ?? null, sampleKeys: v?.sampleKeys ?? [], phase: status.phase,
     underivable: underivableJson(status.underivable),
     error: { code: error.code, message: error.message, hint: error.hint, exitCode: EXIT.verifyFailed },
   });

@@ -1,7 +1,7 @@
 import { StateError } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { LATEST_SCHEMA_VERSION, SCHEMA_VERSIONS } from './schema.js';
-import { advisoryKey } from './advisory.js';
+import { advisoryKey } from '../driver/advisory.js';
 
 /**
  * Creates or upgrades the state store. Idempotent: a second call finds the latest version and does nothing.

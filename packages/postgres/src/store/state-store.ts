@@ -1,4 +1,4 @@
-import { ConflictError, isPhase, StateError, type InstanceFact, type Phase, type PhaseSnapshot, type StateStore } from '@phaseflag/core';
+import { ConflictError, isPhase, StateError, type InstanceFact, type InstanceReport, type Phase, type PhaseSnapshot, type RouterStore } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
 import { installStateStore } from './installer.js';
@@ -48,21 +48,13 @@ export interface EventRow {
   detail: Record<string, unknown> | null;
 }
 
-export interface InstanceReport {
-  instanceId: string;
-  migrationId: string;
-  phase: Phase | 'unknown';
-  writesOld: boolean;
-  writesNew: boolean;
-  readsOld: boolean;
-  readsNew: boolean;
-}
-
+/** A service instance as its router last reported: the phase it applies and what it reads and writes. */
 export interface InstanceRow extends InstanceFact {
   readonly readsNew: boolean;
   readonly host: string | null;
   readonly pid: number | null;
   readonly lastSeen: Date;
+  /** Its heartbeat is younger than `instanceTtlMs`: the guards count it. */
   readonly live: boolean;
 }
 
@@ -76,7 +68,7 @@ export function notifyChannel(stateSchema: string): string {
  * (phase, version) in the same transaction as their event row and a NOTIFY, so watchers learn of them at once
  * and a lost race is an error, never a silent overwrite.
  */
-export class PostgresStateStore implements StateStore {
+export class PostgresStateStore implements RouterStore {
   private watcher: PhaseWatcher | undefined;
 
   constructor(readonly ctx: ExecutorContext, private readonly options: { pollIntervalMs?: number } = {}) {}
@@ -94,11 +86,6 @@ export class PostgresStateStore implements StateStore {
     const row = (await (lock ? q.forUpdate() : q).first()) as MigrationRow | undefined;
     if (!row) return null;
     return { ...row, version: Number(row.version), rows_backfilled: Number(row.rows_backfilled), rows_estimate: row.rows_estimate === null ? null : Number(row.rows_estimate) };
-  }
-
-  async list(): Promise<MigrationRow[]> {
-    const rows = (await this.ctx.knex.select('*').from(this.t('migrations')).orderBy('created_at')) as MigrationRow[];
-    return rows.map((r) => ({ ...r, version: Number(r.version), rows_backfilled: Number(r.rows_backfilled) }));
   }
 
   /** Inserts the migration in `pending` if the store does not know it yet. */

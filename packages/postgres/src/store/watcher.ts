@@ -1,6 +1,7 @@
 import type { PhaseSnapshot } from '@phaseflag/core';
 import { isPhase } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
+import { acquirePooled, releasePooled, type PgConnection, type PgNotification } from '../driver/connection.js';
 
 type Listener = (snapshot: PhaseSnapshot) => void;
 
@@ -13,7 +14,7 @@ export class PhaseWatcher {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly last = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private connection: { query(sql: string): Promise<unknown>; on(e: string, f: (...a: unknown[]) => void): void; removeAllListeners(e: string): void } | undefined;
+  private connection: PgConnection | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
 
@@ -41,13 +42,13 @@ export class PhaseWatcher {
   private async listen(): Promise<void> {
     try {
       // A pooled connection taken out for good: LISTEN is per session.
-      const conn = await (this.ctx.knex.client as { acquireConnection(): Promise<NonNullable<PhaseWatcher['connection']>> }).acquireConnection();
+      const conn = await acquirePooled(this.ctx.knex);
       if (this.closed) {
         await this.release(conn);
         return;
       }
       this.connection = conn;
-      conn.on('notification', (msg: unknown) => this.onNotification(msg as { channel: string; payload?: string }));
+      conn.on('notification', (msg) => this.onNotification(msg));
       conn.on('error', () => this.reconnectLater());
       conn.on('end', () => this.reconnectLater());
       await conn.query(`LISTEN "${this.options.channel.replace(/"/g, '""')}"`);
@@ -67,7 +68,7 @@ export class PhaseWatcher {
     t.unref();
   }
 
-  private onNotification(msg: { channel: string; payload?: string }): void {
+  private onNotification(msg: PgNotification): void {
     if (msg.channel !== this.options.channel || !msg.payload) return;
     try {
       const p = JSON.parse(msg.payload) as { id: string; phase: string; version: number };
@@ -101,8 +102,8 @@ export class PhaseWatcher {
     }
   }
 
-  private async release(conn: unknown): Promise<void> {
-    await (this.ctx.knex.client as { releaseConnection(c: unknown): Promise<void> }).releaseConnection(conn);
+  private async release(conn: PgConnection): Promise<void> {
+    await releasePooled(this.ctx.knex, conn);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError, type MigrationInput } from '@phaseflag/core';
-import { applySteps, expandSteps } from '../../src/steps/expand.js';
+import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
 import { useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the add-check step: a CHECK added NOT VALID, then validated', function () {

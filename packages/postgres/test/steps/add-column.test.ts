@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, LockTimeoutError, SPAN, defineMigration } from '@phaseflag/core';
-import { resolveMigration } from '../../src/catalog.js';
-import { applySteps, expandSteps } from '../../src/steps/expand.js';
+import { resolveMigration } from '../../src/catalog/resolve.js';
+import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
 import { fastDdl, useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the add-column step: ALTER TABLE … ADD COLUMN, waiting behind long transactions', function () {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
-import { createIndex } from '../../src/steps/create-index.js';
-import { applySteps, expandSteps } from '../../src/steps/expand.js';
+import { createIndex } from '../../src/operations/steps/create-index.js';
+import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
 import { fastDdl, useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the create-index step: CREATE INDEX CONCURRENTLY, rebuilt when left invalid', function () {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError } from '@phaseflag/core';
-import { dropNewColumn, dropOldColumn } from '../../src/steps/drop-column.js';
-import { applySteps, expandSteps } from '../../src/steps/expand.js';
-import { syncTrigger, syncTriggerInstalled } from '../../src/steps/sync-trigger.js';
+import { dropNewColumn, dropOldColumn } from '../../src/operations/steps/drop-column.js';
+import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
+import { syncTrigger, syncTriggerInstalled } from '../../src/operations/steps/sync-trigger.js';
 import { useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the drop-column steps: the new column on rollback, the old one at contract', function () {

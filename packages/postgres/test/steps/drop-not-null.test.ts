@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { dropNotNull } from '../../src/steps/drop-not-null.js';
+import { dropNotNull } from '../../src/operations/steps/drop-not-null.js';
 import { useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the drop-not-null step', function () {

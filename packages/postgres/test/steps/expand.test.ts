@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError, type MigrationInput } from '@phaseflag/core';
-import { addCheck } from '../../src/steps/add-check.js';
-import { createIndex } from '../../src/steps/create-index.js';
-import { applySteps, expandSteps, rollbackSteps } from '../../src/steps/expand.js';
+import { addCheck } from '../../src/operations/steps/add-check.js';
+import { createIndex } from '../../src/operations/steps/create-index.js';
+import { applySteps, expandSteps, rollbackSteps } from '../../src/operations/steps/phase-steps.js';
 import { useStepsSuite } from '../fixtures/steps-suite.js';
 import { catalogSnapshot } from '../support/catalog-snapshot.js';
 

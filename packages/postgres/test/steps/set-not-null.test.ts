@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
 import { createContext } from '../../src/context.js';
-import { setNotNull } from '../../src/steps/set-not-null.js';
+import { setNotNull } from '../../src/operations/steps/set-not-null.js';
 import { useStepsSuite } from '../fixtures/steps-suite.js';
 
 describe('the set-not-null step: SET NOT NULL through a validated CHECK', function () {

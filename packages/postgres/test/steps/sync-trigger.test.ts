@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { ATTR, SPAN, defineMigration, type MigrationInput } from '@phaseflag/core';
 import { captureMetrics, captureSpans, createSuiteSchema, type SpanCapture, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
-import { resolveMigration } from '../../src/catalog.js';
+import { resolveMigration } from '../../src/catalog/resolve.js';
 import { createContext, type ExecutorContext } from '../../src/context.js';
-import type { ResolvedMigration } from '../../src/resolved.js';
-import { applySteps, expandSteps } from '../../src/steps/expand.js';
-import { syncFunctionName, syncTrigger, syncTriggerInstalled, syncTriggerName } from '../../src/steps/sync-trigger.js';
+import type { ResolvedMigration } from '../../src/catalog/resolved.js';
+import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
+import { syncFunctionName, syncTrigger, syncTriggerInstalled, syncTriggerName } from '../../src/operations/steps/sync-trigger.js';
 import { installStateStore } from '../../src/store/installer.js';
 
 /**

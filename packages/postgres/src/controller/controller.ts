@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { context, ROOT_CONTEXT, SpanStatusCode, type Link, type Span } from '@opentelemetry/api';
+import {
+  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, decideNext, featureFlagAttributes, isPhaseflagError, parseControllerSettings,
+  type FlagSource, type Logger, type NextStep, type Phase, type PhaseFlag, type PhaseFlagStates,
+} from '@phaseflag/core';
+import { eventSink, type ControllerEvent } from './events.js';
+import { FlagObserver } from './flags.js';
+import type { InstanceStatus, TransitionCause } from '../types.js';
+import { LeaderLocks, type LeaderInfo } from './leader.js';
+import { startBackfillRunner } from './runner.js';
+import type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions, Tracked } from './types.js';
+
+export type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions } from './types.js';
+
+/**
+ * Reconciles flags (intent) with Postgres (truth) for one or more migrations. Any number of service instances
+ * (and the CLI) may run one; per migration, the one holding the leadership lock acts and the others wait. The
+ * leader performs the next step `decideNext()` allows, runs the backfill in the background, verifies when it
+ * completes, and records each refusal once. It reacts to the flag source's change events, to phase changes
+ * (LISTEN/NOTIFY through the state store's watcher) and re-checks every `intervalMs`.
+ */
+export class Controller {
+  readonly instanceId: string;
+  readonly intervalMs: number;
+  private readonly dropOldColumn: boolean;
+  private readonly logger: Logger;
+  private readonly emit: (event: ControllerEvent) => void;
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly leaders: LeaderLocks;
+  private readonly stopSignal = new AbortController();
+  private readonly unsubscribe: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  /** @internal Made by `Phaseflag.controller()`. */
+  constructor(private readonly deps: ControllerDeps, handles: readonly ControlledMigration[], private readonly options: ControllerOptions) {
+    const settings = parseControllerSettings({ instanceId: options.instanceId, intervalMs: options.intervalMs, dropOldColumn: options.dropOldColumn });
+    if (!options.flags || typeof options.flags.isEnabled !== 'function') {
+      throw new TypeError('Controller: options.flags must be a FlagSource (isEnabled(flag, context), optional state() and onChange()).');
+    }
+    this.instanceId = settings.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.intervalMs = settings.intervalMs;
+    this.dropOldColumn = settings.dropOldColumn;
+    this.logger = options.logger ?? deps.ctx.logger;
+    this.emit = eventSink(options.onEvent, this.logger);
+    this.leaders = new LeaderLocks(deps.ctx, { instanceId: this.instanceId, onLost: (ids, why) => this.lost(ids, why) });
+    for (const handle of handles) {
+      this.tracked.set(handle.id, {
+        handle, flags: new FlagObserver(handle.migration, options.flags, deps.ctx.tracer, this.logger, this.instanceId),
+        leaderSpan: undefined, runner: undefined, pass: undefined, again: false, refused: new Set(), staleReported: new Set(), errorReported: null, runnerErrorReported: null,
+        status: { migrationId: handle.id, phase: null, lastStep: null, staleInstances: [], liveInstances: [], lastError: null, readsHeldSince: null },
+      });
+    }
+  }
+
+  /** Starts listening (flag changes, phase changes, the interval) and runs a first pass. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const byFlag = new Map<string, Tracked[]>();
+    for (const t of this.tracked.values()) {
+      for (const name of Object.values(t.handle.migration.flags)) byFlag.set(name, [...(byFlag.get(name) ?? []), t]);
+      this.unsubscribe.push(t.handle.watch(() => void this.request(t)));
+    }
+    if (this.options.flags.onChange) {
+      this.unsubscribe.push(this.options.flags.onChange((names) => {
+        const hit = new Set(names.flatMap((n) => byFlag.get(n) ?? []));
+        for (const t of hit) {
+          // Seen now, even if the pass has to wait for one in progress: the span marks when the change arrived.
+          if (this.leaders.isLeader(t.handle.id)) t.flags.observe(t.leaderSpan?.spanContext());
+          void this.request(t);
+        }
+      }));
+    }
+    this.timer = setInterval(() => {
+      for (const t of this.tracked.values()) void this.request(t);
+    }, this.intervalMs);
+    await this.reconcile();
+  }
+
+  /** One pass over every migration (and whatever passes it triggers), resolved when all have settled. */
+  async reconcile(): Promise<ControllerMigrationStatus[]> {
+    await Promise.all([...this.tracked.values()].map((t) => this.request(t)));
+    return this.status();
+  }
+
+  status(): ControllerMigrationStatus[] {
+    return [...this.tracked.values()].map((t) => ({ ...t.status, leader: this.leaders.isLeader(t.handle.id), backfillRunning: t.runner !== undefined }));
+  }
+
+  isLeader(migrationId: string): boolean {
+    return this.leaders.isLeader(migrationId);
+  }
+
+  /** The backend that leads a migration now (this controller or another process), or null when none does. */
+  leaderOf(migrationId: string): Promise<LeaderInfo | null> {
+    return this.leaders.holder(migrationId);
+  }
+
+  /** Stops acting: aborts running backfills (each stops after its batch), waits for passes, releases leadership. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopSignal.abort();
+      if (this.timer) clearInterval(this.timer);
+      for (const u of this.unsubscribe.splice(0)) u();
+      const tracked = [...this.tracked.values()];
+      for (const t of tracked) t.runner?.abort.abort();
+      await Promise.all(tracked.flatMap((t) => [t.pass, t.runner?.done]).map((p) => p?.catch(() => undefined)));
+      await this.leaders.close();
+      for (const t of tracked) this.endLeadership(t, 'stopped');
+    })();
+    return this.stopping;
+  }
+
+  private request(t: Tracked): Promise<void> {
+    if (this.stopSignal.signal.aborted) return Promise.resolve();
+    if (t.pass) {
+      t.again = true;
+      return t.pass;
+    }
+    t.pass = (async () => {
+      do {
+        t.again = false;
+        try {
+          await context.with(ROOT_CONTEXT, () => this.passOnce(t));
+          t.status = { ...t.status, lastError: null };
+          t.errorReported = null;
+        } catch (error) {
+          if (this.stopSignal.signal.aborted) break; // stopping: what was cut short is not news
+          const message = (error as Error).message;
+          t.status = { ...t.status, lastError: message };
+          if (t.errorReported !== message) this.logger.error(`phaseflag: controller: ${t.handle.id}: ${message}`, { migrationId: t.handle.id, error: message });
+          t.errorReported = message;
+        }
+      } while (t.again && !this.stopSignal.signal.aborted);
+    })().finally(() => {
+      t.pass = undefined;
+      // A request that arrived as the loop ended (between its last check and now) still gets its pass.
+      if (t.again) void this.request(t);
+    });
+    return t.pass;
+  }
+
+  private async passOnce(t: Tracked): Promise<void> {
+    const id = t.handle.id;
+    if (!(await this.leaders.tryAcquire(id))) {
+      if (t.leaderSpan) this.endLeadership(t, 'lost');
+      t.status = { ...t.status, lastStep: null };
+      return;
+    }
+    if (!t.leaderSpan) this.beginLeadership(t);
+    const { record, facts, instances } = await t.handle.inspect();
+    this.reportInstances(t, instances);
+    const flags = t.flags.observe(t.leaderSpan?.spanContext());
+    const readsHeld = record.readsHeldAt !== null;
+    const step = decideNext({ facts, flags, backfillRunning: t.runner !== undefined, readsHeld });
+    t.status = { ...t.status, phase: facts.phase, lastStep: step, readsHeldSince: record.readsHeldAt };
+    if (step.kind === 'none') {
+      if (!step.unknown) t.refused.clear(); // the refusal no longer applies: a new one is news again
+      return;
+    }
+    if (step.kind === 'refuse') {
+      const key = `${step.action}|${step.reason}`;
+      if (t.refused.has(key)) return;
+      t.refused.add(key);
+      const cause = this.cause(t, step.flag, flags, step.code);
+      cause.attributes = { ...cause.attributes, [CONTROLLER_ATTR.refusalCode]: step.code };
+      await t.handle.recordRefusal(step.action, step.from, step.reason, step.hint, cause, { logger: this.logger });
+      this.emit({
+        kind: 'refused', migrationId: id, action: step.action, phase: step.from, code: step.code, reason: step.reason, hint: step.hint,
+        flag: step.flag ? t.flags.key(step.flag) : null, at: this.now(),
+      });
+      return;
+    }
+    t.refused.clear();
+    // While a backfill runs, only a pause may act; the rest waits for the runner to end (it asks for a pass).
+    if (t.runner && step.action !== 'pause') return;
+    await this.act(t, step, flags, record.version);
+  }
+
+  private async act(t: Tracked, step: Extract<NextStep, { kind: 'act' }>, flags: PhaseFlagStates, version: number): Promise<void> {
+    const h = t.handle;
+    const cause = this.cause(t, step.flag, flags, step.why);
+    const signal = this.stopSignal.signal;
+    switch (step.action) {
+      case 'expand': await h.expand({ signal, cause }); break;
+      case 'dual-write': await h.startDualWrite({ cause }); break;
+      case 'stop-dual-write': await h.stopDualWrite({ cause }); break;
+      case 'pause': await h.pause({ cause }); break;
+      case 'read-new': await h.readNew({ cause }); break;
+      // The flag is off: it keeps reads old by itself, so no hold (a hold is for readOld() by hand).
+      case 'read-old': await h.readOld({ cause, hold: false }); break;
+      case 'release-reads': await h.releaseReadHold({ cause, version }); break;
+      // A derived column's source stays: dropOldColumn applies to replacements only.
+      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive', cause }); break;
+      case 'backfill':
+      case 'resume':
+        await h.startBackfill({ cause, batch: this.options.backfill?.batch });
+        this.startRunner(t, cause);
+        break;
+      case 'run-backfill':
+        this.startRunner(t, cause);
+        return; // the runner asks for the next pass when it ends
+      case 'verify':
+        try {
+          await h.verify({ signal, cause });
+        } catch (error) {
+          // A dirty verify is recorded (event, span, warning) by the engine; decideNext waits for a human then.
+          if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
+          return;
+        }
+        break;
+    }
+    t.again = true;
+  }
+
+  private startRunner(t: Tracked, cause: TransitionCause): void {
+    startBackfillRunner(t, { ...this.options.backfill, cause }, this.logger, () => void this.request(t));
+  }
+
+  /** Links (the leadership, the flag change), feature-flag attributes and an event detail for what a step does. */
+  private cause(t: Tracked, flag: PhaseFlag | null, flags: PhaseFlagStates, why: string): TransitionCause {
+    const links: Link[] = [];
+    const leader = t.leaderSpan?.spanContext();
+    if (leader) links.push({ context: leader, attributes: { [CONTROLLER_ATTR.cause]: 'leader' } });
+    const change = flag ? t.flags.cause(flag) : undefined;
+    if (change) links.push({ context: change, attributes: { [CONTROLLER_ATTR.cause]: 'flag-change' } });
+    const attributes = flag ? featureFlagAttributes(t.flags.key(flag), flags[flag], this.options.flags.name) : {};
+    return {
+      links,
+      onApplied: (a) => this.emit({ kind: 'transition', migrationId: t.handle.id, ...a, flag: flag ? t.flags.key(flag) : null }),
+      attributes: { ...attributes, [CONTROLLER_ATTR.instanceId]: this.instanceId },
+      detail: {
+        controller: this.instanceId, why,
+        ...(flag ? { flag: t.flags.key(flag), flagEnabled: flags[flag]?.enabled ?? null, flagFullyOn: flags[flag]?.fullyOn ?? null } : {}),
+      },
+    };
+  }
+
+  private reportInstances(t: Tracked, instances: readonly InstanceStatus[]): void {
+    const stale = instances.filter((i) => !i.live);
+    for (const i of stale) {
+      if (t.staleReported.has(i.instanceId)) continue;
+      t.staleReported.add(i.instanceId);
+      this.logger.warn(`phaseflag: controller: ${t.handle.id}: instance ${i.instanceId} last reported at ${i.lastSeen.toISOString()}, older than the ${this.deps.instanceTtlMs} ms TTL: ignored by the guards until it reports again`,
+        { migrationId: t.handle.id, instanceId: i.instanceId, lastSeen: i.lastSeen, phase: i.phase });
+    }
+    for (const idSeen of [...t.staleReported]) if (!stale.some((i) => i.instanceId === idSeen)) t.staleReported.delete(idSeen);
+    t.status = { ...t.status, staleInstances: stale, liveInstances: instances.filter((i) => i.live) };
+  }
+
+  private beginLeadership(t: Tracked): void {
+    t.leaderSpan = this.deps.ctx.tracer.startSpan(CONTROLLER_SPAN.leader, {
+      root: true, attributes: { [ATTR.migrationId]: t.handle.id, [CONTROLLER_ATTR.instanceId]: this.instanceId, [ATTR.actor]: this.deps.ctx.actor },
+    }, ROOT_CONTEXT);
+    t.flags.reset();
+    t.refused.clear();
+    this.logger.info(`phaseflag: controller ${this.instanceId} leads ${t.handle.id}`, { migrationId: t.handle.id, instanceId: this.instanceId });
+    this.emit({ kind: 'leader', migrationId: t.handle.id, leader: true, reason: 'acquired', at: this.now() });
+  }
+
+  private endLeadership(t: Tracked, why: 'lost' | 'stopped'): void {
+    const span = t.leaderSpan;
+    t.leaderSpan = undefined;
+    t.runner?.abort.abort();
+    if (!span) return;
+    if (why === 'lost') span.setStatus({ code: SpanStatusCode.ERROR, message: 'leadership lost' });
+    span.end();
+    this.emit({ kind: 'leader', migrationId: t.handle.id, leader: false, reason: why, at: this.now() });
+  }
+
+  private now(): Date {
+    return new Date(this.deps.ctx.clock.now());
+  }
+
+  private lost(ids: string[], why: string): void {
+    for (const id of ids) {
+      const t = this.tracked.get(id);
+      if (!t) continue;
+      this.logger.warn(`phaseflag: controller ${this.instanceId} lost the lead of ${id}: ${why}`, { migrationId: id });
+      this.endLeadership(t, 'lost');
+    }
+  }
+}

@@ -1,0 +1,264 @@
+import { objectName, quoteIdent } from '@phaseflag/core';
+import { readTrigger } from '../../catalog/state.js';
+import type { ExecutorContext } from '../../context.js';
+import type { PlannedStatement } from '../ddl.js';
+import type { ResolvedMigration } from '../../catalog/resolved.js';
+import { dollarTag, expressionValue, qualify } from '../../sql/text.js';
+import { onTable, run, tableSql, type PlanContext, type Step } from './step.js';
+
+const NAME = 'sync-trigger';
+
+/**
+ * Dual-write in the database, for writers that do not embed phaseflag (psql, cron jobs, other services): a
+ * BEFORE INSERT OR UPDATE row trigger keeps the two columns consistent, as pgroll's up/down triggers do.
+ *
+ *   INSERT  new column not given (NULL, or its default) → new := backfill(row)
+ *           else old column NULL                         → old := reverse(row)
+ *   UPDATE  the writer changed new but not old           → old := reverse(row), unless new already equals
+ *                                                          backfill(row) (the backfill's own UPDATE, or a writer
+ *                                                          that keeps both right: a lossy reverse would rewrite old)
+ *           new unchanged and an input of the backfill
+ *           changed, or new still NULL/default           → new := backfill(row)
+ *           both changed                                 → trusted as written
+ *
+ * The expressions see the row's columns under their own names (see `evaluator`), without any rewriting of the
+ * user's SQL, and are cast exactly as the backfill and verify cast them. An UPDATE that touches none of the
+ * backfill's inputs costs a few comparisons and no evaluation.
+ *
+ * Trigger order: Postgres fires the BEFORE triggers of a table in the byte order of their names (pgroll #352).
+ * The name starts with "zz_" so that it fires after the table's own BEFORE triggers (any name sorting before
+ * "zz_" — every name starting with a letter other than z, a digit or "_"): values those triggers set or
+ * normalise are synced, not overwritten. A user trigger sorting after it that changes either column is seen by
+ * verify.
+ */
+export function syncFunctionName(r: ResolvedMigration): string {
+  return objectName('pf_sync', r.migration.id);
+}
+
+export function syncTriggerName(r: ResolvedMigration): string {
+  return objectName('zz_pf_sync', r.migration.id);
+}
+
+/** Whether this migration needs a trigger at all: one of the two directions must be computable. */
+export function syncTriggerApplies(r: ResolvedMigration): boolean {
+  return r.migration.sync.trigger && (r.migration.backfill !== null || (r.migration.reverse !== null && r.oldColumn !== null));
+}
+
+/** Names a variable may not take: it would hide the trigger's own NEW, OLD, FOUND or TG_* inside the block. */
+const PLPGSQL_SPECIAL = /^(new|old|found|tg_[a-z_]*)$/;
+
+/**
+ * How an expression is evaluated over the row. Preferred: each column it reads (known by name from the catalog
+ * analysis) becomes a block variable of the column's type, holding NEW's value, and the expression runs as a
+ * plain PL/pgSQL expression, where unqualified names resolve to those variables. That is Postgres's own name
+ * resolution, not a rewrite of the user's text, and it runs on PL/pgSQL's fast path for simple expressions, about
+ * twice as cheap as a query. When a column's name would shadow a PL/pgSQL special variable, the expression runs
+ * as a query over the row instead, `(SELECT <expr> FROM (SELECT NEW.*) AS pf_row)`, where the function's
+ * `#variable_conflict use_column` makes such a name mean the column.
+ */
+function evaluator(r: ResolvedMigration): { value: (expression: string, type: string) => string; scope: (inputs: readonly string[], body: string[]) => string[] } {
+  const inputs = [...r.backfillInputs, ...r.reverseInputs];
+  if (inputs.some((c) => PLPGSQL_SPECIAL.test(c))) {
+    return {
+      value: (expression, type) => `(SELECT ${expressionValue(expression, type)} FROM (SELECT NEW.*) AS pf_row)`,
+      scope: (_inputs, body) => body,
+    };
+  }
+  const typeOf = (c: string) => (c === r.migration.newColumn.name ? r.newColumnType : r.columns.get(c)!.type);
+  return {
+    value: (expression, type) => expressionValue(expression, type),
+    scope: (names, body) => (names.length === 0 ? body : [
+      'DECLARE',
+      ...[...new Set(names)].map((c) => `  ${quoteIdent(c)} ${typeOf(c)} := NEW.${quoteIdent(c)};`),
+      'BEGIN',
+      ...body.map((l) => `  ${l}`),
+      'END;',
+    ]),
+  };
+}
+
+/**
+ * The name of the state schema's function that records a row the trigger could not derive (store/schema.ts,
+ * version 4): SECURITY DEFINER, so the application's role needs no privilege on the state tables.
+ */
+export const RECORD_UNDERIVABLE_FUNCTION = 'pf_record_underivable';
+
+/**
+ * A derivation that may fail on a row's value ('N/A'::int, an unmapped CASE into smallint) must not fail the
+ * application's write: until reads switch the old column is authoritative. The assignment runs in an exception
+ * block (a subtransaction, entered only on the paths that derive); on error the target column is left NULL (on
+ * the new side, never a value derived from an earlier version of the row) and the row is recorded in
+ * `underivable`, where verify finds it and refuses `verified` until it is fixed.
+ */
+function guarded(assign: string[], onError: string[], record: string, enabled = true): string[] {
+  if (!enabled) return assign;
+  return ['BEGIN', ...indent(assign), 'EXCEPTION WHEN others THEN', ...indent([...onError, record]), 'END;'];
+}
+
+/**
+ * The trigger function's body. `guarded: false` leaves out the exception blocks (a failing derivation fails the
+ * writer's statement, as before): it exists only so the benchmark can measure what the blocks cost.
+ */
+export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, options: { guarded?: boolean } = {}): string {
+  const safe = options.guarded ?? true;
+  const m = r.migration;
+  const { value, scope } = evaluator(r);
+  const newCol = quoteIdent(m.newColumn.name);
+  const oldCol = r.oldColumn === null ? null : quoteIdent(r.oldColumn.name);
+  const backfill = m.backfill === null ? null : value(m.backfill, r.newColumnType);
+  const reverse = m.reverse === null || r.oldColumn === null ? null : value(m.reverse, r.oldColumn.type);
+  const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${quoteIdent(c.name)}`).join(', ')})`;
+  // Recording can fail too (a role without USAGE on the state schema): that must not fail the write either. The
+  // row is still found: its new column is NULL, which verify compares against the expression and records.
+  const record = (what: 'backfill' | 'reverse') => ['BEGIN',
+    `  PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, `
+    + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`,
+    'EXCEPTION WHEN others THEN',
+    `  RAISE WARNING 'phaseflag: could not record a row of ${m.id.replace(/'/g, "''")} the expression cannot derive: %', SQLERRM;`,
+    'END;'].join('\n');
+  // On INSERT the column default has already been applied: a value equal to it counts as not given.
+  const unset = `NEW.${newCol} IS NULL${r.newColumnDefaultSql === null ? '' : ` OR NEW.${newCol} IS NOT DISTINCT FROM ${r.newColumnDefaultSql}`}`;
+  const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill'), safe) : [];
+  // A value the reverse cannot map leaves the old column as the writer left it (the old value on UPDATE, NULL on
+  // INSERT): setting it NULL would fail a NOT NULL old column, i.e. the write. The row is recorded; verify sees
+  // that the columns disagree.
+  const fillOld = reverse ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse'), safe) : [];
+
+  const insert: string[] = [];
+  if (backfill) insert.push(`IF ${unset} THEN`, ...indent(fillNew));
+  if (reverse) insert.push(`${backfill ? 'ELSIF' : 'IF'} NEW.${oldCol} IS NULL AND NEW.${newCol} IS NOT NULL THEN`, ...indent(fillOld));
+  if (insert.length > 0) insert.push('END IF;');
+
+  const update: string[] = [`IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`];
+  if (reverse) {
+    // A new value that already agrees with the old column (the backfill's own UPDATE) must not be reversed:
+    // a lossy reverse would rewrite the old column's value. An old value the backfill cannot derive does not
+    // agree with anything: the writer's new value is reversed.
+    const unchangedOld = `NEW.${oldCol} IS NOT DISTINCT FROM OLD.${oldCol}`;
+    update.push(...indent(backfill
+      ? [`IF ${unchangedOld} THEN`, ...indent(guarded(scope([...r.backfillInputs, ...r.reverseInputs],
+        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;']), [], fillOld.join('\n'), safe)), 'END IF;']
+      : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;']));
+  } else {
+    update.push('  NULL; -- the writer set the new column: trusted');
+  }
+  if (backfill) {
+    const changed = r.backfillInputs.map((c) => `NEW.${quoteIdent(c)} IS DISTINCT FROM OLD.${quoteIdent(c)}`);
+    update.push(`ELSIF ${[...changed, unset].join('\n   OR ')} THEN`, ...indent(fillNew));
+  }
+  update.push('END IF;');
+
+  // use_column: in the query form, a column named like a PL/pgSQL variable (old, new, found) means the column.
+  return `
+#variable_conflict use_column
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+${indent(insert.length > 0 ? insert : ['NULL;'], 4).join('\n')}
+  ELSE
+${indent(update, 4).join('\n')}
+  END IF;
+  RETURN NEW;
+END
+`;
+}
+
+/** A SQL string literal (standard_conforming_strings: only the quote is doubled). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+function indent(lines: string[], by = 2): string[] {
+  const pad = ' '.repeat(by);
+  return lines.map((l) => `${pad}${l}`);
+}
+
+/**
+ * The search_path the function runs under. An expression that uses only built-in objects means the same under
+ * any path (pg_catalog is searched first), so the function leaves the writer's path alone: a SET clause costs a
+ * GUC save and restore on every row. One that uses user functions, operators or types pins the path it was
+ * validated under, so every writer resolves them alike.
+ */
+function pinnedSearchPath(r: ResolvedMigration): string | null {
+  if (r.expressionDependencies !== undefined && r.expressionDependencies.length === 0) return null;
+  return r.searchPath.length === 0 ? 'pg_catalog' : r.searchPath.map(quoteIdent).join(', ');
+}
+
+export function createFunctionStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
+  const body = syncFunctionBody(r, ctx.stateSchema);
+  const tag = dollarTag(body, 'pf_sync');
+  const pinned = pinnedSearchPath(r);
+  return {
+    step: NAME, lock: 'NONE', maxLockWaitMs: 0, transactional: true,
+    sql: `CREATE OR REPLACE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}() RETURNS trigger LANGUAGE plpgsql\n`
+      + `${pinned === null ? '' : `SET search_path TO ${pinned}\n`}AS ${tag}${body}${tag}`,
+    description: `create or replace sync function "${syncFunctionName(r)}" in "${ctx.stateSchema}" (no table lock)`,
+  };
+}
+
+export function createTriggerStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
+  const trigger = quoteIdent(syncTriggerName(r));
+  return onTable(r, NAME, 'ACCESS EXCLUSIVE',
+    `DROP TRIGGER IF EXISTS ${trigger} ON ${tableSql(r)};\n`
+      + `CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON ${tableSql(r)} FOR EACH ROW EXECUTE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
+    `(re)create BEFORE INSERT OR UPDATE trigger "${syncTriggerName(r)}" in one transaction (catalog only)`);
+}
+
+export function dropTriggerStatement(r: ResolvedMigration): PlannedStatement {
+  return onTable(r, NAME, 'ACCESS EXCLUSIVE', `DROP TRIGGER IF EXISTS ${quoteIdent(syncTriggerName(r))} ON ${tableSql(r)}`,
+    `drop sync trigger "${syncTriggerName(r)}" (catalog only)`);
+}
+
+export function dropFunctionStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
+  return {
+    step: NAME, lock: 'NONE', maxLockWaitMs: 0, transactional: true,
+    sql: `DROP FUNCTION IF EXISTS ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
+    description: `drop sync function "${syncFunctionName(r)}" (no table lock)`,
+  };
+}
+
+async function functionSource(ctx: ExecutorContext, r: ResolvedMigration): Promise<{ src: string; config: string[] | null } | null> {
+  const row = (await ctx.knex.raw(
+    `SELECT p.prosrc AS src, p.proconfig AS config FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = ? AND p.proname = ? AND p.pronargs = 0`,
+    [ctx.stateSchema, syncFunctionName(r)],
+  )).rows[0] as { src: string; config: string[] | null } | undefined;
+  return row ?? null;
+}
+
+/** proconfig keeps `SET search_path` flattened, quoting only names that need it. */
+function normalized(config: string): string {
+  return config.replace(/["\s]/g, '');
+}
+
+/** Installed, enabled and calling this migration's function: writers that bypass phaseflag are covered. */
+export async function syncTriggerInstalled(ctx: ExecutorContext, r: ResolvedMigration): Promise<boolean> {
+  const t = await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r));
+  return t.exists && t.enabled && t.matches;
+}
+
+/** The trigger exists at all (enabled or not): it must go before a column it names does. */
+export async function syncTriggerPresent(ctx: ExecutorContext, r: ResolvedMigration): Promise<boolean> {
+  return (await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r))).exists;
+}
+
+export const syncTrigger: Step = {
+  name: NAME,
+  plan: (r, ctx) => (syncTriggerApplies(r) ? [createFunctionStatement(r, ctx), createTriggerStatement(r, ctx)] : []),
+  planRollback: (r, ctx) => [dropTriggerStatement(r), dropFunctionStatement(r, ctx)],
+  async apply(ctx, r, opts) {
+    if (!syncTriggerApplies(r)) return;
+    const fn = await functionSource(ctx, r);
+    const body = syncFunctionBody(r, ctx.stateSchema);
+    // Replacing a function takes no table lock, but skipping an identical one keeps a re-run free of side effects.
+    const pinned = pinnedSearchPath(r);
+    const config = pinned === null ? '' : `search_path=${pinned}`;
+    if (fn === null || fn.src !== body || normalized((fn.config ?? []).join()) !== normalized(config)) {
+      await run(ctx, r, createFunctionStatement(r, ctx), opts);
+    }
+    if (!(await syncTriggerInstalled(ctx, r))) await run(ctx, r, createTriggerStatement(r, ctx), opts);
+  },
+  async rollback(ctx, r, opts) {
+    if (await syncTriggerPresent(ctx, r)) await run(ctx, r, dropTriggerStatement(r), opts);
+    if (await functionSource(ctx, r)) await run(ctx, r, dropFunctionStatement(r, ctx), opts);
+  },
+};

@@ -1,0 +1,115 @@
+import { defineMigration, type Migration, type MigrationInput } from '@phaseflag/core';
+import type { Knex } from 'knex';
+import { MigrationHandle } from './api/handle.js';
+import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
+import { Controller, type ControllerOptions } from './controller/controller.js';
+import type { KnexRouter } from './router/knex-router.js';
+import { PostgresStateStore } from './store/state-store.js';
+import type { MigrationRef } from './types.js';
+
+export interface PhaseflagOptions extends ExecutorContextOptions {
+  /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
+  pollIntervalMs?: number;
+  /**
+   * How long destructive steps (dropping a column at rollback or contract) wait after the phase change has been
+   * announced, so that every service instance has stopped using the column before it goes.
+   */
+  graceMs?: number;
+  /** Heartbeats older than this do not count as live instances. */
+  instanceTtlMs?: number;
+}
+
+/** What the CLI and the tests may reach behind a Phaseflag (see the `./internal` entry). */
+export interface PhaseflagInternals {
+  readonly ctx: ExecutorContext;
+  readonly store: PostgresStateStore;
+}
+
+/**
+ * Kept on the instance under a registered symbol, not in a module-level map: the package's two entries (main and
+ * `./internal`) may each carry their own copy of this module (CommonJS builds do), and both must find it.
+ */
+const INTERNALS = Symbol.for('phaseflag.postgres.internals');
+
+/** @internal The executor's context and state store, for the CLI and the tests; not part of the public API. */
+export function internalsOf(pf: Phaseflag): PhaseflagInternals {
+  return (pf as unknown as Record<symbol, PhaseflagInternals>)[INTERNALS]!;
+}
+
+/**
+ * The executor for one database, and the composition root of this package: it makes the context and the state
+ * store, and hands each `MigrationHandle`, `KnexRouter` and `Controller` exactly what it uses. Installs the state
+ * store; one handle per declared migration. Dependencies are passed in; nothing global is touched except the
+ * OpenTelemetry API's defaults.
+ */
+export class Phaseflag {
+  readonly graceMs: number;
+  readonly instanceTtlMs: number;
+  readonly pollIntervalMs: number;
+  readonly #ctx: ExecutorContext;
+  readonly #store: PostgresStateStore;
+  readonly #handles = new Map<string, MigrationHandle>();
+  readonly #routers = new Set<KnexRouter>();
+  readonly #controllers = new Set<Controller>();
+
+  constructor(options: PhaseflagOptions) {
+    this.#ctx = createContext(options);
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.graceMs = options.graceMs ?? 2 * this.pollIntervalMs;
+    this.instanceTtlMs = options.instanceTtlMs ?? 30_000;
+    this.#store = new PostgresStateStore(this.#ctx, { pollIntervalMs: this.pollIntervalMs });
+    Object.defineProperty(this, INTERNALS, { value: { ctx: this.#ctx, store: this.#store } satisfies PhaseflagInternals });
+  }
+
+  /** The knex instance it was given. */
+  get knex(): Knex {
+    return this.#ctx.knex;
+  }
+
+  /** The schema holding phaseflag's own tables. */
+  get stateSchema(): string {
+    return this.#ctx.stateSchema;
+  }
+
+  /** Creates or upgrades the state store (idempotent); `from` and `to` are its schema versions. */
+  install(): Promise<{ from: number; to: number }> {
+    return this.#store.install();
+  }
+
+  /** The handle of a declared migration (validated here; the same handle for the same id). */
+  migration(definition: Migration | MigrationInput): MigrationHandle {
+    const migration = 'primaryKey' in definition && Array.isArray(definition.primaryKey) && Object.isFrozen(definition)
+      ? (definition as Migration) : defineMigration(definition as MigrationInput);
+    const existing = this.#handles.get(migration.id);
+    if (existing) return existing;
+    const handle = new MigrationHandle({
+      ctx: this.#ctx, store: this.#store, graceMs: this.graceMs, instanceTtlMs: this.instanceTtlMs,
+      trackRouter: (router) => {
+        this.#routers.add(router);
+        return () => this.#routers.delete(router);
+      },
+    }, migration);
+    this.#handles.set(migration.id, handle);
+    return handle;
+  }
+
+  /**
+   * A controller that moves the given migrations by their flags (see Controller). Call `start()`; any number of
+   * instances may run one, one leads each migration at a time.
+   */
+  controller(migrations: MigrationRef | readonly MigrationRef[], options: ControllerOptions): Controller {
+    const list = (Array.isArray(migrations) ? migrations : [migrations]) as readonly MigrationRef[];
+    const handles = list.map((m) => ('migration' in m ? this.migration(m.migration) : this.migration(m)));
+    const controller = new Controller({ ctx: this.#ctx, instanceTtlMs: this.instanceTtlMs }, handles, options);
+    this.#controllers.add(controller);
+    return controller;
+  }
+
+  /** Stops its controllers, closes its routers and the state store's watcher. */
+  async close(): Promise<void> {
+    for (const c of [...this.#controllers]) await c.stop();
+    this.#controllers.clear();
+    for (const r of [...this.#routers]) await r.close();
+    await this.#store.close();
+  }
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { Derived, Router, ValidationError, writesBoth, type FlagContext, type FlagSource, type Logger, type RouteDecision, type RouterStore } from '@phaseflag/core';
+import type { Knex } from 'knex';
+import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
+import type { ResolvedMigration } from '../catalog/resolved.js';
+import { expressionValue, forKnex } from '../sql/text.js';
+
+/** What a router is built from: the application's knex, the state store port, a logger, and who tracks it. */
+export interface KnexRouterDeps {
+  readonly knex: Knex;
+  readonly store: RouterStore;
+  readonly logger: Logger;
+  /** Called once at construction (the Phaseflag closes its routers); returns the function close() calls. */
+  readonly track?: (router: KnexRouter) => () => void;
+}
+
+export interface KnexRouterOptions {
+  /** Identifies this service instance in heartbeats (default: a random id per router). */
+  instanceId?: string;
+  /** How often the instance reports the phase it applies; 0 turns heartbeats off. */
+  heartbeatMs?: number;
+}
+
+/**
+ * The Router for knex users: keeps the core Router on the database's phase, renders derived values as SQL and
+ * reads one representation whatever the phase (`select()`). Per-request work is the core Router's decision (a
+ * few property reads) plus building the row the application was going to write anyway.
+ */
+export class KnexRouter {
+  readonly core: Router;
+  readonly instanceId: string;
+  private readonly knex: Knex;
+  private readonly store: RouterStore;
+  private readonly logger: Logger;
+  private readonly untrack: () => void;
+  private readonly unsubscribe: () => void;
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  private initial: Promise<void>;
+  private closed = false;
+
+  /** @internal Made by `MigrationHandle.router()`. */
+  constructor(deps: KnexRouterDeps, private readonly resolved: ResolvedMigration, flags: FlagSource, options: KnexRouterOptions = {}) {
+    const m = resolved.migration;
+    // Contract dropped the old column: contracted is final, so the router starts there and no snapshot (a
+    // store not answering yet, a stale or missing row) can send a read or a write to a column that is gone.
+    const snapshot = resolved.oldColumnDropped ? { migrationId: m.id, phase: 'contracted' as const, version: Number.MAX_SAFE_INTEGER } : undefined;
+    this.core = new Router(m, { flags, snapshot });
+    this.knex = deps.knex;
+    this.store = deps.store;
+    this.logger = deps.logger;
+    this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.unsubscribe = deps.store.watchPhase(m.id, (s) => {
+      const before = this.core.currentPhase;
+      this.core.update(s);
+      if (before !== this.core.currentPhase) void this.heartbeat();
+    });
+    this.initial = deps.store.readPhase(m.id).then((s) => this.core.update(s), (e) => {
+      deps.logger.warn('phaseflag: cannot read the phase yet; reading old and writing old until the store answers', { error: (e as Error).message });
+    });
+    const every = options.heartbeatMs ?? 5000;
+    if (every > 0) {
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
+      this.heartbeatTimer.unref();
+      this.initial = this.initial.then(() => this.heartbeat());
+    }
+    this.untrack = deps.track?.(this) ?? (() => undefined);
+  }
+
+  /** Resolves once the router has read the phase from the store (or failed to and stays on the safe side). */
+  ready(): Promise<void> {
+    return this.initial;
+  }
+
+  decide(context?: FlagContext): RouteDecision {
+    return this.core.decide(context);
+  }
+
+  /**
+   * The physical column the read rule picks for this request, or null when nothing can be read yet. Its values
+   * change meaning when reads switch (cents, then units): prefer `select()`, which never does.
+   */
+  column(context?: FlagContext): string | null {
+    return this.core.readColumn(context);
+  }
+
+  /**
+   * One select-list item for `.select(...)` that means the same in every phase: by default the new column's
+   * meaning under the new column's name — derived in SQL from the old column with the backfill expression until
+   * reads switch for this request, the new column itself after. `{ meaning: 'old' }` gives the old column's
+   * meaning under its name instead (the reverse expression once reads switch); `as` renames, `table` qualifies
+   * the columns (an alias in a join). See read-select.ts.
+   */
+  select(context?: FlagContext, options?: SelectOptions): Knex.Raw {
+    const o = parseSelectOptions(options, this.resolved.migration.id);
+    const d = this.core.decideRead(context);
+    return selectItem(this.knex, this.resolved, this.core.currentPhase, d.read, o);
+  }
+
+  /**
+   * The row to INSERT or UPDATE: both columns where the phase wants both, the missing side derived in SQL from
+   * the supplied values with the migration's expression. When the expression needs columns the row does not
+   * supply (an UPDATE of a few columns), the derived side is left to the sync trigger, which sees the whole row.
+   */
+  row(values: Record<string, unknown>, context?: FlagContext): Record<string, unknown> {
+    const out = this.core.writeValues(values, context);
+    // While the sync trigger is live it derives the missing side over the whole row, inside an exception
+    // block: a value the expression cannot map is recorded instead of failing the application's statement,
+    // which a derivation in the statement itself (plain SQL has no exception handling) would do.
+    const triggerDerives = this.resolved.migration.sync.trigger && this.core.currentPhase !== 'unknown' && writesBoth(this.core.currentPhase);
+    for (const [key, value] of Object.entries(out)) {
+      if (!(value instanceof Derived)) continue;
+      if (triggerDerives) {
+        delete out[key];
+        continue;
+      }
+      const inputs = value.target === this.resolved.migration.newColumn.name ? this.resolved.backfillInputs : this.resolved.reverseInputs;
+      const missing = inputs.filter((c) => !Object.prototype.hasOwnProperty.call(value.row, c));
+      if (missing.length > 0) {
+        if (this.resolved.migration.sync.trigger) {
+          delete out[key];
+          continue;
+        }
+        throw new ValidationError('PF_INVALID_OPTIONS', `Cannot derive ${value.target} without ${missing.join(', ')}.`, {
+          value: Object.keys(value.row), migrationId: this.resolved.migration.id,
+          hint: `Include ${missing.join(', ')} in the write, or turn the sync trigger on so the database derives it from the whole row.`,
+        });
+      }
+      out[key] = this.derive(value, inputs);
+    }
+    return out;
+  }
+
+  private derive(value: Derived, inputs: readonly string[]): Knex.Raw {
+    // The expression is evaluated over a one-row subquery that names the supplied values like the table's
+    // columns, typed as the table types them, so "lower(email)" means the same here as in the backfill.
+    // A router resolved before expand does not see the new column in `columns`: its type is the declared one.
+    const typeOf = (c: string) => this.resolved.columns.get(c)?.type ?? (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
+    const select = inputs.map((c) => `?::${typeOf(c)} AS ??`).join(', ');
+    const bindings: unknown[] = [];
+    for (const c of inputs) bindings.push(value.row[c], c);
+    const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;
+    const expression = forKnex(expressionValue(value.expression, targetType));
+    if (inputs.length === 0) return this.knex.raw(expression);
+    return this.knex.raw(`(SELECT ${expression} FROM (SELECT ${select}) AS pf_row)`, bindings);
+  }
+
+  /** Reports the phase this instance applies, what it writes and whether it read the old column lately. */
+  async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    const d = this.core.decide();
+    const reads = this.core.takeReadCounts();
+    const readsOld = reads.oldReads > 0 || (reads.newReads === 0 && d.read === 'old');
+    try {
+      await this.store.heartbeat({
+        instanceId: this.instanceId, migrationId: this.resolved.migration.id, phase: this.core.currentPhase,
+        writesOld: d.writeOld, writesNew: d.writeNew, readsOld, readsNew: reads.newReads > 0 || d.read === 'new',
+      });
+    } catch (error) {
+      this.logger.warn('phaseflag: heartbeat failed', { error: (error as Error).message });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.initial.catch(() => undefined);
+    await this.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
+    this.untrack();
+  }
+}

@@ -1,0 +1,128 @@
+import type { Attributes, Link } from '@opentelemetry/api';
+import type { Action, Migration, MigrationInput, Phase } from '@phaseflag/core';
+import type { BackfillProgress, BackfillResult } from './operations/backfill/types.js';
+import type { UnderivableSummary } from './operations/underivable/store.js';
+import type { VerifyResult } from './operations/verify.js';
+
+/**
+ * The vocabulary the public API shares between its layers (handle, transitions, controller): what causes a
+ * transition, the options a request takes, and what status reports. Types only; no module here imports a class.
+ */
+
+/**
+ * What caused a transition, for the record: span links (the flag change, the controller's leadership), extra span
+ * attributes (feature-flag attributes), and a detail stored with the transition's event row.
+ */
+export interface TransitionCause {
+  links?: Link[];
+  attributes?: Attributes;
+  detail?: Record<string, unknown>;
+  /**
+   * Called once the phase change is committed (before what follows it, e.g. contract's drops): a controller
+   * reports the transitions it applies through it. An exception it throws is logged and ignored.
+   */
+  onApplied?: (applied: AppliedTransition) => void;
+}
+
+/** A committed phase change, as `TransitionCause.onApplied` reports it. */
+export interface AppliedTransition {
+  readonly action: Action;
+  readonly from: Phase;
+  readonly to: Phase;
+  readonly at: Date;
+}
+
+export interface TransitionOptions {
+  cause?: TransitionCause;
+}
+
+/** How a backfill requested through the handle (or a controller) runs; every field is optional. */
+export interface BackfillOptions extends TransitionOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: BackfillProgress) => void;
+  batch?: Partial<Migration['batch']>;
+  throttle?: Partial<Migration['throttle']>;
+}
+
+/** A backfill run as the handle reports it: the runner's result and the phase afterwards. */
+export type BackfillRun = BackfillResult & { phase: Phase };
+
+/** What `verify()` stores with the migration: the verdict, the counts and the first differing keys. */
+export interface StoredVerifyResult {
+  readonly clean: boolean;
+  readonly mismatches: number;
+  readonly rowsChecked: number;
+  readonly sampleKeys: unknown[][];
+  readonly underivable?: number;
+}
+
+/** One migration as the state store records it (the store's own columns, named for TypeScript). */
+export interface MigrationRecord {
+  readonly id: string;
+  readonly tableSchema: string;
+  readonly tableName: string;
+  readonly oldColumn: string | null;
+  readonly newColumn: string;
+  /** The declaration as last registered. */
+  readonly definition: Record<string, unknown>;
+  readonly phase: Phase;
+  /** Bumped by every transition (compare-and-set). */
+  readonly version: number;
+  /** Expand created the new column (so rollback drops it); false when it was there before. */
+  readonly createdNewColumn: boolean;
+  readonly rowsEstimate: number | null;
+  readonly rowsBackfilled: number;
+  readonly backfillStartedAt: Date | null;
+  readonly backfillCompletedAt: Date | null;
+  readonly verifyResult: StoredVerifyResult | null;
+  readonly verifiedAt: Date | null;
+  /** The backfill's runtime knobs as set (see `setBackfillKnobs`); `{}` when none is set. */
+  readonly backfillKnobs: Record<string, unknown>;
+  /** When contract dropped the old column; null when it was not dropped. */
+  readonly oldColumnDroppedAt: Date | null;
+  /** The dropped old column's type, to type the old values a writer still supplies. */
+  readonly oldColumnType: string | null;
+  /** The last preflight over the existing rows; null before the first. */
+  readonly preflight: Record<string, unknown> | null;
+  /** When `readOld()` held every read on the old column; null when no hold stands. */
+  readonly readsHeldAt: Date | null;
+  readonly updatedBy: string | null;
+  readonly updatedAt: Date;
+  readonly createdAt: Date;
+}
+
+/** One entry of a migration's event log: transitions, refusals, DDL, backfill, verify and repair notes. */
+export interface MigrationEvent {
+  readonly id: number;
+  readonly migrationId: string;
+  readonly at: Date;
+  readonly kind: 'transition' | 'refused' | 'ddl' | 'backfill' | 'verify' | 'repair' | 'note';
+  readonly action: string | null;
+  readonly fromPhase: string | null;
+  readonly toPhase: string | null;
+  readonly actor: string | null;
+  readonly reason: string | null;
+  readonly detail: Record<string, unknown> | null;
+}
+
+/** A service instance as its router last reported: the phase it applies and what it reads and writes. */
+export type { InstanceRow as InstanceStatus } from './store/state-store.js';
+import type { InstanceRow as InstanceStatus } from './store/state-store.js';
+
+export interface MigrationStatus {
+  readonly id: string;
+  readonly phase: Phase;
+  readonly version: number;
+  readonly record: MigrationRecord;
+  readonly progress: BackfillProgress | null;
+  readonly instances: InstanceStatus[];
+  /** The last 50 events, oldest first. */
+  readonly events: MigrationEvent[];
+  /** Rows the backfill expression cannot derive: how many are recorded, and the first ones (key, old value, error). */
+  readonly underivable: UnderivableSummary;
+}
+
+/** A migration as declared, or its handle. */
+export type MigrationRef = { readonly id: string; readonly migration: Migration } | Migration | MigrationInput;
+
+export type { VerifyResult };
