@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { ATTR, CONTROLLER_SPAN, SPAN, StaticFlagSource, type Logger } from '@phaseflag/core';
+import { ATTR, CONTROLLER_SPAN, SPAN, StaticFlagSource, defineMigration, type Logger } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
 import { internalsOf } from '@phaseflag/postgres/internal';
-import { captureSpans, createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
-import { amountInput, createAmountTable, flagNames, wrongAmountRows } from './fixtures/amount-migration.js';
+import { amountInput, captureSpans, createAmountTable, createSuiteSchema, waitFor, wrongAmountRows, type Suite } from '@phaseflag/testkit';
 import { ServiceProcess } from './fixtures/service-process.js';
 
 const ROWS = 40_000;
@@ -33,7 +32,7 @@ describe('controller leadership across processes', function () {
     await createAmountTable(suite.knex, 'orders_takeover', ROWS);
     // Slow enough to strike mid-way: 500-row batches with a 10 ms pause.
     const input = amountInput(id, 'orders_takeover', { batch: { size: 500, targetBatchMs: 0, pauseMs: 10 } });
-    const names = flagNames(id);
+    const names = defineMigration(input).flags;
     const on = { [names.dualWrite]: true, [names.backfill]: true, [names.readNew]: false, [names.contract]: false };
     child = await ServiceProcess.start({
       PF_CONNECTION: suite.connectionString, PF_STATE_SCHEMA: suite.stateSchema, PF_MIGRATION: JSON.stringify(input),

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { defineMigration } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
 import { internalsOf } from '@phaseflag/postgres/internal';
-import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
+import { amountInput, createAmountTable, createSuiteSchema, holdsFor, startUnleash, waitFor, wrongAmountRows, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { provisionFlags, UnleashFlagSource } from '@phaseflag/unleash';
-import { amountInput, createAmountTable, flagNames, wrongAmountRows } from './fixtures/amount-migration.js';
 import { ServiceProcess, type ServiceMessage } from './fixtures/service-process.js';
 
 const ROWS = 20_000;
@@ -26,8 +25,8 @@ describe('Unleash drives a migration across two service processes', function () 
   this.timeout(300_000);
   const id = 'e2e-amount';
   const table = 'orders_e2e';
-  const names = flagNames(id);
   const input = amountInput(id, table, { batch: { size: 1000, targetBatchMs: 0, pauseMs: 5 } });
+  const names = defineMigration(input).flags;
   const propagation: Array<{ what: string; ms: number[] }> = [];
   let suite: Suite;
   let unleash: UnleashServer;
@@ -118,7 +117,8 @@ describe('Unleash drives a migration across two service processes', function () 
     await unleash.admin.setRollout(names.readNew, ENV, readNewStrategy, 100);
     await unleash.admin.enable(names.readNew, ENV);
     await waitFor(async () => (await events('refused')).length > 0, { timeoutMs: 20_000, description: 'the refusal' });
-    await new Promise((r) => setTimeout(r, 3 * REFRESH_MS)); // three more polls and reconciles
+    // Three more polls and reconciles: still one refusal.
+    await holdsFor(async () => (await events('refused')).length === 1, 3 * REFRESH_MS, { intervalMs: 200, description: 'one refusal' });
     const refused = await events('refused');
     assert.equal(refused.length, 1, JSON.stringify(refused));
     assert.equal(refused[0]!.action, 'read-new');
@@ -169,7 +169,8 @@ describe('Unleash drives a migration across two service processes', function () 
       whileDown: async () => {
         // Each source says "unknown" once its data is older than 3 refresh intervals: every request reads old.
         outage = await untilColumns('Unleash down → every instance reads old (flags unknown)', stopping, Object.fromEntries(USERS.map((u) => [u, OLD])));
-        await new Promise((r) => setTimeout(r, 1500));
+        // A while into the outage: traffic goes on, and nothing moves.
+        await holdsFor(async () => (await events('transition')).length === transitionsBefore, 1500, { intervalMs: 100, description: 'no transition on unknown flags' });
         const during = await Promise.all(services.map((s) => s.report()));
         during.forEach((r, i) => {
           assert.equal(r.errors, 0, r.errorSamples.join('; '));
@@ -199,7 +200,8 @@ describe('Unleash drives a migration across two service processes', function () 
     const lever = await untilColumns('read-old (flag still on) → every instance reads old', t0, everyone(OLD));
     assert.ok(lever < 2000, `the lever takes effect through NOTIFY, not the flag poll (${lever} ms)`);
     assert.ok((await internalsOf(pf).store.get(id))!.reads_held_at instanceof Date, 'read-old holds reads');
-    await new Promise((r) => setTimeout(r, 3 * REFRESH_MS)); // the controllers poll and reconcile, the flag still on
+    // The controllers poll and reconcile, the flag still on: the phase stays.
+    await holdsFor(async () => (await phase()) === 'verified', 3 * REFRESH_MS, { intervalMs: 200, description: 'verified while the hold stands' });
     assert.equal(await phase(), 'verified', 'the controllers do not move back to read-new while the hold stands');
     for (const s of services) assert.deepEqual(await s.columns(USERS), everyone(OLD), `${s.instanceId} still reads old`);
     const held = (await events('refused')).slice(refusedBefore);
@@ -232,7 +234,13 @@ describe('Unleash drives a migration across two service processes', function () 
     t0 = Date.now();
     await unleash.admin.enable(names.contract, ENV);
     await untilEvery('contract flag on → phase contracted in every instance', t0, (m) => m.type === 'phase' && m.phase === 'contracted', 60_000);
-    await new Promise((r) => setTimeout(r, 1000)); // traffic on the contracted table, old column dropped
+    // Traffic on the contracted table, old column dropped: every instance serves more requests after it is gone.
+    const oldColumnGone = async () => (await suite.knex.raw('SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?',
+      [suite.schema, table, OLD])).rows[0].n === 0;
+    await waitFor(oldColumnGone, { timeoutMs: 20_000, description: 'the old column dropped' });
+    const atDrop = await Promise.all(services.map((s) => s.report()));
+    await waitFor(async () => (await Promise.all(services.map((s) => s.report()))).every((r, i) => r.ops > atDrop[i]!.ops + 50),
+      { timeoutMs: 20_000, description: 'traffic on the contracted table' });
 
     const stopped = await Promise.all(services.map((s) => s.stop()));
     services = [];

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
 import type { Phaseflag } from '@phaseflag/postgres';
-import { captureSpans, createSuiteSchema, startLoad, type Suite } from '@phaseflag/testkit';
+import { internalsOf } from '@phaseflag/postgres/internal';
+import { captureSpans, createSuiteSchema, startLoad, waitFor, type Suite } from '@phaseflag/testkit';
 import { columnExists, createOrders, engine, ordersAmount, plainOps, routerOps, wrongRows } from './support/orders.js';
 
 const ROWS = 100_000;
@@ -32,12 +33,16 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     const appDb = suite.newKnex({ pool: { min: 0, max: 8 } });
     const routerLoad = startLoad({ knex: appDb, concurrency: 4, ops: routerOps(router, ROWS) });
     const plainLoad = startLoad({ knex: appDb, concurrency: 2, ops: plainOps(ROWS) });
+    const running = [routerLoad, plainLoad];
     const phases: string[] = [];
     const step = async (name: string, fn: () => Promise<unknown>) => {
       await fn();
-      phases.push((await m.status()).phase);
-      // Let traffic run in each phase, including the moments right after each change.
-      await new Promise((r) => setTimeout(r, 300));
+      const phase = (await m.status()).phase;
+      phases.push(phase);
+      // The router applies the phase (NOTIFY), then traffic runs in it, including the moments right after the change.
+      await waitFor(() => router.core.currentPhase === phase, { description: `the router to apply ${phase}` });
+      const before = running.map((load) => load.snapshot().ops);
+      await waitFor(() => running.every((load, i) => load.snapshot().ops >= before[i]! + 20), { description: `traffic after ${name}` });
       assert.equal(routerLoad.snapshot().errors + plainLoad.snapshot().errors, 0, `errors after ${name}: ${JSON.stringify([...routerLoad.snapshot().errorSamples, ...plainLoad.snapshot().errorSamples].slice(0, 3))}`);
     };
 
@@ -55,14 +60,17 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     flags.set('orders-amount.read-new', true);
     assert.equal(router.column(), 'amount');
     await step('read-old', () => m.readOld());
-    // The lever works by itself: the flag is still on, every read is back on the old column (step waited 300 ms).
+    // The lever works by itself: the flag is still on, every read is back on the old column (step waited for the router to apply it).
     assert.equal(router.column(), 'amount_cents', 'read-old sends reads back while the read-new flag stays on');
     await step('read-new again', () => m.readNew());
     assert.equal(router.column(), 'amount');
 
     // Writers that bypass phaseflag must be gone before the old column stops being written.
     const plain = await plainLoad.stop();
+    running.splice(running.indexOf(plainLoad), 1);
     assert.equal(await wrongRows(suite.knex), 0, 'every row, old and new, right before contract');
+    // Contract refuses while an instance reports reads of the old column: wait for the router's report since read-new.
+    await waitFor(async () => (await internalsOf(pf).store.instances('orders-amount', 5000)).every((i) => !i.readsOld), { description: 'the router to report reads of the new column only' });
     await step('contract', () => m.contract({ confirm: true, dropOldColumn: true }));
     assert.equal(await columnExists(suite.knex, suite.schema, 'amount_cents'), false);
     const app = await routerLoad.stop();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
-import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { migrations, seededCustomerEmail, seededOrder, startServer, type RunningServer, type ServiceEvent } from '@phaseflag/example-orders-service';
 
 const ROWS = 1000;
@@ -94,7 +94,7 @@ describe('orders-service API: same answers from the old and the new columns, bad
   });
 
   async function waitForPhase(phase: string): Promise<void> {
-    for (let i = 0; i < 200 && !server.migrations().every((v) => v.phase === phase); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitFor(() => server.migrations().every((v) => v.phase === phase), { timeoutMs: 5000, intervalMs: 25, description: phase }).catch(() => undefined);
     assert.ok(server.migrations().every((v) => v.phase === phase), JSON.stringify(server.migrations()));
   }
 });

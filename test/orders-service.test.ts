@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { provisionFlags } from '@phaseflag/unleash';
 import { createSchema, migrations, seed, startLoad, type LoadHandle, type LoadReport, type MigrationView } from '@phaseflag/example-orders-service';
@@ -115,7 +116,7 @@ describe('orders-service: two instances walk both migrations under load, driven 
 
     for (const id of IDS) await unleash.admin.setRollout(flag(id, 'read-new'), ENV, strategies.get(flag(id, 'read-new'))!, 100);
     await waitFor(async () => (await Promise.all(services.map(views))).flat().every((v) => v.readsNew === true), { timeoutMs: 20_000, description: 'readsNew true' });
-    await new Promise((r) => setTimeout(r, 1500)); // requests in flight under the old decision finish
+    await sleep(1500); // requests in flight under the old decision finish (the load does not report when each ends)
     const atFull = load!.snapshot();
     await waitFor(() => load!.snapshot().reads - atFull.reads > 300, { timeoutMs: 20_000, description: 'more reads' });
     const r = load!.snapshot();

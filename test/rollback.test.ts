@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource, isPhaseflagError, type Phase } from '@phaseflag/core';
 import type { MigrationHandle, Phaseflag } from '@phaseflag/postgres';
-import { captureSpans, createSuiteSchema, startLoad, type Suite } from '@phaseflag/testkit';
+import { captureSpans, createSuiteSchema, startLoad, waitFor, type Suite } from '@phaseflag/testkit';
 import { columnExists, createOrders, engine, ordersAmount, plainOps, routerOps, wrongRows } from './support/orders.js';
 
 const ROWS = 5000;
@@ -19,8 +19,10 @@ async function advanceTo(m: MigrationHandle, target: Phase): Promise<void> {
     await m.expand();
     await m.startDualWrite();
     const ctrl = new AbortController();
-    const run = m.backfill({ batch: { size: 100, targetBatchMs: 0, pauseMs: 20 }, signal: ctrl.signal });
-    await new Promise((r) => setTimeout(r, 150));
+    let batches = 0;
+    const run = m.backfill({ batch: { size: 100, targetBatchMs: 0, pauseMs: 20 }, signal: ctrl.signal, onProgress: () => batches++ });
+    // Paused mid-way: once a few of its 50 batches have committed.
+    await waitFor(() => batches >= 3, { description: 'the backfill under way' });
     await m.pause();
     const result = await run;
     assert.equal(result.stoppedBy, 'phase-changed');

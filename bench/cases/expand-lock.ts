@@ -7,9 +7,9 @@
  * ALTER: the application stalls until the long transaction ends. phaseflag's expand takes the lock with
  * lock_timeout and retries with back-off, so the queue it causes lasts at most lock_timeout per attempt.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { captureSpans, startLoad } from '@phaseflag/testkit';
 import type { BenchContext } from '../lib/context.js';
-import { sleep } from '../lib/db.js';
 import { buildOrders, CHANGES, dropSchema, migrationFor } from '../lib/orders.js';
 import { watchLockWaits, type LockWaitReport } from '../lib/pg-stats.js';
 

@@ -5,9 +5,9 @@
  * every instance's router reads the other column. The instances poll at the refresh interval under test, so each
  * toggle is sent after a random pause to land at a random point of their polling cycle.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defineMigration, Router } from '@phaseflag/core';
 import type { BenchContext } from '../lib/context.js';
-import { sleep } from '../lib/db.js';
 import { median } from '../lib/stats.js';
 
 export interface PropagationSeries {

@@ -4,11 +4,11 @@
  * are timed by the application; lock waits are watched in pg_stat_activity (statements of the application seen
  * waiting on a heavyweight lock, bounded from above at the sampling resolution).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startLoad, type LoadReport } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { runChild } from '../lib/child.js';
 import type { BenchContext } from '../lib/context.js';
-import { sleep } from '../lib/db.js';
 import { addColumnSql, buildOrders, CHANGES, dropSchema, migrationInput, singleUpdateSql, type ChangeKind } from '../lib/orders.js';
 import { watchLockWaits, type LockWaitReport } from '../lib/pg-stats.js';
 import { prepareDualWrite } from './backfill.js';

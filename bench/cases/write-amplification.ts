@@ -12,7 +12,9 @@
  * connection, as the application sees it (round trip included). Beside it, the server-side cost per row of the
  * same writes in bulk (10k rows per statement, EXPLAIN ANALYZE in a rolled-back transaction): the trigger's own
  * cost without the round trip that dilutes it, which is what pgroll's benchmark reports as rows/s; and the same
- * again on a third table whose trigger lacks the exception blocks, for what those blocks cost per row.
+ * again on a third table whose trigger lacks the exception blocks, for what those blocks cost per row. And single-row
+ * UPDATEs in a server-side loop (one DO block): the trigger's cost per statement without the round trip, on an
+ * UPDATE of the old column and on one of a column neither expression reads.
  */
 import { StaticFlagSource } from '@phaseflag/core';
 import type { KnexRouter } from '@phaseflag/postgres';
@@ -46,19 +48,35 @@ export interface BulkCost {
   ratio: number;
 }
 
+/** Single-row UPDATEs run one after the other inside a DO block: per statement, no round trip. */
+export interface LoopCost {
+  change: ChangeKind;
+  /** What each UPDATE writes: the migration's old column, or `note`, which neither expression reads. */
+  column: 'old' | 'unrelated';
+  statements: number;
+  /** µs per UPDATE before expand (no trigger) and during dual-write. */
+  beforeUs: number;
+  dualWriteUs: number;
+  ratio: number;
+}
+
 export interface WriteAmplificationCase {
   rows: number;
   rounds: number;
   perRound: number;
   statements: WriteCost[];
   bulk: BulkCost[];
+  /** Absent from runs made before it was measured (a report re-rendered from their figures). */
+  loop?: LoopCost[];
 }
 
 const BULK_ROWS = 10_000;
+const LOOP_STATEMENTS = 5_000;
 
 export async function runWriteAmplification(ctx: BenchContext, options: { changes: readonly ChangeKind[]; rows: number; rounds: number; perRound: number }): Promise<WriteAmplificationCase> {
   const statements: WriteCost[] = [];
   const bulk: BulkCost[] = [];
+  const loop: LoopCost[] = [];
   for (const kind of options.changes) {
     const change = CHANGES[kind];
     const plainSchema = ctx.schemaFor(`wa_plain_${kind}`);
@@ -100,6 +118,17 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
         }
         bulk.push({ change: kind, op, beforeUsPerRow: median(bp), dualWriteUsPerRow: median(bd), unguardedUsPerRow: median(bu), ratio: median(bd) / median(bp) });
       }
+      const n = Math.min(LOOP_STATEMENTS, options.rows);
+      for (const column of ['old', 'unrelated'] as const) {
+        const lp: number[] = [];
+        const ld: number[] = [];
+        for (let round = 0; round < Math.max(3, Math.ceil(options.rounds / 2)); round++) {
+          // Alternate which side goes first, as above.
+          const order = round % 2 ? [[dwSchema, ld], [plainSchema, lp]] as const : [[plainSchema, lp], [dwSchema, ld]] as const;
+          for (const [schema, out] of order) out.push(await loopUsPerStatement(app, schema, kind, column, n, round, options.rows));
+        }
+        loop.push({ change: kind, column, statements: n, beforeUs: median(lp), dualWriteUs: median(ld), ratio: median(ld) / median(lp) });
+      }
     } finally {
       await router.close();
       await app.destroy();
@@ -108,7 +137,7 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
       await dropSchema(ctx.admin, rawSchema);
     }
   }
-  return { rows: options.rows, rounds: options.rounds, perRound: options.perRound, statements, bulk };
+  return { rows: options.rows, rounds: options.rounds, perRound: options.perRound, statements, bulk, loop };
 }
 
 type Write = (id: number, value: number) => Promise<unknown>;
@@ -158,6 +187,26 @@ async function bulkUsPerRow(db: Knex, schema: string, kind: ChangeKind, op: 'UPD
   try {
     const plan = (await db.raw(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as { 'Execution Time': number };
     return (plan['Execution Time'] * 1000) / BULK_ROWS;
+  } finally {
+    await db.raw('ROLLBACK');
+  }
+}
+
+/**
+ * µs per single-row UPDATE of `n` run one after the other in a DO block (timed around it, in a transaction rolled
+ * back): what each statement costs the server, before expand or with the sync trigger, with no round trip to
+ * dilute it. `unrelated` writes `note`, which neither expression reads (the trigger fires all the same).
+ */
+async function loopUsPerStatement(db: Knex, schema: string, kind: ChangeKind, column: 'old' | 'unrelated', n: number, round: number, rows: number): Promise<number> {
+  const table = `"${schema}".orders`;
+  const lo = (round * 37_123) % Math.max(1, rows - n);
+  const set = column === 'unrelated' ? "note = 'x'" : kind === 'amount' ? 'amount_cents = (amount_cents + 1) % 100000' : 'email = upper(email)';
+  // db is a pool of one connection, so BEGIN, the block and ROLLBACK run on the same session.
+  await db.raw('BEGIN');
+  try {
+    const started = performance.now();
+    await db.raw(`DO $pf_bench$ BEGIN FOR i IN ${lo + 1}..${lo + n} LOOP UPDATE ${table} SET ${set} WHERE id = i; END LOOP; END $pf_bench$`);
+    return ((performance.now() - started) * 1000) / n;
   } finally {
     await db.raw('ROLLBACK');
   }

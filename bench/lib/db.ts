@@ -62,7 +62,3 @@ export async function scalar<T>(knex: Knex, sql: string, bindings: readonly unkn
   const row = (await knex.raw(sql, bindings as unknown[])).rows[0] as Record<string, unknown>;
   return Object.values(row)[0] as T;
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

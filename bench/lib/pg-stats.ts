@@ -1,5 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import { sleep } from './db.js';
 
 export interface RelationSizes {
   /** pg_total_relation_size: heap, TOAST, every index. */

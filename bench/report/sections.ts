@@ -129,6 +129,12 @@ export function writeSection(w: WriteAmplificationCase): string {
     x.unguardedUsPerRow === undefined ? 'n/a' : `${fixed(x.dualWriteUsPerRow - x.unguardedUsPerRow, 2)} µs/row`,
   ])));
   out.push('', 'The sync trigger derives each value inside a PL/pgSQL exception block (a subtransaction) so that a row the expression cannot derive is recorded instead of failing the application\'s write; the last two columns are the same trigger without those blocks, and the difference per row.');
+  if (w.loop?.length) {
+    out.push('', `Single-row UPDATEs one after the other in a server-side loop (${int(w.loop[0]!.statements)} statements in one \`DO\` block, rolled back): each statement's cost without the round trip, on an UPDATE of the old column and on one of \`note\`, which neither expression reads (the trigger fires on every UPDATE of the table):`, '');
+    out.push(table(['change', 'UPDATE of', 'before expand (no trigger)', 'dual-write', 'ratio'], w.loop.map((x) => [
+      x.change, x.column === 'old' ? 'the old column' : 'an unrelated column', `${fixed(x.beforeUs, 1)} µs`, `${fixed(x.dualWriteUs, 1)} µs`, ratio(x.ratio),
+    ])));
+  }
   return out.join('\n');
 }
 

@@ -1,10 +1,5 @@
 import { defineConfig } from 'tsup';
+import { tsupBase } from '../../tsup.base';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/internal.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+// Two entries: the public API, and the internal one the CLI and the tests use (documented as unstable).
+export default defineConfig({ ...tsupBase, entry: ['src/index.ts', 'src/internal.ts'] });

@@ -1,12 +1,8 @@
 import { defineConfig } from 'tsup';
+import { tsupBase } from '../../tsup.base';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
+  ...tsupBase,
   // src/database/embedded-binaries.ts resolves packages from import.meta.url, which the CJS build must shim.
   shims: true,
 });

@@ -1,21 +1,19 @@
 import type { Knex } from 'knex';
 import { defineMigration, type Migration, type MigrationInput } from '@phaseflag/core';
 import { Phaseflag, type KnexRouter } from '@phaseflag/postgres';
-import { seedTable, type LoadOp, type Suite } from '@phaseflag/testkit';
+import { amountInput, seedTable, type LoadOp, type Suite } from '@phaseflag/testkit';
 
-/** The running example: integer cents become numeric(12,2), NOT NULL at the end, with a reverse for new-only writers. */
+/**
+ * The running example: testkit's amount migration (integer cents become numeric(12,2), NOT NULL at the end, with a
+ * reverse for new-only writers) on `orders`, with an index and a check on the new column and batches sized
+ * towards 50 ms.
+ */
 export function ordersAmount(overrides: Partial<MigrationInput> = {}): Migration {
-  return defineMigration({
-    id: 'orders-amount',
-    table: 'orders',
-    oldColumn: 'amount_cents',
+  return defineMigration(amountInput('orders-amount', 'orders', {
     newColumn: { name: 'amount', type: 'numeric(12,2)', nullable: false, index: true, check: 'amount >= 0' },
-    backfill: 'amount_cents::numeric / 100',
-    reverse: '(amount * 100)::integer',
     batch: { size: 2000, targetBatchMs: 50 },
-    ddl: { lockTimeoutMs: 500, retryBaseMs: 20, retryMaxMs: 200 },
     ...overrides,
-  });
+  }));
 }
 
 export async function createOrders(knex: Knex, rows: number): Promise<void> {

@@ -7,6 +7,7 @@
  * concurrency), so the expected value of every row is known: no two requests of this generator race on a row.
  * Run one generator with `seededRows` per database; more than one would write each other's seeded rows.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { centsToAmount, normalizeEmail } from './migrations.js';
 import { seededCustomerCount, seededCustomerEmail, seededOrder } from './schema.js';
 
@@ -179,7 +180,7 @@ export function startLoad(options: LoadOptions): LoadHandle {
 
     while (!stopping) {
       await (Math.random() < writeRatio ? write() : read());
-      if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+      if (options.pauseMs) await sleep(options.pauseMs);
     }
   }
 

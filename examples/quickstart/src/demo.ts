@@ -6,6 +6,7 @@
  *
  * `--interactive` leaves the toggling to you, in Unleash's web UI. See ../README.md.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Reporter, bold } from './reporter.js';
 import { startStack, type Stack } from './stack.js';
@@ -13,7 +14,7 @@ import { finalState } from './final-state.js';
 import { printSummary, verdict } from './summary.js';
 import { TIMELINE_SPANS } from './timeline.js';
 import { followInteractively, printInstructions } from './interactive.js';
-import { sleep, walk } from './walk.js';
+import { walk } from './walk.js';
 
 const USAGE = `usage: npm run demo -- [--rows N] [--interactive] [--verbose]
   --rows N         orders to seed (default 100000)

@@ -5,6 +5,7 @@
  * protobuf body is still forwarded, just not shown.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ReceivedSpan {
   name: string;
@@ -117,7 +118,7 @@ export async function startOtlpReceiver(options: { keep: (spanName: string) => b
     stats: () => ({ ...stats }),
     close: () =>
       (closed ??= (async () => {
-        await Promise.race([Promise.all(inFlight), new Promise((r) => setTimeout(r, 5_000).unref())]);
+        await Promise.race([Promise.all(inFlight), sleep(5_000, undefined, { ref: false })]);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

@@ -3,6 +3,7 @@
  * UI's switches and slider call), then a wait until every service instance reports the phase it leads to. The
  * services' controllers do the work; the demo only toggles and watches.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Migration } from '@phaseflag/core';
 import { bold, type Reporter } from './reporter.js';
 import type { Stack } from './stack.js';
@@ -122,8 +123,4 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await sleep(50);
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,8 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
-import { CLI, createOrders, ordersConfig, phaseOf, rangeTotals, sleep, workdir, wrongRows, type Workdir } from './support.js';
+import { createSuiteSchema, holdsFor, waitFor, type Suite } from '@phaseflag/testkit';
+import { CLI, createOrders, ordersConfig, phaseOf, rangeTotals, workdir, wrongRows, type Workdir } from './support.js';
 
 /**
  * The backfill on a real terminal: tmux runs it in a pane (a TTY for stdin and stderr), send-keys presses keys,
@@ -94,7 +94,7 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     s = await waitScreen('first', /PAUSED.*press p to resume/, 'PAUSED on screen');
     assert.equal(await phaseOf(suite, 'orders-amount'), 'paused');
     const held = (await rangeTotals(suite, 'orders-amount')).rowsDone;
-    await sleep(500);
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === held, 500, { description: 'no batch while paused' });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, held, 'no batch while paused');
 
     tmux('send-keys', '-t', 'first', 'p');
@@ -112,7 +112,7 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
       last = now;
       return settled ? now + 1 : undefined; // + 1: a count of 0 rows would read as "not yet"
     }, { timeoutMs: 10_000, intervalMs: 300, description: 'the backfill to hold still' }) - 1;
-    await sleep(700);
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === throttled, 700, { description: 'no batch while throttled' });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, throttled, 'no batch while throttled');
     tmux('send-keys', '-t', 'first', 't');
     await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > throttled, { timeoutMs: 10_000, description: 'rows to move again after the throttle' });
@@ -141,7 +141,7 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
       tmux('new-session', '-d', '-s', 'init', '-x', '160', '-y', '12', `sh '${script}'`);
       await waitScreen('init', /\[replace\/derive\] \(replace\)/, 'the question');
       tmux('send-keys', '-t', 'init', 'maybe', 'Enter');
-      await sleep(300);
+      await waitScreen('init', /\(replace\) maybe[\s\S]*\[replace\/derive\] \(replace\)/, 'the question asked again');
       tmux('send-keys', '-t', 'init', 'derive', 'Enter');
       await waitScreen('init', /EXIT=0/, 'init to finish');
       const source = readFileSync(join(fresh.dir, 'migrations', 'users-email.ts'), 'utf8');

@@ -119,5 +119,3 @@ export async function rangeTotals(suite: Suite, id: string): Promise<{ rowsDone:
   const r = (await suite.knex.raw('SELECT coalesce(sum(rows_done), 0)::int AS rows_done, coalesce(sum(batches), 0)::int AS batches FROM ??.backfill_ranges WHERE migration_id = ?', [suite.stateSchema, id])).rows[0];
   return { rowsDone: r.rows_done, batches: r.batches };
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

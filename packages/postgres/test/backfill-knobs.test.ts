@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
-import { waitFor } from '@phaseflag/testkit';
+import { holdsFor, waitFor } from '@phaseflag/testkit';
 import { runBackfill, type BackfillProgress } from '../src/operations/backfill/index.js';
 import { findBackfillRunner } from '../src/operations/backfill/holder.js';
 import { readBackfillKnobs, setBackfillKnobs } from '../src/operations/backfill/knobs.js';
-import { createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, sleep, usersMigration, wrongRows, type BackfillSuite } from './fixtures/backfill-suite.js';
+import { createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows, type BackfillSuite } from './fixtures/backfill-suite.js';
 
 describe('backfill runtime knobs', function () {
   this.timeout(60_000);
@@ -85,7 +85,7 @@ describe('backfill runtime knobs', function () {
     await setBackfillKnobs(s.otherContext(), 'knobs-throttle', { throttle: true });
     await waitFor(() => seen.some((p) => p.throttled === true), { timeoutMs: 5_000, description: 'the runner to report itself throttled' });
     const held = (await rangeTotals(ctx, 'knobs-throttle')).rowsDone;
-    await sleep(600);
+    await holdsFor(async () => (await rangeTotals(ctx, 'knobs-throttle')).rowsDone === held, 600, { description: 'no batch while throttled' });
     assert.equal((await rangeTotals(ctx, 'knobs-throttle')).rowsDone, held, 'no batch while throttled');
     assert.ok(held < 2000);
     const runner = await findBackfillRunner(s.otherContext().knex, 'knobs-throttle');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN } from '@phaseflag/core';
-import { canStartReplica, captureMetrics, captureSpans, replicaUnavailableReason, startReplica, waitFor, type ReplicaPair } from '@phaseflag/testkit';
+import { canStartReplica, captureMetrics, captureSpans, holdsFor, replicaUnavailableReason, startReplica, waitFor, type ReplicaPair } from '@phaseflag/testkit';
 import knex, { type Knex } from 'knex';
 import { runBackfill, type BackfillProgress, type BackfillResult } from '../src/operations/backfill/index.js';
 import { createContext, type ExecutorContext } from '../src/context.js';
@@ -60,7 +60,8 @@ describe('backfill with a streaming replica', function () {
     // The first batch alone writes more than 64 kB of WAL; after it the lag stays above the limit.
     await waitFor(() => logs.some((l) => /backfill throttled: replica .* bytes behind/.test(l.message)), { timeoutMs: 20_000, description: 'throttling to start' });
     const early = await rangeTotals(ctx, 'users-rep');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await holdsFor(async () => settled === undefined && (await rangeTotals(ctx, 'users-rep')).batches === early.batches, 1500,
+      { intervalMs: 100, description: 'the run waiting, with no batch committed, while the replica is paused' });
     const held = await rangeTotals(ctx, 'users-rep');
     assert.equal(settled, undefined, 'the run is still waiting');
     assert.equal(held.batches, early.batches, 'no batch commits while the replica is paused');

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { StaticFlagSource, type Migration } from '@phaseflag/core';
-import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { StaticFlagSource, defineMigration, type Migration } from '@phaseflag/core';
+import { amountInput, createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { Phaseflag } from '../src/index.js';
-import { amountMigration } from './fixtures/amount-migration.js';
 import { internalsOf, runDdl } from '../src/internal.js';
 
 describe('contract with the old column dropped: services started afterwards work without it', function () {
@@ -52,7 +51,7 @@ describe('contract with the old column dropped: services started afterwards work
 
   it('records the drop with the column\'s type in the state store, in the DROP\'s own transaction', async () => {
     await createTable('orders_rec', 100);
-    const m = amountMigration('rec', 'orders_rec');
+    const m = defineMigration(amountInput('rec', 'orders_rec'));
     await (await walkToReadNew(m)).contract({ confirm: true, dropOldColumn: true });
     assert.equal(await hasColumn('orders_rec', 'amount_cents'), false);
     const row = (await internalsOf(pf).store.get('rec'))!;
@@ -73,7 +72,7 @@ describe('contract with the old column dropped: services started afterwards work
 
   it('an instance started after the drop registers, routes reads and writes to the new column alone, and plans', async () => {
     await createTable('orders_after', 1000);
-    const m = amountMigration('after', 'orders_after');
+    const m = defineMigration(amountInput('after', 'orders_after'));
     await (await walkToReadNew(m)).contract({ confirm: true, dropOldColumn: true });
     assert.equal(await hasColumn('orders_after', 'amount_cents'), false);
 
@@ -116,12 +115,12 @@ describe('contract with the old column dropped: services started afterwards work
   it('still refuses a missing old column with PF_UNKNOWN_COLUMN unless the migration is contracted with the drop recorded', async () => {
     // Never had it.
     await suite.knex.raw('CREATE TABLE orders_none (id bigserial PRIMARY KEY, amount numeric(12,2))');
-    await rejects(pf.migration(amountMigration('none', 'orders_none')).register(), 'PF_UNKNOWN_COLUMN');
-    await rejects(pf.migration(amountMigration('none', 'orders_none')).plan(), 'PF_UNKNOWN_COLUMN');
+    await rejects(pf.migration(defineMigration(amountInput('none', 'orders_none'))).register(), 'PF_UNKNOWN_COLUMN');
+    await rejects(pf.migration(defineMigration(amountInput('none', 'orders_none'))).plan(), 'PF_UNKNOWN_COLUMN');
 
     // Dropped by hand in the middle of the migration.
     await createTable('orders_mid', 100);
-    const mid = amountMigration('mid', 'orders_mid');
+    const mid = defineMigration(amountInput('mid', 'orders_mid'));
     const h = pf.migration(mid);
     await h.expand();
     await h.startDualWrite();
@@ -130,7 +129,7 @@ describe('contract with the old column dropped: services started afterwards work
 
     // Contracted, but the old column was kept by contract and dropped by hand: nothing records a drop.
     await createTable('orders_kept', 100);
-    const kept = amountMigration('kept', 'orders_kept');
+    const kept = defineMigration(amountInput('kept', 'orders_kept'));
     await (await walkToReadNew(kept)).contract({ confirm: true });
     assert.equal(await hasColumn('orders_kept', 'amount_cents'), true, 'contract keeps the old column unless asked');
     assert.equal((await internalsOf(pf).store.get('kept'))!.old_column_dropped_at, null);

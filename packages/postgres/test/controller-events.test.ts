@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { StaticFlagSource, type Logger, type Migration } from '@phaseflag/core';
-import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
+import { StaticFlagSource, defineMigration, type Logger, type Migration } from '@phaseflag/core';
+import { amountInput, createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { Phaseflag, type Controller, type ControllerEvent } from '../src/index.js';
-import { amountMigration } from './fixtures/amount-migration.js';
 import { internalsOf } from '../src/internal.js';
 
 describe('the controller tells the application what it does: onEvent', function () {
@@ -41,7 +40,7 @@ describe('the controller tells the application what it does: onEvent', function 
 
   it('reports its leadership, each transition it applies with the flag behind it, and each refusal once, with reason and hint', async () => {
     await createTable('orders_events', 500);
-    const m = amountMigration('events', 'orders_events');
+    const m = defineMigration(amountInput('events', 'orders_events'));
     const flags = flagsFor('events', { 'dual-write': true, 'read-new': true });
     const events: ControllerEvent[] = [];
     const c = await start(pf, m, flags, (e) => events.push(e), 'ctl-a');
@@ -74,7 +73,7 @@ describe('the controller tells the application what it does: onEvent', function 
 
   it('reports losing the lead on stop, and the follower taking it over', async () => {
     await createTable('orders_lead', 10);
-    const m = amountMigration('lead', 'orders_lead');
+    const m = defineMigration(amountInput('lead', 'orders_lead'));
     const flags = flagsFor('lead', {});
     const a: ControllerEvent[] = [];
     const b: ControllerEvent[] = [];
@@ -91,7 +90,7 @@ describe('the controller tells the application what it does: onEvent', function 
 
   it('keeps working when the listener throws, and logs it once; refuses a listener that is not a function', async () => {
     await createTable('orders_throws', 10);
-    const m = amountMigration('throws', 'orders_throws');
+    const m = defineMigration(amountInput('throws', 'orders_throws'));
     const flags = flagsFor('throws', { 'dual-write': true });
     errors.length = 0;
     await start(pf, m, flags, () => {

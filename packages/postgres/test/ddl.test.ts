@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { ATTR, LockTimeoutError, METRIC, SPAN, isPhaseflagError, type DdlSettings } from '@phaseflag/core';
-import { captureMetrics, captureSpans, createSuiteSchema, type MetricCapture, type SpanCapture, type Suite } from '@phaseflag/testkit';
+import { captureMetrics, captureSpans, createSuiteSchema, waitFor, type MetricCapture, type SpanCapture, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { createContext, type ExecutorContext } from '../src/context.js';
-import { backoffMs, runDdl, type PlannedStatement } from '../src/operations/ddl.js';
+import { backoffMs, lockTimeoutFor, maxLockWait, runDdl, type PlannedStatement } from '../src/operations/ddl.js';
 
 const fast: DdlSettings = { lockTimeoutMs: 100, nonBlockingLockTimeoutMs: 100, statementTimeoutMs: 0, maxAttempts: 50, retryBaseMs: 20, retryMaxMs: 100 };
 
@@ -86,9 +86,12 @@ describe('ddl: runDdl', function () {
 
   it('gives the lock up after lock_timeout and retries until a long transaction ends, then succeeds', async () => {
     const blocker = await holdTable(other, 't');
-    const releaseAt = setTimeout(() => void blocker.release(), 700);
+    // The long transaction ends once the DDL has given the lock up twice.
+    const released = waitFor(async () => (await metrics.sum(METRIC.ddlRetries, { [ATTR.migrationId]: 'm-retry' })) >= 2, { description: 'two lock timeouts' })
+      .then(() => blocker.release());
     try {
       const out = await runDdl(ctx, stmt('ALTER TABLE t ADD COLUMN IF NOT EXISTS x int'), { migrationId: 'm-retry', ddl: fast });
+      await released;
       assert.ok(out.attempts > 1, `attempts ${out.attempts}`);
       assert.ok(out.lockWaitMs >= 100 * (out.attempts - 1), `lockWaitMs ${out.lockWaitMs}`);
       const [span] = spans.byName(SPAN.ddl);
@@ -98,7 +101,7 @@ describe('ddl: runDdl', function () {
       const col = (await suite.knex.raw("SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'x'")).rows[0].n;
       assert.equal(col, 1);
     } finally {
-      clearTimeout(releaseAt);
+      released.catch(() => undefined); // settled by then, unless the DDL failed first
       await blocker.release().catch(() => undefined);
     }
   });
@@ -145,10 +148,13 @@ describe('ddl: runDdl', function () {
   it('stops retrying when the signal aborts, reporting the lock timeouts it saw', async () => {
     const blocker = await holdTable(other, 't');
     const abort = new AbortController();
-    setTimeout(() => abort.abort(), 300);
     const started = Date.now();
     try {
-      await assert.rejects(runDdl(ctx, stmt('ALTER TABLE t ADD COLUMN z int'), { migrationId: 'm-abort', ddl: { ...fast, maxAttempts: 1000 }, signal: abort.signal }),
+      const running = runDdl(ctx, stmt('ALTER TABLE t ADD COLUMN z int'), { migrationId: 'm-abort', ddl: { ...fast, maxAttempts: 1000 }, signal: abort.signal });
+      // Aborted while it retries: after its first lock timeout.
+      await waitFor(async () => (await metrics.sum(METRIC.ddlRetries, { [ATTR.migrationId]: 'm-abort' })) >= 1, { description: 'a lock timeout' });
+      abort.abort();
+      await assert.rejects(running,
         (e: unknown) => e instanceof LockTimeoutError && /aborted/.test(e.message) && e.attempts >= 1);
       assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
     } finally {
@@ -158,10 +164,14 @@ describe('ddl: runDdl', function () {
 
   it('cancels a running statement when the signal aborts', async () => {
     const abort = new AbortController();
-    setTimeout(() => abort.abort(new Error('operator pressed stop')), 200);
     const started = Date.now();
-    await assert.rejects(runDdl(ctx, stmt('SELECT pg_sleep(10)', { lock: 'NONE', transactional: false }), { migrationId: 'm-cancel', ddl: fast, signal: abort.signal }),
-      /operator pressed stop/);
+    // Named after the suite: the database is shared, and the statement must be found running before the abort.
+    const sql = `SELECT pg_sleep(10) /* ${suite.schema} */`;
+    const running = runDdl(ctx, stmt(sql, { lock: 'NONE', transactional: false }), { migrationId: 'm-cancel', ddl: fast, signal: abort.signal });
+    await waitFor(async () => (await other.raw("SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = ?", [sql])).rows[0].n > 0,
+      { description: 'the statement running' });
+    abort.abort(new Error('operator pressed stop'));
+    await assert.rejects(running, /operator pressed stop/);
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
   });
 
@@ -172,5 +182,17 @@ describe('ddl: runDdl', function () {
     assert.equal(backoffMs(3, ddl, () => 1), 400);
     assert.equal(backoffMs(10, ddl, () => 1), 1000);
     assert.equal(backoffMs(10, ddl, () => 0), 500);
+  });
+
+  it('plans a SHARE UPDATE EXCLUSIVE statement with nonBlockingLockTimeoutMs and an ACCESS EXCLUSIVE one with lockTimeoutMs', async () => {
+    const ddl = { lockTimeoutMs: 2000, nonBlockingLockTimeoutMs: 60_000, maxAttempts: 3 };
+    assert.equal(lockTimeoutFor('ACCESS EXCLUSIVE', ddl), 2000);
+    assert.equal(lockTimeoutFor('SHARE ROW EXCLUSIVE', ddl), 2000);
+    assert.equal(lockTimeoutFor('SHARE', ddl), 2000, 'SHARE blocks writers while it waits');
+    assert.equal(lockTimeoutFor('SHARE UPDATE EXCLUSIVE', ddl), 60_000);
+    assert.equal(maxLockWait('SHARE UPDATE EXCLUSIVE', ddl), 180_000);
+    assert.equal(maxLockWait('ACCESS EXCLUSIVE', ddl), 6000);
+    assert.equal(maxLockWait('NONE', ddl), 0);
+    assert.equal(lockTimeoutFor('SHARE UPDATE EXCLUSIVE', { ...ddl, lockTimeoutMs: 90_000 }), 90_000, 'never shorter than lockTimeoutMs');
   });
 });

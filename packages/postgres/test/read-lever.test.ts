@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { StaticFlagSource } from '@phaseflag/core';
-import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
+import { defineMigration } from '@phaseflag/core';
+import { amountInput, createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { Phaseflag, type Controller, type KnexRouter } from '../src/index.js';
-import { amountMigration } from './fixtures/amount-migration.js';
 import { internalsOf } from '../src/internal.js';
+import { CountingFlagSource } from './fixtures/controller-suite.js';
 
 describe('the emergency lever: readOld() sends every read back by itself and holds it there', function () {
   this.timeout(120_000);
@@ -28,8 +28,8 @@ describe('the emergency lever: readOld() sends every read back by itself and hol
     const table = `orders_${id}`;
     await suite.knex.raw('CREATE TABLE ?? (id bigserial PRIMARY KEY, amount_cents integer NOT NULL)', [table]);
     await suite.knex.raw('INSERT INTO ?? (amount_cents) SELECT g FROM generate_series(1, 2000) AS g', [table]);
-    const m = amountMigration(id, table);
-    const flags = new StaticFlagSource({ [`${id}.dual-write`]: true, [`${id}.backfill`]: true, [`${id}.read-new`]: true, [`${id}.contract`]: false });
+    const m = defineMigration(amountInput(id, table));
+    const flags = new CountingFlagSource({ [`${id}.dual-write`]: true, [`${id}.backfill`]: true, [`${id}.read-new`]: true, [`${id}.contract`]: false });
     const h = pf.migration(m);
     const router: KnexRouter = await h.router(flags, { heartbeatMs: 0 });
     cleanups.push(() => router.close());
@@ -40,7 +40,7 @@ describe('the emergency lever: readOld() sends every read back by itself and hol
     await waitFor(() => router.column({ userId: '1' }) === 'amount', { timeoutMs: 2000, description: 'the router to read new' });
     return { h, flags, router, c };
   };
-  const events = async (id: string) => (await pf.migration(amountMigration(id, `orders_${id}`)).status()).events;
+  const events = async (id: string) => (await pf.migration(defineMigration(amountInput(id, `orders_${id}`))).status()).events;
 
   it('stays in verified with the read-new flag on, refused once, until the flag is seen off and on again', async () => {
     const { h, flags, router, c } = await setUp('lever');
@@ -49,7 +49,7 @@ describe('the emergency lever: readOld() sends every read back by itself and hol
     const held = (await internalsOf(pf).store.get('lever'))!.reads_held_at;
     assert.ok(held instanceof Date, 'readOld() records the hold');
     for (let i = 0; i < 10; i++) await c.reconcile();
-    await new Promise((r) => setTimeout(r, 400)); // periodic passes too
+    await flags.passes(3); // periodic passes too
     assert.equal((await internalsOf(pf).store.get('lever'))!.phase, 'verified', 'the controller did not move back to read-new');
     assert.equal(router.column({ userId: '1' }), 'amount_cents');
     assert.equal(c.status()[0]!.readsHeldSince?.getTime(), held.getTime(), 'status shows the hold');

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { StaticFlagSource, type Phase } from '@phaseflag/core';
-import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
+import { StaticFlagSource, defineMigration, type Phase } from '@phaseflag/core';
+import { amountInput, createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import { Phaseflag, type KnexRouter } from '../src/index.js';
-import { amountMigration } from './fixtures/amount-migration.js';
 
 describe('router.select(): one representation per read, whatever the phase or the flag', function () {
   this.timeout(120_000);
@@ -31,7 +30,7 @@ describe('router.select(): one representation per read, whatever the phase or th
   it('returns the amount in units under "amount" in every phase from pending to contracted, read-new flag on and off', async () => {
     await createTable('orders_sel');
     const flags = new StaticFlagSource({ 'sel.read-new': true });
-    const h = pf.migration(amountMigration('sel', 'orders_sel'));
+    const h = pf.migration(defineMigration(amountInput('sel', 'orders_sel')));
     const router = await h.router(flags, { heartbeatMs: 0 });
     routers.push(router);
     const read = async () => {
@@ -78,7 +77,7 @@ describe('router.select(): one representation per read, whatever the phase or th
   it('gives the old meaning on request, under the old name, before and after the switch (reverse expression)', async () => {
     await createTable('orders_old');
     const flags = new StaticFlagSource({ 'old.read-new': true });
-    const h = pf.migration(amountMigration('old', 'orders_old'));
+    const h = pf.migration(defineMigration(amountInput('old', 'orders_old')));
     const router = await h.router(flags, { heartbeatMs: 0 });
     routers.push(router);
     const read = async () => suite.knex('orders_old').first(router.select(undefined, { meaning: 'old' }), router.select(undefined, { as: 'units' })).where('id', 3);
@@ -103,7 +102,7 @@ describe('router.select(): one representation per read, whatever the phase or th
 
   it('refuses the old meaning with a typed error when there is no reverse expression, in any phase', async () => {
     await createTable('orders_norev');
-    const h = pf.migration(amountMigration('norev', 'orders_norev', { reverse: undefined }));
+    const h = pf.migration(defineMigration(amountInput('norev', 'orders_norev', { reverse: undefined })));
     const router = await h.router(new StaticFlagSource({}), { heartbeatMs: 0 });
     routers.push(router);
     assert.throws(() => router.select(undefined, { meaning: 'old' }), (e: { code?: string; hint?: string }) => e.code === 'PF_INVALID_OPTIONS' && /reverse/.test(e.hint ?? ''));
@@ -116,7 +115,7 @@ describe('router.select(): one representation per read, whatever the phase or th
     await suite.knex.raw('CREATE TABLE refunds_join (order_id bigint PRIMARY KEY, amount_cents integer NOT NULL, amount numeric(12,2))');
     await suite.knex.raw('INSERT INTO refunds_join SELECT g, 1, 0.01 FROM generate_series(1, 10) AS g');
     const flags = new StaticFlagSource({ 'join.read-new': true });
-    const h = pf.migration(amountMigration('join', 'orders_join'));
+    const h = pf.migration(defineMigration(amountInput('join', 'orders_join')));
     const router = await h.router(flags, { heartbeatMs: 0 });
     routers.push(router);
     const read = async () => suite.knex({ o: 'orders_join' }).join({ r: 'refunds_join' }, 'r.order_id', 'o.id')

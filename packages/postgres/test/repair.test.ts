@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { ATTR, SPAN, type Migration } from '@phaseflag/core';
-import { captureSpans, createSuiteSchema, type Suite } from '@phaseflag/testkit';
+import { ATTR, SPAN, defineMigration, type Migration } from '@phaseflag/core';
+import { amountInput, captureSpans, createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { Phaseflag } from '../src/index.js';
-import { amountMigration } from './fixtures/amount-migration.js';
 import { internalsOf } from '../src/internal.js';
 
 describe('repair after a failed verify: the rows that differ are re-derived and verify passes', function () {
@@ -43,7 +42,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
 
   it('verify fails naming repair; repair re-derives exactly the planted rows, verifies clean, and reads may switch', async () => {
     await createTable('orders_drift', 5000);
-    const m = amountMigration('drift', 'orders_drift');
+    const m = defineMigration(amountInput('drift', 'orders_drift'));
     const { h, planted } = await backfilledWithDrift(m, 'orders_drift', 97);
     assert.equal(planted, 51);
     assert.equal(await wrongRows('orders_drift'), 51);
@@ -84,7 +83,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
 
   it('is refused where there is nothing to repair (clean verify) or nothing to repair yet (before the backfill completes)', async () => {
     await createTable('orders_clean', 300);
-    const m = amountMigration('clean', 'orders_clean');
+    const m = defineMigration(amountInput('clean', 'orders_clean'));
     const h = pf.migration(m);
     await h.expand();
     await h.startDualWrite();
@@ -97,7 +96,7 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
 
   it('walks rows inserted since the first backfill too (fresh ranges bounded at the repair); a repair cut short or paused resumes', async () => {
     await createTable('orders_late', 2000);
-    const m = amountMigration('late', 'orders_late');
+    const m = defineMigration(amountInput('late', 'orders_late'));
     const { h } = await backfilledWithDrift(m, 'orders_late', 50);
     // Rows inserted after the backfill's upper key, also behind the trigger's back.
     await suite.knex.transaction(async (trx) => {

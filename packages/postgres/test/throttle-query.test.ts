@@ -5,7 +5,7 @@ import { runBackfill } from '../src/operations/backfill/index.js';
 import { findBackfillRunner } from '../src/operations/backfill/holder.js';
 import { resolveMigration } from '../src/catalog/resolve.js';
 import {
-  createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, sleep, usersMigration, type BackfillSuite,
+  createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 /** The throttle query is one read-only SELECT, judged before anything runs and run where it can harm nothing. */
@@ -55,7 +55,10 @@ describe('backfill: the throttle query', function () {
     await registerMigration(s.ctx, r);
     const running = runBackfill(s.ctx, r, { batch: { size: 500, targetBatchMs: 0 } });
     await waitFor(() => s.logs.some((l) => /backfill throttled/.test(l.message) && l.fields?.migrationId === 't-unlock'), { timeoutMs: 10_000, description: 'the runner to hold back' });
-    await sleep(200); // several throttle checks, each calling pg_advisory_unlock_all()
+    // Several throttle checks, each calling pg_advisory_unlock_all(): the runner sleeps 30 ms after each.
+    const checks = () => s.clock.sleeps.filter((ms) => ms === 30).length;
+    const seen = checks();
+    await waitFor(() => checks() >= seen + 3, { description: 'three more throttle checks' });
     assert.notEqual(await findBackfillRunner(s.ctx.knex, 't-unlock'), null, 'the runner still holds its lock');
     await s.ctx.knex.raw('UPDATE hold_switch SET hold = false');
     const result = await running;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { captureSpans } from '@phaseflag/testkit';
 import { withSpan } from '../src/telemetry/with-span.js';
@@ -37,7 +38,7 @@ describe('withSpan: the one span wrapper every phaseflag operation goes through'
 
   it('is the active span while the work runs, so spans started inside are its children', async () => {
     await withSpan(tracer, 'outer', {}, async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await sleep(1);
       tracer.startSpan('inner').end();
     });
     assert.equal(one('inner').parentSpanContext?.spanId, one('outer').spanContext().spanId);

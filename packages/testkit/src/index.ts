@@ -16,8 +16,9 @@ export type { LoadHandle, LoadReport, OpStats, ErrorSample, LoadOp, LoadOptions 
 
 export { seedTable, seed } from './seed-table.js';
 export type { SeedTableOptions, SeedColumns } from './seed-table.js';
-export { waitFor } from './wait-for.js';
-export type { WaitForOptions } from './wait-for.js';
+export { waitFor, holdsFor } from './wait-for.js';
+export type { WaitForOptions, HoldsForOptions } from './wait-for.js';
+export { amountInput, createAmountTable, wrongAmountRows } from './amount-migration.js';
 
 export { startReplica } from './replica/start-replica.js';
 export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.js';

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestkitError, messageOf } from './errors.js';
 
 export interface WaitForOptions {
@@ -39,6 +40,41 @@ export async function waitFor<T>(
         { cause: lastError },
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
+  }
+}
+
+export interface HoldsForOptions {
+  /** Pause between checks. Default 50 ms. */
+  intervalMs?: number;
+  /** Names the condition in the error, e.g. "no batch commits while paused". */
+  description?: string;
+}
+
+/**
+ * The other half of `waitFor`: checks `predicate` from now until `ms` have passed (first at once, last at or after
+ * the end) and throws as soon as it is false. For "nothing happens while …" claims: a fixed sleep followed by one
+ * check only samples the end of the window, this watches all of it. A predicate that throws fails the hold.
+ */
+export async function holdsFor(
+  predicate: () => unknown,
+  ms: number,
+  options: HoldsForOptions = {},
+): Promise<void> {
+  const intervalMs = options.intervalMs ?? 50;
+  const started = performance.now();
+  const end = started + ms;
+  for (;;) {
+    if (!(await predicate())) {
+      const what = options.description ?? 'condition';
+      throw new TestkitError(
+        'PF_TESTKIT_HOLD_BROKEN',
+        `${what} stopped holding after ${Math.round(performance.now() - started)} of ${ms} ms.`,
+        'Something changed that should have stayed still: look at what moves it, not at the timing.',
+      );
+    }
+    const left = end - performance.now();
+    if (left <= 0) return;
+    await sleep(Math.min(intervalMs, left));
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createSuiteSchema, startLoad, type Suite } from '../src/index.js';
+import { createSuiteSchema, holdsFor, startLoad, waitFor, type Suite } from '../src/index.js';
 
 /**
  * Tracks timers created while installed. Counting `process.getActiveResourcesInfo()` is not precise enough here:
@@ -50,7 +50,8 @@ describe('startLoad', function () {
         { name: 'broken', weight: 1, run: (_i, db) => db.raw('SELECT missing_column FROM accounts').then(() => undefined) },
       ],
     });
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Every op has run (and the broken one failed) while the load keeps going.
+    await waitFor(() => Object.values(load.snapshot().byOp).every((op) => op.ops > 0), { description: 'each op to run' });
     const during = load.snapshot();
     assert.ok(during.ops > 0, 'snapshot sees progress while running');
     const report = await load.stop();
@@ -93,7 +94,7 @@ describe('startLoad', function () {
       timers.restore();
     }
     assert.equal(report.ops, 2, 'each worker ran once, then stop cut its pause short');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await holdsFor(() => calls === 2, 20, { intervalMs: 5, description: 'no op after stop' });
     assert.equal(calls, 2, 'no op ran after stop');
   });
 

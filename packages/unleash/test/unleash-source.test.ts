@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, defineMigration, type PhaseSnapshot } from '@phaseflag/core';
 import { startUnleash, type UnleashServer } from '@phaseflag/testkit';
 import { UnleashFlagSource, destroyClient } from '../src/index.js';
@@ -55,7 +56,7 @@ describe('UnleashFlagSource against a real Unleash', () => {
     for (let i = 0; i < 4; i++) {
       for (const on of [true, false]) {
         // A random pause puts the toggle at a random point of the client's poll cycle and the revision job's.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
+        await sleep(Math.random() * 1000);
         const started = performance.now();
         await (on ? server.admin.enable(flag, ENV) : server.admin.disable(flag, ENV));
         await msUntil(() => source.isEnabled(flag, { userId: 'u1' }) === on, 10_000, `isEnabled → ${on}`);

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import knex from 'knex';
 import { TestkitError, messageOf } from '../errors.js';
 import { findFreePort } from '../free-port.js';
@@ -209,7 +210,7 @@ async function stopServer(server: ChildProcess, signal: 'SIGINT' | 'SIGQUIT'): P
   for (const next of [signal, 'SIGQUIT', 'SIGKILL'] as const) {
     if (hasExited()) return;
     server.kill(next);
-    if (await Promise.race([exited.then(() => true), delay(STOP_TIMEOUT_MS).then(() => false)])) return;
+    if (await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => false)])) return;
   }
 }
 
@@ -236,8 +237,4 @@ async function createDatabase(adminConnectionString: string, name: string): Prom
   } finally {
     await admin.destroy();
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
