@@ -34,18 +34,39 @@ if (args.render) {
 }
 const quick = args.quick;
 const started = performance.now();
-const log = (m: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}\n`);
+const log = (m: string) =>
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)}s] ${m}\n`);
 const wants = (n: number) => !args.only || args.only.has(n);
 const changes: ChangeKind[] = ['email', 'amount'];
 
 /** Quick: tiny tables and short windows, every code path once. Full: the issue's sizes and windows. */
 const plan = quick
-  ? { sizes: [5_000, 20_000], offsetCapMs: 1500, wa: { rows: 5_000, rounds: 2, perRound: 50 }, traffic: { rows: 20_000, baselineMs: 800, changes: ['amount'] as ChangeKind[] },
-    holdMs: 2500, router: { rounds: 3, perRound: 100_000, heapCalls: 500_000 }, diag: { rows: 20_000, batch: 5_000 },
-    propagation: { intervals: [{ ms: 1000, toggles: 2 }], instances: 3 } }
-  : { sizes: [100_000, 1_000_000, ...(args.rows ? [args.rows] : [])], offsetCapMs: 20_000, wa: { rows: 100_000, rounds: 8, perRound: 400 },
-    traffic: { rows: 1_000_000, baselineMs: 5000, changes }, holdMs: 10_000, router: { rounds: 7, perRound: 2_000_000, heapCalls: 10_000_000 },
-    diag: { rows: 200_000, batch: 25_000 }, propagation: { intervals: [{ ms: 15_000, toggles: 4 }, { ms: 1000, toggles: 6 }], instances: 3 } };
+  ? {
+      sizes: [5_000, 20_000],
+      offsetCapMs: 1500,
+      wa: { rows: 5_000, rounds: 2, perRound: 50 },
+      traffic: { rows: 20_000, baselineMs: 800, changes: ['amount'] as ChangeKind[] },
+      holdMs: 2500,
+      router: { rounds: 3, perRound: 100_000, heapCalls: 500_000 },
+      diag: { rows: 20_000, batch: 5_000 },
+      propagation: { intervals: [{ ms: 1000, toggles: 2 }], instances: 3 },
+    }
+  : {
+      sizes: [100_000, 1_000_000, ...(args.rows ? [args.rows] : [])],
+      offsetCapMs: 20_000,
+      wa: { rows: 100_000, rounds: 8, perRound: 400 },
+      traffic: { rows: 1_000_000, baselineMs: 5000, changes },
+      holdMs: 10_000,
+      router: { rounds: 7, perRound: 2_000_000, heapCalls: 10_000_000 },
+      diag: { rows: 200_000, batch: 25_000 },
+      propagation: {
+        intervals: [
+          { ms: 15_000, toggles: 4 },
+          { ms: 1000, toggles: 6 },
+        ],
+        instances: 3,
+      },
+    };
 
 const machine = machineFacts();
 log(`load average ${machine.loadAtStart.map((x) => x.toFixed(2)).join(', ')} on ${machine.cores} cores`);
@@ -58,9 +79,16 @@ try {
   const pf = makeEngine(db.pool('pfb-engine', 6), stateSchema);
   await pf.install();
   const ctx: BenchContext = {
-    db, admin, pf, stateSchema, quick, sizes: [...new Set(plan.sizes)].sort((a, b) => a - b),
+    db,
+    admin,
+    pf,
+    stateSchema,
+    quick,
+    sizes: [...new Set(plan.sizes)].sort((a, b) => a - b),
     // One more worker than cores: each spends part of every batch in round trips and commits, so cores + 1 keeps them busy.
-    workers: args.workers ?? machine.cores + 1, log, schemaFor: (label) => `r${++schemaSeq}_${label}`.toLowerCase(),
+    workers: args.workers ?? machine.cores + 1,
+    log,
+    schemaFor: (label) => `r${++schemaSeq}_${label}`.toLowerCase(),
   };
   const step = async <T>(n: string, title: string, fn: () => Promise<T>): Promise<T | undefined> => {
     log(`case ${n}: ${title}`);
@@ -73,7 +101,11 @@ try {
     }
   };
   Object.assign(results, {
-    postgres: await postgresFacts(admin), databaseKind: db.kind, sizes: [...ctx.sizes], workers: ctx.workers, offsetCapSeconds: plan.offsetCapMs / 1000,
+    postgres: await postgresFacts(admin),
+    databaseKind: db.kind,
+    sizes: [...ctx.sizes],
+    workers: ctx.workers,
+    offsetCapSeconds: plan.offsetCapMs / 1000,
   });
   if (wants(1) || wants(2) || wants(7)) {
     results.diagnosis = await step('1', 'where one batch spends its time', async () => {
@@ -82,11 +114,19 @@ try {
       return out;
     });
     results.backfill = await step('1, 2, 7', 'backfill throughput, what it leaves behind, its memory', () =>
-      runBackfillCase(ctx, { changes, offsetCapMs: plan.offsetCapMs }));
+      runBackfillCase(ctx, { changes, offsetCapMs: plan.offsetCapMs }),
+    );
   }
-  if (wants(3)) results.writeAmplification = await step('3', 'write amplification', () => runWriteAmplification(ctx, { changes, ...plan.wa }));
-  if (wants(4)) results.traffic = await step('4', 'live traffic during each backfill', () => runTraffic(ctx, plan.traffic));
-  if (wants(5)) results.expand = await step('5', 'expand behind a long transaction', () => runExpandLock(ctx, { holdMs: plan.holdMs }));
+  if (wants(3))
+    results.writeAmplification = await step('3', 'write amplification', () =>
+      runWriteAmplification(ctx, { changes, ...plan.wa }),
+    );
+  if (wants(4))
+    results.traffic = await step('4', 'live traffic during each backfill', () => runTraffic(ctx, plan.traffic));
+  if (wants(5))
+    results.expand = await step('5', 'expand behind a long transaction', () =>
+      runExpandLock(ctx, { holdMs: plan.holdMs }),
+    );
   if (wants(6)) results.router = await step('6', 'router overhead', () => runRouterOverhead(ctx, plan.router));
   if (wants(8)) results.propagation = await step('8', 'flag propagation', () => runPropagation(ctx, plan.propagation));
   await pf.close();
@@ -97,8 +137,11 @@ try {
 machine.loadAtEnd = loadavg();
 const final: BenchResults = {
   command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-  quick, startedAt: new Date(Date.now() - (performance.now() - started)).toISOString().replace(/\.\d+Z$/, 'Z'),
-  durationSeconds: (performance.now() - started) / 1000, machine, ...(results as Omit<BenchResults, 'command' | 'quick' | 'startedAt' | 'durationSeconds' | 'machine'>),
+  quick,
+  startedAt: new Date(Date.now() - (performance.now() - started)).toISOString().replace(/\.\d+Z$/, 'Z'),
+  durationSeconds: (performance.now() - started) / 1000,
+  machine,
+  ...(results as Omit<BenchResults, 'command' | 'quick' | 'startedAt' | 'durationSeconds' | 'machine'>),
 };
 writeFileSync(args.out, renderResults(final));
 if (args.json) writeFileSync(args.json, JSON.stringify(final, null, 2));

@@ -26,11 +26,18 @@ describe('the benchmark (npm run bench -- --quick)', function () {
     const json = join(dir, 'results.json');
     const root = fileURLToPath(new URL('..', import.meta.url));
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out, '--json', json], {
-        cwd: root, stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out, '--json', json],
+        {
+          cwd: root,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       let err = '';
-      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       child.on('error', reject);
       child.on('close', (c) => resolve({ code: c, stderr: err }));
     });
@@ -38,25 +45,50 @@ describe('the benchmark (npm run bench -- --quick)', function () {
 
     const md = readFileSync(out, 'utf8');
     for (const heading of [
-      '## The machine', '## Targets', '## 1. Backfill throughput', '## 2. What the backfill leaves behind', '## 3. Write amplification',
-      '## 4. Live traffic', '## 5. Expand behind a long transaction', '## 6. Router overhead', '## 7. Memory', '## 8. Flag propagation',
-    ]) assert.ok(md.includes(heading), `RESULTS has "${heading}"`);
+      '## The machine',
+      '## Targets',
+      '## 1. Backfill throughput',
+      '## 2. What the backfill leaves behind',
+      '## 3. Write amplification',
+      '## 4. Live traffic',
+      '## 5. Expand behind a long transaction',
+      '## 6. Router overhead',
+      '## 7. Memory',
+      '## 8. Flag propagation',
+    ])
+      assert.ok(md.includes(heading), `RESULTS has "${heading}"`);
     assert.match(md, /Quick smoke run/);
     assert.doesNotMatch(md, /case [\d, ]+ failed/);
 
     const results = JSON.parse(readFileSync(json, 'utf8')) as {
-      errors: unknown[]; backfill: { runs: { method: string; correct: boolean }[] }; expand: unknown[]; traffic: unknown[];
-      writeAmplification: { statements: unknown[] }; router: { nsPerCall: { bare: number; router: number } };
+      errors: unknown[];
+      backfill: { runs: { method: string; correct: boolean }[] };
+      expand: unknown[];
+      traffic: unknown[];
+      writeAmplification: { statements: unknown[] };
+      router: { nsPerCall: { bare: number; router: number } };
     };
     assert.deepEqual(results.errors, []);
-    assert.deepEqual([...new Set(results.backfill.runs.map((r) => r.method))].sort(), ['offset-loop', 'phaseflag-1', 'phaseflag-n', 'single-update']);
-    assert.ok(results.backfill.runs.every((r) => r.correct), 'every method left every row right');
+    assert.deepEqual([...new Set(results.backfill.runs.map((r) => r.method))].sort(), [
+      'offset-loop',
+      'phaseflag-1',
+      'phaseflag-n',
+      'single-update',
+    ]);
+    assert.ok(
+      results.backfill.runs.every((r) => r.correct),
+      'every method left every row right',
+    );
     assert.equal(results.expand.length, 2);
     assert.equal(results.traffic.length, 4);
     assert.equal(results.writeAmplification.statements.length, 8);
     assert.ok(results.router.nsPerCall.bare > 0 && results.router.nsPerCall.router > 0);
     // Every target row carries a verdict (pass, MISSED, a figure without target, or "not measured yet" with why).
-    const targetRows = md.split('## Targets')[1]!.split('\n## ')[0]!.split('\n').filter((l) => /^\| \d/.test(l));
+    const targetRows = md
+      .split('## Targets')[1]!
+      .split('\n## ')[0]!
+      .split('\n')
+      .filter((l) => /^\| \d/.test(l));
     assert.ok(targetRows.length >= 30, `${targetRows.length} target rows`);
     for (const row of targetRows) assert.match(row, /\*\*pass\*\*|\*\*MISSED\*\*|figure only|not measured/, row);
   });

@@ -50,20 +50,27 @@ describe('several migrations in flight', function () {
     await b.readNew();
     assert.equal((await a.status()).phase, 'verified');
     assert.equal((await b.status()).phase, 'read-new');
-    const wrong = await suite.knex.raw('SELECT count(*)::int AS n FROM orders WHERE email_normalized IS DISTINCT FROM lower(email)');
+    const wrong = await suite.knex.raw(
+      'SELECT count(*)::int AS n FROM orders WHERE email_normalized IS DISTINCT FROM lower(email)',
+    );
     assert.equal(wrong.rows[0].n, 0);
   });
 
   it('refuses a second in-flight migration on the same column with PF_MIGRATION_CONFLICT, executing no DDL', async () => {
-    const clash = pf.migration(defineMigration({
-      id: 'orders-amount-bigint',
-      table: 'orders',
-      oldColumn: 'amount_cents',
-      newColumn: { name: 'amount_cents_big', type: 'bigint' },
-      backfill: 'amount_cents::bigint',
-    }));
+    const clash = pf.migration(
+      defineMigration({
+        id: 'orders-amount-bigint',
+        table: 'orders',
+        oldColumn: 'amount_cents',
+        newColumn: { name: 'amount_cents_big', type: 'bigint' },
+        backfill: 'amount_cents::bigint',
+      }),
+    );
     await assert.rejects(clash.expand(), (e: unknown) => isPhaseflagError(e, 'PF_MIGRATION_CONFLICT'));
-    const col = await suite.knex.raw("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount_cents_big'", [suite.schema]);
+    const col = await suite.knex.raw(
+      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount_cents_big'",
+      [suite.schema],
+    );
     assert.equal(col.rows[0].n, 0);
     const refused = (await clash.status()).events.filter((e) => e.kind === 'refused');
     assert.equal(refused.length, 1, 'the refusal is recorded');
@@ -74,6 +81,9 @@ describe('several migrations in flight', function () {
     const results = await Promise.allSettled([m.readOld(), m.readOld()]);
     const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'ok'));
     assert.ok(codes.includes('ok'));
-    assert.ok(codes.some((c) => c === 'PF_MIGRATION_CONFLICT' || c === 'PF_GUARD_REFUSED'), codes.join(','));
+    assert.ok(
+      codes.some((c) => c === 'PF_MIGRATION_CONFLICT' || c === 'PF_GUARD_REFUSED'),
+      codes.join(','),
+    );
   });
 });

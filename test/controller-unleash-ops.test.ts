@@ -7,7 +7,8 @@ import { ENV, currentLeader, phaseIs, useOpsSuite } from './fixtures/unleash-ops
 describe('operating a migration through Unleash: pause and resume, the leader killed', function () {
   this.timeout(120_000);
   const t = useOpsSuite('controller_unleash_ops');
-  const { timings, prepare, startServices, untilEvery, events, phase, backfillState, boundedRows, stopAndCheckWrites } = t;
+  const { timings, prepare, startServices, untilEvery, events, phase, backfillState, boundedRows, stopAndCheckWrites } =
+    t;
 
   it('pauses the backfill when the operator turns its flag off in Unleash, and resumes it from the checkpoint when it goes back on', async () => {
     const { unleash } = t;
@@ -27,7 +28,11 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
     t0 = Date.now();
     await unleash.admin.enable(names.backfill, ENV);
     await untilEvery(services, 'backfilling', t0, phaseIs('backfilling'));
-    await waitFor(async () => (await backfillState(id)).rowsDone >= 3000, { timeoutMs: 30_000, intervalMs: 20, description: 'some batches committed' });
+    await waitFor(async () => (await backfillState(id)).rowsDone >= 3000, {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      description: 'some batches committed',
+    });
 
     // The operator turns the backfill flag off: every instance applies `paused`, the runner stops after its batch.
     const offAt = Date.now();
@@ -35,16 +40,26 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
     const pauseMs = await untilEvery(services, 'backfill flag off → paused', offAt, phaseIs('paused'));
     const leader = currentLeader(services);
     assert.ok(leader, 'one instance leads');
-    const stoppedLog = await leader.waitFor((m) => m.type === 'log' && /backfill stopped \(phase-changed\), phase paused/.test(String(m.message)), 10_000, 'the runner to stop');
+    const stoppedLog = await leader.waitFor(
+      (m) => m.type === 'log' && /backfill stopped \(phase-changed\), phase paused/.test(String(m.message)),
+      10_000,
+      'the runner to stop',
+    );
     const atPause = await backfillState(id);
     const bound = await boundedRows(id, table);
-    assert.ok(atPause.rowsDone >= 3000 && atPause.rowsDone < bound, `paused midway (${atPause.rowsDone} of ${bound} rows)`);
+    assert.ok(
+      atPause.rowsDone >= 3000 && atPause.rowsDone < bound,
+      `paused midway (${atPause.rowsDone} of ${bound} rows)`,
+    );
     assert.equal(atPause.rowsBackfilled, atPause.rowsDone);
     assert.equal(await phase(id), 'paused');
 
     // While paused: no batch commits (counters and checkpoint frozen), and the services keep serving.
     const before = await Promise.all(services.map((s) => s.report()));
-    await holdsFor(async () => isDeepStrictEqual(await backfillState(id), atPause), 2500, { intervalMs: 100, description: 'nothing moves while paused' });
+    await holdsFor(async () => isDeepStrictEqual(await backfillState(id), atPause), 2500, {
+      intervalMs: 100,
+      description: 'nothing moves while paused',
+    });
     assert.deepEqual(await backfillState(id), atPause, 'nothing moves while paused');
     assert.equal(await phase(id), 'paused', 'stays paused (the flag is still off)');
     const during = await Promise.all(services.map((s) => s.report()));
@@ -53,7 +68,10 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
       assert.ok(r.ops > before[i]!.ops + 50, `${services[i]!.instanceId} kept serving while paused`);
       assert.equal(r.phase, 'paused');
     });
-    assert.ok(services.every((s) => !s.messages.some((m) => m.type === 'progress' && m.at > stoppedLog.at)), 'no progress after the runner stopped');
+    assert.ok(
+      services.every((s) => !s.messages.some((m) => m.type === 'progress' && m.at > stoppedLog.at)),
+      'no progress after the runner stopped',
+    );
 
     // Back on: resumed from the checkpoint, to completion and verify.
     const onAt = Date.now();
@@ -65,20 +83,34 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
     assert.equal(final.done, true);
     assert.equal(final.rowsDone, bound, 'each row counted once over both runs: no batch redone');
     assert.equal(final.rowsBackfilled, bound);
-    const resumed = services.flatMap((s) => s.messages).filter((m) => m.type === 'progress' && m.at >= onAt).map((m) => Number(m.rowsDone));
+    const resumed = services
+      .flatMap((s) => s.messages)
+      .filter((m) => m.type === 'progress' && m.at >= onAt)
+      .map((m) => Number(m.rowsDone));
     const firstAfter = Math.min(...resumed);
-    assert.ok(firstAfter > atPause.rowsDone && firstAfter <= atPause.rowsDone + BATCH,
-      `the first batch after resume starts at the checkpoint (${atPause.rowsDone} rows done, then ${firstAfter})`);
+    assert.ok(
+      firstAfter > atPause.rowsDone && firstAfter <= atPause.rowsDone + BATCH,
+      `the first batch after resume starts at the checkpoint (${atPause.rowsDone} rows done, then ${firstAfter})`,
+    );
 
     const moves = await events(id, 'transition');
-    assert.deepEqual(moves.map((e) => e.action), ['expand', 'dual-write', 'backfill', 'pause', 'resume', 'complete-backfill', 'verify']);
+    assert.deepEqual(
+      moves.map((e) => e.action),
+      ['expand', 'dual-write', 'backfill', 'pause', 'resume', 'complete-backfill', 'verify'],
+    );
     const pause = moves.find((e) => e.action === 'pause')!;
     const resume = moves.find((e) => e.action === 'resume')!;
-    assert.deepEqual([pause.detail?.flag, pause.detail?.flagEnabled], [names.backfill, false], 'the pause names the flag that caused it');
+    assert.deepEqual(
+      [pause.detail?.flag, pause.detail?.flagEnabled],
+      [names.backfill, false],
+      'the pause names the flag that caused it',
+    );
     assert.deepEqual([resume.detail?.flag, resume.detail?.flagEnabled], [names.backfill, true]);
     assert.equal((await events(id, 'refused')).length, 0);
     await stopAndCheckWrites(services, table);
-    timings.push(`pause: flag off → every instance paused ${pauseMs.join('/')} ms; flag on → backfilling ${resumeMs.join('/')} ms; paused at ${atPause.rowsDone} of ${bound} rows`);
+    timings.push(
+      `pause: flag off → every instance paused ${pauseMs.join('/')} ms; flag on → backfilling ${resumeMs.join('/')} ms; paused at ${atPause.rowsDone} of ${bound} rows`,
+    );
   });
 
   it('lets another service process take over when the leader is SIGKILLed mid-backfill: it continues from the checkpoint, redoes no batch', async () => {
@@ -100,14 +132,22 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
     t0 = Date.now();
     await unleash.admin.enable(names.backfill, ENV);
     await untilEvery(services, 'backfilling', t0, phaseIs('backfilling'));
-    const lastReported = Number((await doomed.waitFor((m) => m.type === 'progress' && Number(m.rowsDone) >= 5000, 30_000, 'rows backfilled')).rowsDone);
+    const lastReported = Number(
+      (await doomed.waitFor((m) => m.type === 'progress' && Number(m.rowsDone) >= 5000, 30_000, 'rows backfilled'))
+        .rowsDone,
+    );
     assert.ok(!survivor.messages.some((m) => m.type === 'progress'), 'only the leader runs the backfill');
 
     const since = survivor.messages.length;
     await doomed.kill();
     const killedAt = Date.now();
     assert.equal(doomed.child.signalCode, 'SIGKILL');
-    const lead = await survivor.waitFor((m) => m.type === 'leader' && m.leader === true, 10_000, 'the survivor to take over', since);
+    const lead = await survivor.waitFor(
+      (m) => m.type === 'leader' && m.leader === true,
+      10_000,
+      'the survivor to take over',
+      since,
+    );
     const takeoverMs = lead.at - killedAt;
     await survivor.waitFor(phaseIs('verified'), 60_000, 'verified', since);
     const doneMs = Date.now() - killedAt;
@@ -121,18 +161,34 @@ describe('operating a migration through Unleash: pause and resume, the leader ki
     assert.equal(final.rowsBackfilled, bound);
     const survivorProgress = survivor.messages.filter((m) => m.type === 'progress').map((m) => Number(m.rowsDone));
     const firstBySurvivor = Math.min(...survivorProgress);
-    assert.ok(firstBySurvivor - BATCH >= lastReported && firstBySurvivor < bound, `resumed after row ${firstBySurvivor - BATCH} (the dead leader reported ${lastReported})`);
+    assert.ok(
+      firstBySurvivor - BATCH >= lastReported && firstBySurvivor < bound,
+      `resumed after row ${firstBySurvivor - BATCH} (the dead leader reported ${lastReported})`,
+    );
     assert.equal(await wrongAmountRows(suite.knex, table), 0, 'no row wrong');
 
     const moves = await events(id, 'transition');
-    assert.deepEqual(moves.map((e) => [e.action, e.detail?.controller]), [
-      ['expand', doomed.instanceId], ['dual-write', doomed.instanceId], ['backfill', doomed.instanceId],
-      ['complete-backfill', survivor.instanceId], ['verify', survivor.instanceId],
-    ], 'the phase stayed backfilling across the takeover; the survivor completed it');
+    assert.deepEqual(
+      moves.map((e) => [e.action, e.detail?.controller]),
+      [
+        ['expand', doomed.instanceId],
+        ['dual-write', doomed.instanceId],
+        ['backfill', doomed.instanceId],
+        ['complete-backfill', survivor.instanceId],
+        ['verify', survivor.instanceId],
+      ],
+      'the phase stayed backfilling across the takeover; the survivor completed it',
+    );
     const complete = moves.find((e) => e.action === 'complete-backfill')!;
-    assert.deepEqual([complete.detail?.flag, complete.detail?.flagEnabled], [names.backfill, true], 'the survivor ran it on the flag from Unleash');
+    assert.deepEqual(
+      [complete.detail?.flag, complete.detail?.flagEnabled],
+      [names.backfill, true],
+      'the survivor ran it on the flag from Unleash',
+    );
     assert.ok(survivor.logs().some((l) => /leads ops-kill/.test(l)));
     await stopAndCheckWrites([survivor], table);
-    timings.push(`leader killed: survivor leads ${takeoverMs} ms after SIGKILL, verified ${doneMs} ms after; resumed at row ${firstBySurvivor - BATCH} of ${bound}`);
+    timings.push(
+      `leader killed: survivor leads ${takeoverMs} ms after SIGKILL, verified ${doneMs} ms after; resumed at row ${firstBySurvivor - BATCH} of ${bound}`,
+    );
   });
 });

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knexFactory from 'knex';
 import type { Page } from 'playwright-core';
-import { launchChromium, resolveDatabase, waitFor, type ChromiumSession, type ResolvedDatabase } from '@phaseflag/testkit';
+import {
+  launchChromium,
+  resolveDatabase,
+  waitFor,
+  type ChromiumSession,
+  type ResolvedDatabase,
+} from '@phaseflag/testkit';
 import { DemoProcess, portAnswers, printedPorts } from './fixtures/demo-process.js';
 
 /**
@@ -14,7 +20,7 @@ import { DemoProcess, portAnswers, printedPorts } from './fixtures/demo-process.
  * and switched on: the services read the new column. The demo runs on DATABASE_URL here (the other demo test
  * covers the embedded default), so it must also drop the databases it created on that server.
  */
-describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web UI', function () {
+describe("the interactive demo (npm run demo -- --interactive) in Unleash's web UI", function () {
   this.timeout(240_000);
   let db: ResolvedDatabase;
   let demo: DemoProcess | undefined;
@@ -35,10 +41,20 @@ describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web
   after(() => db.release());
 
   it('refuses read-new switched on before verify, and reads the new column once it is switched on after', async () => {
-    demo = DemoProcess.start(['--interactive', '--rows', '2000'], { via: 'node', env: { DATABASE_URL: db.connectionString } });
-    const ui = await demo.waitForLine(/Unleash UI\s+(http:\/\/127\.0\.0\.1:\d+)\/projects\/default\s+login (\S+) \/ (\S+)/, 120_000);
+    demo = DemoProcess.start(['--interactive', '--rows', '2000'], {
+      via: 'node',
+      env: { DATABASE_URL: db.connectionString },
+    });
+    const ui = await demo.waitForLine(
+      /Unleash UI\s+(http:\/\/127\.0\.0\.1:\d+)\/projects\/default\s+login (\S+) \/ (\S+)/,
+      120_000,
+    );
     const [, unleashUrl, username, password] = ui;
-    const services = [1, 2].map((n) => demo!.lines.map((l) => new RegExp(`^\\s+orders-${n}\\s+(http://127\\.0\\.0\\.1:\\d+)/phaseflag`).exec(l)?.[1]).find(Boolean)!);
+    const services = [1, 2].map((n) =>
+      demo!.lines
+        .map((l) => new RegExp(`^\\s+orders-${n}\\s+(http://127\\.0\\.0\\.1:\\d+)/phaseflag`).exec(l)?.[1])
+        .find(Boolean)!,
+    );
     assert.ok(services.every(Boolean), `both service addresses printed\n${demo.transcript()}`);
 
     browser = await launchChromium();
@@ -72,9 +88,15 @@ describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web
     await setSwitch(page, unleashUrl!, 'orders-amount.read-new', true);
     await demo.waitForLine(/orders-amount: phase read-new/, 30_000);
     for (const url of services) {
-      await waitFor(async () => (await migrationView(url)).readsNew === true, { timeoutMs: 30_000, description: `${url} to read new for everyone` });
+      await waitFor(async () => (await migrationView(url)).readsNew === true, {
+        timeoutMs: 30_000,
+        description: `${url} to read new for everyone`,
+      });
       assert.equal((await migrationView(url)).phase, 'read-new');
-      await waitFor(async () => (await readsFrom(url)).join() === 'new', { timeoutMs: 10_000, description: `${url} to serve reads from the new column` });
+      await waitFor(async () => (await readsFrom(url)).join() === 'new', {
+        timeoutMs: 10_000,
+        description: `${url} to serve reads from the new column`,
+      });
     }
 
     // Ctrl-C: everything stops, the load saw no failure, nothing is left on the server or the machine.
@@ -89,7 +111,10 @@ describe('the interactive demo (npm run demo -- --interactive) in Unleash\'s web
     }
     const admin = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
     try {
-      const left = await admin('pg_database').select('datname').where('datname', 'like', 'phaseflag_demo_%').orWhere('datname', unleashDb ?? '-');
+      const left = await admin('pg_database')
+        .select('datname')
+        .where('datname', 'like', 'phaseflag_demo_%')
+        .orWhere('datname', unleashDb ?? '-');
       assert.deepEqual(left, [], 'the demo dropped the databases it created');
     } finally {
       await admin.destroy();
@@ -110,7 +135,10 @@ async function setSwitch(page: Page, unleashUrl: string, flag: string, on: boole
     if ((await toggle.isChecked()) === on) return;
     await toggle.click();
     try {
-      await waitFor(async () => (await toggle.isChecked()) === on, { timeoutMs: 5_000, description: `${flag} to show ${on ? 'on' : 'off'} in the list` });
+      await waitFor(async () => (await toggle.isChecked()) === on, {
+        timeoutMs: 5_000,
+        description: `${flag} to show ${on ? 'on' : 'off'} in the list`,
+      });
       return;
     } catch (error) {
       if (attempt >= 3) throw error;
@@ -134,8 +162,12 @@ async function setRollout(page: Page, unleashUrl: string, flag: string, percent:
   await page.waitForURL((url) => !url.pathname.includes('/strategies/edit'), { timeout: 30_000 });
 }
 
-async function migrationView(serviceUrl: string): Promise<{ id: string; phase: string; readsNew: boolean | 'partial' }> {
-  const body = (await (await fetch(`${serviceUrl}/phaseflag`)).json()) as { migrations: Array<{ id: string; phase: string; readsNew: boolean | 'partial' }> };
+async function migrationView(
+  serviceUrl: string,
+): Promise<{ id: string; phase: string; readsNew: boolean | 'partial' }> {
+  const body = (await (await fetch(`${serviceUrl}/phaseflag`)).json()) as {
+    migrations: Array<{ id: string; phase: string; readsNew: boolean | 'partial' }>;
+  };
   return body.migrations.find((m) => m.id === 'orders-amount')!;
 }
 

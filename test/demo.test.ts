@@ -24,22 +24,38 @@ describe('the demo (npm run demo)', function () {
   });
 
   it('walks the whole migration under load through Unleash, exits 0 with zero failed requests, and leaves nothing behind', async () => {
-    demo = DemoProcess.start(['--rows', String(ROWS)], { via: 'npm', env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector!.url } });
+    demo = DemoProcess.start(['--rows', String(ROWS)], {
+      via: 'npm',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector!.url },
+    });
     const { code } = await demo.exited;
     const out = demo.lines.join('\n');
     assert.equal(code, 0, `the demo exited ${code}\n${demo.transcript()}`);
 
     // Its own PostgreSQL, not the machine's: the user named none.
     assert.match(out, /postgres\s+an embedded PostgreSQL on 127\.0\.0\.1:\d+/);
-    assert.match(out, /unleash\s+http:\/\/127\.0\.0\.1:\d+ \(in-process unleash-server 6\.10\), 8 flags provisioned, all off/);
-    assert.match(out, /services\s+orders-1 http:\/\/127\.0\.0\.1:\d+ \(pid \d+\), orders-2 http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)/);
+    assert.match(
+      out,
+      /unleash\s+http:\/\/127\.0\.0\.1:\d+ \(in-process unleash-server 6\.10\), 8 flags provisioned, all off/,
+    );
+    assert.match(
+      out,
+      /services\s+orders-1 http:\/\/127\.0\.0\.1:\d+ \(pid \d+\), orders-2 http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)/,
+    );
 
     // Every toggle, as an operator makes it, and every phase, as the services report it, in order.
     const expected = [
-      /operator: orders-amount\.dual-write on/, /orders-amount: phase dual-write/,
-      /operator: orders-amount\.backfill on/, /orders-amount: phase backfilling/, /orders-amount: phase backfilled/, /orders-amount: phase verified/,
-      /operator: orders-amount\.read-new on at 50%/, /orders-amount: phase read-new/, /operator: orders-amount\.read-new rollout 100%/,
-      /operator: orders-amount\.contract on/, /orders-amount: phase contracted/,
+      /operator: orders-amount\.dual-write on/,
+      /orders-amount: phase dual-write/,
+      /operator: orders-amount\.backfill on/,
+      /orders-amount: phase backfilling/,
+      /orders-amount: phase backfilled/,
+      /orders-amount: phase verified/,
+      /operator: orders-amount\.read-new on at 50%/,
+      /orders-amount: phase read-new/,
+      /operator: orders-amount\.read-new rollout 100%/,
+      /operator: orders-amount\.contract on/,
+      /orders-amount: phase contracted/,
     ];
     let at = 0;
     for (const pattern of expected) {
@@ -63,14 +79,24 @@ describe('the demo (npm run demo)', function () {
       assert.match(out, new RegExp(`^  ${phase}\\s+(\\d[\\d.]* m?s|final)`, 'm'), `time for phase ${phase}`);
     }
     // The trace as a timeline, from the services' own spans.
-    for (const row of ['pending → expanded', 'dual-write → backfilling', 'backfill \\([\\d,]+ rows\\)', 'verify', 'verified → read-new', 'read-new → contracted']) {
+    for (const row of [
+      'pending → expanded',
+      'dual-write → backfilling',
+      'backfill \\([\\d,]+ rows\\)',
+      'verify',
+      'verified → read-new',
+      'read-new → contracted',
+    ]) {
       assert.match(out, new RegExp(`^  ${row}\\s+orders-[12]\\s+\\+[\\d.]+ s │`, 'm'), `timeline row ${row}`);
     }
     assert.match(out, /migration complete: every row correct, no failed request/);
 
     // OTEL_EXPORTER_OTLP_ENDPOINT: the same spans reached the user's collector.
     const names = collector!.traces.flatMap((t) => t.names);
-    assert.ok(names.filter((n) => n === 'phaseflag.transition').length >= 7, `transitions forwarded: ${names.filter((n) => n === 'phaseflag.transition').length}`);
+    assert.ok(
+      names.filter((n) => n === 'phaseflag.transition').length >= 7,
+      `transitions forwarded: ${names.filter((n) => n === 'phaseflag.transition').length}`,
+    );
     assert.ok(names.includes('phaseflag.backfill') && names.includes('phaseflag.verify'));
 
     // Nothing left: no process of the demo's group, no port it printed still answering.
@@ -89,7 +115,8 @@ describe('the demo (npm run demo)', function () {
     assert.equal(code, 130, `exit code after Ctrl-C\n${demo.transcript()}`);
     assert.match(demo.lines.join('\n'), /SIGINT: stopping everything the demo started…[\s\S]*stopped\.$/);
     assert.deepEqual(demo.leftoverProcesses(), []);
-    for (const port of printedPorts(demo.lines)) assert.equal(await portAnswers(port), false, `port ${port} still answers`);
+    for (const port of printedPorts(demo.lines))
+      assert.equal(await portAnswers(port), false, `port ${port} still answers`);
   });
 
   it('refuses a bad --rows before starting anything', async () => {
@@ -109,8 +136,14 @@ async function startCollector(): Promise<{ server: Server; url: string; traces: 
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.url === '/v1/traces') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ name: string }> }> }> };
-        traces.push({ names: (body.resourceSpans ?? []).flatMap((r) => (r.scopeSpans ?? []).flatMap((s) => (s.spans ?? []).map((x) => x.name))) });
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ name: string }> }> }>;
+        };
+        traces.push({
+          names: (body.resourceSpans ?? []).flatMap((r) =>
+            (r.scopeSpans ?? []).flatMap((s) => (s.spans ?? []).map((x) => x.name)),
+          ),
+        });
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });

@@ -42,8 +42,14 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
       // The router applies the phase (NOTIFY), then traffic runs in it, including the moments right after the change.
       await waitFor(() => router.core.currentPhase === phase, { description: `the router to apply ${phase}` });
       const before = running.map((load) => load.snapshot().ops);
-      await waitFor(() => running.every((load, i) => load.snapshot().ops >= before[i]! + 20), { description: `traffic after ${name}` });
-      assert.equal(routerLoad.snapshot().errors + plainLoad.snapshot().errors, 0, `errors after ${name}: ${JSON.stringify([...routerLoad.snapshot().errorSamples, ...plainLoad.snapshot().errorSamples].slice(0, 3))}`);
+      await waitFor(() => running.every((load, i) => load.snapshot().ops >= before[i]! + 20), {
+        description: `traffic after ${name}`,
+      });
+      assert.equal(
+        routerLoad.snapshot().errors + plainLoad.snapshot().errors,
+        0,
+        `errors after ${name}: ${JSON.stringify([...routerLoad.snapshot().errorSamples, ...plainLoad.snapshot().errorSamples].slice(0, 3))}`,
+      );
     };
 
     await step('expand', () => m.expand());
@@ -56,7 +62,11 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     await step('verify', () => m.verify());
     assert.equal(router.column(), 'amount_cents', 'the flag is off: reads stay on the old column after verify');
     await step('read-new', () => m.readNew());
-    assert.equal(router.column(), 'amount_cents', 'phase read-new alone does not switch reads: the flag decides per request');
+    assert.equal(
+      router.column(),
+      'amount_cents',
+      'phase read-new alone does not switch reads: the flag decides per request',
+    );
     flags.set('orders-amount.read-new', true);
     assert.equal(router.column(), 'amount');
     await step('read-old', () => m.readOld());
@@ -70,24 +80,57 @@ describe('a full life cycle on 100k rows under continuous traffic', function () 
     running.splice(running.indexOf(plainLoad), 1);
     assert.equal(await wrongRows(suite.knex), 0, 'every row, old and new, right before contract');
     // Contract refuses while an instance reports reads of the old column: wait for the router's report since read-new.
-    await waitFor(async () => (await internalsOf(pf).store.instances('orders-amount', 5000)).every((i) => !i.readsOld), { description: 'the router to report reads of the new column only' });
+    await waitFor(
+      async () => (await internalsOf(pf).store.instances('orders-amount', 5000)).every((i) => !i.readsOld),
+      { description: 'the router to report reads of the new column only' },
+    );
     await step('contract', () => m.contract({ confirm: true, dropOldColumn: true }));
     assert.equal(await columnExists(suite.knex, suite.schema, 'amount_cents'), false);
     const app = await routerLoad.stop();
     await appDb.destroy();
     await router.close();
 
-    assert.deepEqual(phases, ['expanded', 'dual-write', 'backfilled', 'verified', 'read-new', 'verified', 'read-new', 'contracted']);
-    assert.equal(app.errors + plain.errors, 0, JSON.stringify([...app.errorSamples, ...plain.errorSamples].slice(0, 5)));
-    assert.ok(app.ops > 200 && plain.ops > 100, `traffic ran throughout (${app.ops} router ops, ${plain.ops} plain ops)`);
+    assert.deepEqual(phases, [
+      'expanded',
+      'dual-write',
+      'backfilled',
+      'verified',
+      'read-new',
+      'verified',
+      'read-new',
+      'contracted',
+    ]);
+    assert.equal(
+      app.errors + plain.errors,
+      0,
+      JSON.stringify([...app.errorSamples, ...plain.errorSamples].slice(0, 5)),
+    );
+    assert.ok(
+      app.ops > 200 && plain.ops > 100,
+      `traffic ran throughout (${app.ops} router ops, ${plain.ops} plain ops)`,
+    );
     const nulls = await suite.knex.raw('SELECT count(*)::int AS n FROM orders WHERE amount IS NULL');
     assert.equal(nulls.rows[0].n, 0);
-    const notNull = await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'amount'");
+    const notNull = await suite.knex.raw(
+      "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'amount'",
+    );
     assert.equal(notNull.rows[0].attnotnull, true, 'NOT NULL enforced at contract');
 
-    const transitions = spans.byName('phaseflag.transition').filter((s) => s.attributes['phaseflag.migration.id'] === 'orders-amount');
-    const moves = transitions.map((s) => `${String(s.attributes['phaseflag.phase.from'])}→${String(s.attributes['phaseflag.phase.to'])}`);
-    for (const move of ['pending→expanded', 'expanded→dual-write', 'dual-write→backfilling', 'backfilling→backfilled', 'backfilled→verified', 'verified→read-new', 'read-new→contracted']) {
+    const transitions = spans
+      .byName('phaseflag.transition')
+      .filter((s) => s.attributes['phaseflag.migration.id'] === 'orders-amount');
+    const moves = transitions.map(
+      (s) => `${String(s.attributes['phaseflag.phase.from'])}→${String(s.attributes['phaseflag.phase.to'])}`,
+    );
+    for (const move of [
+      'pending→expanded',
+      'expanded→dual-write',
+      'dual-write→backfilling',
+      'backfilling→backfilled',
+      'backfilled→verified',
+      'verified→read-new',
+      'read-new→contracted',
+    ]) {
       assert.ok(moves.includes(move), `a span for ${move} (saw ${moves.join(', ')})`);
     }
     assert.ok(spans.byName('phaseflag.backfill.batch').length > 10, 'each batch is a span');

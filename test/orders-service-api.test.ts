@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { StaticFlagSource } from '@phaseflag/core';
 import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
-import { migrations, seededCustomerEmail, seededOrder, startServer, type RunningServer, type ServiceEvent } from '@phaseflag/example-orders-service';
+import {
+  migrations,
+  seededCustomerEmail,
+  seededOrder,
+  startServer,
+  type RunningServer,
+  type ServiceEvent,
+} from '@phaseflag/example-orders-service';
 
 const ROWS = 1000;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -14,14 +21,24 @@ describe('orders-service API: same answers from the old and the new columns, bad
   this.timeout(120_000);
   let suite: Suite;
   let server: RunningServer;
-  const flags = new StaticFlagSource({ [migrations.ordersAmount.flags.readNew]: false, [migrations.customersEmail.flags.readNew]: false });
+  const flags = new StaticFlagSource({
+    [migrations.ordersAmount.flags.readNew]: false,
+    [migrations.customersEmail.flags.readNew]: false,
+  });
   const events: ServiceEvent[] = [];
 
   before(async () => {
     suite = await createSuiteSchema('orders_api', { pool: { min: 0, max: 2 } });
     server = await startServer({
-      databaseUrl: suite.databaseUrl, dbSchema: suite.schema, stateSchema: suite.stateSchema, seedRows: ROWS,
-      flags, controller: false, instanceId: 'api-test', logger: quiet, onEvent: (e) => events.push(e),
+      databaseUrl: suite.databaseUrl,
+      dbSchema: suite.schema,
+      stateSchema: suite.stateSchema,
+      seedRows: ROWS,
+      flags,
+      controller: false,
+      instanceId: 'api-test',
+      logger: quiet,
+      onEvent: (e) => events.push(e),
     });
   });
 
@@ -32,7 +49,9 @@ describe('orders-service API: same answers from the old and the new columns, bad
 
   const call = async (method: string, path: string, body?: unknown, user = 'u-1') => {
     const res = await fetch(`${server.url}${path}`, {
-      method, headers: { 'content-type': 'application/json', 'x-user-id': user }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      method,
+      headers: { 'content-type': 'application/json', 'x-user-id': user },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
@@ -40,7 +59,10 @@ describe('orders-service API: same answers from the old and the new columns, bad
   it('serves seeded rows from the old columns, amounts as two-decimal strings and e-mails normalized', async () => {
     assert.equal(events[0]?.event, 'listening');
     const o = await call('GET', '/orders/37');
-    assert.deepEqual(o, { status: 200, body: { id: 37, customerId: seededOrder(37, ROWS).customerId, amount: '13.69', readFrom: 'old' } });
+    assert.deepEqual(o, {
+      status: 200,
+      body: { id: 37, customerId: seededOrder(37, ROWS).customerId, amount: '13.69', readFrom: 'old' },
+    });
     const c = await call('GET', '/customers/15');
     assert.equal(seededCustomerEmail(15), '  Customer.15@Example.COM ');
     assert.deepEqual(c, { status: 200, body: { id: 15, email: 'customer.15@example.com', readFrom: 'old' } });
@@ -78,23 +100,49 @@ describe('orders-service API: same answers from the old and the new columns, bad
     }
     await waitForPhase('read-new');
     assert.equal((await call('GET', `/orders/${id}`)).body.readFrom, 'old', 'read-new flag still off');
-    assert.deepEqual(server.migrations().map((v) => [v.phase, v.readsNew, v.writes.length]), [['read-new', false, 2], ['read-new', false, 2]]);
+    assert.deepEqual(
+      server.migrations().map((v) => [v.phase, v.readsNew, v.writes.length]),
+      [
+        ['read-new', false, 2],
+        ['read-new', false, 2],
+      ],
+    );
 
     flags.set(migrations.ordersAmount.flags.readNew, true);
     flags.set(migrations.customersEmail.flags.readNew, true);
-    assert.deepEqual(await call('GET', `/orders/${id}`), { status: 200, body: { id, customerId: 3, amount: '12.30', readFrom: 'new' } });
-    assert.deepEqual(await call('GET', `/customers/${customer}`), { status: 200, body: { id: customer, email: 'mixed.case@example.org', readFrom: 'new' } });
-    assert.deepEqual((await call('GET', '/orders/37')).body, { id: 37, customerId: seededOrder(37, ROWS).customerId, amount: '13.69', readFrom: 'new' });
+    assert.deepEqual(await call('GET', `/orders/${id}`), {
+      status: 200,
+      body: { id, customerId: 3, amount: '12.30', readFrom: 'new' },
+    });
+    assert.deepEqual(await call('GET', `/customers/${customer}`), {
+      status: 200,
+      body: { id: customer, email: 'mixed.case@example.org', readFrom: 'new' },
+    });
+    assert.deepEqual((await call('GET', '/orders/37')).body, {
+      id: 37,
+      customerId: seededOrder(37, ROWS).customerId,
+      amount: '13.69',
+      readFrom: 'new',
+    });
 
     // A write now fills both columns, through the router: the old path reads it back the same.
     await call('PATCH', `/orders/${id}`, { amount: '0.05' });
-    const row = (await suite.knex.raw(`SELECT amount_cents, amount::text FROM ${suite.schema}.orders WHERE id = ?`, [id])).rows[0];
+    const row = (
+      await suite.knex.raw(`SELECT amount_cents, amount::text FROM ${suite.schema}.orders WHERE id = ?`, [id])
+    ).rows[0];
     assert.deepEqual(row, { amount_cents: 5, amount: '0.05' });
     assert.ok(events.some((e) => e.event === 'phase' && e.migration === 'orders-amount' && e.phase === 'read-new'));
   });
 
   async function waitForPhase(phase: string): Promise<void> {
-    await waitFor(() => server.migrations().every((v) => v.phase === phase), { timeoutMs: 5000, intervalMs: 25, description: phase }).catch(() => undefined);
-    assert.ok(server.migrations().every((v) => v.phase === phase), JSON.stringify(server.migrations()));
+    await waitFor(() => server.migrations().every((v) => v.phase === phase), {
+      timeoutMs: 5000,
+      intervalMs: 25,
+      description: phase,
+    }).catch(() => undefined);
+    assert.ok(
+      server.migrations().every((v) => v.phase === phase),
+      JSON.stringify(server.migrations()),
+    );
   }
 });

@@ -18,14 +18,24 @@ interface ComposeService {
   healthcheck?: { test: string[] };
   volumes?: string[];
 }
-const compose = parse(readFileSync(`${EXAMPLES}docker-compose.yml`, 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
-const svc = (name: string): ComposeService => compose.services[name] ?? assert.fail(`docker-compose.yml has no service ${name}`);
+const compose = parse(readFileSync(`${EXAMPLES}docker-compose.yml`, 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
+const svc = (name: string): ComposeService =>
+  compose.services[name] ?? assert.fail(`docker-compose.yml has no service ${name}`);
 const dockerCmd = /^CMD (\[.*\])$/m.exec(readFileSync(`${SERVICE_DIR}/Dockerfile`, 'utf8'))?.[1];
 
 /** Runs a compose `command` (or the image's CMD) the way the container would, from the example's directory. */
-async function run(command: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function run(
+  command: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   assert.equal(command[0], 'node');
-  const child = spawn(process.execPath, command.slice(1), { cwd: SERVICE_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, command.slice(1), {
+    cwd: SERVICE_DIR,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += String(d)));
@@ -58,7 +68,14 @@ describe('examples/docker-compose.yml, run without Docker', function () {
         .replace(String(svc('unleash').environment!.INIT_ADMIN_API_TOKENS), unleash.adminToken);
     }
     // Our own schemas and a smaller table; any free port on loopback.
-    return { ...out, DB_SCHEMA: suite.schema, PHASEFLAG_STATE_SCHEMA: suite.stateSchema, SEED_ROWS: '2000', HOST: '127.0.0.1', PORT: '0' };
+    return {
+      ...out,
+      DB_SCHEMA: suite.schema,
+      PHASEFLAG_STATE_SCHEMA: suite.stateSchema,
+      SEED_ROWS: '2000',
+      HOST: '127.0.0.1',
+      PORT: '0',
+    };
   };
 
   before(async () => {
@@ -78,20 +95,45 @@ describe('examples/docker-compose.yml, run without Docker', function () {
     for (const name of ['orders-a', 'orders-b']) {
       const env = svc(name).environment!;
       assert.equal(env.UNLEASH_API_TOKEN, u.INIT_CLIENT_API_TOKENS, `${name} uses the client token Unleash creates`);
-      assert.match(String(env.UNLEASH_API_TOKEN), /^default:development\./, 'a client token for project default, environment development');
+      assert.match(
+        String(env.UNLEASH_API_TOKEN),
+        /^default:development\./,
+        'a client token for project default, environment development',
+      );
       assert.equal(env.UNLEASH_URL, 'http://unleash:4242/api');
       assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://jaeger:4318');
       assert.equal(env.HOST, '0.0.0.0', 'reachable from the other containers');
-      const known = ['DATABASE_URL', 'UNLEASH_URL', 'UNLEASH_API_TOKEN', 'UNLEASH_REFRESH_MS', 'UNLEASH_APP_NAME', 'PORT', 'HOST', 'INSTANCE_ID', 'SEED_ROWS',
-        'PHASEFLAG_CONTROLLER', 'PHASEFLAG_CONTROLLER_INTERVAL_MS', 'PHASEFLAG_DROP_OLD_COLUMN', 'PHASEFLAG_STATE_SCHEMA', 'DB_SCHEMA', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME'];
+      const known = [
+        'DATABASE_URL',
+        'UNLEASH_URL',
+        'UNLEASH_API_TOKEN',
+        'UNLEASH_REFRESH_MS',
+        'UNLEASH_APP_NAME',
+        'PORT',
+        'HOST',
+        'INSTANCE_ID',
+        'SEED_ROWS',
+        'PHASEFLAG_CONTROLLER',
+        'PHASEFLAG_CONTROLLER_INTERVAL_MS',
+        'PHASEFLAG_DROP_OLD_COLUMN',
+        'PHASEFLAG_STATE_SCHEMA',
+        'DB_SCHEMA',
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_SERVICE_NAME',
+      ];
       for (const k of Object.keys(env)) assert.ok(known.includes(k), `${name}: ${k} is a variable the service reads`);
-      for (const k of Object.keys(env)) assert.ok(readFileSync(`${SERVICE_DIR}/README.md`, 'utf8').includes(k), `README documents ${k}`);
+      for (const k of Object.keys(env))
+        assert.ok(readFileSync(`${SERVICE_DIR}/README.md`, 'utf8').includes(k), `README documents ${k}`);
     }
     assert.equal(svc('provision-flags').environment!.UNLEASH_ADMIN_TOKEN, u.INIT_ADMIN_API_TOKENS);
     assert.match(String(u.INIT_ADMIN_API_TOKENS), /^\*:\*\./);
     assert.match(String(u.DATABASE_URL), /@postgres:5432\/unleash$/);
     assert.match(readFileSync(`${SERVICE_DIR}/docker/postgres-init.sql`, 'utf8'), /CREATE DATABASE unleash;/);
-    assert.ok(svc('postgres').volumes!.some((v) => v.startsWith('./orders-service/docker/postgres-init.sql:/docker-entrypoint-initdb.d/')));
+    assert.ok(
+      svc('postgres').volumes!.some((v) =>
+        v.startsWith('./orders-service/docker/postgres-init.sql:/docker-entrypoint-initdb.d/'),
+      ),
+    );
     assert.ok(dockerCmd, 'the Dockerfile has a JSON-form CMD');
   });
 
@@ -99,21 +141,40 @@ describe('examples/docker-compose.yml, run without Docker', function () {
     const command = svc('provision-flags').command!;
     const first = await run(command, local(svc('provision-flags').environment));
     assert.equal(first.code, 0, first.stderr);
-    const created = (JSON.parse(first.stdout) as { provisioned: Array<{ created: string[] }> }).provisioned.flatMap((p) => p.created);
+    const created = (JSON.parse(first.stdout) as { provisioned: Array<{ created: string[] }> }).provisioned.flatMap(
+      (p) => p.created,
+    );
     assert.equal(created.length, 8, first.stdout);
     const second = await run(command, local(svc('provision-flags').environment));
     assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual((JSON.parse(second.stdout) as { provisioned: Array<{ created: string[]; existing: string[] }> }).provisioned.map((p) => [p.created.length, p.existing.length]), [[0, 4], [0, 4]]);
+    assert.deepEqual(
+      (JSON.parse(second.stdout) as { provisioned: Array<{ created: string[]; existing: string[] }> }).provisioned.map(
+        (p) => [p.created.length, p.existing.length],
+      ),
+      [
+        [0, 4],
+        [0, 4],
+      ],
+    );
   });
 
   it('orders-a and orders-b start from the image CMD with the compose environment, seed once and pass their healthcheck', async () => {
     const cmd = JSON.parse(dockerCmd!) as string[];
     assert.deepEqual(cmd.slice(0, 3), ['node', '--import', 'tsx']);
     for (const name of ['orders-a', 'orders-b']) {
-      services.push(await OrdersServiceProcess.start({ ...local(svc(name).environment), OTEL_SERVICE_NAME: 'orders-service' }));
+      services.push(
+        await OrdersServiceProcess.start({ ...local(svc(name).environment), OTEL_SERVICE_NAME: 'orders-service' }),
+      );
     }
-    assert.deepEqual(services.map((s) => s.instanceId), ['orders-a', 'orders-b']);
-    const counts = (await suite.knex.raw('SELECT (SELECT count(*) FROM orders)::int AS orders, (SELECT count(*) FROM customers)::int AS customers')).rows[0];
+    assert.deepEqual(
+      services.map((s) => s.instanceId),
+      ['orders-a', 'orders-b'],
+    );
+    const counts = (
+      await suite.knex.raw(
+        'SELECT (SELECT count(*) FROM orders)::int AS orders, (SELECT count(*) FROM customers)::int AS customers',
+      )
+    ).rows[0];
     assert.deepEqual(counts, { orders: 2000, customers: 200 }, 'seeded once although both instances were asked to');
     for (const s of services) {
       const test = svc(s.instanceId).healthcheck!.test;
@@ -125,13 +186,18 @@ describe('examples/docker-compose.yml, run without Docker', function () {
   });
 
   it('load runs its compose command against both instances with no failed request, and both instances exit 0 on SIGTERM', async () => {
-    const command = svc('load').command!.map((a) => a.replace('http://orders-a:3000,http://orders-b:3000', services.map((s) => s.url).join(',')));
+    const command = svc('load').command!.map((a) =>
+      a.replace('http://orders-a:3000,http://orders-b:3000', services.map((s) => s.url).join(',')),
+    );
     const r = await run([...command, '--duration', '4', '--every', '1'], {});
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     const report = JSON.parse(r.stdout) as { requests: number; failed: number; reads: number; writes: number };
     assert.equal(report.failed, 0);
     assert.ok(report.requests > 100 && report.reads > 0 && report.writes > 0, r.stdout);
     assert.deepEqual(await Promise.all(services.map((s) => s.stop())), [0, 0]);
-    assert.ok(otlp.spans.some((s) => s.kind === 2 && s.serviceName === 'orders-service'), 'HTTP server spans reached the OTLP endpoint');
+    assert.ok(
+      otlp.spans.some((s) => s.kind === 2 && s.serviceName === 'orders-service'),
+      'HTTP server spans reached the OTLP endpoint',
+    );
   });
 });

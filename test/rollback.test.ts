@@ -20,7 +20,11 @@ async function advanceTo(m: MigrationHandle, target: Phase): Promise<void> {
     await m.startDualWrite();
     const ctrl = new AbortController();
     let batches = 0;
-    const run = m.backfill({ batch: { size: 100, targetBatchMs: 0, pauseMs: 20 }, signal: ctrl.signal, onProgress: () => batches++ });
+    const run = m.backfill({
+      batch: { size: 100, targetBatchMs: 0, pauseMs: 20 },
+      signal: ctrl.signal,
+      onProgress: () => batches++,
+    });
     // Paused mid-way: once a few of its 50 batches have committed.
     await waitFor(() => batches >= 3, { description: 'the backfill under way' });
     await m.pause();
@@ -67,10 +71,18 @@ describe('each phase can be rolled back under traffic and started again', functi
         await m.rollback();
         assert.equal((await m.status()).phase, 'rolled-back');
         assert.equal(router.column(), 'amount_cents', 'reads are back on the old column');
-        assert.equal(await columnExists(suite.knex, suite.schema, 'amount'), false, 'the column this migration created is gone');
-        const trig = await suite.knex.raw("SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT tgisinternal");
+        assert.equal(
+          await columnExists(suite.knex, suite.schema, 'amount'),
+          false,
+          'the column this migration created is gone',
+        );
+        const trig = await suite.knex.raw(
+          "SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT tgisinternal",
+        );
         assert.equal(trig.rows[0].n, 0, 'the sync trigger is gone');
-        const rolled = spans.byName('phaseflag.transition').find((s) => s.attributes['phaseflag.action'] === 'rollback');
+        const rolled = spans
+          .byName('phaseflag.transition')
+          .find((s) => s.attributes['phaseflag.action'] === 'rollback');
         assert.equal(rolled?.attributes['phaseflag.phase.from'], phase);
 
         // Start again and finish.

@@ -7,10 +7,29 @@ import type { Knex } from 'knex';
 import { runChild } from '../lib/child.js';
 import type { BenchContext } from '../lib/context.js';
 import { scalar } from '../lib/db.js';
-import { addColumnSql, buildOrders, CHANGES, dropSchema, migrationFor, migrationInput, singleUpdateSql, type Change, type ChangeKind } from '../lib/orders.js';
 import {
-  checkpoint, relationSizes, sampleWaits, tableActivity, vacuumCount, walCounters, walDelta,
-  type RelationSizes, type TableActivity, type WaitProfile, type WalDelta,
+  addColumnSql,
+  buildOrders,
+  CHANGES,
+  dropSchema,
+  migrationFor,
+  migrationInput,
+  singleUpdateSql,
+  type Change,
+  type ChangeKind,
+} from '../lib/orders.js';
+import {
+  checkpoint,
+  relationSizes,
+  sampleWaits,
+  tableActivity,
+  vacuumCount,
+  walCounters,
+  walDelta,
+  type RelationSizes,
+  type TableActivity,
+  type WaitProfile,
+  type WalDelta,
 } from '../lib/pg-stats.js';
 import { runOffsetLoop, type OffsetLoopResult } from './offset-loop.js';
 
@@ -61,7 +80,10 @@ export interface BackfillCase {
   floors: Partial<Record<ChangeKind, RelationSizes & { rows: number; beforeTotal: number; beforeHeap: number }>>;
 }
 
-export async function runBackfillCase(ctx: BenchContext, options: { changes: readonly ChangeKind[]; offsetCapMs: number }): Promise<BackfillCase> {
+export async function runBackfillCase(
+  ctx: BenchContext,
+  options: { changes: readonly ChangeKind[]; offsetCapMs: number },
+): Promise<BackfillCase> {
   const runs: BackfillRun[] = [];
   const floors: BackfillCase['floors'] = {};
   for (const rows of ctx.sizes) {
@@ -69,9 +91,24 @@ export async function runBackfillCase(ctx: BenchContext, options: { changes: rea
       const change = CHANGES[kind];
       runs.push(await singleUpdate(ctx, change, rows));
       const largest = rows === ctx.sizes[ctx.sizes.length - 1];
-      runs.push(await phaseflagRun(ctx, change, rows, 1, largest ? async (schema, before) => {
-        floors[kind] = { ...(await floorSizes(ctx.admin, schema)), rows, beforeTotal: before.total, beforeHeap: before.heap };
-      } : undefined));
+      runs.push(
+        await phaseflagRun(
+          ctx,
+          change,
+          rows,
+          1,
+          largest
+            ? async (schema, before) => {
+                floors[kind] = {
+                  ...(await floorSizes(ctx.admin, schema)),
+                  rows,
+                  beforeTotal: before.total,
+                  beforeHeap: before.heap,
+                };
+              }
+            : undefined,
+        ),
+      );
       runs.push(await phaseflagRun(ctx, change, rows, ctx.workers));
       runs.push(await offsetRun(ctx, change, rows, options.offsetCapMs));
     }
@@ -93,16 +130,29 @@ async function singleUpdate(ctx: BenchContext, change: Change, rows: number): Pr
   const started = performance.now();
   // EXPLAIN ANALYZE runs the statement in full; TIMING OFF keeps per-row clock reads out of its run time, and
   // WAL reports the statement's own WAL, free of other sessions'.
-  const plan = (await conn.raw(`EXPLAIN (ANALYZE, BUFFERS, WAL, TIMING OFF, FORMAT JSON) ${singleUpdateSql(change, schema)}`)).rows[0]['QUERY PLAN'][0];
+  const plan = (
+    await conn.raw(`EXPLAIN (ANALYZE, BUFFERS, WAL, TIMING OFF, FORMAT JSON) ${singleUpdateSql(change, schema)}`)
+  ).rows[0]['QUERY PLAN'][0];
   const seconds = (performance.now() - started) / 1000;
   const profile = await waits.stop();
   await conn.destroy();
   const wal = await walDelta(ctx.admin, wal0);
   const run: BackfillRun = {
-    method: 'single-update', change: change.kind, rows, workers: 1, seconds, rowsPerSecond: rows / seconds,
-    before, after: await relationSizes(ctx.admin, schema), wal,
-    statementWalBytes: Number(plan.Plan['WAL Bytes'] ?? 0), statementWalFpi: Number(plan.Plan['WAL FPI'] ?? 0),
-    activity: await tableActivity(ctx.admin, schema), waits: profile, correct: await allCorrect(ctx.admin, change, schema), vacuumsDuring: 0,
+    method: 'single-update',
+    change: change.kind,
+    rows,
+    workers: 1,
+    seconds,
+    rowsPerSecond: rows / seconds,
+    before,
+    after: await relationSizes(ctx.admin, schema),
+    wal,
+    statementWalBytes: Number(plan.Plan['WAL Bytes'] ?? 0),
+    statementWalFpi: Number(plan.Plan['WAL FPI'] ?? 0),
+    activity: await tableActivity(ctx.admin, schema),
+    waits: profile,
+    correct: await allCorrect(ctx.admin, change, schema),
+    vacuumsDuring: 0,
   };
   run.vacuumsDuring = run.activity.vacuumCount + run.activity.autovacuumCount - vacuums0;
   await dropSchema(ctx.admin, schema);
@@ -110,7 +160,13 @@ async function singleUpdate(ctx: BenchContext, change: Change, rows: number): Pr
 }
 
 /** Expand and dual-write in this process, the backfill in a child (its peak RSS is the backfill's alone). */
-export async function prepareDualWrite(ctx: BenchContext, change: Change, schema: string, id: string, rows: number): Promise<RelationSizes> {
+export async function prepareDualWrite(
+  ctx: BenchContext,
+  change: Change,
+  schema: string,
+  id: string,
+  rows: number,
+): Promise<RelationSizes> {
   await buildOrders(ctx.admin, schema, rows);
   const before = await relationSizes(ctx.admin, schema);
   const m = ctx.pf.migration(migrationFor(change, id, schema));
@@ -120,7 +176,10 @@ export async function prepareDualWrite(ctx: BenchContext, change: Change, schema
 }
 
 async function phaseflagRun(
-  ctx: BenchContext, change: Change, rows: number, workers: number,
+  ctx: BenchContext,
+  change: Change,
+  rows: number,
+  workers: number,
   afterRun?: (schema: string, before: RelationSizes) => Promise<void>,
 ): Promise<BackfillRun> {
   const method: Method = workers === 1 ? 'phaseflag-1' : 'phaseflag-n';
@@ -132,17 +191,40 @@ async function phaseflagRun(
   ctx.log(`  phaseflag backfill, ${workers} worker(s), ${change.kind}, ${rows} rows`);
   const wal0 = await walCounters(ctx.admin);
   const waits = sampleWaits(ctx.admin, 'pfb-backfill');
-  const child = await runChild<{ wallMs: number; result: EngineResult; peakRss: number | null; rssBefore: number | null }>('backfill', {
-    url: ctx.db.url, stateSchema: ctx.stateSchema, migration: migrationInput(change, id, schema), workers, applicationName: 'pfb-backfill',
+  const child = await runChild<{
+    wallMs: number;
+    result: EngineResult;
+    peakRss: number | null;
+    rssBefore: number | null;
+  }>('backfill', {
+    url: ctx.db.url,
+    stateSchema: ctx.stateSchema,
+    migration: migrationInput(change, id, schema),
+    workers,
+    applicationName: 'pfb-backfill',
   });
   const profile = await waits.stop();
   const wal = await walDelta(ctx.admin, wal0);
   if (!child.result.completed) throw new Error(`phaseflag backfill ${id} did not complete`);
   const seconds = child.wallMs / 1000;
   const run: BackfillRun = {
-    method, change: change.kind, rows, workers, seconds, rowsPerSecond: rows / seconds, before,
-    after: await relationSizes(ctx.admin, schema), wal, activity: await tableActivity(ctx.admin, schema), waits: profile,
-    peakRss: child.peakRss, rssBefore: child.rssBefore, batches: child.result.batches, engine: child.result, correct: await allCorrect(ctx.admin, change, schema), vacuumsDuring: 0,
+    method,
+    change: change.kind,
+    rows,
+    workers,
+    seconds,
+    rowsPerSecond: rows / seconds,
+    before,
+    after: await relationSizes(ctx.admin, schema),
+    wal,
+    activity: await tableActivity(ctx.admin, schema),
+    waits: profile,
+    peakRss: child.peakRss,
+    rssBefore: child.rssBefore,
+    batches: child.result.batches,
+    engine: child.result,
+    correct: await allCorrect(ctx.admin, change, schema),
+    vacuumsDuring: 0,
   };
   run.vacuumsDuring = run.activity.vacuumCount + run.activity.autovacuumCount - vacuums0;
   await afterRun?.(schema, before);
@@ -164,9 +246,19 @@ async function offsetRun(ctx: BenchContext, change: Change, rows: number, capMs:
   await knex.destroy();
   const wal = await walDelta(ctx.admin, wal0);
   const run: BackfillRun = {
-    method: 'offset-loop', change: change.kind, rows, workers: 1, seconds: offset.totalSeconds, rowsPerSecond: rows / offset.totalSeconds, offset,
-    before, after: await relationSizes(ctx.admin, schema), wal, activity: await tableActivity(ctx.admin, schema),
-    correct: offset.completed ? await allCorrect(ctx.admin, change, schema) : true, vacuumsDuring: 0,
+    method: 'offset-loop',
+    change: change.kind,
+    rows,
+    workers: 1,
+    seconds: offset.totalSeconds,
+    rowsPerSecond: rows / offset.totalSeconds,
+    offset,
+    before,
+    after: await relationSizes(ctx.admin, schema),
+    wal,
+    activity: await tableActivity(ctx.admin, schema),
+    correct: offset.completed ? await allCorrect(ctx.admin, change, schema) : true,
+    vacuumsDuring: 0,
   };
   run.vacuumsDuring = run.activity.vacuumCount + run.activity.autovacuumCount - vacuums0;
   await dropSchema(ctx.admin, schema);
@@ -174,8 +266,10 @@ async function offsetRun(ctx: BenchContext, change: Change, rows: number, capMs:
 }
 
 async function allCorrect(knex: Knex, change: Change, schema: string): Promise<boolean> {
-  const wrong = await scalar<number>(knex,
-    `SELECT count(*)::int FROM "${schema}".orders WHERE ${change.newColumn} IS DISTINCT FROM (${change.expression})::${change.newType}`);
+  const wrong = await scalar<number>(
+    knex,
+    `SELECT count(*)::int FROM "${schema}".orders WHERE ${change.newColumn} IS DISTINCT FROM (${change.expression})::${change.newType}`,
+  );
   return wrong === 0;
 }
 

@@ -23,7 +23,12 @@ export interface BatchDiagnosis {
   plan: string;
 }
 
-export async function diagnoseBatch(ctx: BenchContext, kind: ChangeKind, tableRows: number, batchRows: number): Promise<BatchDiagnosis> {
+export async function diagnoseBatch(
+  ctx: BenchContext,
+  kind: ChangeKind,
+  tableRows: number,
+  batchRows: number,
+): Promise<BatchDiagnosis> {
   const change = CHANGES[kind];
   const schema = ctx.schemaFor(`diag_${kind}`);
   await prepareDualWrite(ctx, change, schema, `diag-${kind}-${schema.slice(-6)}`, tableRows);
@@ -39,24 +44,49 @@ export async function diagnoseBatch(ctx: BenchContext, kind: ChangeKind, tableRo
   await ctx.admin.raw(`ALTER TABLE "${schema}".orders ENABLE TRIGGER USER`);
   await dropSchema(ctx.admin, schema);
   return {
-    change: kind, rows: batchRows, withTriggerMs: withTrigger.ms, triggerMs: withTrigger.triggerMs, withoutTriggerMs: without.ms,
-    walBytes: withTrigger.walBytes, walFpi: withTrigger.walFpi, sharedHit: withTrigger.hit, sharedRead: withTrigger.read, plan: withTrigger.text,
+    change: kind,
+    rows: batchRows,
+    withTriggerMs: withTrigger.ms,
+    triggerMs: withTrigger.triggerMs,
+    withoutTriggerMs: without.ms,
+    walBytes: withTrigger.walBytes,
+    walFpi: withTrigger.walFpi,
+    sharedHit: withTrigger.hit,
+    sharedRead: withTrigger.read,
+    plan: withTrigger.text,
   };
 }
 
-async function explainRolledBack(ctx: BenchContext, sql: string, schema: string): Promise<{ ms: number; triggerMs: number; walBytes: number; walFpi: number; hit: number; read: number; text: string }> {
+async function explainRolledBack(
+  ctx: BenchContext,
+  sql: string,
+  schema: string,
+): Promise<{
+  ms: number;
+  triggerMs: number;
+  walBytes: number;
+  walFpi: number;
+  hit: number;
+  read: number;
+  text: string;
+}> {
   const conn = ctx.db.pool('pfb-diag', 1);
   try {
     await conn.raw('BEGIN');
     await conn.raw(`SET LOCAL search_path = "${schema}", public`);
-    const json = (await conn.raw(`EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as Record<string, unknown>;
+    const json = (await conn.raw(`EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) ${sql}`)).rows[0][
+      'QUERY PLAN'
+    ][0] as Record<string, unknown>;
     await conn.raw('ROLLBACK');
     const plan = json.Plan as Record<string, number>;
     const triggers = (json.Triggers as { Time: number }[] | undefined) ?? [];
     return {
-      ms: Number(json['Execution Time']), triggerMs: triggers.reduce((s, t) => s + t.Time, 0),
-      walBytes: Number(plan['WAL Bytes'] ?? 0), walFpi: Number(plan['WAL FPI'] ?? 0),
-      hit: Number(plan['Shared Hit Blocks'] ?? 0), read: Number(plan['Shared Read Blocks'] ?? 0),
+      ms: Number(json['Execution Time']),
+      triggerMs: triggers.reduce((s, t) => s + t.Time, 0),
+      walBytes: Number(plan['WAL Bytes'] ?? 0),
+      walFpi: Number(plan['WAL FPI'] ?? 0),
+      hit: Number(plan['Shared Hit Blocks'] ?? 0),
+      read: Number(plan['Shared Read Blocks'] ?? 0),
       text: `${String(json['Execution Time'])} ms; triggers ${JSON.stringify(json.Triggers ?? [])}`,
     };
   } finally {

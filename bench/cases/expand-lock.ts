@@ -53,10 +53,22 @@ export async function runExpandLock(ctx: BenchContext, options: { holdMs: number
       await blocker.raw(`SELECT count(*) FROM ${table} WHERE id = 1`); // ACCESS SHARE until COMMIT
       const waits = watchLockWaits(ctx.admin, APP, 10);
       const load = startLoad({
-        knex: app, concurrency: 2, pauseMs: 5,
+        knex: app,
+        concurrency: 2,
+        pauseMs: 5,
         ops: [
-          { name: 'read', run: async (_i, db) => { await db.raw(`SELECT * FROM ${table} WHERE id = ?`, [rand(10_000)]); } },
-          { name: 'write', run: async (_i, db) => { await db.raw(`UPDATE ${table} SET customer_id = ? WHERE id = ?`, [rand(1000), rand(10_000)]); } },
+          {
+            name: 'read',
+            run: async (_i, db) => {
+              await db.raw(`SELECT * FROM ${table} WHERE id = ?`, [rand(10_000)]);
+            },
+          },
+          {
+            name: 'write',
+            run: async (_i, db) => {
+              await db.raw(`UPDATE ${table} SET customer_id = ? WHERE id = ?`, [rand(1000), rand(10_000)]);
+            },
+          },
         ],
       });
       await sleep(300);
@@ -64,11 +76,14 @@ export async function runExpandLock(ctx: BenchContext, options: { holdMs: number
       const started = performance.now();
       // The transaction holds its lock for holdMs from the moment the hazard begins: the first application
       // statement seen queued behind the DDL (or, should none queue within a second, from the DDL's start).
-      const release = waitForFirstQueued(ctx, APP, 1000).then((queuedAfterMs) => sleep(options.holdMs).then(async () => {
-        await blocker.raw('COMMIT');
-        return queuedAfterMs;
-      }));
-      if (variant === 'plain-alter') await ddl.raw(`ALTER TABLE ${table} ADD COLUMN ${change.newColumn} ${change.newType}`);
+      const release = waitForFirstQueued(ctx, APP, 1000).then((queuedAfterMs) =>
+        sleep(options.holdMs).then(async () => {
+          await blocker.raw('COMMIT');
+          return queuedAfterMs;
+        }),
+      );
+      if (variant === 'plain-alter')
+        await ddl.raw(`ALTER TABLE ${table} ADD COLUMN ${change.newColumn} ${change.newType}`);
       else await ctx.pf.migration(migration).expand();
       const ddlSeconds = (performance.now() - started) / 1000;
       const queuedAfterMs = await release;
@@ -77,10 +92,19 @@ export async function runExpandLock(ctx: BenchContext, options: { holdMs: number
       const lockWait = await waits.stop();
       const ddlSpans = spans.byName('phaseflag.ddl');
       runs.push({
-        variant, holdMs: options.holdMs, lockTimeoutMs: variant === 'plain-alter' ? null : migration.ddl.lockTimeoutMs,
-        longestStallMs: Math.max(...Object.values(report.byOp).map((o) => o.maxMs)), appOps: report.ops, appErrors: report.errors,
-        lockWait, ddlSeconds, queuedAfterMs,
-        attempts: variant === 'plain-alter' ? null : ddlSpans.reduce((n, s) => n + Number(s.attributes['phaseflag.retry.attempts'] ?? 1), 0),
+        variant,
+        holdMs: options.holdMs,
+        lockTimeoutMs: variant === 'plain-alter' ? null : migration.ddl.lockTimeoutMs,
+        longestStallMs: Math.max(...Object.values(report.byOp).map((o) => o.maxMs)),
+        appOps: report.ops,
+        appErrors: report.errors,
+        lockWait,
+        ddlSeconds,
+        queuedAfterMs,
+        attempts:
+          variant === 'plain-alter'
+            ? null
+            : ddlSpans.reduce((n, s) => n + Number(s.attributes['phaseflag.retry.attempts'] ?? 1), 0),
       });
     } finally {
       await blocker.raw('ROLLBACK').catch(() => undefined);
@@ -95,9 +119,12 @@ export async function runExpandLock(ctx: BenchContext, options: { holdMs: number
 async function waitForFirstQueued(ctx: BenchContext, prefix: string, maxMs: number): Promise<number | null> {
   const started = performance.now();
   while (performance.now() - started < maxMs) {
-    const n = (await ctx.admin.raw(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE ? AND wait_event_type = 'Lock'", [`${prefix}%`],
-    )).rows[0].n as number;
+    const n = (
+      await ctx.admin.raw(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE ? AND wait_event_type = 'Lock'",
+        [`${prefix}%`],
+      )
+    ).rows[0].n as number;
     if (n > 0) return performance.now() - started;
     await sleep(5);
   }

@@ -26,7 +26,13 @@ export interface OffsetLoopResult {
  * then the rest is extrapolated from a straight-line fit of batch time against offset, summed over the batches
  * left. Extrapolated figures are marked as such in the report.
  */
-export async function runOffsetLoop(knex: Knex, change: Change, schema: string, rows: number, capMs: number): Promise<OffsetLoopResult> {
+export async function runOffsetLoop(
+  knex: Knex,
+  change: Change,
+  schema: string,
+  rows: number,
+  capMs: number,
+): Promise<OffsetLoopResult> {
   const table = `${schema}.orders`;
   const samples: { offset: number; seconds: number }[] = [];
   const started = performance.now();

@@ -10,7 +10,12 @@ export interface RouterOverhead {
   heapGrowth: { bare: number; router: number };
 }
 
-export async function runRouterOverhead(ctx: BenchContext, options: { rounds: number; perRound: number; heapCalls: number }): Promise<RouterOverhead> {
-  ctx.log(`  router overhead: ${options.rounds} rounds × ${options.perRound} calls per variant, heap over ${options.heapCalls} calls`);
+export async function runRouterOverhead(
+  ctx: BenchContext,
+  options: { rounds: number; perRound: number; heapCalls: number },
+): Promise<RouterOverhead> {
+  ctx.log(
+    `  router overhead: ${options.rounds} rounds × ${options.perRound} calls per variant, heap over ${options.heapCalls} calls`,
+  );
   return runChild<RouterOverhead>('router', options, { nodeArgs: ['--expose-gc'] });
 }

@@ -9,7 +9,15 @@ import { startLoad, type LoadReport } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { runChild } from '../lib/child.js';
 import type { BenchContext } from '../lib/context.js';
-import { addColumnSql, buildOrders, CHANGES, dropSchema, migrationInput, singleUpdateSql, type ChangeKind } from '../lib/orders.js';
+import {
+  addColumnSql,
+  buildOrders,
+  CHANGES,
+  dropSchema,
+  migrationInput,
+  singleUpdateSql,
+  type ChangeKind,
+} from '../lib/orders.js';
 import { watchLockWaits, type LockWaitReport } from '../lib/pg-stats.js';
 import { prepareDualWrite } from './backfill.js';
 
@@ -40,7 +48,10 @@ export interface TrafficRun {
 
 const APP = 'pfb-app-traffic';
 
-export async function runTraffic(ctx: BenchContext, options: { changes: readonly ChangeKind[]; rows: number; baselineMs: number }): Promise<TrafficRun[]> {
+export async function runTraffic(
+  ctx: BenchContext,
+  options: { changes: readonly ChangeKind[]; rows: number; baselineMs: number },
+): Promise<TrafficRun[]> {
   const runs: TrafficRun[] = [];
   for (const kind of options.changes) {
     for (const method of ['single-update', 'phaseflag-1', 'phaseflag-n', 'phaseflag-gentle'] as const) {
@@ -50,7 +61,13 @@ export async function runTraffic(ctx: BenchContext, options: { changes: readonly
   return runs;
 }
 
-async function trafficRun(ctx: BenchContext, kind: ChangeKind, method: TrafficMethod, rows: number, baselineMs: number): Promise<TrafficRun> {
+async function trafficRun(
+  ctx: BenchContext,
+  kind: ChangeKind,
+  method: TrafficMethod,
+  rows: number,
+  baselineMs: number,
+): Promise<TrafficRun> {
   const change = CHANGES[kind];
   const schema = ctx.schemaFor(`traffic_${method.replace('-', '')}_${kind}`);
   const workers = method === 'phaseflag-n' ? ctx.workers : 1;
@@ -81,10 +98,23 @@ async function trafficRun(ctx: BenchContext, kind: ChangeKind, method: TrafficMe
       } else {
         // The window opens when the child has loaded and connected: its start-up (tsx compiling TypeScript) is
         // not the backfill, and would otherwise count against it.
-        await runChild('backfill', {
-          url: ctx.db.url, stateSchema: ctx.stateSchema, migration: migrationInput(change, id, schema), workers, applicationName: 'pfb-backfill-traffic',
-          ...(method === 'phaseflag-gentle' ? { batch: GENTLE_BATCH } : {}),
-        }, { onReady: () => { begin(); started = performance.now(); } });
+        await runChild(
+          'backfill',
+          {
+            url: ctx.db.url,
+            stateSchema: ctx.stateSchema,
+            migration: migrationInput(change, id, schema),
+            workers,
+            applicationName: 'pfb-backfill-traffic',
+            ...(method === 'phaseflag-gentle' ? { batch: GENTLE_BATCH } : {}),
+          },
+          {
+            onReady: () => {
+              begin();
+              started = performance.now();
+            },
+          },
+        );
       }
       backfillSeconds = (performance.now() - started) / 1000;
     });
@@ -96,19 +126,58 @@ async function trafficRun(ctx: BenchContext, kind: ChangeKind, method: TrafficMe
 }
 
 /** Runs `body`; the application's load and the lock watcher run from its call of `begin()` until it returns. */
-async function measureWindow(ctx: BenchContext, app: Knex, schema: string, kind: ChangeKind, rows: number, body: (begin: () => void) => Promise<void>): Promise<TrafficRun['baseline']> {
+async function measureWindow(
+  ctx: BenchContext,
+  app: Knex,
+  schema: string,
+  kind: ChangeKind,
+  rows: number,
+  body: (begin: () => void) => Promise<void>,
+): Promise<TrafficRun['baseline']> {
   const rand = (n: number) => 1 + Math.floor(Math.random() * n);
   const table = `"${schema}".orders`;
-  const write = kind === 'amount'
-    ? (db: Knex) => db.raw(`UPDATE ${table} SET amount_cents = ? WHERE id = ?`, [rand(99_999), rand(rows)])
-    : (db: Knex) => db.raw(`UPDATE ${table} SET email = ? WHERE id = ?`, [`Someone${rand(1e9)}@Example.NET`, rand(rows)]);
-  let running: { waits: ReturnType<typeof watchLockWaits>; writer: ReturnType<typeof startLoad>; reader: ReturnType<typeof startLoad> } | undefined;
+  const write =
+    kind === 'amount'
+      ? (db: Knex) => db.raw(`UPDATE ${table} SET amount_cents = ? WHERE id = ?`, [rand(99_999), rand(rows)])
+      : (db: Knex) =>
+          db.raw(`UPDATE ${table} SET email = ? WHERE id = ?`, [`Someone${rand(1e9)}@Example.NET`, rand(rows)]);
+  let running:
+    | {
+        waits: ReturnType<typeof watchLockWaits>;
+        writer: ReturnType<typeof startLoad>;
+        reader: ReturnType<typeof startLoad>;
+      }
+    | undefined;
   const begin = () => {
     running ??= {
       waits: watchLockWaits(ctx.admin, APP, 10),
       // A little think time: an application, not a load generator that would starve the backfill of CPU.
-      writer: startLoad({ knex: app, concurrency: 1, pauseMs: 2, ops: [{ name: 'write', run: async (_i, db) => { await write(db); } }] }),
-      reader: startLoad({ knex: app, concurrency: 1, pauseMs: 2, ops: [{ name: 'read', run: async (_i, db) => { await db.raw(`SELECT * FROM ${table} WHERE id = ?`, [rand(rows)]); } }] }),
+      writer: startLoad({
+        knex: app,
+        concurrency: 1,
+        pauseMs: 2,
+        ops: [
+          {
+            name: 'write',
+            run: async (_i, db) => {
+              await write(db);
+            },
+          },
+        ],
+      }),
+      reader: startLoad({
+        knex: app,
+        concurrency: 1,
+        pauseMs: 2,
+        ops: [
+          {
+            name: 'read',
+            run: async (_i, db) => {
+              await db.raw(`SELECT * FROM ${table} WHERE id = ?`, [rand(rows)]);
+            },
+          },
+        ],
+      }),
     };
   };
   let failure: { error: unknown } | undefined;

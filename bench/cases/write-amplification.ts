@@ -73,7 +73,10 @@ export interface WriteAmplificationCase {
 const BULK_ROWS = 10_000;
 const LOOP_STATEMENTS = 5_000;
 
-export async function runWriteAmplification(ctx: BenchContext, options: { changes: readonly ChangeKind[]; rows: number; rounds: number; perRound: number }): Promise<WriteAmplificationCase> {
+export async function runWriteAmplification(
+  ctx: BenchContext,
+  options: { changes: readonly ChangeKind[]; rows: number; rounds: number; perRound: number },
+): Promise<WriteAmplificationCase> {
   const statements: WriteCost[] = [];
   const bulk: BulkCost[] = [];
   const loop: LoopCost[] = [];
@@ -101,7 +104,16 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
           const d: number[] = [];
           for (let round = 0; round < options.rounds; round++) {
             // Alternate which side goes first, so neither always runs on a cache the other warmed.
-            const order = round % 2 ? [[during, d], [before, b]] as const : [[before, b], [during, d]] as const;
+            const order =
+              round % 2
+                ? ([
+                    [during, d],
+                    [before, b],
+                  ] as const)
+                : ([
+                    [before, b],
+                    [during, d],
+                  ] as const);
             for (const [run, out] of order) out.push(await timeRound(run, options.perRound, round, options.rows));
           }
           const beforeUs = median(b);
@@ -116,7 +128,14 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
           bd.push(await bulkUsPerRow(app, dwSchema, kind, op, round, options.rows));
           bu.push(await bulkUsPerRow(app, rawSchema, kind, op, round, options.rows));
         }
-        bulk.push({ change: kind, op, beforeUsPerRow: median(bp), dualWriteUsPerRow: median(bd), unguardedUsPerRow: median(bu), ratio: median(bd) / median(bp) });
+        bulk.push({
+          change: kind,
+          op,
+          beforeUsPerRow: median(bp),
+          dualWriteUsPerRow: median(bd),
+          unguardedUsPerRow: median(bu),
+          ratio: median(bd) / median(bp),
+        });
       }
       const n = Math.min(LOOP_STATEMENTS, options.rows);
       for (const column of ['old', 'unrelated'] as const) {
@@ -124,10 +143,27 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
         const ld: number[] = [];
         for (let round = 0; round < Math.max(3, Math.ceil(options.rounds / 2)); round++) {
           // Alternate which side goes first, as above.
-          const order = round % 2 ? [[dwSchema, ld], [plainSchema, lp]] as const : [[plainSchema, lp], [dwSchema, ld]] as const;
-          for (const [schema, out] of order) out.push(await loopUsPerStatement(app, schema, kind, column, n, round, options.rows));
+          const order =
+            round % 2
+              ? ([
+                  [dwSchema, ld],
+                  [plainSchema, lp],
+                ] as const)
+              : ([
+                  [plainSchema, lp],
+                  [dwSchema, ld],
+                ] as const);
+          for (const [schema, out] of order)
+            out.push(await loopUsPerStatement(app, schema, kind, column, n, round, options.rows));
         }
-        loop.push({ change: kind, column, statements: n, beforeUs: median(lp), dualWriteUs: median(ld), ratio: median(ld) / median(lp) });
+        loop.push({
+          change: kind,
+          column,
+          statements: n,
+          beforeUs: median(lp),
+          dualWriteUs: median(ld),
+          ratio: median(ld) / median(lp),
+        });
       }
     } finally {
       await router.close();
@@ -143,15 +179,28 @@ export async function runWriteAmplification(ctx: BenchContext, options: { change
 type Write = (id: number, value: number) => Promise<unknown>;
 
 /** The application's statement: through knex with router.row() (or the plain values), or raw SQL. */
-function writer(db: Knex, schema: string, kind: ChangeKind, op: 'UPDATE' | 'INSERT', path: 'router' | 'trigger', router: KnexRouter | null): Write {
+function writer(
+  db: Knex,
+  schema: string,
+  kind: ChangeKind,
+  op: 'UPDATE' | 'INSERT',
+  path: 'router' | 'trigger',
+  router: KnexRouter | null,
+): Write {
   const table = `${schema}.orders`;
   const row = (values: Record<string, unknown>) => (router ? router.row(values) : values);
   const email = (v: number) => `Customer${v}@Example.ORG`;
   if (path === 'router') {
     if (op === 'UPDATE') {
       return kind === 'amount'
-        ? (id, v) => db(table).update(row({ amount_cents: v })).where('id', id)
-        : (id, v) => db(table).update(row({ email: email(v) })).where('id', id);
+        ? (id, v) =>
+            db(table)
+              .update(row({ amount_cents: v }))
+              .where('id', id)
+        : (id, v) =>
+            db(table)
+              .update(row({ email: email(v) }))
+              .where('id', id);
     }
     return (_id, v) => db(table).insert(row({ customer_id: (v % 1000) + 1, amount_cents: v, email: email(v) }));
   }
@@ -161,7 +210,8 @@ function writer(db: Knex, schema: string, kind: ChangeKind, op: 'UPDATE' | 'INSE
       ? (id, v) => db.raw(`UPDATE ${table} SET amount_cents = ? WHERE id = ?`, [v, id])
       : (id, v) => db.raw(`UPDATE ${table} SET email = ? WHERE id = ?`, [email(v), id]);
   }
-  return (_id, v) => db.raw(`INSERT INTO ${table} (customer_id, amount_cents, email) VALUES (?, ?, ?)`, [(v % 1000) + 1, v, email(v)]);
+  return (_id, v) =>
+    db.raw(`INSERT INTO ${table} (customer_id, amount_cents, email) VALUES (?, ?, ?)`, [(v % 1000) + 1, v, email(v)]);
 }
 
 /** Mean µs per statement over one round; both variants of a round get the same ids and values. */
@@ -174,18 +224,28 @@ async function timeRound(run: Write, n: number, round: number, rows: number): Pr
 }
 
 /** Server-side µs per row of a 10k-row write, from EXPLAIN ANALYZE (TIMING OFF) in a transaction rolled back. */
-async function bulkUsPerRow(db: Knex, schema: string, kind: ChangeKind, op: 'UPDATE' | 'INSERT', round: number, rows: number): Promise<number> {
+async function bulkUsPerRow(
+  db: Knex,
+  schema: string,
+  kind: ChangeKind,
+  op: 'UPDATE' | 'INSERT',
+  round: number,
+  rows: number,
+): Promise<number> {
   const table = `"${schema}".orders`;
   const lo = (round * 37_123) % Math.max(1, rows - BULK_ROWS);
-  const sql = op === 'UPDATE'
-    ? kind === 'amount'
-      ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-      : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-    : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
+  const sql =
+    op === 'UPDATE'
+      ? kind === 'amount'
+        ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+        : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+      : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
   // db is a pool of one connection, so BEGIN, the statement and ROLLBACK run on the same session.
   await db.raw('BEGIN');
   try {
-    const plan = (await db.raw(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as { 'Execution Time': number };
+    const plan = (await db.raw(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as {
+      'Execution Time': number;
+    };
     return (plan['Execution Time'] * 1000) / BULK_ROWS;
   } finally {
     await db.raw('ROLLBACK');
@@ -197,15 +257,30 @@ async function bulkUsPerRow(db: Knex, schema: string, kind: ChangeKind, op: 'UPD
  * back): what each statement costs the server, before expand or with the sync trigger, with no round trip to
  * dilute it. `unrelated` writes `note`, which neither expression reads (the trigger fires all the same).
  */
-async function loopUsPerStatement(db: Knex, schema: string, kind: ChangeKind, column: 'old' | 'unrelated', n: number, round: number, rows: number): Promise<number> {
+async function loopUsPerStatement(
+  db: Knex,
+  schema: string,
+  kind: ChangeKind,
+  column: 'old' | 'unrelated',
+  n: number,
+  round: number,
+  rows: number,
+): Promise<number> {
   const table = `"${schema}".orders`;
   const lo = (round * 37_123) % Math.max(1, rows - n);
-  const set = column === 'unrelated' ? "note = 'x'" : kind === 'amount' ? 'amount_cents = (amount_cents + 1) % 100000' : 'email = upper(email)';
+  const set =
+    column === 'unrelated'
+      ? "note = 'x'"
+      : kind === 'amount'
+        ? 'amount_cents = (amount_cents + 1) % 100000'
+        : 'email = upper(email)';
   // db is a pool of one connection, so BEGIN, the block and ROLLBACK run on the same session.
   await db.raw('BEGIN');
   try {
     const started = performance.now();
-    await db.raw(`DO $pf_bench$ BEGIN FOR i IN ${lo + 1}..${lo + n} LOOP UPDATE ${table} SET ${set} WHERE id = i; END LOOP; END $pf_bench$`);
+    await db.raw(
+      `DO $pf_bench$ BEGIN FOR i IN ${lo + 1}..${lo + n} LOOP UPDATE ${table} SET ${set} WHERE id = i; END LOOP; END $pf_bench$`,
+    );
     return ((performance.now() - started) * 1000) / n;
   } finally {
     await db.raw('ROLLBACK');
@@ -222,5 +297,7 @@ async function unguardedDualWrite(ctx: BenchContext, migration: ReturnType<typeo
   await m.startDualWrite();
   const r = await resolveMigration(ctx.admin, m.migration, { stateSchema: ctx.stateSchema });
   const body = syncFunctionBody(r, ctx.stateSchema, { guarded: false });
-  await ctx.admin.raw(`CREATE OR REPLACE FUNCTION "${ctx.stateSchema}"."${syncFunctionName(r)}"() RETURNS trigger LANGUAGE plpgsql AS $pf_bench$${body}$pf_bench$`);
+  await ctx.admin.raw(
+    `CREATE OR REPLACE FUNCTION "${ctx.stateSchema}"."${syncFunctionName(r)}"() RETURNS trigger LANGUAGE plpgsql AS $pf_bench$${body}$pf_bench$`,
+  );
 }

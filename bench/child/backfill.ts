@@ -35,4 +35,6 @@ const wallMs = performance.now() - started;
 const after = memoryStatus();
 await pf.close();
 await knex.destroy();
-process.stdout.write(`${JSON.stringify({ wallMs, result, rssBefore: before.rss, peakRss: after.peakRss, rssAfter: after.rss })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ wallMs, result, rssBefore: before.rss, peakRss: after.peakRss, rssAfter: after.rss })}\n`,
+);

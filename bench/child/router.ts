@@ -31,9 +31,22 @@ const FLAG = 'orders-amount.read-new';
 // client starts on the next tick, and an await in between would let it start unobserved).
 const unleashPackage = await import('@phaseflag/unleash').catch(() => null);
 const unleash = new Unleash({
-  url: 'http://127.0.0.1:9/api', appName: 'phaseflag-bench', refreshInterval: 0, disableMetrics: true,
+  url: 'http://127.0.0.1:9/api',
+  appName: 'phaseflag-bench',
+  refreshInterval: 0,
+  disableMetrics: true,
   storageProvider: new InMemStorageProvider(),
-  bootstrap: { data: [{ name: FLAG, enabled: true, project: 'default', strategies: [{ name: 'default', parameters: {}, constraints: [] }], variants: [] }] as never },
+  bootstrap: {
+    data: [
+      {
+        name: FLAG,
+        enabled: true,
+        project: 'default',
+        strategies: [{ name: 'default', parameters: {}, constraints: [] }],
+        variants: [],
+      },
+    ] as never,
+  },
 });
 unleash.on('error', () => undefined);
 unleash.on('warn', () => undefined);
@@ -60,12 +73,19 @@ await new Promise<void>((resolve, reject) => {
 });
 
 const migration = defineMigration({
-  id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' },
+  id: 'orders-amount',
+  table: 'orders',
+  oldColumn: 'amount_cents',
+  newColumn: { name: 'amount', type: 'numeric(12,2)' },
   backfill: 'amount_cents::numeric / 100',
 });
-const router = new Router(migration, { flags: source, snapshot: { migrationId: 'orders-amount', phase: 'read-new', version: 1 } });
+const router = new Router(migration, {
+  flags: source,
+  snapshot: { migrationId: 'orders-amount', phase: 'read-new', version: 1 },
+});
 const context = { userId: '42', sessionId: 's-42' };
-if (router.readColumn(context) !== 'amount') throw new Error('the router does not read the new column: the benchmark would measure the wrong path');
+if (router.readColumn(context) !== 'amount')
+  throw new Error('the router does not read the new column: the benchmark would measure the wrong path');
 
 let sink = 0;
 const variants: Record<string, (n: number) => void> = {
@@ -103,7 +123,14 @@ const heapGrowth = { bare: heap('bare'), router: heap('router') };
 router.takeReadCounts();
 (source as { close?: () => void }).close?.();
 unleash.destroy();
-process.stdout.write(`${JSON.stringify({
-  sourceKind, nsPerCall: { bare: median(ns.bare!), source: median(ns.source!), router: median(ns.router!) }, rounds: ns,
-  heapCalls: input.heapCalls, heapGrowth, peakRss: memoryStatus().peakRss, sink,
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    sourceKind,
+    nsPerCall: { bare: median(ns.bare!), source: median(ns.source!), router: median(ns.router!) },
+    rounds: ns,
+    heapCalls: input.heapCalls,
+    heapGrowth,
+    peakRss: memoryStatus().peakRss,
+    sink,
+  })}\n`,
+);

@@ -30,8 +30,16 @@ export function parseArgs(argv: readonly string[], defaults: { out: string; quic
     else if (a === '--json') args.json = value();
     else if (a === '--workers') args.workers = positiveInt(a, value());
     else if (a === '--render') args.render = value();
-    else if (a === '--only') args.only = new Set(value().split(',').map((x) => positiveInt(a, x)));
-    else throw new Error(`unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N, --render FILE)`);
+    else if (a === '--only')
+      args.only = new Set(
+        value()
+          .split(',')
+          .map((x) => positiveInt(a, x)),
+      );
+    else
+      throw new Error(
+        `unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N, --render FILE)`,
+      );
   }
   args.out ||= args.quick ? defaults.quickOut : defaults.out;
   return args;

@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
  * what one process cannot measure about itself fairly: peak RSS of a backfill alone, and a micro-benchmark
  * with --expose-gc undisturbed by the orchestrator's timers.
  */
-export function runChild<T>(name: string, input: unknown, options: { nodeArgs?: string[]; timeoutMs?: number; onReady?: () => void } = {}): Promise<T> {
+export function runChild<T>(
+  name: string,
+  input: unknown,
+  options: { nodeArgs?: string[]; timeoutMs?: number; onReady?: () => void } = {},
+): Promise<T> {
   const file = fileURLToPath(new URL(`../child/${name}.ts`, import.meta.url));
   return new Promise<T>((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file], {
@@ -25,20 +29,32 @@ export function runChild<T>(name: string, input: unknown, options: { nodeArgs?: 
         options.onReady?.();
       }
     });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      const last = out.trim().split('\n').filter((l) => l && l !== READY).pop();
+      const last = out
+        .trim()
+        .split('\n')
+        .filter((l) => l && l !== READY)
+        .pop();
       if (code !== 0 || !last) {
-        reject(new Error(`bench child ${name} failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(-15).join('\n')}`));
+        reject(
+          new Error(
+            `bench child ${name} failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(-15).join('\n')}`,
+          ),
+        );
         return;
       }
       try {
         resolve(JSON.parse(last) as T);
       } catch (error) {
-        reject(new Error(`bench child ${name} printed no JSON result: ${last.slice(0, 200)} (${(error as Error).message})`));
+        reject(
+          new Error(`bench child ${name} printed no JSON result: ${last.slice(0, 200)} (${(error as Error).message})`),
+        );
       }
     });
   });

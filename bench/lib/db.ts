@@ -34,7 +34,11 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
     name,
     kind: server.kind,
     pool(applicationName, max = 10) {
-      const k = knexFactory({ client: 'pg', connection: { connectionString: url, application_name: applicationName }, pool: { min: 0, max } });
+      const k = knexFactory({
+        client: 'pg',
+        connection: { connectionString: url, application_name: applicationName },
+        pool: { min: 0, max },
+      });
       pools.add(k);
       return k;
     },

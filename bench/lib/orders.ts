@@ -9,15 +9,21 @@ import type { Knex } from 'knex';
 export async function buildOrders(knex: Knex, schema: string, rows: number): Promise<void> {
   await knex.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
   await knex.raw('CREATE SCHEMA ??', [schema]);
-  await knex.raw(`CREATE TABLE ??.orders (
+  await knex.raw(
+    `CREATE TABLE ??.orders (
     id bigserial PRIMARY KEY,
     customer_id integer NOT NULL,
     amount_cents integer NOT NULL CHECK (amount_cents >= 0),
     email text,
     note text
-  )`, [schema]);
-  await knex.raw(`INSERT INTO ??.orders (id, customer_id, amount_cents, email)
-    SELECT g, (g % 1000) + 1, (g * 37) % 100000, 'User' || g || '@Example.COM' FROM generate_series(1, ?::bigint) AS g`, [schema, rows]);
+  )`,
+    [schema],
+  );
+  await knex.raw(
+    `INSERT INTO ??.orders (id, customer_id, amount_cents, email)
+    SELECT g, (g % 1000) + 1, (g * 37) % 100000, 'User' || g || '@Example.COM' FROM generate_series(1, ?::bigint) AS g`,
+    [schema, rows],
+  );
   await knex.raw(`SELECT setval(pg_get_serial_sequence(?, 'id'), ?::bigint)`, [`"${schema}".orders`, rows]);
   await knex.raw('VACUUM (ANALYZE) ??.orders', [schema]);
 }
@@ -42,22 +48,42 @@ export interface Change {
 
 export const CHANGES: Record<ChangeKind, Change> = {
   email: {
-    kind: 'email', label: 'derived column `email_lower = lower(email)`', oldColumn: 'email', newColumn: 'email_lower', newType: 'text',
-    expression: 'lower(email)', reverse: null,
+    kind: 'email',
+    label: 'derived column `email_lower = lower(email)`',
+    oldColumn: 'email',
+    newColumn: 'email_lower',
+    newType: 'text',
+    expression: 'lower(email)',
+    reverse: null,
   },
   amount: {
-    kind: 'amount', label: 'type change `amount_cents int → amount numeric(12,2)`', oldColumn: 'amount_cents', newColumn: 'amount',
-    newType: 'numeric(12,2)', expression: 'amount_cents::numeric / 100', reverse: '(amount * 100)::integer',
+    kind: 'amount',
+    label: 'type change `amount_cents int → amount numeric(12,2)`',
+    oldColumn: 'amount_cents',
+    newColumn: 'amount',
+    newType: 'numeric(12,2)',
+    expression: 'amount_cents::numeric / 100',
+    reverse: '(amount * 100)::integer',
   },
 };
 
 /** phaseflag's declaration of a change, with the default batch settings unless a case overrides them. */
-export function migrationFor(change: Change, id: string, schema: string, extra: Partial<MigrationInput> = {}): Migration {
+export function migrationFor(
+  change: Change,
+  id: string,
+  schema: string,
+  extra: Partial<MigrationInput> = {},
+): Migration {
   return defineMigration(migrationInput(change, id, schema, extra));
 }
 
 /** The declaration as a user writes it (what a child process is handed). */
-export function migrationInput(change: Change, id: string, schema: string, extra: Partial<MigrationInput> = {}): MigrationInput {
+export function migrationInput(
+  change: Change,
+  id: string,
+  schema: string,
+  extra: Partial<MigrationInput> = {},
+): MigrationInput {
   return {
     id,
     table: { schema, name: 'orders' },

@@ -10,11 +10,13 @@ export interface RelationSizes {
 }
 
 export async function relationSizes(knex: Knex, schema: string, table = 'orders'): Promise<RelationSizes> {
-  const row = (await knex.raw(
-    `SELECT pg_total_relation_size(c.oid)::float8 AS total, pg_relation_size(c.oid)::float8 AS heap, pg_indexes_size(c.oid)::float8 AS indexes
+  const row = (
+    await knex.raw(
+      `SELECT pg_total_relation_size(c.oid)::float8 AS total, pg_relation_size(c.oid)::float8 AS heap, pg_indexes_size(c.oid)::float8 AS indexes
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
-    [schema, table],
-  )).rows[0] as RelationSizes;
+      [schema, table],
+    )
+  ).rows[0] as RelationSizes;
   return row;
 }
 
@@ -38,13 +40,15 @@ export async function tableActivity(knex: Knex, schema: string, table = 'orders'
   await sleep(250);
   return knex.transaction(async (trx) => {
     await trx.raw('SELECT pg_stat_clear_snapshot()');
-    const row = (await trx.raw(
-      `SELECT n_live_tup::float8 AS "nLiveTup", n_dead_tup::float8 AS "nDeadTup", n_tup_hot_upd::float8 AS "nTupHotUpd",
+    const row = (
+      await trx.raw(
+        `SELECT n_live_tup::float8 AS "nLiveTup", n_dead_tup::float8 AS "nDeadTup", n_tup_hot_upd::float8 AS "nTupHotUpd",
               n_tup_upd::float8 AS "nTupUpd", last_vacuum::text AS "lastVacuum", last_autovacuum::text AS "lastAutovacuum",
               vacuum_count::int AS "vacuumCount", autovacuum_count::int AS "autovacuumCount"
          FROM pg_stat_user_tables WHERE schemaname = ? AND relname = ?`,
-      [schema, table],
-    )).rows[0] as TableActivity;
+        [schema, table],
+      )
+    ).rows[0] as TableActivity;
     return row;
   });
 }
@@ -53,9 +57,12 @@ export async function tableActivity(knex: Knex, schema: string, table = 'orders'
 export async function vacuumCount(knex: Knex, schema: string, table = 'orders'): Promise<number> {
   return knex.transaction(async (trx) => {
     await trx.raw('SELECT pg_stat_clear_snapshot()');
-    const row = (await trx.raw(
-      'SELECT (vacuum_count + autovacuum_count)::int AS n FROM pg_stat_user_tables WHERE schemaname = ? AND relname = ?', [schema, table],
-    )).rows[0] as { n: number } | undefined;
+    const row = (
+      await trx.raw(
+        'SELECT (vacuum_count + autovacuum_count)::int AS n FROM pg_stat_user_tables WHERE schemaname = ? AND relname = ?',
+        [schema, table],
+      )
+    ).rows[0] as { n: number } | undefined;
     return row?.n ?? 0;
   });
 }
@@ -69,9 +76,11 @@ export interface WalCounters {
 
 /** The server's WAL position and pg_stat_wal counters (both cluster-wide: other sessions' WAL is included). */
 export async function walCounters(knex: Knex): Promise<WalCounters> {
-  const row = (await knex.raw(
-    `SELECT pg_current_wal_lsn()::text AS lsn, wal_records::float8 AS records, wal_fpi::float8 AS fpi, wal_bytes::float8 AS bytes FROM pg_stat_wal`,
-  )).rows[0] as WalCounters;
+  const row = (
+    await knex.raw(
+      `SELECT pg_current_wal_lsn()::text AS lsn, wal_records::float8 AS records, wal_fpi::float8 AS fpi, wal_bytes::float8 AS bytes FROM pg_stat_wal`,
+    )
+  ).rows[0] as WalCounters;
   return row;
 }
 
@@ -84,7 +93,9 @@ export interface WalDelta {
 
 export async function walDelta(knex: Knex, before: WalCounters): Promise<WalDelta> {
   const after = await walCounters(knex);
-  const lsnBytes = Number((await knex.raw('SELECT (?::pg_lsn - ?::pg_lsn)::float8 AS d', [after.lsn, before.lsn])).rows[0].d);
+  const lsnBytes = Number(
+    (await knex.raw('SELECT (?::pg_lsn - ?::pg_lsn)::float8 AS d', [after.lsn, before.lsn])).rows[0].d,
+  );
   return { lsnBytes, records: after.records - before.records, fpi: after.fpi - before.fpi };
 }
 
@@ -116,11 +127,13 @@ export function sampleWaits(knex: Knex, prefix: string, everyMs = 50): { stop():
   const loop = (async () => {
     while (running) {
       try {
-        const rows = (await knex.raw(
-          `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS ev FROM pg_stat_activity
+        const rows = (
+          await knex.raw(
+            `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS ev FROM pg_stat_activity
             WHERE application_name LIKE ? AND state = 'active' AND pid <> pg_backend_pid()`,
-          [`${prefix}%`],
-        )).rows as { ev: string }[];
+            [`${prefix}%`],
+          )
+        ).rows as { ev: string }[];
         for (const r of rows) {
           counts.set(r.ev, (counts.get(r.ev) ?? 0) + 1);
           samples++;
@@ -144,7 +157,10 @@ export function sampleWaits(knex: Knex, prefix: string, everyMs = 50): { stop():
 
 export function formatWaits(p: WaitProfile, top = 4): string {
   if (p.samples === 0) return 'no samples';
-  return Object.entries(p.events).slice(0, top).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
+  return Object.entries(p.events)
+    .slice(0, top)
+    .map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`)
+    .join(', ');
 }
 
 export interface LockWaitReport {
@@ -171,13 +187,15 @@ export function watchLockWaits(knex: Knex, prefix: string, everyMs = 10): { stop
   const loop = (async () => {
     while (running) {
       try {
-        const rows = (await knex.raw(
-          `SELECT pid, query_start::text AS qs, wait_event AS ev,
+        const rows = (
+          await knex.raw(
+            `SELECT pid, query_start::text AS qs, wait_event AS ev,
                   extract(epoch from clock_timestamp() - query_start) * 1000 AS running_ms
              FROM pg_stat_activity
             WHERE application_name LIKE ? AND wait_event_type = 'Lock' AND state = 'active'`,
-          [`${prefix}%`],
-        )).rows as { pid: number; qs: string; ev: string; running_ms: number }[];
+            [`${prefix}%`],
+          )
+        ).rows as { pid: number; qs: string; ev: string; running_ms: number }[];
         const now = performance.now();
         const seen = new Set<string>();
         for (const r of rows) {
@@ -205,7 +223,11 @@ export function watchLockWaits(knex: Knex, prefix: string, everyMs = 10): { stop
       const now = performance.now();
       for (const start of open.values()) durations.push(now - start);
       open.clear();
-      return { longestMs: durations.length ? Math.max(...durations) : 0, statementsWaiting: durations.length, lockTypes: [...types] };
+      return {
+        longestMs: durations.length ? Math.max(...durations) : 0,
+        statementsWaiting: durations.length,
+        lockTypes: [...types],
+      };
     },
   };
 }

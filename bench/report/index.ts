@@ -7,8 +7,16 @@ import { secs, table, verdict } from '../lib/format.js';
 import type { BenchResults } from './results.js';
 import { collectTargets } from './targets.js';
 import {
-  backfillSection, expandSection, leftBehindSection, machineSection, memorySection, methodSection, propagationSection, routerSection,
-  trafficSection, writeSection,
+  backfillSection,
+  expandSection,
+  leftBehindSection,
+  machineSection,
+  memorySection,
+  methodSection,
+  propagationSection,
+  routerSection,
+  trafficSection,
+  writeSection,
 } from './sections.js';
 
 export function renderResults(r: BenchResults): string {
@@ -19,15 +27,28 @@ export function renderResults(r: BenchResults): string {
   const out: string[] = [];
   out.push('# phaseflag benchmarks');
   out.push('');
-  out.push(`Written by \`${r.command}\` (bench/run.ts) on ${r.startedAt}, in ${secs(r.durationSeconds)}${r.renderedAt ? `; the tables re-rendered from that run's figures (\`--render\`) on ${r.renderedAt}` : ''}. Do not edit by hand: rerun the benchmark.`);
-  if (r.quick) out.push('', '> **Quick smoke run** (`--quick`): tiny tables, short windows. It proves the benchmark runs; its figures mean little. Run `npm run bench` for real figures.');
+  out.push(
+    `Written by \`${r.command}\` (bench/run.ts) on ${r.startedAt}, in ${secs(r.durationSeconds)}${r.renderedAt ? `; the tables re-rendered from that run's figures (\`--render\`) on ${r.renderedAt}` : ''}. Do not edit by hand: rerun the benchmark.`,
+  );
+  if (r.quick)
+    out.push(
+      '',
+      '> **Quick smoke run** (`--quick`): tiny tables, short windows. It proves the benchmark runs; its figures mean little. Run `npm run bench` for real figures.',
+    );
   out.push('');
-  out.push(`**${passed} of ${judged} targets pass, ${missed} missed${judged - passed - missed ? `, ${judged - passed - missed} not measured` : ''}** (and ${targets.length - judged} figures without a target). Every figure is compared with its baseline measured in the same run on the same data, because the machine is shared and noisy: ratios travel, absolute figures do not.`);
+  out.push(
+    `**${passed} of ${judged} targets pass, ${missed} missed${judged - passed - missed ? `, ${judged - passed - missed} not measured` : ''}** (and ${targets.length - judged} figures without a target). Every figure is compared with its baseline measured in the same run on the same data, because the machine is shared and noisy: ratios travel, absolute figures do not.`,
+  );
   if (r.errors.length) out.push('', ...r.errors.map((e) => `- **case ${e.case} failed**: ${e.message}`));
   out.push('', '## The machine', '');
   out.push(machineSection(r));
   out.push('', '## Targets', '');
-  out.push(table(['#', 'what', 'figure (baseline from the same run)', 'target', 'result', 'what limits it'], targets.map((t) => [t.id, t.what, t.figure, t.target, t.info ? 'figure only' : verdict(t.pass), t.limit || '—'])));
+  out.push(
+    table(
+      ['#', 'what', 'figure (baseline from the same run)', 'target', 'result', 'what limits it'],
+      targets.map((t) => [t.id, t.what, t.figure, t.target, t.info ? 'figure only' : verdict(t.pass), t.limit || '—']),
+    ),
+  );
   if (r.backfill) out.push('', backfillSection(r, r.backfill));
   if (r.backfill) out.push('', leftBehindSection(r, r.backfill));
   if (r.writeAmplification) out.push('', writeSection(r.writeAmplification));

@@ -37,7 +37,10 @@ describe('on the embedded Postgres', function () {
       assert.equal(router.column(), 'amount_cents', 'verified reads old, whatever the read-new flag says');
       await m.readNew();
       // The router hears the phase through LISTEN/NOTIFY (a polling backstop behind it).
-      await waitFor(() => router.column() === 'amount', { timeoutMs: 5000, description: 'the router applying read-new' });
+      await waitFor(() => router.column() === 'amount', {
+        timeoutMs: 5000,
+        description: 'the router applying read-new',
+      });
       // Contract waits until no live instance reads old. With heartbeats off, report by hand: the first report
       // carries the old reads made while waiting, the next one says what the router does now (new only).
       await router.heartbeat();

@@ -32,25 +32,34 @@ export interface MigrationView {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 const parseId = (raw: unknown): number => {
   const id = typeof raw === 'string' && /^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(id)) throw new HttpError(400, `id must be a positive whole number, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(id))
+    throw new HttpError(400, `id must be a positive whole number, got ${JSON.stringify(raw)}`);
   return id;
 };
 
 const parseAmount = (raw: unknown): number => {
   const cents = amountToCents(raw);
-  if (cents === null) throw new HttpError(400, `amount must be a string like "12.34" (0 to 21474836.47, at most 2 decimals), got ${JSON.stringify(raw)}`);
+  if (cents === null)
+    throw new HttpError(
+      400,
+      `amount must be a string like "12.34" (0 to 21474836.47, at most 2 decimals), got ${JSON.stringify(raw)}`,
+    );
   return cents;
 };
 
 const parseEmail = (raw: unknown): string => {
-  if (!isAcceptableEmail(raw)) throw new HttpError(400, `email must be a printable ASCII address with one "@", got ${JSON.stringify(raw)}`);
+  if (!isAcceptableEmail(raw))
+    throw new HttpError(400, `email must be a printable ASCII address with one "@", got ${JSON.stringify(raw)}`);
   return raw;
 };
 
@@ -82,21 +91,30 @@ export function createApp(deps: AppDeps): express.Express {
     const row = await knex('orders').first('id', 'customer_id', routers.amount.select(ctx)).where({ id });
     if (!row) throw new HttpError(404, `no order ${id}`);
     // numeric(12,2) arrives from pg as a string with two decimals, from either side.
-    res.json({ id: Number(row.id), customerId: Number(row.customer_id), amount: row.amount === null ? null : String(row.amount), readFrom });
+    res.json({
+      id: Number(row.id),
+      customerId: Number(row.customer_id),
+      amount: row.amount === null ? null : String(row.amount),
+      readFrom,
+    });
   });
 
   app.post('/orders', async (req, res) => {
     const customerId = parseId(String(req.body?.customerId ?? ''));
     const cents = parseAmount(req.body?.amount);
     const ctx = flagContext(req);
-    const [row] = await knex('orders').insert(routers.amount.row({ customer_id: customerId, amount_cents: cents }, ctx)).returning('id');
+    const [row] = await knex('orders')
+      .insert(routers.amount.row({ customer_id: customerId, amount_cents: cents }, ctx))
+      .returning('id');
     res.status(201).json({ id: Number((row as { id: string }).id) });
   });
 
   app.patch('/orders/:id', async (req, res) => {
     const id = parseId(req.params.id);
     const cents = parseAmount(req.body?.amount);
-    const updated = await knex('orders').update(routers.amount.row({ amount_cents: cents }, flagContext(req))).where({ id });
+    const updated = await knex('orders')
+      .update(routers.amount.row({ amount_cents: cents }, flagContext(req)))
+      .where({ id });
     if (updated === 0) throw new HttpError(404, `no order ${id}`);
     res.json({ id, amount: centsToAmount(cents) });
   });
@@ -108,25 +126,36 @@ export function createApp(deps: AppDeps): express.Express {
     const readFrom = routers.email.decide(ctx).read;
     const row = await knex('customers').first('id', routers.email.select(ctx)).where({ id });
     if (!row) throw new HttpError(404, `no customer ${id}`);
-    res.json({ id: Number(row.id), email: row.email_normalized === null ? null : String(row.email_normalized), readFrom });
+    res.json({
+      id: Number(row.id),
+      email: row.email_normalized === null ? null : String(row.email_normalized),
+      readFrom,
+    });
   });
 
   app.post('/customers', async (req, res) => {
     const email = parseEmail(req.body?.email);
-    const [row] = await knex('customers').insert(routers.email.row({ email }, flagContext(req))).returning('id');
+    const [row] = await knex('customers')
+      .insert(routers.email.row({ email }, flagContext(req)))
+      .returning('id');
     res.status(201).json({ id: Number((row as { id: string }).id) });
   });
 
   app.patch('/customers/:id', async (req, res) => {
     const id = parseId(req.params.id);
     const email = parseEmail(req.body?.email);
-    const updated = await knex('customers').update(routers.email.row({ email }, flagContext(req))).where({ id });
+    const updated = await knex('customers')
+      .update(routers.email.row({ email }, flagContext(req)))
+      .where({ id });
     if (updated === 0) throw new HttpError(404, `no customer ${id}`);
     res.json({ id, email: normalizeEmail(email) });
   });
 
   app.get('/phaseflag', (_req, res) => {
-    res.json({ instanceId: deps.instanceId, migrations: [routers.amount, routers.email].map((r) => describeMigration(r, deps)) });
+    res.json({
+      instanceId: deps.instanceId,
+      migrations: [routers.amount, routers.email].map((r) => describeMigration(r, deps)),
+    });
   });
 
   app.use((req: Request, res: Response) => {
@@ -136,7 +165,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Express 5 passes rejected promises of async handlers here.
   app.use((error: Error & { status?: number; code?: string }, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof HttpError) return void res.status(error.status).json({ error: error.message });
-    if (error.status && error.status >= 400 && error.status < 500) return void res.status(error.status).json({ error: error.message }); // bad JSON
+    if (error.status && error.status >= 400 && error.status < 500)
+      return void res.status(error.status).json({ error: error.message }); // bad JSON
     if (error.code === '23503') return void res.status(422).json({ error: 'customerId names no customer' });
     deps.onError(error, req);
     res.status(500).json({ error: error.message });
@@ -150,12 +180,15 @@ export function describeMigration(router: KnexRouter, deps: Pick<AppDeps, 'flags
   const d = router.decide();
   let readsNew: boolean | 'partial' = false;
   if (phase === 'contracted') readsNew = true;
-  else if (phase === 'read-new') { // the read rule: verified reads old whatever the flag says
+  else if (phase === 'read-new') {
+    // the read rule: verified reads old whatever the flag says
     const state = deps.flags.state?.(m.flags.readNew);
     readsNew = state?.fullyOn ? true : state?.enabled ? 'partial' : false;
   }
   return {
-    id: m.id, phase, readsNew,
+    id: m.id,
+    phase,
+    readsNew,
     writes: [...(d.writeOld && m.oldColumn ? [m.oldColumn] : []), ...(d.writeNew ? [m.newColumn.name] : [])],
     leader: deps.controller?.isLeader(m.id) ?? false,
   };

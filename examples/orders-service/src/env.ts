@@ -11,7 +11,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): ServerOptions {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
   const onOff = (name: string, fallback: boolean): boolean => {
@@ -24,7 +25,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): ServerOptions {
   const databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is not set (postgres://user:password@host:5432/database)');
   if (!env.UNLEASH_URL || !env.UNLEASH_API_TOKEN) {
-    throw new Error('UNLEASH_URL (Unleash\'s client API, e.g. http://localhost:4242/api) and UNLEASH_API_TOKEN (a client token) must be set');
+    throw new Error(
+      "UNLEASH_URL (Unleash's client API, e.g. http://localhost:4242/api) and UNLEASH_API_TOKEN (a client token) must be set",
+    );
   }
   const options: ServerOptions = {
     databaseUrl,

@@ -39,7 +39,10 @@ if (values.help || !values.targets) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 2);
 }
-const targets = values.targets.split(',').map((t) => t.trim()).filter(Boolean);
+const targets = values.targets
+  .split(',')
+  .map((t) => t.trim())
+  .filter(Boolean);
 for (const t of targets) {
   if (!/^https?:\/\/[^/]+/.test(t)) {
     process.stderr.write(`--targets: ${JSON.stringify(t)} is not an http(s) URL\n`);
@@ -57,18 +60,22 @@ const load = startLoad({
 });
 
 const line = (r: LoadReport, seconds: number) =>
-  `${seconds.toFixed(0)} s: ${r.requests} requests (${(r.requests / Math.max(seconds, 1e-3)).toFixed(0)}/s), ${r.failed} failed, `
-  + `reads old/new ${r.readsOld}/${r.readsNew}, latency p50 ${r.latencyMs.p50} ms p99 ${r.latencyMs.p99} ms max ${r.latencyMs.max} ms`;
+  `${seconds.toFixed(0)} s: ${r.requests} requests (${(r.requests / Math.max(seconds, 1e-3)).toFixed(0)}/s), ${r.failed} failed, ` +
+  `reads old/new ${r.readsOld}/${r.readsNew}, latency p50 ${r.latencyMs.p50} ms p99 ${r.latencyMs.p99} ms max ${r.latencyMs.max} ms`;
 
 const started = performance.now();
 const seconds = () => (performance.now() - started) / 1000;
 let lastFailed = 0;
-const progress = setInterval(() => {
-  const r = load.snapshot();
-  process.stderr.write(`${line(r, seconds())}\n`);
-  if (r.failed > lastFailed) process.stderr.write(`  failures so far, first ones:\n    ${r.errorSamples.join('\n    ')}\n`);
-  lastFailed = r.failed;
-}, number('every', values.every, 0.1, 3600) * 1000);
+const progress = setInterval(
+  () => {
+    const r = load.snapshot();
+    process.stderr.write(`${line(r, seconds())}\n`);
+    if (r.failed > lastFailed)
+      process.stderr.write(`  failures so far, first ones:\n    ${r.errorSamples.join('\n    ')}\n`);
+    lastFailed = r.failed;
+  },
+  number('every', values.every, 0.1, 3600) * 1000,
+);
 
 let finishing = false;
 async function finish(): Promise<void> {
@@ -82,4 +89,5 @@ async function finish(): Promise<void> {
 }
 process.on('SIGINT', () => void finish());
 process.on('SIGTERM', () => void finish());
-if (values.duration !== undefined) setTimeout(() => void finish(), number('duration', values.duration, 0.1, 1e7) * 1000);
+if (values.duration !== undefined)
+  setTimeout(() => void finish(), number('duration', values.duration, 0.1, 1e7) * 1000);

@@ -46,7 +46,10 @@ export interface LoadHandle {
   stop(): Promise<LoadReport>;
 }
 
-interface Order { customerId: number; cents: number }
+interface Order {
+  customerId: number;
+  cents: number;
+}
 
 export function startLoad(options: LoadOptions): LoadHandle {
   const targets = options.targets.map((t) => t.replace(/\/+$/, ''));
@@ -107,20 +110,27 @@ export function startLoad(options: LoadOptions): LoadHandle {
     };
     const anyOrder = (): number | undefined => {
       const own = [...orders.keys()];
-      const id = own.length > 0 && (seededRows === 0 || Math.random() < 0.5) ? own[rand(own.length)] : pickSeeded(seededRows);
+      const id =
+        own.length > 0 && (seededRows === 0 || Math.random() < 0.5) ? own[rand(own.length)] : pickSeeded(seededRows);
       return id === undefined || lost.has(`o${id}`) ? undefined : id;
     };
     const anyCustomer = (): number | undefined => {
       const own = [...customers.keys()];
-      const id = own.length > 0 && (seededCustomers === 0 || Math.random() < 0.5) ? own[rand(own.length)] : pickSeeded(seededCustomers);
+      const id =
+        own.length > 0 && (seededCustomers === 0 || Math.random() < 0.5)
+          ? own[rand(own.length)]
+          : pickSeeded(seededCustomers);
       return id === undefined || lost.has(`c${id}`) ? undefined : id;
     };
-    const expectedOrder = (id: number): Order => orders.get(id) ?? (() => {
-      const s = seededOrder(id, seededRows);
-      return { customerId: s.customerId, cents: s.amountCents };
-    })();
+    const expectedOrder = (id: number): Order =>
+      orders.get(id) ??
+      (() => {
+        const s = seededOrder(id, seededRows);
+        return { customerId: s.customerId, cents: s.amountCents };
+      })();
     const expectedEmail = (id: number): string => normalizeEmail(customers.get(id) ?? seededCustomerEmail(id));
-    const randomEmail = () => `${Math.random() < 0.3 ? ' ' : ''}Load.${w}.${rand(1e9)}@${['Example.com', 'EXAMPLE.org', 'shop.Example.NET'][rand(3)]}${Math.random() < 0.3 ? '  ' : ''}`;
+    const randomEmail = () =>
+      `${Math.random() < 0.3 ? ' ' : ''}Load.${w}.${rand(1e9)}@${['Example.com', 'EXAMPLE.org', 'shop.Example.NET'][rand(3)]}${Math.random() < 0.3 ? '  ' : ''}`;
     const customerForOrder = (): number | undefined => {
       const own = [...customers.keys()];
       if (seededCustomers > 0) return 1 + rand(seededCustomers);
@@ -171,10 +181,14 @@ export function startLoad(options: LoadOptions): LoadHandle {
       if (orderRead) {
         const want = expectedOrder(id);
         if (body.amount !== centsToAmount(want.cents) || body.customerId !== want.customerId) {
-          fail(`GET /orders/${id} (read ${String(body.readFrom)}) → amount ${JSON.stringify(body.amount)}, customer ${String(body.customerId)}; wrote ${centsToAmount(want.cents)}, customer ${want.customerId}`);
+          fail(
+            `GET /orders/${id} (read ${String(body.readFrom)}) → amount ${JSON.stringify(body.amount)}, customer ${String(body.customerId)}; wrote ${centsToAmount(want.cents)}, customer ${want.customerId}`,
+          );
         }
       } else if (body.email !== expectedEmail(id)) {
-        fail(`GET /customers/${id} (read ${String(body.readFrom)}) → ${JSON.stringify(body.email)}; expected ${JSON.stringify(expectedEmail(id))}`);
+        fail(
+          `GET /customers/${id} (read ${String(body.readFrom)}) → ${JSON.stringify(body.email)}; expected ${JSON.stringify(expectedEmail(id))}`,
+        );
       }
     }
 
@@ -189,11 +203,12 @@ export function startLoad(options: LoadOptions): LoadHandle {
   let stopped: Promise<LoadReport> | undefined;
   return {
     snapshot,
-    stop: () => (stopped ??= (async () => {
-      stopping = true;
-      await Promise.all(workers);
-      return snapshot();
-    })()),
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        await Promise.all(workers);
+        return snapshot();
+      })()),
   };
 }
 
@@ -206,7 +221,10 @@ class LogHistogram {
   private max = 0;
 
   record(ms: number): void {
-    const i = ms <= LogHistogram.BASE ? 0 : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LogHistogram.BASE) / LogHistogram.GROWTH));
+    const i =
+      ms <= LogHistogram.BASE
+        ? 0
+        : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LogHistogram.BASE) / LogHistogram.GROWTH));
     this.buckets[i]!++;
     this.count++;
     if (ms > this.max) this.max = ms;

@@ -35,7 +35,10 @@ export const customersEmail = {
 export const ordersMigrations: readonly MigrationInput[] = [ordersAmount, customersEmail];
 
 /** Validated once here, so a mistake in a declaration fails at import with PF_INVALID_MIGRATION. */
-export const migrations = { ordersAmount: defineMigration(ordersAmount), customersEmail: defineMigration(customersEmail) };
+export const migrations = {
+  ordersAmount: defineMigration(ordersAmount),
+  customersEmail: defineMigration(customersEmail),
+};
 
 // ---- the same conversions in application code --------------------------------------------------------------
 

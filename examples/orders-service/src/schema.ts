@@ -8,7 +8,10 @@ const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** A schema name the example accepts (plain lower-case identifier), or a thrown Error saying what is wrong. */
 export function checkSchemaName(schema: string): string {
-  if (!IDENT.test(schema)) throw new Error(`DB_SCHEMA must be a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes), got ${JSON.stringify(schema)}`);
+  if (!IDENT.test(schema))
+    throw new Error(
+      `DB_SCHEMA must be a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes), got ${JSON.stringify(schema)}`,
+    );
   return schema;
 }
 
@@ -24,15 +27,21 @@ export async function createSchema(knex: Knex, options: { schema?: string } = {}
     // create (and one fails on a unique catalog index). One at a time, per database.
     await trx.raw("SELECT pg_advisory_xact_lock(hashtext('orders-service create-schema'))");
     if (schema) await trx.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
-    await trx.raw(`CREATE TABLE IF NOT EXISTS ?? (
+    await trx.raw(
+      `CREATE TABLE IF NOT EXISTS ?? (
         id bigserial PRIMARY KEY,
         email text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now())`, [t('customers')]);
-    await trx.raw(`CREATE TABLE IF NOT EXISTS ?? (
+        created_at timestamptz NOT NULL DEFAULT now())`,
+      [t('customers')],
+    );
+    await trx.raw(
+      `CREATE TABLE IF NOT EXISTS ?? (
         id bigserial PRIMARY KEY,
         customer_id bigint NOT NULL REFERENCES ?? (id),
         amount_cents integer NOT NULL CHECK (amount_cents >= 0),
-        created_at timestamptz NOT NULL DEFAULT now())`, [t('orders'), t('customers')]);
+        created_at timestamptz NOT NULL DEFAULT now())`,
+      [t('orders'), t('customers')],
+    );
     await trx.raw('CREATE INDEX IF NOT EXISTS orders_customer_id_idx ON ?? (customer_id)', [t('orders')]);
   });
 }
@@ -65,20 +74,30 @@ export function seededCustomerEmail(id: number): string {
  */
 export async function seed(knex: Knex, options: { rows: number; schema?: string }): Promise<SeedResult> {
   const rows = options.rows;
-  if (!Number.isSafeInteger(rows) || rows < 1) throw new Error(`seed: rows must be a positive whole number, got ${rows}`);
+  if (!Number.isSafeInteger(rows) || rows < 1)
+    throw new Error(`seed: rows must be a positive whole number, got ${rows}`);
   const schema = options.schema === undefined ? undefined : checkSchemaName(options.schema);
   const t = (name: string) => (schema ? `${schema}.${name}` : name);
   const customers = seededCustomerCount(rows);
   return knex.transaction(async (trx) => {
     // Two seeders at once (two instances started together) must not both see empty tables.
     await trx.raw('LOCK TABLE ?? IN SHARE ROW EXCLUSIVE MODE', [t('customers')]);
-    const existing = await trx.raw('SELECT (SELECT count(*) FROM (SELECT 1 FROM ?? LIMIT 1) c)::int + (SELECT count(*) FROM (SELECT 1 FROM ?? LIMIT 1) o)::int AS n', [t('customers'), t('orders')]);
+    const existing = await trx.raw(
+      'SELECT (SELECT count(*) FROM (SELECT 1 FROM ?? LIMIT 1) c)::int + (SELECT count(*) FROM (SELECT 1 FROM ?? LIMIT 1) o)::int AS n',
+      [t('customers'), t('orders')],
+    );
     if (existing.rows[0].n > 0) return { orders: 0, customers: 0 };
-    await trx.raw(`INSERT INTO ?? (id, email)
+    await trx.raw(
+      `INSERT INTO ?? (id, email)
         SELECT g, CASE WHEN g % 3 = 0 THEN '  ' ELSE '' END || 'Customer.' || g || '@Example.COM' || CASE WHEN g % 5 = 0 THEN ' ' ELSE '' END
-          FROM generate_series(1, ?::int) AS g`, [t('customers'), customers]);
-    await trx.raw(`INSERT INTO ?? (id, customer_id, amount_cents)
-        SELECT g, g % ?::int + 1, (g::bigint * 37) % 100000 FROM generate_series(1, ?::int) AS g`, [t('orders'), customers, rows]);
+          FROM generate_series(1, ?::int) AS g`,
+      [t('customers'), customers],
+    );
+    await trx.raw(
+      `INSERT INTO ?? (id, customer_id, amount_cents)
+        SELECT g, g % ?::int + 1, (g::bigint * 37) % 100000 FROM generate_series(1, ?::int) AS g`,
+      [t('orders'), customers, rows],
+    );
     for (const table of ['customers', 'orders']) {
       await trx.raw("SELECT setval(pg_get_serial_sequence(?, 'id'), (SELECT max(id) FROM ??))", [t(table), t(table)]);
     }

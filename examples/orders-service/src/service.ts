@@ -74,7 +74,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const knex = knexFactory({
     client: 'pg',
-    connection: { connectionString: o.databaseUrl, application_name: `orders-service ${instanceId}`, ...(schema ? { options: `-c search_path=${schema}` } : {}) },
+    connection: {
+      connectionString: o.databaseUrl,
+      application_name: `orders-service ${instanceId}`,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    },
     pool: { min: 0, max: 10 },
   });
   const cleanup: Array<() => unknown> = [() => knex.destroy()];
@@ -89,7 +93,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
 
     // ---- phaseflag, embedded: state in Postgres, one handle per migration, registered (phase pending) at start.
-    const pf = new Phaseflag({ knex, logger, actor: instanceId, ...(o.stateSchema ? { stateSchema: o.stateSchema } : {}) });
+    const pf = new Phaseflag({
+      knex,
+      logger,
+      actor: instanceId,
+      ...(o.stateSchema ? { stateSchema: o.stateSchema } : {}),
+    });
     cleanup.push(() => pf.close());
     await pf.install();
     const amount = pf.migration(ordersAmount);
@@ -107,19 +116,38 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (o.controller !== false) {
       const lastProgress = new Map<string, number>();
       controller = pf.controller([amount, email], {
-        flags, instanceId, intervalMs: o.controllerIntervalMs ?? 5000, dropOldColumn: o.dropOldColumn === true,
+        flags,
+        instanceId,
+        intervalMs: o.controllerIntervalMs ?? 5000,
+        dropOldColumn: o.dropOldColumn === true,
         // The controller reports each refusal it records and each change of its leadership as it happens.
         onEvent: (e) => {
-          if (e.kind === 'refused') emit({ event: 'refused', migration: e.migrationId, action: e.action, phase: e.phase, reason: e.reason, instanceId });
+          if (e.kind === 'refused')
+            emit({
+              event: 'refused',
+              migration: e.migrationId,
+              action: e.action,
+              phase: e.phase,
+              reason: e.reason,
+              instanceId,
+            });
           // Handing the lead over at shutdown is not news for the event stream (the process is going away).
-          else if (e.kind === 'leader' && !shuttingDown) emit({ event: 'leader', migration: e.migrationId, leader: e.leader, instanceId });
+          else if (e.kind === 'leader' && !shuttingDown)
+            emit({ event: 'leader', migration: e.migrationId, leader: e.leader, instanceId });
         },
         backfill: {
           onProgress: (p) => {
             const now = Date.now();
             if (!p.done && now - (lastProgress.get(p.migrationId) ?? 0) < 1000) return;
             lastProgress.set(p.migrationId, now);
-            emit({ event: 'backfill', migration: p.migrationId, rowsDone: p.rowsDone, rowsEstimate: p.rowsEstimate, done: p.done, instanceId });
+            emit({
+              event: 'backfill',
+              migration: p.migrationId,
+              rowsDone: p.rowsDone,
+              rowsEstimate: p.rowsEstimate,
+              done: p.done,
+              instanceId,
+            });
           },
         },
       });
@@ -132,18 +160,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const id = r.core.migration.id;
       applied.set(id, r.core.currentPhase);
       // The router's own listener was registered first and has already taken the snapshot when this runs.
-      cleanup.push(pf.migration(r.core.migration).watch(() => {
-        if (r.core.currentPhase === applied.get(id)) return;
-        applied.set(id, r.core.currentPhase);
-        emit({ event: 'phase', migration: id, phase: r.core.currentPhase, instanceId });
-      }));
+      cleanup.push(
+        pf.migration(r.core.migration).watch(() => {
+          if (r.core.currentPhase === applied.get(id)) return;
+          applied.set(id, r.core.currentPhase);
+          emit({ event: 'phase', migration: id, phase: r.core.currentPhase, instanceId });
+        }),
+      );
     }
     cleanup.push(() => {
       shuttingDown = true;
     });
 
     const app = createApp({
-      knex, flags, routers, controller, instanceId,
+      knex,
+      flags,
+      routers,
+      controller,
+      instanceId,
       onError: (error, req) => logger.error(`${req.method} ${req.originalUrl}: ${error.message}`),
     });
     const http = createServer(app);
@@ -157,7 +191,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     emit({ event: 'listening', url, instanceId, phases: Object.fromEntries(applied) });
     let closing: Promise<void> | undefined;
     return {
-      url, instanceId, knex, pf, controller,
+      url,
+      instanceId,
+      knex,
+      pf,
+      controller,
       migrations: () => [routers.amount, routers.email].map((r) => describeMigration(r, { flags, controller })),
       close: () => (closing ??= undo()),
     };
@@ -173,22 +211,40 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
  * share one. Unleash not answering at start is not fatal: flags stay unknown, reads stay old, writes follow the
  * phase in Postgres, and the source becomes known when Unleash answers.
  */
-async function unleashSource(o: ServerOptions, instanceId: string, logger: Logger, cleanup: Array<() => unknown>): Promise<FlagSource> {
-  if (!o.unleashUrl || !o.unleashApiToken) throw new Error('Set UNLEASH_URL (…/api) and UNLEASH_API_TOKEN (a client token), or pass `flags`.');
+async function unleashSource(
+  o: ServerOptions,
+  instanceId: string,
+  logger: Logger,
+  cleanup: Array<() => unknown>,
+): Promise<FlagSource> {
+  if (!o.unleashUrl || !o.unleashApiToken)
+    throw new Error('Set UNLEASH_URL (…/api) and UNLEASH_API_TOKEN (a client token), or pass `flags`.');
   const appName = o.unleashAppName ?? 'orders-service';
   const backupPath = join(tmpdir(), `orders-service-unleash-${instanceId.replace(/[^\w.-]/g, '_')}`);
   mkdirSync(backupPath, { recursive: true });
   const refreshIntervalMs = o.unleashRefreshMs ?? 15_000;
   const client = new Unleash({
-    url: o.unleashUrl, appName, instanceId, refreshInterval: refreshIntervalMs, backupPath,
+    url: o.unleashUrl,
+    appName,
+    instanceId,
+    refreshInterval: refreshIntervalMs,
+    backupPath,
     customHeaders: { Authorization: o.unleashApiToken },
   });
   const source = new UnleashFlagSource({
-    client, refreshIntervalMs, logger, backupFile: join(backupPath, `unleash-backup-${appName}.json`),
+    client,
+    refreshIntervalMs,
+    logger,
+    backupFile: join(backupPath, `unleash-backup-${appName}.json`),
   });
-  cleanup.push(() => destroyClient(client), () => source.close());
+  cleanup.push(
+    () => destroyClient(client),
+    () => source.close(),
+  );
   if (!(await source.whenKnown(10_000))) {
-    logger.warn(`Unleash at ${o.unleashUrl} has not answered within 10 s: serving with unknown flags (reads old) until it does`);
+    logger.warn(
+      `Unleash at ${o.unleashUrl} has not answered within 10 s: serving with unknown flags (reads old) until it does`,
+    );
   }
   return source;
 }

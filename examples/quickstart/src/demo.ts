@@ -48,10 +48,12 @@ function parseOptions(): { rows: number; interactive: boolean; verbose: boolean;
     process.exit(0);
   }
   const rows = Number(values.rows);
-  if (!/^\d+$/.test(values.rows) || !Number.isSafeInteger(rows) || rows < 1 || rows > 50_000_000) fail(`--rows must be a whole number from 1 to 50000000, got ${JSON.stringify(values.rows)}`);
+  if (!/^\d+$/.test(values.rows) || !Number.isSafeInteger(rows) || rows < 1 || rows > 50_000_000)
+    fail(`--rows must be a whole number from 1 to 50000000, got ${JSON.stringify(values.rows)}`);
   const port = values['unleash-port'];
   const unleashPort = port === undefined ? undefined : Number(port);
-  if (unleashPort !== undefined && (!/^\d+$/.test(port!) || unleashPort < 1 || unleashPort > 65_535)) fail(`--unleash-port must be a port number, got ${JSON.stringify(port)}`);
+  if (unleashPort !== undefined && (!/^\d+$/.test(port!) || unleashPort < 1 || unleashPort > 65_535))
+    fail(`--unleash-port must be a port number, got ${JSON.stringify(port)}`);
   return { rows, interactive: values.interactive, verbose: values.verbose, unleashPort };
 }
 
@@ -111,12 +113,15 @@ process.on('unhandledRejection', (reason) => {
 
 async function shutdown(): Promise<void> {
   const problems = (await stack?.close()) ?? [];
-  if (problems.length > 0 && (options.verbose || !interrupted.signal.aborted)) say(`while stopping: ${problems.join('; ')}`);
+  if (problems.length > 0 && (options.verbose || !interrupted.signal.aborted))
+    say(`while stopping: ${problems.join('; ')}`);
 }
 
 async function main(): Promise<number> {
   takeOverSignals();
-  say(`${bold('phaseflag demo')}: ${MIGRATION_ID}, orders.amount_cents integer → orders.amount numeric(12,2), under live traffic`);
+  say(
+    `${bold('phaseflag demo')}: ${MIGRATION_ID}, orders.amount_cents integer → orders.amount numeric(12,2), under live traffic`,
+  );
   say('');
   stack = await startStack({
     rows: options.rows,
@@ -137,7 +142,9 @@ async function main(): Promise<number> {
     const reporter = new Reporter(stack.services, say);
     await followInteractively(stack, reporter, interrupted.signal);
     const load = await stack.load!.stop();
-    say(`load: ${load.requests.toLocaleString('en-US')} requests, ${load.failed} failed${load.errorSamples.length ? ` (${load.errorSamples.slice(0, 3).join('; ')})` : ''}`);
+    say(
+      `load: ${load.requests.toLocaleString('en-US')} requests, ${load.failed} failed${load.errorSamples.length ? ` (${load.errorSamples.slice(0, 3).join('; ')})` : ''}`,
+    );
     return load.failed === 0 ? 0 : 1;
   }
 
@@ -160,7 +167,9 @@ void main()
     if (!signalled && !interrupted.signal.aborted) await sleep(SIGNAL_GRACE_MS);
     if (unexpected !== undefined) error = unexpected;
     else if (signalled || interrupted.signal.aborted) return 130;
-    console.error(`\ndemo failed: ${error instanceof Error ? (options.verbose ? error.stack : error.message) : String(error)}`);
+    console.error(
+      `\ndemo failed: ${error instanceof Error ? (options.verbose ? error.stack : error.message) : String(error)}`,
+    );
     return 1;
   })
   .then(async (code) => {
@@ -170,6 +179,12 @@ void main()
     }
     stopping = shutdown();
     await stopping;
-    say(code === 130 ? 'stopped.' : code === 0 ? 'everything the demo started is stopped.' : 'stopped everything the demo started.');
+    say(
+      code === 130
+        ? 'stopped.'
+        : code === 0
+          ? 'everything the demo started is stopped.'
+          : 'stopped everything the demo started.',
+    );
     process.exit(code);
   });

@@ -17,5 +17,9 @@ export async function finalState(stack: Stack, m: Migration): Promise<FinalState
     [table],
   );
   const column = (name: string | null) => columns.rows.find((c) => c.name === name);
-  return { rows, newColumnNotNull: column(m.newColumn.name)?.not_null === true, oldColumnExists: column(m.oldColumn) !== undefined };
+  return {
+    rows,
+    newColumnNotNull: column(m.newColumn.name)?.not_null === true,
+    oldColumnExists: column(m.oldColumn) !== undefined,
+  };
 }

@@ -44,12 +44,23 @@ const SIGNALS = ['/v1/traces', '/v1/metrics', '/v1/logs'] as const;
 const MAX_BODY = 32 * 1024 * 1024;
 const MAX_FORWARDS_IN_FLIGHT = 32;
 
-export async function startOtlpReceiver(options: { keep: (spanName: string) => boolean; env?: NodeJS.ProcessEnv }): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: {
+  keep: (spanName: string) => boolean;
+  env?: NodeJS.ProcessEnv;
+}): Promise<OtlpReceiver> {
   const env = options.env ?? process.env;
   const forwardBase = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '') || undefined;
   const forwardHeaders = parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
   const kept: ReceivedSpan[] = [];
-  const stats: ReceiverStats = { requests: 0, spansSeen: 0, spansKept: 0, undecodable: 0, forwarded: 0, forwardFailed: 0, forwardDropped: 0 };
+  const stats: ReceiverStats = {
+    requests: 0,
+    spansSeen: 0,
+    spansKept: 0,
+    undecodable: 0,
+    forwarded: 0,
+    forwardFailed: 0,
+    forwardDropped: 0,
+  };
   const inFlight = new Set<Promise<void>>();
 
   // Per-signal override, as the OTel spec reads OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and friends (used as is).
@@ -63,7 +74,12 @@ export async function startOtlpReceiver(options: { keep: (spanName: string) => b
       stats.forwardDropped++;
       return;
     }
-    const sent = fetch(url, { method: 'POST', body, headers: { ...forwardHeaders, 'content-type': contentType }, signal: AbortSignal.timeout(10_000) })
+    const sent = fetch(url, {
+      method: 'POST',
+      body,
+      headers: { ...forwardHeaders, 'content-type': contentType },
+      signal: AbortSignal.timeout(10_000),
+    })
       .then(async (response) => {
         await response.arrayBuffer();
         if (response.ok) stats.forwarded++;
@@ -96,7 +112,9 @@ export async function startOtlpReceiver(options: { keep: (spanName: string) => b
       if (json) collect(body, options.keep, kept, stats);
       else stats.undecodable++;
     }
-    res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : undefined);
+    res
+      .writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' })
+      .end(json ? '{}' : undefined);
   };
 
   const server: Server = createServer((req, res) => {

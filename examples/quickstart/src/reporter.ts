@@ -67,10 +67,12 @@ export class Reporter {
 
   private onEvent(e: ServiceEvent, live: boolean): void {
     const migration = typeof e.migration === 'string' ? e.migration : undefined;
-    const shown = migration !== undefined && (this.options.migration === undefined || this.options.migration === migration);
+    const shown =
+      migration !== undefined && (this.options.migration === undefined || this.options.migration === migration);
     const who = e.instanceId ?? '?';
     if (e.event === 'listening' && e.phases && typeof e.phases === 'object') {
-      for (const [id, phase] of Object.entries(e.phases as Record<string, string>)) this.current.set(`${who}|${id}`, phase);
+      for (const [id, phase] of Object.entries(e.phases as Record<string, string>))
+        this.current.set(`${who}|${id}`, phase);
       return;
     }
     if (e.event === 'phase' && migration && typeof e.phase === 'string') {
@@ -79,7 +81,10 @@ export class Reporter {
       if (!arrival) {
         arrival = { migration, phase: e.phase, firstAt: e.receivedAt, lastAt: e.receivedAt, instances: [] };
         this.arrivals.push(arrival);
-        if (live && shown) this.say(`${this.stamp(e.receivedAt)} ${migration}: phase ${bold(e.phase)}  (${who} applies it${e.from ? `; was ${String(e.from)}` : ''})`);
+        if (live && shown)
+          this.say(
+            `${this.stamp(e.receivedAt)} ${migration}: phase ${bold(e.phase)}  (${who} applies it${e.from ? `; was ${String(e.from)}` : ''})`,
+          );
       }
       arrival.lastAt = e.receivedAt;
       if (!arrival.instances.includes(who)) arrival.instances.push(who);
@@ -90,7 +95,9 @@ export class Reporter {
       if (live && shown) {
         const what = String(e.action ?? e.step ?? 'a step');
         const why = String(e.reason ?? e.code ?? '');
-        this.say(`${this.stamp(e.receivedAt)} ${migration}: ${red('REFUSED')} ${what}${e.code ? ` (${String(e.code)})` : ''}: ${why}`);
+        this.say(
+          `${this.stamp(e.receivedAt)} ${migration}: ${red('REFUSED')} ${what}${e.code ? ` (${String(e.code)})` : ''}: ${why}`,
+        );
         if (e.hint) this.say(`${' '.repeat(10)}  ${String(e.hint)}`);
       }
       return;
@@ -100,7 +107,10 @@ export class Reporter {
       if (leads && this.leaders.get(migration) !== who) {
         this.leaders.set(migration, who);
         // Also when replayed: who leads is worth saying even if it was settled before the walk began.
-        if (shown) this.say(`${this.stamp(Math.max(e.receivedAt, this.t0))} ${migration}: ${who} leads (its controller acts on the flags)`);
+        if (shown)
+          this.say(
+            `${this.stamp(Math.max(e.receivedAt, this.t0))} ${migration}: ${who} leads (its controller acts on the flags)`,
+          );
       }
       return;
     }
@@ -111,13 +121,16 @@ export class Reporter {
       const quarter = total > 0 ? Math.floor((done / total) * 4) : 0;
       if (quarter > (this.lastProgress.get(migration) ?? 0) && quarter < 4) {
         this.lastProgress.set(migration, quarter);
-        this.say(`${this.stamp(e.receivedAt)} ${migration}: backfill ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows`);
+        this.say(
+          `${this.stamp(e.receivedAt)} ${migration}: backfill ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows`,
+        );
       }
     }
   }
 }
 
-const color = (code: number) => (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s);
+const color = (code: number) => (s: string) =>
+  process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s;
 export const bold = color(1);
 export const red = color(31);
 export const green = color(32);

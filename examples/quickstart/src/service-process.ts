@@ -55,11 +55,21 @@ export class ServiceProcess {
   }
 
   /** Starts the instance and waits for its `listening` line (60 s: the first start compiles with tsx). */
-  static async start(instanceId: string, env: NodeJS.ProcessEnv, options: { verbose?: boolean } = {}): Promise<ServiceProcess> {
+  static async start(
+    instanceId: string,
+    env: NodeJS.ProcessEnv,
+    options: { verbose?: boolean } = {},
+  ): Promise<ServiceProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', join(SERVICE_DIR, 'src', 'server.ts')], {
       cwd: SERVICE_DIR,
       // service.instance.id names the instance on its spans (the timeline shows who did what).
-      env: { ...env, INSTANCE_ID: instanceId, OTEL_RESOURCE_ATTRIBUTES: [env.OTEL_RESOURCE_ATTRIBUTES, `service.instance.id=${instanceId}`].filter(Boolean).join(',') },
+      env: {
+        ...env,
+        INSTANCE_ID: instanceId,
+        OTEL_RESOURCE_ATTRIBUTES: [env.OTEL_RESOURCE_ATTRIBUTES, `service.instance.id=${instanceId}`]
+          .filter(Boolean)
+          .join(','),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(instanceId, child, options.verbose ?? false);
@@ -94,9 +104,17 @@ export class ServiceProcess {
         if (error) reject(error);
         else resolve(event!);
       };
-      const timer = setTimeout(() => done(this.failure(`did not report ${what} within ${timeoutMs / 1000} s`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(this.failure(`did not report ${what} within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
       const unsubscribe = this.subscribe((e) => predicate(e) && done(undefined, e));
-      const onExit = () => done(this.failure(`exited (code ${this.child.exitCode}, signal ${this.child.signalCode}) before reporting ${what}`));
+      const onExit = () =>
+        done(
+          this.failure(
+            `exited (code ${this.child.exitCode}, signal ${this.child.signalCode}) before reporting ${what}`,
+          ),
+        );
       this.child.once('exit', onExit);
       if (!this.alive) onExit();
     });
@@ -125,7 +143,9 @@ export class ServiceProcess {
 
   private failure(message: string): Error {
     const tail = this.stderr();
-    return new Error(`${this.instanceId} ${message}${tail ? `\n  its last log lines:\n    ${tail.split('\n').join('\n    ')}` : ''}`);
+    return new Error(
+      `${this.instanceId} ${message}${tail ? `\n  its last log lines:\n    ${tail.split('\n').join('\n    ')}` : ''}`,
+    );
   }
 
   private onLine(line: string): void {
@@ -139,7 +159,11 @@ export class ServiceProcess {
       if (this.echoStderr) process.stderr.write(`[${this.instanceId}] ${line}\n`);
       return;
     }
-    const event: ServiceEvent = { instanceId: this.instanceId, ...(parsed as { event: string }), receivedAt: Date.now() };
+    const event: ServiceEvent = {
+      instanceId: this.instanceId,
+      ...(parsed as { event: string }),
+      receivedAt: Date.now(),
+    };
     this.events.push(event);
     for (const listener of this.listeners) listener(event);
   }

@@ -73,7 +73,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     cleanups.push(['the PostgreSQL server', () => db.release()]);
     o.afterDatabase?.();
     const server = new URL(db.connectionString);
-    const label = db.kind === 'embedded' ? `an embedded PostgreSQL on ${server.host}` : `${server.host}${server.pathname} (DATABASE_URL)`;
+    const label =
+      db.kind === 'embedded'
+        ? `an embedded PostgreSQL on ${server.host}`
+        : `${server.host}${server.pathname} (DATABASE_URL)`;
     o.say(`  postgres       ${label}, ready in ${seconds(performance.now() - started)}`);
 
     // A database of the demo's own: nothing of the user's is touched, and dropping it removes every trace.
@@ -82,29 +85,36 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     try {
       await admin.raw('CREATE DATABASE ??', [name]);
     } catch (error) {
-      throw new Error(`could not create the demo's database ${name} on ${label}: ${(error as Error).message}\n  hint: the demo works in a database of its own; give the role CREATEDB, or unset DATABASE_URL to use an embedded PostgreSQL`);
+      throw new Error(
+        `could not create the demo's database ${name} on ${label}: ${(error as Error).message}\n  hint: the demo works in a database of its own; give the role CREATEDB, or unset DATABASE_URL to use an embedded PostgreSQL`,
+      );
     } finally {
       await admin.destroy();
     }
-    cleanups.push([`database ${name}`, async () => {
-      const dropper = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
-      try {
-        await dropper.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [name]);
-      } finally {
-        await dropper.destroy();
-      }
-    }]);
+    cleanups.push([
+      `database ${name}`,
+      async () => {
+        const dropper = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
+        try {
+          await dropper.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [name]);
+        } finally {
+          await dropper.destroy();
+        }
+      },
+    ]);
     const demoUrl = new URL(db.connectionString);
     demoUrl.pathname = `/${name}`;
     const knex = knexFactory({ client: 'pg', connection: demoUrl.toString(), pool: { min: 0, max: 4 } });
-    cleanups.push(['the demo\'s connection pool', () => knex.destroy()]);
+    cleanups.push(["the demo's connection pool", () => knex.destroy()]);
 
     o.signal?.throwIfAborted();
     const seeding = performance.now();
     await createSchema(knex);
     await seed(knex, { rows: o.rows });
     await knex.raw('ANALYZE');
-    o.say(`  tables         orders: ${o.rows.toLocaleString('en-US')} rows, customers: ${count(await knex('customers').count({ n: '*' }))} rows, seeded in ${seconds(performance.now() - seeding)}`);
+    o.say(
+      `  tables         orders: ${o.rows.toLocaleString('en-US')} rows, customers: ${count(await knex('customers').count({ n: '*' }))} rows, seeded in ${seconds(performance.now() - seeding)}`,
+    );
 
     o.signal?.throwIfAborted();
     const receiver = await startOtlpReceiver({ keep: o.keepSpan });
@@ -116,10 +126,16 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const migrations = ordersMigrations.map((m) => defineMigration(m));
     const strategyIds = new Map<string, string>();
     for (const m of migrations) {
-      const report = await provisionFlags(m, { url: unleash.url, token: unleash.adminToken, environment: unleash.environment });
+      const report = await provisionFlags(m, {
+        url: unleash.url,
+        token: unleash.adminToken,
+        environment: unleash.environment,
+      });
       for (const f of report.flags) if (f.strategyId) strategyIds.set(f.name, f.strategyId);
     }
-    o.say(`  unleash        ${unleash.url} (in-process unleash-server 6.10), ${strategyIds.size} flags provisioned, all off`);
+    o.say(
+      `  unleash        ${unleash.url} (in-process unleash-server 6.10), ${strategyIds.size} flags provisioned, all off`,
+    );
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -136,29 +152,52 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       OTEL_SERVICE_NAME: 'orders-service',
     };
     // Per-signal endpoints would win over ours in the children; the receiver forwards to them instead.
-    for (const key of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS']) delete env[key];
+    for (const key of [
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_HEADERS',
+    ])
+      delete env[key];
 
     o.signal?.throwIfAborted();
     const services: ServiceProcess[] = [];
     cleanups.push(['the service instances', () => Promise.all(services.map((s) => s.stop()))]);
     const booting = performance.now();
-    await Promise.all(Array.from({ length: o.instances }, async (_, i) => {
-      services[i] = await ServiceProcess.start(`orders-${i + 1}`, env, { verbose: o.verbose });
-    }));
-    o.say(`  services       ${services.map((s) => `${s.instanceId} ${s.url} (pid ${s.pid})`).join(', ')}, up in ${seconds(performance.now() - booting)}`);
+    await Promise.all(
+      Array.from({ length: o.instances }, async (_, i) => {
+        services[i] = await ServiceProcess.start(`orders-${i + 1}`, env, { verbose: o.verbose });
+      }),
+    );
+    o.say(
+      `  services       ${services.map((s) => `${s.instanceId} ${s.url} (pid ${s.pid})`).join(', ')}, up in ${seconds(performance.now() - booting)}`,
+    );
 
     o.signal?.throwIfAborted();
     const pf = new Phaseflag({ knex, actor: 'demo-operator' });
     cleanups.push(['the status reader', () => pf.close()]);
     const stack: Stack = {
       database: { kind: db.kind, label, url: demoUrl.toString() },
-      knex, pf, unleash, receiver, services, migrations, strategyIds,
+      knex,
+      pf,
+      unleash,
+      receiver,
+      services,
+      migrations,
+      strategyIds,
       load: undefined,
       close,
     };
     stack.load = startLoad({ targets: services.map((s) => s.url), seededRows: o.rows });
-    cleanups.push(['the load', async () => { await stack.load?.stop(); }]);
-    o.say(`  load           reads and writes of seeded and new orders and customers on both instances, every answer checked`);
+    cleanups.push([
+      'the load',
+      async () => {
+        await stack.load?.stop();
+      },
+    ]);
+    o.say(
+      `  load           reads and writes of seeded and new orders and customers on both instances, every answer checked`,
+    );
     return stack;
   } catch (error) {
     const problems = await close();
@@ -186,7 +225,12 @@ export function seconds(ms: number): string {
 async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not stop within ${ms / 1000} s`)), ms); })]);
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not stop within ${ms / 1000} s`)), ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

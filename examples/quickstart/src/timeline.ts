@@ -4,12 +4,25 @@
  */
 import type { ReceivedSpan } from './otlp-receiver.js';
 
-export const TIMELINE_SPANS = new Set(['phaseflag.transition', 'phaseflag.transition.refused', 'phaseflag.backfill', 'phaseflag.verify']);
+export const TIMELINE_SPANS = new Set([
+  'phaseflag.transition',
+  'phaseflag.transition.refused',
+  'phaseflag.backfill',
+  'phaseflag.verify',
+]);
 
-export function renderTimeline(spans: ReceivedSpan[], options: { migrationId?: string; width?: number } = {}): string[] {
+export function renderTimeline(
+  spans: ReceivedSpan[],
+  options: { migrationId?: string; width?: number } = {},
+): string[] {
   const shown = spans
     .filter((s) => TIMELINE_SPANS.has(s.name))
-    .filter((s) => !options.migrationId || s.attributes['phaseflag.migration.id'] === undefined || s.attributes['phaseflag.migration.id'] === options.migrationId)
+    .filter(
+      (s) =>
+        !options.migrationId ||
+        s.attributes['phaseflag.migration.id'] === undefined ||
+        s.attributes['phaseflag.migration.id'] === options.migrationId,
+    )
     .sort((a, b) => a.startMs - b.startMs);
   if (shown.length === 0) return [];
   const start = shown[0]!.startMs;
@@ -27,15 +40,22 @@ export function renderTimeline(spans: ReceivedSpan[], options: { migrationId?: s
     const at = `+${formatSeconds(s.startMs - start)}`;
     return `  ${labels[i]!.slice(0, labelWidth).padEnd(labelWidth)} ${s.source.slice(0, sourceWidth).padEnd(sourceWidth)} ${at.padStart(8)} │${bar}│ ${formatDuration(s.endMs - s.startMs)}`;
   });
-  return [`  ${''.padEnd(labelWidth)} ${'instance'.padEnd(sourceWidth)} ${'start'.padStart(8)} ${'─'.repeat(width + 2)} ${formatSeconds(span)} in all`, ...lines];
+  return [
+    `  ${''.padEnd(labelWidth)} ${'instance'.padEnd(sourceWidth)} ${'start'.padStart(8)} ${'─'.repeat(width + 2)} ${formatSeconds(span)} in all`,
+    ...lines,
+  ];
 }
 
 function labelOf(s: ReceivedSpan): string {
   const a = s.attributes;
-  if (s.name === 'phaseflag.transition') return `${String(a['phaseflag.phase.from'])} → ${String(a['phaseflag.phase.to'])}`;
-  if (s.name === 'phaseflag.transition.refused') return `refused ${String(a['phaseflag.action'] ?? '?')}: ${String(a['phaseflag.refusal.code'] ?? '?')}`;
-  if (s.name === 'phaseflag.backfill') return `backfill${a['phaseflag.rows'] !== undefined ? ` (${Number(a['phaseflag.rows']).toLocaleString('en-US')} rows)` : ''}`;
-  if (s.name === 'phaseflag.verify') return `verify${a['phaseflag.rows'] !== undefined ? ` (${Number(a['phaseflag.rows']).toLocaleString('en-US')} rows)` : ''}`;
+  if (s.name === 'phaseflag.transition')
+    return `${String(a['phaseflag.phase.from'])} → ${String(a['phaseflag.phase.to'])}`;
+  if (s.name === 'phaseflag.transition.refused')
+    return `refused ${String(a['phaseflag.action'] ?? '?')}: ${String(a['phaseflag.refusal.code'] ?? '?')}`;
+  if (s.name === 'phaseflag.backfill')
+    return `backfill${a['phaseflag.rows'] !== undefined ? ` (${Number(a['phaseflag.rows']).toLocaleString('en-US')} rows)` : ''}`;
+  if (s.name === 'phaseflag.verify')
+    return `verify${a['phaseflag.rows'] !== undefined ? ` (${Number(a['phaseflag.rows']).toLocaleString('en-US')} rows)` : ''}`;
   return s.name;
 }
 

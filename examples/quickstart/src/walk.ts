@@ -29,18 +29,36 @@ export interface WalkResult {
 
 const DWELL_MS = 1_500; // traffic runs through every phase for a moment, so each is exercised under load
 
-export async function walk(stack: Stack, reporter: Reporter, migration: Migration, rows: number, signal?: AbortSignal): Promise<WalkResult> {
+export async function walk(
+  stack: Stack,
+  reporter: Reporter,
+  migration: Migration,
+  rows: number,
+  signal?: AbortSignal,
+): Promise<WalkResult> {
   const { admin, environment } = stack.unleash;
   const flags = migration.flags;
   const id = migration.id;
   const steps: StepTiming[] = [];
-  const until = (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => waitUntil(check, timeoutMs, what, signal);
+  const until = (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) =>
+    waitUntil(check, timeoutMs, what, signal);
   const allReach = (phase: string, timeoutMs: number) =>
-    until(() => alive(stack) && reporter.allReached(id, phase), timeoutMs, `every instance to report ${id} in phase ${phase}`);
+    until(
+      () => alive(stack) && reporter.allReached(id, phase),
+      timeoutMs,
+      `every instance to report ${id} in phase ${phase}`,
+    );
   const readsNew = async (want: boolean | 'partial') =>
-    (await Promise.all(stack.services.map(async (s) => (await s.view()).find((m) => m.id === id)?.readsNew))).every((r) => r === want);
+    (await Promise.all(stack.services.map(async (s) => (await s.view()).find((m) => m.id === id)?.readsNew))).every(
+      (r) => r === want,
+    );
 
-  const step = async (label: string, act: () => Promise<void>, applied: () => Promise<void>, settled?: () => Promise<void>) => {
+  const step = async (
+    label: string,
+    act: () => Promise<void>,
+    applied: () => Promise<void>,
+    settled?: () => Promise<void>,
+  ) => {
     signal?.throwIfAborted();
     reporter.note(`operator: ${bold(label)}  (Unleash Admin API)`);
     const t0 = performance.now();
@@ -55,38 +73,73 @@ export async function walk(stack: Stack, reporter: Reporter, migration: Migratio
   // A backfill on a big table takes a while; allow ~2 ms a row on top of a minute.
   const backfillTimeout = 60_000 + rows * 2;
 
-  await step(`${flags.dualWrite} on`, () => admin.enable(flags.dualWrite, environment), () => allReach('dual-write', 60_000));
-  await step(`${flags.backfill} on`, () => admin.enable(flags.backfill, environment), () => allReach('backfilling', 60_000), async () => {
-    await allReach('backfilled', backfillTimeout);
-    reporter.note(`${id}: verify runs by itself once the backfill is complete`);
-    await allReach('verified', backfillTimeout);
-  });
+  await step(
+    `${flags.dualWrite} on`,
+    () => admin.enable(flags.dualWrite, environment),
+    () => allReach('dual-write', 60_000),
+  );
+  await step(
+    `${flags.backfill} on`,
+    () => admin.enable(flags.backfill, environment),
+    () => allReach('backfilling', 60_000),
+    async () => {
+      await allReach('backfilled', backfillTimeout);
+      reporter.note(`${id}: verify runs by itself once the backfill is complete`);
+      await allReach('verified', backfillTimeout);
+    },
+  );
   const { record } = await stack.pf.migration(migration).status();
-  const verify = record.verifyResult ? { rowsChecked: record.verifyResult.rowsChecked, mismatches: record.verifyResult.mismatches } : null;
-  reporter.note(`${id}: backfilled ${record.rowsBackfilled.toLocaleString('en-US')} rows; verify checked ${verify?.rowsChecked.toLocaleString('en-US') ?? '?'} rows, ${verify?.mismatches ?? '?'} mismatches`);
+  const verify = record.verifyResult
+    ? { rowsChecked: record.verifyResult.rowsChecked, mismatches: record.verifyResult.mismatches }
+    : null;
+  reporter.note(
+    `${id}: backfilled ${record.rowsBackfilled.toLocaleString('en-US')} rows; verify checked ${verify?.rowsChecked.toLocaleString('en-US') ?? '?'} rows, ${verify?.mismatches ?? '?'} mismatches`,
+  );
 
   const readNewStrategy = stack.strategyIds.get(flags.readNew);
   if (!readNewStrategy) throw new Error(`provisionFlags did not report a strategy for ${flags.readNew}`);
-  await step(`${flags.readNew} on at 50%`, async () => {
-    await admin.setRollout(flags.readNew, environment, readNewStrategy, 50);
-    await admin.enable(flags.readNew, environment);
-  }, () => allReach('read-new', 60_000), () => until(() => readsNew('partial'), 30_000, 'every instance to read new for some users'));
-  await step(`${flags.readNew} rollout 100%`, () => admin.setRollout(flags.readNew, environment, readNewStrategy, 100),
-    () => until(() => readsNew(true), 30_000, 'every instance to read the new column for every request'));
+  await step(
+    `${flags.readNew} on at 50%`,
+    async () => {
+      await admin.setRollout(flags.readNew, environment, readNewStrategy, 50);
+      await admin.enable(flags.readNew, environment);
+    },
+    () => allReach('read-new', 60_000),
+    () => until(() => readsNew('partial'), 30_000, 'every instance to read new for some users'),
+  );
+  await step(
+    `${flags.readNew} rollout 100%`,
+    () => admin.setRollout(flags.readNew, environment, readNewStrategy, 100),
+    () => until(() => readsNew(true), 30_000, 'every instance to read the new column for every request'),
+  );
 
   // Before contract both columns are kept right, so every row can be checked against the backfill expression.
   const { rowsTotal, rowsCorrect } = await checkRows(stack, migration);
-  reporter.note(`database: ${rowsCorrect.toLocaleString('en-US')} of ${rowsTotal.toLocaleString('en-US')} orders hold ${migration.newColumn.name} = ${migration.backfill}`);
+  reporter.note(
+    `database: ${rowsCorrect.toLocaleString('en-US')} of ${rowsTotal.toLocaleString('en-US')} orders hold ${migration.newColumn.name} = ${migration.backfill}`,
+  );
 
   // Contract's guard wants every live instance to have reported (heartbeat) that it reads the new column; an
   // operator checks `phaseflag status` first rather than collect a refusal.
   reporter.note(`operator: waits until every instance reports reading ${migration.newColumn.name} (phaseflag status)`);
-  await until(async () => (await stack.pf.migration(migration).status()).instances.every((i) => !i.live || !i.readsOld), 60_000,
-    'every live instance to report that it reads the new column');
-  await step(`${flags.contract} on`, () => admin.enable(flags.contract, environment), () => allReach('contracted', 60_000),
+  await until(
+    async () => (await stack.pf.migration(migration).status()).instances.every((i) => !i.live || !i.readsOld),
+    60_000,
+    'every live instance to report that it reads the new column',
+  );
+  await step(
+    `${flags.contract} on`,
+    () => admin.enable(flags.contract, environment),
+    () => allReach('contracted', 60_000),
     // Contract's schema work (NOT NULL on the new column, the trigger's removal) follows the phase change, after
     // the grace period that lets every instance stop writing the old column first.
-    () => until(async () => migration.newColumn.nullable || (await finalState(stack, migration)).newColumnNotNull, 60_000, `${id}: NOT NULL on ${migration.newColumn.name}`));
+    () =>
+      until(
+        async () => migration.newColumn.nullable || (await finalState(stack, migration)).newColumnNotNull,
+        60_000,
+        `${id}: NOT NULL on ${migration.newColumn.name}`,
+      ),
+  );
   return { steps, rowsTotal, rowsCorrect, rowsBackfilled: record.rowsBackfilled, verify };
 }
 
@@ -104,13 +157,21 @@ async function checkRows(stack: Stack, m: Migration): Promise<{ rowsTotal: numbe
 /** Throws (ending the wait) when an instance died: waiting for it to report would only time out. */
 function alive(stack: Stack): true {
   const dead = stack.services.find((s) => !s.alive);
-  if (dead) throw new DeadInstanceError(`${dead.instanceId} exited mid-migration; its last log lines:\n    ${dead.stderr().split('\n').join('\n    ')}`);
+  if (dead)
+    throw new DeadInstanceError(
+      `${dead.instanceId} exited mid-migration; its last log lines:\n    ${dead.stderr().split('\n').join('\n    ')}`,
+    );
   return true;
 }
 
 class DeadInstanceError extends Error {}
 
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
+async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();

@@ -4,7 +4,8 @@ import { formatDuration, formatNumber, type Output } from './output.js';
 
 export type ViewState = 'starting' | 'running' | 'paused' | 'stopping';
 
-export const KEY_HELP = 'p pause/resume · +/- batch size · a auto size · t throttle on/off · q or Ctrl-C stop (resumable)';
+export const KEY_HELP =
+  'p pause/resume · +/- batch size · a auto size · t throttle on/off · q or Ctrl-C stop (resumable)';
 
 /**
  * How a running backfill shows itself. On a terminal: a progress bar (rows done, rows/s, ETA, batch size) with a
@@ -23,23 +24,36 @@ export class BackfillView {
   knobs: BackfillKnobs = { batchSize: null, throttle: false, pauseMs: null };
   batchSize: number | undefined;
 
-  constructor(private readonly out: Output, private readonly id: string, readonly tty: boolean, private readonly keys: boolean) {
+  constructor(
+    private readonly out: Output,
+    private readonly id: string,
+    readonly tty: boolean,
+    private readonly keys: boolean,
+  ) {
     if (!tty) return;
     const c = out.err;
-    this.multi = new cliProgress.MultiBar({
-      stream: process.stderr,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      autopadding: true,
-      fps: 10,
-      barsize: 30,
-      format: ` ${c.bold(id)} {bar} {percentage}% | {done}/{estimate} rows | {rate} rows/s | ETA {eta_text} | batch {batch}`,
-    }, cliProgress.Presets.shades_classic);
+    this.multi = new cliProgress.MultiBar(
+      {
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        autopadding: true,
+        fps: 10,
+        barsize: 30,
+        format: ` ${c.bold(id)} {bar} {percentage}% | {done}/{estimate} rows | {rate} rows/s | ETA {eta_text} | batch {batch}`,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     this.bar = this.multi.create(1, 0, this.payload());
     this.line = this.multi.create(1, 0, { text: '' }, { format: ' {text}' });
     // Lines of their own: MultiBar counts one line per bar when it redraws in place.
-    this.help = this.multi.create(1, 0, { text: c.dim(keys ? KEY_HELP : 'Ctrl-C stop (resumable)') }, { format: ' {text}' });
+    this.help = this.multi.create(
+      1,
+      0,
+      { text: c.dim(keys ? KEY_HELP : 'Ctrl-C stop (resumable)') },
+      { format: ' {text}' },
+    );
     this.redraw();
   }
 
@@ -89,7 +103,11 @@ export class BackfillView {
   summary(): string {
     const p = this.last;
     if (!p) return 'starting';
-    const pct = p.done ? 100 : p.rowsEstimate > 0 ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10) : 0;
+    const pct = p.done
+      ? 100
+      : p.rowsEstimate > 0
+        ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10)
+        : 0;
     return `${formatNumber(p.rowsDone)}/${formatNumber(p.rowsEstimate)} rows (${pct}%) · ${formatNumber(p.rowsPerSecond)} rows/s · ETA ${p.done ? '0s' : formatDuration(p.etaSeconds)} · batch ${this.batchSize ?? '-'}${p.throttled ? ' · throttled' : ''}`;
   }
 
@@ -102,10 +120,14 @@ export class BackfillView {
 
   private payload(): Record<string, string> {
     const p = this.last;
-    const size = this.batchSize === undefined ? '-' : `${this.batchSize}${this.knobs.batchSize !== null ? ' (fixed)' : ''}`;
+    const size =
+      this.batchSize === undefined ? '-' : `${this.batchSize}${this.knobs.batchSize !== null ? ' (fixed)' : ''}`;
     return {
-      done: formatNumber(p?.rowsDone ?? 0), estimate: formatNumber(p?.rowsEstimate ?? 0), rate: formatNumber(p?.rowsPerSecond),
-      eta_text: p?.done ? '0s' : formatDuration(p?.etaSeconds), batch: size,
+      done: formatNumber(p?.rowsDone ?? 0),
+      estimate: formatNumber(p?.rowsEstimate ?? 0),
+      rate: formatNumber(p?.rowsPerSecond),
+      eta_text: p?.done ? '0s' : formatDuration(p?.etaSeconds),
+      batch: size,
     };
   }
 
@@ -116,10 +138,14 @@ export class BackfillView {
     this.bar.setTotal(total);
     this.bar.update(p?.done ? total : Math.min(total, p?.rowsDone ?? 0), this.payload());
     const c = this.out.err;
-    const state = this.state === 'paused' ? c.yellow('PAUSED')
-      : this.state === 'stopping' ? c.yellow('stopping after this batch…')
-      : p?.throttled || this.knobs.throttle ? c.yellow(this.knobs.throttle ? 'THROTTLED (operator)' : 'THROTTLED')
-      : c.green(this.state);
+    const state =
+      this.state === 'paused'
+        ? c.yellow('PAUSED')
+        : this.state === 'stopping'
+          ? c.yellow('stopping after this batch…')
+          : p?.throttled || this.knobs.throttle
+            ? c.yellow(this.knobs.throttle ? 'THROTTLED (operator)' : 'THROTTLED')
+            : c.green(this.state);
     const delay = this.knobs.pauseMs !== null ? ` · delay ${this.knobs.pauseMs} ms` : '';
     this.line.update(0, { text: `${state}${delay}${this.message ? ` · ${this.message}` : ''}` });
   }

@@ -15,7 +15,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 const program = createProgram(version);
 registerInit(program);
 registerPlan(program);
@@ -25,10 +27,13 @@ registerRun(program);
 registerBackfill(program);
 registerSteps(program);
 
-run(program, process.argv).then(() => {
-  // Everything is closed by now; a handle left open by a library must not keep a script waiting.
-  setTimeout(() => process.exit(), 2000).unref();
-}, (error: unknown) => {
-  process.stderr.write(`PF_UNEXPECTED: ${(error as Error)?.stack ?? String(error)}\n`);
-  process.exit(EXIT.error);
-});
+run(program, process.argv).then(
+  () => {
+    // Everything is closed by now; a handle left open by a library must not keep a script waiting.
+    setTimeout(() => process.exit(), 2000).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`PF_UNEXPECTED: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(EXIT.error);
+  },
+);

@@ -35,18 +35,26 @@ export function defineConfig(config: PhaseflagConfig): PhaseflagConfig {
 }
 
 /** Looked up in this order in the working directory. */
-export const CONFIG_FILES = ['phaseflag.config.ts', 'phaseflag.config.mts', 'phaseflag.config.js', 'phaseflag.config.mjs', 'phaseflag.config.cjs'] as const;
+export const CONFIG_FILES = [
+  'phaseflag.config.ts',
+  'phaseflag.config.mts',
+  'phaseflag.config.js',
+  'phaseflag.config.mjs',
+  'phaseflag.config.cjs',
+] as const;
 
 const configSchema = z.object({
   migrations: z.array(z.unknown()).min(1, 'declare at least one migration'),
   database: z.strictObject({ url: z.string().min(1).optional(), stateSchema: z.string().min(1).optional() }).optional(),
-  unleash: z.strictObject({
-    url: z.string().min(1).optional(),
-    apiToken: z.string().min(1).optional(),
-    adminToken: z.string().min(1).optional(),
-    project: z.string().min(1).optional(),
-    environment: z.string().min(1).optional(),
-  }).optional(),
+  unleash: z
+    .strictObject({
+      url: z.string().min(1).optional(),
+      apiToken: z.string().min(1).optional(),
+      adminToken: z.string().min(1).optional(),
+      project: z.string().min(1).optional(),
+      environment: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 
 export interface LoadedConfig {
@@ -60,14 +68,24 @@ export interface LoadedConfig {
 export async function loadConfig(file: string | undefined, cwd = process.cwd()): Promise<LoadedConfig> {
   const path = file ? resolve(cwd, file) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   if (!path || !existsSync(path)) {
-    throw new CliError('PF_CONFIG_NOT_FOUND', file ? `Config file ${path} does not exist.` : `No phaseflag config in ${cwd} (looked for ${CONFIG_FILES.join(', ')}).`,
-      'Run `phaseflag init` to write one, run from the directory that has it, or pass --config <file>.', path ?? cwd);
+    throw new CliError(
+      'PF_CONFIG_NOT_FOUND',
+      file
+        ? `Config file ${path} does not exist.`
+        : `No phaseflag config in ${cwd} (looked for ${CONFIG_FILES.join(', ')}).`,
+      'Run `phaseflag init` to write one, run from the directory that has it, or pass --config <file>.',
+      path ?? cwd,
+    );
   }
   const raw = await importConfig(path);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new CliError('PF_CONFIG_INVALID', `${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
-      'Export defineConfig({ migrations: [...], database?: { url, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).', path);
+    throw new CliError(
+      'PF_CONFIG_INVALID',
+      `${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
+      'Export defineConfig({ migrations: [...], database?: { url, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).',
+      path,
+    );
   }
   const migrations = parsed.data.migrations.map((m, i) => {
     // A migration built with defineMigration() is normalized and frozen already; defining it again would fail.
@@ -75,13 +93,20 @@ export async function loadConfig(file: string | undefined, cwd = process.cwd()):
     try {
       return defineMigration(m as MigrationInput);
     } catch (error) {
-      if (isPhaseflagError(error)) throw new CliError('PF_CONFIG_INVALID', `${path}: migrations[${i}]: ${error.message}`, error.hint, error.value);
+      if (isPhaseflagError(error))
+        throw new CliError('PF_CONFIG_INVALID', `${path}: migrations[${i}]: ${error.message}`, error.hint, error.value);
       throw error;
     }
   });
   const ids = new Set<string>();
   for (const m of migrations) {
-    if (ids.has(m.id)) throw new CliError('PF_CONFIG_INVALID', `${path}: two migrations have the id "${m.id}".`, 'Give each migration its own id.', m.id);
+    if (ids.has(m.id))
+      throw new CliError(
+        'PF_CONFIG_INVALID',
+        `${path}: two migrations have the id "${m.id}".`,
+        'Give each migration its own id.',
+        m.id,
+      );
     ids.add(m.id);
   }
   return { file: path, migrations, database: parsed.data.database ?? {}, unleash: parsed.data.unleash ?? {} };
@@ -117,7 +142,9 @@ export function findMigration(config: LoadedConfig, id: string): Migration {
   const m = config.migrations.find((x) => x.id === id);
   if (!m) {
     throw new StateError('PF_UNKNOWN_MIGRATION', `No migration "${id}" in ${config.file}.`, {
-      value: id, migrationId: id, hint: `Known ids: ${config.migrations.map((x) => x.id).join(', ')}.`,
+      value: id,
+      migrationId: id,
+      hint: `Known ids: ${config.migrations.map((x) => x.id).join(', ')}.`,
     });
   }
   return m;

@@ -7,7 +7,12 @@ import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
  * a stable code of its own (`CliErrorCode`, never one of the engine's), the offending value and what to do.
  */
 export class CliError extends Error {
-  constructor(readonly code: CliErrorCode, message: string, readonly hint: string, readonly value?: unknown) {
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+    readonly hint: string,
+    readonly value?: unknown,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -22,23 +27,57 @@ export interface ErrorReport {
 }
 
 /** Network and server errors node-postgres reports when the database cannot be reached or refuses us. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', '28P01', '28000', '3D000', '57P03']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  '28P01',
+  '28000',
+  '3D000',
+  '57P03',
+]);
 
 /** Any thrown value as the report printed on stderr (and as JSON with --json). */
 export function describeError(error: unknown): ErrorReport {
   if (error instanceof CliError) {
-    return { code: error.code, message: error.message, hint: error.hint, ...(error.value !== undefined ? { value: error.value } : {}), exitCode: exitCodeFor(error.code) };
+    return {
+      code: error.code,
+      message: error.message,
+      hint: error.hint,
+      ...(error.value !== undefined ? { value: error.value } : {}),
+      exitCode: exitCodeFor(error.code),
+    };
   }
   if (isPhaseflagError(error)) {
-    return { code: error.code, message: error.message, hint: error.hint, ...(error.value !== undefined ? { value: error.value } : {}), exitCode: exitCodeFor(error.code) };
+    return {
+      code: error.code,
+      message: error.message,
+      hint: error.hint,
+      ...(error.value !== undefined ? { value: error.value } : {}),
+      exitCode: exitCodeFor(error.code),
+    };
   }
   const code = String((error as { code?: unknown } | null)?.code ?? '');
   const message = (error as Error | null)?.message ?? String(error);
-  if (UNREACHABLE.has(code) || code.startsWith('08') || /Timeout acquiring a connection|connect ECONNREFUSED|Connection terminated/i.test(message)) {
+  if (
+    UNREACHABLE.has(code) ||
+    code.startsWith('08') ||
+    /Timeout acquiring a connection|connect ECONNREFUSED|Connection terminated/i.test(message)
+  ) {
     return {
-      code: 'PF_DATABASE_UNAVAILABLE', message: `Cannot use the database: ${message || code}.`,
-      hint: 'Check --database-url / DATABASE_URL (host, port, user, password, database name) and that the server is up.', exitCode: EXIT.unavailable,
+      code: 'PF_DATABASE_UNAVAILABLE',
+      message: `Cannot use the database: ${message || code}.`,
+      hint: 'Check --database-url / DATABASE_URL (host, port, user, password, database name) and that the server is up.',
+      exitCode: EXIT.unavailable,
     };
   }
-  return { code: 'PF_UNEXPECTED', message: message || 'unknown error', hint: 'This is likely a bug in phaseflag; rerun with --verbose and report it with the output.', exitCode: EXIT.error };
+  return {
+    code: 'PF_UNEXPECTED',
+    message: message || 'unknown error',
+    hint: 'This is likely a bug in phaseflag; rerun with --verbose and report it with the output.',
+    exitCode: EXIT.error,
+  };
 }

@@ -5,7 +5,11 @@ import { EXIT } from './exit-codes.js';
  * DDL between retries); a second one exits at once with 130 (still safe: every batch commits with its
  * checkpoint, and Postgres rolls back whatever was in flight).
  */
-export function interruptSignal(onFirst?: () => void): { signal: AbortSignal; trigger: () => void; dispose: () => void } {
+export function interruptSignal(onFirst?: () => void): {
+  signal: AbortSignal;
+  trigger: () => void;
+  dispose: () => void;
+} {
   const controller = new AbortController();
   const trigger = () => {
     if (controller.signal.aborted) {

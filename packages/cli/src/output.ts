@@ -9,7 +9,11 @@ type Colors = ReturnType<typeof pc.createColors>;
  * follows whether the stream is a TTY. (picocolors' own default also turns colour on under CI with pipes, which
  * would put escape codes in a script's captured output.)
  */
-export function colorEnabled(stream: NodeJS.WriteStream, argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): boolean {
+export function colorEnabled(
+  stream: NodeJS.WriteStream,
+  argv: readonly string[] = process.argv,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (argv.includes('--no-color')) return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
@@ -20,7 +24,10 @@ export class Output {
   readonly c: Colors;
   readonly err: Colors;
 
-  constructor(readonly json: boolean, private readonly verbose = false) {
+  constructor(
+    readonly json: boolean,
+    private readonly verbose = false,
+  ) {
     this.c = pc.createColors(colorEnabled(process.stdout));
     this.err = pc.createColors(colorEnabled(process.stderr));
   }
@@ -59,7 +66,10 @@ export class Output {
  * A cli-table3 table with its own colours off (they would reach pipes: it does not look at the stream); headers
  * are bold through our colours, which are on only on a terminal.
  */
-export function table(out: Output, options: { head?: string[]; colWidths?: number[]; wordWrap?: boolean } = {}): Table.Table {
+export function table(
+  out: Output,
+  options: { head?: string[]; colWidths?: number[]; wordWrap?: boolean } = {},
+): Table.Table {
   return new Table({
     ...options,
     ...(options.head ? { head: options.head.map((h) => out.c.bold(h)) } : {}),

@@ -11,7 +11,9 @@ export type ActionResult = number | void;
  * Wraps a command's action: builds the output from the global options, turns any error into `CODE: message` +
  * hint (and `{ "error": … }` with --json) and the exit code of its family, and sets process.exitCode.
  */
-export function action<A extends unknown[]>(fn: (out: Output, opts: GlobalOptions & Record<string, unknown>, ...args: A) => Promise<ActionResult>) {
+export function action<A extends unknown[]>(
+  fn: (out: Output, opts: GlobalOptions & Record<string, unknown>, ...args: A) => Promise<ActionResult>,
+) {
   return async (...raw: unknown[]): Promise<void> => {
     const cmd = raw[raw.length - 1] as Command;
     const opts = cmd.optsWithGlobals<GlobalOptions & Record<string, unknown>>();
@@ -29,14 +31,27 @@ export function createProgram(version: string): Command {
   const program = new Command('phaseflag')
     .description('Zero-downtime PostgreSQL column changes, phase by phase, driven by Unleash flags.')
     .version(version, '-V, --version')
-    .addOption(new Option('-c, --config <file>', 'config file (default: phaseflag.config.ts/.js in the working directory)'))
+    .addOption(
+      new Option('-c, --config <file>', 'config file (default: phaseflag.config.ts/.js in the working directory)'),
+    )
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string').env('DATABASE_URL'))
-    .addOption(new Option('--state-schema <schema>', 'schema of phaseflag\'s own tables (default: config, else "phaseflag")').env('PHASEFLAG_STATE_SCHEMA'))
+    .addOption(
+      new Option(
+        '--state-schema <schema>',
+        'schema of phaseflag\'s own tables (default: config, else "phaseflag")',
+      ).env('PHASEFLAG_STATE_SCHEMA'),
+    )
     .addOption(new Option('--unleash-url <url>', 'Unleash base URL, without /api').env('UNLEASH_URL'))
     .addOption(new Option('--unleash-api-token <token>', 'Unleash client token (status, run)').env('UNLEASH_API_TOKEN'))
-    .addOption(new Option('--unleash-admin-token <token>', 'Unleash admin token (provision)').env('UNLEASH_ADMIN_TOKEN'))
+    .addOption(
+      new Option('--unleash-admin-token <token>', 'Unleash admin token (provision)').env('UNLEASH_ADMIN_TOKEN'),
+    )
     .addOption(new Option('--unleash-project <project>', 'Unleash project (default: "default")').env('UNLEASH_PROJECT'))
-    .addOption(new Option('--unleash-environment <env>', 'Unleash environment (default: "development")').env('UNLEASH_ENVIRONMENT'))
+    .addOption(
+      new Option('--unleash-environment <env>', 'Unleash environment (default: "development")').env(
+        'UNLEASH_ENVIRONMENT',
+      ),
+    )
     .option('--json', 'print one JSON document on stdout (shapes: README); errors too')
     .option('--no-color', 'no colour (also NO_COLOR=1); colour is used only on a terminal')
     .option('-v, --verbose', 'engine logs and stack traces on stderr')
@@ -64,12 +79,23 @@ export async function run(program: Command, argv: readonly string[]): Promise<vo
  * A whole-number option read from the command line, checked before the command touches anything: absent gives
  * `undefined`; anything but an integer from `min` to `max` is PF_USAGE_BAD_OPTION (exit 2).
  */
-export function integerOption(value: unknown, flag: string, min: number, max: number, unit: string): number | undefined {
+export function integerOption(
+  value: unknown,
+  flag: string,
+  min: number,
+  max: number,
+  unit: string,
+): number | undefined {
   if (value === undefined) return undefined;
   const text = String(value);
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
-    throw new CliError('PF_USAGE_BAD_OPTION', `${flag} ${text} is not a whole number of ${unit} from ${min} to ${max}.`, `Pass e.g. ${flag} ${Math.max(min, Math.min(max, 1000))}.`, text);
+    throw new CliError(
+      'PF_USAGE_BAD_OPTION',
+      `${flag} ${text} is not a whole number of ${unit} from ${min} to ${max}.`,
+      `Pass e.g. ${flag} ${Math.max(min, Math.min(max, 1000))}.`,
+      text,
+    );
   }
   return n;
 }

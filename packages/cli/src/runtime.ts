@@ -32,10 +32,17 @@ export interface UnleashSettings {
 
 const env = (name: string): string | undefined => (process.env[name] === '' ? undefined : process.env[name]);
 
-export function databaseSettings(o: GlobalOptions, config: LoadedConfig): { url: string; stateSchema: string | undefined } {
+export function databaseSettings(
+  o: GlobalOptions,
+  config: LoadedConfig,
+): { url: string; stateSchema: string | undefined } {
   const url = o.databaseUrl ?? env('DATABASE_URL') ?? config.database.url;
   if (!url) {
-    throw new CliError('PF_USAGE_NO_DATABASE', 'No database to connect to.', 'Pass --database-url, set DATABASE_URL, or set database.url in the config.');
+    throw new CliError(
+      'PF_USAGE_NO_DATABASE',
+      'No database to connect to.',
+      'Pass --database-url, set DATABASE_URL, or set database.url in the config.',
+    );
   }
   return { url, stateSchema: o.stateSchema ?? env('PHASEFLAG_STATE_SCHEMA') ?? config.database.stateSchema };
 }
@@ -69,7 +76,11 @@ export interface Session {
   close(): Promise<void>;
 }
 
-export async function openSession(o: GlobalOptions, out: Output, options: { install?: boolean } = {}): Promise<Session> {
+export async function openSession(
+  o: GlobalOptions,
+  out: Output,
+  options: { install?: boolean } = {},
+): Promise<Session> {
   const config = await loadConfig(o.config);
   const db = databaseSettings(o, config);
   const knex = knexFactory({
@@ -91,7 +102,10 @@ export async function openSession(o: GlobalOptions, out: Output, options: { inst
     throw error;
   }
   return {
-    config, pf, knex, close,
+    config,
+    pf,
+    knex,
+    close,
     migration: (id) => {
       const migration = findMigration(config, id);
       return { migration, handle: pf.migration(migration) };
@@ -111,17 +125,28 @@ function safeUser(): string {
  * A flag source over Unleash's client API, as a service would build it, for `status` and `run`. Null when Unleash
  * is not configured. Waits for the first answer (up to `waitMs`); the source says "unknown" until then.
  */
-export async function openFlagSource(s: UnleashSettings, options: { refreshIntervalMs?: number; waitMs?: number; required?: boolean } = {}): Promise<{ source: FlagSource; close: () => void; known: boolean } | null> {
+export async function openFlagSource(
+  s: UnleashSettings,
+  options: { refreshIntervalMs?: number; waitMs?: number; required?: boolean } = {},
+): Promise<{ source: FlagSource; close: () => void; known: boolean } | null> {
   if (!s.url || !s.apiToken) {
     if (!options.required) return null;
-    throw new CliError('PF_USAGE_NO_UNLEASH', 'Unleash is not configured: the flags cannot be read.',
-      'Pass --unleash-url and --unleash-api-token (a client token), or set UNLEASH_URL and UNLEASH_API_TOKEN, or the config\'s unleash.url and unleash.apiToken.');
+    throw new CliError(
+      'PF_USAGE_NO_UNLEASH',
+      'Unleash is not configured: the flags cannot be read.',
+      "Pass --unleash-url and --unleash-api-token (a client token), or set UNLEASH_URL and UNLEASH_API_TOKEN, or the config's unleash.url and unleash.apiToken.",
+    );
   }
   const refreshInterval = options.refreshIntervalMs ?? 1000;
   const source = new UnleashFlagSource({
     unleash: {
-      url: `${s.url}/api`, appName: 'phaseflag-cli', environment: s.environment, refreshInterval,
-      customHeaders: { Authorization: s.apiToken }, disableMetrics: true, skipInstanceCountWarning: true,
+      url: `${s.url}/api`,
+      appName: 'phaseflag-cli',
+      environment: s.environment,
+      refreshInterval,
+      customHeaders: { Authorization: s.apiToken },
+      disableMetrics: true,
+      skipInstanceCountWarning: true,
       // The CLI reads what Unleash says now; a backup left by an earlier run would answer for it during an outage.
       storageProvider: new InMemStorageProvider(),
     },

@@ -1,5 +1,15 @@
 import {
-  decideNext, decideTransition, PHASE_FLAGS, readFlagState, TRANSITIONS, type FlagSource, type GuardFacts, type Migration, type NextStep, type PhaseFlag, type PhaseFlagStates,
+  decideNext,
+  decideTransition,
+  PHASE_FLAGS,
+  readFlagState,
+  TRANSITIONS,
+  type FlagSource,
+  type GuardFacts,
+  type Migration,
+  type NextStep,
+  type PhaseFlag,
+  type PhaseFlagStates,
 } from '@phaseflag/core';
 import type { MigrationHandle } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
@@ -30,8 +40,14 @@ export interface MigrationStatusJson {
   /** What a controller would do now with these flags (`phaseflag run`); null when the flags are not known. */
   next: { kind: NextStep['kind']; action: string | null; why: string; hint: string | null } | null;
   backfill: {
-    rowsDone: number; rowsEstimate: number; percent: number; done: boolean; rowsPerSecond: number | null; etaSeconds: number | null;
-    ranges: number; knobs: { batchSize: number | null; throttle: boolean; pauseMs: number | null };
+    rowsDone: number;
+    rowsEstimate: number;
+    percent: number;
+    done: boolean;
+    rowsPerSecond: number | null;
+    etaSeconds: number | null;
+    ranges: number;
+    knobs: { batchSize: number | null; throttle: boolean; pauseMs: number | null };
     /** The backend running it now (any process), or null. */
     runner: { pid: number; applicationName: string | null } | null;
   } | null;
@@ -45,7 +61,18 @@ export interface MigrationStatusJson {
   underivable: UnderivableJson;
   /** Why the migration is paused, when it is (a failed backfill names its row here). */
   pausedReason: string | null;
-  instances: Array<{ instanceId: string; phase: string; live: boolean; writesOld: boolean; writesNew: boolean; readsOld: boolean; readsNew: boolean; lastSeen: string; host: string | null; pid: number | null }>;
+  instances: Array<{
+    instanceId: string;
+    phase: string;
+    live: boolean;
+    writesOld: boolean;
+    writesNew: boolean;
+    readsOld: boolean;
+    readsNew: boolean;
+    lastSeen: string;
+    host: string | null;
+    pid: number | null;
+  }>;
   /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -57,8 +84,13 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     return { role, name: m.flags[role], enabled: state?.enabled ?? null, fullyOn: state?.fullyOn ?? null };
   });
   const base = {
-    id: m.id, table: m.table.schema ? `${m.table.schema}.${m.table.name}` : m.table.name, oldColumn: m.oldColumn, oldColumnDropped: false,
-    newColumn: m.newColumn.name, flags, flagSource: source ? 'unleash' as const : 'none' as const,
+    id: m.id,
+    table: m.table.schema ? `${m.table.schema}.${m.table.name}` : m.table.name,
+    oldColumn: m.oldColumn,
+    oldColumnDropped: false,
+    newColumn: m.newColumn.name,
+    flags,
+    flagSource: source ? ('unleash' as const) : ('none' as const),
   };
   let inspected: Awaited<ReturnType<MigrationHandle['inspect']>>;
   try {
@@ -67,11 +99,25 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await handle.status().then((s) => s.record, () => null);
+    const stored = await handle.status().then(
+      (s) => s.record,
+      () => null,
+    );
     return {
-      ...base, ...(stored ? { table: `${stored.tableSchema}.${stored.tableName}` } : {}),
-      phase: 'pending', version: 0, updatedAt: null, updatedBy: null, guards: [], next: null, backfill: null, verify: null, readsHeld: null, instances: [],
-      underivable: { count: 0, rows: [] }, pausedReason: null,
+      ...base,
+      ...(stored ? { table: `${stored.tableSchema}.${stored.tableName}` } : {}),
+      phase: 'pending',
+      version: 0,
+      updatedAt: null,
+      updatedBy: null,
+      guards: [],
+      next: null,
+      backfill: null,
+      verify: null,
+      readsHeld: null,
+      instances: [],
+      underivable: { count: 0, rows: [] },
+      pausedReason: null,
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
@@ -90,29 +136,58 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     updatedBy: record.updatedBy,
     guards: guardsFor(facts),
     next: source ? nextStep(facts, source, m, runner !== null, record.readsHeldAt != null) : null,
-    backfill: p && p.ranges.length > 0 ? {
-      rowsDone: p.rowsDone, rowsEstimate: p.rowsEstimate, percent: p.done ? 100 : p.rowsEstimate > 0 ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10) : 0,
-      done: p.done, rowsPerSecond: p.rowsPerSecond ?? null, etaSeconds: p.etaSeconds ?? null, ranges: p.ranges.length,
-      knobs: {
-        batchSize: typeof knobs.batchSize === 'number' ? knobs.batchSize : null,
-        throttle: knobs.throttle === true,
-        pauseMs: typeof knobs.pauseMs === 'number' ? knobs.pauseMs : null,
-      },
-      runner: runner ? { pid: runner.pid, applicationName: runner.application_name } : null,
-    } : null,
-    verify: record.verifyResult ? { ...pick(record.verifyResult), at: record.verifiedAt ? new Date(record.verifiedAt).toISOString() : null } : null,
+    backfill:
+      p && p.ranges.length > 0
+        ? {
+            rowsDone: p.rowsDone,
+            rowsEstimate: p.rowsEstimate,
+            percent: p.done
+              ? 100
+              : p.rowsEstimate > 0
+                ? Math.min(99.9, Math.round((p.rowsDone / p.rowsEstimate) * 1000) / 10)
+                : 0,
+            done: p.done,
+            rowsPerSecond: p.rowsPerSecond ?? null,
+            etaSeconds: p.etaSeconds ?? null,
+            ranges: p.ranges.length,
+            knobs: {
+              batchSize: typeof knobs.batchSize === 'number' ? knobs.batchSize : null,
+              throttle: knobs.throttle === true,
+              pauseMs: typeof knobs.pauseMs === 'number' ? knobs.pauseMs : null,
+            },
+            runner: runner ? { pid: runner.pid, applicationName: runner.application_name } : null,
+          }
+        : null,
+    verify: record.verifyResult
+      ? { ...pick(record.verifyResult), at: record.verifiedAt ? new Date(record.verifiedAt).toISOString() : null }
+      : null,
     readsHeld: record.readsHeldAt ? { since: new Date(record.readsHeldAt).toISOString() } : null,
     underivable: underivableJson(status.underivable),
-    pausedReason: record.phase === 'paused' ? status.events.filter((e) => e.kind === 'transition' && e.toPhase === 'paused').at(-1)?.reason ?? null : null,
+    pausedReason:
+      record.phase === 'paused'
+        ? (status.events.filter((e) => e.kind === 'transition' && e.toPhase === 'paused').at(-1)?.reason ?? null)
+        : null,
     instances: instances.map((i) => ({
-      instanceId: i.instanceId, phase: i.phase, live: i.live, writesOld: i.writesOld, writesNew: i.writesNew, readsOld: i.readsOld, readsNew: i.readsNew,
-      lastSeen: new Date(i.lastSeen).toISOString(), host: i.host, pid: i.pid,
+      instanceId: i.instanceId,
+      phase: i.phase,
+      live: i.live,
+      writesOld: i.writesOld,
+      writesNew: i.writesNew,
+      readsOld: i.readsOld,
+      readsNew: i.readsNew,
+      lastSeen: new Date(i.lastSeen).toISOString(),
+      host: i.host,
+      pid: i.pid,
     })),
     error: null,
   };
 }
 
-function pick(v: { clean: boolean; mismatches: number; rowsChecked: number }): { clean: boolean; mismatches: number; rowsChecked: number } {
+function pick(v: { clean: boolean; mismatches: number; rowsChecked: number }): {
+  clean: boolean;
+  mismatches: number;
+  rowsChecked: number;
+} {
   return { clean: v.clean, mismatches: v.mismatches, rowsChecked: v.rowsChecked };
 }
 
@@ -126,20 +201,33 @@ function guardsFor(facts: GuardFacts): MigrationStatusJson['guards'] {
     const d = decideTransition(t.action, { ...facts, confirmed: t.action === 'contract' ? true : facts.confirmed });
     const needsConfirm = t.action === 'contract' && d.allowed;
     return {
-      action: t.action, to: t.to, allowed: d.allowed,
+      action: t.action,
+      to: t.to,
+      allowed: d.allowed,
       reason: d.allowed ? (needsConfirm ? 'holds; needs --confirm (irreversible)' : null) : d.reason,
       hint: d.allowed ? null : d.hint,
     };
   });
 }
 
-function nextStep(facts: GuardFacts, source: FlagSource, m: Migration, backfillRunning: boolean, readsHeld: boolean): MigrationStatusJson['next'] {
-  const flags = Object.fromEntries(PHASE_FLAGS.map((r) => [r, readFlagState(source, m.flags[r])])) as unknown as PhaseFlagStates;
+function nextStep(
+  facts: GuardFacts,
+  source: FlagSource,
+  m: Migration,
+  backfillRunning: boolean,
+  readsHeld: boolean,
+): MigrationStatusJson['next'] {
+  const flags = Object.fromEntries(
+    PHASE_FLAGS.map((r) => [r, readFlagState(source, m.flags[r])]),
+  ) as unknown as PhaseFlagStates;
   // A runner anywhere counts: `backfilling` with one elsewhere is not a run to resume.
   const step = decideNext({ facts, flags, backfillRunning, readsHeld });
   switch (step.kind) {
-    case 'act': return { kind: 'act', action: step.action, why: step.why, hint: null };
-    case 'refuse': return { kind: 'refuse', action: step.action, why: step.reason, hint: step.hint };
-    case 'none': return { kind: 'none', action: null, why: step.why, hint: null };
+    case 'act':
+      return { kind: 'act', action: step.action, why: step.why, hint: null };
+    case 'refuse':
+      return { kind: 'refuse', action: step.action, why: step.reason, hint: step.hint };
+    case 'none':
+      return { kind: 'none', action: null, why: step.why, hint: null };
   }
 }

@@ -10,7 +10,13 @@ export interface UnderivableJson {
 export function underivableJson(u: UnderivableSummary): UnderivableJson {
   return {
     count: u.count,
-    rows: u.rows.map((r) => ({ key: r.key, oldValue: r.oldValue, error: r.error, source: r.source, recordedAt: new Date(r.recordedAt).toISOString() })),
+    rows: u.rows.map((r) => ({
+      key: r.key,
+      oldValue: r.oldValue,
+      error: r.error,
+      source: r.source,
+      recordedAt: new Date(r.recordedAt).toISOString(),
+    })),
   };
 }
 
@@ -19,7 +25,10 @@ export function underivableLines(out: Output, u: UnderivableJson): string[] {
   if (u.count === 0) return [];
   return [
     `${out.c.red(`${u.count} row(s) the expression cannot derive`)} (they block verified; fix the rows or change the expression)`,
-    ...u.rows.map((r) => `  key ${JSON.stringify(r.key)}  value ${JSON.stringify(r.oldValue)}  ${r.error}  ${out.c.dim(`(${r.source})`)}`),
+    ...u.rows.map(
+      (r) =>
+        `  key ${JSON.stringify(r.key)}  value ${JSON.stringify(r.oldValue)}  ${r.error}  ${out.c.dim(`(${r.source})`)}`,
+    ),
     ...(u.count > u.rows.length ? [out.c.dim(`  … and ${u.count - u.rows.length} more`)] : []),
   ];
 }

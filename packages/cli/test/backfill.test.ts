@@ -26,7 +26,11 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
     assert.ok(phase === 'pending' || phase === 'rolled-back', `no backfill to pause (${phase})`);
     const r = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=2000', '--set', 'throttle=on', '--json']);
     assert.equal(r.code, EXIT.ok, r.stderr);
-    assert.deepEqual(r.json(), { migrationId: 'orders-amount', knobs: { batchSize: 2000, throttle: true, pauseMs: null }, phase });
+    assert.deepEqual(r.json(), {
+      migrationId: 'orders-amount',
+      knobs: { batchSize: 2000, throttle: true, pauseMs: null },
+      phase,
+    });
     const back = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=auto', '--set', 'throttle=off']);
     assert.match(back.stdout, new RegExp(`batch-size=auto throttle=off delay-ms=default \\(phase ${phase}\\)`));
     // pause=on is a phase change: refused where there is no backfill to pause, and then no knob changes either.
@@ -50,7 +54,10 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
     // Slow enough that the runner is still going after the checks from other shells below, on a busy machine too.
     await w.run(['backfill', 'orders-amount', '--set', 'delay-ms=1000']);
     const run = w.start(['backfill', 'orders-amount', '--json']);
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= 500, { timeoutMs: 20_000, description: 'five batches' });
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone >= 500, {
+      timeoutMs: 20_000,
+      description: 'five batches',
+    });
 
     // From another shell while it runs: status names the runner, a second runner is refused, a knob is taken up.
     const st = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
@@ -62,26 +69,43 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
     assert.equal(second.json().error.code, 'PF_BACKFILL_LOCKED');
     assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'batch-size=250'])).code, EXIT.ok);
     const { rowsDone: rowsAtSet, batches: batchesAtSet } = await rangeTotals(suite, 'orders-amount');
-    const after = await waitFor(async () => {
-      const t = await rangeTotals(suite, 'orders-amount');
-      return t.rowsDone >= rowsAtSet + 750 ? t : undefined;
-    }, { timeoutMs: 20_000, description: 'batches of 250' });
+    const after = await waitFor(
+      async () => {
+        const t = await rangeTotals(suite, 'orders-amount');
+        return t.rowsDone >= rowsAtSet + 750 ? t : undefined;
+      },
+      { timeoutMs: 20_000, description: 'batches of 250' },
+    );
     // At most one batch of 100 was in flight when the knob changed; every later one is 250: n batches since then
     // hold 250 n rows, or 250 n − 150 with one of 100 among them.
     const n = after.batches - batchesAtSet;
-    assert.ok(after.rowsDone - rowsAtSet >= 250 * n - 150, `the running backfill took the new size (${after.rowsDone - rowsAtSet} rows in ${n} batches)`);
+    assert.ok(
+      after.rowsDone - rowsAtSet >= 250 * n - 150,
+      `the running backfill took the new size (${after.rowsDone - rowsAtSet} rows in ${n} batches)`,
+    );
 
     // --set pause=on from another shell: the runner stops after its batch and waits; pause=off lets it carry on.
     const paused = await w.run(['backfill', 'orders-amount', '--set', 'pause=on', '--json']);
     assert.equal(paused.code, EXIT.ok, paused.stderr);
     assert.equal(paused.json().phase, 'paused');
     // The batch in flight when the pause came commits; then the runner says it waits for a resume.
-    await waitFor(() => /waiting: phaseflag resume orders-amount/.test(run.output.stderr), { timeoutMs: 20_000, description: 'the runner to stop after its batch' });
+    await waitFor(() => /waiting: phaseflag resume orders-amount/.test(run.output.stderr), {
+      timeoutMs: 20_000,
+      description: 'the runner to stop after its batch',
+    });
     const held = (await rangeTotals(suite, 'orders-amount')).rowsDone;
-    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === held, 900, { description: 'no batch while paused' });
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === held, 900, {
+      description: 'no batch while paused',
+    });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, held, 'no batch runs while paused');
-    assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'pause=off', '--json'])).json().phase, 'backfilling');
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > held, { timeoutMs: 20_000, description: 'the backfill carries on after pause=off' });
+    assert.equal(
+      (await w.run(['backfill', 'orders-amount', '--set', 'pause=off', '--json'])).json().phase,
+      'backfilling',
+    );
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > held, {
+      timeoutMs: 20_000,
+      description: 'the backfill carries on after pause=off',
+    });
     run.child.kill('SIGINT');
     const first = await run.done;
     assert.equal(first.code, EXIT.interrupted, first.stderr);
@@ -92,7 +116,9 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
     assert.equal(await phaseOf(suite, 'orders-amount'), 'paused');
     const done = (await rangeTotals(suite, 'orders-amount')).rowsDone;
     assert.ok(done > 0 && done < ROWS, `stopped part-way (${done})`);
-    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === done, 200, { description: 'nothing runs after the exit' });
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === done, 200, {
+      description: 'nothing runs after the exit',
+    });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, done, 'nothing runs after the exit');
 
     assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'delay-ms=default'])).code, EXIT.ok);
@@ -101,7 +127,10 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
     assert.equal(rerun.json().rowsScanned, ROWS - done, 'the rerun covers exactly the rows left');
     const totals = await rangeTotals(suite, 'orders-amount');
     assert.equal(totals.rowsDone, ROWS, 'every row counted once');
-    assert.ok(totals.batches < 45, `batches of 250 after the knob changed (${totals.batches} batches for ${ROWS} rows; 60 of 100)`);
+    assert.ok(
+      totals.batches < 45,
+      `batches of 250 after the knob changed (${totals.batches} batches for ${ROWS} rows; 60 of 100)`,
+    );
     assert.equal(await wrongRows(suite), 0);
   });
 });

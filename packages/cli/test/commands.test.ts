@@ -7,7 +7,23 @@ import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { EXIT } from '../src/exit-codes.js';
 import { CLI, createOrders, ordersConfig, workdir, type Workdir } from './support.js';
 
-const COMMANDS = ['init', 'plan', 'provision', 'status', 'run', 'backfill', 'expand', 'dual-write', 'pause', 'resume', 'read-new', 'read-old', 'rollback', 'contract', 'verify'];
+const COMMANDS = [
+  'init',
+  'plan',
+  'provision',
+  'status',
+  'run',
+  'backfill',
+  'expand',
+  'dual-write',
+  'pause',
+  'resume',
+  'read-new',
+  'read-old',
+  'rollback',
+  'contract',
+  'verify',
+];
 const ESC = '\u001b[';
 
 describe('phaseflag CLI: commands, exit codes and --json', function () {
@@ -37,7 +53,12 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     const missing = await w.run(['plan']);
     assert.equal(missing.code, EXIT.usage);
     assert.match(missing.stderr, /missing required argument 'id'/);
-    for (const args of [['run', 'orders-amount', '--timeout', 'soon'], ['run', 'orders-amount', '--interval', '5'], ['status', '--wait-flags', '-1'], ['verify', 'orders-amount', '--batch-size', '1e3']]) {
+    for (const args of [
+      ['run', 'orders-amount', '--timeout', 'soon'],
+      ['run', 'orders-amount', '--interval', '5'],
+      ['status', '--wait-flags', '-1'],
+      ['verify', 'orders-amount', '--batch-size', '1e3'],
+    ]) {
       const r = await w.run([...args, '--json']);
       assert.equal(r.code, EXIT.usage, args.join(' '));
       assert.equal(r.json().error.code, 'PF_USAGE_BAD_OPTION', args.join(' '));
@@ -70,7 +91,10 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
       const r = await fresh.run(['init', '--id', 'init-amount', '--table', `${suite.schema}.init_orders`]);
       assert.equal(r.code, EXIT.ok, r.stderr);
       assert.ok(existsSync(join(fresh.dir, 'phaseflag.config.ts')));
-      assert.match(readFileSync(join(fresh.dir, 'migrations', 'init-amount.ts'), 'utf8'), /defineMigration\(\{\n {2}id: 'init-amount'/);
+      assert.match(
+        readFileSync(join(fresh.dir, 'migrations', 'init-amount.ts'), 'utf8'),
+        /defineMigration\(\{\n {2}id: 'init-amount'/,
+      );
       const again = await fresh.run(['init', '--id', 'init-amount']);
       assert.equal(again.code, EXIT.usage, 'init does not overwrite');
       assert.match(again.stderr, /PF_USAGE_FILE_EXISTS/);
@@ -85,15 +109,34 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
   it('init writes the intent it is given: derive for a column that lives beside its source; anything else is a usage error', async () => {
     const fresh = workdir(suite);
     try {
-      const r = await fresh.run(['init', '--intent', 'derive', '--id', 'users-email', '--table', 'users', '--old-column', 'email',
-        '--new-column', 'email_lower', '--type', 'text', '--backfill', 'lower(email)']);
+      const r = await fresh.run([
+        'init',
+        '--intent',
+        'derive',
+        '--id',
+        'users-email',
+        '--table',
+        'users',
+        '--old-column',
+        'email',
+        '--new-column',
+        'email_lower',
+        '--type',
+        'text',
+        '--backfill',
+        'lower(email)',
+      ]);
       assert.equal(r.code, EXIT.ok, r.stderr);
       const source = readFileSync(join(fresh.dir, 'migrations', 'users-email.ts'), 'utf8');
       assert.match(source, /intent: 'derive'/);
       assert.doesNotMatch(source, /reverse:/);
       const replace = await fresh.run(['init', '--force']);
       assert.equal(replace.code, EXIT.ok, replace.stderr);
-      assert.match(readFileSync(join(fresh.dir, 'migrations', 'orders-amount.ts'), 'utf8'), /intent: 'replace'/, 'no terminal, no --intent: replace');
+      assert.match(
+        readFileSync(join(fresh.dir, 'migrations', 'orders-amount.ts'), 'utf8'),
+        /intent: 'replace'/,
+        'no terminal, no --intent: replace',
+      );
       const bad = await fresh.run(['init', '--intent', 'merge', '--force']);
       assert.equal(bad.code, EXIT.usage);
       assert.match(bad.stderr, /PF_USAGE_BAD_OPTION: --intent merge/);
@@ -108,7 +151,10 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     try {
       const init = spawnSync(process.execPath, [CLI, 'init'], { cwd: dir, encoding: 'utf8' });
       assert.equal(init.status, EXIT.ok, init.stderr);
-      const plan = spawnSync(process.execPath, [CLI, 'plan', 'orders-amount', '--json'], { cwd: dir, encoding: 'utf8' });
+      const plan = spawnSync(process.execPath, [CLI, 'plan', 'orders-amount', '--json'], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
       assert.equal(plan.status, EXIT.usage);
       const body = JSON.parse(plan.stdout) as { error: { code: string; hint: string } };
       assert.equal(body.error.code, 'PF_CONFIG_INVALID');
@@ -127,9 +173,15 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.match(r.stdout, /\[backfill-batch\] ROW EXCLUSIVE/);
     assert.ok(!r.stdout.includes(ESC), 'no colour when stdout is not a terminal');
     const json = (await w.run(['plan', 'orders-amount', '--json'])).json();
-    assert.deepEqual(json.phases.map((p: { phase: string }) => p.phase), ['expand', 'dual-write', 'backfill', 'verify', 'read-new', 'contract', 'rollback']);
+    assert.deepEqual(
+      json.phases.map((p: { phase: string }) => p.phase),
+      ['expand', 'dual-write', 'backfill', 'verify', 'read-new', 'contract', 'rollback'],
+    );
     assert.equal(json.phases[0].statements[0].lock, 'ACCESS EXCLUSIVE');
-    const col = await suite.knex.raw("SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount'", [suite.schema]);
+    const col = await suite.knex.raw(
+      "SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount'",
+      [suite.schema],
+    );
     assert.equal(col.rows.length, 0, 'plan executed nothing');
     const colored = await w.run(['plan', 'orders-amount'], { env: { FORCE_COLOR: '1' } });
     assert.ok(colored.stdout.includes(ESC), 'FORCE_COLOR forces colour');
@@ -140,13 +192,28 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     assert.equal(r.code, EXIT.unavailable, r.stderr);
     assert.equal(r.json().error.code, 'PF_DATABASE_UNAVAILABLE');
     assert.match(r.stderr, /hint: Check --database-url/);
-    const flagWins = await w.run(['status', '--database-url', suite.databaseUrl], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+    const flagWins = await w.run(['status', '--database-url', suite.databaseUrl], {
+      env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' },
+    });
     assert.equal(flagWins.code, EXIT.ok, flagWins.stderr);
     const cfg = workdir(suite, { DATABASE_URL: '' });
     try {
-      cfg.writeConfig(ordersConfig(suite.schema).replace('migrations: [', `database: { url: 'postgres://postgres@127.0.0.1:1/nowhere' },\n  migrations: [`));
-      assert.equal((await cfg.run(['status'], { env: { DATABASE_URL: suite.databaseUrl } })).code, EXIT.ok, 'the environment beats the config');
-      assert.equal((await cfg.run(['status'], { env: { DATABASE_URL: undefined } })).code, EXIT.unavailable, 'the config is used when nothing else is given');
+      cfg.writeConfig(
+        ordersConfig(suite.schema).replace(
+          'migrations: [',
+          `database: { url: 'postgres://postgres@127.0.0.1:1/nowhere' },\n  migrations: [`,
+        ),
+      );
+      assert.equal(
+        (await cfg.run(['status'], { env: { DATABASE_URL: suite.databaseUrl } })).code,
+        EXIT.ok,
+        'the environment beats the config',
+      );
+      assert.equal(
+        (await cfg.run(['status'], { env: { DATABASE_URL: undefined } })).code,
+        EXIT.unavailable,
+        'the config is used when nothing else is given',
+      );
     } finally {
       cfg.remove();
     }

@@ -19,10 +19,16 @@ function ensureTmux(): string | null {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['install', '-y', '-qq', 'tmux'], { stdio: 'ignore', timeout: 120_000, env });
     if (spawnSync('tmux', ['-V']).status !== 0) {
-      spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq tmux'], { stdio: 'ignore', timeout: 180_000, env });
+      spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq tmux'], {
+        stdio: 'ignore',
+        timeout: 180_000,
+        env,
+      });
     }
   }
-  return spawnSync('tmux', ['-V']).status === 0 ? null : `tmux is not installed and could not be installed (${root ? 'apt-get failed' : 'not root'}); install tmux to run the terminal tests`;
+  return spawnSync('tmux', ['-V']).status === 0
+    ? null
+    : `tmux is not installed and could not be installed (${root ? 'apt-get failed' : 'not root'}); install tmux to run the terminal tests`;
 }
 
 describe('phaseflag backfill on a terminal (tmux)', function () {
@@ -43,8 +49,13 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
   /** Runs `phaseflag backfill` in a new tmux session, then prints its exit code and waits (so the pane stays readable). */
   const startBackfill = (session: string) => {
     const script = join(w.dir, `${session}.sh`);
-    const env = Object.entries(w.env).map(([k, v]) => `export ${k}='${v}'`).join('\n');
-    writeFileSync(script, `${env}\nunset NO_COLOR FORCE_COLOR\ncd '${w.dir}'\n'${process.execPath}' '${CLI}' backfill orders-amount\necho "EXIT=$?"\nsleep 600\n`);
+    const env = Object.entries(w.env)
+      .map(([k, v]) => `export ${k}='${v}'`)
+      .join('\n');
+    writeFileSync(
+      script,
+      `${env}\nunset NO_COLOR FORCE_COLOR\ncd '${w.dir}'\n'${process.execPath}' '${CLI}' backfill orders-amount\necho "EXIT=$?"\nsleep 600\n`,
+    );
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '12', `sh '${script}'`);
   };
 
@@ -56,9 +67,15 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     }
     suite = await createSuiteSchema('cli terminal');
     w = workdir(suite);
-    w.writeConfig(ordersConfig(suite.schema, 'orders-amount', '{ size: 50, minSize: 10, targetBatchMs: 0, pauseMs: 0 }'));
+    w.writeConfig(
+      ordersConfig(suite.schema, 'orders-amount', '{ size: 50, minSize: 10, targetBatchMs: 0, pauseMs: 0 }'),
+    );
     await createOrders(suite, 4000);
-    for (const args of [['expand', 'orders-amount'], ['dual-write', 'orders-amount'], ['backfill', 'orders-amount', '--set', 'delay-ms=80']]) {
+    for (const args of [
+      ['expand', 'orders-amount'],
+      ['dual-write', 'orders-amount'],
+      ['backfill', 'orders-amount', '--set', 'delay-ms=80'],
+    ]) {
       const r = await w.run(args);
       assert.equal(r.code, 0, r.stderr);
     }
@@ -77,28 +94,53 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
 
   it('shows a progress bar with the key help; + doubles the batch size, p pauses and resumes, t throttles, Ctrl-C pauses (130), a rerun completes', async () => {
     startBackfill('first');
-    let s = await waitScreen('first', /orders-amount .*\d+% \| [\d,]+\/4,000 rows \| [\d,-]+ rows\/s \| ETA \S+ \| batch 50/, 'the progress bar');
-    assert.match(s, /p pause\/resume · \+\/- batch size · a auto size · t throttle on\/off · q or Ctrl-C stop \(resumable\)/);
+    let s = await waitScreen(
+      'first',
+      /orders-amount .*\d+% \| [\d,]+\/4,000 rows \| [\d,-]+ rows\/s \| ETA \S+ \| batch 50/,
+      'the progress bar',
+    );
+    assert.match(
+      s,
+      /p pause\/resume · \+\/- batch size · a auto size · t throttle on\/off · q or Ctrl-C stop \(resumable\)/,
+    );
     assert.match(s, /running · delay 80 ms/);
 
     tmux('send-keys', '-t', 'first', '+');
     s = await waitScreen('first', /batch 100 \(fixed\)/, 'the doubled batch size on screen');
-    const knobs = (await suite.knex.raw('SELECT backfill_overrides FROM ??.migrations WHERE id = ?', [suite.stateSchema, 'orders-amount'])).rows[0].backfill_overrides;
+    const knobs = (
+      await suite.knex.raw('SELECT backfill_overrides FROM ??.migrations WHERE id = ?', [
+        suite.stateSchema,
+        'orders-amount',
+      ])
+    ).rows[0].backfill_overrides;
     assert.equal(knobs.batchSize, 100);
     const before = (await rangeTotals(suite, 'orders-amount')).batches;
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).batches >= before + 2, { timeoutMs: 10_000, description: 'two more batches' });
-    const sizes = (await suite.knex.raw("SELECT reason FROM ??.events WHERE migration_id = ? AND action = 'set-knobs' ORDER BY id DESC LIMIT 1", [suite.stateSchema, 'orders-amount'])).rows[0].reason;
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).batches >= before + 2, {
+      timeoutMs: 10_000,
+      description: 'two more batches',
+    });
+    const sizes = (
+      await suite.knex.raw(
+        "SELECT reason FROM ??.events WHERE migration_id = ? AND action = 'set-knobs' ORDER BY id DESC LIMIT 1",
+        [suite.stateSchema, 'orders-amount'],
+      )
+    ).rows[0].reason;
     assert.match(sizes, /"batchSize":100/);
 
     tmux('send-keys', '-t', 'first', 'p');
     s = await waitScreen('first', /PAUSED.*press p to resume/, 'PAUSED on screen');
     assert.equal(await phaseOf(suite, 'orders-amount'), 'paused');
     const held = (await rangeTotals(suite, 'orders-amount')).rowsDone;
-    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === held, 500, { description: 'no batch while paused' });
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === held, 500, {
+      description: 'no batch while paused',
+    });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, held, 'no batch while paused');
 
     tmux('send-keys', '-t', 'first', 'p');
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > held, { timeoutMs: 10_000, description: 'rows to move again after resume' });
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > held, {
+      timeoutMs: 10_000,
+      description: 'rows to move again after resume',
+    });
     assert.equal(await phaseOf(suite, 'orders-amount'), 'backfilling');
 
     tmux('send-keys', '-t', 'first', 't');
@@ -106,16 +148,25 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     // The screen says THROTTLED once the knob is stored; the runner hears of it through NOTIFY, and a batch in
     // flight may still commit: wait until the count holds still, then watch it stay.
     let last = -1;
-    const throttled = await waitFor(async () => {
-      const now = (await rangeTotals(suite, 'orders-amount')).rowsDone;
-      const settled = now === last;
-      last = now;
-      return settled ? now + 1 : undefined; // + 1: a count of 0 rows would read as "not yet"
-    }, { timeoutMs: 10_000, intervalMs: 300, description: 'the backfill to hold still' }) - 1;
-    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === throttled, 700, { description: 'no batch while throttled' });
+    const throttled =
+      (await waitFor(
+        async () => {
+          const now = (await rangeTotals(suite, 'orders-amount')).rowsDone;
+          const settled = now === last;
+          last = now;
+          return settled ? now + 1 : undefined; // + 1: a count of 0 rows would read as "not yet"
+        },
+        { timeoutMs: 10_000, intervalMs: 300, description: 'the backfill to hold still' },
+      )) - 1;
+    await holdsFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone === throttled, 700, {
+      description: 'no batch while throttled',
+    });
     assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, throttled, 'no batch while throttled');
     tmux('send-keys', '-t', 'first', 't');
-    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > throttled, { timeoutMs: 10_000, description: 'rows to move again after the throttle' });
+    await waitFor(async () => (await rangeTotals(suite, 'orders-amount')).rowsDone > throttled, {
+      timeoutMs: 10_000,
+      description: 'rows to move again after the throttle',
+    });
 
     tmux('send-keys', '-t', 'first', 'C-c');
     s = await waitScreen('first', /EXIT=130/, 'exit code 130');
@@ -129,7 +180,11 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     assert.match(s, /backfill complete: [\d,]+ rows examined/);
     assert.match(s, /100% \| 4,000\/4,000 rows/);
     assert.equal(await phaseOf(suite, 'orders-amount'), 'backfilled');
-    assert.equal((await rangeTotals(suite, 'orders-amount')).rowsDone, 4000, 'every row counted once: none skipped, none redone');
+    assert.equal(
+      (await rangeTotals(suite, 'orders-amount')).rowsDone,
+      4000,
+      'every row counted once: none skipped, none redone',
+    );
     assert.equal(await wrongRows(suite), 0);
   });
 
@@ -137,7 +192,10 @@ describe('phaseflag backfill on a terminal (tmux)', function () {
     const fresh = workdir(suite);
     try {
       const script = join(fresh.dir, 'init.sh');
-      writeFileSync(script, `unset NO_COLOR FORCE_COLOR\ncd '${fresh.dir}'\n'${process.execPath}' '${CLI}' init --id users-email --table users --old-column email --new-column email_lower --type text --backfill 'lower(email)'\necho "EXIT=$?"\nsleep 600\n`);
+      writeFileSync(
+        script,
+        `unset NO_COLOR FORCE_COLOR\ncd '${fresh.dir}'\n'${process.execPath}' '${CLI}' init --id users-email --table users --old-column email --new-column email_lower --type text --backfill 'lower(email)'\necho "EXIT=$?"\nsleep 600\n`,
+      );
       tmux('new-session', '-d', '-s', 'init', '-x', '160', '-y', '12', `sh '${script}'`);
       await waitScreen('init', /\[replace\/derive\] \(replace\)/, 'the question');
       tmux('send-keys', '-t', 'init', 'maybe', 'Enter');

@@ -59,14 +59,19 @@ describe('phaseflag CLI: status shows what the database resolved', function () {
     const contract = await w.run(['contract', 'orders-amount', '--confirm', '--drop-old-column', '--json']);
     assert.equal(contract.code, EXIT.ok, contract.stderr);
     assert.equal(contract.json().phase, 'contracted');
-    const gone = await suite.knex.raw("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount_cents'", [suite.schema]);
+    const gone = await suite.knex.raw(
+      "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = 'orders' AND column_name = 'amount_cents'",
+      [suite.schema],
+    );
     assert.equal(gone.rows[0].n, 0, 'the old column is dropped');
 
     const status = await w.run(['status', '--json']);
     assert.equal(status.code, EXIT.ok, status.stderr);
     const m = status.json().migrations[0];
-    assert.deepEqual({ table: m.table, phase: m.phase, oldColumnDropped: m.oldColumnDropped, error: m.error },
-      { table: `${suite.schema}.orders`, phase: 'contracted', oldColumnDropped: true, error: null });
+    assert.deepEqual(
+      { table: m.table, phase: m.phase, oldColumnDropped: m.oldColumnDropped, error: m.error },
+      { table: `${suite.schema}.orders`, phase: 'contracted', oldColumnDropped: true, error: null },
+    );
     assert.deepEqual(m.guards, [], 'contracted is final: no transition starts from it');
     const text = await w.run(['status']);
     assert.match(text.stdout, /amount_cents \(dropped\) → amount/);

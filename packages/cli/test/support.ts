@@ -31,7 +31,10 @@ export interface Workdir {
   /** Runs `phaseflag <args>` to the end. */
   run(args: string[], options?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<CliRun>;
   /** Starts `phaseflag <args>` and returns the child (stdout/stderr collected into the returned buffers). */
-  start(args: string[], options?: { env?: Record<string, string | undefined> }): { child: ChildProcess; output: { stdout: string; stderr: string }; done: Promise<CliRun> };
+  start(
+    args: string[],
+    options?: { env?: Record<string, string | undefined> },
+  ): { child: ChildProcess; output: { stdout: string; stderr: string }; done: Promise<CliRun> };
   writeConfig(source: string): void;
   remove(): void;
 }
@@ -45,16 +48,31 @@ export function workdir(suite: Suite | undefined, extraEnv: Record<string, strin
     ...extraEnv,
   };
   const childEnv = (extra: Record<string, string | undefined> = {}) => {
-    const e: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, UNLEASH_URL: undefined, UNLEASH_API_TOKEN: undefined, UNLEASH_ADMIN_TOKEN: undefined, ...env, ...extra };
+    const e: Record<string, string | undefined> = {
+      ...process.env,
+      NO_COLOR: undefined,
+      FORCE_COLOR: undefined,
+      UNLEASH_URL: undefined,
+      UNLEASH_API_TOKEN: undefined,
+      UNLEASH_ADMIN_TOKEN: undefined,
+      ...env,
+      ...extra,
+    };
     return Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)) as Record<string, string>;
   };
   const start: Workdir['start'] = (args, options = {}) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: dir,
+      env: childEnv(options.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const output = { stdout: '', stderr: '' };
     child.stdout.on('data', (d) => (output.stdout += String(d)));
     child.stderr.on('data', (d) => (output.stderr += String(d)));
     const done = once(child, 'exit').then(([code, signal]) => ({
-      code: code as number | null, signal: signal as NodeJS.Signals | null, ...output,
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+      ...output,
       json: <T>() => {
         try {
           return JSON.parse(output.stdout) as T;
@@ -66,7 +84,9 @@ export function workdir(suite: Suite | undefined, extraEnv: Record<string, strin
     return { child, output, done };
   };
   return {
-    dir, env, start,
+    dir,
+    env,
+    start,
     run: async (args, options = {}) => {
       const s = start(args, options);
       const timer = setTimeout(() => s.child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
@@ -82,7 +102,11 @@ export function workdir(suite: Suite | undefined, extraEnv: Record<string, strin
 }
 
 /** A config with one int → numeric migration on `<schema>.orders`. */
-export function ordersConfig(schema: string, id = 'orders-amount', batch = '{ size: 100, targetBatchMs: 0, pauseMs: 0 }'): string {
+export function ordersConfig(
+  schema: string,
+  id = 'orders-amount',
+  batch = '{ size: 100, targetBatchMs: 0, pauseMs: 0 }',
+): string {
   return `import { defineConfig } from '@phaseflag/cli';
 
 export default defineConfig({
@@ -108,7 +132,12 @@ export async function createOrders(suite: Suite, rows: number, table = 'orders')
 
 /** Rows whose new column is not the expression of the old one (0 when the backfill is complete and right). */
 export async function wrongRows(suite: Suite, table = 'orders'): Promise<number> {
-  return (await suite.knex.raw('SELECT count(*)::int AS n FROM ?? WHERE amount IS DISTINCT FROM (amount_cents::numeric / 100)::numeric(12,2)', [table])).rows[0].n;
+  return (
+    await suite.knex.raw(
+      'SELECT count(*)::int AS n FROM ?? WHERE amount IS DISTINCT FROM (amount_cents::numeric / 100)::numeric(12,2)',
+      [table],
+    )
+  ).rows[0].n;
 }
 
 export async function phaseOf(suite: Suite, id: string): Promise<string | undefined> {
@@ -116,6 +145,11 @@ export async function phaseOf(suite: Suite, id: string): Promise<string | undefi
 }
 
 export async function rangeTotals(suite: Suite, id: string): Promise<{ rowsDone: number; batches: number }> {
-  const r = (await suite.knex.raw('SELECT coalesce(sum(rows_done), 0)::int AS rows_done, coalesce(sum(batches), 0)::int AS batches FROM ??.backfill_ranges WHERE migration_id = ?', [suite.stateSchema, id])).rows[0];
+  const r = (
+    await suite.knex.raw(
+      'SELECT coalesce(sum(rows_done), 0)::int AS rows_done, coalesce(sum(batches), 0)::int AS batches FROM ??.backfill_ranges WHERE migration_id = ?',
+      [suite.stateSchema, id],
+    )
+  ).rows[0];
   return { rowsDone: r.rows_done, batches: r.batches };
 }

@@ -27,7 +27,9 @@ describe('phaseflag CLI: rows the expression cannot derive', function () {
     w = workdir(suite);
     w.writeConfig(stockConfig(suite.schema));
     await suite.knex.raw('CREATE TABLE stock (id bigint PRIMARY KEY, qty text NOT NULL)');
-    await suite.knex.raw("INSERT INTO stock SELECT g, (g % 90)::text FROM generate_series(1, 3000) g; UPDATE stock SET qty = 'N/A' WHERE id = 777");
+    await suite.knex.raw(
+      "INSERT INTO stock SELECT g, (g % 90)::text FROM generate_series(1, 3000) g; UPDATE stock SET qty = 'N/A' WHERE id = 777",
+    );
   });
   after(async () => {
     w?.remove();
@@ -62,7 +64,10 @@ describe('phaseflag CLI: rows the expression cannot derive', function () {
     assert.equal(error.code, 'PF_BACKFILL_ROW_FAILED');
     assert.deepEqual([error.value.key, error.value.oldValue], [[2500], 'lots']);
     assert.ok(error.value.rowsUpdated > 2000);
-    assert.match(bf.stderr, /PF_BACKFILL_ROW_FAILED: .*key \[2500\]: qty = "lots": invalid input syntax for type integer: "lots"/);
+    assert.match(
+      bf.stderr,
+      /PF_BACKFILL_ROW_FAILED: .*key \[2500\]: qty = "lots": invalid input syntax for type integer: "lots"/,
+    );
 
     const text = await w.run(['status', 'stock-qty']);
     assert.match(text.stdout, /paused/);
@@ -72,7 +77,13 @@ describe('phaseflag CLI: rows the expression cannot derive', function () {
     const status = (await w.run(['status', 'stock-qty', '--json'])).json().migrations[0];
     assert.equal(status.phase, 'paused');
     assert.match(status.pausedReason, /row \[2500\] \("lots"\) cannot be derived/);
-    assert.deepEqual(status.underivable.rows.map((r: { key: unknown[]; source: string }) => [r.key, r.source]), [[[777], 'preflight'], [[2500], 'backfill']]);
+    assert.deepEqual(
+      status.underivable.rows.map((r: { key: unknown[]; source: string }) => [r.key, r.source]),
+      [
+        [[777], 'preflight'],
+        [[2500], 'backfill'],
+      ],
+    );
 
     // Fixed: the rerun resumes and completes; verify is refused by the accepted row until it is fixed too.
     await suite.knex.raw("UPDATE stock SET qty = '25' WHERE id = 2500");
@@ -80,7 +91,10 @@ describe('phaseflag CLI: rows the expression cannot derive', function () {
     assert.equal(resumed.code, EXIT.ok, resumed.stderr);
     const dirty = await w.run(['verify', 'stock-qty', '--json']);
     assert.equal(dirty.code, EXIT.verifyFailed);
-    assert.deepEqual(dirty.json().underivable.rows.map((r: { key: unknown[] }) => r.key), [[777]]);
+    assert.deepEqual(
+      dirty.json().underivable.rows.map((r: { key: unknown[] }) => r.key),
+      [[777]],
+    );
     assert.match(dirty.stderr, /1 row\(s\) the expression cannot derive/);
     await suite.knex.raw("UPDATE stock SET qty = '7' WHERE id = 777");
     const clean = await w.run(['verify', 'stock-qty', '--json']);

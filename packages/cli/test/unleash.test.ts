@@ -3,7 +3,12 @@ import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServe
 import { EXIT } from '../src/exit-codes.js';
 import { createOrders, ordersConfig, phaseOf, workdir, wrongRows, type Workdir } from './support.js';
 
-const FLAGS = ['orders-amount.dual-write', 'orders-amount.backfill', 'orders-amount.read-new', 'orders-amount.contract'];
+const FLAGS = [
+  'orders-amount.dual-write',
+  'orders-amount.backfill',
+  'orders-amount.read-new',
+  'orders-amount.contract',
+];
 
 describe('phaseflag CLI against a real Unleash: provision, status, run', function () {
   this.timeout(180_000);
@@ -14,7 +19,11 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
   before(async () => {
     suite = await createSuiteSchema('cli unleash');
     unleash = await startUnleash();
-    w = workdir(suite, { UNLEASH_URL: unleash.url, UNLEASH_API_TOKEN: unleash.clientToken, UNLEASH_ADMIN_TOKEN: unleash.adminToken });
+    w = workdir(suite, {
+      UNLEASH_URL: unleash.url,
+      UNLEASH_API_TOKEN: unleash.clientToken,
+      UNLEASH_ADMIN_TOKEN: unleash.adminToken,
+    });
     w.writeConfig(ordersConfig(suite.schema));
     await createOrders(suite, 2000);
   });
@@ -25,10 +34,16 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
   });
 
   /** The server publishes a change with its next revision (its job runs every second): wait until clients see it. */
-  const flagsSeen = (expected: boolean[]) => waitFor(async () => {
-    const flags = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].flags as Array<{ enabled: boolean }>;
-    return JSON.stringify(flags.map((f) => f.enabled)) === JSON.stringify(expected);
-  }, { timeoutMs: 20_000, description: `flags ${expected.join(',')} to reach clients` });
+  const flagsSeen = (expected: boolean[]) =>
+    waitFor(
+      async () => {
+        const flags = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].flags as Array<{
+          enabled: boolean;
+        }>;
+        return JSON.stringify(flags.map((f) => f.enabled)) === JSON.stringify(expected);
+      },
+      { timeoutMs: 20_000, description: `flags ${expected.join(',')} to reach clients` },
+    );
 
   it('provision creates the four flags off with their rollouts; a rerun creates nothing; no admin token is a usage error', async () => {
     const r = await w.run(['provision', 'orders-amount', '--json']);
@@ -47,7 +62,9 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
     const noToken = await w.run(['provision', 'orders-amount'], { env: { UNLEASH_ADMIN_TOKEN: undefined } });
     assert.equal(noToken.code, EXIT.usage);
     assert.match(noToken.stderr, /^PF_USAGE_NO_UNLEASH: /);
-    const badToken = await w.run(['provision', 'orders-amount', '--json'], { env: { UNLEASH_ADMIN_TOKEN: '*:*.not-a-token' } });
+    const badToken = await w.run(['provision', 'orders-amount', '--json'], {
+      env: { UNLEASH_ADMIN_TOKEN: '*:*.not-a-token' },
+    });
     assert.equal(badToken.code, EXIT.unavailable, badToken.stderr);
     assert.equal(badToken.json().error.code, 'PF_UNLEASH_REJECTED');
   });
@@ -55,7 +72,10 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
   it('status shows the flags as Unleash has them and what they ask for; run drives the migration to where they point and exits 0', async () => {
     const before = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
     assert.equal(before.flagSource, 'unleash');
-    assert.deepEqual(before.flags.map((f: { enabled: boolean }) => f.enabled), [false, false, false, false]);
+    assert.deepEqual(
+      before.flags.map((f: { enabled: boolean }) => f.enabled),
+      [false, false, false, false],
+    );
     assert.deepEqual(before.next, { kind: 'none', action: null, why: 'waiting for the dual-write flag', hint: null });
 
     await unleash.admin.enable('orders-amount.dual-write', 'development');
@@ -70,7 +90,9 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
     assert.match(result.lastStep.why, /waiting for the read-new flag/);
     assert.match(run.stderr, /phase backfilling/);
     assert.equal(await wrongRows(suite), 0);
-    console.log(`      (run: flags on → verified in ${Date.now() - started} ms, process start, expand, backfill of 2000 rows and verify included)`);
+    console.log(
+      `      (run: flags on → verified in ${Date.now() - started} ms, process start, expand, backfill of 2000 rows and verify included)`,
+    );
 
     const after = await w.run(['status', 'orders-amount']);
     assert.equal(after.code, EXIT.ok);
@@ -95,9 +117,14 @@ describe('phaseflag CLI against a real Unleash: provision, status, run', functio
     const other = workdir(suite, w.env);
     try {
       other.writeConfig(ordersConfig(suite.schema, 'never-provisioned'));
-      const r = await other.run(['run', 'never-provisioned', '--interval', '200', '--timeout', '2', '--json'], { timeoutMs: 60_000 });
+      const r = await other.run(['run', 'never-provisioned', '--interval', '200', '--timeout', '2', '--json'], {
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, EXIT.refused, r.stderr);
-      assert.match(r.stderr, /the dual-write flag is unknown \(unknown to Unleash: not provisioned yet\? phaseflag provision never-provisioned/);
+      assert.match(
+        r.stderr,
+        /the dual-write flag is unknown \(unknown to Unleash: not provisioned yet\? phaseflag provision never-provisioned/,
+      );
       assert.match(r.stderr, /not settled within --timeout 2 s/);
       assert.equal(r.json().settled, false);
     } finally {

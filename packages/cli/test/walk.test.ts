@@ -30,11 +30,24 @@ describe('phaseflag CLI: a migration by hand, and status', function () {
 
     assert.equal((await w.run(['expand', 'orders-amount'])).code, EXIT.ok);
     const dw = await w.run(['dual-write', 'orders-amount', '--json']);
-    assert.deepEqual(dw.json(), { migrationId: 'orders-amount', action: 'dual-write', from: 'expanded', to: 'dual-write', phase: 'dual-write' });
+    assert.deepEqual(dw.json(), {
+      migrationId: 'orders-amount',
+      action: 'dual-write',
+      from: 'expanded',
+      to: 'dual-write',
+      phase: 'dual-write',
+    });
 
     const status = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
     assert.equal(status.phase, 'dual-write');
-    assert.deepEqual(status.guards.map((g: { action: string; allowed: boolean }) => [g.action, g.allowed]), [['stop-dual-write', true], ['backfill', true], ['rollback', true]]);
+    assert.deepEqual(
+      status.guards.map((g: { action: string; allowed: boolean }) => [g.action, g.allowed]),
+      [
+        ['stop-dual-write', true],
+        ['backfill', true],
+        ['rollback', true],
+      ],
+    );
     assert.equal(status.flagSource, 'none');
 
     const bf = await w.run(['backfill', 'orders-amount', '--json']);
@@ -68,7 +81,11 @@ describe('phaseflag CLI: a migration by hand, and status', function () {
 
     const stillDone = await w.run(['backfill', 'orders-amount']);
     assert.equal(stillDone.code, EXIT.ok);
-    assert.match(stillDone.stderr + stillDone.stdout, /2 row\(s\) that differ: `phaseflag repair orders-amount`/, 'backfill points at repair');
+    assert.match(
+      stillDone.stderr + stillDone.stdout,
+      /2 row\(s\) that differ: `phaseflag repair orders-amount`/,
+      'backfill points at repair',
+    );
 
     // The way out: repair re-derives exactly the rows that differ, then verifies.
     const repaired = await w.run(['repair', 'orders-amount', '--json']);
@@ -82,11 +99,23 @@ describe('phaseflag CLI: a migration by hand, and status', function () {
     assert.equal(nothing.code, EXIT.refused, 'nothing to repair once verified');
 
     // The emergency lever: read-old holds reads on the old column, status shows it, read-new releases it.
-    { const rn = await w.run(['read-new', 'orders-amount']); assert.equal(rn.code, EXIT.ok, rn.stderr); }
+    {
+      const rn = await w.run(['read-new', 'orders-amount']);
+      assert.equal(rn.code, EXIT.ok, rn.stderr);
+    }
     const lever = await w.run(['read-old', 'orders-amount', '--json']);
-    assert.deepEqual(lever.json(), { migrationId: 'orders-amount', action: 'read-old', from: 'read-new', to: 'verified', phase: 'verified' });
+    assert.deepEqual(lever.json(), {
+      migrationId: 'orders-amount',
+      action: 'read-old',
+      from: 'read-new',
+      to: 'verified',
+      phase: 'verified',
+    });
     const held = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0];
-    assert.ok(typeof held.readsHeld?.since === 'string' && !Number.isNaN(Date.parse(held.readsHeld.since)), JSON.stringify(held.readsHeld));
+    assert.ok(
+      typeof held.readsHeld?.since === 'string' && !Number.isNaN(Date.parse(held.readsHeld.since)),
+      JSON.stringify(held.readsHeld),
+    );
     assert.match((await w.run(['status', 'orders-amount'])).stdout, /reads held[\s\S]*phaseflag read-new/);
     assert.equal((await w.run(['read-new', 'orders-amount'])).code, EXIT.ok);
     assert.equal((await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].readsHeld, null);
@@ -103,18 +132,29 @@ describe('phaseflag CLI: a migration by hand, and status', function () {
     // A service instance embedding phaseflag: its router heartbeats into the state store.
     const pf = new Phaseflag({ knex: suite.knex, stateSchema: suite.stateSchema });
     const handle = pf.migration({
-      id: 'orders-amount', table: `${suite.schema}.orders`, oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' },
-      backfill: 'amount_cents::numeric / 100', reverse: '(amount * 100)::integer', batch: { size: 100, targetBatchMs: 0, pauseMs: 0 },
+      id: 'orders-amount',
+      table: `${suite.schema}.orders`,
+      oldColumn: 'amount_cents',
+      newColumn: { name: 'amount', type: 'numeric(12,2)' },
+      backfill: 'amount_cents::numeric / 100',
+      reverse: '(amount * 100)::integer',
+      batch: { size: 100, targetBatchMs: 0, pauseMs: 0 },
     });
     try {
       await handle.router(new StaticFlagSource({}), { instanceId: 'orders-7f9c', heartbeatMs: 200 });
-      await waitFor(async () => (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].instances.length > 0,
-        { timeoutMs: 20_000, description: 'the instance reported' });
+      await waitFor(
+        async () => (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].instances.length > 0,
+        { timeoutMs: 20_000, description: 'the instance reported' },
+      );
       const [inst] = (await w.run(['status', 'orders-amount', '--json'])).json().migrations[0].instances;
       assert.equal(inst.instanceId, 'orders-7f9c');
       assert.equal(inst.phase, phase);
       assert.equal(inst.live, true);
-      assert.deepEqual([inst.readsOld, inst.readsNew, inst.writesOld], [true, false, true], 'before read-new: reads and writes the old column');
+      assert.deepEqual(
+        [inst.readsOld, inst.readsNew, inst.writesOld],
+        [true, false, true],
+        'before read-new: reads and writes the old column',
+      );
       assert.equal(inst.pid, process.pid);
       const human = await w.run(['status', 'orders-amount']);
       assert.match(human.stdout, new RegExp(`orders-7f9c\\s+│ ${phase}\\s+│ yes\\s+│ old\\s+│ old\\s+│ \\d+s ago`));

@@ -58,7 +58,9 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
 export type ErrorCode = keyof typeof ERROR_CLASS_BY_CODE;
 
 /** The codes class `N` throws, e.g. `ErrorCodeOf<'ConflictError'>` is `'PF_MIGRATION_CONFLICT' | 'PF_BACKFILL_LOCKED'`. */
-export type ErrorCodeOf<N extends ErrorClassName> = { [C in ErrorCode]: (typeof ERROR_CLASS_BY_CODE)[C] extends N ? C : never }[ErrorCode];
+export type ErrorCodeOf<N extends ErrorClassName> = {
+  [C in ErrorCode]: (typeof ERROR_CLASS_BY_CODE)[C] extends N ? C : never;
+}[ErrorCode];
 
 /** Every code, in the table's order. */
 export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(ERROR_CLASS_BY_CODE) as ErrorCode[]);
@@ -99,7 +101,14 @@ export class PhaseflagError extends Error {
 
   /** A plain object for logs and `--json` output. */
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, value: this.value, hint: this.hint, migrationId: this.migrationId };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      value: this.value,
+      hint: this.hint,
+      migrationId: this.migrationId,
+    };
   }
 }
 
@@ -124,7 +133,10 @@ export class GuardRefusedError extends PhaseflagError {
   declare readonly code: ErrorCodeOf<'GuardRefusedError'>;
   readonly from: string;
   readonly action: string;
-  constructor(message: string, options: PhaseflagErrorOptions & { from: string; action: string; code?: ErrorCodeOf<'GuardRefusedError'> }) {
+  constructor(
+    message: string,
+    options: PhaseflagErrorOptions & { from: string; action: string; code?: ErrorCodeOf<'GuardRefusedError'> },
+  ) {
     super(options.code ?? 'PF_GUARD_REFUSED', message, options);
     this.from = options.from;
     this.action = options.action;

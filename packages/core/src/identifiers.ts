@@ -33,12 +33,16 @@ export interface QualifiedName {
 export function parseQualifiedName(value: unknown, what: string): QualifiedName {
   if (typeof value === 'object' && value !== null && 'name' in value) {
     const v = value as { schema?: unknown; name: unknown };
-    return { schema: v.schema === undefined ? undefined : validateIdentifier(v.schema, `${what} schema`), name: validateIdentifier(v.name, what) };
+    return {
+      schema: v.schema === undefined ? undefined : validateIdentifier(v.schema, `${what} schema`),
+      name: validateIdentifier(v.name, what),
+    };
   }
   if (typeof value !== 'string') return { schema: undefined, name: validateIdentifier(value, what) };
   const parts = value.split('.');
   if (parts.length === 1) return { schema: undefined, name: validateIdentifier(parts[0], what) };
-  if (parts.length === 2) return { schema: validateIdentifier(parts[0], `${what} schema`), name: validateIdentifier(parts[1], what) };
+  if (parts.length === 2)
+    return { schema: validateIdentifier(parts[0], `${what} schema`), name: validateIdentifier(parts[1], what) };
   throw new ValidationError('PF_INVALID_IDENTIFIER', `Invalid ${what}: ${JSON.stringify(value)}.`, {
     value,
     hint: 'Name a table as "table" or "schema.table".',

@@ -1,5 +1,11 @@
 export * from './errors.js';
-export { validateIdentifier, quoteIdent, parseQualifiedName, formatQualifiedName, type QualifiedName } from './identifiers.js';
+export {
+  validateIdentifier,
+  quoteIdent,
+  parseQualifiedName,
+  formatQualifiedName,
+  type QualifiedName,
+} from './identifiers.js';
 export {
   defineMigration,
   migrationSchema,
@@ -35,7 +41,16 @@ export {
 } from './phases.js';
 export { StaticFlagSource, readFlagState, type FlagSource, type FlagContext, type FlagState } from './flags.js';
 export { Router, Derived, readsNewColumn, type RouteDecision, type RouterOptions } from './router.js';
-export { systemClock, silentLogger, type Clock, type InstanceReport, type Logger, type PhaseSnapshot, type RouterStore, type StateStore } from './ports.js';
+export {
+  systemClock,
+  silentLogger,
+  type Clock,
+  type InstanceReport,
+  type Logger,
+  type PhaseSnapshot,
+  type RouterStore,
+  type StateStore,
+} from './ports.js';
 export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
 export {
   decideNext,

@@ -14,7 +14,10 @@ const indexSpec = z.union([
   z.strictObject({ name: z.string().optional(), unique: z.boolean().default(false) }),
 ]);
 
-const checkSpec = z.union([z.string().min(1), z.strictObject({ name: z.string().optional(), expression: z.string().min(1) })]);
+const checkSpec = z.union([
+  z.string().min(1),
+  z.strictObject({ name: z.string().optional(), expression: z.string().min(1) }),
+]);
 
 const batchSchema = z.strictObject({
   /** Rows per batch to start with; adapted towards targetBatchMs when adaptive. */
@@ -62,10 +65,17 @@ const flagsSchema = z.strictObject({
 });
 
 export const migrationSchema = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'an id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  id: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9._-]{0,62}$/i,
+      'an id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    ),
   table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })], {
-    error: (issue) => (issue.input === undefined ? 'required: the table to change, "schema.table" or "table" (or { schema, name })'
-      : `expected "schema.table", "table" or { schema, name }, got ${JSON.stringify(issue.input)}`),
+    error: (issue) =>
+      issue.input === undefined
+        ? 'required: the table to change, "schema.table" or "table" (or { schema, name })'
+        : `expected "schema.table", "table" or { schema, name }, got ${JSON.stringify(issue.input)}`,
   }),
   primaryKey: z.union([z.string(), z.array(z.string()).min(1).max(8)]).default('id'),
   oldColumn: z.string().nullable().default(null),
@@ -169,63 +179,135 @@ export function defineMigration(input: MigrationInput): Migration {
   if (!parsed.success) {
     const id = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : undefined;
     const issues = zodIssues(parsed.error);
-    throw invalid(`Invalid migration${id ? ` "${id}"` : ''}: ${issues}.`, input, 'Fix the fields named above; see the README section "Declaring a migration".', id);
+    throw invalid(
+      `Invalid migration${id ? ` "${id}"` : ''}: ${issues}.`,
+      input,
+      'Fix the fields named above; see the README section "Declaring a migration".',
+      id,
+    );
   }
   const m = parsed.data;
   const table = parseQualifiedName(m.table, 'table');
-  const primaryKey = (Array.isArray(m.primaryKey) ? m.primaryKey : [m.primaryKey]).map((c) => validateIdentifier(c, 'primary key column'));
+  const primaryKey = (Array.isArray(m.primaryKey) ? m.primaryKey : [m.primaryKey]).map((c) =>
+    validateIdentifier(c, 'primary key column'),
+  );
   if (new Set(primaryKey).size !== primaryKey.length) {
-    throw invalid(`Migration "${m.id}" names a primary key column twice.`, m.primaryKey, 'List each key column once.', m.id);
+    throw invalid(
+      `Migration "${m.id}" names a primary key column twice.`,
+      m.primaryKey,
+      'List each key column once.',
+      m.id,
+    );
   }
   const oldColumn = m.oldColumn === null ? null : validateIdentifier(m.oldColumn, 'old column');
   const newName = validateIdentifier(m.newColumn.name, 'new column');
   if (oldColumn === newName) {
-    throw invalid(`Migration "${m.id}" uses "${newName}" as both old and new column.`, newName,
-      'Changing a column in place locks and rewrites the table. Give the new column its own name (e.g. "amount_v2"); contract can drop the old one later.', m.id);
+    throw invalid(
+      `Migration "${m.id}" uses "${newName}" as both old and new column.`,
+      newName,
+      'Changing a column in place locks and rewrites the table. Give the new column its own name (e.g. "amount_v2"); contract can drop the old one later.',
+      m.id,
+    );
   }
   if (primaryKey.includes(newName) || (oldColumn !== null && primaryKey.includes(oldColumn))) {
-    throw invalid(`Migration "${m.id}" changes a primary key column.`, { primaryKey, oldColumn, newColumn: newName },
-      'Backfill and dual-write address rows by their key, so the key itself cannot be migrated this way.', m.id);
+    throw invalid(
+      `Migration "${m.id}" changes a primary key column.`,
+      { primaryKey, oldColumn, newColumn: newName },
+      'Backfill and dual-write address rows by their key, so the key itself cannot be migrated this way.',
+      m.id,
+    );
   }
   if (m.reverse !== null && oldColumn === null) {
-    throw invalid(`Migration "${m.id}" has a reverse expression but no old column to keep right.`, m.reverse, 'Remove "reverse", or name the old column.', m.id);
+    throw invalid(
+      `Migration "${m.id}" has a reverse expression but no old column to keep right.`,
+      m.reverse,
+      'Remove "reverse", or name the old column.',
+      m.id,
+    );
   }
   const intent: MigrationIntent = m.intent ?? 'replace';
   if (intent === 'derive') {
-    const missing = [oldColumn === null ? 'oldColumn' : null, m.backfill === null ? 'backfill' : null].filter((x) => x !== null);
+    const missing = [oldColumn === null ? 'oldColumn' : null, m.backfill === null ? 'backfill' : null].filter(
+      (x) => x !== null,
+    );
     if (missing.length > 0) {
-      throw invalid(`Migration "${m.id}" derives "${newName}" but names no ${missing.join(' and no ')}.`, { oldColumn, backfill: m.backfill },
-        'A derived column is computed from a source column that stays: name the source as oldColumn and give the backfill expression over it.', m.id);
+      throw invalid(
+        `Migration "${m.id}" derives "${newName}" but names no ${missing.join(' and no ')}.`,
+        { oldColumn, backfill: m.backfill },
+        'A derived column is computed from a source column that stays: name the source as oldColumn and give the backfill expression over it.',
+        m.id,
+      );
     }
     if (!m.sync.trigger) {
-      throw invalid(`Migration "${m.id}" derives "${newName}" with the sync trigger off.`, m.sync,
-        'After contract only the trigger keeps a derived column right on every write of its source: leave sync.trigger on.', m.id);
+      throw invalid(
+        `Migration "${m.id}" derives "${newName}" with the sync trigger off.`,
+        m.sync,
+        'After contract only the trigger keeps a derived column right on every write of its source: leave sync.trigger on.',
+        m.id,
+      );
     }
     if (m.reverse !== null) {
-      throw invalid(`Migration "${m.id}" derives "${newName}" but also has a reverse expression.`, m.reverse,
-        'Writes of a derived column go to its source and the sync trigger derives it: remove "reverse" (or declare intent: \'replace\').', m.id);
+      throw invalid(
+        `Migration "${m.id}" derives "${newName}" but also has a reverse expression.`,
+        m.reverse,
+        'Writes of a derived column go to its source and the sync trigger derives it: remove "reverse" (or declare intent: \'replace\').',
+        m.id,
+      );
     }
   }
   if (!m.newColumn.nullable && m.backfill === null && m.newColumn.default === undefined) {
-    throw invalid(`Migration "${m.id}" wants "${newName}" NOT NULL but gives neither a backfill expression nor a default.`, m.newColumn,
-      'Existing rows would stay NULL and SET NOT NULL would fail: add "backfill" or a constant "default".', m.id);
+    throw invalid(
+      `Migration "${m.id}" wants "${newName}" NOT NULL but gives neither a backfill expression nor a default.`,
+      m.newColumn,
+      'Existing rows would stay NULL and SET NOT NULL would fail: add "backfill" or a constant "default".',
+      m.id,
+    );
   }
   if (!m.newColumn.nullable && m.newColumn.default === null) {
-    throw invalid(`Migration "${m.id}" wants "${newName}" NOT NULL with a NULL default.`, m.newColumn, 'Give a non-null default or drop the default.', m.id);
+    throw invalid(
+      `Migration "${m.id}" wants "${newName}" NOT NULL with a NULL default.`,
+      m.newColumn,
+      'Give a non-null default or drop the default.',
+      m.id,
+    );
   }
   if (m.batch.minSize > m.batch.maxSize || m.batch.size < m.batch.minSize || m.batch.size > m.batch.maxSize) {
-    throw invalid(`Migration "${m.id}" has batch sizes out of order.`, m.batch, 'Keep minSize <= size <= maxSize.', m.id);
+    throw invalid(
+      `Migration "${m.id}" has batch sizes out of order.`,
+      m.batch,
+      'Keep minSize <= size <= maxSize.',
+      m.id,
+    );
   }
   if (m.ddl.retryBaseMs > m.ddl.retryMaxMs) {
-    throw invalid(`Migration "${m.id}" has retryBaseMs above retryMaxMs.`, m.ddl, 'Keep retryBaseMs <= retryMaxMs.', m.id);
+    throw invalid(
+      `Migration "${m.id}" has retryBaseMs above retryMaxMs.`,
+      m.ddl,
+      'Keep retryBaseMs <= retryMaxMs.',
+      m.id,
+    );
   }
   const idx = m.newColumn.index;
-  const index: IndexSpec | null = idx === false ? null
-    : { name: validateIdentifier(typeof idx === 'object' && idx.name ? idx.name : objectName('pf_idx', m.id), 'index name'), unique: typeof idx === 'object' ? idx.unique : false };
+  const index: IndexSpec | null =
+    idx === false
+      ? null
+      : {
+          name: validateIdentifier(
+            typeof idx === 'object' && idx.name ? idx.name : objectName('pf_idx', m.id),
+            'index name',
+          ),
+          unique: typeof idx === 'object' ? idx.unique : false,
+        };
   const chk = m.newColumn.check;
-  const check: CheckSpec | null = chk === undefined ? null
-    : typeof chk === 'string' ? { name: objectName('pf_chk', m.id), expression: chk }
-    : { name: validateIdentifier(chk.name ?? objectName('pf_chk', m.id), 'check constraint name'), expression: chk.expression };
+  const check: CheckSpec | null =
+    chk === undefined
+      ? null
+      : typeof chk === 'string'
+        ? { name: objectName('pf_chk', m.id), expression: chk }
+        : {
+            name: validateIdentifier(chk.name ?? objectName('pf_chk', m.id), 'check constraint name'),
+            expression: chk.expression,
+          };
   const flags: FlagNames = {
     dualWrite: m.flags.dualWrite ?? `${m.id}.dual-write`,
     backfill: m.flags.backfill ?? `${m.id}.backfill`,
@@ -234,7 +316,12 @@ export function defineMigration(input: MigrationInput): Migration {
   };
   const names = Object.values(flags);
   if (new Set(names).size !== names.length) {
-    throw invalid(`Migration "${m.id}" uses one flag name for two phases.`, flags, 'Give each phase its own flag, or leave the defaults.', m.id);
+    throw invalid(
+      `Migration "${m.id}" uses one flag name for two phases.`,
+      flags,
+      'Give each phase its own flag, or leave the defaults.',
+      m.id,
+    );
   }
   const migration: Migration = {
     id: m.id,
@@ -242,7 +329,14 @@ export function defineMigration(input: MigrationInput): Migration {
     primaryKey,
     oldColumn,
     intent,
-    newColumn: { name: newName, type: m.newColumn.type.trim(), nullable: m.newColumn.nullable, default: m.newColumn.default, index, check },
+    newColumn: {
+      name: newName,
+      type: m.newColumn.type.trim(),
+      nullable: m.newColumn.nullable,
+      default: m.newColumn.default,
+      index,
+      check,
+    },
     backfill: m.backfill,
     reverse: m.reverse,
     batch: m.batch,

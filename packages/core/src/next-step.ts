@@ -34,7 +34,12 @@ export type PhaseFlag = keyof FlagNames;
  * The four phase flags in phase order, which is also the order they are provisioned, watched and listed in (the
  * one list: Unleash provisioning, the controller and the CLI's status all use it).
  */
-export const PHASE_FLAGS: readonly PhaseFlag[] = Object.freeze(['dualWrite', 'backfill', 'readNew', 'contract'] as const satisfies readonly PhaseFlag[]);
+export const PHASE_FLAGS: readonly PhaseFlag[] = Object.freeze([
+  'dualWrite',
+  'backfill',
+  'readNew',
+  'contract',
+] as const satisfies readonly PhaseFlag[]);
 
 export interface PhaseFlagStates {
   readonly dualWrite: FlagState | undefined;
@@ -75,12 +80,23 @@ export type NextStep =
   /** Nothing to do now; `unknown` names flags whose state is unknown and would be needed to decide. */
   | { readonly kind: 'none'; readonly why: string; readonly unknown?: readonly PhaseFlag[] }
   /** Perform `action`; `flag` is the intent that asked for it (null: the phase alone, e.g. verify after the backfill). */
-  | { readonly kind: 'act'; readonly action: ControllerAction; readonly flag: PhaseFlag | null; readonly from: Phase; readonly why: string }
+  | {
+      readonly kind: 'act';
+      readonly action: ControllerAction;
+      readonly flag: PhaseFlag | null;
+      readonly from: Phase;
+      readonly why: string;
+    }
   /** A flag asks for something the database does not allow (yet): record it once, change nothing. */
   | {
-    readonly kind: 'refuse'; readonly action: Action; readonly flag: PhaseFlag | null; readonly from: Phase;
-    readonly code: ControllerRefusalCode; readonly reason: string; readonly hint: string;
-  };
+      readonly kind: 'refuse';
+      readonly action: Action;
+      readonly flag: PhaseFlag | null;
+      readonly from: Phase;
+      readonly code: ControllerRefusalCode;
+      readonly reason: string;
+      readonly hint: string;
+    };
 
 const on = (s: FlagState | undefined): boolean => s?.enabled === true;
 const off = (s: FlagState | undefined): boolean => s?.enabled === false;
@@ -93,17 +109,27 @@ const AFTER_BACKFILL_STARTED: readonly Phase[] = ['backfilling', 'paused', 'back
 export function decideNext(input: ReconcileInput): NextStep {
   const { facts, flags } = input;
   const phase = facts.phase;
-  const none = (why: string, unknown?: PhaseFlag[]): NextStep => (unknown?.length ? { kind: 'none', why, unknown } : { kind: 'none', why });
+  const none = (why: string, unknown?: PhaseFlag[]): NextStep =>
+    unknown?.length ? { kind: 'none', why, unknown } : { kind: 'none', why };
   const act = (action: ControllerAction, flag: PhaseFlag | null, why: string): NextStep => {
     // Transitions go through the same guard the engine applies under its lock, so a refusal is known (and
     // recorded once) before anything is tried; `run-backfill` and `verify` produce their facts by running.
-    if (action === 'run-backfill' || action === 'verify' || action === 'release-reads') return { kind: 'act', action, flag, from: phase, why };
-    const d = decideTransition(action, { ...facts, confirmed: action === 'contract' ? fullyOn(flags.contract) : facts.confirmed });
+    if (action === 'run-backfill' || action === 'verify' || action === 'release-reads')
+      return { kind: 'act', action, flag, from: phase, why };
+    const d = decideTransition(action, {
+      ...facts,
+      confirmed: action === 'contract' ? fullyOn(flags.contract) : facts.confirmed,
+    });
     if (d.allowed) return { kind: 'act', action, flag, from: phase, why };
     return { kind: 'refuse', action, flag, from: phase, code: 'guard', reason: d.reason, hint: d.hint };
   };
-  const refuse = (action: Action, flag: PhaseFlag, code: ControllerRefusalCode, reason: string, hint: string): NextStep =>
-    ({ kind: 'refuse', action, flag, from: phase, code, reason, hint });
+  const refuse = (
+    action: Action,
+    flag: PhaseFlag,
+    code: ControllerRefusalCode,
+    reason: string,
+    hint: string,
+  ): NextStep => ({ kind: 'refuse', action, flag, from: phase, code, reason, hint });
 
   const step = forPhase();
   if (step.kind !== 'none' || step.unknown?.length) return step;
@@ -119,36 +145,64 @@ export function decideNext(input: ReconcileInput): NextStep {
       case 'expanded':
         if (flags.dualWrite === undefined) return none('the dual-write flag is unknown', ['dualWrite']);
         if (!on(flags.dualWrite)) return none('waiting for the dual-write flag');
-        return phase === 'pending' ? act('expand', 'dualWrite', 'the dual-write flag is on') : act('dual-write', 'dualWrite', 'the dual-write flag is on');
+        return phase === 'pending'
+          ? act('expand', 'dualWrite', 'the dual-write flag is on')
+          : act('dual-write', 'dualWrite', 'the dual-write flag is on');
       case 'dual-write':
         if (flags.dualWrite === undefined) return none('the dual-write flag is unknown', ['dualWrite']);
         if (off(flags.dualWrite)) return act('stop-dual-write', 'dualWrite', 'the dual-write flag is off');
         if (flags.backfill === undefined) return none('the backfill flag is unknown', ['backfill']);
-        return on(flags.backfill) ? act('backfill', 'backfill', 'the backfill flag is on') : none('waiting for the backfill flag');
+        return on(flags.backfill)
+          ? act('backfill', 'backfill', 'the backfill flag is on')
+          : none('waiting for the backfill flag');
       case 'backfilling':
-        if (flags.backfill === undefined) return none(input.backfillRunning ? 'the backfill flag is unknown; the runner goes on' : 'the backfill flag is unknown', ['backfill']);
+        if (flags.backfill === undefined)
+          return none(
+            input.backfillRunning ? 'the backfill flag is unknown; the runner goes on' : 'the backfill flag is unknown',
+            ['backfill'],
+          );
         if (off(flags.backfill)) return act('pause', 'backfill', 'the backfill flag is off');
-        return input.backfillRunning ? none('the backfill is running') : act('run-backfill', 'backfill', 'backfilling with no runner (its leader stopped or died)');
+        return input.backfillRunning
+          ? none('the backfill is running')
+          : act('run-backfill', 'backfill', 'backfilling with no runner (its leader stopped or died)');
       case 'paused':
         if (flags.backfill === undefined) return none('the backfill flag is unknown', ['backfill']);
         if ((facts.underivable?.stoppedBackfill ?? 0) > 0) {
           // Resuming would stop on the same row again, and again: a person fixes it and reruns the backfill.
-          return none(`the backfill stopped on ${facts.underivable!.stoppedBackfill} row(s) it cannot derive; fix them (phaseflag status lists them), then run the backfill by hand`);
+          return none(
+            `the backfill stopped on ${facts.underivable!.stoppedBackfill} row(s) it cannot derive; fix them (phaseflag status lists them), then run the backfill by hand`,
+          );
         }
-        return on(flags.backfill) ? act('resume', 'backfill', 'the backfill flag is on again') : none('paused by the backfill flag');
+        return on(flags.backfill)
+          ? act('resume', 'backfill', 'the backfill flag is on again')
+          : none('paused by the backfill flag');
       case 'backfilled':
         if (facts.verify?.afterBackfill && !facts.verify.clean) {
-          return none(`the last verify found ${facts.verify.mismatches} mismatching row(s); fix the cause, then repair them by hand (phaseflag repair <id>, repair()); the controller does not repair by itself`);
+          return none(
+            `the last verify found ${facts.verify.mismatches} mismatching row(s); fix the cause, then repair them by hand (phaseflag repair <id>, repair()); the controller does not repair by itself`,
+          );
         }
         return act('verify', null, 'the backfill is complete');
       case 'verified':
         if (flags.readNew === undefined) return none('the read-new flag is unknown', ['readNew']);
         if (input.readsHeld === true) {
-          if (off(flags.readNew)) return act('release-reads', 'readNew', 'the read-new flag is off: the hold read-old placed on reads is released');
-          return refuse('read-new', 'readNew', 'read-new-held', 'reads were sent back to the old column by read-old and the read-new flag is still on',
-            'Reads stay on the old column until read-new is asked for again: turn the read-new flag off and on again, or run `phaseflag read-new` (readNew()).');
+          if (off(flags.readNew))
+            return act(
+              'release-reads',
+              'readNew',
+              'the read-new flag is off: the hold read-old placed on reads is released',
+            );
+          return refuse(
+            'read-new',
+            'readNew',
+            'read-new-held',
+            'reads were sent back to the old column by read-old and the read-new flag is still on',
+            'Reads stay on the old column until read-new is asked for again: turn the read-new flag off and on again, or run `phaseflag read-new` (readNew()).',
+          );
         }
-        return on(flags.readNew) ? act('read-new', 'readNew', 'the read-new flag is on') : none('waiting for the read-new flag');
+        return on(flags.readNew)
+          ? act('read-new', 'readNew', 'the read-new flag is on')
+          : none('waiting for the read-new flag');
       case 'read-new':
         if (flags.readNew === undefined) return none('the read-new flag is unknown', ['readNew']);
         if (off(flags.readNew)) return act('read-old', 'readNew', 'the read-new flag is off');
@@ -162,28 +216,58 @@ export function decideNext(input: ReconcileInput): NextStep {
 
   function refusals(): NextStep | undefined {
     if (phase === 'read-new' && off(flags.dualWrite)) {
-      return refuse('stop-dual-write', 'dualWrite', 'dual-write-off-reads-new', 'the dual-write flag is off while reads use the new column',
-        'Both columns stay written until contract. Turn read-new off first (reads go back to the old column); to abandon the migration, roll it back.');
+      return refuse(
+        'stop-dual-write',
+        'dualWrite',
+        'dual-write-off-reads-new',
+        'the dual-write flag is off while reads use the new column',
+        'Both columns stay written until contract. Turn read-new off first (reads go back to the old column); to abandon the migration, roll it back.',
+      );
     }
     if (AFTER_BACKFILL_STARTED.includes(phase) && off(flags.dualWrite)) {
-      return refuse('stop-dual-write', 'dualWrite', 'dual-write-off-after-backfill', `the dual-write flag is off but the migration is ${phase}: dual-write stops only from dual-write`,
-        'Turn the dual-write flag back on; to abandon the migration, roll it back.');
+      return refuse(
+        'stop-dual-write',
+        'dualWrite',
+        'dual-write-off-after-backfill',
+        `the dual-write flag is off but the migration is ${phase}: dual-write stops only from dual-write`,
+        'Turn the dual-write flag back on; to abandon the migration, roll it back.',
+      );
     }
     if (BEFORE_VERIFIED.includes(phase) && on(flags.readNew)) {
-      return refuse('read-new', 'readNew', 'read-new-before-verified', `the read-new flag is on but the new column is not verified (phase ${phase})`,
-        'Reads stay on the old column until verify passes; they move by themselves then. Turn the flag off if it was turned on by mistake.');
+      return refuse(
+        'read-new',
+        'readNew',
+        'read-new-before-verified',
+        `the read-new flag is on but the new column is not verified (phase ${phase})`,
+        'Reads stay on the old column until verify passes; they move by themselves then. Turn the flag off if it was turned on by mistake.',
+      );
     }
     if (phase === 'read-new' && on(flags.contract) && !fullyOn(flags.readNew)) {
-      return refuse('contract', 'contract', 'contract-before-read-new-fully-on', 'the contract flag is on but read-new is not fully rolled out',
-        'Roll read-new out to 100% of requests (no constraints) and let every instance apply it; contract follows.');
+      return refuse(
+        'contract',
+        'contract',
+        'contract-before-read-new-fully-on',
+        'the contract flag is on but read-new is not fully rolled out',
+        'Roll read-new out to 100% of requests (no constraints) and let every instance apply it; contract follows.',
+      );
     }
     if (phase === 'read-new' && on(flags.contract) && !fullyOn(flags.contract)) {
-      return refuse('contract', 'contract', 'contract-not-fully-on', 'the contract flag is on for part of the traffic only; contract is all or nothing',
-        'Turn the contract flag on for every request (100%, no constraints) to confirm it.');
+      return refuse(
+        'contract',
+        'contract',
+        'contract-not-fully-on',
+        'the contract flag is on for part of the traffic only; contract is all or nothing',
+        'Turn the contract flag on for every request (100%, no constraints) to confirm it.',
+      );
     }
     if ((BEFORE_VERIFIED.includes(phase) || phase === 'verified') && on(flags.contract)) {
-      return refuse('contract', 'contract', 'contract-before-read-new', `the contract flag is on but the migration is ${phase}`,
-        'Contract follows read-new; turn the flag off until reads have moved to the new column everywhere.');
+      return refuse(
+        'contract',
+        'contract',
+        'contract-before-read-new',
+        `the contract flag is on but the migration is ${phase}`,
+        'Contract follows read-new; turn the flag off until reads have moved to the new column everywhere.',
+      );
     }
     return undefined;
   }
@@ -206,7 +290,8 @@ export function parseControllerSettings(input: unknown): ControllerSettings {
   const parsed = controllerSettingsSchema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new ValidationError('PF_INVALID_OPTIONS', `Invalid controller options: ${zodIssues(parsed.error)}.`, {
-    value: input, hint: 'See ControllerOptions: intervalMs is an integer ≥ 10, dropOldColumn a boolean, instanceId a non-empty string.',
+    value: input,
+    hint: 'See ControllerOptions: intervalMs is an integer ≥ 10, dropOldColumn a boolean, instanceId a non-empty string.',
   });
 }
 
@@ -221,8 +306,15 @@ export const FEATURE_FLAG_ATTR = {
   error: 'feature_flag.error.message',
 } as const;
 
-export function featureFlagAttributes(key: string, state: FlagState | undefined, provider: string): Record<string, string | boolean> {
-  const attrs: Record<string, string | boolean> = { [FEATURE_FLAG_ATTR.key]: key, [FEATURE_FLAG_ATTR.provider]: provider };
+export function featureFlagAttributes(
+  key: string,
+  state: FlagState | undefined,
+  provider: string,
+): Record<string, string | boolean> {
+  const attrs: Record<string, string | boolean> = {
+    [FEATURE_FLAG_ATTR.key]: key,
+    [FEATURE_FLAG_ATTR.provider]: provider,
+  };
   if (state === undefined) {
     attrs[FEATURE_FLAG_ATTR.error] = 'flag state unknown (source not ready, unreachable, or no such flag)';
     return attrs;

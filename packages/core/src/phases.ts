@@ -80,7 +80,8 @@ export interface InstanceFact {
   readsOld: boolean;
 }
 
-export type GuardResult = { readonly allowed: true } | { readonly allowed: false; readonly reason: string; readonly hint: string };
+export type GuardResult =
+  { readonly allowed: true } | { readonly allowed: false; readonly reason: string; readonly hint: string };
 
 export interface TransitionRule {
   readonly action: Action;
@@ -96,20 +97,34 @@ const refuse = (reason: string, hint: string): GuardResult => ({ allowed: false,
 function underivableRefusal(f: GuardFacts): GuardResult | null {
   const u = f.underivable;
   if (u === undefined || u.count === 0) return null;
-  return refuse(`${u.count} row(s) cannot be derived by the backfill expression (first key ${JSON.stringify(u.firstKey)}); their new column is NULL`,
-    'Fix those rows (give the old column a value the expression maps) or change the expression, then run verify again; `phaseflag status` lists them.');
+  return refuse(
+    `${u.count} row(s) cannot be derived by the backfill expression (first key ${JSON.stringify(u.firstKey)}); their new column is NULL`,
+    'Fix those rows (give the old column a value the expression maps) or change the expression, then run verify again; `phaseflag status` lists them.',
+  );
 }
 
-const ROLLBACK_FROM: readonly Phase[] = ['expanded', 'dual-write', 'backfilling', 'paused', 'backfilled', 'verified', 'read-new'];
+const ROLLBACK_FROM: readonly Phase[] = [
+  'expanded',
+  'dual-write',
+  'backfilling',
+  'paused',
+  'backfilled',
+  'verified',
+  'read-new',
+];
 
 export const TRANSITIONS: readonly TransitionRule[] = [
   {
     action: 'expand',
     from: ['pending', 'rolled-back'],
     to: 'expanded',
-    guard: (f) => (f.conflicts.length > 0
-      ? refuse(`another migration in flight touches the same column: ${f.conflicts.join(', ')}`, 'Finish or roll back that migration first, or change a different column.')
-      : ALLOW),
+    guard: (f) =>
+      f.conflicts.length > 0
+        ? refuse(
+            `another migration in flight touches the same column: ${f.conflicts.join(', ')}`,
+            'Finish or roll back that migration first, or change a different column.',
+          )
+        : ALLOW,
   },
   {
     action: 'dual-write',
@@ -131,12 +146,17 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       if (f.triggerInstalled || f.nothingToSync === true) return ALLOW;
       const lagging = f.liveInstances.filter((i) => !(i.writesOld && i.writesNew));
       if (f.liveInstances.length === 0) {
-        return refuse('the sync trigger is off and no live service instance reports writing both columns',
-          'Turn the sync trigger on, or start the services with dual-write on so they report it, then start the backfill.');
+        return refuse(
+          'the sync trigger is off and no live service instance reports writing both columns',
+          'Turn the sync trigger on, or start the services with dual-write on so they report it, then start the backfill.',
+        );
       }
-      return lagging.length === 0 ? ALLOW
-        : refuse(`live instances do not write both columns yet: ${lagging.map((i) => i.instanceId).join(', ')}`,
-          'Wait until every instance has picked up dual-write (or its heartbeat expires), or turn the sync trigger on.');
+      return lagging.length === 0
+        ? ALLOW
+        : refuse(
+            `live instances do not write both columns yet: ${lagging.map((i) => i.instanceId).join(', ')}`,
+            'Wait until every instance has picked up dual-write (or its heartbeat expires), or turn the sync trigger on.',
+          );
     },
   },
   { action: 'pause', from: ['backfilling'], to: 'paused', guard: () => ALLOW },
@@ -145,20 +165,28 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     action: 'complete-backfill',
     from: ['backfilling'],
     to: 'backfilled',
-    guard: (f) => (f.backfillComplete ? ALLOW : refuse('backfill ranges have rows left', 'Let the backfill run to the end of its key range.')),
+    guard: (f) =>
+      f.backfillComplete
+        ? ALLOW
+        : refuse('backfill ranges have rows left', 'Let the backfill run to the end of its key range.'),
   },
   {
     action: 'verify',
     from: ['backfilled'],
     to: 'verified',
     guard: (f) => {
-      if (!f.backfillComplete) return refuse('the backfill has not completed', 'Run the backfill to completion, then verify.');
-      if (f.verify === null || !f.verify.afterBackfill) return refuse('no verify run since the backfill completed', 'Run verify.');
+      if (!f.backfillComplete)
+        return refuse('the backfill has not completed', 'Run the backfill to completion, then verify.');
+      if (f.verify === null || !f.verify.afterBackfill)
+        return refuse('no verify run since the backfill completed', 'Run verify.');
       const underivable = underivableRefusal(f);
       if (underivable) return underivable;
-      return f.verify.clean ? ALLOW
-        : refuse(`verify found ${f.verify.mismatches} row(s) whose new column differs from the backfill expression`,
-          'Inspect the reported keys and fix the cause (a writer bypassing dual-write?), then re-derive those rows with repair (`phaseflag repair <id>`, `repair()`), which verifies again.');
+      return f.verify.clean
+        ? ALLOW
+        : refuse(
+            `verify found ${f.verify.mismatches} row(s) whose new column differs from the backfill expression`,
+            'Inspect the reported keys and fix the cause (a writer bypassing dual-write?), then re-derive those rows with repair (`phaseflag repair <id>`, `repair()`), which verifies again.',
+          );
     },
   },
   {
@@ -168,15 +196,27 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     from: ['backfilled'],
     to: 'backfilling',
     guard: (f) => {
-      if (f.verify === null) return refuse('no verify has run since the backfill completed', 'Run verify first: repair re-derives the rows a failed verify found.');
-      return f.verify.clean ? refuse('the last verify was clean: there is nothing to repair', 'Run verify again if rows changed since; it moves the phase to verified when clean.') : ALLOW;
+      if (f.verify === null)
+        return refuse(
+          'no verify has run since the backfill completed',
+          'Run verify first: repair re-derives the rows a failed verify found.',
+        );
+      return f.verify.clean
+        ? refuse(
+            'the last verify was clean: there is nothing to repair',
+            'Run verify again if rows changed since; it moves the phase to verified when clean.',
+          )
+        : ALLOW;
     },
   },
   {
     action: 'read-new',
     from: ['verified'],
     to: 'read-new',
-    guard: (f) => (f.verify?.clean ? underivableRefusal(f) ?? ALLOW : refuse('the new column has not been verified', 'Reads switch only after a clean verify.')),
+    guard: (f) =>
+      f.verify?.clean
+        ? (underivableRefusal(f) ?? ALLOW)
+        : refuse('the new column has not been verified', 'Reads switch only after a clean verify.'),
   },
   { action: 'read-old', from: ['read-new'], to: 'verified', guard: () => ALLOW },
   {
@@ -184,11 +224,18 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     from: ['read-new'],
     to: 'contracted',
     guard: (f) => {
-      if (!f.confirmed) return refuse('contract is irreversible and was not confirmed', 'Pass confirm: true (CLI: --confirm) once reads have moved to the new column everywhere.');
+      if (!f.confirmed)
+        return refuse(
+          'contract is irreversible and was not confirmed',
+          'Pass confirm: true (CLI: --confirm) once reads have moved to the new column everywhere.',
+        );
       const readers = f.liveInstances.filter((i) => i.readsOld);
-      return readers.length === 0 ? ALLOW
-        : refuse(`live instances still read the old column: ${readers.map((i) => i.instanceId).join(', ')}`,
-          'Roll read-new out to 100% and wait until every instance applies it (or its heartbeat expires).');
+      return readers.length === 0
+        ? ALLOW
+        : refuse(
+            `live instances still read the old column: ${readers.map((i) => i.instanceId).join(', ')}`,
+            'Roll read-new out to 100% and wait until every instance applies it (or its heartbeat expires).',
+          );
     },
   },
   { action: 'rollback', from: ROLLBACK_FROM, to: 'rolled-back', guard: () => ALLOW },
@@ -204,18 +251,27 @@ export function ruleFor(action: Action): TransitionRule {
 
 export type TransitionDecision =
   | { readonly allowed: true; readonly action: Action; readonly from: Phase; readonly to: Phase }
-  | { readonly allowed: false; readonly action: Action; readonly from: Phase; readonly to: Phase; readonly reason: string; readonly hint: string };
+  | {
+      readonly allowed: false;
+      readonly action: Action;
+      readonly from: Phase;
+      readonly to: Phase;
+      readonly reason: string;
+      readonly hint: string;
+    };
 
 /** Decides a transition from facts alone. Pure: the executor records and applies the result. */
 export function decideTransition(action: Action, facts: GuardFacts): TransitionDecision {
   const rule = ruleFor(action);
   if (!rule.from.includes(facts.phase)) {
-    const reason = facts.phase === 'contracted'
-      ? 'the migration is contracted, which is final'
-      : `"${action}" applies from ${rule.from.join(' or ')}, not from ${facts.phase}`;
-    const hint = facts.phase === 'contracted'
-      ? 'Declare a new migration to change the column again.'
-      : `Bring the migration to ${rule.from.join(' or ')} first.`;
+    const reason =
+      facts.phase === 'contracted'
+        ? 'the migration is contracted, which is final'
+        : `"${action}" applies from ${rule.from.join(' or ')}, not from ${facts.phase}`;
+    const hint =
+      facts.phase === 'contracted'
+        ? 'Declare a new migration to change the column again.'
+        : `Bring the migration to ${rule.from.join(' or ')} first.`;
     return { allowed: false, action, from: facts.phase, to: rule.to, reason, hint };
   }
   const result = rule.guard(facts);
@@ -226,7 +282,14 @@ export function decideTransition(action: Action, facts: GuardFacts): TransitionD
 
 /** Phases in which the new column exists and writers must keep both columns right. */
 export function writesBoth(phase: Phase): boolean {
-  return phase === 'dual-write' || phase === 'backfilling' || phase === 'paused' || phase === 'backfilled' || phase === 'verified' || phase === 'read-new';
+  return (
+    phase === 'dual-write' ||
+    phase === 'backfilling' ||
+    phase === 'paused' ||
+    phase === 'backfilled' ||
+    phase === 'verified' ||
+    phase === 'read-new'
+  );
 }
 
 /** The migration has not ended: it holds its columns against other migrations. */

@@ -101,7 +101,9 @@ export class Router {
         return this.readOldWriteBoth;
       case 'read-new':
         // The flag is asked only here: in no other phase can it change what a request reads.
-        return readsNewColumn(this.phase, this.flags.isEnabled(this.migration.flags.readNew, context)) ? this.readNewWriteBoth : this.readOldWriteBoth;
+        return readsNewColumn(this.phase, this.flags.isEnabled(this.migration.flags.readNew, context))
+          ? this.readNewWriteBoth
+          : this.readOldWriteBoth;
       case 'contracted':
         // A derived column's source stays authoritative: writes keep going to it (and the trigger derives).
         return this.migration.intent === 'derive' ? this.readNewWriteBoth : this.readNewWriteNew;

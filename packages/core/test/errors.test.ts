@@ -1,24 +1,65 @@
 import assert from 'node:assert/strict';
 import {
-  BackfillRowFailedError, CatalogError, ConflictError, DdlFailedError, ERROR_CLASS_BY_CODE, ERROR_CODES, errorClassOf, GuardRefusedError,
-  isPhaseflagError, LockTimeoutError, PhaseflagError, StateError, ValidationError, VerifyFailedError,
-  type ErrorClassName, type ErrorCode, type ErrorCodeOf,
+  BackfillRowFailedError,
+  CatalogError,
+  ConflictError,
+  DdlFailedError,
+  ERROR_CLASS_BY_CODE,
+  ERROR_CODES,
+  errorClassOf,
+  GuardRefusedError,
+  isPhaseflagError,
+  LockTimeoutError,
+  PhaseflagError,
+  StateError,
+  ValidationError,
+  VerifyFailedError,
+  type ErrorClassName,
+  type ErrorCode,
+  type ErrorCodeOf,
 } from '../src/index.js';
 
 /** Every code phaseflag has ever thrown: a code is a contract with scripts and callers, so none may go missing. */
 const KNOWN_CODES = [
-  'PF_INVALID_IDENTIFIER', 'PF_INVALID_MIGRATION', 'PF_INVALID_OPTIONS', 'PF_UNKNOWN_TABLE', 'PF_UNKNOWN_COLUMN', 'PF_UNKNOWN_TYPE',
-  'PF_NO_PRIMARY_KEY', 'PF_COLUMN_TYPE_CONFLICT', 'PF_INVALID_EXPRESSION', 'PF_VOLATILE_EXPRESSION', 'PF_SUBQUERY_EXPRESSION',
-  'PF_MIGRATION_CONFLICT', 'PF_DEFINITION_CHANGED', 'PF_UNKNOWN_MIGRATION', 'PF_GUARD_REFUSED', 'PF_CONFIRMATION_REQUIRED',
-  'PF_IRREVERSIBLE', 'PF_DERIVED_SOURCE_KEPT', 'PF_DEFAULT_NOT_CARRIED', 'PF_LOCK_TIMEOUT', 'PF_BACKFILL_LOCKED', 'PF_VERIFY_FAILED',
-  'PF_BACKFILL_ROW_FAILED', 'PF_PREFLIGHT_FAILED', 'PF_STATE_UNAVAILABLE', 'PF_STATE_SCHEMA_TOO_NEW', 'PF_DDL_FAILED',
-  'PF_UNLEASH_UNAVAILABLE', 'PF_UNLEASH_REJECTED',
+  'PF_INVALID_IDENTIFIER',
+  'PF_INVALID_MIGRATION',
+  'PF_INVALID_OPTIONS',
+  'PF_UNKNOWN_TABLE',
+  'PF_UNKNOWN_COLUMN',
+  'PF_UNKNOWN_TYPE',
+  'PF_NO_PRIMARY_KEY',
+  'PF_COLUMN_TYPE_CONFLICT',
+  'PF_INVALID_EXPRESSION',
+  'PF_VOLATILE_EXPRESSION',
+  'PF_SUBQUERY_EXPRESSION',
+  'PF_MIGRATION_CONFLICT',
+  'PF_DEFINITION_CHANGED',
+  'PF_UNKNOWN_MIGRATION',
+  'PF_GUARD_REFUSED',
+  'PF_CONFIRMATION_REQUIRED',
+  'PF_IRREVERSIBLE',
+  'PF_DERIVED_SOURCE_KEPT',
+  'PF_DEFAULT_NOT_CARRIED',
+  'PF_LOCK_TIMEOUT',
+  'PF_BACKFILL_LOCKED',
+  'PF_VERIFY_FAILED',
+  'PF_BACKFILL_ROW_FAILED',
+  'PF_PREFLIGHT_FAILED',
+  'PF_STATE_UNAVAILABLE',
+  'PF_STATE_SCHEMA_TOO_NEW',
+  'PF_DDL_FAILED',
+  'PF_UNLEASH_UNAVAILABLE',
+  'PF_UNLEASH_REJECTED',
 ] as const satisfies readonly ErrorCode[];
 
 const options = { hint: 'do the safe thing', value: 'v', migrationId: 'm' };
 
 /** One way to build each class of this package with a given code (the Unleash classes are checked in their package). */
-const BUILD: { [N in Exclude<ErrorClassName, 'UnleashUnavailableError' | 'UnleashRejectedError'>]: (code: ErrorCodeOf<N>) => PhaseflagError } = {
+const BUILD: {
+  [N in Exclude<ErrorClassName, 'UnleashUnavailableError' | 'UnleashRejectedError'>]: (
+    code: ErrorCodeOf<N>,
+  ) => PhaseflagError;
+} = {
   ValidationError: (code) => new ValidationError(code, 'm', options),
   CatalogError: (code) => new CatalogError(code, 'm', options),
   GuardRefusedError: (code) => new GuardRefusedError('m', { ...options, from: 'pending', action: 'read-new', code }),
@@ -40,7 +81,7 @@ describe('errors: one class per code', () => {
     assert.ok(Object.isFrozen(ERROR_CLASS_BY_CODE));
   });
 
-  it('an error of each code is an instance of the table\'s class for it, with that name', () => {
+  it("an error of each code is an instance of the table's class for it, with that name", () => {
     for (const code of ERROR_CODES) {
       const name = errorClassOf(code);
       if (name === 'UnleashUnavailableError' || name === 'UnleashRejectedError') continue;
@@ -53,11 +94,14 @@ describe('errors: one class per code', () => {
     }
   });
 
-  it('codes of the classes that keep one code (lock timeout, DDL, failed backfill row) are the table\'s', () => {
+  it("codes of the classes that keep one code (lock timeout, DDL, failed backfill row) are the table's", () => {
     assert.equal(new LockTimeoutError('m', { ...options, attempts: 2 }).code, 'PF_LOCK_TIMEOUT');
     assert.equal(new DdlFailedError('m', options).code, 'PF_DDL_FAILED');
     assert.equal(new BackfillRowFailedError('m', options).code, 'PF_BACKFILL_ROW_FAILED');
-    assert.equal(new GuardRefusedError('m', { ...options, from: 'pending', action: 'read-new' }).code, 'PF_GUARD_REFUSED');
+    assert.equal(
+      new GuardRefusedError('m', { ...options, from: 'pending', action: 'read-new' }).code,
+      'PF_GUARD_REFUSED',
+    );
   });
 
   it('a class refuses, at compile time, a code the table gives to another class', () => {

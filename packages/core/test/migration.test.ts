@@ -41,7 +41,11 @@ describe('defineMigration', () => {
   });
 
   it('accepts a composite primary key, an index and a named check', () => {
-    const m = defineMigration({ ...base, primaryKey: ['tenant_id', 'id'], newColumn: { name: 'amount', type: 'numeric(12,2)', index: { unique: true }, check: 'amount >= 0' } });
+    const m = defineMigration({
+      ...base,
+      primaryKey: ['tenant_id', 'id'],
+      newColumn: { name: 'amount', type: 'numeric(12,2)', index: { unique: true }, check: 'amount >= 0' },
+    });
     assert.deepEqual(m.primaryKey, ['tenant_id', 'id']);
     assert.equal(m.newColumn.index?.unique, true);
     assert.match(m.newColumn.index.name, /^pf_idx_orders_amount/);
@@ -60,7 +64,10 @@ describe('defineMigration', () => {
   it('refuses impossible combinations', () => {
     refused({ ...base, newColumn: { name: 'amount_cents', type: 'bigint' } }, 'PF_INVALID_MIGRATION');
     refused({ ...base, oldColumn: null }, 'PF_INVALID_MIGRATION'); // reverse without an old column
-    refused({ ...base, backfill: null, reverse: null, newColumn: { name: 'amount', type: 'numeric', nullable: false } }, 'PF_INVALID_MIGRATION');
+    refused(
+      { ...base, backfill: null, reverse: null, newColumn: { name: 'amount', type: 'numeric', nullable: false } },
+      'PF_INVALID_MIGRATION',
+    );
     refused({ ...base, primaryKey: 'amount' }, 'PF_INVALID_MIGRATION');
     refused({ ...base, batch: { size: 10, minSize: 100 } }, 'PF_INVALID_MIGRATION');
     refused({ ...base, flags: { dualWrite: 'x', backfill: 'x' } }, 'PF_INVALID_MIGRATION');
@@ -73,18 +80,37 @@ describe('defineMigration', () => {
     const e = refused({ ...base, batch: { size: -1 } }, 'PF_INVALID_MIGRATION');
     assert.match(String(e.message), /batch\.size/);
     const { table: _table, ...noTable } = base;
-    assert.match(String(refused(noTable, 'PF_INVALID_MIGRATION').message), /table: required: the table to change, "schema\.table"/);
-    assert.match(String(refused({ ...base, table: 5 }, 'PF_INVALID_MIGRATION').message), /table: expected "schema\.table", "table" or \{ schema, name \}, got 5/);
+    assert.match(
+      String(refused(noTable, 'PF_INVALID_MIGRATION').message),
+      /table: required: the table to change, "schema\.table"/,
+    );
+    assert.match(
+      String(refused({ ...base, table: 5 }, 'PF_INVALID_MIGRATION').message),
+      /table: expected "schema\.table", "table" or \{ schema, name \}, got 5/,
+    );
   });
 
   it('declares an intent: replace by default; derive needs a source and a backfill, and has no reverse', () => {
     const base = { id: 'x', table: 't', newColumn: { name: 'b', type: 'text' } };
     assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)' }).intent, 'replace');
     assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)', intent: 'derive' }).intent, 'derive');
-    assert.throws(() => defineMigration({ ...base, intent: 'derive', backfill: 'lower(a)' }), (e: { code?: string }) => e.code === 'PF_INVALID_MIGRATION');
+    assert.throws(
+      () => defineMigration({ ...base, intent: 'derive', backfill: 'lower(a)' }),
+      (e: { code?: string }) => e.code === 'PF_INVALID_MIGRATION',
+    );
     assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a' }), /names no backfill/);
-    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }), /reverse/);
-    assert.throws(() => defineMigration({ ...base, intent: 'merge' as 'derive', oldColumn: 'a', backfill: 'lower(a)' }), /intent/);
-    assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', sync: { trigger: false } }), /sync trigger off/);
+    assert.throws(
+      () => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }),
+      /reverse/,
+    );
+    assert.throws(
+      () => defineMigration({ ...base, intent: 'merge' as 'derive', oldColumn: 'a', backfill: 'lower(a)' }),
+      /intent/,
+    );
+    assert.throws(
+      () =>
+        defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', sync: { trigger: false } }),
+      /sync trigger off/,
+    );
   });
 });

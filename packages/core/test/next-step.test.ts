@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import {
-  decideNext, defineMigration, featureFlagAttributes, parseControllerSettings, PHASES, PHASE_FLAGS, isPhaseflagError,
-  type FlagState, type GuardFacts, type InstanceFact, type NextStep, type Phase, type PhaseFlagStates,
+  decideNext,
+  defineMigration,
+  featureFlagAttributes,
+  parseControllerSettings,
+  PHASES,
+  PHASE_FLAGS,
+  isPhaseflagError,
+  type FlagState,
+  type GuardFacts,
+  type InstanceFact,
+  type NextStep,
+  type Phase,
+  type PhaseFlagStates,
 } from '../src/index.js';
 
 const ON: FlagState = { enabled: true, fullyOn: true };
@@ -11,11 +22,30 @@ const U = undefined;
 
 const CLEAN = { clean: true, mismatches: 0, afterBackfill: true };
 const facts = (phase: Phase, extra: Partial<GuardFacts> = {}): GuardFacts => ({
-  phase, newColumnReady: true, triggerInstalled: true, liveInstances: [], backfillComplete: false,
-  verify: null, confirmed: false, conflicts: [], ...extra,
+  phase,
+  newColumnReady: true,
+  triggerInstalled: true,
+  liveInstances: [],
+  backfillComplete: false,
+  verify: null,
+  confirmed: false,
+  conflicts: [],
+  ...extra,
 });
-const flags = (dualWrite?: FlagState, backfill?: FlagState, readNew?: FlagState, contract?: FlagState): PhaseFlagStates => ({ dualWrite, backfill, readNew, contract });
-const instance = (id: string, extra: Partial<InstanceFact> = {}): InstanceFact => ({ instanceId: id, phase: 'dual-write', writesOld: true, writesNew: true, readsOld: false, ...extra });
+const flags = (
+  dualWrite?: FlagState,
+  backfill?: FlagState,
+  readNew?: FlagState,
+  contract?: FlagState,
+): PhaseFlagStates => ({ dualWrite, backfill, readNew, contract });
+const instance = (id: string, extra: Partial<InstanceFact> = {}): InstanceFact => ({
+  instanceId: id,
+  phase: 'dual-write',
+  writesOld: true,
+  writesNew: true,
+  readsOld: false,
+  ...extra,
+});
 
 /** `act:<action>`, `refuse:<action>:<code>`, `none` or `unknown:<flags>`: what a reader of the table cares about. */
 function summary(step: NextStep): string {
@@ -24,7 +54,13 @@ function summary(step: NextStep): string {
   return step.unknown ? `unknown:${step.unknown.join(',')}` : 'none';
 }
 
-type Row = [string, Phase, PhaseFlagStates, string, { running?: boolean; held?: boolean; facts?: Partial<GuardFacts> }?];
+type Row = [
+  string,
+  Phase,
+  PhaseFlagStates,
+  string,
+  { running?: boolean; held?: boolean; facts?: Partial<GuardFacts> }?,
+];
 
 const TABLE: Row[] = [
   // Forward, one step per flag.
@@ -32,22 +68,49 @@ const TABLE: Row[] = [
   ['expanded + dual-write on → dual-write', 'expanded', flags(ON, OFF, OFF, OFF), 'act:dual-write'],
   ['a partial dual-write flag counts as on', 'expanded', flags(PART, OFF, OFF, OFF), 'act:dual-write'],
   ['dual-write + backfill on → backfill', 'dual-write', flags(ON, ON, OFF, OFF), 'act:backfill'],
-  ['backfilling without a runner here → run it (leader died)', 'backfilling', flags(ON, ON, OFF, OFF), 'act:run-backfill'],
+  [
+    'backfilling without a runner here → run it (leader died)',
+    'backfilling',
+    flags(ON, ON, OFF, OFF),
+    'act:run-backfill',
+  ],
   ['backfilling with its runner → nothing', 'backfilling', flags(ON, ON, OFF, OFF), 'none', { running: true }],
   ['backfilled → verify, whatever the flags', 'backfilled', flags(U, U, U, U), 'act:verify'],
   ['verified + read-new on → read-new', 'verified', flags(ON, ON, ON, OFF), 'act:read-new'],
-  ['verified + read-new partly on → read-new (requests decide)', 'verified', flags(ON, ON, PART, OFF), 'act:read-new', { facts: { verify: CLEAN } }],
+  [
+    'verified + read-new partly on → read-new (requests decide)',
+    'verified',
+    flags(ON, ON, PART, OFF),
+    'act:read-new',
+    { facts: { verify: CLEAN } },
+  ],
   ['read-new + contract fully on + read-new fully on → contract', 'read-new', flags(ON, ON, ON, ON), 'act:contract'],
   // Backwards.
   ['dual-write + dual-write off → stop-dual-write', 'dual-write', flags(OFF, OFF, OFF, OFF), 'act:stop-dual-write'],
   ['dual-write off beats backfill on in dual-write', 'dual-write', flags(OFF, ON, OFF, OFF), 'act:stop-dual-write'],
-  ['backfilling + backfill off → pause (runner running)', 'backfilling', flags(ON, OFF, OFF, OFF), 'act:pause', { running: true }],
+  [
+    'backfilling + backfill off → pause (runner running)',
+    'backfilling',
+    flags(ON, OFF, OFF, OFF),
+    'act:pause',
+    { running: true },
+  ],
   ['paused + backfill on → resume', 'paused', flags(ON, ON, OFF, OFF), 'act:resume'],
   ['paused + backfill off → nothing', 'paused', flags(ON, OFF, OFF, OFF), 'none'],
-  ['paused by a row the backfill cannot derive + backfill on → no resume (it would stop again)', 'paused', flags(ON, ON, OFF, OFF), 'none',
-    { facts: { underivable: { count: 1, firstKey: [7], stoppedBackfill: 1 } } }],
-  ['paused, with rows only the preflight or trigger recorded + backfill on → resume', 'paused', flags(ON, ON, OFF, OFF), 'act:resume',
-    { facts: { underivable: { count: 3, firstKey: [7], stoppedBackfill: 0 } } }],
+  [
+    'paused by a row the backfill cannot derive + backfill on → no resume (it would stop again)',
+    'paused',
+    flags(ON, ON, OFF, OFF),
+    'none',
+    { facts: { underivable: { count: 1, firstKey: [7], stoppedBackfill: 1 } } },
+  ],
+  [
+    'paused, with rows only the preflight or trigger recorded + backfill on → resume',
+    'paused',
+    flags(ON, ON, OFF, OFF),
+    'act:resume',
+    { facts: { underivable: { count: 3, firstKey: [7], stoppedBackfill: 0 } } },
+  ],
   ['read-new + read-new off → read-old', 'read-new', flags(ON, ON, OFF, ON), 'act:read-old'],
   // Waiting.
   ['pending + dual-write off → nothing', 'pending', flags(OFF, OFF, OFF, OFF), 'none'],
@@ -56,46 +119,142 @@ const TABLE: Row[] = [
   ['read-new + contract off → nothing', 'read-new', flags(ON, ON, ON, OFF), 'none'],
   ['contracted is final', 'contracted', flags(ON, ON, ON, ON), 'none'],
   ['rolled-back stays rolled back with dual-write on', 'rolled-back', flags(ON, ON, ON, ON), 'none'],
-  ['a dirty verify is not re-run automatically', 'backfilled', flags(ON, ON, OFF, OFF), 'none', { facts: { verify: { clean: false, mismatches: 3, afterBackfill: true } } }],
+  [
+    'a dirty verify is not re-run automatically',
+    'backfilled',
+    flags(ON, ON, OFF, OFF),
+    'none',
+    { facts: { verify: { clean: false, mismatches: 3, afterBackfill: true } } },
+  ],
   // Unknown never moves anything.
   ['pending + dual-write unknown', 'pending', flags(U, ON, ON, ON), 'unknown:dualWrite'],
   ['dual-write + dual-write unknown', 'dual-write', flags(U, ON, OFF, OFF), 'unknown:dualWrite'],
   ['dual-write + backfill unknown', 'dual-write', flags(ON, U, OFF, OFF), 'unknown:backfill'],
-  ['backfilling + backfill unknown: no pause, no new runner', 'backfilling', flags(ON, U, OFF, OFF), 'unknown:backfill'],
+  [
+    'backfilling + backfill unknown: no pause, no new runner',
+    'backfilling',
+    flags(ON, U, OFF, OFF),
+    'unknown:backfill',
+  ],
   ['paused + backfill unknown: no resume', 'paused', flags(ON, U, OFF, OFF), 'unknown:backfill'],
   ['verified + read-new unknown', 'verified', flags(ON, ON, U, OFF), 'unknown:readNew'],
   ['read-new + read-new unknown: no read-old, no contract', 'read-new', flags(ON, ON, U, ON), 'unknown:readNew'],
   ['read-new + contract unknown', 'read-new', flags(ON, ON, ON, U), 'unknown:contract'],
   // Refused: recorded once by the controller.
-  ['read-new on in dual-write → refused', 'dual-write', flags(ON, OFF, ON, OFF), 'refuse:read-new:read-new-before-verified'],
-  ['read-new on while backfilling → refused, the runner goes on', 'backfilling', flags(ON, ON, ON, OFF), 'refuse:read-new:read-new-before-verified', { running: true }],
-  ['read-new on in pending (stale bootstrap) → refused', 'pending', flags(OFF, OFF, ON, OFF), 'refuse:read-new:read-new-before-verified'],
+  [
+    'read-new on in dual-write → refused',
+    'dual-write',
+    flags(ON, OFF, ON, OFF),
+    'refuse:read-new:read-new-before-verified',
+  ],
+  [
+    'read-new on while backfilling → refused, the runner goes on',
+    'backfilling',
+    flags(ON, ON, ON, OFF),
+    'refuse:read-new:read-new-before-verified',
+    { running: true },
+  ],
+  [
+    'read-new on in pending (stale bootstrap) → refused',
+    'pending',
+    flags(OFF, OFF, ON, OFF),
+    'refuse:read-new:read-new-before-verified',
+  ],
   ['an action comes before a refusal', 'dual-write', flags(ON, ON, ON, OFF), 'act:backfill'],
-  ['contract on while read-new is partly rolled out → refused', 'read-new', flags(ON, ON, PART, ON), 'refuse:contract:contract-before-read-new-fully-on'],
+  [
+    'contract on while read-new is partly rolled out → refused',
+    'read-new',
+    flags(ON, ON, PART, ON),
+    'refuse:contract:contract-before-read-new-fully-on',
+  ],
   ['contract partly on → refused', 'read-new', flags(ON, ON, ON, PART), 'refuse:contract:contract-not-fully-on'],
-  ['contract on before read-new → refused', 'verified', flags(ON, ON, OFF, ON), 'refuse:contract:contract-before-read-new'],
-  ['dual-write off while reads use the new column → refused', 'read-new', flags(OFF, ON, ON, OFF), 'refuse:stop-dual-write:dual-write-off-reads-new'],
-  ['dual-write off after the backfill started → refused', 'verified', flags(OFF, ON, OFF, OFF), 'refuse:stop-dual-write:dual-write-off-after-backfill'],
+  [
+    'contract on before read-new → refused',
+    'verified',
+    flags(ON, ON, OFF, ON),
+    'refuse:contract:contract-before-read-new',
+  ],
+  [
+    'dual-write off while reads use the new column → refused',
+    'read-new',
+    flags(OFF, ON, ON, OFF),
+    'refuse:stop-dual-write:dual-write-off-reads-new',
+  ],
+  [
+    'dual-write off after the backfill started → refused',
+    'verified',
+    flags(OFF, ON, OFF, OFF),
+    'refuse:stop-dual-write:dual-write-off-after-backfill',
+  ],
   // Guards over facts (fleet acknowledgement).
-  ['backfill waits for an instance that does not write both (trigger off)', 'dual-write', flags(ON, ON, OFF, OFF), 'refuse:backfill:guard',
-    { facts: { triggerInstalled: false, liveInstances: [instance('a'), instance('b', { phase: 'expanded', writesNew: false })] } }],
-  ['backfill goes once every live instance writes both (trigger off)', 'dual-write', flags(ON, ON, OFF, OFF), 'act:backfill',
-    { facts: { triggerInstalled: false, liveInstances: [instance('a'), instance('b')] } }],
-  ['contract waits while a live instance reads the old column', 'read-new', flags(ON, ON, ON, ON), 'refuse:contract:guard',
-    { facts: { liveInstances: [instance('a', { readsOld: true })] } }],
+  [
+    'backfill waits for an instance that does not write both (trigger off)',
+    'dual-write',
+    flags(ON, ON, OFF, OFF),
+    'refuse:backfill:guard',
+    {
+      facts: {
+        triggerInstalled: false,
+        liveInstances: [instance('a'), instance('b', { phase: 'expanded', writesNew: false })],
+      },
+    },
+  ],
+  [
+    'backfill goes once every live instance writes both (trigger off)',
+    'dual-write',
+    flags(ON, ON, OFF, OFF),
+    'act:backfill',
+    { facts: { triggerInstalled: false, liveInstances: [instance('a'), instance('b')] } },
+  ],
+  [
+    'contract waits while a live instance reads the old column',
+    'read-new',
+    flags(ON, ON, ON, ON),
+    'refuse:contract:guard',
+    { facts: { liveInstances: [instance('a', { readsOld: true })] } },
+  ],
   // The emergency lever: readOld() by hand holds reads on the old column until read-new is asked for again.
-  ['read-old held + read-new still on → refused, stays verified', 'verified', flags(ON, ON, ON, OFF), 'refuse:read-new:read-new-held', { held: true }],
-  ['read-old held + read-new partly on → refused', 'verified', flags(ON, ON, PART, OFF), 'refuse:read-new:read-new-held', { held: true }],
-  ['read-old held + read-new off → the hold is released', 'verified', flags(ON, ON, OFF, OFF), 'act:release-reads', { held: true }],
+  [
+    'read-old held + read-new still on → refused, stays verified',
+    'verified',
+    flags(ON, ON, ON, OFF),
+    'refuse:read-new:read-new-held',
+    { held: true },
+  ],
+  [
+    'read-old held + read-new partly on → refused',
+    'verified',
+    flags(ON, ON, PART, OFF),
+    'refuse:read-new:read-new-held',
+    { held: true },
+  ],
+  [
+    'read-old held + read-new off → the hold is released',
+    'verified',
+    flags(ON, ON, OFF, OFF),
+    'act:release-reads',
+    { held: true },
+  ],
   ['read-old held + read-new unknown → nothing', 'verified', flags(ON, ON, U, OFF), 'unknown:readNew', { held: true }],
-  ['expand refused while another migration holds the column', 'pending', flags(ON, OFF, OFF, OFF), 'refuse:expand:guard', { facts: { conflicts: ['other'] } }],
+  [
+    'expand refused while another migration holds the column',
+    'pending',
+    flags(ON, OFF, OFF, OFF),
+    'refuse:expand:guard',
+    { facts: { conflicts: ['other'] } },
+  ],
 ];
 
 describe('decideNext: the controller decision table', () => {
   for (const [name, phase, f, expected, extra] of TABLE) {
     it(name, () => {
       const verify = phase === 'verified' || phase === 'read-new' ? CLEAN : null;
-      const step = decideNext({ facts: facts(phase, { verify, ...extra?.facts }), flags: f, backfillRunning: extra?.running ?? false, readsHeld: extra?.held });
+      const step = decideNext({
+        facts: facts(phase, { verify, ...extra?.facts }),
+        flags: f,
+        backfillRunning: extra?.running ?? false,
+        readsHeld: extra?.held,
+      });
       assert.equal(summary(step), expected, JSON.stringify(step));
     });
   }
@@ -105,27 +264,42 @@ describe('decideNext: the controller decision table', () => {
     const held = decideNext({ ...base, flags: flags(ON, ON, ON, OFF), readsHeld: true });
     assert.equal(held.kind, 'refuse');
     assert.match((held as { hint: string }).hint, /off and on again|phaseflag read-new/);
-    assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, OFF, OFF), readsHeld: true })), 'act:release-reads');
+    assert.equal(
+      summary(decideNext({ ...base, flags: flags(ON, ON, OFF, OFF), readsHeld: true })),
+      'act:release-reads',
+    );
     // Released (the executor cleared reads_held_at): the flag is a new intent again.
     assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, OFF, OFF), readsHeld: false })), 'none');
     assert.equal(summary(decideNext({ ...base, flags: flags(ON, ON, ON, OFF), readsHeld: false })), 'act:read-new');
   });
 
   it('names the flag that caused each step, and the guard reason on a fact refusal', () => {
-    const step = decideNext({ facts: facts('dual-write', { triggerInstalled: false, liveInstances: [instance('b', { writesNew: false })] }), flags: flags(ON, ON, OFF, OFF), backfillRunning: false });
+    const step = decideNext({
+      facts: facts('dual-write', { triggerInstalled: false, liveInstances: [instance('b', { writesNew: false })] }),
+      flags: flags(ON, ON, OFF, OFF),
+      backfillRunning: false,
+    });
     assert.equal(step.kind, 'refuse');
     assert.equal((step as { flag: string }).flag, 'backfill');
     assert.match((step as { reason: string }).reason, /\bb\b/);
-    const read = decideNext({ facts: facts('verified', { verify: CLEAN }), flags: flags(ON, ON, ON, OFF), backfillRunning: false });
+    const read = decideNext({
+      facts: facts('verified', { verify: CLEAN }),
+      flags: flags(ON, ON, ON, OFF),
+      backfillRunning: false,
+    });
     assert.deepEqual([read.kind, (read as { flag: string }).flag], ['act', 'readNew']);
     const verify = decideNext({ facts: facts('backfilled'), flags: flags(U, U, U, U), backfillRunning: false });
-    assert.equal((verify as { flag: unknown }).flag, null, 'verify is the phase\'s doing, not a flag\'s');
+    assert.equal((verify as { flag: unknown }).flag, null, "verify is the phase's doing, not a flag's");
   });
 
   it('never moves any phase when every flag is unknown, except verify after a finished backfill', () => {
     for (const phase of PHASES) {
       for (const running of [false, true]) {
-        const step = decideNext({ facts: facts(phase, { verify: CLEAN }), flags: flags(U, U, U, U), backfillRunning: running });
+        const step = decideNext({
+          facts: facts(phase, { verify: CLEAN }),
+          flags: flags(U, U, U, U),
+          backfillRunning: running,
+        });
         if (phase === 'backfilled') assert.equal(summary(step), 'act:verify');
         else assert.notEqual(step.kind, 'act', `${phase}: ${JSON.stringify(step)}`);
         assert.notEqual(step.kind, 'refuse', 'nothing to refuse when nothing is known');
@@ -136,10 +310,16 @@ describe('decideNext: the controller decision table', () => {
   it('never lets read-new happen before verified, whatever the flags', () => {
     const all = [U, OFF, PART, ON];
     for (const phase of ['pending', 'expanded', 'dual-write', 'backfilling', 'paused', 'backfilled'] as Phase[]) {
-      for (const a of all) for (const b of all) for (const c of all) for (const d of all) {
-        const step = decideNext({ facts: facts(phase), flags: flags(a, b, c, d), backfillRunning: false });
-        assert.ok(!(step.kind === 'act' && (step.action === 'read-new' || step.action === 'contract')), `${phase}: ${JSON.stringify(step)}`);
-      }
+      for (const a of all)
+        for (const b of all)
+          for (const c of all)
+            for (const d of all) {
+              const step = decideNext({ facts: facts(phase), flags: flags(a, b, c, d), backfillRunning: false });
+              assert.ok(
+                !(step.kind === 'act' && (step.action === 'read-new' || step.action === 'contract')),
+                `${phase}: ${JSON.stringify(step)}`,
+              );
+            }
     }
   });
 });
@@ -147,14 +327,20 @@ describe('decideNext: the controller decision table', () => {
 describe('controller settings and feature-flag attributes', () => {
   it('defaults the interval to 5 s and never drops the old column unless told', () => {
     assert.deepEqual(parseControllerSettings({}), { intervalMs: 5000, dropOldColumn: false });
-    assert.throws(() => parseControllerSettings({ intervalMs: 0 }), (e: unknown) => isPhaseflagError(e, 'PF_INVALID_OPTIONS'));
+    assert.throws(
+      () => parseControllerSettings({ intervalMs: 0 }),
+      (e: unknown) => isPhaseflagError(e, 'PF_INVALID_OPTIONS'),
+    );
   });
 
   it('uses the current OpenTelemetry names, never the deprecated ones', () => {
     const attrs = featureFlagAttributes('m.read-new', { enabled: true, fullyOn: false, version: '42' }, 'unleash');
     assert.deepEqual(attrs, {
-      'feature_flag.key': 'm.read-new', 'feature_flag.provider.name': 'unleash', 'feature_flag.result.value': true,
-      'feature_flag.result.reason': 'split', 'feature_flag.version': '42',
+      'feature_flag.key': 'm.read-new',
+      'feature_flag.provider.name': 'unleash',
+      'feature_flag.result.value': true,
+      'feature_flag.result.reason': 'split',
+      'feature_flag.version': '42',
     });
     const unknown = featureFlagAttributes('m.read-new', undefined, 'unleash');
     assert.equal(unknown['feature_flag.result.value'], undefined);
@@ -164,8 +350,14 @@ describe('controller settings and feature-flag attributes', () => {
 });
 
 describe('PHASE_FLAGS', () => {
-  it('lists each of a migration\'s four flags once, in phase order', () => {
-    const m = defineMigration({ id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents / 100.0' });
+  it("lists each of a migration's four flags once, in phase order", () => {
+    const m = defineMigration({
+      id: 'orders-amount',
+      table: 'orders',
+      oldColumn: 'amount_cents',
+      newColumn: { name: 'amount', type: 'numeric(12,2)' },
+      backfill: 'amount_cents / 100.0',
+    });
     assert.deepEqual([...PHASE_FLAGS], ['dualWrite', 'backfill', 'readNew', 'contract']);
     assert.deepEqual([...PHASE_FLAGS].sort(), Object.keys(m.flags).sort());
     assert.deepEqual(Object.keys(flags()).sort(), [...PHASE_FLAGS].sort());

@@ -30,14 +30,25 @@ describe('phase state machine', () => {
       assert.ok(d.allowed, `${action} from ${from}: ${'reason' in d ? d.reason : ''}`);
       seen.push(d.to);
     }
-    assert.deepEqual(seen, ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
+    assert.deepEqual(seen, [
+      'expanded',
+      'dual-write',
+      'backfilling',
+      'backfilled',
+      'verified',
+      'read-new',
+      'contracted',
+    ]);
   });
 
   it('refuses read-new before a clean verify, whatever is asked', () => {
     for (const phase of ['dual-write', 'backfilling', 'backfilled'] as Phase[]) {
       assert.equal(decideTransition('read-new', facts(phase)).allowed, false);
     }
-    const dirty = decideTransition('verify', facts('backfilled', { backfillComplete: true, verify: { clean: false, mismatches: 3, afterBackfill: true } }));
+    const dirty = decideTransition(
+      'verify',
+      facts('backfilled', { backfillComplete: true, verify: { clean: false, mismatches: 3, afterBackfill: true } }),
+    );
     assert.equal(dirty.allowed, false);
     assert.match((dirty as { reason: string }).reason, /3 row/);
   });
@@ -45,17 +56,29 @@ describe('phase state machine', () => {
   it('refuses the backfill without the trigger until every live instance writes both columns', () => {
     const noTrigger = { triggerInstalled: false };
     assert.equal(decideTransition('backfill', facts('dual-write', noTrigger)).allowed, false);
-    const lagging = decideTransition('backfill', facts('dual-write', { ...noTrigger, liveInstances: [
-      { instanceId: 'a', phase: 'dual-write', writesOld: true, writesNew: true, readsOld: true },
-      { instanceId: 'b', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true },
-    ] }));
+    const lagging = decideTransition(
+      'backfill',
+      facts('dual-write', {
+        ...noTrigger,
+        liveInstances: [
+          { instanceId: 'a', phase: 'dual-write', writesOld: true, writesNew: true, readsOld: true },
+          { instanceId: 'b', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true },
+        ],
+      }),
+    );
     assert.equal(lagging.allowed, false);
     assert.match((lagging as { reason: string }).reason, /\bb\b/);
   });
 
   it('needs confirmation to contract, and contracted is final', () => {
     assert.equal(decideTransition('contract', facts('read-new')).allowed, false);
-    const readers = decideTransition('contract', facts('read-new', { confirmed: true, liveInstances: [{ instanceId: 'x', phase: 'read-new', writesOld: true, writesNew: true, readsOld: true }] }));
+    const readers = decideTransition(
+      'contract',
+      facts('read-new', {
+        confirmed: true,
+        liveInstances: [{ instanceId: 'x', phase: 'read-new', writesOld: true, writesNew: true, readsOld: true }],
+      }),
+    );
     assert.equal(readers.allowed, false);
     const back = decideTransition('rollback', facts('contracted'));
     assert.equal(back.allowed, false);
@@ -84,15 +107,29 @@ describe('phase state machine', () => {
     const d = decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: dirty }));
     assert.ok(d.allowed);
     assert.equal(d.to, 'backfilling');
-    assert.equal(decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: null })).allowed, false);
-    assert.equal(decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: { clean: true, mismatches: 0, afterBackfill: true } })).allowed, false);
+    assert.equal(
+      decideTransition('repair', facts('backfilled', { backfillComplete: true, verify: null })).allowed,
+      false,
+    );
+    assert.equal(
+      decideTransition(
+        'repair',
+        facts('backfilled', { backfillComplete: true, verify: { clean: true, mismatches: 0, afterBackfill: true } }),
+      ).allowed,
+      false,
+    );
     assert.equal(decideTransition('repair', facts('verified', { verify: dirty })).allowed, false);
     const refused = decideTransition('verify', facts('backfilled', { backfillComplete: true, verify: dirty }));
-    assert.ok(!refused.allowed && /phaseflag repair <id>/.test(refused.hint) && /repair\(\)/.test(refused.hint), 'the verify refusal names repair');
+    assert.ok(
+      !refused.allowed && /phaseflag repair <id>/.test(refused.hint) && /repair\(\)/.test(refused.hint),
+      'the verify refusal names repair',
+    );
   });
 
   it('lets a migration with nothing to sync (a brand-new column) backfill without a trigger', () => {
     assert.equal(decideTransition('backfill', facts('dual-write', { triggerInstalled: false })).allowed, false);
-    assert.ok(decideTransition('backfill', facts('dual-write', { triggerInstalled: false, nothingToSync: true })).allowed);
+    assert.ok(
+      decideTransition('backfill', facts('dual-write', { triggerInstalled: false, nothingToSync: true })).allowed,
+    );
   });
 });

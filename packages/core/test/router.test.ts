@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { defineMigration, Derived, readsNewColumn, Router, StaticFlagSource, PHASES, type Phase } from '../src/index.js';
+import {
+  defineMigration,
+  Derived,
+  readsNewColumn,
+  Router,
+  StaticFlagSource,
+  PHASES,
+  type Phase,
+} from '../src/index.js';
 
 const migration = defineMigration({
   id: 'users-email',
@@ -11,7 +19,10 @@ const migration = defineMigration({
 });
 
 function routerAt(phase: Phase | 'unknown', flags: Record<string, boolean> = {}): Router {
-  return new Router(migration, { flags: new StaticFlagSource(flags), snapshot: { migrationId: migration.id, phase, version: 1 } });
+  return new Router(migration, {
+    flags: new StaticFlagSource(flags),
+    snapshot: { migrationId: migration.id, phase, version: 1 },
+  });
 }
 
 describe('Router', () => {
@@ -39,7 +50,11 @@ describe('Router', () => {
       for (const flag of [true, false, undefined]) {
         const expected = phase === 'contracted' || (phase === 'read-new' && flag === true);
         assert.equal(readsNewColumn(phase, flag), expected, `${phase} × ${flag}`);
-        assert.equal(routerAt(phase, flag === undefined ? {} : { 'users-email.read-new': flag }).decide().read, expected ? 'new' : 'old', `router: ${phase} × ${flag}`);
+        assert.equal(
+          routerAt(phase, flag === undefined ? {} : { 'users-email.read-new': flag }).decide().read,
+          expected ? 'new' : 'old',
+          `router: ${phase} × ${flag}`,
+        );
       }
     }
   });
@@ -62,7 +77,10 @@ describe('Router', () => {
   });
 
   it('does not write the new column before dual-write, and not the old one after contract', () => {
-    assert.deepEqual(routerAt('expanded').writeValues({ id: 1, email: 'a', email_normalized: 'a' }), { id: 1, email: 'a' });
+    assert.deepEqual(routerAt('expanded').writeValues({ id: 1, email: 'a', email_normalized: 'a' }), {
+      id: 1,
+      email: 'a',
+    });
     const after = routerAt('contracted').writeValues({ id: 1, email: 'A' });
     assert.ok(after.email_normalized instanceof Derived);
     assert.equal('email' in after, false);
@@ -94,8 +112,18 @@ describe('Router', () => {
   });
 
   it('keeps writing the source of a derived column after contract, and reads the derived column', () => {
-    const derived = defineMigration({ id: 'users-lower', table: 'users', oldColumn: 'email', intent: 'derive', newColumn: { name: 'email_lower', type: 'text' }, backfill: 'lower(email)' });
-    const r = new Router(derived, { flags: new StaticFlagSource({}), snapshot: { migrationId: derived.id, phase: 'contracted', version: 1 } });
+    const derived = defineMigration({
+      id: 'users-lower',
+      table: 'users',
+      oldColumn: 'email',
+      intent: 'derive',
+      newColumn: { name: 'email_lower', type: 'text' },
+      backfill: 'lower(email)',
+    });
+    const r = new Router(derived, {
+      flags: new StaticFlagSource({}),
+      snapshot: { migrationId: derived.id, phase: 'contracted', version: 1 },
+    });
     const d = r.decide();
     assert.equal(d.readColumn, 'email_lower');
     assert.equal(d.writeOld, true);

@@ -12,14 +12,28 @@ export { DEFAULT_STATE_SCHEMA } from './context.js';
 
 // What requests take and what status reports.
 export type {
-  AppliedTransition, BackfillOptions, BackfillRun, InstanceStatus, MigrationEvent, MigrationRecord, MigrationRef, MigrationStatus,
-  StoredVerifyResult, TransitionCause, TransitionOptions,
+  AppliedTransition,
+  BackfillOptions,
+  BackfillRun,
+  InstanceStatus,
+  MigrationEvent,
+  MigrationRecord,
+  MigrationRef,
+  MigrationStatus,
+  StoredVerifyResult,
+  TransitionCause,
+  TransitionOptions,
 } from './types.js';
 export type { MigrationInspection } from './transitions/facts.js';
 export type { ReadOldOptions } from './transitions/reads.js';
 export type { RepairResult } from './transitions/repair.js';
 export type { SelectOptions, ReadMeaning } from './router/read-select.js';
-export type { ControllerEvent, ControllerRefusalEvent, ControllerTransitionEvent, ControllerLeaderEvent } from './controller/events.js';
+export type {
+  ControllerEvent,
+  ControllerRefusalEvent,
+  ControllerTransitionEvent,
+  ControllerLeaderEvent,
+} from './controller/events.js';
 export type { LeaderInfo } from './controller/leader.js';
 
 // Results of the operations on the database.

@@ -6,15 +6,34 @@
 export { internalsOf, type PhaseflagInternals } from './phaseflag.js';
 export { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 export { resolveMigration, type ResolveOptions } from './catalog/resolve.js';
-export { PostgresStateStore, notifyChannel, type MigrationRow, type EventRow, type InstanceRow } from './store/state-store.js';
+export {
+  PostgresStateStore,
+  notifyChannel,
+  type MigrationRow,
+  type EventRow,
+  type InstanceRow,
+} from './store/state-store.js';
 export { installStateStore } from './store/installer.js';
 export { LATEST_SCHEMA_VERSION } from './store/schema.js';
 export { runDdl, type RunDdlOptions, type DdlOutcome } from './operations/ddl.js';
 export { planMigration, planResolved } from './operations/plan.js';
 export type { Step, StepOptions } from './operations/steps/step.js';
-export { expandSteps, dualWriteSteps, contractStepsBefore, contractStepsAfter, rollbackSteps, applySteps } from './operations/steps/phase-steps.js';
+export {
+  expandSteps,
+  dualWriteSteps,
+  contractStepsBefore,
+  contractStepsAfter,
+  rollbackSteps,
+  applySteps,
+} from './operations/steps/phase-steps.js';
 export { syncTriggerInstalled } from './operations/steps/sync-trigger.js';
-export { prepareBackfill, runBackfill, backfillProgress, resetBackfill, BACKFILL_ATTR } from './operations/backfill/index.js';
+export {
+  prepareBackfill,
+  runBackfill,
+  backfillProgress,
+  resetBackfill,
+  BACKFILL_ATTR,
+} from './operations/backfill/index.js';
 export type { BackfillRunOptions, BackfillPlanInfo } from './operations/backfill/index.js';
 export { setBackfillKnobs, readBackfillKnobs, knobsChannel } from './operations/backfill/knobs.js';
 export { findBackfillRunner } from './operations/backfill/holder.js';

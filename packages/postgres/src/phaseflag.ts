@@ -58,7 +58,9 @@ export class Phaseflag {
     this.graceMs = options.graceMs ?? 2 * this.pollIntervalMs;
     this.instanceTtlMs = options.instanceTtlMs ?? 30_000;
     this.#store = new PostgresStateStore(this.#ctx, { pollIntervalMs: this.pollIntervalMs });
-    Object.defineProperty(this, INTERNALS, { value: { ctx: this.#ctx, store: this.#store } satisfies PhaseflagInternals });
+    Object.defineProperty(this, INTERNALS, {
+      value: { ctx: this.#ctx, store: this.#store } satisfies PhaseflagInternals,
+    });
   }
 
   /** The knex instance it was given. */
@@ -78,17 +80,25 @@ export class Phaseflag {
 
   /** The handle of a declared migration (validated here; the same handle for the same id). */
   migration(definition: Migration | MigrationInput): MigrationHandle {
-    const migration = 'primaryKey' in definition && Array.isArray(definition.primaryKey) && Object.isFrozen(definition)
-      ? (definition as Migration) : defineMigration(definition as MigrationInput);
+    const migration =
+      'primaryKey' in definition && Array.isArray(definition.primaryKey) && Object.isFrozen(definition)
+        ? (definition as Migration)
+        : defineMigration(definition as MigrationInput);
     const existing = this.#handles.get(migration.id);
     if (existing) return existing;
-    const handle = new MigrationHandle({
-      ctx: this.#ctx, store: this.#store, graceMs: this.graceMs, instanceTtlMs: this.instanceTtlMs,
-      trackRouter: (router) => {
-        this.#routers.add(router);
-        return () => this.#routers.delete(router);
+    const handle = new MigrationHandle(
+      {
+        ctx: this.#ctx,
+        store: this.#store,
+        graceMs: this.graceMs,
+        instanceTtlMs: this.instanceTtlMs,
+        trackRouter: (router) => {
+          this.#routers.add(router);
+          return () => this.#routers.delete(router);
+        },
       },
-    }, migration);
+      migration,
+    );
     this.#handles.set(migration.id, handle);
     return handle;
   }

@@ -4,7 +4,13 @@ import { runBackfill } from '../src/operations/backfill/index.js';
 import { RECLAIM_SPAN } from '../src/operations/backfill/reclaim.js';
 import { syncTriggerName } from '../src/operations/steps/sync-trigger.js';
 import {
-  createUsers, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows, type BackfillSuite,
+  createUsers,
+  registerMigration,
+  resolveFor,
+  setupBackfillSuite,
+  usersMigration,
+  wrongRows,
+  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 /**
@@ -39,7 +45,10 @@ describe('backfill: space and triggers', function () {
   async function countingTrigger(table: string, name: string, enable = ''): Promise<void> {
     await s.ctx.knex.raw(`CREATE OR REPLACE FUNCTION pf_touch_counter() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN NEW.touches := OLD.touches + 1; RETURN NEW; END $$`);
-    await s.ctx.knex.raw('CREATE TRIGGER ?? BEFORE UPDATE ON ?? FOR EACH ROW EXECUTE FUNCTION pf_touch_counter()', [name, table]);
+    await s.ctx.knex.raw('CREATE TRIGGER ?? BEFORE UPDATE ON ?? FOR EACH ROW EXECUTE FUNCTION pf_touch_counter()', [
+      name,
+      table,
+    ]);
     if (enable) await s.ctx.knex.raw(`ALTER TABLE ?? ENABLE ${enable} TRIGGER ??`, [table, name]);
   }
 
@@ -66,10 +75,17 @@ describe('backfill: space and triggers', function () {
     const ms = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
     const lastVacuum = ms(vacuums[vacuums.length - 1]!.startTime);
     const lastBatch = Math.max(...batches.map((b) => ms(b.endTime)));
-    assert.ok(lastVacuum >= lastBatch - 1, `last VACUUM began ${lastVacuum - lastBatch} ms after the last batch ended (${vacuums.map((v) => v.attributes['phaseflag.vacuum.kind']).join(', ')})`);
+    assert.ok(
+      lastVacuum >= lastBatch - 1,
+      `last VACUUM began ${lastVacuum - lastBatch} ms after the last batch ended (${vacuums.map((v) => v.attributes['phaseflag.vacuum.kind']).join(', ')})`,
+    );
     const run = s.spans.byName(SPAN.backfill)[0]!;
     assert.ok(vacuums.every((v) => v.parentSpanContext?.spanId === run.spanContext().spanId));
-    const stats = (await ctx.knex.raw("SELECT vacuum_count::int AS n FROM pg_stat_user_tables WHERE relid = 'users_reclaim'::regclass")).rows[0];
+    const stats = (
+      await ctx.knex.raw(
+        "SELECT vacuum_count::int AS n FROM pg_stat_user_tables WHERE relid = 'users_reclaim'::regclass",
+      )
+    ).rows[0];
     assert.ok(stats.n >= 2, `pg_stat_user_tables counts them: ${stats.n}`);
 
     await createUsers(ctx.knex, 'users_noreclaim', 30_000);
@@ -95,7 +111,7 @@ describe('backfill: space and triggers', function () {
     assert.equal(result.completed, true);
     assert.equal(await wrongRows(ctx.knex, 'users_own', 'email_lower', 'lower(email)'), 0);
     assert.equal(result.batchesWithoutTriggers, result.batches);
-    assert.equal(await touched('users_own'), 0, 'the migration\'s own trigger did not fire for the backfill');
+    assert.equal(await touched('users_own'), 0, "the migration's own trigger did not fire for the backfill");
     // The application's writes still fire it: the setting lasts for the batch's transaction only.
     await ctx.knex.raw('UPDATE users_own SET email = upper(email) WHERE id <= 10');
     assert.equal(await touched('users_own'), 10);
@@ -105,11 +121,16 @@ describe('backfill: space and triggers', function () {
     const { ctx } = s;
     const cases: { table: string; setup: (trigger: string) => Promise<void>; skipOwnTrigger?: boolean }[] = [
       { table: 'users_audit', setup: () => countingTrigger('users_audit', 'audit_touch') },
-      { table: 'users_replica', setup: async (own) => {
-        await countingTrigger('users_replica', own);
-        await ctx.knex.raw('CREATE TRIGGER replica_only BEFORE UPDATE ON users_replica FOR EACH ROW EXECUTE FUNCTION pf_touch_counter()');
-        await ctx.knex.raw('ALTER TABLE users_replica ENABLE REPLICA TRIGGER replica_only');
-      } },
+      {
+        table: 'users_replica',
+        setup: async (own) => {
+          await countingTrigger('users_replica', own);
+          await ctx.knex.raw(
+            'CREATE TRIGGER replica_only BEFORE UPDATE ON users_replica FOR EACH ROW EXECUTE FUNCTION pf_touch_counter()',
+          );
+          await ctx.knex.raw('ALTER TABLE users_replica ENABLE REPLICA TRIGGER replica_only');
+        },
+      },
       { table: 'users_optout', setup: (own) => countingTrigger('users_optout', own), skipOwnTrigger: false },
     ];
     for (const c of cases) {
@@ -117,7 +138,10 @@ describe('backfill: space and triggers', function () {
       const r = await resolveFor(ctx.knex, usersMigration(c.table.replace('_', '-'), c.table));
       await c.setup(syncTriggerName(r));
       await registerMigration(ctx, r);
-      const result = await runBackfill(ctx, r, { batch: { size: 1000, targetBatchMs: 0 }, ...(c.skipOwnTrigger === false ? { skipOwnTrigger: false } : {}) });
+      const result = await runBackfill(ctx, r, {
+        batch: { size: 1000, targetBatchMs: 0 },
+        ...(c.skipOwnTrigger === false ? { skipOwnTrigger: false } : {}),
+      });
       assert.equal(result.completed, true, c.table);
       assert.equal(result.batchesWithoutTriggers, 0, c.table);
       assert.equal(await touched(c.table), 5000, `${c.table}: every row went through the triggers`);
@@ -141,8 +165,15 @@ describe('backfill: space and triggers', function () {
       onProgress: () => undefined,
     });
     assert.equal(result.completed, true);
-    assert.ok(result.batchesWithoutTriggers >= 3 && result.batchesWithoutTriggers < result.batches, `${result.batchesWithoutTriggers} of ${result.batches}`);
+    assert.ok(
+      result.batchesWithoutTriggers >= 3 && result.batchesWithoutTriggers < result.batches,
+      `${result.batchesWithoutTriggers} of ${result.batches}`,
+    );
     const touchedRows = await touched('users_late');
-    assert.equal(touchedRows, 1000 * (result.batches - result.batchesWithoutTriggers), 'rows of the batches that fired triggers');
+    assert.equal(
+      touchedRows,
+      1000 * (result.batches - result.batchesWithoutTriggers),
+      'rows of the batches that fired triggers',
+    );
   });
 });

@@ -1,11 +1,28 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN } from '@phaseflag/core';
-import { canStartReplica, captureMetrics, captureSpans, holdsFor, replicaUnavailableReason, startReplica, waitFor, type ReplicaPair } from '@phaseflag/testkit';
+import {
+  canStartReplica,
+  captureMetrics,
+  captureSpans,
+  holdsFor,
+  replicaUnavailableReason,
+  startReplica,
+  waitFor,
+  type ReplicaPair,
+} from '@phaseflag/testkit';
 import knex, { type Knex } from 'knex';
 import { runBackfill, type BackfillProgress, type BackfillResult } from '../src/operations/backfill/index.js';
 import { createContext, type ExecutorContext } from '../src/context.js';
 import { installStateStore } from '../src/store/installer.js';
-import { createUsers, rangeTotals, registerMigration, resolveFor, usersMigration, wrongRows, type LogLine } from './fixtures/backfill-suite.js';
+import {
+  createUsers,
+  rangeTotals,
+  registerMigration,
+  resolveFor,
+  usersMigration,
+  wrongRows,
+  type LogLine,
+} from './fixtures/backfill-suite.js';
 
 describe('backfill with a streaming replica', function () {
   this.timeout(180_000);
@@ -27,8 +44,15 @@ describe('backfill with a streaming replica', function () {
     primary = knex({ client: 'pg', connection: pair.primaryUrl, pool: { min: 0, max: 6 } });
     replica = knex({ client: 'pg', connection: pair.replicaUrl, pool: { min: 0, max: 2 } });
     ctx = createContext({
-      knex: primary, stateSchema: 'pf_state', actor: 'test',
-      logger: { debug() {}, info: (message, fields) => logs.push({ level: 'info', message, fields }), warn: (message, fields) => logs.push({ level: 'warn', message, fields }), error() {} },
+      knex: primary,
+      stateSchema: 'pf_state',
+      actor: 'test',
+      logger: {
+        debug() {},
+        info: (message, fields) => logs.push({ level: 'info', message, fields }),
+        warn: (message, fields) => logs.push({ level: 'warn', message, fields }),
+        error() {},
+      },
     });
     await installStateStore(ctx);
   });
@@ -58,10 +82,16 @@ describe('backfill with a streaming replica', function () {
     }).then((x) => (settled = x));
 
     // The first batch alone writes more than 64 kB of WAL; after it the lag stays above the limit.
-    await waitFor(() => logs.some((l) => /backfill throttled: replica .* bytes behind/.test(l.message)), { timeoutMs: 20_000, description: 'throttling to start' });
+    await waitFor(() => logs.some((l) => /backfill throttled: replica .* bytes behind/.test(l.message)), {
+      timeoutMs: 20_000,
+      description: 'throttling to start',
+    });
     const early = await rangeTotals(ctx, 'users-rep');
-    await holdsFor(async () => settled === undefined && (await rangeTotals(ctx, 'users-rep')).batches === early.batches, 1500,
-      { intervalMs: 100, description: 'the run waiting, with no batch committed, while the replica is paused' });
+    await holdsFor(
+      async () => settled === undefined && (await rangeTotals(ctx, 'users-rep')).batches === early.batches,
+      1500,
+      { intervalMs: 100, description: 'the run waiting, with no batch committed, while the replica is paused' },
+    );
     const held = await rangeTotals(ctx, 'users-rep');
     assert.equal(settled, undefined, 'the run is still waiting');
     assert.equal(held.batches, early.batches, 'no batch commits while the replica is paused');
@@ -78,7 +108,7 @@ describe('backfill with a streaming replica', function () {
     const run = spans.byName(SPAN.backfill)[0]!;
     assert.ok(run.events.some((e) => e.name === 'throttle.start') && run.events.some((e) => e.name === 'throttle.end'));
     assert.ok(Number(run.attributes[ATTR.throttledMs]) >= 1500);
-    assert.ok(await metrics.histogramCount(METRIC.throttleWait, { [ATTR.migrationId]: 'users-rep' }) >= 1);
+    assert.ok((await metrics.histogramCount(METRIC.throttleWait, { [ATTR.migrationId]: 'users-rep' })) >= 1);
     // One line when a stretch starts and one when it ends. With a limit smaller than one batch's WAL, each batch
     // after the resume opens a short stretch of its own until the replica has replayed it.
     const starts = logs.filter((l) => /backfill throttled/.test(l.message)).length;

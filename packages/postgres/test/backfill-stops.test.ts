@@ -3,7 +3,14 @@ import { ATTR, SPAN, isPhaseflagError } from '@phaseflag/core';
 import { startLoad, waitFor } from '@phaseflag/testkit';
 import { prepareBackfill, runBackfill } from '../src/operations/backfill/index.js';
 import {
-  createUsers, rangeTotals, registerMigration, resolveFor, setPhase, setupBackfillSuite, usersMigration, wrongRows,
+  createUsers,
+  rangeTotals,
+  registerMigration,
+  resolveFor,
+  setPhase,
+  setupBackfillSuite,
+  usersMigration,
+  wrongRows,
   type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
@@ -32,7 +39,9 @@ describe('backfill: pause, a second runner, live writes', function () {
     const other = s.otherContext();
 
     const running = runBackfill(ctx, r, { batch: { size: 500, targetBatchMs: 0, pauseMs: 15 } });
-    await waitFor(async () => (await rangeTotals(other, 'users-pause')).batches >= 5, { description: 'five committed batches' });
+    await waitFor(async () => (await rangeTotals(other, 'users-pause')).batches >= 5, {
+      description: 'five committed batches',
+    });
     await setPhase(other, 'users-pause', 'paused');
     // The transition has committed: from here on no batch may commit.
     const atPause = await rangeTotals(other, 'users-pause');
@@ -43,9 +52,17 @@ describe('backfill: pause, a second runner, live writes', function () {
     const afterStop = await rangeTotals(other, 'users-pause');
     assert.deepEqual(afterStop, atPause, 'no batch committed after the pause');
     assert.equal(afterStop.rowsDone, afterStop.batches * 500);
-    const checkpoint = (await ctx.knex.raw('SELECT checkpoint::text AS c FROM ??.backfill_ranges WHERE migration_id = ?', [ctx.stateSchema, 'users-pause'])).rows[0].c;
+    const checkpoint = (
+      await ctx.knex.raw('SELECT checkpoint::text AS c FROM ??.backfill_ranges WHERE migration_id = ?', [
+        ctx.stateSchema,
+        'users-pause',
+      ])
+    ).rows[0].c;
     assert.equal(checkpoint, `[${afterStop.batches * 500}]`);
-    assert.equal((await ctx.knex.raw('SELECT count(*)::int AS n FROM users_pause WHERE email_lower IS NOT NULL')).rows[0].n, afterStop.rowsDone);
+    assert.equal(
+      (await ctx.knex.raw('SELECT count(*)::int AS n FROM users_pause WHERE email_lower IS NOT NULL')).rows[0].n,
+      afterStop.rowsDone,
+    );
 
     // While paused a run does nothing.
     s.spans.reset();
@@ -72,7 +89,9 @@ describe('backfill: pause, a second runner, live writes', function () {
     const stop = new AbortController();
 
     const first = runBackfill(ctx, r, { batch: { size: 100, targetBatchMs: 0, pauseMs: 20 }, signal: stop.signal });
-    await waitFor(async () => (await rangeTotals(other, 'users-lock')).batches >= 1, { description: 'first runner working' });
+    await waitFor(async () => (await rangeTotals(other, 'users-lock')).batches >= 1, {
+      description: 'first runner working',
+    });
     await assert.rejects(runBackfill(other, r), (e: unknown) => {
       assert.ok(isPhaseflagError(e, 'PF_BACKFILL_LOCKED'), String(e));
       assert.equal(e.name, 'ConflictError');
@@ -100,15 +119,30 @@ describe('backfill: pause, a second runner, live writes', function () {
     const app = s.suite.newKnex({ pool: { min: 0, max: 4 } });
     let nextId = 40_000;
     const load = startLoad({
-      knex: app, concurrency: 3, ops: [
-        { name: 'insert', run: async (_i, db) => {
-          const id = ++nextId;
-          await db.raw("INSERT INTO users_live (id, email, email_lower) VALUES (?, 'New' || ?::text || '@X.org', lower('New' || ?::text || '@X.org'))", [id, id, id]);
-        } },
-        { name: 'update', weight: 2, run: async (i, db) => {
-          const id = 1 + ((i * 7919) % 40_000);
-          await db.raw("UPDATE users_live SET email = 'Changed' || ?::text || '@Y.org', email_lower = lower('Changed' || ?::text || '@Y.org') WHERE id = ?", [i, i, id]);
-        } },
+      knex: app,
+      concurrency: 3,
+      ops: [
+        {
+          name: 'insert',
+          run: async (_i, db) => {
+            const id = ++nextId;
+            await db.raw(
+              "INSERT INTO users_live (id, email, email_lower) VALUES (?, 'New' || ?::text || '@X.org', lower('New' || ?::text || '@X.org'))",
+              [id, id, id],
+            );
+          },
+        },
+        {
+          name: 'update',
+          weight: 2,
+          run: async (i, db) => {
+            const id = 1 + ((i * 7919) % 40_000);
+            await db.raw(
+              "UPDATE users_live SET email = 'Changed' || ?::text || '@Y.org', email_lower = lower('Changed' || ?::text || '@Y.org') WHERE id = ?",
+              [i, i, id],
+            );
+          },
+        },
       ],
     });
     // The backfill starts once the application is writing, so that it runs under the load from its first batch.
@@ -120,7 +154,9 @@ describe('backfill: pause, a second runner, live writes', function () {
     assert.ok(report.byOp.insert!.ops > 10 && report.byOp.update!.ops > 10, JSON.stringify(report.byOp));
     assert.equal(result.completed, true);
     assert.equal(await wrongRows(ctx.knex, 'users_live', 'email_lower', 'lower(email)'), 0);
-    const keysTo = s.spans.byName(SPAN.backfillBatch).map((b) => (JSON.parse(String(b.attributes[ATTR.keyTo])) as number[])[0]!);
+    const keysTo = s.spans
+      .byName(SPAN.backfillBatch)
+      .map((b) => (JSON.parse(String(b.attributes[ATTR.keyTo])) as number[])[0]!);
     assert.ok(Math.max(...keysTo) <= 40_000, 'no batch went past the snapshot bound');
     assert.equal((await rangeTotals(ctx, 'users-live')).rowsDone, 40_000);
     assert.ok(Number((await ctx.knex.raw('SELECT count(*) AS n FROM users_live')).rows[0].n) > 40_000);

@@ -1,8 +1,21 @@
 import assert from 'node:assert/strict';
 import { ATTR, METRIC, SPAN, isPhaseflagError } from '@phaseflag/core';
-import { backfillProgress, prepareBackfill, resetBackfill, runBackfill, type BackfillResult } from '../src/operations/backfill/index.js';
 import {
-  createUsers, migrationFor, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, wrongRows,
+  backfillProgress,
+  prepareBackfill,
+  resetBackfill,
+  runBackfill,
+  type BackfillResult,
+} from '../src/operations/backfill/index.js';
+import {
+  createUsers,
+  migrationFor,
+  rangeTotals,
+  registerMigration,
+  resolveFor,
+  setupBackfillSuite,
+  usersMigration,
+  wrongRows,
   type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
@@ -37,7 +50,12 @@ describe('backfill', function () {
     assert.equal(result.rowsUpdated, 100_000);
     assert.equal(result.rowsScanned, 100_000);
     assert.equal(await wrongRows(ctx.knex, 'users_one', 'email_lower', 'lower(email)'), 0);
-    const m = (await ctx.knex.raw('SELECT phase, rows_backfilled, backfill_started_at, backfill_completed_at FROM ??.migrations WHERE id = ?', [ctx.stateSchema, 'users-one'])).rows[0];
+    const m = (
+      await ctx.knex.raw(
+        'SELECT phase, rows_backfilled, backfill_started_at, backfill_completed_at FROM ??.migrations WHERE id = ?',
+        [ctx.stateSchema, 'users-one'],
+      )
+    ).rows[0];
     assert.equal(m.phase, 'backfilling', 'the runner never moves the phase');
     assert.equal(Number(m.rows_backfilled), 100_000);
     assert.ok(m.backfill_started_at && m.backfill_completed_at);
@@ -52,13 +70,27 @@ describe('backfill', function () {
     assert.equal(run.attributes['phaseflag.backfill.workers'], 1);
     const batches = s.spans.byName(SPAN.backfillBatch);
     assert.equal(batches.length, result.batches);
-    assert.ok(batches.every((b) => b.parentSpanContext?.spanId === run.spanContext().spanId && b.spanContext().traceId === run.spanContext().traceId));
-    assert.equal(batches.reduce((n, b) => n + Number(b.attributes[ATTR.rows]), 0), 100_000);
+    assert.ok(
+      batches.every(
+        (b) =>
+          b.parentSpanContext?.spanId === run.spanContext().spanId &&
+          b.spanContext().traceId === run.spanContext().traceId,
+      ),
+    );
+    assert.equal(
+      batches.reduce((n, b) => n + Number(b.attributes[ATTR.rows]), 0),
+      100_000,
+    );
     assert.equal(batches[0]!.attributes[ATTR.keyFrom], '', 'the first batch starts at the beginning of the range');
     assert.equal(batches[batches.length - 1]!.attributes[ATTR.keyTo], '[100000]');
     assert.equal(await s.metrics.sum(METRIC.rowsBackfilled, { [ATTR.migrationId]: 'users-one' }), 100_000);
-    assert.equal(await s.metrics.histogramCount(METRIC.batchDuration, { [ATTR.migrationId]: 'users-one' }), result.batches);
-    console.log(`      (100k rows, 1 worker: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`);
+    assert.equal(
+      await s.metrics.histogramCount(METRIC.batchDuration, { [ATTR.migrationId]: 'users-one' }),
+      result.batches,
+    );
+    console.log(
+      `      (100k rows, 1 worker: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`,
+    );
   });
 
   it('splits 100k rows into two disjoint ranges for two workers, with nothing between them', async () => {
@@ -69,7 +101,13 @@ describe('backfill', function () {
 
     const plan = await prepareBackfill(ctx, r, { workers: 2 });
     assert.equal(plan.split, 'arithmetic');
-    assert.deepEqual(plan.ranges.map((x) => [x.lowerKey, x.upperKey]), [[null, [50000]], [[50000], [100000]]]);
+    assert.deepEqual(
+      plan.ranges.map((x) => [x.lowerKey, x.upperKey]),
+      [
+        [null, [50000]],
+        [[50000], [100000]],
+      ],
+    );
     const result = await runBackfill(ctx, r, { batch: { workers: 2 } });
 
     assert.equal(result.completed, true);
@@ -80,7 +118,9 @@ describe('backfill', function () {
     assert.equal(totals.rowsDone, 100_000, 'each row counted by exactly one range');
     const workers = new Set(s.spans.byName(SPAN.backfillBatch).map((b) => b.attributes[ATTR.worker]));
     assert.deepEqual([...workers].sort(), [0, 1]);
-    console.log(`      (100k rows, 2 workers: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`);
+    console.log(
+      `      (100k rows, 2 workers: ${result.durationMs} ms, ${rate(100_000, result)} rows/s, ${result.batches} batches)`,
+    );
   });
 
   it('changes each row exactly once with four workers, boundary keys included', async () => {
@@ -91,32 +131,53 @@ describe('backfill', function () {
 
     const plan = await prepareBackfill(ctx, r, { workers: 4 });
     assert.equal(plan.ranges.length, 4);
-    for (let i = 1; i < plan.ranges.length; i++) assert.deepEqual(plan.ranges[i]!.lowerKey, plan.ranges[i - 1]!.upperKey);
+    for (let i = 1; i < plan.ranges.length; i++)
+      assert.deepEqual(plan.ranges[i]!.lowerKey, plan.ranges[i - 1]!.upperKey);
     const result = await runBackfill(ctx, r, { batch: { workers: 4, size: 1000, targetBatchMs: 0 } });
 
     assert.equal(result.completed, true);
     const touches = (await ctx.knex.raw('SELECT touches, count(*)::int AS n FROM users_once GROUP BY touches')).rows;
     assert.deepEqual(touches, [{ touches: 1, n: 30_001 }]);
     const bounds = plan.ranges.map((x) => (x.upperKey as number[])[0]);
-    const edge = (await ctx.knex.raw('SELECT count(*)::int AS n FROM users_once WHERE id = ANY(?) AND email_lower = lower(email) AND touches = 1', [bounds])).rows[0].n;
+    const edge = (
+      await ctx.knex.raw(
+        'SELECT count(*)::int AS n FROM users_once WHERE id = ANY(?) AND email_lower = lower(email) AND touches = 1',
+        [bounds],
+      )
+    ).rows[0].n;
     assert.equal(edge, bounds.length);
     assert.equal((await rangeTotals(ctx, 'users-once')).rowsDone, 30_001);
   });
 
   it('backfills a type change, int cents to numeric(12,2)', async () => {
     const { ctx } = s;
-    await ctx.knex.raw('CREATE TABLE orders (id integer PRIMARY KEY, amount_cents integer NOT NULL, amount numeric(12,2))');
-    await ctx.knex.raw('INSERT INTO orders (id, amount_cents) SELECT g, (g * 7919) % 1000003 FROM generate_series(1, 20000) AS g');
-    const r = await resolveFor(ctx.knex, migrationFor({
-      id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents / 100.0',
-    }));
+    await ctx.knex.raw(
+      'CREATE TABLE orders (id integer PRIMARY KEY, amount_cents integer NOT NULL, amount numeric(12,2))',
+    );
+    await ctx.knex.raw(
+      'INSERT INTO orders (id, amount_cents) SELECT g, (g * 7919) % 1000003 FROM generate_series(1, 20000) AS g',
+    );
+    const r = await resolveFor(
+      ctx.knex,
+      migrationFor({
+        id: 'orders-amount',
+        table: 'orders',
+        oldColumn: 'amount_cents',
+        newColumn: { name: 'amount', type: 'numeric(12,2)' },
+        backfill: 'amount_cents / 100.0',
+      }),
+    );
     await registerMigration(ctx, r);
 
     const result = await runBackfill(ctx, r);
 
     assert.equal(result.completed, true);
     assert.equal(result.rowsUpdated, 20_000);
-    assert.equal((await ctx.knex.raw('SELECT count(*)::int AS n FROM orders WHERE amount IS DISTINCT FROM amount_cents / 100.0')).rows[0].n, 0);
+    assert.equal(
+      (await ctx.knex.raw('SELECT count(*)::int AS n FROM orders WHERE amount IS DISTINCT FROM amount_cents / 100.0'))
+        .rows[0].n,
+      0,
+    );
     assert.equal((await ctx.knex.raw('SELECT amount::text AS a FROM orders WHERE id = 1')).rows[0].a, '79.19');
     // A second run finds nothing left to write: rows already equal to the expression are skipped, not rewritten.
     await resetBackfill(ctx, 'orders-amount');
@@ -128,18 +189,36 @@ describe('backfill', function () {
   it('stops on a value the new type cannot hold, naming the row (key, value, error), with the checkpoint kept', async () => {
     const { ctx } = s;
     await ctx.knex.raw('CREATE TABLE prices (id integer PRIMARY KEY, cents integer NOT NULL, price numeric(6,2))');
-    await ctx.knex.raw('INSERT INTO prices (id, cents) SELECT g, CASE WHEN g = 2500 THEN 100000000 ELSE g END FROM generate_series(1, 4000) AS g');
-    const r = await resolveFor(ctx.knex, migrationFor({
-      id: 'prices', table: 'prices', oldColumn: 'cents', newColumn: { name: 'price', type: 'numeric(6,2)' }, backfill: 'cents / 100.0',
-    }));
+    await ctx.knex.raw(
+      'INSERT INTO prices (id, cents) SELECT g, CASE WHEN g = 2500 THEN 100000000 ELSE g END FROM generate_series(1, 4000) AS g',
+    );
+    const r = await resolveFor(
+      ctx.knex,
+      migrationFor({
+        id: 'prices',
+        table: 'prices',
+        oldColumn: 'cents',
+        newColumn: { name: 'price', type: 'numeric(6,2)' },
+        backfill: 'cents / 100.0',
+      }),
+    );
     await registerMigration(ctx, r);
 
     await assert.rejects(runBackfill(ctx, r, { batch: { size: 1000, targetBatchMs: 0 } }), (e: unknown) => {
       // Not the batch's lower bound ([2000]): the row itself, found by halving the failed batch.
       assert.ok(isPhaseflagError(e, 'PF_BACKFILL_ROW_FAILED'), String(e));
       assert.match(e.message, /key \[2500\]: cents = "100000000": numeric field overflow/);
-      assert.deepEqual({ ...(e.value as Record<string, unknown>), rows: undefined },
-        { key: [2500], oldValue: '100000000', error: 'numeric field overflow', sqlstate: '22003', rows: undefined, rowsUpdated: 2000 });
+      assert.deepEqual(
+        { ...(e.value as Record<string, unknown>), rows: undefined },
+        {
+          key: [2500],
+          oldValue: '100000000',
+          error: 'numeric field overflow',
+          sqlstate: '22003',
+          rows: undefined,
+          rowsUpdated: 2000,
+        },
+      );
       return true;
     });
     assert.deepEqual(await rangeTotals(ctx, 'prices'), { rowsDone: 2000, batches: 2, ranges: 1, done: 0 });
@@ -148,18 +227,28 @@ describe('backfill', function () {
 
   it('walks a composite primary key (int, text) with sampled boundaries and row comparisons', async () => {
     const { ctx } = s;
-    await ctx.knex.raw(`CREATE TABLE accounts (tenant_id integer, code text, name text NOT NULL, name_upper text, touches int NOT NULL DEFAULT 0,
+    await ctx.knex
+      .raw(`CREATE TABLE accounts (tenant_id integer, code text, name text NOT NULL, name_upper text, touches int NOT NULL DEFAULT 0,
                         PRIMARY KEY (tenant_id, code))`);
     await ctx.knex.raw(`INSERT INTO accounts (tenant_id, code, name)
                         SELECT g % 37, 'c' || (g / 37) || CASE WHEN g % 2 = 0 THEN '''quote' ELSE ' space' END, 'name ' || g
                           FROM generate_series(1, 25000) AS g`);
     await ctx.knex.raw(`CREATE FUNCTION pf_touch_upper() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.name_upper IS DISTINCT FROM OLD.name_upper THEN NEW.touches := OLD.touches + 1; END IF; RETURN NEW; END $$`);
-    await ctx.knex.raw('CREATE TRIGGER pf_count_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION pf_touch_upper()');
-    const r = await resolveFor(ctx.knex, migrationFor({
-      id: 'accounts-upper', table: 'accounts', primaryKey: ['tenant_id', 'code'], oldColumn: 'name',
-      newColumn: { name: 'name_upper', type: 'text' }, backfill: 'upper(name)',
-    }));
+    await ctx.knex.raw(
+      'CREATE TRIGGER pf_count_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION pf_touch_upper()',
+    );
+    const r = await resolveFor(
+      ctx.knex,
+      migrationFor({
+        id: 'accounts-upper',
+        table: 'accounts',
+        primaryKey: ['tenant_id', 'code'],
+        oldColumn: 'name',
+        newColumn: { name: 'name_upper', type: 'text' },
+        backfill: 'upper(name)',
+      }),
+    );
     await registerMigration(ctx, r);
 
     const plan = await prepareBackfill(ctx, r, { workers: 3 });
@@ -169,7 +258,9 @@ describe('backfill', function () {
     const result = await runBackfill(ctx, r, { batch: { workers: 3, size: 700, targetBatchMs: 0 } });
 
     assert.equal(result.completed, true);
-    assert.deepEqual((await ctx.knex.raw('SELECT touches, count(*)::int AS n FROM accounts GROUP BY touches')).rows, [{ touches: 1, n: 25_000 }]);
+    assert.deepEqual((await ctx.knex.raw('SELECT touches, count(*)::int AS n FROM accounts GROUP BY touches')).rows, [
+      { touches: 1, n: 25_000 },
+    ]);
     assert.equal(await wrongRows(ctx.knex, 'accounts', 'name_upper', 'upper(name)'), 0);
     assert.equal((await rangeTotals(ctx, 'accounts-upper')).rowsDone, 25_000);
     const keyTo = s.spans.byName(SPAN.backfillBatch).map((b) => JSON.parse(String(b.attributes[ATTR.keyTo])));
@@ -184,7 +275,10 @@ describe('backfill', function () {
     const sizes = () => s.spans.byName(SPAN.backfillBatch).map((b) => Number(b.attributes[ATTR.batchSize]));
 
     // Too small a start: 100 rows take far less than 40 ms, so batches grow.
-    await runBackfill(ctx, r, { batch: { size: 100, minSize: 50, maxSize: 50_000, targetBatchMs: 40 }, shouldContinue: () => sizes().length < 12 });
+    await runBackfill(ctx, r, {
+      batch: { size: 100, minSize: 50, maxSize: 50_000, targetBatchMs: 40 },
+      shouldContinue: () => sizes().length < 12,
+    });
     const growing = sizes();
     assert.ok(growing[growing.length - 1]! >= 4 * growing[0]!, `batches grew: ${growing.join(', ')}`);
 
@@ -192,7 +286,10 @@ describe('backfill', function () {
     await resetBackfill(ctx, 'users-adapt');
     await ctx.knex.raw('UPDATE users_adapt SET email_lower = NULL');
     s.spans.reset();
-    await runBackfill(ctx, r, { batch: { size: 20_000, minSize: 100, maxSize: 20_000, targetBatchMs: 2 }, shouldContinue: () => sizes().length < 6 });
+    await runBackfill(ctx, r, {
+      batch: { size: 20_000, minSize: 100, maxSize: 20_000, targetBatchMs: 2 },
+      shouldContinue: () => sizes().length < 6,
+    });
     const shrinking = sizes();
     assert.ok(shrinking[shrinking.length - 1]! <= shrinking[0]! / 4, `batches shrank: ${shrinking.join(', ')}`);
 
@@ -226,7 +323,10 @@ describe('backfill', function () {
     assert.equal(progress.done, true);
     assert.equal(progress.rowsDone, 10_000);
     assert.equal(progress.rowsEstimate, 10_000);
-    assert.deepEqual(progress.ranges.map((x) => [x.checkpoint, x.done, x.batches]), [[[10000], true, 10]]);
+    assert.deepEqual(
+      progress.ranges.map((x) => [x.checkpoint, x.done, x.batches]),
+      [[[10000], true, 10]],
+    );
 
     const reset = await resetBackfill(ctx, 'users-progress');
     assert.equal(reset.rangesDeleted, 1);

@@ -30,7 +30,10 @@ describe('contract with the old column dropped: services started afterwards work
   };
   const createTable = async (table: string, rows: number) => {
     await suite.knex.raw('CREATE TABLE ?? (id bigserial PRIMARY KEY, amount_cents integer NOT NULL)', [table]);
-    await suite.knex.raw('INSERT INTO ?? (amount_cents) SELECT g * 7 FROM generate_series(1, ?::int) AS g', [table, rows]);
+    await suite.knex.raw('INSERT INTO ?? (amount_cents) SELECT g * 7 FROM generate_series(1, ?::int) AS g', [
+      table,
+      rows,
+    ]);
   };
   const walkToReadNew = async (m: Migration) => {
     const h = pf.migration(m);
@@ -41,15 +44,20 @@ describe('contract with the old column dropped: services started afterwards work
     await h.readNew();
     return h;
   };
-  const hasColumn = async (table: string, column: string) => (await suite.knex.raw(
-    'SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?', [suite.schema, table, column],
-  )).rows[0].n === 1;
-  const rejects = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: { code?: string; value?: unknown }) => {
-    assert.equal(e.code, code);
-    return true;
-  });
+  const hasColumn = async (table: string, column: string) =>
+    (
+      await suite.knex.raw(
+        'SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?',
+        [suite.schema, table, column],
+      )
+    ).rows[0].n === 1;
+  const rejects = (p: Promise<unknown>, code: string) =>
+    assert.rejects(p, (e: { code?: string; value?: unknown }) => {
+      assert.equal(e.code, code);
+      return true;
+    });
 
-  it('records the drop with the column\'s type in the state store, in the DROP\'s own transaction', async () => {
+  it("records the drop with the column's type in the state store, in the DROP's own transaction", async () => {
     await createTable('orders_rec', 100);
     const m = defineMigration(amountInput('rec', 'orders_rec'));
     await (await walkToReadNew(m)).contract({ confirm: true, dropOldColumn: true });
@@ -60,13 +68,29 @@ describe('contract with the old column dropped: services started afterwards work
     assert.equal(row.old_column_type, 'integer');
 
     // A DROP that fails records nothing: the record commits with the DDL or not at all.
-    await suite.knex.raw('INSERT INTO ??.migrations (id, table_schema, table_name, old_column, new_column, definition) VALUES (?, ?, ?, ?, ?, ?::jsonb)',
-      [suite.stateSchema, 'norec', suite.schema, 'orders_rec', 'no_such_column', 'amount', '{}']);
-    const failing = { step: 'drop-old-column', sql: `ALTER TABLE "${suite.schema}".orders_rec DROP COLUMN no_such_column`, lock: 'ACCESS EXCLUSIVE' as const, maxLockWaitMs: 500, transactional: true, description: 'drop' };
-    await rejects(runDdl(internalsOf(pf).ctx, failing, {
-      migrationId: 'norec', ddl: m.ddl,
-      record: { text: `UPDATE "${suite.stateSchema}".migrations SET old_column_dropped_at = now() WHERE id = $1`, values: ['norec'] },
-    }), 'PF_DDL_FAILED');
+    await suite.knex.raw(
+      'INSERT INTO ??.migrations (id, table_schema, table_name, old_column, new_column, definition) VALUES (?, ?, ?, ?, ?, ?::jsonb)',
+      [suite.stateSchema, 'norec', suite.schema, 'orders_rec', 'no_such_column', 'amount', '{}'],
+    );
+    const failing = {
+      step: 'drop-old-column',
+      sql: `ALTER TABLE "${suite.schema}".orders_rec DROP COLUMN no_such_column`,
+      lock: 'ACCESS EXCLUSIVE' as const,
+      maxLockWaitMs: 500,
+      transactional: true,
+      description: 'drop',
+    };
+    await rejects(
+      runDdl(internalsOf(pf).ctx, failing, {
+        migrationId: 'norec',
+        ddl: m.ddl,
+        record: {
+          text: `UPDATE "${suite.stateSchema}".migrations SET old_column_dropped_at = now() WHERE id = $1`,
+          values: ['norec'],
+        },
+      }),
+      'PF_DDL_FAILED',
+    );
     assert.equal((await internalsOf(pf).store.get('norec'))!.old_column_dropped_at, null);
   });
 
@@ -87,10 +111,26 @@ describe('contract with the old column dropped: services started afterwards work
     assert.equal(router.core.currentPhase, 'contracted');
     assert.deepEqual({ ...router.decide() }, { read: 'new', readColumn: 'amount', writeOld: false, writeNew: true });
     // The application still writes the value it always wrote; the router derives the new column from it in SQL.
-    const [inserted] = await suite.knex('orders_after').insert(router.row({ amount_cents: 1250 })).returning('id');
-    await suite.knex('orders_after').update(router.row({ amount_cents: 99 })).where('id', 1);
-    const read = await suite.knex('orders_after').select('id', router.select()).whereIn('id', [1, (inserted as { id: string }).id]).orderBy('id');
-    assert.deepEqual(read.map((x) => [Number(x.id), x.amount]), [[1, '0.99'], [1001, '12.50']]);
+    const [inserted] = await suite
+      .knex('orders_after')
+      .insert(router.row({ amount_cents: 1250 }))
+      .returning('id');
+    await suite
+      .knex('orders_after')
+      .update(router.row({ amount_cents: 99 }))
+      .where('id', 1);
+    const read = await suite
+      .knex('orders_after')
+      .select('id', router.select())
+      .whereIn('id', [1, (inserted as { id: string }).id])
+      .orderBy('id');
+    assert.deepEqual(
+      read.map((x) => [Number(x.id), x.amount]),
+      [
+        [1, '0.99'],
+        [1001, '12.50'],
+      ],
+    );
     await suite.knex('orders_after').insert(router.row({ amount: '3.25' }));
 
     const plan = await later.plan();
@@ -105,7 +145,10 @@ describe('contract with the old column dropped: services started afterwards work
     // A controller started afterwards finds nothing to do and no error.
     const c = restart().controller(m, { flags, intervalMs: 100 });
     await c.start();
-    assert.deepEqual(c.status().map((s) => [s.phase, s.lastError]), [['contracted', null]]);
+    assert.deepEqual(
+      c.status().map((s) => [s.phase, s.lastError]),
+      [['contracted', null]],
+    );
     await c.stop();
     // Contracted stays final.
     await rejects(later.rollback(), 'PF_IRREVERSIBLE');

@@ -15,7 +15,12 @@ describe('the controller: a flag is a request, the database has the last word', 
     const table = 'orders_early';
     await createAmountTable(suite.knex, table, 2000);
     const m = defineMigration(amountInput('early', table));
-    const flags = new CountingFlagSource({ 'early.dual-write': true, 'early.backfill': false, 'early.read-new': false, 'early.contract': false });
+    const flags = new CountingFlagSource({
+      'early.dual-write': true,
+      'early.backfill': false,
+      'early.read-new': false,
+      'early.contract': false,
+    });
     const router = await pf.migration(m).router(flags, { heartbeatMs: 0 });
     cleanups.push(() => router.close());
     const c = controller(m, flags);
@@ -32,13 +37,21 @@ describe('the controller: a flag is a request, the database has the last word', 
     assert.equal(refused.length, 1, JSON.stringify(refused));
     assert.equal(refused[0]!.action, 'read-new');
     assert.match(refused[0]!.reason!, /not verified/);
-    assert.equal(logs.filter((l) => /read-new refused/.test(l.message)).length, 1, 'logged once, not on every reconcile');
+    assert.equal(
+      logs.filter((l) => /read-new refused/.test(l.message)).length,
+      1,
+      'logged once, not on every reconcile',
+    );
     const span = spans.byName(SPAN.refused).filter((s) => s.attributes['phaseflag.migration.id'] === 'early');
     assert.equal(span.length, 1);
     assert.equal(span[0]!.attributes['feature_flag.key'], 'early.read-new');
     assert.equal(span[0]!.attributes['feature_flag.result.value'], true);
     assert.match(String(span[0]!.attributes['phaseflag.reason']), /not verified/);
-    assert.equal(router.column({ userId: '7' }), 'amount_cents', 'the flag is on, the database says no: reads stay old');
+    assert.equal(
+      router.column({ userId: '7' }),
+      'amount_cents',
+      'the flag is on, the database says no: reads stay old',
+    );
     assert.equal(await phaseOf('early'), 'dual-write');
 
     // Something changes (the flag goes off and on again): that is news, recorded once more.
@@ -55,7 +68,12 @@ describe('the controller: a flag is a request, the database has the last word', 
     await createAmountTable(suite.knex, table, 5000);
     const m = defineMigration(amountInput('stale', table, { batch: { size: 500, targetBatchMs: 0, pauseMs: 20 } }));
     // A stale backup or bootstrap: every flag but contract already on when the service starts.
-    const flags = new StaticFlagSource({ 'stale.dual-write': true, 'stale.backfill': true, 'stale.read-new': true, 'stale.contract': false });
+    const flags = new StaticFlagSource({
+      'stale.dual-write': true,
+      'stale.backfill': true,
+      'stale.read-new': true,
+      'stale.contract': false,
+    });
     const router = await pf.migration(m).router(flags, { heartbeatMs: 0 });
     cleanups.push(() => router.close());
     const seen: Array<[string, string | null]> = [];
@@ -64,14 +82,25 @@ describe('the controller: a flag is a request, the database has the last word', 
     const c = controller(m, flags);
     await c.start();
     await waitPhase('stale', 'read-new');
-    await waitFor(() => router.column({ userId: '3' }) === 'amount', { timeoutMs: 2000, description: 'the router to apply read-new' });
+    await waitFor(() => router.column({ userId: '3' }) === 'amount', {
+      timeoutMs: 2000,
+      description: 'the router to apply read-new',
+    });
     clearInterval(sampler);
 
     const early = seen.filter(([phase]) => !['verified', 'read-new'].includes(phase));
     assert.ok(early.length > 5, `sampled before verified (${early.length})`);
-    assert.ok(early.every(([, col]) => col === 'amount_cents'), 'never read the new column before verified');
-    const refused = (await pf.migration(m).status()).events.filter((e) => e.kind === 'refused' && e.action === 'read-new');
-    assert.ok(refused.length >= 1 && refused.length <= 4, `refused while the database was not there yet, once per phase at most (${refused.length})`);
+    assert.ok(
+      early.every(([, col]) => col === 'amount_cents'),
+      'never read the new column before verified',
+    );
+    const refused = (await pf.migration(m).status()).events.filter(
+      (e) => e.kind === 'refused' && e.action === 'read-new',
+    );
+    assert.ok(
+      refused.length >= 1 && refused.length <= 4,
+      `refused while the database was not there yet, once per phase at most (${refused.length})`,
+    );
     assert.equal(await wrongAmountRows(suite.knex, table), 0);
   });
 
@@ -80,16 +109,28 @@ describe('the controller: a flag is a request, the database has the last word', 
     const table = 'orders_fleet';
     await createAmountTable(suite.knex, table, 2000);
     const m = defineMigration(amountInput('fleet', table, { sync: { trigger: false } }));
-    const flags = new StaticFlagSource({ 'fleet.dual-write': true, 'fleet.backfill': false, 'fleet.read-new': false, 'fleet.contract': false });
+    const flags = new StaticFlagSource({
+      'fleet.dual-write': true,
+      'fleet.backfill': false,
+      'fleet.read-new': false,
+      'fleet.contract': false,
+    });
     const router = await pf.migration(m).router(flags, { heartbeatMs: 100, instanceId: 'app-current' });
     cleanups.push(() => router.close());
     const c = controller(m, flags);
     await c.start();
     await waitPhase('fleet', 'dual-write');
     // An instance that has not heard of dual-write yet: it writes the old column only.
-    const lagging = (phase: 'expanded' | 'dual-write') => internalsOf(pf).store.heartbeat({
-      instanceId: 'app-lagging', migrationId: 'fleet', phase, writesOld: true, writesNew: phase === 'dual-write', readsOld: true, readsNew: false,
-    });
+    const lagging = (phase: 'expanded' | 'dual-write') =>
+      internalsOf(pf).store.heartbeat({
+        instanceId: 'app-lagging',
+        migrationId: 'fleet',
+        phase,
+        writesOld: true,
+        writesNew: phase === 'dual-write',
+        readsOld: true,
+        readsNew: false,
+      });
     // It keeps reporting (as a live instance does) so that it cannot expire (TTL 1.5 s) while the test looks.
     let laggingPhase: 'expanded' | 'dual-write' = 'expanded';
     await lagging(laggingPhase);
@@ -115,17 +156,38 @@ describe('the controller: a flag is a request, the database has the last word', 
     const table2 = 'orders_fleet2';
     await createAmountTable(suite.knex, table2, 1000);
     const m2 = defineMigration(amountInput('fleet2', table2, { sync: { trigger: false } }));
-    const flags2 = new StaticFlagSource({ 'fleet2.dual-write': true, 'fleet2.backfill': true, 'fleet2.read-new': false, 'fleet2.contract': false });
+    const flags2 = new StaticFlagSource({
+      'fleet2.dual-write': true,
+      'fleet2.backfill': true,
+      'fleet2.read-new': false,
+      'fleet2.contract': false,
+    });
     const router2 = await pf.migration(m2).router(flags2, { heartbeatMs: 100, instanceId: 'app2-current' });
     cleanups.push(() => router2.close());
-    await internalsOf(pf).store.heartbeat({ instanceId: 'app2-gone', migrationId: 'fleet2', phase: 'expanded', writesOld: true, writesNew: false, readsOld: true, readsNew: false });
+    await internalsOf(pf).store.heartbeat({
+      instanceId: 'app2-gone',
+      migrationId: 'fleet2',
+      phase: 'expanded',
+      writesOld: true,
+      writesNew: false,
+      readsOld: true,
+      readsNew: false,
+    });
     const c2 = controller(m2, flags2);
     const started = Date.now();
     await c2.start();
     await waitPhase('fleet2', 'verified', 15_000);
     assert.ok(Date.now() - started >= 1000, 'waited for the TTL');
     const status = c2.status()[0]!;
-    assert.deepEqual(status.staleInstances.map((i) => i.instanceId), ['app2-gone'], 'reported in status');
-    assert.equal(logs.filter((l) => /app2-gone .*older than the 1500 ms TTL/.test(l.message)).length, 1, 'and one log line');
+    assert.deepEqual(
+      status.staleInstances.map((i) => i.instanceId),
+      ['app2-gone'],
+      'reported in status',
+    );
+    assert.equal(
+      logs.filter((l) => /app2-gone .*older than the 1500 ms TTL/.test(l.message)).length,
+      1,
+      'and one log line',
+    );
   });
 });

@@ -16,7 +16,12 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const rows = 20_000;
     await createAmountTable(suite.knex, table, rows);
     const m = defineMigration(amountInput('life', table));
-    const flags = new StaticFlagSource({ 'life.dual-write': false, 'life.backfill': false, 'life.read-new': false, 'life.contract': false });
+    const flags = new StaticFlagSource({
+      'life.dual-write': false,
+      'life.backfill': false,
+      'life.read-new': false,
+      'life.contract': false,
+    });
     const router = await pf.migration(m).router(flags, { heartbeatMs: 100, instanceId: 'app-1' });
     cleanups.push(() => router.close());
     const app = suite.newKnex({ pool: { min: 0, max: 4 } });
@@ -36,7 +41,10 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     flags.set('life.read-new', true);
     await waitPhase('life', 'read-new');
     // The router hears of the phase through NOTIFY (or its poll), a moment after the database has it.
-    await waitFor(() => router.column({ userId: '1' }) === 'amount', { timeoutMs: 2000, description: 'the router to apply read-new' });
+    await waitFor(() => router.column({ userId: '1' }) === 'amount', {
+      timeoutMs: 2000,
+      description: 'the router to apply read-new',
+    });
     flags.set('life.contract', true);
     await waitPhase('life', 'contracted');
     const report = await load.stop();
@@ -44,21 +52,52 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
 
     assert.equal(report.errors, 0, JSON.stringify(report.errorSamples.slice(0, 3)));
     assert.ok(report.ops > 100, `traffic ran throughout (${report.ops} ops)`);
-    assert.equal((await suite.knex.raw("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = 'amount_cents'", [suite.schema, table])).rows[0].n, 0, 'dropOldColumn');
-    assert.equal((await suite.knex.raw('SELECT count(*)::int AS n FROM ?? WHERE amount IS NULL', [table])).rows[0].n, 0);
+    assert.equal(
+      (
+        await suite.knex.raw(
+          "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = 'amount_cents'",
+          [suite.schema, table],
+        )
+      ).rows[0].n,
+      0,
+      'dropOldColumn',
+    );
+    assert.equal(
+      (await suite.knex.raw('SELECT count(*)::int AS n FROM ?? WHERE amount IS NULL', [table])).rows[0].n,
+      0,
+    );
 
     const events = (await pf.migration(m).status()).events.filter((e) => e.kind === 'transition');
-    assert.deepEqual(events.map((e) => e.toPhase), ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted']);
-    assert.equal(events.find((e) => e.action === 'backfill')?.detail?.flag, 'life.backfill', 'each event names the flag that caused it');
+    assert.deepEqual(
+      events.map((e) => e.toPhase),
+      ['expanded', 'dual-write', 'backfilling', 'backfilled', 'verified', 'read-new', 'contracted'],
+    );
+    assert.equal(
+      events.find((e) => e.action === 'backfill')?.detail?.flag,
+      'life.backfill',
+      'each event names the flag that caused it',
+    );
 
     const leader = spans.byName(CONTROLLER_SPAN.leader).find((s) => s.attributes['phaseflag.migration.id'] === 'life');
     assert.ok(leader, 'the leadership is a span');
-    const changes = spans.byName(CONTROLLER_SPAN.flagChange).filter((s) => s.attributes['phaseflag.migration.id'] === 'life');
+    const changes = spans
+      .byName(CONTROLLER_SPAN.flagChange)
+      .filter((s) => s.attributes['phaseflag.migration.id'] === 'life');
     const transitions = spans.byName(SPAN.transition).filter((s) => s.attributes['phaseflag.migration.id'] === 'life');
     assert.equal(transitions.length, 7, transitions.map((s) => s.attributes['phaseflag.action']).join(', '));
-    for (const t of transitions) assert.ok(linksTo(t, leader), `${String(t.attributes['phaseflag.action'])} links to the leader span`);
-    const byFlag = (key: string, value: boolean) => changes.find((s) => s.attributes['feature_flag.key'] === key && s.attributes['feature_flag.result.value'] === value);
-    const expectCause: Array<[string, string]> = [['expand', 'life.dual-write'], ['dual-write', 'life.dual-write'], ['backfill', 'life.backfill'], ['read-new', 'life.read-new'], ['contract', 'life.contract']];
+    for (const t of transitions)
+      assert.ok(linksTo(t, leader), `${String(t.attributes['phaseflag.action'])} links to the leader span`);
+    const byFlag = (key: string, value: boolean) =>
+      changes.find(
+        (s) => s.attributes['feature_flag.key'] === key && s.attributes['feature_flag.result.value'] === value,
+      );
+    const expectCause: Array<[string, string]> = [
+      ['expand', 'life.dual-write'],
+      ['dual-write', 'life.dual-write'],
+      ['backfill', 'life.backfill'],
+      ['read-new', 'life.read-new'],
+      ['contract', 'life.contract'],
+    ];
     for (const [action, key] of expectCause) {
       const t = transitions.find((s) => s.attributes['phaseflag.action'] === action)!;
       assert.ok(linksTo(t, byFlag(key, true)), `${action} links to the change of ${key}`);
@@ -78,15 +117,30 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const rows = 30_000;
     await createAmountTable(suite.knex, table, rows);
     const m = defineMigration(amountInput('pause', table, { batch: { size: 500, targetBatchMs: 0, pauseMs: 15 } }));
-    const flags = new StaticFlagSource({ 'pause.dual-write': true, 'pause.backfill': true, 'pause.read-new': false, 'pause.contract': false });
+    const flags = new StaticFlagSource({
+      'pause.dual-write': true,
+      'pause.backfill': true,
+      'pause.read-new': false,
+      'pause.contract': false,
+    });
     const c = controller(m, flags);
-    const done = async () => Number((await suite.knex.raw('SELECT coalesce(sum(rows_done), 0)::int AS n FROM ??.backfill_ranges WHERE migration_id = ?', [suite.stateSchema, 'pause'])).rows[0].n);
+    const done = async () =>
+      Number(
+        (
+          await suite.knex.raw(
+            'SELECT coalesce(sum(rows_done), 0)::int AS n FROM ??.backfill_ranges WHERE migration_id = ?',
+            [suite.stateSchema, 'pause'],
+          )
+        ).rows[0].n,
+      );
     await c.start();
     await waitFor(async () => (await done()) >= 3000, { timeoutMs: 30_000, description: 'some batches' });
 
     flags.set('pause.backfill', false);
     await waitPhase('pause', 'paused', 5000);
-    await waitFor(() => c.status()[0]!.backfillRunning === false, { description: 'the runner to stop after its batch' });
+    await waitFor(() => c.status()[0]!.backfillRunning === false, {
+      description: 'the runner to stop after its batch',
+    });
     const atPause = await done();
     assert.ok(atPause < rows, `paused midway (${atPause})`);
     await holdsFor(async () => (await done()) === atPause, 400, { description: 'nothing moves while paused' });
@@ -108,8 +162,19 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     const table = 'orders_two';
     await createAmountTable(suite.knex, table, 1000);
     const m = defineMigration(amountInput('two', table));
-    const flags = new StaticFlagSource({ 'two.dual-write': false, 'two.backfill': false, 'two.read-new': false, 'two.contract': false });
-    const other = new Phaseflag({ knex: suite.newKnex({ pool: { min: 0, max: 5 } }), stateSchema: suite.stateSchema, pollIntervalMs: 100, graceMs: 200, logger });
+    const flags = new StaticFlagSource({
+      'two.dual-write': false,
+      'two.backfill': false,
+      'two.read-new': false,
+      'two.contract': false,
+    });
+    const other = new Phaseflag({
+      knex: suite.newKnex({ pool: { min: 0, max: 5 } }),
+      stateSchema: suite.stateSchema,
+      pollIntervalMs: 100,
+      graceMs: 200,
+      logger,
+    });
     cleanups.push(() => other.close());
     const a = controller(m, flags, { instanceId: 'ctl-a' });
     const b = controller(m, flags, { instanceId: 'ctl-b' }, other);
@@ -121,7 +186,9 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
 
     flags.set('two.dual-write', true);
     await waitPhase('two', 'dual-write');
-    const actors = (await pf.migration(m).status()).events.filter((e) => e.kind === 'transition').map((e) => e.detail?.controller);
+    const actors = (await pf.migration(m).status()).events
+      .filter((e) => e.kind === 'transition')
+      .map((e) => e.detail?.controller);
     assert.deepEqual([...new Set(actors)], [leader.instanceId], 'only the leader acted');
 
     await leader.stop();
@@ -162,7 +229,11 @@ describe('the controller: flags drive the phases, Postgres decides', function ()
     stopped.abort();
     await assert.rejects(m.verify({ signal: stopped.signal }), (e: Error) => e.name === 'AbortError');
     const row = (await internalsOf(pf).store.get('cut'))!;
-    assert.deepEqual([row.phase, row.verify_result], ['backfilled', null], 'no verdict recorded: a controller verifies again');
+    assert.deepEqual(
+      [row.phase, row.verify_result],
+      ['backfilled', null],
+      'no verdict recorded: a controller verifies again',
+    );
     assert.match((await m.status()).events.at(-1)!.reason!, /aborted after 0 rows/);
     await m.verify();
     assert.equal((await internalsOf(pf).store.get('cut'))!.phase, 'verified');

@@ -34,7 +34,10 @@ describe('expressions: one parenthesised SQL expression everywhere', function ()
     await suite?.cleanup();
   });
 
-  async function walk(input: MigrationInput, flag: string): Promise<{ router: Awaited<ReturnType<ReturnType<Phaseflag['migration']>['router']>> }> {
+  async function walk(
+    input: MigrationInput,
+    flag: string,
+  ): Promise<{ router: Awaited<ReturnType<ReturnType<Phaseflag['migration']>['router']>> }> {
     const m = pf.migration(defineMigration({ ...input, batch: { size: 500 } }));
     await m.plan();
     await m.expand();
@@ -48,21 +51,32 @@ describe('expressions: one parenthesised SQL expression everywhere', function ()
   }
 
   it('takes a trailing -- comment in the backfill, reverse and check through plan, dual-write, backfill, verify and router writes', async () => {
-    const { router } = await walk({
-      id: 'cents-commented', table: 'orders', oldColumn: 'amount_cents',
-      newColumn: { name: 'amount', type: 'numeric(12,2)', check: 'amount >= 0 -- never negative' },
-      backfill: 'amount_cents::numeric / 100 -- to units',
-      reverse: '(amount * 100)::integer -- back to cents',
-    }, 'cents-commented.read-new');
+    const { router } = await walk(
+      {
+        id: 'cents-commented',
+        table: 'orders',
+        oldColumn: 'amount_cents',
+        newColumn: { name: 'amount', type: 'numeric(12,2)', check: 'amount >= 0 -- never negative' },
+        backfill: 'amount_cents::numeric / 100 -- to units',
+        reverse: '(amount * 100)::integer -- back to cents',
+      },
+      'cents-commented.read-new',
+    );
     try {
       await app('orders').insert(router.row({ id: 5001, amount_cents: 1234 }));
-      await app('orders').update(router.row({ amount_cents: 999 })).where('id', 7);
+      await app('orders')
+        .update(router.row({ amount_cents: 999 }))
+        .where('id', 7);
       await app.raw('INSERT INTO orders (id, amount_cents) VALUES (5002, 250)');
       await app.raw('UPDATE orders SET amount_cents = 1 WHERE id = 8');
-      const rows = (await app.raw('SELECT id, amount_cents, amount::text FROM orders WHERE id IN (7, 8, 5001, 5002) ORDER BY id')).rows;
+      const rows = (
+        await app.raw('SELECT id, amount_cents, amount::text FROM orders WHERE id IN (7, 8, 5001, 5002) ORDER BY id')
+      ).rows;
       assert.deepEqual(rows, [
-        { id: '7', amount_cents: 999, amount: '9.99' }, { id: '8', amount_cents: 1, amount: '0.01' },
-        { id: '5001', amount_cents: 1234, amount: '12.34' }, { id: '5002', amount_cents: 250, amount: '2.50' },
+        { id: '7', amount_cents: 999, amount: '9.99' },
+        { id: '8', amount_cents: 1, amount: '0.01' },
+        { id: '5001', amount_cents: 1234, amount: '12.34' },
+        { id: '5002', amount_cents: 250, amount: '2.50' },
       ]);
     } finally {
       await router.close();
@@ -70,21 +84,37 @@ describe('expressions: one parenthesised SQL expression everywhere', function ()
   });
 
   it('takes the jsonb operators ?, ?| and ?& through plan, dual-write, backfill, verify and router writes', async () => {
-    const { router } = await walk({
-      id: 'has-key', table: 'events', oldColumn: 'payload',
-      newColumn: { name: 'has_key', type: 'boolean', check: "has_key OR NOT (payload ? 'k')" },
-      backfill: "payload ? 'k' OR payload ?& array['x', 'y'] OR NOT (payload ?| array['z', 'w'])",
-      reverse: null,
-    }, 'has-key.read-new');
+    const { router } = await walk(
+      {
+        id: 'has-key',
+        table: 'events',
+        oldColumn: 'payload',
+        newColumn: { name: 'has_key', type: 'boolean', check: "has_key OR NOT (payload ? 'k')" },
+        backfill: "payload ? 'k' OR payload ?& array['x', 'y'] OR NOT (payload ?| array['z', 'w'])",
+        reverse: null,
+      },
+      'has-key.read-new',
+    );
     try {
-      const counts = (await app.raw('SELECT count(*) FILTER (WHERE has_key)::int AS yes, count(*) FILTER (WHERE NOT has_key)::int AS no FROM events')).rows[0];
+      const counts = (
+        await app.raw(
+          'SELECT count(*) FILTER (WHERE has_key)::int AS yes, count(*) FILTER (WHERE NOT has_key)::int AS no FROM events',
+        )
+      ).rows[0];
       assert.deepEqual(counts, { yes: 2000, no: 1000 });
       await app('events').insert(router.row({ id: 5001, payload: JSON.stringify({ k: true }) }));
       await app('events').insert(router.row({ id: 5002, payload: JSON.stringify({ z: true }) }));
-      await app('events').update(router.row({ payload: JSON.stringify({ x: 1, y: 1 }) })).where('id', 2);
+      await app('events')
+        .update(router.row({ payload: JSON.stringify({ x: 1, y: 1 }) }))
+        .where('id', 2);
       await app.raw(`INSERT INTO events (id, payload) VALUES (5003, '{"k": 2}')`);
       const rows = (await app.raw('SELECT id, has_key FROM events WHERE id IN (2, 5001, 5002, 5003) ORDER BY id')).rows;
-      assert.deepEqual(rows, [{ id: '2', has_key: true }, { id: '5001', has_key: true }, { id: '5002', has_key: false }, { id: '5003', has_key: true }]);
+      assert.deepEqual(rows, [
+        { id: '2', has_key: true },
+        { id: '5001', has_key: true },
+        { id: '5002', has_key: false },
+        { id: '5003', has_key: true },
+      ]);
     } finally {
       await router.close();
     }

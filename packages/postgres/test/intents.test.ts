@@ -22,11 +22,12 @@ describe('two intents: a derived column lives beside its source, a replacement t
     await suite?.cleanup();
   });
 
-  const rejects = (p: Promise<unknown>, code: string, message?: RegExp) => assert.rejects(p, (e: { code?: string; message?: string }) => {
-    assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message ?? '', message);
-    return true;
-  });
+  const rejects = (p: Promise<unknown>, code: string, message?: RegExp) =>
+    assert.rejects(p, (e: { code?: string; message?: string }) => {
+      assert.equal(e.code, code, e.message);
+      if (message) assert.match(e.message ?? '', message);
+      return true;
+    });
   const toReadNew = async (input: MigrationInput) => {
     const h = pf.migration(defineMigration(input));
     await h.expand();
@@ -36,40 +37,71 @@ describe('two intents: a derived column lives beside its source, a replacement t
     await h.readNew();
     return h;
   };
-  const columns = async (table: string) => (await suite.knex.raw(
-    'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [suite.schema, table],
-  )).rows.map((r: { c: string }) => r.c);
+  const columns = async (table: string) =>
+    (
+      await suite.knex.raw(
+        'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position',
+        [suite.schema, table],
+      )
+    ).rows.map((r: { c: string }) => r.c);
 
   describe('derive: email → email_lower = lower(email)', () => {
     const users = (id: string, table: string): MigrationInput => ({
-      id, table, oldColumn: 'email', intent: 'derive', newColumn: { name: 'email_lower', type: 'text', nullable: false, index: true },
-      backfill: 'lower(email)', batch, ddl,
+      id,
+      table,
+      oldColumn: 'email',
+      intent: 'derive',
+      newColumn: { name: 'email_lower', type: 'text', nullable: false, index: true },
+      backfill: 'lower(email)',
+      batch,
+      ddl,
     });
 
     before(async () => {
       await suite.knex.raw('CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)');
-      await suite.knex.raw("INSERT INTO users (email) SELECT 'User' || g || '@Example.COM' FROM generate_series(1, 3000) AS g");
+      await suite.knex.raw(
+        "INSERT INTO users (email) SELECT 'User' || g || '@Example.COM' FROM generate_series(1, 3000) AS g",
+      );
     });
 
     it('contract keeps the sync trigger: a plain-SQL write of the source after contract re-derives the column', async () => {
       const h = await toReadNew(users('users-email', 'users'));
-      await rejects(h.contract({ confirm: true, dropOldColumn: true }), 'PF_DERIVED_SOURCE_KEPT', /email_lower.*derived from "email"/);
+      await rejects(
+        h.contract({ confirm: true, dropOldColumn: true }),
+        'PF_DERIVED_SOURCE_KEPT',
+        /email_lower.*derived from "email"/,
+      );
       assert.equal((await internalsOf(pf).store.get('users-email'))!.phase, 'read-new', 'the refusal changed nothing');
       await h.contract({ confirm: true });
       assert.equal((await internalsOf(pf).store.get('users-email'))!.phase, 'contracted');
       assert.deepEqual(await columns('users'), ['id', 'email', 'email_lower'], 'the source column is untouched');
-      const source = (await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email'")).rows[0];
+      const source = (
+        await suite.knex.raw(
+          "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email'",
+        )
+      ).rows[0];
       assert.equal(source.attnotnull, true, 'the source keeps its NOT NULL');
-      const nn = (await suite.knex.raw("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower'")).rows[0];
+      const nn = (
+        await suite.knex.raw(
+          "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_lower'",
+        )
+      ).rows[0];
       assert.equal(nn.attnotnull, true, 'the derived column got its NOT NULL');
 
       // The application's own SQL, after contract: they never drift.
       await suite.knex.raw("UPDATE users SET email = 'Changed@Example.COM' WHERE id = 7");
       await suite.knex.raw("INSERT INTO users (id, email) VALUES (100000, 'New@Example.COM')");
-      const rows = (await suite.knex.raw('SELECT id, email, email_lower FROM users WHERE id IN (7, 100000) ORDER BY id')).rows;
-      assert.deepEqual(rows.map((r: { email_lower: string }) => r.email_lower), ['changed@example.com', 'new@example.com']);
+      const rows = (
+        await suite.knex.raw('SELECT id, email, email_lower FROM users WHERE id IN (7, 100000) ORDER BY id')
+      ).rows;
+      assert.deepEqual(
+        rows.map((r: { email_lower: string }) => r.email_lower),
+        ['changed@example.com', 'new@example.com'],
+      );
       assert.equal(rows[0].email, 'Changed@Example.COM', 'the source keeps what the writer wrote');
-      const drift = (await suite.knex.raw('SELECT count(*)::int AS n FROM users WHERE email_lower IS DISTINCT FROM lower(email)')).rows[0].n;
+      const drift = (
+        await suite.knex.raw('SELECT count(*)::int AS n FROM users WHERE email_lower IS DISTINCT FROM lower(email)')
+      ).rows[0].n;
       assert.equal(drift, 0);
     });
 
@@ -111,7 +143,10 @@ describe('two intents: a derived column lives beside its source, a replacement t
       const base = { id: 'x', table: 't', newColumn: { name: 'b', type: 'text' } };
       assert.throws(() => defineMigration({ ...base, intent: 'derive', backfill: 'lower(a)' }), /names no oldColumn/);
       assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a' }), /names no backfill/);
-      assert.throws(() => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }), /reverse/);
+      assert.throws(
+        () => defineMigration({ ...base, intent: 'derive', oldColumn: 'a', backfill: 'lower(a)', reverse: 'b' }),
+        /reverse/,
+      );
       assert.equal(defineMigration({ ...base, oldColumn: 'a', backfill: 'lower(a)' }).intent, 'replace');
     });
   });
@@ -122,25 +157,47 @@ describe('two intents: a derived column lives beside its source, a replacement t
       await suite.knex.raw("INSERT INTO accounts (name) SELECT 'a' || g FROM generate_series(1, 5000) AS g");
       const filenode = (await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f;
       const m = defineMigration({
-        id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl,
+        id: 'accounts-tier',
+        table: 'accounts',
+        newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true },
+        batch,
+        ddl,
       });
       const plan = await planMigration(internalsOf(pf).ctx, m);
       assert.equal(plan.intent, 'replace');
       assert.equal(plan.oldColumnDefault, null);
-      const h = await toReadNew({ id: 'accounts-tier', table: 'accounts', newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true }, batch, ddl });
-      assert.equal((await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f, filenode, 'ADD COLUMN with a constant default rewrote nothing');
+      const h = await toReadNew({
+        id: 'accounts-tier',
+        table: 'accounts',
+        newColumn: { name: 'tier', type: 'text', nullable: false, default: 'basic', index: true },
+        batch,
+        ddl,
+      });
+      assert.equal(
+        (await suite.knex.raw("SELECT pg_relation_filenode('accounts') AS f")).rows[0].f,
+        filenode,
+        'ADD COLUMN with a constant default rewrote nothing',
+      );
       await h.contract({ confirm: true });
       const row = (await internalsOf(pf).store.get('accounts-tier'))!;
       assert.equal(row.phase, 'contracted');
-      const col = (await suite.knex.raw(
-        "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = 'accounts'::regclass AND a.attname = 'tier'",
-      )).rows[0];
+      const col = (
+        await suite.knex.raw(
+          "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = 'accounts'::regclass AND a.attname = 'tier'",
+        )
+      ).rows[0];
       assert.deepEqual(col, { attnotnull: true, def: "'basic'::text" });
-      const idx = (await suite.knex.raw(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'accounts'::regclass AND c.relname = 'pf_idx_accounts_tier'",
-      )).rows;
+      const idx = (
+        await suite.knex.raw(
+          "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'accounts'::regclass AND c.relname = 'pf_idx_accounts_tier'",
+        )
+      ).rows;
       assert.deepEqual(idx, [{ indisvalid: true }]);
-      const helpers = (await suite.knex.raw("SELECT conname FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'c'")).rows;
+      const helpers = (
+        await suite.knex.raw(
+          "SELECT conname FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'c'",
+        )
+      ).rows;
       assert.deepEqual(helpers, [], 'the NOT NULL helper check is gone');
       const [inserted] = await suite.knex('accounts').insert({ name: 'new' }).returning('tier');
       assert.equal(inserted.tier, 'basic');
@@ -150,17 +207,33 @@ describe('two intents: a derived column lives beside its source, a replacement t
     });
   });
 
-  describe('the old column\'s DEFAULT at contract', () => {
-    it('is carried over through the backfill expression: after contract with drop, an INSERT without the column gets \'FREE\'', async () => {
+  describe("the old column's DEFAULT at contract", () => {
+    it("is carried over through the backfill expression: after contract with drop, an INSERT without the column gets 'FREE'", async () => {
       await suite.knex.raw("CREATE TABLE subs (id bigserial PRIMARY KEY, plan_id text NOT NULL DEFAULT 'free')");
-      await suite.knex.raw("INSERT INTO subs (plan_id) SELECT CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, 3000) AS g");
+      await suite.knex.raw(
+        "INSERT INTO subs (plan_id) SELECT CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'free' END FROM generate_series(1, 3000) AS g",
+      );
       const input: MigrationInput = {
-        id: 'subs-plan', table: 'subs', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', nullable: false }, backfill: 'upper(plan_id)', batch, ddl,
+        id: 'subs-plan',
+        table: 'subs',
+        oldColumn: 'plan_id',
+        newColumn: { name: 'plan_code', type: 'text', nullable: false },
+        backfill: 'upper(plan_id)',
+        batch,
+        ddl,
       };
       const plan = await planMigration(internalsOf(pf).ctx, defineMigration(input), { dropOldColumn: true });
-      assert.deepEqual(plan.oldColumnDefault, { sql: "'free'::text", constant: true, carried: "'FREE'::text", why: null });
+      assert.deepEqual(plan.oldColumnDefault, {
+        sql: "'free'::text",
+        constant: true,
+        carried: "'FREE'::text",
+        why: null,
+      });
       const contract = plan.phases.find((p) => p.phase === 'contract')!;
-      assert.ok(contract.statements.some((s) => /SET DEFAULT 'FREE'::text/.test(s.sql)), 'plan shows the SET DEFAULT');
+      assert.ok(
+        contract.statements.some((s) => /SET DEFAULT 'FREE'::text/.test(s.sql)),
+        'plan shows the SET DEFAULT',
+      );
       const h = await toReadNew(input);
       // While the trigger lives, an old writer's INSERT is still derived, not given the carried default.
       await suite.knex.raw("INSERT INTO subs (plan_id) VALUES ('pro')");
@@ -168,14 +241,21 @@ describe('two intents: a derived column lives beside its source, a replacement t
       assert.deepEqual(await columns('subs'), ['id', 'plan_code']);
       const [row] = await suite.knex('subs').insert({}).returning('plan_code');
       assert.equal(row.plan_code, 'FREE');
-      const wrong = (await suite.knex.raw("SELECT count(*)::int AS n FROM subs WHERE plan_code NOT IN ('FREE', 'PRO')")).rows[0].n;
+      const wrong = (await suite.knex.raw("SELECT count(*)::int AS n FROM subs WHERE plan_code NOT IN ('FREE', 'PRO')"))
+        .rows[0].n;
       assert.equal(wrong, 0);
     });
 
     it('a declared default wins over the carried one', async () => {
       await suite.knex.raw("CREATE TABLE subs2 (id bigserial PRIMARY KEY, plan_id text NOT NULL DEFAULT 'free')");
       const m = defineMigration({
-        id: 'subs2-plan', table: 'subs2', oldColumn: 'plan_id', newColumn: { name: 'plan_code', type: 'text', default: 'TRIAL' }, backfill: 'upper(plan_id)', batch, ddl,
+        id: 'subs2-plan',
+        table: 'subs2',
+        oldColumn: 'plan_id',
+        newColumn: { name: 'plan_code', type: 'text', default: 'TRIAL' },
+        backfill: 'upper(plan_id)',
+        batch,
+        ddl,
       });
       const plan = await planMigration(internalsOf(pf).ctx, m);
       assert.equal(plan.oldColumnDefault?.carried, null);
@@ -184,22 +264,33 @@ describe('two intents: a derived column lives beside its source, a replacement t
 
     it('a default that is not a constant (nextval) refuses contract with drop, naming it and what to declare', async () => {
       await suite.knex.raw('CREATE SEQUENCE legacy_seq');
-      await suite.knex.raw("CREATE TABLE tickets (id bigserial PRIMARY KEY, legacy_no integer NOT NULL DEFAULT nextval('legacy_seq'))");
+      await suite.knex.raw(
+        "CREATE TABLE tickets (id bigserial PRIMARY KEY, legacy_no integer NOT NULL DEFAULT nextval('legacy_seq'))",
+      );
       await suite.knex.raw('INSERT INTO tickets SELECT FROM generate_series(1, 500)');
       const input: MigrationInput = {
-        id: 'tickets-no', table: 'tickets', oldColumn: 'legacy_no', newColumn: { name: 'legacy_no_big', type: 'bigint' }, backfill: 'legacy_no::bigint', batch, ddl,
+        id: 'tickets-no',
+        table: 'tickets',
+        oldColumn: 'legacy_no',
+        newColumn: { name: 'legacy_no_big', type: 'bigint' },
+        backfill: 'legacy_no::bigint',
+        batch,
+        ddl,
       };
       const plan = await planMigration(internalsOf(pf).ctx, defineMigration(input), { dropOldColumn: true });
       assert.equal(plan.oldColumnDefault?.constant, false);
       assert.equal(plan.oldColumnDefault?.carried, null);
       assert.ok(plan.phases.find((p) => p.phase === 'contract')!.notes.some((n) => /PF_DEFAULT_NOT_CARRIED/.test(n)));
       const h = await toReadNew(input);
-      await assert.rejects(h.contract({ confirm: true, dropOldColumn: true }), (e: { code?: string; message?: string; hint?: string }) => {
-        assert.equal(e.code, 'PF_DEFAULT_NOT_CARRIED');
-        assert.match(e.message ?? '', /nextval\('legacy_seq'::regclass\)/);
-        assert.match(e.hint ?? '', /newColumn\.default|SET DEFAULT/);
-        return true;
-      });
+      await assert.rejects(
+        h.contract({ confirm: true, dropOldColumn: true }),
+        (e: { code?: string; message?: string; hint?: string }) => {
+          assert.equal(e.code, 'PF_DEFAULT_NOT_CARRIED');
+          assert.match(e.message ?? '', /nextval\('legacy_seq'::regclass\)/);
+          assert.match(e.hint ?? '', /newColumn\.default|SET DEFAULT/);
+          return true;
+        },
+      );
       assert.equal((await internalsOf(pf).store.get('tickets-no'))!.phase, 'read-new', 'nothing changed');
       assert.deepEqual(await columns('tickets'), ['id', 'legacy_no', 'legacy_no_big']);
       // Kept (the column is nullable): contract goes ahead, the old column keeps its default.

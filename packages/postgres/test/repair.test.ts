@@ -22,7 +22,10 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
 
   const createTable = async (table: string, rows: number) => {
     await suite.knex.raw('CREATE TABLE ?? (id bigserial PRIMARY KEY, amount_cents integer NOT NULL)', [table]);
-    await suite.knex.raw('INSERT INTO ?? (amount_cents) SELECT g * 7 FROM generate_series(1, ?::int) AS g', [table, rows]);
+    await suite.knex.raw('INSERT INTO ?? (amount_cents) SELECT g * 7 FROM generate_series(1, ?::int) AS g', [
+      table,
+      rows,
+    ]);
   };
   /** Backfilled, then rows changed by a writer that bypasses the sync trigger (replica mode skips triggers). */
   const backfilledWithDrift = async (m: Migration, table: string, everyNth: number) => {
@@ -32,13 +35,18 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     await h.backfill({ batch: { size: 700 } });
     const planted = await suite.knex.transaction(async (trx) => {
       await trx.raw('SET LOCAL session_replication_role = replica');
-      return (await trx.raw('UPDATE ?? SET amount_cents = amount_cents + 1 WHERE id % ? = 0', [table, everyNth])).rowCount as number;
+      return (await trx.raw('UPDATE ?? SET amount_cents = amount_cents + 1 WHERE id % ? = 0', [table, everyNth]))
+        .rowCount as number;
     });
     return { h, planted };
   };
-  const wrongRows = async (table: string) => (await suite.knex.raw(
-    'SELECT count(*)::int AS n FROM ?? WHERE amount IS DISTINCT FROM (amount_cents::numeric / 100)::numeric(12,2)', [table],
-  )).rows[0].n as number;
+  const wrongRows = async (table: string) =>
+    (
+      await suite.knex.raw(
+        'SELECT count(*)::int AS n FROM ?? WHERE amount IS DISTINCT FROM (amount_cents::numeric / 100)::numeric(12,2)',
+        [table],
+      )
+    ).rows[0].n as number;
 
   it('verify fails naming repair; repair re-derives exactly the planted rows, verifies clean, and reads may switch', async () => {
     await createTable('orders_drift', 5000);
@@ -90,7 +98,10 @@ describe('repair after a failed verify: the rows that differ are re-derived and 
     await assert.rejects(h.repair(), (e: { code?: string }) => e.code === 'PF_GUARD_REFUSED');
     await h.backfill();
     await h.verify();
-    await assert.rejects(h.repair(), (e: { code?: string; message?: string }) => e.code === 'PF_GUARD_REFUSED' && /backfilled/.test(e.message ?? ''));
+    await assert.rejects(
+      h.repair(),
+      (e: { code?: string; message?: string }) => e.code === 'PF_GUARD_REFUSED' && /backfilled/.test(e.message ?? ''),
+    );
     assert.equal((await internalsOf(pf).store.get('clean'))!.phase, 'verified');
   });
 

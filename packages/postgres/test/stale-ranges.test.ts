@@ -27,10 +27,16 @@ describe('backfill ranges belong to one dual-write', function () {
   });
 
   it('plans the ranges again after a crash between preparing them and backfilling, stop-dual-write and new rows', async () => {
-    const m = pf.migration(defineMigration({
-      id: 'stale', table: 'orders', oldColumn: 'amount_cents',
-      newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents::numeric / 100', reverse: null,
-    }));
+    const m = pf.migration(
+      defineMigration({
+        id: 'stale',
+        table: 'orders',
+        oldColumn: 'amount_cents',
+        newColumn: { name: 'amount', type: 'numeric(12,2)' },
+        backfill: 'amount_cents::numeric / 100',
+        reverse: null,
+      }),
+    );
     await m.expand();
     await m.startDualWrite();
     // What `backfill` does first, committed on its own; then the process dies before dual-write → backfilling.

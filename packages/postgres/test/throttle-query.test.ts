@@ -5,7 +5,13 @@ import { runBackfill } from '../src/operations/backfill/index.js';
 import { findBackfillRunner } from '../src/operations/backfill/holder.js';
 import { resolveMigration } from '../src/catalog/resolve.js';
 import {
-  createUsers, rangeTotals, registerMigration, resolveFor, setupBackfillSuite, usersMigration, type BackfillSuite,
+  createUsers,
+  rangeTotals,
+  registerMigration,
+  resolveFor,
+  setupBackfillSuite,
+  usersMigration,
+  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 /** The throttle query is one read-only SELECT, judged before anything runs and run where it can harm nothing. */
@@ -21,7 +27,8 @@ describe('backfill: the throttle query', function () {
     await s?.suite.cleanup();
   });
 
-  const tableExists = async (name: string) => (await s.ctx.knex.raw('SELECT to_regclass(?) IS NOT NULL AS ok', [name])).rows[0].ok as boolean;
+  const tableExists = async (name: string) =>
+    (await s.ctx.knex.raw('SELECT to_regclass(?) IS NOT NULL AS ok', [name])).rows[0].ok as boolean;
   const invalid = (fragment: RegExp) => (e: unknown) => {
     assert.ok(isPhaseflagError(e, 'PF_INVALID_OPTIONS'), String(e));
     assert.match(e.message, fragment);
@@ -38,7 +45,9 @@ describe('backfill: the throttle query', function () {
   ];
   for (const [what, query, message] of refused) {
     it(`refuses ${what} at plan time and before a backfill runs, and never executes it`, async () => {
-      const m = usersMigration(`t-${refused.findIndex((x) => x[1] === query)}`, 'users_t', { throttle: { query, checkIntervalMs: 50 } });
+      const m = usersMigration(`t-${refused.findIndex((x) => x[1] === query)}`, 'users_t', {
+        throttle: { query, checkIntervalMs: 50 },
+      });
       await assert.rejects(resolveMigration(s.ctx.knex, m), invalid(message));
       const r = await resolveFor(s.ctx.knex, usersMigration(m.id, 'users_t'));
       await registerMigration(s.ctx, r);
@@ -48,13 +57,19 @@ describe('backfill: the throttle query', function () {
     });
   }
 
-  it('runs on a connection of its own: pg_advisory_unlock_all() there cannot free the runner\'s lock', async () => {
+  it("runs on a connection of its own: pg_advisory_unlock_all() there cannot free the runner's lock", async () => {
     await s.ctx.knex.raw('CREATE TABLE hold_switch (hold boolean NOT NULL); INSERT INTO hold_switch VALUES (true)');
     const query = 'SELECT s.hold FROM hold_switch s, (SELECT pg_advisory_unlock_all()) AS u';
-    const r = await resolveFor(s.ctx.knex, usersMigration('t-unlock', 'users_t', { throttle: { query, checkIntervalMs: 30 } }));
+    const r = await resolveFor(
+      s.ctx.knex,
+      usersMigration('t-unlock', 'users_t', { throttle: { query, checkIntervalMs: 30 } }),
+    );
     await registerMigration(s.ctx, r);
     const running = runBackfill(s.ctx, r, { batch: { size: 500, targetBatchMs: 0 } });
-    await waitFor(() => s.logs.some((l) => /backfill throttled/.test(l.message) && l.fields?.migrationId === 't-unlock'), { timeoutMs: 10_000, description: 'the runner to hold back' });
+    await waitFor(
+      () => s.logs.some((l) => /backfill throttled/.test(l.message) && l.fields?.migrationId === 't-unlock'),
+      { timeoutMs: 10_000, description: 'the runner to hold back' },
+    );
     // Several throttle checks, each calling pg_advisory_unlock_all(): the runner sleeps 30 ms after each.
     const checks = () => s.clock.sleeps.filter((ms) => ms === 30).length;
     const seen = checks();
@@ -68,8 +83,13 @@ describe('backfill: the throttle query', function () {
   });
 
   it('runs read-only: a SELECT that calls a writing function fails instead of writing', async () => {
-    await s.ctx.knex.raw(`CREATE FUNCTION sneaky() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN DELETE FROM keep_me; INSERT INTO keep_me VALUES (1); RETURN false; END $$`);
-    const r = await resolveFor(s.ctx.knex, usersMigration('t-sneaky', 'users_t', { throttle: { query: 'SELECT sneaky();', checkIntervalMs: 30 } }));
+    await s.ctx.knex.raw(
+      `CREATE FUNCTION sneaky() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN DELETE FROM keep_me; INSERT INTO keep_me VALUES (1); RETURN false; END $$`,
+    );
+    const r = await resolveFor(
+      s.ctx.knex,
+      usersMigration('t-sneaky', 'users_t', { throttle: { query: 'SELECT sneaky();', checkIntervalMs: 30 } }),
+    );
     await registerMigration(s.ctx, r);
     await assert.rejects(runBackfill(s.ctx, r), invalid(/read-only transaction/));
     assert.equal((await s.ctx.knex.raw('SELECT count(*)::int AS n FROM keep_me')).rows[0].n, 0);

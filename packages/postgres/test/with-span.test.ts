@@ -27,9 +27,12 @@ describe('withSpan: the one span wrapper every phaseflag operation goes through'
 
   it('records a failure on the span, marks it ERROR with its message and rethrows the very same error', async () => {
     const boom = new Error('boom');
-    await assert.rejects(withSpan(tracer, 'fails', {}, async () => {
-      throw boom;
-    }), (e) => e === boom);
+    await assert.rejects(
+      withSpan(tracer, 'fails', {}, async () => {
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
     const span = one('fails');
     assert.deepEqual(span.status, { code: SpanStatusCode.ERROR, message: 'boom' });
     assert.equal(span.events.filter((e) => e.name === 'exception').length, 1);
@@ -44,12 +47,18 @@ describe('withSpan: the one span wrapper every phaseflag operation goes through'
     assert.equal(one('inner').parentSpanContext?.spanId, one('outer').spanContext().spanId);
   });
 
-  it('with activate: false leaves the caller\'s span active and hands over a context to parent children on', async () => {
+  it("with activate: false leaves the caller's span active and hands over a context to parent children on", async () => {
     await withSpan(tracer, 'caller', {}, async () => {
-      await withSpan(tracer, 'quiet', {}, async (_span, spanContext) => {
-        tracer.startSpan('unparented').end();
-        tracer.startSpan('child', {}, spanContext).end();
-      }, { activate: false });
+      await withSpan(
+        tracer,
+        'quiet',
+        {},
+        async (_span, spanContext) => {
+          tracer.startSpan('unparented').end();
+          tracer.startSpan('child', {}, spanContext).end();
+        },
+        { activate: false },
+      );
     });
     const id = (name: string) => one(name).spanContext().spanId;
     const parent = (name: string) => one(name).parentSpanContext?.spanId;

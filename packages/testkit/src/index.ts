@@ -27,7 +27,14 @@ export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from '.
 export { startUnleash } from './unleash/start-unleash.js';
 export type { UnleashServer, StartUnleashOptions } from './unleash/start-unleash.js';
 export { UnleashAdmin } from './unleash/unleash-admin.js';
-export type { AdminFeature, AdminEnvironment, AdminStrategy, AdminTag, AdminRequestError, FlexibleRolloutInput } from './unleash/unleash-admin.js';
+export type {
+  AdminFeature,
+  AdminEnvironment,
+  AdminStrategy,
+  AdminTag,
+  AdminRequestError,
+  FlexibleRolloutInput,
+} from './unleash/unleash-admin.js';
 
 export { launchChromium, ensureChromium, findChromium, CHROMIUM_ARGS } from './browser/chromium.js';
 export type { ChromiumSession } from './browser/chromium.js';

@@ -56,11 +56,7 @@ export interface HoldsForOptions {
  * the end) and throws as soon as it is false. For "nothing happens while …" claims: a fixed sleep followed by one
  * check only samples the end of the window, this watches all of it. A predicate that throws fails the hold.
  */
-export async function holdsFor(
-  predicate: () => unknown,
-  ms: number,
-  options: HoldsForOptions = {},
-): Promise<void> {
+export async function holdsFor(predicate: () => unknown, ms: number, options: HoldsForOptions = {}): Promise<void> {
   const intervalMs = options.intervalMs ?? 50;
   const started = performance.now();
   const end = started + ms;

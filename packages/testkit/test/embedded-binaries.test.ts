@@ -77,7 +77,9 @@ describe('embedded PostgreSQL binaries as root', function () {
       assert.equal(binaries.postgres, join(cacheDir, 'bin', 'postgres'));
       assert.deepEqual(binaries.user, user);
     }
-    assert.deepEqual(await readdir(cacheRoot), [`phaseflag-embedded-pg-${shipped.version}-${process.platform}-${process.arch}`]);
+    assert.deepEqual(await readdir(cacheRoot), [
+      `phaseflag-embedded-pg-${shipped.version}-${process.platform}-${process.arch}`,
+    ]);
     assert.equal(await readlink(join(cacheDir, 'lib', 'libfake.so.1')), 'libfake.so.1.0');
     assert.equal((await lstat(cacheDir)).mode & 0o777, 0o755);
     assert.equal((await lstat(join(cacheDir, 'bin', 'initdb'))).mode & 0o777, 0o755);

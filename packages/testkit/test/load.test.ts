@@ -45,13 +45,23 @@ describe('startLoad', function () {
       knex: suite.knex,
       concurrency: 3,
       ops: [
-        { name: 'insert', weight: 3, run: (i, db) => db.raw('INSERT INTO accounts VALUES (?, 0)', [i]).then(() => undefined) },
+        {
+          name: 'insert',
+          weight: 3,
+          run: (i, db) => db.raw('INSERT INTO accounts VALUES (?, 0)', [i]).then(() => undefined),
+        },
         { name: 'read', weight: 1, run: (_i, db) => db.raw('SELECT count(*) FROM accounts').then(() => undefined) },
-        { name: 'broken', weight: 1, run: (_i, db) => db.raw('SELECT missing_column FROM accounts').then(() => undefined) },
+        {
+          name: 'broken',
+          weight: 1,
+          run: (_i, db) => db.raw('SELECT missing_column FROM accounts').then(() => undefined),
+        },
       ],
     });
     // Every op has run (and the broken one failed) while the load keeps going.
-    await waitFor(() => Object.values(load.snapshot().byOp).every((op) => op.ops > 0), { description: 'each op to run' });
+    await waitFor(() => Object.values(load.snapshot().byOp).every((op) => op.ops > 0), {
+      description: 'each op to run',
+    });
     const during = load.snapshot();
     assert.ok(during.ops > 0, 'snapshot sees progress while running');
     const report = await load.stop();

@@ -24,7 +24,13 @@ describe('captureSpans', function () {
     }
     const [parent] = spans.byName('phaseflag.migrate');
     const [child] = spans.byName('phaseflag.backfill.batch');
-    assert.ok(parent && child, `spans seen: ${spans.spans().map((s) => s.name).join(', ')}`);
+    assert.ok(
+      parent && child,
+      `spans seen: ${spans
+        .spans()
+        .map((s) => s.name)
+        .join(', ')}`,
+    );
     assert.equal(child.parentSpanContext?.spanId, parent.spanContext().spanId);
     assert.equal(child.spanContext().traceId, parent.spanContext().traceId);
     assert.equal(child.attributes.rows, 10);

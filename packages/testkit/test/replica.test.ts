@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import knex, { type Knex } from 'knex';
-import { canStartReplica, holdsFor, replicaUnavailableReason, startReplica, waitFor, type ReplicaPair } from '../src/index.js';
+import {
+  canStartReplica,
+  holdsFor,
+  replicaUnavailableReason,
+  startReplica,
+  waitFor,
+  type ReplicaPair,
+} from '../src/index.js';
 
 describe('startReplica', function () {
   let pair: ReplicaPair;
@@ -51,7 +58,9 @@ describe('startReplica', function () {
     await primary.raw('INSERT INTO replicated SELECT g FROM generate_series(101, 5000) AS g');
     // Proof that the replica is being fed: received WAL moves past the paused replay position.
     await waitFor(async () => lsnAfter(await receiveLsn(), pausedAt), { description: 'WAL to reach the replica' });
-    await holdsFor(async () => (await replayLsn()) === pausedAt, 300, { description: 'replay held still while paused' });
+    await holdsFor(async () => (await replayLsn()) === pausedAt, 300, {
+      description: 'replay held still while paused',
+    });
     assert.equal(await replayLsn(), pausedAt, 'replay LSN must not advance while paused');
     assert.equal(await replicaCount(), countWhenPaused);
 

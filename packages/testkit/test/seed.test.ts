@@ -37,7 +37,9 @@ describe('seedTable', function () {
       "SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'refunded')::int AS refunded, max(id)::int AS max_id FROM orders",
     );
     assert.deepEqual(rows[0], { n: 100_000, refunded: 10_000, max_id: 100_000 });
-    const stats = await suite.knex.raw("SELECT reltuples::int AS estimate FROM pg_class WHERE oid = 'orders'::regclass");
+    const stats = await suite.knex.raw(
+      "SELECT reltuples::int AS estimate FROM pg_class WHERE oid = 'orders'::regclass",
+    );
     assert.equal(stats.rows[0].estimate, 100_000, 'ANALYZE ran, so the planner knows the size');
   });
 

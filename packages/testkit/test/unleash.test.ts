@@ -20,7 +20,10 @@ describe('startUnleash', function () {
     let downStatus = 0;
     await server.restart({
       whileDown: async () => {
-        downStatus = await fetch(`${server!.url}/health`).then((r) => r.status, () => -1);
+        downStatus = await fetch(`${server!.url}/health`).then(
+          (r) => r.status,
+          () => -1,
+        );
       },
     });
     assert.equal(downStatus, -1, 'nothing listens while down');
@@ -32,7 +35,9 @@ describe('startUnleash', function () {
     assert.equal(env.strategies[0]!.parameters.rollout, '75');
 
     // The client token reads the development environment through the client API, as unleash-client does.
-    const features = await fetch(`${server.url}/api/client/features`, { headers: { Authorization: server.clientToken } }).then((r) => r.json()) as { features: Array<{ name: string }> };
+    const features = (await fetch(`${server.url}/api/client/features`, {
+      headers: { Authorization: server.clientToken },
+    }).then((r) => r.json())) as { features: Array<{ name: string }> };
     assert.ok(Array.isArray(features.features));
 
     const database = server.database;

@@ -5,7 +5,11 @@ export interface AdminFeature {
   name: string;
   description?: string | null;
   project: string;
-  environments: Array<{ name: string; enabled: boolean; strategies: Array<{ id: string; name: string; parameters?: Record<string, string> }> }>;
+  environments: Array<{
+    name: string;
+    enabled: boolean;
+    strategies: Array<{ id: string; name: string; parameters?: Record<string, string> }>;
+  }>;
 }
 
 export interface AdminApiOptions {
@@ -33,7 +37,8 @@ export class AdminApi {
 
   /** undefined when the project has no such live flag (archived flags and other projects' flags answer 404 too). */
   async getFeature(project: string, name: string): Promise<AdminFeature | undefined> {
-    return (await this.request('GET', `api/admin/projects/${enc(project)}/features/${enc(name)}`, undefined, [404])) as AdminFeature | undefined;
+    return (await this.request('GET', `api/admin/projects/${enc(project)}/features/${enc(name)}`, undefined, [404])) as
+      AdminFeature | undefined;
   }
 
   /** Created off in every environment (Unleash's rule for new flags). */
@@ -42,9 +47,17 @@ export class AdminApi {
   }
 
   /** Returns the new strategy's id. */
-  async addStrategy(project: string, feature: string, environment: string, strategy: { name: string; parameters: Record<string, string> }): Promise<string> {
-    const created = (await this.request('POST', `api/admin/projects/${enc(project)}/features/${enc(feature)}/environments/${enc(environment)}/strategies`,
-      { ...strategy, constraints: [] })) as { id: string };
+  async addStrategy(
+    project: string,
+    feature: string,
+    environment: string,
+    strategy: { name: string; parameters: Record<string, string> },
+  ): Promise<string> {
+    const created = (await this.request(
+      'POST',
+      `api/admin/projects/${enc(project)}/features/${enc(feature)}/environments/${enc(environment)}/strategies`,
+      { ...strategy, constraints: [] },
+    )) as { id: string };
     return created.id;
   }
 
@@ -89,7 +102,7 @@ export class AdminApi {
       throw new UnleashUnavailableError(`Unleash at ${this.options.url} could not be reached (${what}): ${reason}.`, {
         url: this.options.url,
         value: what,
-        hint: 'Check the URL (the server\'s base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.',
+        hint: "Check the URL (the server's base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.",
         cause: error,
       });
     }

@@ -9,16 +9,23 @@ import type { Logger } from '@phaseflag/core';
 export class BackupFile {
   private touchFailed = false;
 
-  constructor(readonly path: string, private readonly logger: Logger) {}
+  constructor(
+    readonly path: string,
+    private readonly logger: Logger,
+  ) {}
 
   /** The file's mtime in ms, or undefined (logged) when it cannot be read. */
   async confirmedAt(): Promise<number | undefined> {
     try {
       return (await stat(this.path)).mtimeMs;
     } catch (error) {
-      this.logger.warn('phaseflag: cannot read the unleash-client backup file\'s age; flags stay unknown until Unleash answers', {
-        file: this.path, error: (error as Error).message,
-      });
+      this.logger.warn(
+        "phaseflag: cannot read the unleash-client backup file's age; flags stay unknown until Unleash answers",
+        {
+          file: this.path,
+          error: (error as Error).message,
+        },
+      );
       return undefined;
     }
   }
@@ -30,9 +37,13 @@ export class BackupFile {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' || this.touchFailed) return;
       this.touchFailed = true; // said once: the next failures are the same failure
-      this.logger.warn('phaseflag: cannot update the unleash-client backup file\'s mtime; after a restart during an outage its data may read as stale', {
-        file: this.path, error: (error as Error).message,
-      });
+      this.logger.warn(
+        "phaseflag: cannot update the unleash-client backup file's mtime; after a restart during an outage its data may read as stale",
+        {
+          file: this.path,
+          error: (error as Error).message,
+        },
+      );
     }
   }
 }

@@ -8,6 +8,7 @@ import type { Unleash } from 'unleash-client';
  */
 export function destroyClient(client: Unleash): void {
   client.destroy();
-  const repository = (client as unknown as { repository?: { on?: (event: string, listener: () => void) => void } }).repository;
+  const repository = (client as unknown as { repository?: { on?: (event: string, listener: () => void) => void } })
+    .repository;
   repository?.on?.('error', () => {});
 }

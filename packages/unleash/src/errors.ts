@@ -36,13 +36,19 @@ export class UnleashRejectedError extends PhaseflagError {
 
 /** What a refusal usually means, by status, for the Admin API calls provisioning makes. */
 export function hintForStatus(status: number, body: string): string {
-  if (status === 401) return 'The token is missing or unknown. Use an Admin API token (admin tokens look like "*:*.<secret>") or a personal access token.';
-  if (status === 403) return 'The token may not do this. Client and frontend tokens cannot use the Admin API; use an admin token or a PAT with project access.';
-  if (status === 404) return 'The project or environment does not exist on this Unleash (a fresh server has project "default" and environments "development" and "production").';
-  if (status === 409) return 'The name is taken: a flag with this name exists in another project or in the archive. Revive or delete it in the Unleash UI, or name the migration\'s flags with `flags: { ... }`.';
-  if (status === 400 && /pattern/i.test(body)) return 'The project enforces a flag naming pattern; name the migration\'s flags to match it with `flags: { ... }`.';
+  if (status === 401)
+    return 'The token is missing or unknown. Use an Admin API token (admin tokens look like "*:*.<secret>") or a personal access token.';
+  if (status === 403)
+    return 'The token may not do this. Client and frontend tokens cannot use the Admin API; use an admin token or a PAT with project access.';
+  if (status === 404)
+    return 'The project or environment does not exist on this Unleash (a fresh server has project "default" and environments "development" and "production").';
+  if (status === 409)
+    return "The name is taken: a flag with this name exists in another project or in the archive. Revive or delete it in the Unleash UI, or name the migration's flags with `flags: { ... }`.";
+  if (status === 400 && /pattern/i.test(body))
+    return "The project enforces a flag naming pattern; name the migration's flags to match it with `flags: { ... }`.";
   if (status === 400) return 'Unleash rejected the request body; the response body names the field.';
   if (status === 429) return 'Unleash is rate-limiting this client; retry later.';
-  if (status >= 500) return 'Unleash failed on its side; check its logs and its database, then retry (provisioning is idempotent).';
+  if (status >= 500)
+    return 'Unleash failed on its side; check its logs and its database, then retry (provisioning is idempotent).';
   return 'Read the response body for the reason.';
 }

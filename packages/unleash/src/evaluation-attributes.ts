@@ -19,10 +19,12 @@ export const FEATURE_FLAG = {
 } as const;
 
 /** `feature_flag.result.reason` values (lower case, as the conventions list them). */
-export type EvaluationReason = 'static' | 'default' | 'targeting_match' | 'split' | 'cached' | 'disabled' | 'unknown' | 'stale' | 'error';
+export type EvaluationReason =
+  'static' | 'default' | 'targeting_match' | 'split' | 'cached' | 'disabled' | 'unknown' | 'stale' | 'error';
 
 /** `error.type` values the conventions name for flag evaluation. */
-export type EvaluationErrorType = 'flag_not_found' | 'provider_not_ready' | 'provider_fatal' | 'type_mismatch' | 'invalid_context' | 'general';
+export type EvaluationErrorType =
+  'flag_not_found' | 'provider_not_ready' | 'provider_fatal' | 'type_mismatch' | 'invalid_context' | 'general';
 
 export interface EvaluationFacts {
   provider: string;
@@ -34,7 +36,12 @@ export interface EvaluationFacts {
 }
 
 /** The attributes for one evaluation of `flag` for `context` that returned `value` (undefined: unknown). */
-export function buildEvaluationAttributes(flag: string, context: FlagContext | undefined, value: boolean | undefined, facts: EvaluationFacts): Attributes {
+export function buildEvaluationAttributes(
+  flag: string,
+  context: FlagContext | undefined,
+  value: boolean | undefined,
+  facts: EvaluationFacts,
+): Attributes {
   const attributes: Attributes = { [FEATURE_FLAG.key]: flag, [FEATURE_FLAG.provider]: facts.provider };
   const contextId = context?.userId ?? context?.sessionId;
   if (contextId !== undefined) attributes[FEATURE_FLAG.contextId] = contextId;

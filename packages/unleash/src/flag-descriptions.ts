@@ -6,29 +6,45 @@ import { PHASE_FLAGS, type Migration, type PhaseFlag } from '@phaseflag/core';
  * so each description says what the guard waits for.
  */
 export function describeFlag(migration: Migration, role: PhaseFlag): string {
-  const table = migration.table.schema && migration.table.schema !== 'public' ? `${migration.table.schema}.${migration.table.name}` : migration.table.name;
+  const table =
+    migration.table.schema && migration.table.schema !== 'public'
+      ? `${migration.table.schema}.${migration.table.name}`
+      : migration.table.name;
   const neu = `${table}.${migration.newColumn.name}`;
   const old = migration.oldColumn === null ? null : `${table}.${migration.oldColumn}`;
   const head = `phaseflag migration "${migration.id}", step ${PHASE_FLAGS.indexOf(role) + 1} of ${PHASE_FLAGS.length}.`;
   switch (role) {
     case 'dualWrite':
-      return `${head} On: phaseflag adds ${neu} online (expand), then services write ${old ? `both ${old} and ${neu}` : neu}${migration.sync.trigger ? ', and a sync trigger covers other writers' : ''}. `
-        + `Guard: writes change only once ${neu} exists; turning it off while any reads use ${neu} is refused.`;
+      return (
+        `${head} On: phaseflag adds ${neu} online (expand), then services write ${old ? `both ${old} and ${neu}` : neu}${migration.sync.trigger ? ', and a sync trigger covers other writers' : ''}. ` +
+        `Guard: writes change only once ${neu} exists; turning it off while any reads use ${neu} is refused.`
+      );
     case 'backfill':
-      return `${head} On: phaseflag fills ${neu} for existing rows in short, resumable batches; off: pauses after the current batch. `
-        + `Guard: starts only when ${migration.sync.trigger ? 'the sync trigger is installed' : 'every live service instance writes both columns'}; reads move only after a clean verify.`;
+      return (
+        `${head} On: phaseflag fills ${neu} for existing rows in short, resumable batches; off: pauses after the current batch. ` +
+        `Guard: starts only when ${migration.sync.trigger ? 'the sync trigger is installed' : 'every live service instance writes both columns'}; reads move only after a clean verify.`
+      );
     case 'readNew':
-      return `${head} Reads ${old ? `of ${old} move to ${neu}` : `start using ${neu}`} for the users in this rollout. `
-        + 'Guard: only after phaseflag verified every row; turning it on earlier is refused. Turning it off moves reads back at once.';
+      return (
+        `${head} Reads ${old ? `of ${old} move to ${neu}` : `start using ${neu}`} for the users in this rollout. ` +
+        'Guard: only after phaseflag verified every row; turning it on earlier is refused. Turning it off moves reads back at once.'
+      );
     case 'contract': {
       const steps = [
         ...(migration.sync.trigger ? ['drops the sync trigger'] : []),
         ...(migration.newColumn.nullable ? [] : [`enforces NOT NULL on ${neu}`]),
         ...(old ? [`drops ${old} if asked`] : []),
       ];
-      const what = steps.length === 0 ? 'ends the migration' : steps.length === 1 ? steps[0] : `${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}`;
-      return `${head} On: phaseflag contracts: ${what}. Irreversible. `
-        + `Guard: only when read-new is on for everyone and ${old ? `no live service instance still reads ${old}` : 'every live service instance applies it'}; it also needs confirmation.`;
+      const what =
+        steps.length === 0
+          ? 'ends the migration'
+          : steps.length === 1
+            ? steps[0]
+            : `${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]}`;
+      return (
+        `${head} On: phaseflag contracts: ${what}. Irreversible. ` +
+        `Guard: only when read-new is on for everyone and ${old ? `no live service instance still reads ${old}` : 'every live service instance applies it'}; it also needs confirmation.`
+      );
     }
   }
 }

@@ -57,7 +57,10 @@ function admitsEveryone(strategy: StrategyDefinition): boolean {
       return true;
     case 'flexibleRollout':
       // Stickiness on a context field (userId, sessionId, …) skips requests without that field, even at 100%.
-      return Number(p.rollout) === 100 && (p.stickiness === undefined || p.stickiness === '' || p.stickiness === 'default' || p.stickiness === 'random');
+      return (
+        Number(p.rollout) === 100 &&
+        (p.stickiness === undefined || p.stickiness === '' || p.stickiness === 'default' || p.stickiness === 'random')
+      );
     case 'gradualRolloutUserId':
     case 'gradualRolloutSessionId':
     case 'gradualRolloutRandom':
@@ -70,11 +73,15 @@ function admitsEveryone(strategy: StrategyDefinition): boolean {
 
 /** A partial rollout: some strategy admits a share of requests by bucket. */
 export function isSplit(definition: FlagDefinition): boolean {
-  return (definition.strategies ?? []).some((s) => s.name === 'flexibleRollout' && Number(s.parameters?.rollout) > 0 && Number(s.parameters?.rollout) < 100);
+  return (definition.strategies ?? []).some(
+    (s) => s.name === 'flexibleRollout' && Number(s.parameters?.rollout) > 0 && Number(s.parameters?.rollout) < 100,
+  );
 }
 
 export function hasVariants(definition: FlagDefinition): boolean {
-  return (definition.variants?.length ?? 0) > 0 || (definition.strategies ?? []).some((s) => (s.variants?.length ?? 0) > 0);
+  return (
+    (definition.variants?.length ?? 0) > 0 || (definition.strategies ?? []).some((s) => (s.variants?.length ?? 0) > 0)
+  );
 }
 
 export function toFlagState(definition: FlagDefinition): FlagState {

@@ -1,8 +1,27 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { Client, EvaluationContext, EvaluationDetails, EventDetails, ProviderEvents } from '@openfeature/server-sdk';
-import { ValidationError, systemClock, type Clock, type FlagContext, type FlagSource, type Logger, silentLogger } from '@phaseflag/core';
+import type {
+  Client,
+  EvaluationContext,
+  EvaluationDetails,
+  EventDetails,
+  ProviderEvents,
+} from '@openfeature/server-sdk';
+import {
+  ValidationError,
+  systemClock,
+  type Clock,
+  type FlagContext,
+  type FlagSource,
+  type Logger,
+  silentLogger,
+} from '@phaseflag/core';
 import { z } from 'zod';
-import { buildEvaluationAttributes, type EvaluationErrorType, type EvaluationFacts, type EvaluationReason } from './evaluation-attributes.js';
+import {
+  buildEvaluationAttributes,
+  type EvaluationErrorType,
+  type EvaluationFacts,
+  type EvaluationReason,
+} from './evaluation-attributes.js';
 
 // Event names as strings: the adapter must not load @openfeature/server-sdk (an optional peer) at import time.
 const READY = 'PROVIDER_READY' as ProviderEvents.Ready;
@@ -12,7 +31,10 @@ const CHANGED = 'PROVIDER_CONFIGURATION_CHANGED' as ProviderEvents.Configuration
 
 const optionsSchema = z.strictObject({
   /** An OpenFeature server client: `OpenFeature.getClient()`. */
-  client: z.custom<Client>((v) => typeof (v as Client)?.getBooleanDetails === 'function' && typeof (v as Client)?.addHandler === 'function', 'an OpenFeature Client'),
+  client: z.custom<Client>(
+    (v) => typeof (v as Client)?.getBooleanDetails === 'function' && typeof (v as Client)?.addHandler === 'function',
+    'an OpenFeature Client',
+  ),
   /** A cached answer older than this is re-evaluated in the background (still served meanwhile). Default 1 000 ms. */
   refreshAfterMs: z.number().int().min(0).default(1000),
   /** A cached answer older than this is never served: unknown instead. Default 30 000 ms. */
@@ -59,10 +81,14 @@ export class OpenFeatureFlagSource implements FlagSource {
   constructor(options: OpenFeatureFlagSourceOptions) {
     const parsed = optionsSchema.safeParse(options);
     if (!parsed.success) {
-      throw new ValidationError('PF_INVALID_OPTIONS', `Invalid OpenFeatureFlagSource options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`, {
-        value: options,
-        hint: 'Pass { client: OpenFeature.getClient() }, after OpenFeature.setProvider(...).',
-      });
+      throw new ValidationError(
+        'PF_INVALID_OPTIONS',
+        `Invalid OpenFeatureFlagSource options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
+        {
+          value: options,
+          hint: 'Pass { client: OpenFeature.getClient() }, after OpenFeature.setProvider(...).',
+        },
+      );
     }
     this.client = parsed.data.client;
     this.refreshAfterMs = parsed.data.refreshAfterMs;
@@ -143,14 +169,21 @@ export class OpenFeatureFlagSource implements FlagSource {
     });
   }
 
-  private async details(flag: string, context: FlagContext | undefined): Promise<EvaluationDetails<boolean> | undefined> {
+  private async details(
+    flag: string,
+    context: FlagContext | undefined,
+  ): Promise<EvaluationDetails<boolean> | undefined> {
     try {
       const details = await this.client.getBooleanDetails(flag, false, toEvaluationContext(context));
       this.failing = false;
       return details;
     } catch (error) {
       // The SDK reports provider errors in the details; a throw here is a hook or the SDK itself failing.
-      if (!this.failing) this.logger.warn('phaseflag: OpenFeature evaluation threw; treating flags as unknown', { flag, error: (error as Error).message });
+      if (!this.failing)
+        this.logger.warn('phaseflag: OpenFeature evaluation threw; treating flags as unknown', {
+          flag,
+          error: (error as Error).message,
+        });
       this.failing = true;
       return undefined;
     }
@@ -219,8 +252,12 @@ function flagOfKey(key: string): string {
 
 function errorType(code: string): EvaluationErrorType {
   const known: Record<string, EvaluationErrorType> = {
-    FLAG_NOT_FOUND: 'flag_not_found', PROVIDER_NOT_READY: 'provider_not_ready', PROVIDER_FATAL: 'provider_fatal',
-    TYPE_MISMATCH: 'type_mismatch', INVALID_CONTEXT: 'invalid_context', TARGETING_KEY_MISSING: 'invalid_context',
+    FLAG_NOT_FOUND: 'flag_not_found',
+    PROVIDER_NOT_READY: 'provider_not_ready',
+    PROVIDER_FATAL: 'provider_fatal',
+    TYPE_MISMATCH: 'type_mismatch',
+    INVALID_CONTEXT: 'invalid_context',
+    TARGETING_KEY_MISSING: 'invalid_context',
   };
   return known[code] ?? 'general';
 }

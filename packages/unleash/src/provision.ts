@@ -66,7 +66,8 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
       continue;
     }
     if (!tagTypeChecked) {
-      if (!(await api.tagTypeExists(tag.type))) await api.createTagType(tag.type, 'Used to simplify filtering of features');
+      if (!(await api.tagTypeExists(tag.type)))
+        await api.createTagType(tag.type, 'Used to simplify filtering of features');
       tagTypeChecked = true;
     }
     try {
@@ -110,10 +111,16 @@ async function preflight(api: AdminApi, project: string, environment: string): P
     api.exists(`api/admin/projects/${encodeURIComponent(project)}`),
     api.exists(`api/admin/environments/${encodeURIComponent(environment)}`),
   ]);
-  for (const [found, what, name] of [[projectFound, 'project', project], [environmentFound, 'environment', environment]] as const) {
+  for (const [found, what, name] of [
+    [projectFound, 'project', project],
+    [environmentFound, 'environment', environment],
+  ] as const) {
     if (found) continue;
     throw new UnleashRejectedError(`Unleash at ${api.url} has no ${what} "${name}".`, {
-      status: 404, body: '', request: `GET ${what} ${name}`, value: name,
+      status: 404,
+      body: '',
+      request: `GET ${what} ${name}`,
+      value: name,
       hint: `Create the ${what} in Unleash first, or pass the ${what} your flags live in (a fresh server has project "default" and environments "development" and "production").`,
     });
   }
@@ -121,12 +128,16 @@ async function preflight(api: AdminApi, project: string, environment: string): P
 
 function warningsFor(feature: AdminFeature, role: PhaseFlag, environment: string): string[] {
   const env = feature.environments.find((e) => e.name === environment);
-  if (!env) return [`"${feature.name}" is not available in environment "${environment}" of project "${feature.project}".`];
+  if (!env)
+    return [`"${feature.name}" is not available in environment "${environment}" of project "${feature.project}".`];
   const warnings: string[] = [];
   if (env.strategies.length === 0) {
-    warnings.push(`"${feature.name}" has no strategy in "${environment}": turning it on makes Unleash add a 100% rollout of its own${role === 'readNew' ? ' (every user\'s reads move at once)' : ''}. Add a gradual rollout first.`);
+    warnings.push(
+      `"${feature.name}" has no strategy in "${environment}": turning it on makes Unleash add a 100% rollout of its own${role === 'readNew' ? " (every user's reads move at once)" : ''}. Add a gradual rollout first.`,
+    );
   }
-  if (env.enabled) warnings.push(`"${feature.name}" is already on in "${environment}"; phaseflag's guards still decide what happens.`);
+  if (env.enabled)
+    warnings.push(`"${feature.name}" is already on in "${environment}"; phaseflag's guards still decide what happens.`);
   return warnings;
 }
 
@@ -137,10 +148,14 @@ function nameTaken(error: unknown, name: string, project: string): UnleashReject
   return new UnleashRejectedError(
     `Flag "${name}" cannot be created in project "${project}": ${archived ? 'an archived flag has that name' : 'another project has a flag with that name'}.`,
     {
-      status: 409, body: error.body, request: error.request, value: name, cause: error,
+      status: 409,
+      body: error.body,
+      request: error.request,
+      value: name,
+      cause: error,
       hint: archived
         ? 'Revive it from the archive (it comes back off, with its old strategies: check them) or delete it from the archive, then run provisioning again.'
-        : 'Flag names are unique across projects: move that flag, or give this migration\'s flags other names with `flags: { ... }` in defineMigration.',
+        : "Flag names are unique across projects: move that flag, or give this migration's flags other names with `flags: { ... }` in defineMigration.",
     },
   );
 }

@@ -7,33 +7,38 @@ import { z } from 'zod';
 const DEFAULT_REFRESH_INTERVAL_MS = 15_000; // unleash-client's own default
 
 const isClient = (value: unknown): value is Unleash =>
-  typeof value === 'object' && value !== null
-  && typeof (value as Unleash).isEnabled === 'function'
-  && typeof (value as Unleash).getFeatureToggleDefinition === 'function'
-  && typeof (value as Unleash).on === 'function';
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Unleash).isEnabled === 'function' &&
+  typeof (value as Unleash).getFeatureToggleDefinition === 'function' &&
+  typeof (value as Unleash).on === 'function';
 
 const isConfig = (value: unknown): value is UnleashConfig =>
-  typeof value === 'object' && value !== null
-  && typeof (value as UnleashConfig).url === 'string' && typeof (value as UnleashConfig).appName === 'string';
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as UnleashConfig).url === 'string' &&
+  typeof (value as UnleashConfig).appName === 'string';
 
-const optionsSchema = z.strictObject({
-  /** Your own unleash-client instance (from `initialize()`, `startUnleash()` or `new Unleash()`). */
-  client: z.custom<Unleash>(isClient, 'an unleash-client Unleash instance').optional(),
-  /** Or its options: the source creates the client (`new Unleash(config)`) and destroys it on close(). */
-  unleash: z.custom<UnleashConfig>(isConfig, 'unleash-client options with at least url and appName').optional(),
-  /** Data older than this is unknown (the router reads old). Default 3 × the refresh interval. */
-  staleAfterMs: z.number().int().min(1).optional(),
-  /** The client's refreshInterval when you pass your own client (to derive staleAfterMs). Default 15 000. */
-  refreshIntervalMs: z.number().int().min(1).optional(),
-  /**
-   * The client's backup file (`<backupPath>/unleash-backup-<appName>.json`). Data loaded from it counts as known
-   * as of its mtime. Derived when the source creates the client with the file storage provider; without it, a
-   * client that starts from its backup is unknown until Unleash answers.
-   */
-  backupFile: z.string().min(1).optional(),
-  clock: z.custom<Clock>((v) => typeof (v as Clock)?.now === 'function', 'a Clock').optional(),
-  logger: z.custom<Logger>((v) => typeof (v as Logger)?.warn === 'function', 'a Logger').optional(),
-}).refine((o) => (o.client === undefined) !== (o.unleash === undefined), 'pass exactly one of `client` and `unleash`');
+const optionsSchema = z
+  .strictObject({
+    /** Your own unleash-client instance (from `initialize()`, `startUnleash()` or `new Unleash()`). */
+    client: z.custom<Unleash>(isClient, 'an unleash-client Unleash instance').optional(),
+    /** Or its options: the source creates the client (`new Unleash(config)`) and destroys it on close(). */
+    unleash: z.custom<UnleashConfig>(isConfig, 'unleash-client options with at least url and appName').optional(),
+    /** Data older than this is unknown (the router reads old). Default 3 × the refresh interval. */
+    staleAfterMs: z.number().int().min(1).optional(),
+    /** The client's refreshInterval when you pass your own client (to derive staleAfterMs). Default 15 000. */
+    refreshIntervalMs: z.number().int().min(1).optional(),
+    /**
+     * The client's backup file (`<backupPath>/unleash-backup-<appName>.json`). Data loaded from it counts as known
+     * as of its mtime. Derived when the source creates the client with the file storage provider; without it, a
+     * client that starts from its backup is unknown until Unleash answers.
+     */
+    backupFile: z.string().min(1).optional(),
+    clock: z.custom<Clock>((v) => typeof (v as Clock)?.now === 'function', 'a Clock').optional(),
+    logger: z.custom<Logger>((v) => typeof (v as Logger)?.warn === 'function', 'a Logger').optional(),
+  })
+  .refine((o) => (o.client === undefined) !== (o.unleash === undefined), 'pass exactly one of `client` and `unleash`');
 
 export type UnleashFlagSourceOptions = z.input<typeof optionsSchema>;
 
@@ -49,7 +54,9 @@ export interface ResolvedSourceOptions {
 export function resolveSourceOptions(input: UnleashFlagSourceOptions): ResolvedSourceOptions {
   const parsed = optionsSchema.safeParse(input);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+      .join('; ');
     throw new ValidationError('PF_INVALID_OPTIONS', `Invalid UnleashFlagSource options: ${issues}.`, {
       value: input,
       hint: 'Pass { client: yourUnleash } or { unleash: { url, appName, customHeaders: { Authorization: clientToken } } }, and optionally staleAfterMs.',

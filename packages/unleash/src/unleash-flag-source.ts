@@ -116,7 +116,9 @@ export class UnleashFlagSource implements FlagSource {
   evaluationAttributes(flag: string, context: FlagContext | undefined, value: boolean | undefined): Attributes {
     const facts: EvaluationFacts = { provider: this.name };
     const status = this.status();
-    const definition = status.known ? this.client.getFeatureToggleDefinition(flag) as FlagDefinition | undefined : undefined;
+    const definition = status.known
+      ? (this.client.getFeatureToggleDefinition(flag) as FlagDefinition | undefined)
+      : undefined;
     if (definition !== undefined) {
       facts.version = definitionVersion(definition);
       if (definition.project !== undefined) facts.setId = definition.project;
@@ -127,14 +129,25 @@ export class UnleashFlagSource implements FlagSource {
         facts.error = { type: 'provider_not_ready', message: 'no flag data yet (no fetch, bootstrap or backup)' };
       } else if (!status.known) {
         facts.reason = 'stale';
-        facts.error = { message: `flag data last confirmed ${status.knownAsOf.toISOString()}, more than ${this.staleAfterMs} ms ago` };
+        facts.error = {
+          message: `flag data last confirmed ${status.knownAsOf.toISOString()}, more than ${this.staleAfterMs} ms ago`,
+        };
       } else {
         facts.reason = 'error';
-        facts.error = { type: 'flag_not_found', message: `Unleash has no flag "${flag}" for this client's project and environment` };
+        facts.error = {
+          type: 'flag_not_found',
+          message: `Unleash has no flag "${flag}" for this client's project and environment`,
+        };
       }
       return buildEvaluationAttributes(flag, context, value, facts);
     }
-    facts.reason = !definition.enabled ? 'disabled' : isFullyOn(definition) ? 'static' : isSplit(definition) ? 'split' : 'targeting_match';
+    facts.reason = !definition.enabled
+      ? 'disabled'
+      : isFullyOn(definition)
+        ? 'static'
+        : isSplit(definition)
+          ? 'split'
+          : 'targeting_match';
     if (value && hasVariants(definition)) {
       const variant = this.client.getVariant(flag, context as Context | undefined);
       if (variant.enabled) facts.variant = variant.name;
@@ -180,7 +193,10 @@ export class UnleashFlagSource implements FlagSource {
   private async onReady(): Promise<void> {
     if (this.freshness.status(this.clock.now()).knownAsOf !== undefined) return;
     if (this.backup === undefined) {
-      this.logger.info('phaseflag: unleash-client loaded a backup we cannot date (pass backupFile); flags stay unknown until Unleash answers', {});
+      this.logger.info(
+        'phaseflag: unleash-client loaded a backup we cannot date (pass backupFile); flags stay unknown until Unleash answers',
+        {},
+      );
       return;
     }
     const confirmedAt = await this.backup.confirmedAt();
@@ -192,17 +208,21 @@ export class UnleashFlagSource implements FlagSource {
   private succeeded(now: number): void {
     const wasDown = this.freshness.status(now).unreachableSince;
     this.freshness.synced(now);
-    if (wasDown !== undefined) this.logger.warn('phaseflag: Unleash answers again', { unreachableSince: wasDown.toISOString() });
+    if (wasDown !== undefined)
+      this.logger.warn('phaseflag: Unleash answers again', { unreachableSince: wasDown.toISOString() });
   }
 
   private onFailure(message: string): void {
     const now = this.clock.now();
     if (!this.freshness.failed(now, message)) return; // log once per outage, not on every poll
     const staleAt = this.freshness.staleAt();
-    this.logger.warn('phaseflag: Unleash unreachable; flags keep their last known values until they turn stale, then read as unknown (old column)', {
-      error: message,
-      staleAt: staleAt === undefined ? null : new Date(staleAt).toISOString(),
-    });
+    this.logger.warn(
+      'phaseflag: Unleash unreachable; flags keep their last known values until they turn stale, then read as unknown (old column)',
+      {
+        error: message,
+        staleAt: staleAt === undefined ? null : new Date(staleAt).toISOString(),
+      },
+    );
     this.afterUpdate([]);
   }
 
@@ -250,4 +270,3 @@ export class UnleashFlagSource implements FlagSource {
     this.detach.push(() => this.client.off(event, h));
   }
 }
-

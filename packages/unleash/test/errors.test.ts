@@ -3,7 +3,7 @@ import { ERROR_CODES, errorClassOf, isPhaseflagError } from '@phaseflag/core';
 import { UnleashRejectedError, UnleashUnavailableError } from '../src/index.js';
 
 describe('Unleash errors', () => {
-  it('are the classes core\'s error table names for their codes, and the only ones it gives to this package', () => {
+  it("are the classes core's error table names for their codes, and the only ones it gives to this package", () => {
     const unavailable = new UnleashUnavailableError('m', { hint: 'h', url: 'http://127.0.0.1:4242' });
     const rejected = new UnleashRejectedError('m', { hint: 'h', status: 403, body: '', request: 'GET /api/admin' });
     for (const error of [unavailable, rejected]) {

@@ -19,7 +19,7 @@ const flagConfig = (onFor: string | null) => ({
   'orders-amount.contract': { variants: { on: true, off: false }, defaultVariant: 'on', disabled: true },
 });
 
-describe('OpenFeatureFlagSource on OpenFeature\'s in-memory provider', () => {
+describe("OpenFeatureFlagSource on OpenFeature's in-memory provider", () => {
   const sources: OpenFeatureFlagSource[] = [];
   async function setUp(provider: Provider, wait = true): Promise<OpenFeatureFlagSource> {
     const domain = `phaseflag-${randomBytes(3).toString('hex')}`;
@@ -42,18 +42,30 @@ describe('OpenFeatureFlagSource on OpenFeature\'s in-memory provider', () => {
     assert.equal(await source.evaluate(FLAG, { sessionId: 'u1' }), true, 'sessionId when there is no userId');
     assert.equal(await source.evaluate('orders-amount.dual-write'), true);
     assert.equal(await source.evaluate('orders-amount.contract'), false, 'a disabled flag is off, not unknown');
-    assert.deepEqual(toEvaluationContext({ userId: 'u1', remoteAddress: '10.0.0.1', properties: { tenant: 't1' } }),
-      { tenant: 't1', targetingKey: 'u1', userId: 'u1', remoteAddress: '10.0.0.1' });
+    assert.deepEqual(toEvaluationContext({ userId: 'u1', remoteAddress: '10.0.0.1', properties: { tenant: 't1' } }), {
+      tenant: 't1',
+      targetingKey: 'u1',
+      userId: 'u1',
+      remoteAddress: '10.0.0.1',
+    });
   });
 
   it('is unknown for a flag the provider does not have and for a provider that is not ready', async () => {
     const ready = await setUp(new InMemoryProvider(flagConfig('u1')));
     assert.equal(await ready.evaluate('no-such-flag', { userId: 'u1' }), undefined);
-    assert.equal(ready.evaluationAttributes('no-such-flag', { userId: 'u1' }, undefined)['error.type'], 'flag_not_found');
+    assert.equal(
+      ready.evaluationAttributes('no-such-flag', { userId: 'u1' }, undefined)['error.type'],
+      'flag_not_found',
+    );
 
     let finishInit: () => void = () => {};
     const slow = new InMemoryProvider(flagConfig('u1'));
-    Object.assign(slow, { initialize: () => new Promise<void>((resolve) => { finishInit = resolve; }) });
+    Object.assign(slow, {
+      initialize: () =>
+        new Promise<void>((resolve) => {
+          finishInit = resolve;
+        }),
+    });
     const notReady = await setUp(slow, false);
     assert.equal(await notReady.evaluate(FLAG, { userId: 'u1' }), undefined, 'PROVIDER_NOT_READY');
     const changed: string[][] = [];
@@ -65,12 +77,25 @@ describe('OpenFeatureFlagSource on OpenFeature\'s in-memory provider', () => {
 
   it('isEnabled answers synchronously from the last evaluation: unknown (old column) for a first request, then the flag', async () => {
     const source = await setUp(new InMemoryProvider(flagConfig('u1')));
-    assert.equal(source.isEnabled(FLAG, { userId: 'u1' }), undefined, 'first request of this context: not evaluated yet');
+    assert.equal(
+      source.isEnabled(FLAG, { userId: 'u1' }),
+      undefined,
+      'first request of this context: not evaluated yet',
+    );
     await msUntil(() => source.isEnabled(FLAG, { userId: 'u1' }) === true, 1000, 'evaluated in the background');
     assert.equal(source.evaluationAttributes(FLAG, { userId: 'u1' }, true)['feature_flag.result.variant'], 'on');
 
-    const migration = defineMigration({ id: 'orders-amount', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents::numeric / 100' });
-    const router = new Router(migration, { flags: source, snapshot: { migrationId: migration.id, phase: 'read-new', version: 1 } });
+    const migration = defineMigration({
+      id: 'orders-amount',
+      table: 'orders',
+      oldColumn: 'amount_cents',
+      newColumn: { name: 'amount', type: 'numeric(12,2)' },
+      backfill: 'amount_cents::numeric / 100',
+    });
+    const router = new Router(migration, {
+      flags: source,
+      snapshot: { migrationId: migration.id, phase: 'read-new', version: 1 },
+    });
     assert.equal(router.decide({ userId: 'u1' }).readColumn, 'amount');
     assert.equal(router.decide({ userId: 'u2' }).readColumn, 'amount_cents', 'unknown for u2 yet: old');
   });

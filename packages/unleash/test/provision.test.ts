@@ -19,18 +19,25 @@ describe('provisionFlags against a real Unleash', () => {
    * a view taken right after creation may or may not have it yet, whatever provisioning does.
    */
   async function view(names: readonly string[]): Promise<Array<{ flag: AdminFeature | undefined; tags: unknown }>> {
-    return Promise.all(names.map(async (name) => {
-      const flag = await server.admin.getFlag(name);
-      if (flag) delete flag.lifecycle;
-      return { flag, tags: await server.admin.getTags(name) };
-    }));
+    return Promise.all(
+      names.map(async (name) => {
+        const flag = await server.admin.getFlag(name);
+        if (flag) delete flag.lifecycle;
+        return { flag, tags: await server.admin.getTags(name) };
+      }),
+    );
   }
 
   it('creates the four flags off, each described, tagged with the migration id and holding a gradual rollout', async () => {
     const migration = ordersMigration();
     const report = await provisionFlags(migration, adminOf());
 
-    const names = [migration.flags.dualWrite, migration.flags.backfill, migration.flags.readNew, migration.flags.contract];
+    const names = [
+      migration.flags.dualWrite,
+      migration.flags.backfill,
+      migration.flags.readNew,
+      migration.flags.contract,
+    ];
     assert.deepEqual(report.created, names);
     assert.deepEqual(report.existing, []);
     assert.deepEqual(report.tag, { type: 'simple', value: migration.id });
@@ -38,19 +45,28 @@ describe('provisionFlags against a real Unleash', () => {
     for (const { flag, tags } of await view(names)) {
       assert.ok(flag, 'flag exists');
       assert.equal(flag.type, 'operational');
-      assert.ok(flag.environments.every((e) => !e.enabled), `${flag.name} is off in every environment`);
+      assert.ok(
+        flag.environments.every((e) => !e.enabled),
+        `${flag.name} is off in every environment`,
+      );
       assert.match(flag.description ?? '', /Guard:/, `${flag.name} says which guard protects it`);
       assert.deepEqual(tags, [{ type: 'simple', value: migration.id }]);
       const strategies = flag.environments.find((e) => e.name === ENV)!.strategies;
       assert.equal(strategies.length, 1, `${flag.name} has exactly one strategy in ${ENV}`);
       const readNew = flag.name === migration.flags.readNew;
       assert.equal(strategies[0]!.name, 'flexibleRollout');
-      assert.deepEqual(strategies[0]!.parameters, { rollout: readNew ? '0' : '100', stickiness: 'default', groupId: flag.name });
+      assert.deepEqual(strategies[0]!.parameters, {
+        rollout: readNew ? '0' : '100',
+        stickiness: 'default',
+        groupId: flag.name,
+      });
     }
     const readNew = (await server.admin.getFlag(migration.flags.readNew))!;
-    assert.equal(readNew.description,
-      `phaseflag migration "${migration.id}", step 3 of 4. Reads of orders.amount_cents move to orders.amount for the users in this rollout. `
-      + 'Guard: only after phaseflag verified every row; turning it on earlier is refused. Turning it off moves reads back at once.');
+    assert.equal(
+      readNew.description,
+      `phaseflag migration "${migration.id}", step 3 of 4. Reads of orders.amount_cents move to orders.amount for the users in this rollout. ` +
+        'Guard: only after phaseflag verified every row; turning it on earlier is refused. Turning it off moves reads back at once.',
+    );
   });
 
   it('a second run changes nothing, and leaves flags the operator changed exactly as they are', async () => {
@@ -70,7 +86,12 @@ describe('provisionFlags against a real Unleash', () => {
 
     assert.deepEqual(after, before, 'the Admin API view is identical before and after the second run');
     assert.deepEqual(second.created, []);
-    assert.deepEqual(second.existing, [migration.flags.dualWrite, migration.flags.backfill, migration.flags.readNew, migration.flags.contract]);
+    assert.deepEqual(second.existing, [
+      migration.flags.dualWrite,
+      migration.flags.backfill,
+      migration.flags.readNew,
+      migration.flags.contract,
+    ]);
     const reportedReadNew = second.flags.find((f) => f.role === 'readNew')!;
     assert.equal(reportedReadNew.status, 'existing');
     assert.match(reportedReadNew.warnings.join(' '), /already on/);
@@ -114,11 +135,14 @@ describe('provisionFlags against a real Unleash', () => {
 
   it('says PF_UNLEASH_UNAVAILABLE when nothing listens at the URL', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
-    await assert.rejects(provisionFlags(ordersMigration(), { url, token: server.adminToken, timeoutMs: 2000 }), (error: unknown) => {
-      assert.ok(error instanceof UnleashUnavailableError);
-      assert.equal(error.code, 'PF_UNLEASH_UNAVAILABLE');
-      assert.match(error.message, /ECONNREFUSED/);
-      return true;
-    });
+    await assert.rejects(
+      provisionFlags(ordersMigration(), { url, token: server.adminToken, timeoutMs: 2000 }),
+      (error: unknown) => {
+        assert.ok(error instanceof UnleashUnavailableError);
+        assert.equal(error.code, 'PF_UNLEASH_UNAVAILABLE');
+        assert.match(error.message, /ECONNREFUSED/);
+        return true;
+      },
+    );
   });
 });

@@ -37,15 +37,26 @@ export function newClient(server: UnleashServer, extra: Partial<UnleashConfig> =
 }
 
 /** Creates a flag the way an operator does in the UI: a gradual rollout first, then on (unless `on: false`). */
-export async function operatorFlag(server: UnleashServer, name: string, options: { rollout?: number; stickiness?: string; on?: boolean } = {}): Promise<string> {
+export async function operatorFlag(
+  server: UnleashServer,
+  name: string,
+  options: { rollout?: number; stickiness?: string; on?: boolean } = {},
+): Promise<string> {
   await server.admin.createFlag(name, { description: 'test flag' });
-  const strategyId = await server.admin.addFlexibleRollout(name, ENV, { rollout: options.rollout ?? 100, stickiness: options.stickiness ?? 'default' });
+  const strategyId = await server.admin.addFlexibleRollout(name, ENV, {
+    rollout: options.rollout ?? 100,
+    stickiness: options.stickiness ?? 'default',
+  });
   if (options.on !== false) await server.admin.enable(name, ENV);
   return strategyId;
 }
 
 /** Milliseconds until `predicate` holds, polling every 10 ms. */
-export async function msUntil(predicate: () => boolean, timeoutMs = 10_000, description = 'condition'): Promise<number> {
+export async function msUntil(
+  predicate: () => boolean,
+  timeoutMs = 10_000,
+  description = 'condition',
+): Promise<number> {
   const started = performance.now();
   await waitFor(predicate, { timeoutMs, intervalMs: 10, description });
   return Math.round(performance.now() - started);
@@ -62,9 +73,11 @@ export function summarize(samples: number[]): string {
 /** A loopback port nothing listens on (bound, then closed). */
 export function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    const server = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
   });
 }

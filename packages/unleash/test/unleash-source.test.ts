@@ -44,7 +44,7 @@ describe('UnleashFlagSource against a real Unleash', () => {
     assert.equal(source.status().knownAsOf, undefined);
   });
 
-  it('sees an operator\'s toggle in the Admin API within about two seconds at refreshInterval 1 s (measured)', async () => {
+  it("sees an operator's toggle in the Admin API within about two seconds at refreshInterval 1 s (measured)", async () => {
     const flag = 'src.toggle';
     await operatorFlag(server, flag, { on: false });
     const source = track(new UnleashFlagSource({ unleash: clientConfig(server), ...quiet }));
@@ -80,12 +80,23 @@ describe('UnleashFlagSource against a real Unleash', () => {
     const first = onAt();
     assert.ok(first.size > 430 && first.size < 570, `about half the users: ${first.size}`);
     assert.deepEqual(onAt(), first, 'the same users every time');
-    assert.equal(source.isEnabled(flag, {}), false, 'stickiness on userId: a request without one is not in the rollout');
-    assert.deepEqual({ ...source.state(flag), version: undefined }, { enabled: true, fullyOn: false, version: undefined });
+    assert.equal(
+      source.isEnabled(flag, {}),
+      false,
+      'stickiness on userId: a request without one is not in the rollout',
+    );
+    assert.deepEqual(
+      { ...source.state(flag), version: undefined },
+      { enabled: true, fullyOn: false, version: undefined },
+    );
 
     await server.admin.setRollout(flag, ENV, strategyId, 100);
     await msUntil(() => onAt().size === 1000, 10_000, '100% rollout visible');
-    assert.equal(source.state(flag)!.fullyOn, false, 'at 100% sticky on userId, requests without a userId still miss: not fully on');
+    assert.equal(
+      source.state(flag)!.fullyOn,
+      false,
+      'at 100% sticky on userId, requests without a userId still miss: not fully on',
+    );
 
     await server.admin.setRollout(flag, ENV, strategyId, 0);
     await msUntil(() => onAt().size === 0, 10_000, '0% rollout visible');
@@ -132,8 +143,14 @@ describe('UnleashFlagSource against a real Unleash', () => {
     assert.equal(missing['error.type'], 'flag_not_found');
   });
 
-  it('drives the router: read-new on for a user moves that user\'s reads to the new column, unknown reads old', async () => {
-    const migration = defineMigration({ id: 'src-router', table: 'orders', oldColumn: 'amount_cents', newColumn: { name: 'amount', type: 'numeric(12,2)' }, backfill: 'amount_cents::numeric / 100' });
+  it("drives the router: read-new on for a user moves that user's reads to the new column, unknown reads old", async () => {
+    const migration = defineMigration({
+      id: 'src-router',
+      table: 'orders',
+      oldColumn: 'amount_cents',
+      newColumn: { name: 'amount', type: 'numeric(12,2)' },
+      backfill: 'amount_cents::numeric / 100',
+    });
     await operatorFlag(server, migration.flags.readNew, { rollout: 100 });
     const source = track(new UnleashFlagSource({ client: newClient(server), refreshIntervalMs: 1000, ...quiet }));
     const snapshot: PhaseSnapshot = { migrationId: migration.id, phase: 'read-new', version: 7 };

@@ -13,21 +13,33 @@ import { readKeys } from '../keys.js';
 const DONE_PHASES: readonly Phase[] = ['backfilled', 'verified', 'read-new', 'contracted'];
 
 export function registerBackfill(program: Command): void {
-  program.command('backfill')
+  program
+    .command('backfill')
     .argument('<id>', 'migration id (from the config)')
-    .description('run (or resume) the backfill in the foreground with a progress bar; Ctrl-C pauses it cleanly, a rerun resumes')
-    .option('--set <knob=value>', 'change a knob of the backfill (running or not) and exit; repeatable: batch-size=<n>|auto, throttle=on|off, delay-ms=<n>|default, pause=on|off',
-      (v: string, all: string[]) => [...all, v], [] as string[])
+    .description(
+      'run (or resume) the backfill in the foreground with a progress bar; Ctrl-C pauses it cleanly, a rerun resumes',
+    )
+    .option(
+      '--set <knob=value>',
+      'change a knob of the backfill (running or not) and exit; repeatable: batch-size=<n>|auto, throttle=on|off, delay-ms=<n>|default, pause=on|off',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--no-keys', 'do not read keys from the terminal')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Keys while it runs on a terminal: p pause/resume, + / - double or halve the batch size, a adaptive size again,
 t throttle on/off, q or Ctrl-C stop. From another shell: phaseflag backfill <id> --set batch-size=2000,
 --set throttle=on, --set pause=on / pause=off (as phaseflag pause <id> / resume <id>). The running backfill applies a change before its
-next batch. Exit codes: 0 complete, 3 not allowed in this phase, 130 interrupted (paused, resumable).`)
-    .action(action(async (out, opts, id: string) => {
-      const sets = (opts.set as string[] | undefined) ?? [];
-      return sets.length > 0 ? setKnobs(out, opts, id, sets) : runForeground(out, opts, id);
-    }));
+next batch. Exit codes: 0 complete, 3 not allowed in this phase, 130 interrupted (paused, resumable).`,
+    )
+    .action(
+      action(async (out, opts, id: string) => {
+        const sets = (opts.set as string[] | undefined) ?? [];
+        return sets.length > 0 ? setKnobs(out, opts, id, sets) : runForeground(out, opts, id);
+      }),
+    );
 }
 
 /**
@@ -39,7 +51,13 @@ export function parseKnobs(sets: readonly string[]): { patch: BackfillKnobsPatch
   let pause: boolean | undefined;
   for (const s of sets) {
     const [k, v, ...rest] = s.split('=');
-    const bad = () => new CliError('PF_USAGE_BAD_KNOB', `Cannot read --set ${s}.`, 'Use batch-size=<1..1000000>|auto, throttle=on|off, delay-ms=<0..600000>|default, pause=on|off.', s);
+    const bad = () =>
+      new CliError(
+        'PF_USAGE_BAD_KNOB',
+        `Cannot read --set ${s}.`,
+        'Use batch-size=<1..1000000>|auto, throttle=on|off, delay-ms=<0..600000>|default, pause=on|off.',
+        s,
+      );
     const onOff = () => {
       if (!['on', 'off', 'true', 'false'].includes(v!)) throw bad();
       return v === 'on' || v === 'true';
@@ -51,11 +69,20 @@ export function parseKnobs(sets: readonly string[]): { patch: BackfillKnobsPatch
       return n;
     };
     switch (k!.trim()) {
-      case 'batch-size': patch.batchSize = v === 'auto' ? null : int(1, 1_000_000); break;
-      case 'throttle': patch.throttle = onOff(); break;
-      case 'delay-ms': patch.pauseMs = v === 'default' ? null : int(0, 600_000); break;
-      case 'pause': pause = onOff(); break;
-      default: throw bad();
+      case 'batch-size':
+        patch.batchSize = v === 'auto' ? null : int(1, 1_000_000);
+        break;
+      case 'throttle':
+        patch.throttle = onOff();
+        break;
+      case 'delay-ms':
+        patch.pauseMs = v === 'default' ? null : int(0, 600_000);
+        break;
+      case 'pause':
+        pause = onOff();
+        break;
+      default:
+        throw bad();
     }
   }
   return pause === undefined ? { patch } : { patch, pause };
@@ -86,7 +113,11 @@ function describeKnobs(k: BackfillKnobs): string {
   return `batch-size=${k.batchSize ?? 'auto'} throttle=${k.throttle ? 'on' : 'off'} delay-ms=${k.pauseMs ?? 'default'}`;
 }
 
-async function runForeground(out: Output, opts: GlobalOptions & Record<string, unknown>, id: string): Promise<ActionResult> {
+async function runForeground(
+  out: Output,
+  opts: GlobalOptions & Record<string, unknown>,
+  id: string,
+): Promise<ActionResult> {
   const session = await openSession(opts, out);
   const { handle } = session.migration(id);
   const tty = process.stderr.isTTY === true && !out.json;
@@ -101,8 +132,15 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
     const status = await handle.status();
     const p = status.progress;
     out.result({
-      migrationId: id, phase: status.phase, completed: stoppedBy === 'complete', stoppedBy,
-      rowsDone: p?.rowsDone ?? 0, rowsEstimate: p?.rowsEstimate ?? 0, ...totals, durationMs: Date.now() - started, knobs: await handle.backfillKnobs(),
+      migrationId: id,
+      phase: status.phase,
+      completed: stoppedBy === 'complete',
+      stoppedBy,
+      rowsDone: p?.rowsDone ?? 0,
+      rowsEstimate: p?.rowsEstimate ?? 0,
+      ...totals,
+      durationMs: Date.now() - started,
+      knobs: await handle.backfillKnobs(),
     });
     return code;
   };
@@ -113,7 +151,10 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
       out.line(`${out.c.bold(id)}: the backfill is complete already (phase ${initial.phase}).`);
       const v = initial.record.verifyResult;
       // Running the backfill again changes nothing after a failed verify: say what does.
-      if (initial.phase === 'backfilled' && v && !v.clean) out.note(`the last verify found ${v.mismatches} row(s) that differ: \`phaseflag repair ${id}\` re-derives them and verifies again`);
+      if (initial.phase === 'backfilled' && v && !v.clean)
+        out.note(
+          `the last verify found ${v.mismatches} row(s) that differ: \`phaseflag repair ${id}\` re-derives them and verifies again`,
+        );
       return await finish('complete', EXIT.ok);
     }
     view.setKnobs(await handle.backfillKnobs().catch(() => view.knobs));
@@ -126,16 +167,25 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
       totals.batches += result.batches;
       if (result.completed || DONE_PHASES.includes(result.phase)) {
         view.stop();
-        out.line(`${out.c.bold(id)}: ${out.c.green('backfill complete')}: ${formatNumber(totals.rowsScanned)} rows examined, ${formatNumber(totals.rowsUpdated)} updated, ${totals.batches} batches in ${((Date.now() - started) / 1000).toFixed(1)} s; phase ${result.phase}.`);
+        out.line(
+          `${out.c.bold(id)}: ${out.c.green('backfill complete')}: ${formatNumber(totals.rowsScanned)} rows examined, ${formatNumber(totals.rowsUpdated)} updated, ${totals.batches} batches in ${((Date.now() - started) / 1000).toFixed(1)} s; phase ${result.phase}.`,
+        );
         out.line(out.c.dim(`next: phaseflag verify ${id}`));
         return await finish('complete', EXIT.ok);
       }
       if (interrupt.signal.aborted) return await interrupted(out, handle, view, id, finish);
       if (result.phase !== 'paused') {
         view.stop();
-        throw new GuardRefusedError(`The backfill of "${id}" stopped: the migration moved to ${result.phase} under it.`, {
-          from: result.phase, action: 'backfill', value: result.phase, migrationId: id, hint: `Someone (or a controller) moved it; see phaseflag status ${id}.`,
-        });
+        throw new GuardRefusedError(
+          `The backfill of "${id}" stopped: the migration moved to ${result.phase} under it.`,
+          {
+            from: result.phase,
+            action: 'backfill',
+            value: result.phase,
+            migrationId: id,
+            hint: `Someone (or a controller) moved it; see phaseflag status ${id}.`,
+          },
+        );
       }
       view.setState('paused', interactive ? 'press p to resume' : `waiting: phaseflag resume ${id}`);
       const resumed = await waitWhilePaused(handle, interrupt.signal);
@@ -150,11 +200,19 @@ async function runForeground(out: Output, opts: GlobalOptions & Record<string, u
 }
 
 /** Ctrl-C: the runner stopped after its batch; pause the phase so that nothing restarts it behind the operator's back. */
-async function interrupted(out: Output, handle: MigrationHandle, view: BackfillView, id: string, finish: (s: 'interrupted', code: number) => Promise<number>): Promise<number> {
+async function interrupted(
+  out: Output,
+  handle: MigrationHandle,
+  view: BackfillView,
+  id: string,
+  finish: (s: 'interrupted', code: number) => Promise<number>,
+): Promise<number> {
   const phase = (await handle.status()).phase;
   if (phase === 'backfilling') await handle.pause().catch(() => undefined);
   view.stop();
-  out.note(`${out.err.yellow('paused')}: ${id} at ${view.summary()}. The checkpoint is kept; \`phaseflag backfill ${id}\` resumes it.`);
+  out.note(
+    `${out.err.yellow('paused')}: ${id} at ${view.summary()}. The checkpoint is kept; \`phaseflag backfill ${id}\` resumes it.`,
+  );
   return finish('interrupted', EXIT.interrupted);
 }
 
@@ -181,9 +239,13 @@ async function onKey(key: string, handle: MigrationHandle, view: BackfillView, s
           await handle.pause();
         }
         return;
-      case '+': case '=': case '-': case '_': {
+      case '+':
+      case '=':
+      case '-':
+      case '_': {
         const current = view.batchSize ?? 1000;
-        const next = key === '+' || key === '=' ? Math.min(1_000_000, current * 2) : Math.max(1, Math.floor(current / 2));
+        const next =
+          key === '+' || key === '=' ? Math.min(1_000_000, current * 2) : Math.max(1, Math.floor(current / 2));
         view.setKnobs(await handle.setBackfillKnobs({ batchSize: next }));
         view.note(`batch size ${next}`);
         return;
@@ -198,7 +260,8 @@ async function onKey(key: string, handle: MigrationHandle, view: BackfillView, s
         view.note(on ? 'throttle on' : 'throttle off');
         return;
       }
-      case 'q': case '\u0003':
+      case 'q':
+      case '\u0003':
         stop();
         return;
       default:

@@ -20,7 +20,8 @@ interface InitOptions {
 }
 
 export function registerInit(program: Command): void {
-  program.command('init')
+  program
+    .command('init')
     .description('write a starter phaseflag.config.ts and one migration file in the working directory')
     .option('--id <id>', 'migration id', 'orders-amount')
     .option('--table <table>', 'table to change', 'public.orders')
@@ -29,74 +30,106 @@ export function registerInit(program: Command): void {
     .option('--type <type>', 'type of the new column', 'numeric(12,2)')
     .option('--backfill <sql>', 'expression giving the new column from the row', 'amount_cents::numeric / 100')
     .option('--reverse <sql>', 'expression giving the old column from the new one (for writers of the new column only)')
-    .option('--intent <intent>', 'replace: the new column takes the old one\'s place; derive: it stays beside its source (asked on a terminal; default replace)')
+    .option(
+      '--intent <intent>',
+      "replace: the new column takes the old one's place; derive: it stays beside its source (asked on a terminal; default replace)",
+    )
     .option('--dir <dir>', 'where migration files go', 'migrations')
     .option('--force', 'overwrite existing files')
-    .addHelpText('after', '\nExamples:\n'
-      + '  $ phaseflag init --intent replace                   # orders.amount_cents (integer cents) → amount numeric(12,2)\n'
-      + '  $ phaseflag init --intent derive --id users-email --table users --old-column email --new-column email_lower --type text --backfill "lower(email)"\n'
-      + '\nreplace: reads move to the new column and contract may drop the old one.\n'
-      + 'derive:  the new column stays beside its source: the sync trigger keeps it derived after contract, the source is never dropped,\n'
-      + '         reads use it under its own name and writes keep going to the source.')
-    .action(action(async (out, opts) => {
-      const o = opts as unknown as InitOptions;
-      const intent = await chooseIntent(o, out.json);
-      const input = {
-        id: o.id, table: o.table, oldColumn: o.oldColumn, intent, newColumn: { name: o.newColumn, type: o.type }, backfill: o.backfill,
-        ...(o.reverse ? { reverse: o.reverse }
-          : intent === 'replace' && o.id === 'orders-amount' && o.backfill === 'amount_cents::numeric / 100' ? { reverse: '(amount * 100)::integer' } : {}),
-      };
-      try {
-        defineMigration(input); // refuse what the engine would refuse, before writing anything
-      } catch (error) {
-        if (isPhaseflagError(error)) throw new CliError('PF_USAGE_INVALID_MIGRATION', error.message, error.hint, error.value);
-        throw error;
-      }
-      const cwd = process.cwd();
-      const config = resolve(cwd, 'phaseflag.config.ts');
-      const dir = resolve(cwd, o.dir);
-      const file = join(dir, `${o.id}.ts`);
-      for (const f of [config, file]) {
-        if (existsSync(f) && !o.force) {
-          throw new CliError('PF_USAGE_FILE_EXISTS', `${relative(cwd, f) || f} exists already.`, 'Pass --force to overwrite it, or edit it by hand.', f);
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ phaseflag init --intent replace                   # orders.amount_cents (integer cents) → amount numeric(12,2)\n' +
+        '  $ phaseflag init --intent derive --id users-email --table users --old-column email --new-column email_lower --type text --backfill "lower(email)"\n' +
+        '\nreplace: reads move to the new column and contract may drop the old one.\n' +
+        'derive:  the new column stays beside its source: the sync trigger keeps it derived after contract, the source is never dropped,\n' +
+        '         reads use it under its own name and writes keep going to the source.',
+    )
+    .action(
+      action(async (out, opts) => {
+        const o = opts as unknown as InitOptions;
+        const intent = await chooseIntent(o, out.json);
+        const input = {
+          id: o.id,
+          table: o.table,
+          oldColumn: o.oldColumn,
+          intent,
+          newColumn: { name: o.newColumn, type: o.type },
+          backfill: o.backfill,
+          ...(o.reverse
+            ? { reverse: o.reverse }
+            : intent === 'replace' && o.id === 'orders-amount' && o.backfill === 'amount_cents::numeric / 100'
+              ? { reverse: '(amount * 100)::integer' }
+              : {}),
+        };
+        try {
+          defineMigration(input); // refuse what the engine would refuse, before writing anything
+        } catch (error) {
+          if (isPhaseflagError(error))
+            throw new CliError('PF_USAGE_INVALID_MIGRATION', error.message, error.hint, error.value);
+          throw error;
         }
-      }
-      mkdirSync(dir, { recursive: true });
-      const constName = o.id.replace(/[^a-z0-9]+(.)?/gi, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : '')).replace(/^[0-9]/, '_$&');
-      writeFileSync(file, migrationSource(constName, input));
-      const importPath = `./${relative(cwd, file).replace(/\\/g, '/').replace(/\.ts$/, '.js')}`;
-      writeFileSync(config, configSource(constName, importPath));
-      out.line(`${out.c.green('wrote')} ${relative(cwd, config)}`);
-      out.line(`${out.c.green('wrote')} ${relative(cwd, file)}`);
-      out.line('');
-      out.line('Next:');
-      const next: Array<[string, string]> = [
-        ['export DATABASE_URL=postgres://…', 'and UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN for flags'],
-        [`phaseflag plan ${o.id}`, 'every statement and its lock; nothing is executed'],
-        [`phaseflag provision ${o.id}`, 'the four phase flags in Unleash'],
-        [`phaseflag status ${o.id}`, 'phase, flags, guards, backfill, instances'],
-      ];
-      const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
-      for (const [cmd, why] of next) out.line(`  ${cmd.padEnd(width)}${out.c.dim(`# ${why}`)}`);
-      out.result({ files: [config, file], migrationId: o.id });
-    }));
+        const cwd = process.cwd();
+        const config = resolve(cwd, 'phaseflag.config.ts');
+        const dir = resolve(cwd, o.dir);
+        const file = join(dir, `${o.id}.ts`);
+        for (const f of [config, file]) {
+          if (existsSync(f) && !o.force) {
+            throw new CliError(
+              'PF_USAGE_FILE_EXISTS',
+              `${relative(cwd, f) || f} exists already.`,
+              'Pass --force to overwrite it, or edit it by hand.',
+              f,
+            );
+          }
+        }
+        mkdirSync(dir, { recursive: true });
+        const constName = o.id
+          .replace(/[^a-z0-9]+(.)?/gi, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : ''))
+          .replace(/^[0-9]/, '_$&');
+        writeFileSync(file, migrationSource(constName, input));
+        const importPath = `./${relative(cwd, file).replace(/\\/g, '/').replace(/\.ts$/, '.js')}`;
+        writeFileSync(config, configSource(constName, importPath));
+        out.line(`${out.c.green('wrote')} ${relative(cwd, config)}`);
+        out.line(`${out.c.green('wrote')} ${relative(cwd, file)}`);
+        out.line('');
+        out.line('Next:');
+        const next: Array<[string, string]> = [
+          ['export DATABASE_URL=postgres://…', 'and UNLEASH_URL, UNLEASH_API_TOKEN, UNLEASH_ADMIN_TOKEN for flags'],
+          [`phaseflag plan ${o.id}`, 'every statement and its lock; nothing is executed'],
+          [`phaseflag provision ${o.id}`, 'the four phase flags in Unleash'],
+          [`phaseflag status ${o.id}`, 'phase, flags, guards, backfill, instances'],
+        ];
+        const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
+        for (const [cmd, why] of next) out.line(`  ${cmd.padEnd(width)}${out.c.dim(`# ${why}`)}`);
+        out.result({ files: [config, file], migrationId: o.id });
+      }),
+    );
 }
 
 /** --intent, else the answer to a question on a terminal, else 'replace' (what a script that never asked gets). */
 async function chooseIntent(o: InitOptions, json: boolean): Promise<'replace' | 'derive'> {
   if (o.intent !== undefined) {
     if (o.intent === 'replace' || o.intent === 'derive') return o.intent;
-    throw new CliError('PF_USAGE_BAD_OPTION', `--intent ${o.intent} is neither "replace" nor "derive".`,
-      'Pass --intent replace (the new column takes the old one\'s place) or --intent derive (it stays beside its source).', o.intent);
+    throw new CliError(
+      'PF_USAGE_BAD_OPTION',
+      `--intent ${o.intent} is neither "replace" nor "derive".`,
+      "Pass --intent replace (the new column takes the old one's place) or --intent derive (it stays beside its source).",
+      o.intent,
+    );
   }
   if (json || !process.stdin.isTTY || !process.stdout.isTTY) return 'replace';
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     for (;;) {
-      const answer = (await rl.question(
-        `Does "${o.newColumn}" replace "${o.oldColumn}" (reads move to it, "${o.oldColumn}" may be dropped at contract)\n`
-        + `or derive from it (it stays beside "${o.oldColumn}", kept in sync for good)? [replace/derive] (replace) `,
-      )).trim().toLowerCase();
+      const answer = (
+        await rl.question(
+          `Does "${o.newColumn}" replace "${o.oldColumn}" (reads move to it, "${o.oldColumn}" may be dropped at contract)\n` +
+            `or derive from it (it stays beside "${o.oldColumn}", kept in sync for good)? [replace/derive] (replace) `,
+        )
+      )
+        .trim()
+        .toLowerCase();
       if (answer === '' || answer === 'r' || answer === 'replace') return 'replace';
       if (answer === 'd' || answer === 'derive') return 'derive';
     }

@@ -6,31 +6,35 @@ import { collectStatus, type MigrationStatusJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
 
 export function registerStatus(program: Command): void {
-  program.command('status')
+  program
+    .command('status')
     .argument('[id]', 'one migration (default: every migration in the config)')
     .description('phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances')
-    .option('--wait-flags <ms>', 'how long to wait for Unleash\'s first answer', '5000')
-    .action(action(async (out, opts, id: string | undefined) => {
-      const waitMs = integerOption(opts.waitFlags, '--wait-flags', 0, 600_000, 'milliseconds')!;
-      const session = await openSession(opts, out);
-      const flags = await openFlagSource(unleashSettings(opts, session.config), { waitMs });
-      try {
-        const ids = id ? [id] : session.config.migrations.map((m) => m.id);
-        const handles = ids.map((x) => session.migration(x).handle);
-        const source = flags?.known ? flags.source : null;
-        if (flags && !flags.known) out.note(out.err.yellow('Unleash did not answer in time: flags are shown as unknown.'));
-        const migrations: MigrationStatusJson[] = [];
-        for (const h of handles) migrations.push(await collectStatus(h, source));
-        migrations.forEach((m, i) => {
-          if (i > 0) out.line('');
-          render(out, m, flags !== null);
-        });
-        out.result({ migrations });
-      } finally {
-        flags?.close();
-        await session.close();
-      }
-    }));
+    .option('--wait-flags <ms>', "how long to wait for Unleash's first answer", '5000')
+    .action(
+      action(async (out, opts, id: string | undefined) => {
+        const waitMs = integerOption(opts.waitFlags, '--wait-flags', 0, 600_000, 'milliseconds')!;
+        const session = await openSession(opts, out);
+        const flags = await openFlagSource(unleashSettings(opts, session.config), { waitMs });
+        try {
+          const ids = id ? [id] : session.config.migrations.map((m) => m.id);
+          const handles = ids.map((x) => session.migration(x).handle);
+          const source = flags?.known ? flags.source : null;
+          if (flags && !flags.known)
+            out.note(out.err.yellow('Unleash did not answer in time: flags are shown as unknown.'));
+          const migrations: MigrationStatusJson[] = [];
+          for (const h of handles) migrations.push(await collectStatus(h, source));
+          migrations.forEach((m, i) => {
+            if (i > 0) out.line('');
+            render(out, m, flags !== null);
+          });
+          out.result({ migrations });
+        } finally {
+          flags?.close();
+          await session.close();
+        }
+      }),
+    );
 }
 
 function onOff(out: Output, v: boolean | null, fullyOn: boolean | null): string {
@@ -42,7 +46,9 @@ function onOff(out: Output, v: boolean | null, fullyOn: boolean | null): string 
 function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean): void {
   const { c } = out;
   const head = (s: string) => c.bold(s);
-  out.line(`${c.bold(m.id)}  ${m.table}: ${m.oldColumn ?? '(none)'}${m.oldColumnDropped ? c.dim(' (dropped)') : ''} → ${m.newColumn}`);
+  out.line(
+    `${c.bold(m.id)}  ${m.table}: ${m.oldColumn ?? '(none)'}${m.oldColumnDropped ? c.dim(' (dropped)') : ''} → ${m.newColumn}`,
+  );
   if (m.error) {
     out.line(`${c.red(m.error.code)}: ${m.error.message}`);
     if (m.error.hint) out.line(c.dim(`hint: ${m.error.hint}`));
@@ -50,22 +56,55 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   }
   const summary = table(out);
   summary.push(
-    { [head('phase')]: `${c.cyan(m.phase)}${c.dim(` (v${m.version}${m.updatedBy ? `, by ${m.updatedBy}` : ''}${m.updatedAt ? ` at ${m.updatedAt}` : ''})`)}${m.pausedReason ? `\n${c.yellow(m.pausedReason)}` : ''}` },
-    { [head('flags')]: unleashConfigured ? m.flags.map((f) => `${f.name}: ${onOff(out, f.enabled, f.fullyOn)}`).join('\n') : c.dim('Unleash not configured (UNLEASH_URL, UNLEASH_API_TOKEN)') },
+    {
+      [head('phase')]:
+        `${c.cyan(m.phase)}${c.dim(` (v${m.version}${m.updatedBy ? `, by ${m.updatedBy}` : ''}${m.updatedAt ? ` at ${m.updatedAt}` : ''})`)}${m.pausedReason ? `\n${c.yellow(m.pausedReason)}` : ''}`,
+    },
+    {
+      [head('flags')]: unleashConfigured
+        ? m.flags.map((f) => `${f.name}: ${onOff(out, f.enabled, f.fullyOn)}`).join('\n')
+        : c.dim('Unleash not configured (UNLEASH_URL, UNLEASH_API_TOKEN)'),
+    },
     { [head('backfill')]: backfillText(out, m) },
-    ...(m.readsHeld ? [{ [head('reads held')]: `${c.yellow('on the old column by read-old')}${c.dim(` since ${m.readsHeld.since}`)}\n${c.dim('turn the read-new flag off and on again, or run `phaseflag read-new`')}` }] : []),
-    { [head('verify')]: m.verify ? `${m.verify.clean ? c.green('clean') : c.red(`${m.verify.mismatches} mismatches`)} over ${formatNumber(m.verify.rowsChecked)} rows${m.verify.at ? c.dim(` at ${m.verify.at}`) : ''}` : c.dim('not run') },
+    ...(m.readsHeld
+      ? [
+          {
+            [head('reads held')]:
+              `${c.yellow('on the old column by read-old')}${c.dim(` since ${m.readsHeld.since}`)}\n${c.dim('turn the read-new flag off and on again, or run `phaseflag read-new`')}`,
+          },
+        ]
+      : []),
+    {
+      [head('verify')]: m.verify
+        ? `${m.verify.clean ? c.green('clean') : c.red(`${m.verify.mismatches} mismatches`)} over ${formatNumber(m.verify.rowsChecked)} rows${m.verify.at ? c.dim(` at ${m.verify.at}`) : ''}`
+        : c.dim('not run'),
+    },
   );
   if (m.underivable.count > 0) summary.push({ [head('underivable')]: underivableLines(out, m.underivable).join('\n') });
   if (m.next) {
-    const text = m.next.kind === 'act' ? `${c.green(m.next.action ?? '')}: ${m.next.why}` : m.next.kind === 'refuse' ? `${c.red(`refused ${m.next.action}`)}: ${m.next.why}` : m.next.why;
+    const text =
+      m.next.kind === 'act'
+        ? `${c.green(m.next.action ?? '')}: ${m.next.why}`
+        : m.next.kind === 'refuse'
+          ? `${c.red(`refused ${m.next.action}`)}: ${m.next.why}`
+          : m.next.why;
     summary.push({ [head('by the flags')]: text });
   }
   out.line(summary.toString());
 
   if (m.guards.length > 0) {
-    const guards = table(out, { head: ['next step', 'to', 'guard', 'why'], wordWrap: true, colWidths: [18, 13, 7, whyWidth(m.guards)] });
-    for (const g of m.guards) guards.push([g.action, g.to, g.allowed ? c.green('holds') : c.red('no'), [g.reason, g.hint].filter(Boolean).join('\n') || '-']);
+    const guards = table(out, {
+      head: ['next step', 'to', 'guard', 'why'],
+      wordWrap: true,
+      colWidths: [18, 13, 7, whyWidth(m.guards)],
+    });
+    for (const g of m.guards)
+      guards.push([
+        g.action,
+        g.to,
+        g.allowed ? c.green('holds') : c.red('no'),
+        [g.reason, g.hint].filter(Boolean).join('\n') || '-',
+      ]);
     out.line(guards.toString());
   }
   if (m.instances.length > 0) {
@@ -74,7 +113,14 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
       const writes = [i.writesOld ? 'old' : '', i.writesNew ? 'new' : ''].filter(Boolean).join('+') || '-';
       const reads = [i.readsOld ? 'old' : '', i.readsNew ? 'new' : ''].filter(Boolean).join('+') || '-';
       const age = (Date.now() - Date.parse(i.lastSeen)) / 1000;
-      inst.push([i.instanceId, i.phase, i.live ? c.green('yes') : c.dim('stale'), writes, reads, Number.isFinite(age) ? `${formatDuration(age)} ago` : String(i.lastSeen)]);
+      inst.push([
+        i.instanceId,
+        i.phase,
+        i.live ? c.green('yes') : c.dim('stale'),
+        writes,
+        reads,
+        Number.isFinite(age) ? `${formatDuration(age)} ago` : String(i.lastSeen),
+      ]);
     }
     out.line(inst.toString());
   } else {
@@ -95,9 +141,15 @@ function whyWidth(guards: MigrationStatusJson['guards']): number {
 function backfillText(out: Output, m: MigrationStatusJson): string {
   const b = m.backfill;
   if (!b) return out.c.dim('not started');
-  const knobs = [b.knobs.batchSize !== null ? `batch ${b.knobs.batchSize}` : '', b.knobs.throttle ? 'throttled by operator' : '', b.knobs.pauseMs !== null ? `delay ${b.knobs.pauseMs} ms` : ''].filter(Boolean);
-  return `${formatNumber(b.rowsDone)} / ${formatNumber(b.rowsEstimate)} rows (${b.percent}%)${b.done ? out.c.green(' done') : ''}`
-    + `${b.rowsPerSecond !== null ? `, ${formatNumber(b.rowsPerSecond)} rows/s average` : ''}${!b.done && b.etaSeconds !== null && m.phase === 'backfilling' ? `, ETA ${formatDuration(b.etaSeconds)}` : ''}${!b.done && m.phase === 'paused' ? out.c.yellow(', paused') : ''}`
-    + `${b.runner ? `\nrunning in backend ${b.runner.pid}${b.runner.applicationName ? ` (${b.runner.applicationName})` : ''}` : ''}`
-    + `${knobs.length > 0 ? `\nknobs: ${knobs.join(', ')}` : ''}`;
+  const knobs = [
+    b.knobs.batchSize !== null ? `batch ${b.knobs.batchSize}` : '',
+    b.knobs.throttle ? 'throttled by operator' : '',
+    b.knobs.pauseMs !== null ? `delay ${b.knobs.pauseMs} ms` : '',
+  ].filter(Boolean);
+  return (
+    `${formatNumber(b.rowsDone)} / ${formatNumber(b.rowsEstimate)} rows (${b.percent}%)${b.done ? out.c.green(' done') : ''}` +
+    `${b.rowsPerSecond !== null ? `, ${formatNumber(b.rowsPerSecond)} rows/s average` : ''}${!b.done && b.etaSeconds !== null && m.phase === 'backfilling' ? `, ETA ${formatDuration(b.etaSeconds)}` : ''}${!b.done && m.phase === 'paused' ? out.c.yellow(', paused') : ''}` +
+    `${b.runner ? `\nrunning in backend ${b.runner.pid}${b.runner.applicationName ? ` (${b.runner.applicationName})` : ''}` : ''}` +
+    `${knobs.length > 0 ? `\nknobs: ${knobs.join(', ')}` : ''}`
+  );
 }

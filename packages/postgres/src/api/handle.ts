@@ -1,7 +1,12 @@
 import type { Action, FlagSource, Logger, Migration, Phase, PhaseSnapshot, TransitionDecision } from '@phaseflag/core';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import { findBackfillRunner, type BackfillRunner } from '../operations/backfill/holder.js';
-import { readBackfillKnobs, setBackfillKnobs, type BackfillKnobs, type BackfillKnobsPatch } from '../operations/backfill/knobs.js';
+import {
+  readBackfillKnobs,
+  setBackfillKnobs,
+  type BackfillKnobs,
+  type BackfillKnobsPatch,
+} from '../operations/backfill/knobs.js';
 import { planMigration, type MigrationPlan, type PlanOptions } from '../operations/plan.js';
 import { runPreflight, type PreflightOptions, type PreflightResult } from '../operations/preflight.js';
 import type { VerifyResult } from '../operations/verify.js';
@@ -20,7 +25,14 @@ import { repair, type RepairResult } from '../transitions/repair.js';
 import { rollback } from '../transitions/rollback.js';
 import { resolveScope, type MigrationScope } from '../transitions/scope.js';
 import { verify } from '../transitions/verify.js';
-import type { BackfillOptions, BackfillRun, MigrationRecord, MigrationStatus, TransitionCause, TransitionOptions } from '../types.js';
+import type {
+  BackfillOptions,
+  BackfillRun,
+  MigrationRecord,
+  MigrationStatus,
+  TransitionCause,
+  TransitionOptions,
+} from '../types.js';
 
 /** What a handle is built from: the migration's scope, and where its routers are tracked (closed with the Phaseflag). */
 export interface HandleDeps extends Omit<MigrationScope, 'id' | 'migration'> {
@@ -39,7 +51,10 @@ export class MigrationHandle {
   readonly #trackRouter: HandleDeps['trackRouter'];
 
   /** @internal Made by `Phaseflag.migration()`. */
-  constructor(deps: HandleDeps, readonly migration: Migration) {
+  constructor(
+    deps: HandleDeps,
+    readonly migration: Migration,
+  ) {
     this.id = migration.id;
     const { trackRouter, ...rest } = deps;
     this.#scope = { ...rest, id: migration.id, migration };
@@ -96,7 +111,9 @@ export class MigrationHandle {
    * derived by the backfill expression, unless `acceptPreflightFailures: true`: those rows are then recorded, left
    * NULL in the new column by the backfill, and block verified until fixed.
    */
-  async startDualWrite(options: { acceptPreflightFailures?: boolean } & TransitionOptions = {}): Promise<TransitionDecision> {
+  async startDualWrite(
+    options: { acceptPreflightFailures?: boolean } & TransitionOptions = {},
+  ): Promise<TransitionDecision> {
     return startDualWrite(this.#scope, options);
   }
 
@@ -109,7 +126,8 @@ export class MigrationHandle {
     const { ctx, store } = this.#scope;
     const result = await runPreflight(ctx, await this.resolve(), { ...options, record: false });
     // Kept as the last preflight where the store knows the migration; a plan before install changes nothing.
-    if (await store.get(this.id).catch(() => null)) await store.update(this.id, { preflight_result: JSON.stringify(result) });
+    if (await store.get(this.id).catch(() => null))
+      await store.update(this.id, { preflight_result: JSON.stringify(result) });
     return result;
   }
 
@@ -212,7 +230,9 @@ export class MigrationHandle {
    * Stops writing the old column and enforces the new column's constraints; drops the old column when asked.
    * Irreversible: needs `confirm: true`.
    */
-  async contract(options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
+  async contract(
+    options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
+  ): Promise<TransitionDecision> {
     return contract(this.#scope, options);
   }
 
@@ -221,14 +241,21 @@ export class MigrationHandle {
    * once (the phase changes first), then, after the grace period, the trigger, index, check and — if this
    * migration created it — the new column are dropped. Expand may start it again afterwards.
    */
-  async rollback(options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
+  async rollback(
+    options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
+  ): Promise<TransitionDecision> {
     return rollback(this.#scope, options);
   }
 
   /** A router for application code, kept on the current phase through LISTEN/NOTIFY and polling. */
   async router(flags: FlagSource, options: KnexRouterOptions = {}): Promise<KnexRouter> {
     const { ctx, store } = this.#scope;
-    const router = new KnexRouter({ knex: ctx.knex, store, logger: ctx.logger, track: this.#trackRouter }, await this.resolve(), flags, options);
+    const router = new KnexRouter(
+      { knex: ctx.knex, store, logger: ctx.logger, track: this.#trackRouter },
+      await this.resolve(),
+      flags,
+      options,
+    );
     await router.ready();
     return router;
   }
@@ -246,7 +273,19 @@ export class MigrationHandle {
    * `phaseflag.transition.refused` span carrying the reason and the cause's attributes and links, the refusal
    * metric and one warning. Refusing is expected there, so this returns instead of throwing.
    */
-  async recordRefusal(action: Action, phase: Phase, reason: string, hint: string, cause: TransitionCause = {}, options: { logger?: Logger } = {}): Promise<void> {
-    await recordRefusal(this.#scope.ctx, this.#scope.store, { migrationId: this.id, action, phase, reason, hint, cause }, { span: true, logger: options.logger });
+  async recordRefusal(
+    action: Action,
+    phase: Phase,
+    reason: string,
+    hint: string,
+    cause: TransitionCause = {},
+    options: { logger?: Logger } = {},
+  ): Promise<void> {
+    await recordRefusal(
+      this.#scope.ctx,
+      this.#scope.store,
+      { migrationId: this.id, action, phase, reason, hint, cause },
+      { span: true, logger: options.logger },
+    );
   }
 }

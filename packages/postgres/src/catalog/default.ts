@@ -28,39 +28,76 @@ export interface OldColumnDefault {
  * runs under a savepoint, so an expression that fails over the default (`'N/A'::int`) only means "not carried".
  */
 export async function probeOldColumnDefault(
-  trx: Knex.Transaction, migration: Migration, tableOid: number, oldType: string, newType: string, backfillInputs: readonly string[],
+  trx: Knex.Transaction,
+  migration: Migration,
+  tableOid: number,
+  oldType: string,
+  newType: string,
+  backfillInputs: readonly string[],
 ): Promise<OldColumnDefault | null> {
   const old = migration.oldColumn;
   if (old === null) return null;
-  const row = (await trx.raw(
-    `SELECT pg_get_expr(d.adbin, d.adrelid) AS sql FROM pg_attrdef d
+  const row = (
+    await trx.raw(
+      `SELECT pg_get_expr(d.adbin, d.adrelid) AS sql FROM pg_attrdef d
        JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
       WHERE d.adrelid = ? AND a.attname = ? AND NOT a.attisdropped AND a.attgenerated = ''`,
-    [tableOid, old],
-  )).rows[0] as { sql: string } | undefined;
+      [tableOid, old],
+    )
+  ).rows[0] as { sql: string } | undefined;
   if (!row) return null;
   // Postgres accepts a generated column only over immutable functions: a default that passes is a constant
   // (nextval() is volatile, now() and current_user are stable).
   const probe = quoteIdent(`pf_default_probe_${migration.id.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 63));
-  const constant = await attempt(trx, forKnex(`CREATE TEMP TABLE ${probe} (v ${oldType} GENERATED ALWAYS AS (${embed(row.sql)}) STORED)`));
+  const constant = await attempt(
+    trx,
+    forKnex(`CREATE TEMP TABLE ${probe} (v ${oldType} GENERATED ALWAYS AS (${embed(row.sql)}) STORED)`),
+  );
   if (constant !== true) {
     return { sql: row.sql, constant: false, carriedSql: null, notCarriedBecause: `it is not a constant (${constant})` };
   }
   if (migration.backfill === null) {
-    return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: 'the migration has no backfill expression to derive it with' };
+    return {
+      sql: row.sql,
+      constant: true,
+      carriedSql: null,
+      notCarriedBecause: 'the migration has no backfill expression to derive it with',
+    };
   }
   const others = backfillInputs.filter((c) => c !== old);
   if (others.length > 0) {
-    return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: `the backfill expression also reads ${others.join(', ')}` };
+    return {
+      sql: row.sql,
+      constant: true,
+      carriedSql: null,
+      notCarriedBecause: `the backfill expression also reads ${others.join(', ')}`,
+    };
   }
   let literal = null as string | null;
-  const evaluated = await attempt(trx,
-    forKnex(`SELECT quote_literal(${expressionValue(migration.backfill, newType)}::text) AS literal FROM (SELECT (${embed(row.sql)})::${oldType} AS ${quoteIdent(old)}) AS pf_row`),
-    (rows) => { literal = (rows[0] as { literal: string | null } | undefined)?.literal ?? null; });
+  const evaluated = await attempt(
+    trx,
+    forKnex(
+      `SELECT quote_literal(${expressionValue(migration.backfill, newType)}::text) AS literal FROM (SELECT (${embed(row.sql)})::${oldType} AS ${quoteIdent(old)}) AS pf_row`,
+    ),
+    (rows) => {
+      literal = (rows[0] as { literal: string | null } | undefined)?.literal ?? null;
+    },
+  );
   if (evaluated !== true) {
-    return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: `the backfill expression fails over it (${evaluated})` };
+    return {
+      sql: row.sql,
+      constant: true,
+      carriedSql: null,
+      notCarriedBecause: `the backfill expression fails over it (${evaluated})`,
+    };
   }
-  if (literal === null) return { sql: row.sql, constant: true, carriedSql: null, notCarriedBecause: 'the backfill expression gives NULL for it' };
+  if (literal === null)
+    return {
+      sql: row.sql,
+      constant: true,
+      carriedSql: null,
+      notCarriedBecause: 'the backfill expression gives NULL for it',
+    };
   return { sql: row.sql, constant: true, carriedSql: `${literal}::${newType}`, notCarriedBecause: null };
 }
 

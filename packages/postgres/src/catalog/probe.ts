@@ -71,13 +71,21 @@ export function copyName(site: Pick<ProbeSite, 'table'>): string {
 export const PROBE_ALIASES = ['t', 'pf_row'] as const;
 
 export async function analyseExpression(
-  site: ProbeSite, what: 'backfill' | 'reverse', expression: string, target: string, targetType: string,
+  site: ProbeSite,
+  what: 'backfill' | 'reverse',
+  expression: string,
+  target: string,
+  targetType: string,
 ): Promise<ExpressionFacts> {
   const { trx, fail, table } = site;
   const copy = copyName(site);
-  const invalid = (message: string, byPostgres = true): never => fail('PF_INVALID_EXPRESSION',
-    `The ${what} expression of "${site.migrationId}" is ${byPostgres ? 'rejected by Postgres' : 'refused'}: ${message}.`, expression,
-    `Write one SQL expression over the columns of "${table}", unqualified, that casts to ${targetType} (column "${target}"), e.g. "round(amount * 100)".`);
+  const invalid = (message: string, byPostgres = true): never =>
+    fail(
+      'PF_INVALID_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" is ${byPostgres ? 'rejected by Postgres' : 'refused'}: ${message}.`,
+      expression,
+      `Write one SQL expression over the columns of "${table}", unqualified, that casts to ${targetType} (column "${target}"), e.g. "round(amount * 100)".`,
+    );
 
   // The same explicit cast the backfill's UPDATE and verify apply (`(<expr>)::<type>`), so what passes here is
   // what they will run; EXPLAIN plans it without evaluating anything.
@@ -93,22 +101,35 @@ export async function analyseExpression(
   try {
     await trx.raw(forKnex(create));
   } catch (e) {
-    invalid(`${pgError(e, create).message} (refer to the row's columns by their bare names: the row is aliased differently where the expression runs)`);
+    invalid(
+      `${pgError(e, create).message} (refer to the row's columns by their bare names: the row is aliased differently where the expression runs)`,
+    );
   }
-  const facts = await dependencyFacts(site, 'pg_rewrite',
-    trx.raw('(SELECT oid FROM pg_rewrite WHERE ev_class = ?::regclass)', [`pg_temp.${quoteIdent(view)}`]), copy);
+  const facts = await dependencyFacts(
+    site,
+    'pg_rewrite',
+    trx.raw('(SELECT oid FROM pg_rewrite WHERE ev_class = ?::regclass)', [`pg_temp.${quoteIdent(view)}`]),
+    copy,
+  );
 
   if (facts.subquery) {
-    fail('PF_SUBQUERY_EXPRESSION', `The ${what} expression of "${site.migrationId}" holds a subquery.`, expression,
-      'A subquery reads other rows or tables, which can change under the backfill and differ between trigger and verify: derive the value from the row alone.');
+    fail(
+      'PF_SUBQUERY_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" holds a subquery.`,
+      expression,
+      'A subquery reads other rows or tables, which can change under the backfill and differ between trigger and verify: derive the value from the row alone.',
+    );
   }
   refuseFunctions(site, what, expression, facts);
   await refuseTimeOrSession(site, what, expression, targetType, facts);
   if (facts.systemColumn) {
-    invalid('it reads a system column (ctid, xmin, tableoid, …), which is not part of the row\'s values and changes on every write', false);
+    invalid(
+      "it reads a system column (ctid, xmin, tableoid, …), which is not part of the row's values and changes on every write",
+      false,
+    );
   }
 
-  const inputs = facts.wholeRow ? site.columns.filter((c) => c !== target) : facts.inputs ?? [];
+  const inputs = facts.wholeRow ? site.columns.filter((c) => c !== target) : (facts.inputs ?? []);
   if (what === 'backfill' && inputs.includes(target)) {
     invalid(`it reads "${target}", the column it computes (verify would compare the column with itself)`, false);
   }
@@ -125,14 +146,26 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
   } catch (e) {
     const pg = pgError(e, sql);
     if (pg.code === SQLSTATE.featureNotSupported && /subquer/i.test(pg.message)) {
-      fail('PF_SUBQUERY_EXPRESSION', `The check expression of "${site.migrationId}" holds a subquery.`, expression,
-        'A CHECK constraint sees one row: compare the row\'s own columns (e.g. "amount_cents >= 0").');
+      fail(
+        'PF_SUBQUERY_EXPRESSION',
+        `The check expression of "${site.migrationId}" holds a subquery.`,
+        expression,
+        'A CHECK constraint sees one row: compare the row\'s own columns (e.g. "amount_cents >= 0").',
+      );
     }
-    fail('PF_INVALID_EXPRESSION', `The check expression of "${site.migrationId}" is rejected by Postgres: ${pg.message}.`, expression,
-      `Write a boolean SQL expression over the columns of "${site.table}", e.g. "amount_cents >= 0".`);
+    fail(
+      'PF_INVALID_EXPRESSION',
+      `The check expression of "${site.migrationId}" is rejected by Postgres: ${pg.message}.`,
+      expression,
+      `Write a boolean SQL expression over the columns of "${site.table}", e.g. "amount_cents >= 0".`,
+    );
   }
-  const facts = await dependencyFacts(site, 'pg_constraint',
-    trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copy, name]), copy);
+  const facts = await dependencyFacts(
+    site,
+    'pg_constraint',
+    trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copy, name]),
+    copy,
+  );
   refuseFunctions(site, 'check', expression, facts);
   await refuseTimeOrSession(site, 'check', expression, 'boolean', facts);
 }
@@ -141,28 +174,45 @@ function refuseFunctions(site: ProbeSite, what: string, expression: string, fact
   const fns = facts.functions ?? [];
   const grouped = fns.filter((f) => f.kind === 'a' || f.kind === 'w');
   if (grouped.length > 0) {
-    site.fail('PF_INVALID_EXPRESSION', `The ${what} expression of "${site.migrationId}" uses aggregate or window function(s) ${grouped.map((f) => f.name).join(', ')}.`, expression,
-      'The value must come from the row alone; aggregates and window functions combine several rows.');
+    site.fail(
+      'PF_INVALID_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" uses aggregate or window function(s) ${grouped.map((f) => f.name).join(', ')}.`,
+      expression,
+      'The value must come from the row alone; aggregates and window functions combine several rows.',
+    );
   }
   const sets = fns.filter((f) => f.returnsSet);
   if (sets.length > 0) {
-    site.fail('PF_INVALID_EXPRESSION', `The ${what} expression of "${site.migrationId}" calls set-returning function(s) ${sets.map((f) => f.name).join(', ')}.`, expression,
-      'One row must give one value: use a scalar function.');
+    site.fail(
+      'PF_INVALID_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" calls set-returning function(s) ${sets.map((f) => f.name).join(', ')}.`,
+      expression,
+      'One row must give one value: use a scalar function.',
+    );
   }
   const volatile = fns.filter((f) => f.volatility === 'v');
   if (volatile.length > 0) {
-    site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" calls volatile function(s) ${volatile.map((f) => f.name).join(', ')}.`, expression,
-      'A volatile value differs each time it is computed, so backfill, trigger and verify would disagree: derive the value from the row alone with immutable functions.');
+    site.fail(
+      'PF_VOLATILE_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" calls volatile function(s) ${volatile.map((f) => f.name).join(', ')}.`,
+      expression,
+      'A volatile value differs each time it is computed, so backfill, trigger and verify would disagree: derive the value from the row alone with immutable functions.',
+    );
   }
   const stable = fns.filter((f) => f.volatility === 's');
   if (stable.length > 0) {
-    site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session: it calls stable function(s) ${stable.map((f) => f.name).join(', ')}.`, expression,
-      TIME_OR_SESSION_HINT);
+    site.fail(
+      'PF_VOLATILE_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" depends on time or session: it calls stable function(s) ${stable.map((f) => f.name).join(', ')}.`,
+      expression,
+      TIME_OR_SESSION_HINT,
+    );
   }
 }
 
-const TIME_OR_SESSION_HINT = 'A stable function may return another value at another moment or in another session (now(), the TimeZone, DateStyle, the current user), so the backfill, the trigger and verify would disagree: '
-  + 'pass the moment as a constant (e.g. \'2026-01-01 00:00+00\'::timestamptz), convert with an explicit time zone (AT TIME ZONE \'UTC\'), or mark a function that truly depends on its arguments alone IMMUTABLE.';
+const TIME_OR_SESSION_HINT =
+  'A stable function may return another value at another moment or in another session (now(), the TimeZone, DateStyle, the current user), so the backfill, the trigger and verify would disagree: ' +
+  "pass the moment as a constant (e.g. '2026-01-01 00:00+00'::timestamptz), convert with an explicit time zone (AT TIME ZONE 'UTC'), or mark a function that truly depends on its arguments alone IMMUTABLE.";
 
 /**
  * Postgres's own verdict on whether the expression depends on nothing but the row: a generated column accepts
@@ -176,11 +226,21 @@ const TIME_OR_SESSION_HINT = 'A stable function may return another value at anot
  * and `CASE … THEN 'sad' END` into an enum column is an ordinary backfill. For an expression that touches an enum
  * type the verdict comes from the tree alone: the function list (refuseFunctions) and SQL value functions.
  */
-async function refuseTimeOrSession(site: ProbeSite, what: string, expression: string, type: string, facts: DependencyFacts): Promise<void> {
+async function refuseTimeOrSession(
+  site: ProbeSite,
+  what: string,
+  expression: string,
+  type: string,
+  facts: DependencyFacts,
+): Promise<void> {
   const { trx } = site;
   if (facts.sqlValueFunction) {
-    site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session: it reads current_user, current_timestamp or a similar SQL value function.`, expression,
-      TIME_OR_SESSION_HINT);
+    site.fail(
+      'PF_VOLATILE_EXPRESSION',
+      `The ${what} expression of "${site.migrationId}" depends on time or session: it reads current_user, current_timestamp or a similar SQL value function.`,
+      expression,
+      TIME_OR_SESSION_HINT,
+    );
   }
   if (facts.enumType) return;
   const column = quoteIdent(probeName('pf_probe_immutable', site.table));
@@ -192,8 +252,12 @@ async function refuseTimeOrSession(site: ProbeSite, what: string, expression: st
     await trx.raw('ROLLBACK TO SAVEPOINT pf_probe_immutable');
     const pg = pgError(e, sql);
     if (pg.code === SQLSTATE.invalidObjectDefinition && /not immutable/i.test(pg.message)) {
-      site.fail('PF_VOLATILE_EXPRESSION', `The ${what} expression of "${site.migrationId}" depends on time or session (Postgres: ${pg.message}).`, expression,
-        TIME_OR_SESSION_HINT);
+      site.fail(
+        'PF_VOLATILE_EXPRESSION',
+        `The ${what} expression of "${site.migrationId}" depends on time or session (Postgres: ${pg.message}).`,
+        expression,
+        TIME_OR_SESSION_HINT,
+      );
     }
     return;
   }
@@ -207,15 +271,22 @@ async function refuseTimeOrSession(site: ProbeSite, what: string, expression: st
  * are read from the stored node tree instead, where every call names its function (`:funcid`, `:opfuncid`,
  * `:aggfnoid`, `:winfnoid`) or its operator (`:opno`); the tree also shows sublinks and whole-row references.
  */
-async function dependencyFacts(site: ProbeSite, catalog: 'pg_rewrite' | 'pg_constraint', objid: Knex.Raw, copy: string): Promise<DependencyFacts> {
+async function dependencyFacts(
+  site: ProbeSite,
+  catalog: 'pg_rewrite' | 'pg_constraint',
+  objid: Knex.Raw,
+  copy: string,
+): Promise<DependencyFacts> {
   const { trx } = site;
-  const tree = catalog === 'pg_rewrite'
-    ? 'SELECT ev_action::text FROM pg_rewrite WHERE oid = (SELECT objid FROM obj)'
-    : 'SELECT conbin::text FROM pg_constraint WHERE oid = (SELECT objid FROM obj)';
+  const tree =
+    catalog === 'pg_rewrite'
+      ? 'SELECT ev_action::text FROM pg_rewrite WHERE oid = (SELECT objid FROM obj)'
+      : 'SELECT conbin::text FROM pg_constraint WHERE oid = (SELECT objid FROM obj)';
   // With only pg_catalog on the path, pg_describe_object qualifies every other object ("function app.f(numeric)").
   await trx.raw("SELECT set_config('search_path', 'pg_catalog', true)");
-  const facts = (await trx.raw(
-    `WITH obj AS (SELECT ?::regclass AS classid, ?::oid AS objid),
+  const facts = (
+    await trx.raw(
+      `WITH obj AS (SELECT ?::regclass AS classid, ?::oid AS objid),
           tree AS (${tree}),
           ids AS (SELECT m[1] AS kind, m[2]::oid AS oid FROM tree t(text), regexp_matches(t.text, ':(funcid|opfuncid|aggfnoid|winfnoid|opno) ([0-9]+)', 'g') AS m),
           fns AS (SELECT oid FROM ids WHERE kind <> 'opno' UNION SELECT o.oprcode FROM ids JOIN pg_operator o ON o.oid = ids.oid WHERE ids.kind = 'opno')
@@ -236,8 +307,9 @@ async function dependencyFacts(site: ProbeSite, catalog: 'pg_rewrite' | 'pg_cons
                     OR d.refobjid = (SELECT ev_class FROM pg_rewrite WHERE obj.classid = 'pg_rewrite'::regclass AND oid = obj.objid)))) AS external,
        (SELECT json_agg(json_build_object('name', p.oid::regprocedure::text, 'volatility', p.provolatile, 'kind', p.prokind, 'returnsSet', p.proretset))
           FROM fns JOIN pg_proc p ON p.oid = fns.oid) AS functions`,
-    [catalog, objid, copy, copy],
-  )).rows[0] as DependencyFacts;
+      [catalog, objid, copy, copy],
+    )
+  ).rows[0] as DependencyFacts;
   await trx.raw("SELECT set_config('search_path', ?, true)", [site.searchPath]);
   return facts;
 }

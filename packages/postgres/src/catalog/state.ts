@@ -14,17 +14,24 @@ export interface LiveColumn {
   readonly notNull: boolean;
 }
 
-export async function readColumn(knex: Knex, schema: string, table: string, column: string): Promise<LiveColumn | null> {
+export async function readColumn(
+  knex: Knex,
+  schema: string,
+  table: string,
+  column: string,
+): Promise<LiveColumn | null> {
   return knex.transaction(async (trx) => {
     await trx.raw("SELECT set_config('search_path', 'pg_catalog', true)");
-    const row = (await trx.raw(
-      `SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+    const row = (
+      await trx.raw(
+        `SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
          FROM pg_attribute a
          JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = ? AND c.relname = ? AND a.attname = ? AND a.attnum > 0 AND NOT a.attisdropped`,
-      [schema, table, column],
-    )).rows[0] as LiveColumn | undefined;
+        [schema, table, column],
+      )
+    ).rows[0] as LiveColumn | undefined;
     return row ?? null;
   });
 }
@@ -35,9 +42,17 @@ export type IndexState =
   | { readonly kind: 'ours'; readonly valid: boolean }
   | { readonly kind: 'foreign'; readonly detail: string };
 
-export async function readIndexState(db: Db, schema: string, table: string, index: string, column: string, unique: boolean): Promise<IndexState> {
-  const row = (await db.raw(
-    `SELECT c.relkind,
+export async function readIndexState(
+  db: Db,
+  schema: string,
+  table: string,
+  index: string,
+  column: string,
+  unique: boolean,
+): Promise<IndexState> {
+  const row = (
+    await db.raw(
+      `SELECT c.relkind,
             i.indrelid = t.oid AS "sameTable",
             i.indnatts = 1 AND i.indexprs IS NULL AND i.indpred IS NULL
               AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = t.oid AND attname = ? AND NOT attisdropped) AS "sameColumn",
@@ -47,12 +62,24 @@ export async function readIndexState(db: Db, schema: string, table: string, inde
        LEFT JOIN pg_index i ON i.indexrelid = c.oid
        LEFT JOIN pg_class t ON t.relnamespace = n.oid AND t.relname = ?
       WHERE n.nspname = ? AND c.relname = ?`,
-    [column, table, schema, index],
-  )).rows[0] as { relkind: string; sameTable: boolean | null; sameColumn: boolean | null; unique: boolean | null; valid: boolean | null } | undefined;
+      [column, table, schema, index],
+    )
+  ).rows[0] as
+    | {
+        relkind: string;
+        sameTable: boolean | null;
+        sameColumn: boolean | null;
+        unique: boolean | null;
+        valid: boolean | null;
+      }
+    | undefined;
   if (!row) return { kind: 'missing' };
-  if (row.relkind !== 'i') return { kind: 'foreign', detail: `"${index}" is a relation of kind ${row.relkind}, not an index` };
-  if (!row.sameTable || !row.sameColumn) return { kind: 'foreign', detail: `index "${index}" exists on other column(s) or another table` };
-  if (row.unique !== unique) return { kind: 'foreign', detail: `index "${index}" exists but is ${row.unique ? '' : 'not '}UNIQUE` };
+  if (row.relkind !== 'i')
+    return { kind: 'foreign', detail: `"${index}" is a relation of kind ${row.relkind}, not an index` };
+  if (!row.sameTable || !row.sameColumn)
+    return { kind: 'foreign', detail: `index "${index}" exists on other column(s) or another table` };
+  if (row.unique !== unique)
+    return { kind: 'foreign', detail: `index "${index}" exists but is ${row.unique ? '' : 'not '}UNIQUE` };
   return { kind: 'ours', valid: row.valid === true };
 }
 
@@ -62,16 +89,19 @@ export type ConstraintState =
   | { readonly kind: 'foreign'; readonly detail: string };
 
 export async function readConstraint(db: Db, schema: string, table: string, name: string): Promise<ConstraintState> {
-  const row = (await db.raw(
-    `SELECT con.contype, con.convalidated AS validated, pg_get_constraintdef(con.oid) AS definition
+  const row = (
+    await db.raw(
+      `SELECT con.contype, con.convalidated AS validated, pg_get_constraintdef(con.oid) AS definition
        FROM pg_constraint con
        JOIN pg_class c ON c.oid = con.conrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ? AND c.relname = ? AND con.conname = ?`,
-    [schema, table, name],
-  )).rows[0] as { contype: string; validated: boolean; definition: string } | undefined;
+      [schema, table, name],
+    )
+  ).rows[0] as { contype: string; validated: boolean; definition: string } | undefined;
   if (!row) return { kind: 'missing' };
-  if (row.contype !== 'c') return { kind: 'foreign', detail: `constraint "${name}" exists and is not a CHECK (${row.definition})` };
+  if (row.contype !== 'c')
+    return { kind: 'foreign', detail: `constraint "${name}" exists and is not a CHECK (${row.definition})` };
   return { kind: 'check', validated: row.validated, definition: row.definition };
 }
 
@@ -83,10 +113,18 @@ export interface TriggerState {
   readonly matches: boolean;
 }
 
-export async function readTrigger(db: Db, schema: string, table: string, trigger: string, fnSchema: string, fn: string): Promise<TriggerState> {
+export async function readTrigger(
+  db: Db,
+  schema: string,
+  table: string,
+  trigger: string,
+  fnSchema: string,
+  fn: string,
+): Promise<TriggerState> {
   // tgtype bits: 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE (pg_trigger.h); 8 DELETE 32 TRUNCATE and 64 INSTEAD must be clear.
-  const row = (await db.raw(
-    `SELECT tg.tgenabled IN ('O', 'A') AS enabled,
+  const row = (
+    await db.raw(
+      `SELECT tg.tgenabled IN ('O', 'A') AS enabled,
             tg.tgtype::int & 127 = 23 AND p.proname = ? AND pn.nspname = ? AS matches
        FROM pg_trigger tg
        JOIN pg_class c ON c.oid = tg.tgrelid
@@ -94,7 +132,10 @@ export async function readTrigger(db: Db, schema: string, table: string, trigger
        JOIN pg_proc p ON p.oid = tg.tgfoid
        JOIN pg_namespace pn ON pn.oid = p.pronamespace
       WHERE n.nspname = ? AND c.relname = ? AND tg.tgname = ? AND NOT tg.tgisinternal`,
-    [fn, fnSchema, schema, table, trigger],
-  )).rows[0] as { enabled: boolean; matches: boolean } | undefined;
-  return row ? { exists: true, enabled: row.enabled, matches: row.matches } : { exists: false, enabled: false, matches: false };
+      [fn, fnSchema, schema, table, trigger],
+    )
+  ).rows[0] as { enabled: boolean; matches: boolean } | undefined;
+  return row
+    ? { exists: true, enabled: row.enabled, matches: row.matches }
+    : { exists: false, enabled: false, matches: false };
 }

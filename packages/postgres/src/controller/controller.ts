@@ -1,15 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import { context, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
 import {
-  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, decideNext, featureFlagAttributes, isPhaseflagError, parseControllerSettings, PHASE_FLAGS,
-  type Logger, type NextStep, type PhaseFlag, type PhaseFlagStates,
+  ATTR,
+  CONTROLLER_ATTR,
+  CONTROLLER_SPAN,
+  decideNext,
+  featureFlagAttributes,
+  isPhaseflagError,
+  parseControllerSettings,
+  PHASE_FLAGS,
+  type Logger,
+  type NextStep,
+  type PhaseFlag,
+  type PhaseFlagStates,
 } from '@phaseflag/core';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
 import type { InstanceStatus, TransitionCause } from '../types.js';
 import { LeaderLocks, type LeaderInfo } from './leader.js';
 import { startBackfillRunner } from './runner.js';
-import type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions, Tracked } from './types.js';
+import type {
+  ControlledMigration,
+  ControllerDeps,
+  ControllerMigrationStatus,
+  ControllerOptions,
+  Tracked,
+} from './types.js';
 
 export type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions } from './types.js';
 
@@ -35,22 +51,52 @@ export class Controller {
   private stopping: Promise<void> | undefined;
 
   /** @internal Made by `Phaseflag.controller()`. */
-  constructor(private readonly deps: ControllerDeps, handles: readonly ControlledMigration[], private readonly options: ControllerOptions) {
-    const settings = parseControllerSettings({ instanceId: options.instanceId, intervalMs: options.intervalMs, dropOldColumn: options.dropOldColumn });
+  constructor(
+    private readonly deps: ControllerDeps,
+    handles: readonly ControlledMigration[],
+    private readonly options: ControllerOptions,
+  ) {
+    const settings = parseControllerSettings({
+      instanceId: options.instanceId,
+      intervalMs: options.intervalMs,
+      dropOldColumn: options.dropOldColumn,
+    });
     if (!options.flags || typeof options.flags.isEnabled !== 'function') {
-      throw new TypeError('Controller: options.flags must be a FlagSource (isEnabled(flag, context), optional state() and onChange()).');
+      throw new TypeError(
+        'Controller: options.flags must be a FlagSource (isEnabled(flag, context), optional state() and onChange()).',
+      );
     }
-    this.instanceId = settings.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.instanceId =
+      settings.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.intervalMs = settings.intervalMs;
     this.dropOldColumn = settings.dropOldColumn;
     this.logger = options.logger ?? deps.ctx.logger;
     this.emit = eventSink(options.onEvent, this.logger);
-    this.leaders = new LeaderLocks(deps.ctx, { instanceId: this.instanceId, onLost: (ids, why) => this.lost(ids, why) });
+    this.leaders = new LeaderLocks(deps.ctx, {
+      instanceId: this.instanceId,
+      onLost: (ids, why) => this.lost(ids, why),
+    });
     for (const handle of handles) {
       this.tracked.set(handle.id, {
-        handle, flags: new FlagObserver(handle.migration, options.flags, deps.ctx.tracer, this.logger, this.instanceId),
-        leaderSpan: undefined, runner: undefined, pass: undefined, again: false, refused: new Set(), staleReported: new Set(), errorReported: null, runnerErrorReported: null,
-        status: { migrationId: handle.id, phase: null, lastStep: null, staleInstances: [], liveInstances: [], lastError: null, readsHeldSince: null },
+        handle,
+        flags: new FlagObserver(handle.migration, options.flags, deps.ctx.tracer, this.logger, this.instanceId),
+        leaderSpan: undefined,
+        runner: undefined,
+        pass: undefined,
+        again: false,
+        refused: new Set(),
+        staleReported: new Set(),
+        errorReported: null,
+        runnerErrorReported: null,
+        status: {
+          migrationId: handle.id,
+          phase: null,
+          lastStep: null,
+          staleInstances: [],
+          liveInstances: [],
+          lastError: null,
+          readsHeldSince: null,
+        },
       });
     }
   }
@@ -68,14 +114,16 @@ export class Controller {
       this.unsubscribe.push(t.handle.watch(() => void this.request(t)));
     }
     if (this.options.flags.onChange) {
-      this.unsubscribe.push(this.options.flags.onChange((names) => {
-        const hit = new Set(names.flatMap((n) => byFlag.get(n) ?? []));
-        for (const t of hit) {
-          // Seen now, even if the pass has to wait for one in progress: the span marks when the change arrived.
-          if (this.leaders.isLeader(t.handle.id)) t.flags.observe(t.leaderSpan?.spanContext());
-          void this.request(t);
-        }
-      }));
+      this.unsubscribe.push(
+        this.options.flags.onChange((names) => {
+          const hit = new Set(names.flatMap((n) => byFlag.get(n) ?? []));
+          for (const t of hit) {
+            // Seen now, even if the pass has to wait for one in progress: the span marks when the change arrived.
+            if (this.leaders.isLeader(t.handle.id)) t.flags.observe(t.leaderSpan?.spanContext());
+            void this.request(t);
+          }
+        }),
+      );
     }
     this.timer = setInterval(() => {
       for (const t of this.tracked.values()) void this.request(t);
@@ -90,7 +138,11 @@ export class Controller {
   }
 
   status(): ControllerMigrationStatus[] {
-    return [...this.tracked.values()].map((t) => ({ ...t.status, leader: this.leaders.isLeader(t.handle.id), backfillRunning: t.runner !== undefined }));
+    return [...this.tracked.values()].map((t) => ({
+      ...t.status,
+      leader: this.leaders.isLeader(t.handle.id),
+      backfillRunning: t.runner !== undefined,
+    }));
   }
 
   isLeader(migrationId: string): boolean {
@@ -110,7 +162,12 @@ export class Controller {
       for (const u of this.unsubscribe.splice(0)) u();
       const tracked = [...this.tracked.values()];
       for (const t of tracked) t.runner?.abort.abort();
-      await Promise.all(tracked.flatMap((t) => [t.pass, t.runner?.done]).filter((p) => p !== undefined).map((p) => p.catch(() => undefined)));
+      await Promise.all(
+        tracked
+          .flatMap((t) => [t.pass, t.runner?.done])
+          .filter((p) => p !== undefined)
+          .map((p) => p.catch(() => undefined)),
+      );
       await this.leaders.close();
       for (const t of tracked) this.endLeadership(t, 'stopped');
     })();
@@ -134,7 +191,11 @@ export class Controller {
           if (this.stopSignal.signal.aborted) break; // stopping: what was cut short is not news
           const message = (error as Error).message;
           t.status = { ...t.status, lastError: message };
-          if (t.errorReported !== message) this.logger.error(`phaseflag: controller: ${t.handle.id}: ${message}`, { migrationId: t.handle.id, error: message });
+          if (t.errorReported !== message)
+            this.logger.error(`phaseflag: controller: ${t.handle.id}: ${message}`, {
+              migrationId: t.handle.id,
+              error: message,
+            });
           t.errorReported = message;
         }
       } while (t.again && !this.stopSignal.signal.aborted);
@@ -172,8 +233,15 @@ export class Controller {
       cause.attributes = { ...cause.attributes, [CONTROLLER_ATTR.refusalCode]: step.code };
       await t.handle.recordRefusal(step.action, step.from, step.reason, step.hint, cause, { logger: this.logger });
       this.emit({
-        kind: 'refused', migrationId: id, action: step.action, phase: step.from, code: step.code, reason: step.reason, hint: step.hint,
-        flag: step.flag ? t.flags.key(step.flag) : null, at: this.now(),
+        kind: 'refused',
+        migrationId: id,
+        action: step.action,
+        phase: step.from,
+        code: step.code,
+        reason: step.reason,
+        hint: step.hint,
+        flag: step.flag ? t.flags.key(step.flag) : null,
+        at: this.now(),
       });
       return;
     }
@@ -183,21 +251,46 @@ export class Controller {
     await this.act(t, step, flags, record.version);
   }
 
-  private async act(t: Tracked, step: Extract<NextStep, { kind: 'act' }>, flags: PhaseFlagStates, version: number): Promise<void> {
+  private async act(
+    t: Tracked,
+    step: Extract<NextStep, { kind: 'act' }>,
+    flags: PhaseFlagStates,
+    version: number,
+  ): Promise<void> {
     const h = t.handle;
     const cause = this.cause(t, step.flag, flags, step.why);
     const signal = this.stopSignal.signal;
     switch (step.action) {
-      case 'expand': await h.expand({ signal, cause }); break;
-      case 'dual-write': await h.startDualWrite({ cause }); break;
-      case 'stop-dual-write': await h.stopDualWrite({ cause }); break;
-      case 'pause': await h.pause({ cause }); break;
-      case 'read-new': await h.readNew({ cause }); break;
+      case 'expand':
+        await h.expand({ signal, cause });
+        break;
+      case 'dual-write':
+        await h.startDualWrite({ cause });
+        break;
+      case 'stop-dual-write':
+        await h.stopDualWrite({ cause });
+        break;
+      case 'pause':
+        await h.pause({ cause });
+        break;
+      case 'read-new':
+        await h.readNew({ cause });
+        break;
       // The flag is off: it keeps reads old by itself, so no hold (a hold is for readOld() by hand).
-      case 'read-old': await h.readOld({ cause, hold: false }); break;
-      case 'release-reads': await h.releaseReadHold({ cause, version }); break;
+      case 'read-old':
+        await h.readOld({ cause, hold: false });
+        break;
+      case 'release-reads':
+        await h.releaseReadHold({ cause, version });
+        break;
       // A derived column's source stays: dropOldColumn applies to replacements only.
-      case 'contract': await h.contract({ confirm: true, dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive', cause }); break;
+      case 'contract':
+        await h.contract({
+          confirm: true,
+          dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive',
+          cause,
+        });
+        break;
       case 'backfill':
       case 'resume':
         await h.startBackfill({ cause, batch: this.options.backfill?.batch });
@@ -233,11 +326,19 @@ export class Controller {
     const attributes = flag ? featureFlagAttributes(t.flags.key(flag), flags[flag], this.options.flags.name) : {};
     return {
       links,
-      onApplied: (a) => this.emit({ kind: 'transition', migrationId: t.handle.id, ...a, flag: flag ? t.flags.key(flag) : null }),
+      onApplied: (a) =>
+        this.emit({ kind: 'transition', migrationId: t.handle.id, ...a, flag: flag ? t.flags.key(flag) : null }),
       attributes: { ...attributes, [CONTROLLER_ATTR.instanceId]: this.instanceId },
       detail: {
-        controller: this.instanceId, why,
-        ...(flag ? { flag: t.flags.key(flag), flagEnabled: flags[flag]?.enabled ?? null, flagFullyOn: flags[flag]?.fullyOn ?? null } : {}),
+        controller: this.instanceId,
+        why,
+        ...(flag
+          ? {
+              flag: t.flags.key(flag),
+              flagEnabled: flags[flag]?.enabled ?? null,
+              flagFullyOn: flags[flag]?.fullyOn ?? null,
+            }
+          : {}),
       },
     };
   }
@@ -247,20 +348,35 @@ export class Controller {
     for (const i of stale) {
       if (t.staleReported.has(i.instanceId)) continue;
       t.staleReported.add(i.instanceId);
-      this.logger.warn(`phaseflag: controller: ${t.handle.id}: instance ${i.instanceId} last reported at ${i.lastSeen.toISOString()}, older than the ${this.deps.instanceTtlMs} ms TTL: ignored by the guards until it reports again`,
-        { migrationId: t.handle.id, instanceId: i.instanceId, lastSeen: i.lastSeen, phase: i.phase });
+      this.logger.warn(
+        `phaseflag: controller: ${t.handle.id}: instance ${i.instanceId} last reported at ${i.lastSeen.toISOString()}, older than the ${this.deps.instanceTtlMs} ms TTL: ignored by the guards until it reports again`,
+        { migrationId: t.handle.id, instanceId: i.instanceId, lastSeen: i.lastSeen, phase: i.phase },
+      );
     }
-    for (const idSeen of [...t.staleReported]) if (!stale.some((i) => i.instanceId === idSeen)) t.staleReported.delete(idSeen);
+    for (const idSeen of [...t.staleReported])
+      if (!stale.some((i) => i.instanceId === idSeen)) t.staleReported.delete(idSeen);
     t.status = { ...t.status, staleInstances: stale, liveInstances: instances.filter((i) => i.live) };
   }
 
   private beginLeadership(t: Tracked): void {
-    t.leaderSpan = this.deps.ctx.tracer.startSpan(CONTROLLER_SPAN.leader, {
-      root: true, attributes: { [ATTR.migrationId]: t.handle.id, [CONTROLLER_ATTR.instanceId]: this.instanceId, [ATTR.actor]: this.deps.ctx.actor },
-    }, ROOT_CONTEXT);
+    t.leaderSpan = this.deps.ctx.tracer.startSpan(
+      CONTROLLER_SPAN.leader,
+      {
+        root: true,
+        attributes: {
+          [ATTR.migrationId]: t.handle.id,
+          [CONTROLLER_ATTR.instanceId]: this.instanceId,
+          [ATTR.actor]: this.deps.ctx.actor,
+        },
+      },
+      ROOT_CONTEXT,
+    );
     t.flags.reset();
     t.refused.clear();
-    this.logger.info(`phaseflag: controller ${this.instanceId} leads ${t.handle.id}`, { migrationId: t.handle.id, instanceId: this.instanceId });
+    this.logger.info(`phaseflag: controller ${this.instanceId} leads ${t.handle.id}`, {
+      migrationId: t.handle.id,
+      instanceId: this.instanceId,
+    });
     this.emit({ kind: 'leader', migrationId: t.handle.id, leader: true, reason: 'acquired', at: this.now() });
   }
 

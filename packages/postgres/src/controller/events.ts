@@ -50,16 +50,23 @@ export interface ControllerLeaderEvent {
  * Calls the application's listener; a listener that throws is logged once per message and never stops the
  * controller (a reporting bug must not hold a migration back).
  */
-export function eventSink(listener: ((event: ControllerEvent) => void) | undefined, logger: Logger): (event: ControllerEvent) => void {
+export function eventSink(
+  listener: ((event: ControllerEvent) => void) | undefined,
+  logger: Logger,
+): (event: ControllerEvent) => void {
   if (listener === undefined) return () => undefined;
-  if (typeof listener !== 'function') throw new TypeError('Controller: options.onEvent must be a function (event) => void.');
+  if (typeof listener !== 'function')
+    throw new TypeError('Controller: options.onEvent must be a function (event) => void.');
   let lastError: string | null = null;
   return (event) => {
     try {
       listener(event);
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
-      if (message !== lastError) logger.error(`phaseflag: controller: onEvent threw on a ${event.kind} event: ${message}`, { migrationId: event.migrationId });
+      if (message !== lastError)
+        logger.error(`phaseflag: controller: onEvent threw on a ${event.kind} event: ${message}`, {
+          migrationId: event.migrationId,
+        });
       lastError = message;
     }
   };

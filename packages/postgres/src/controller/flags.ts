@@ -1,10 +1,21 @@
 import { ROOT_CONTEXT, type SpanContext, type Tracer } from '@opentelemetry/api';
 import {
-  ATTR, CONTROLLER_ATTR, CONTROLLER_SPAN, featureFlagAttributes, PHASE_FLAGS, readFlagState,
-  type FlagSource, type FlagState, type Logger, type Migration, type PhaseFlag, type PhaseFlagStates,
+  ATTR,
+  CONTROLLER_ATTR,
+  CONTROLLER_SPAN,
+  featureFlagAttributes,
+  PHASE_FLAGS,
+  readFlagState,
+  type FlagSource,
+  type FlagState,
+  type Logger,
+  type Migration,
+  type PhaseFlag,
+  type PhaseFlagStates,
 } from '@phaseflag/core';
 
-const signature = (s: FlagState | undefined): string => (s === undefined ? '?' : `${s.enabled ? 1 : 0}${s.fullyOn ? 1 : 0}:${s.version ?? ''}`);
+const signature = (s: FlagState | undefined): string =>
+  s === undefined ? '?' : `${s.enabled ? 1 : 0}${s.fullyOn ? 1 : 0}:${s.version ?? ''}`;
 
 /**
  * Watches one migration's four phase flags for one leader: what each was last seen as, and the short
@@ -49,17 +60,21 @@ export class FlagObserver {
       const before = this.seen.get(flag);
       if (before === sig || (before === undefined && state === undefined)) continue;
       this.seen.set(flag, sig);
-      const span = this.tracer.startSpan(CONTROLLER_SPAN.flagChange, {
-        root: true,
-        links: leader ? [{ context: leader }] : [],
-        attributes: {
-          ...featureFlagAttributes(this.key(flag), state, this.source.name),
-          [ATTR.migrationId]: this.migration.id,
-          [CONTROLLER_ATTR.flagRole]: flag,
-          [CONTROLLER_ATTR.instanceId]: this.instanceId,
-          ...(state ? { [CONTROLLER_ATTR.fullyOn]: state.fullyOn } : {}),
+      const span = this.tracer.startSpan(
+        CONTROLLER_SPAN.flagChange,
+        {
+          root: true,
+          links: leader ? [{ context: leader }] : [],
+          attributes: {
+            ...featureFlagAttributes(this.key(flag), state, this.source.name),
+            [ATTR.migrationId]: this.migration.id,
+            [CONTROLLER_ATTR.flagRole]: flag,
+            [CONTROLLER_ATTR.instanceId]: this.instanceId,
+            ...(state ? { [CONTROLLER_ATTR.fullyOn]: state.fullyOn } : {}),
+          },
         },
-      }, ROOT_CONTEXT);
+        ROOT_CONTEXT,
+      );
       span.end();
       this.causes.set(flag, span.spanContext());
     }
@@ -73,7 +88,10 @@ export class FlagObserver {
       return state;
     } catch (error) {
       // A source that throws is a source that does not know: never move on it. Said once per failure streak.
-      if (!this.sourceFailed) this.logger.warn(`phaseflag: flag source "${this.source.name}" failed; treating flags as unknown`, { error: (error as Error).message });
+      if (!this.sourceFailed)
+        this.logger.warn(`phaseflag: flag source "${this.source.name}" failed; treating flags as unknown`, {
+          error: (error as Error).message,
+        });
       this.sourceFailed = true;
       return undefined;
     }

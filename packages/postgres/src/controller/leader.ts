@@ -27,7 +27,11 @@ export class LeaderLocks {
 
   constructor(
     private readonly ctx: ExecutorContext,
-    private readonly options: { instanceId: string; onLost: (migrationIds: string[], why: string) => void; probeTimeoutMs?: number },
+    private readonly options: {
+      instanceId: string;
+      onLost: (migrationIds: string[], why: string) => void;
+      probeTimeoutMs?: number;
+    },
   ) {}
 
   private key(migrationId: string): string {
@@ -94,7 +98,9 @@ export class LeaderLocks {
       conn.on('error', (e) => this.drop(conn, `leader connection error: ${(e as Error)?.message ?? e}`));
       conn.on('end', () => this.drop(conn, 'leader connection ended'));
       // Named, so that an operator sees in pg_stat_activity which instance leads (see holder()).
-      await conn.query(`SELECT set_config('application_name', $1, false)`, [`phaseflag-controller ${this.options.instanceId}`.slice(0, 63)]);
+      await conn.query(`SELECT set_config('application_name', $1, false)`, [
+        `phaseflag-controller ${this.options.instanceId}`.slice(0, 63),
+      ]);
       if (this.closed) {
         await closeDedicated(this.ctx.knex, conn).catch(() => undefined);
         throw new Error('the controller is stopped');

@@ -8,21 +8,34 @@ import type { Tracked } from './types.js';
  * interval rather than at once (another runner — a CLI backfill, a leader that has not noticed it lost — may hold
  * the backfill lock). `t.runner` is set while it runs; aborting it stops the run after its current batch.
  */
-export function startBackfillRunner(t: Tracked, options: Omit<BackfillOptions, 'signal'>, logger: Logger, onEnded: () => void): void {
+export function startBackfillRunner(
+  t: Tracked,
+  options: Omit<BackfillOptions, 'signal'>,
+  logger: Logger,
+  onEnded: () => void,
+): void {
   const abort = new AbortController();
   const h = t.handle;
-  const done = h.runBackfill({ ...options, signal: abort.signal })
-    .then((result) => {
-      t.runnerErrorReported = null;
-      logger.info(`phaseflag: controller: ${h.id}: backfill stopped (${result.stoppedBy}), phase ${result.phase}`, { migrationId: h.id, ...result });
-      return true;
-    }, (error: unknown) => {
-      const message = (error as Error).message;
-      if (t.runnerErrorReported !== message) logger.warn(`phaseflag: controller: ${h.id}: backfill runner failed: ${message}`, { migrationId: h.id });
-      t.runnerErrorReported = message;
-      t.status = { ...t.status, lastError: message };
-      return false;
-    })
+  const done = h
+    .runBackfill({ ...options, signal: abort.signal })
+    .then(
+      (result) => {
+        t.runnerErrorReported = null;
+        logger.info(`phaseflag: controller: ${h.id}: backfill stopped (${result.stoppedBy}), phase ${result.phase}`, {
+          migrationId: h.id,
+          ...result,
+        });
+        return true;
+      },
+      (error: unknown) => {
+        const message = (error as Error).message;
+        if (t.runnerErrorReported !== message)
+          logger.warn(`phaseflag: controller: ${h.id}: backfill runner failed: ${message}`, { migrationId: h.id });
+        t.runnerErrorReported = message;
+        t.status = { ...t.status, lastError: message };
+        return false;
+      },
+    )
     .then((ended) => {
       t.runner = undefined;
       if (ended) onEnded();

@@ -42,9 +42,25 @@ export interface ControllerMigrationStatus {
 }
 
 /** What a controller does with a migration: the handle's requests it makes, nothing else. */
-export type ControlledMigration = Pick<MigrationHandle,
-  'id' | 'migration' | 'inspect' | 'watch' | 'recordRefusal' | 'expand' | 'startDualWrite' | 'stopDualWrite' | 'pause' | 'readNew' | 'readOld'
-  | 'releaseReadHold' | 'contract' | 'startBackfill' | 'runBackfill' | 'verify'>;
+export type ControlledMigration = Pick<
+  MigrationHandle,
+  | 'id'
+  | 'migration'
+  | 'inspect'
+  | 'watch'
+  | 'recordRefusal'
+  | 'expand'
+  | 'startDualWrite'
+  | 'stopDualWrite'
+  | 'pause'
+  | 'readNew'
+  | 'readOld'
+  | 'releaseReadHold'
+  | 'contract'
+  | 'startBackfill'
+  | 'runBackfill'
+  | 'verify'
+>;
 
 /** What a controller needs of its executor: the context (connections, telemetry, clock) and the instance TTL. */
 export interface ControllerDeps {

@@ -58,14 +58,24 @@ export async function advisoryLockHolder(knex: Knex, key: string): Promise<Advis
  * Runs `fn` while holding the lock `purpose`/`name` (scoped to the state schema) on a pooled connection of its
  * own. Only one holder at a time: a second one gets a ConflictError at once instead of queueing.
  */
-export async function withSessionLock<T>(ctx: ExecutorContext, purpose: string, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withSessionLock<T>(
+  ctx: ExecutorContext,
+  purpose: string,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const key = advisoryKey(purpose, `${ctx.stateSchema}:${name}`);
   return withPooledConnection(ctx.knex, async (connection) => {
     if (!(await tryAdvisoryLock(connection, key))) {
-      throw new ConflictError(purpose === 'backfill' ? 'PF_BACKFILL_LOCKED' : 'PF_MIGRATION_CONFLICT', `Another process is running a ${purpose} of "${name}".`, {
-        value: name, migrationId: name,
-        hint: 'Wait for it to finish (see `phaseflag status`), or stop that process; its lock goes with its connection.',
-      });
+      throw new ConflictError(
+        purpose === 'backfill' ? 'PF_BACKFILL_LOCKED' : 'PF_MIGRATION_CONFLICT',
+        `Another process is running a ${purpose} of "${name}".`,
+        {
+          value: name,
+          migrationId: name,
+          hint: 'Wait for it to finish (see `phaseflag status`), or stop that process; its lock goes with its connection.',
+        },
+      );
     }
     try {
       return await fn();

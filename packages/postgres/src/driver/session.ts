@@ -1,7 +1,13 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { advisoryUnlock, tryAdvisoryLock } from './advisory.js';
-import { acquirePooled, discardOnRelease, releasePooled, type PgConnection, type PgNotification } from './connection.js';
+import {
+  acquirePooled,
+  discardOnRelease,
+  releasePooled,
+  type PgConnection,
+  type PgNotification,
+} from './connection.js';
 
 /**
  * One pooled connection held for the length of a run. Backfill and verify need this for three reasons: a
@@ -11,7 +17,10 @@ import { acquirePooled, discardOnRelease, releasePooled, type PgConnection, type
  * e.g. the jsonb `?` operator).
  */
 export class Session {
-  private constructor(private readonly knex: Knex, private readonly client: PgConnection) {}
+  private constructor(
+    private readonly knex: Knex,
+    private readonly client: PgConnection,
+  ) {}
 
   static async open(knex: Knex): Promise<Session> {
     return new Session(knex, await acquirePooled(knex));
@@ -40,10 +49,12 @@ export class Session {
   async transaction<T>(fn: () => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     // One round trip; SET LOCAL ends with the transaction, so nothing leaks into the pooled connection.
     const prelude = [options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN'];
-    if (options.lockTimeoutMs !== undefined) prelude.push(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(options.lockTimeoutMs))}`);
+    if (options.lockTimeoutMs !== undefined)
+      prelude.push(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(options.lockTimeoutMs))}`);
     if (options.searchPath !== undefined) prelude.push(`SET LOCAL search_path = ${searchPathSql(options.searchPath)}`);
     if (options.asyncCommit) prelude.push('SET LOCAL synchronous_commit = off');
-    if (options.lockRowExclusive !== undefined) prelude.push(`LOCK TABLE ${options.lockRowExclusive} IN ROW EXCLUSIVE MODE`);
+    if (options.lockRowExclusive !== undefined)
+      prelude.push(`LOCK TABLE ${options.lockRowExclusive} IN ROW EXCLUSIVE MODE`);
     try {
       // Inside the try: a prelude that fails (LOCK TABLE hitting lock_timeout) must still roll back.
       await this.client.query(prelude.join('; '));
@@ -62,7 +73,9 @@ export class Session {
    * one statement: text holding two is an error, not two executions.
    */
   async readOnly(text: string, statementTimeoutMs: number): Promise<Record<string, unknown> | undefined> {
-    await this.client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
+    await this.client.query(
+      `BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`,
+    );
     try {
       return (await this.client.query({ text, queryMode: 'extended' })).rows[0];
     } finally {
@@ -147,5 +160,7 @@ export function searchPathSql(schemas: readonly string[]): string {
 /** Postgres errors after which the same batch may simply be tried again. */
 export function isRetryable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === '40001' /* serialization_failure */ || code === '40P01' /* deadlock_detected */ || code === '55P03' /* lock_not_available */;
+  return (
+    code === '40001' /* serialization_failure */ || code === '40P01' /* deadlock_detected */ || code === '55P03'
+  ); /* lock_not_available */
 }

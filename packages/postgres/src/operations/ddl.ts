@@ -7,7 +7,14 @@ import { qualify } from '../sql/text.js';
 import { withSpan } from '../telemetry/with-span.js';
 
 /** Table lock modes, weakest to strongest as far as application traffic is concerned. */
-export type LockMode = 'NONE' | 'ACCESS SHARE' | 'ROW EXCLUSIVE' | 'SHARE UPDATE EXCLUSIVE' | 'SHARE' | 'SHARE ROW EXCLUSIVE' | 'ACCESS EXCLUSIVE';
+export type LockMode =
+  | 'NONE'
+  | 'ACCESS SHARE'
+  | 'ROW EXCLUSIVE'
+  | 'SHARE UPDATE EXCLUSIVE'
+  | 'SHARE'
+  | 'SHARE ROW EXCLUSIVE'
+  | 'ACCESS EXCLUSIVE';
 
 /** One statement of a plan: its SQL beside the lock it takes, as a reviewer (and the `plan` command) reads it. */
 export interface PlannedStatement {
@@ -48,11 +55,11 @@ export interface DdlOutcome {
 
 /** The lock modes LOCK TABLE accepts, keyed by our (closed) union: no text from outside reaches the statement. */
 const LOCK_TABLE_MODE: Readonly<Record<LockMode, string | null>> = {
-  'NONE': null,
+  NONE: null,
   'ACCESS SHARE': 'ACCESS SHARE',
   'ROW EXCLUSIVE': 'ROW EXCLUSIVE',
   'SHARE UPDATE EXCLUSIVE': 'SHARE UPDATE EXCLUSIVE',
-  'SHARE': 'SHARE',
+  SHARE: 'SHARE',
   'SHARE ROW EXCLUSIVE': 'SHARE ROW EXCLUSIVE',
   'ACCESS EXCLUSIVE': 'ACCESS EXCLUSIVE',
 };
@@ -66,48 +73,64 @@ const LOCK_TABLE_MODE: Readonly<Record<LockMode, string | null>> = {
 export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<DdlOutcome> {
   const instruments = instrumentsFor(ctx.meter);
   const metricAttrs = { [ATTR.migrationId]: opts.migrationId, [ATTR.lockMode]: stmt.lock };
-  return withSpan(ctx.tracer, SPAN.ddl, {
-    kind: SpanKind.CLIENT,
-    attributes: {
-      [ATTR.migrationId]: opts.migrationId, [ATTR.statement]: stmt.sql, [ATTR.lockMode]: stmt.lock, [ATTR.dbSystem]: 'postgresql',
-      ...(stmt.table ? { [ATTR.table]: `${stmt.table.schema}.${stmt.table.name}` } : {}),
+  return withSpan(
+    ctx.tracer,
+    SPAN.ddl,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [ATTR.migrationId]: opts.migrationId,
+        [ATTR.statement]: stmt.sql,
+        [ATTR.lockMode]: stmt.lock,
+        [ATTR.dbSystem]: 'postgresql',
+        ...(stmt.table ? { [ATTR.table]: `${stmt.table.schema}.${stmt.table.name}` } : {}),
+      },
     },
-  }, async (span) => {
-    let attempts = 0;
-    let lockWaitMs = 0;
-    try {
-      for (;;) {
-        if (opts.signal?.aborted) throw aborted(opts.signal, stmt, opts, attempts);
-        attempts++;
-        const started = ctx.clock.now();
-        try {
-          lockWaitMs += await (stmt.transactional ? runInTransaction : runOnSession)(ctx, stmt, opts);
-          return { attempts, lockWaitMs };
-        } catch (e) {
-          const pg = pgError(e);
-          const lockTrouble = pg.code === SQLSTATE.lockNotAvailable || pg.code === SQLSTATE.deadlockDetected;
-          if (opts.signal?.aborted && (lockTrouble || pg.code === SQLSTATE.queryCanceled)) {
-            throw aborted(opts.signal, stmt, opts, lockTrouble ? attempts : attempts - 1, e);
+    async (span) => {
+      let attempts = 0;
+      let lockWaitMs = 0;
+      try {
+        for (;;) {
+          if (opts.signal?.aborted) throw aborted(opts.signal, stmt, opts, attempts);
+          attempts++;
+          const started = ctx.clock.now();
+          try {
+            lockWaitMs += await (stmt.transactional ? runInTransaction : runOnSession)(ctx, stmt, opts);
+            return { attempts, lockWaitMs };
+          } catch (e) {
+            const pg = pgError(e);
+            const lockTrouble = pg.code === SQLSTATE.lockNotAvailable || pg.code === SQLSTATE.deadlockDetected;
+            if (opts.signal?.aborted && (lockTrouble || pg.code === SQLSTATE.queryCanceled)) {
+              throw aborted(opts.signal, stmt, opts, lockTrouble ? attempts : attempts - 1, e);
+            }
+            if (!lockTrouble) throw ddlFailed(stmt, opts, pg, e);
+            lockWaitMs += ctx.clock.now() - started;
+            span.addEvent('lock_timeout', { attempt: attempts, sqlstate: pg.code ?? '' });
+            if (attempts >= opts.ddl.maxAttempts) throw await lockTimeout(ctx, stmt, opts, attempts, e);
+            instruments.retries.add(1, metricAttrs);
+            ctx.logger.debug('ddl lock timeout, retrying', {
+              migrationId: opts.migrationId,
+              step: stmt.step,
+              attempt: attempts,
+            });
+            await ctx.clock.sleep(backoffMs(attempts, opts.ddl), opts.signal);
           }
-          if (!lockTrouble) throw ddlFailed(stmt, opts, pg, e);
-          lockWaitMs += ctx.clock.now() - started;
-          span.addEvent('lock_timeout', { attempt: attempts, sqlstate: pg.code ?? '' });
-          if (attempts >= opts.ddl.maxAttempts) throw await lockTimeout(ctx, stmt, opts, attempts, e);
-          instruments.retries.add(1, metricAttrs);
-          ctx.logger.debug('ddl lock timeout, retrying', { migrationId: opts.migrationId, step: stmt.step, attempt: attempts });
-          await ctx.clock.sleep(backoffMs(attempts, opts.ddl), opts.signal);
         }
+      } finally {
+        span.setAttribute(ATTR.attempts, attempts);
+        span.setAttribute(ATTR.lockWaitMs, lockWaitMs);
+        instruments.lockWait.record(lockWaitMs, metricAttrs);
       }
-    } finally {
-      span.setAttribute(ATTR.attempts, attempts);
-      span.setAttribute(ATTR.lockWaitMs, lockWaitMs);
-      instruments.lockWait.record(lockWaitMs, metricAttrs);
-    }
-  });
+    },
+  );
 }
 
 /** Equal jitter: half the exponential step is kept, so retries spread out yet still back off. */
-export function backoffMs(attempt: number, ddl: Pick<DdlSettings, 'retryBaseMs' | 'retryMaxMs'>, random = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  ddl: Pick<DdlSettings, 'retryBaseMs' | 'retryMaxMs'>,
+  random = Math.random,
+): number {
   const step = Math.min(ddl.retryMaxMs, ddl.retryBaseMs * 2 ** Math.min(attempt - 1, 30));
   return Math.round(step / 2 + random() * (step / 2));
 }
@@ -126,7 +149,10 @@ export function letsApplicationThrough(lock: LockMode): boolean {
 }
 
 /** The lock_timeout a statement runs with: short where a waiting lock would stall the application. */
-export function lockTimeoutFor(lock: LockMode, ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs'>): number {
+export function lockTimeoutFor(
+  lock: LockMode,
+  ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs'>,
+): number {
   return letsApplicationThrough(lock) ? Math.max(ddl.lockTimeoutMs, ddl.nonBlockingLockTimeoutMs) : ddl.lockTimeoutMs;
 }
 
@@ -136,7 +162,10 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
     await conn.query('BEGIN');
     try {
       // SET LOCAL: the settings end with the transaction, whatever happens to it.
-      await conn.query("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", timeouts(stmt, opts));
+      await conn.query(
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
+        timeouts(stmt, opts),
+      );
       const mode = LOCK_TABLE_MODE[stmt.lock];
       if (stmt.table && mode !== null) {
         const t0 = ctx.clock.now();
@@ -155,14 +184,20 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
 }
 
 async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
-  if (opts.record) throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
+  if (opts.record)
+    throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
   return withConnection(ctx, opts, async (conn) => {
-    await conn.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", timeouts(stmt, opts));
+    await conn.query(
+      "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+      timeouts(stmt, opts),
+    );
     try {
       await conn.query(stmt.sql);
     } finally {
       // The connection returns to a pool the application may share: it must not keep our timeouts.
-      await conn.query('RESET lock_timeout').then(() => conn.query('RESET statement_timeout'))
+      await conn
+        .query('RESET lock_timeout')
+        .then(() => conn.query('RESET statement_timeout'))
         .catch((resetError) => discardOnRelease(conn, String(resetError)));
     }
     return 0;
@@ -170,11 +205,17 @@ async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: 
 }
 
 /** One pooled connection for the whole attempt; an abort cancels whatever it is running. */
-async function withConnection<T>(ctx: ExecutorContext, opts: RunDdlOptions, work: (conn: PgConnection) => Promise<T>): Promise<T> {
+async function withConnection<T>(
+  ctx: ExecutorContext,
+  opts: RunDdlOptions,
+  work: (conn: PgConnection) => Promise<T>,
+): Promise<T> {
   return withPooledConnection(ctx.knex, async (conn) => {
     const cancel = (): void => {
       if (conn.processID !== null) {
-        ctx.knex.raw('SELECT pg_cancel_backend(?)', [conn.processID]).catch((e) => ctx.logger.warn('could not cancel DDL', { error: String(e) }));
+        ctx.knex
+          .raw('SELECT pg_cancel_backend(?)', [conn.processID])
+          .catch((e) => ctx.logger.warn('could not cancel DDL', { error: String(e) }));
       }
     };
     opts.signal?.addEventListener('abort', cancel, { once: true });
@@ -190,29 +231,61 @@ async function withConnection<T>(ctx: ExecutorContext, opts: RunDdlOptions, work
  * After lock timeouts, an abort is reported as the lock timeout it cut short (the caller learns why the DDL did
  * not happen); before any, as the signal's own reason.
  */
-function aborted(signal: AbortSignal, stmt: PlannedStatement, opts: RunDdlOptions, lockTimeouts: number, cause?: unknown): Error {
+function aborted(
+  signal: AbortSignal,
+  stmt: PlannedStatement,
+  opts: RunDdlOptions,
+  lockTimeouts: number,
+  cause?: unknown,
+): Error {
   if (lockTimeouts > 0) {
-    return new LockTimeoutError(`${stmt.description}: stopped after ${lockTimeouts} lock timeout(s) because the run was aborted.`, {
-      attempts: lockTimeouts, value: { statement: stmt.sql }, migrationId: opts.migrationId, cause,
-      hint: 'The unfinished statement changed nothing; run the step again when ready.',
-    });
+    return new LockTimeoutError(
+      `${stmt.description}: stopped after ${lockTimeouts} lock timeout(s) because the run was aborted.`,
+      {
+        attempts: lockTimeouts,
+        value: { statement: stmt.sql },
+        migrationId: opts.migrationId,
+        cause,
+        hint: 'The unfinished statement changed nothing; run the step again when ready.',
+      },
+    );
   }
-  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error('The operation was aborted.'), { name: 'AbortError', cause: signal.reason });
+  return signal.reason instanceof Error
+    ? signal.reason
+    : Object.assign(new Error('The operation was aborted.'), { name: 'AbortError', cause: signal.reason });
 }
 
-function ddlFailed(stmt: PlannedStatement, opts: RunDdlOptions, pg: ReturnType<typeof pgError>, cause: unknown): DdlFailedError {
+function ddlFailed(
+  stmt: PlannedStatement,
+  opts: RunDdlOptions,
+  pg: ReturnType<typeof pgError>,
+  cause: unknown,
+): DdlFailedError {
   const timedOut = pg.code === SQLSTATE.queryCanceled;
   return new DdlFailedError(`${stmt.description} failed: ${pg.message}${pg.detail ? ` (${pg.detail})` : ''}.`, {
-    value: { statement: stmt.sql, sqlstate: pg.code }, migrationId: opts.migrationId, cause,
+    value: { statement: stmt.sql, sqlstate: pg.code },
+    migrationId: opts.migrationId,
+    cause,
     hint: timedOut
       ? `The statement ran longer than statement_timeout (${opts.ddl.statementTimeoutMs} ms): raise ddl.statementTimeoutMs, or set it to 0 for no limit.`
       : 'The statement was rolled back (or, if CONCURRENTLY, left an invalid index that the next run rebuilds): fix the cause and run the step again; it resumes where it stopped.',
   });
 }
 
-interface Blocker { pid: number; state: string | null; ageMs: number | null; query: string | null }
+interface Blocker {
+  pid: number;
+  state: string | null;
+  ageMs: number | null;
+  query: string | null;
+}
 
-async function lockTimeout(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions, attempts: number, cause: unknown): Promise<LockTimeoutError> {
+async function lockTimeout(
+  ctx: ExecutorContext,
+  stmt: PlannedStatement,
+  opts: RunDdlOptions,
+  attempts: number,
+  cause: unknown,
+): Promise<LockTimeoutError> {
   const blockers = await findBlockers(ctx, stmt).catch((e) => {
     ctx.logger.debug('could not list blocking sessions', { error: String(e) });
     return [] as Blocker[];
@@ -222,10 +295,15 @@ async function lockTimeout(ctx: ExecutorContext, stmt: PlannedStatement, opts: R
     ? ` The oldest transaction holding a lock there is pid ${first.pid} (${first.state ?? 'unknown state'}${first.ageMs === null ? '' : `, open ${Math.round(first.ageMs / 1000)} s`}): ${first.query ?? '<no query text>'}.`
     : '';
   return new LockTimeoutError(
-    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s).${who}`, {
-      attempts, value: { statement: stmt.sql, blockers }, migrationId: opts.migrationId, cause,
+    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s).${who}`,
+    {
+      attempts,
+      value: { statement: stmt.sql, blockers },
+      migrationId: opts.migrationId,
+      cause,
       hint: `A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.${letsApplicationThrough(stmt.lock) ? 'nonBlockingLockTimeoutMs' : 'lockTimeoutMs'} to keep trying longer.`,
-    });
+    },
+  );
 }
 
 /**
@@ -234,15 +312,22 @@ async function lockTimeout(ctx: ExecutorContext, stmt: PlannedStatement, opts: R
  */
 async function findBlockers(ctx: ExecutorContext, stmt: PlannedStatement): Promise<Blocker[]> {
   const onTable = stmt.table !== undefined && stmt.transactional;
-  const rows = (await ctx.knex.raw(
-    `SELECT a.pid, a.state, (extract(epoch FROM now() - a.xact_start) * 1000)::bigint AS "ageMs", left(a.query, 300) AS query
+  const rows = (
+    await ctx.knex.raw(
+      `SELECT a.pid, a.state, (extract(epoch FROM now() - a.xact_start) * 1000)::bigint AS "ageMs", left(a.query, 300) AS query
        FROM pg_stat_activity a
       WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.xact_start IS NOT NULL
         AND (NOT ? OR a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.relation = to_regclass(?)))
       ORDER BY a.xact_start LIMIT 3`,
-    [onTable, stmt.table ? qualify(stmt.table.schema, stmt.table.name) : ''],
-  )).rows as { pid: number; state: string | null; ageMs: string | null; query: string | null }[];
-  return rows.map((r) => ({ pid: r.pid, state: r.state, ageMs: r.ageMs === null ? null : Number(r.ageMs), query: r.query }));
+      [onTable, stmt.table ? qualify(stmt.table.schema, stmt.table.name) : ''],
+    )
+  ).rows as { pid: number; state: string | null; ageMs: string | null; query: string | null }[];
+  return rows.map((r) => ({
+    pid: r.pid,
+    state: r.state,
+    ageMs: r.ageMs === null ? null : Number(r.ageMs),
+    query: r.query,
+  }));
 }
 
 const INSTRUMENTS = new WeakMap<Meter, { lockWait: Histogram; retries: Counter }>();
@@ -251,7 +336,10 @@ function instrumentsFor(meter: Meter): { lockWait: Histogram; retries: Counter }
   let found = INSTRUMENTS.get(meter);
   if (!found) {
     found = {
-      lockWait: meter.createHistogram(METRIC.lockWait, { unit: 'ms', description: 'Time DDL statements waited for their table lock.' }),
+      lockWait: meter.createHistogram(METRIC.lockWait, {
+        unit: 'ms',
+        description: 'Time DDL statements waited for their table lock.',
+      }),
       retries: meter.createCounter(METRIC.ddlRetries, { description: 'DDL attempts retried after lock_timeout.' }),
     };
     INSTRUMENTS.set(meter, found);
@@ -260,6 +348,9 @@ function instrumentsFor(meter: Meter): { lockWait: Histogram; retries: Counter }
 }
 
 /** lock_timeout × attempts: the plan's bound on how long a statement may wait for its lock in all. */
-export function maxLockWait(lock: LockMode, ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs' | 'maxAttempts'>): number {
+export function maxLockWait(
+  lock: LockMode,
+  ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs' | 'maxAttempts'>,
+): number {
   return lock === 'NONE' ? 0 : lockTimeoutFor(lock, ddl) * ddl.maxAttempts;
 }

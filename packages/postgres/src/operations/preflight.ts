@@ -56,86 +56,137 @@ export interface PreflightResult {
   readonly accepted: boolean;
 }
 
-interface ChunkRow { scanned: number; last_key: string | null; mismatched: number; sample: PreflightRow[] | null }
+interface ChunkRow {
+  scanned: number;
+  last_key: string | null;
+  mismatched: number;
+  sample: PreflightRow[] | null;
+}
 
 /**
  * Evaluates the backfill expression, and the round trip through the reverse, over every existing row, by
  * primary key in short READ ONLY statements (keyset, no snapshot held across batches); a batch that fails on a
  * row is halved down to the row (underivable/bisect.ts), so every failing row is found with its error.
  */
-export async function runPreflight(ctx: ExecutorContext, r: ResolvedMigration, opts: PreflightOptions = {}): Promise<PreflightResult> {
+export async function runPreflight(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  opts: PreflightOptions = {},
+): Promise<PreflightResult> {
   const id = r.migration.id;
   const batchSize = opts.batchSize ?? 5000;
   const maxRows = opts.maxRows ?? 100;
   if (!Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(maxRows) || maxRows < 0) {
-    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid preflight options ${JSON.stringify({ batchSize, maxRows })}.`, {
-      value: opts, migrationId: id, hint: 'batchSize is a positive integer, maxRows a non-negative one.',
-    });
+    throw new ValidationError(
+      'PF_INVALID_OPTIONS',
+      `Invalid preflight options ${JSON.stringify({ batchSize, maxRows })}.`,
+      {
+        value: opts,
+        migrationId: id,
+        hint: 'batchSize is a positive integer, maxRows a non-negative one.',
+      },
+    );
   }
   const started = ctx.clock.now();
-  return withSpan(ctx.tracer, 'phaseflag.preflight', { attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}` } }, async (span) => {
-    const st = preflightStatements(r);
-    const rowAfter = rowAfterSql(r, false);
-    const readOnly = { readOnly: true, searchPath: r.searchPath };
-    const failedRows: PreflightRow[] = [];
-    const roundTripRows: PreflightRow[] = [];
-    let failures = 0;
-    let mismatched = 0;
-    let rowsChecked = 0;
-    let pending: FailedRow[] = [];
-    let complete = st === null;
-    const session = await Session.open(ctx.knex);
-    try {
-      let cursor: string | null = null;
-      while (st !== null && !opts.signal?.aborted) {
-        const chunk = await walkBisecting({
-          chunk: async (after, limit) => {
-            const row = (await session.transaction(() => session.one<ChunkRow>(st.chunk, [after, limit, Math.max(0, maxRows - roundTripRows.length)]), readOnly))!;
-            rowsChecked += row.scanned;
-            mismatched += row.mismatched;
-            roundTripRows.push(...(row.sample ?? []));
-            return { scanned: row.scanned, lastKey: row.last_key };
-          },
-          rowAfter: rowAfterReader(session, rowAfter, readOnly),
-          evaluateRow: async (keyText) => {
-            await session.transaction(() => session.query(st.row, [keyText]), readOnly);
-          },
-          onFailure: async (row) => {
-            rowsChecked++;
-            // The round trip failed on this row: the backfill alone may still derive it (a reverse error).
-            const derives = st.derive !== null && await session.transaction(() => session.one(st.derive!, [row.keyText]), readOnly).then(() => true, () => false);
-            if (derives) {
-              mismatched++;
-              if (roundTripRows.length < maxRows) roundTripRows.push({ key: row.key, oldValue: row.oldValue, error: `reverse: ${row.error}` });
-              return;
-            }
-            failures++;
-            if (failedRows.length < maxRows) failedRows.push({ key: row.key, oldValue: row.oldValue, error: row.error });
-            if (opts.record) pending.push(row);
-          },
-        }, cursor, batchSize);
-        if (pending.length > 0) {
-          await recordUnderivable(ctx, id, pending, 'preflight');
-          pending = [];
+  return withSpan(
+    ctx.tracer,
+    'phaseflag.preflight',
+    { attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}` } },
+    async (span) => {
+      const st = preflightStatements(r);
+      const rowAfter = rowAfterSql(r, false);
+      const readOnly = { readOnly: true, searchPath: r.searchPath };
+      const failedRows: PreflightRow[] = [];
+      const roundTripRows: PreflightRow[] = [];
+      let failures = 0;
+      let mismatched = 0;
+      let rowsChecked = 0;
+      let pending: FailedRow[] = [];
+      let complete = st === null;
+      const session = await Session.open(ctx.knex);
+      try {
+        let cursor: string | null = null;
+        while (st !== null && !opts.signal?.aborted) {
+          const chunk = await walkBisecting(
+            {
+              chunk: async (after, limit) => {
+                const row = (await session.transaction(
+                  () => session.one<ChunkRow>(st.chunk, [after, limit, Math.max(0, maxRows - roundTripRows.length)]),
+                  readOnly,
+                ))!;
+                rowsChecked += row.scanned;
+                mismatched += row.mismatched;
+                roundTripRows.push(...(row.sample ?? []));
+                return { scanned: row.scanned, lastKey: row.last_key };
+              },
+              rowAfter: rowAfterReader(session, rowAfter, readOnly),
+              evaluateRow: async (keyText) => {
+                await session.transaction(() => session.query(st.row, [keyText]), readOnly);
+              },
+              onFailure: async (row) => {
+                rowsChecked++;
+                // The round trip failed on this row: the backfill alone may still derive it (a reverse error).
+                const derives =
+                  st.derive !== null &&
+                  (await session
+                    .transaction(() => session.one(st.derive!, [row.keyText]), readOnly)
+                    .then(
+                      () => true,
+                      () => false,
+                    ));
+                if (derives) {
+                  mismatched++;
+                  if (roundTripRows.length < maxRows)
+                    roundTripRows.push({ key: row.key, oldValue: row.oldValue, error: `reverse: ${row.error}` });
+                  return;
+                }
+                failures++;
+                if (failedRows.length < maxRows)
+                  failedRows.push({ key: row.key, oldValue: row.oldValue, error: row.error });
+                if (opts.record) pending.push(row);
+              },
+            },
+            cursor,
+            batchSize,
+          );
+          if (pending.length > 0) {
+            await recordUnderivable(ctx, id, pending, 'preflight');
+            pending = [];
+          }
+          if (chunk.lastKey !== null) cursor = chunk.lastKey;
+          if (chunk.scanned < batchSize) {
+            complete = true;
+            break;
+          }
         }
-        if (chunk.lastKey !== null) cursor = chunk.lastKey;
-        if (chunk.scanned < batchSize) {
-          complete = true;
-          break;
-        }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
-    }
-    const result: PreflightResult = {
-      migrationId: id, rowsChecked, failures, failedRows, roundTripMismatches: st?.roundTrip ? mismatched : null, roundTripRows,
-      durationMs: ctx.clock.now() - started, complete, checkedAt: new Date(ctx.clock.now()).toISOString(), accepted: opts.record === true,
-    };
-    span.setAttributes({ 'phaseflag.preflight.rows': rowsChecked, 'phaseflag.preflight.failures': failures, 'phaseflag.preflight.round_trip_mismatches': mismatched });
-    ctx.logger.info(`preflight of ${id}: ${rowsChecked} row(s), ${failures} cannot be derived, ${mismatched} do not round-trip (${result.durationMs} ms)`,
-      { migrationId: id, rowsChecked, failures, roundTripMismatches: mismatched });
-    return result;
-  }, { activate: false });
+      const result: PreflightResult = {
+        migrationId: id,
+        rowsChecked,
+        failures,
+        failedRows,
+        roundTripMismatches: st?.roundTrip ? mismatched : null,
+        roundTripRows,
+        durationMs: ctx.clock.now() - started,
+        complete,
+        checkedAt: new Date(ctx.clock.now()).toISOString(),
+        accepted: opts.record === true,
+      };
+      span.setAttributes({
+        'phaseflag.preflight.rows': rowsChecked,
+        'phaseflag.preflight.failures': failures,
+        'phaseflag.preflight.round_trip_mismatches': mismatched,
+      });
+      ctx.logger.info(
+        `preflight of ${id}: ${rowsChecked} row(s), ${failures} cannot be derived, ${mismatched} do not round-trip (${result.durationMs} ms)`,
+        { migrationId: id, rowsChecked, failures, roundTripMismatches: mismatched },
+      );
+      return result;
+    },
+    { activate: false },
+  );
 }
 
 /**
@@ -143,7 +194,9 @@ export async function runPreflight(ctx: ExecutorContext, r: ResolvedMigration, o
  * backfill (and the reverse over the derived value, the other columns as they are) for every row of the chunk.
  * derive: $1 one key; the backfill alone. Null when there is no expression to check.
  */
-function preflightStatements(r: ResolvedMigration): { chunk: string; derive: string | null; roundTrip: boolean; row: string } | null {
+function preflightStatements(
+  r: ResolvedMigration,
+): { chunk: string; derive: string | null; roundTrip: boolean; row: string } | null {
   const expression = r.migration.backfill;
   if (expression === null) return null;
   const key = keySql(r.primaryKey);

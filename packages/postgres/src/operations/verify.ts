@@ -5,8 +5,20 @@ import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './
 import { Session } from '../driver/session.js';
 import { newValueSql } from './backfill/statements.js';
 import { withSpan } from '../telemetry/with-span.js';
-import { evaluateKeySql, rowAfterSql, rowAfterReader, walkBisecting, type BisectWalk, type FailedRow } from './underivable/bisect.js';
-import { clearResolvedUnderivable, recordUnderivable, underivableSummary, type UnderivableSummary } from './underivable/store.js';
+import {
+  evaluateKeySql,
+  rowAfterSql,
+  rowAfterReader,
+  walkBisecting,
+  type BisectWalk,
+  type FailedRow,
+} from './underivable/bisect.js';
+import {
+  clearResolvedUnderivable,
+  recordUnderivable,
+  underivableSummary,
+  type UnderivableSummary,
+} from './underivable/store.js';
 
 export interface VerifyOptions {
   /** Rows per statement (default 10 000). */
@@ -49,7 +61,10 @@ export interface VerifyResult {
 }
 
 const VERIFY_ATTR = {
-  rowsChecked: 'phaseflag.verify.rows', check: 'phaseflag.verify.check', complete: 'phaseflag.verify.complete', underivable: 'phaseflag.verify.underivable',
+  rowsChecked: 'phaseflag.verify.rows',
+  check: 'phaseflag.verify.check',
+  complete: 'phaseflag.verify.complete',
+  underivable: 'phaseflag.verify.underivable',
 } as const;
 
 /**
@@ -58,88 +73,141 @@ const VERIFY_ATTR = {
  * written during the walk are compared as each batch's statement sees them; a row that a dual-writing
  * application changes stays consistent within that statement. The engine records the result and moves the phase.
  */
-export async function verifyMigration(ctx: ExecutorContext, r: ResolvedMigration, opts: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyMigration(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  opts: VerifyOptions = {},
+): Promise<VerifyResult> {
   const id = r.migration.id;
   const batchSize = opts.batchSize ?? 10_000;
   const maxSampleKeys = opts.maxSampleKeys ?? 100;
   if (!Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(maxSampleKeys) || maxSampleKeys < 0) {
-    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid verify options ${JSON.stringify({ batchSize, maxSampleKeys })}.`, {
-      value: opts, migrationId: id, hint: 'batchSize is a positive integer, maxSampleKeys a non-negative one.',
-    });
+    throw new ValidationError(
+      'PF_INVALID_OPTIONS',
+      `Invalid verify options ${JSON.stringify({ batchSize, maxSampleKeys })}.`,
+      {
+        value: opts,
+        migrationId: id,
+        hint: 'batchSize is a positive integer, maxSampleKeys a non-negative one.',
+      },
+    );
   }
   const { check, first, next } = buildVerifyStatements(r);
   const rowAfter = rowAfterSql(r, false);
   const evaluateKey = r.migration.backfill === null ? null : evaluateKeySql(r, r.migration.backfill);
   const started = ctx.clock.now();
-  const attributes = { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [VERIFY_ATTR.check]: check, [ATTR.dbSystem]: 'postgresql' };
+  const attributes = {
+    [ATTR.migrationId]: id,
+    [ATTR.table]: `${r.schema}.${r.table}`,
+    [VERIFY_ATTR.check]: check,
+    [ATTR.dbSystem]: 'postgresql',
+  };
   // Not made the active span: its batches are parented on it explicitly.
-  return withSpan(ctx.tracer, SPAN.verify, { attributes }, async (span, parent) => {
-    const session = await Session.open(ctx.knex);
-    let rowsChecked = 0;
-    let mismatches = 0;
-    let nulls = 0;
-    const sampleKeys: unknown[][] = [];
-    const failed: FailedRow[] = [];
-    let cursor: string | null = null;
-    let complete = false;
-    const readOnly = { readOnly: true, searchPath: r.searchPath };
-    // A batch that fails on a row's value is halved down to that row (read-only statements): the row counts as a
-    // mismatch, is recorded, and the walk goes on after it instead of stopping at the first bad row.
-    const walk: BisectWalk = {
-      chunk: async (after, limit) => {
-        const wanted = Math.max(0, maxSampleKeys - sampleKeys.length);
-        const row: VerifyRow = (await session.transaction(() => (after === null
-          ? session.one<VerifyRow>(first, [limit, wanted])
-          : session.one<VerifyRow>(next, [after, limit, wanted])), readOnly))!;
-        rowsChecked += row.scanned;
-        mismatches += row.mismatches;
-        nulls += row.nulls;
-        sampleKeys.push(...(row.sample ?? []));
-        return { scanned: row.scanned, lastKey: row.last_key };
-      },
-      rowAfter: rowAfterReader(session, rowAfter, readOnly),
-      evaluateRow: async (keyText) => {
-        if (evaluateKey !== null) await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
-      },
-      onFailure: (row) => {
-        failed.push(row);
-        rowsChecked++;
-        mismatches++;
-        if (sampleKeys.length < maxSampleKeys) sampleKeys.push(row.key);
-      },
-    };
-    try {
-      while (!opts.signal?.aborted) {
-        const lastBatch = await withSpan(ctx.tracer, SPAN.verifyBatch, {
-          attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
-        }, async (batchSpan) => {
-          const before = { mismatches, failed: failed.length };
-          const chunk = await walkBisecting(walk, cursor, batchSize);
-          batchSpan.setAttributes({ [ATTR.rows]: chunk.scanned, [ATTR.mismatches]: mismatches - before.mismatches, [ATTR.keyTo]: chunk.lastKey ?? cursor ?? '' });
-          if (failed.length > before.failed) batchSpan.setAttribute(VERIFY_ATTR.underivable, failed.length - before.failed);
-          if (chunk.lastKey !== null) cursor = chunk.lastKey;
-          return chunk.scanned < batchSize;
-        }, { parent, activate: false });
-        if (lastBatch) {
-          complete = true;
-          break;
+  return withSpan(
+    ctx.tracer,
+    SPAN.verify,
+    { attributes },
+    async (span, parent) => {
+      const session = await Session.open(ctx.knex);
+      let rowsChecked = 0;
+      let mismatches = 0;
+      let nulls = 0;
+      const sampleKeys: unknown[][] = [];
+      const failed: FailedRow[] = [];
+      let cursor: string | null = null;
+      let complete = false;
+      const readOnly = { readOnly: true, searchPath: r.searchPath };
+      // A batch that fails on a row's value is halved down to that row (read-only statements): the row counts as a
+      // mismatch, is recorded, and the walk goes on after it instead of stopping at the first bad row.
+      const walk: BisectWalk = {
+        chunk: async (after, limit) => {
+          const wanted = Math.max(0, maxSampleKeys - sampleKeys.length);
+          const row: VerifyRow = (await session.transaction(
+            () =>
+              after === null
+                ? session.one<VerifyRow>(first, [limit, wanted])
+                : session.one<VerifyRow>(next, [after, limit, wanted]),
+            readOnly,
+          ))!;
+          rowsChecked += row.scanned;
+          mismatches += row.mismatches;
+          nulls += row.nulls;
+          sampleKeys.push(...(row.sample ?? []));
+          return { scanned: row.scanned, lastKey: row.last_key };
+        },
+        rowAfter: rowAfterReader(session, rowAfter, readOnly),
+        evaluateRow: async (keyText) => {
+          if (evaluateKey !== null) await session.transaction(() => session.query(evaluateKey, [keyText]), readOnly);
+        },
+        onFailure: (row) => {
+          failed.push(row);
+          rowsChecked++;
+          mismatches++;
+          if (sampleKeys.length < maxSampleKeys) sampleKeys.push(row.key);
+        },
+      };
+      try {
+        while (!opts.signal?.aborted) {
+          const lastBatch = await withSpan(
+            ctx.tracer,
+            SPAN.verifyBatch,
+            {
+              attributes: { [ATTR.migrationId]: id, [ATTR.batchSize]: batchSize, [ATTR.keyFrom]: cursor ?? '' },
+            },
+            async (batchSpan) => {
+              const before = { mismatches, failed: failed.length };
+              const chunk = await walkBisecting(walk, cursor, batchSize);
+              batchSpan.setAttributes({
+                [ATTR.rows]: chunk.scanned,
+                [ATTR.mismatches]: mismatches - before.mismatches,
+                [ATTR.keyTo]: chunk.lastKey ?? cursor ?? '',
+              });
+              if (failed.length > before.failed)
+                batchSpan.setAttribute(VERIFY_ATTR.underivable, failed.length - before.failed);
+              if (chunk.lastKey !== null) cursor = chunk.lastKey;
+              return chunk.scanned < batchSize;
+            },
+            { parent, activate: false },
+          );
+          if (lastBatch) {
+            complete = true;
+            break;
+          }
         }
+      } finally {
+        await session.release();
       }
-    } finally {
-      await session.release();
-    }
-    await recordUnderivable(ctx, id, failed, 'verify');
-    await clearResolvedUnderivable(ctx, r);
-    const underivable = await underivableSummary(ctx, id);
-    const result: VerifyResult = {
-      clean: complete && mismatches === 0 && underivable.count === 0, rowsChecked, mismatches, nulls, sampleKeys,
-      durationMs: ctx.clock.now() - started, check, complete, underivable,
-    };
-    span.setAttributes({ [ATTR.mismatches]: mismatches, [VERIFY_ATTR.rowsChecked]: rowsChecked, [VERIFY_ATTR.complete]: complete, [VERIFY_ATTR.underivable]: underivable.count });
-    const dirty = `${mismatches} mismatch(es)${underivable.count > 0 ? `, ${underivable.count} underivable row(s)` : ''}${complete ? '' : ', aborted'}`;
-    ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : dirty}`, { migrationId: id, rowsChecked, mismatches, underivable: underivable.count });
-    return result;
-  }, { activate: false });
+      await recordUnderivable(ctx, id, failed, 'verify');
+      await clearResolvedUnderivable(ctx, r);
+      const underivable = await underivableSummary(ctx, id);
+      const result: VerifyResult = {
+        clean: complete && mismatches === 0 && underivable.count === 0,
+        rowsChecked,
+        mismatches,
+        nulls,
+        sampleKeys,
+        durationMs: ctx.clock.now() - started,
+        check,
+        complete,
+        underivable,
+      };
+      span.setAttributes({
+        [ATTR.mismatches]: mismatches,
+        [VERIFY_ATTR.rowsChecked]: rowsChecked,
+        [VERIFY_ATTR.complete]: complete,
+        [VERIFY_ATTR.underivable]: underivable.count,
+      });
+      const dirty = `${mismatches} mismatch(es)${underivable.count > 0 ? `, ${underivable.count} underivable row(s)` : ''}${complete ? '' : ', aborted'}`;
+      ctx.logger.info(`verify of ${id}: ${result.clean ? 'clean' : dirty}`, {
+        migrationId: id,
+        rowsChecked,
+        mismatches,
+        underivable: underivable.count,
+      });
+      return result;
+    },
+    { activate: false },
+  );
 }
 
 interface VerifyRow {
@@ -159,9 +227,10 @@ function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; firs
   const expression = r.migration.backfill;
   const check: VerifyCheck = expression !== null ? 'expression' : wantsNotNull ? 'not-null' : 'none';
   const isNull = wantsNotNull ? `${column} IS NULL` : 'false';
-  const bad = expression !== null
-    ? `(${column} IS DISTINCT FROM ${newValueSql(r, expression)}${wantsNotNull ? ` OR ${column} IS NULL` : ''})`
-    : isNull;
+  const bad =
+    expression !== null
+      ? `(${column} IS DISTINCT FROM ${newValueSql(r, expression)}${wantsNotNull ? ` OR ${column} IS NULL` : ''})`
+      : isNull;
   const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
   const select = key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ');
   const aliasList = aliases.join(', ');

@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { Derived, Router, ValidationError, writesBoth, type FlagContext, type FlagSource, type Logger, type RouteDecision, type RouterStore } from '@phaseflag/core';
+import {
+  Derived,
+  Router,
+  ValidationError,
+  writesBoth,
+  type FlagContext,
+  type FlagSource,
+  type Logger,
+  type RouteDecision,
+  type RouterStore,
+} from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
@@ -39,24 +49,37 @@ export class KnexRouter {
   private closed = false;
 
   /** @internal Made by `MigrationHandle.router()`. */
-  constructor(deps: KnexRouterDeps, private readonly resolved: ResolvedMigration, flags: FlagSource, options: KnexRouterOptions = {}) {
+  constructor(
+    deps: KnexRouterDeps,
+    private readonly resolved: ResolvedMigration,
+    flags: FlagSource,
+    options: KnexRouterOptions = {},
+  ) {
     const m = resolved.migration;
     // Contract dropped the old column: contracted is final, so the router starts there and no snapshot (a
     // store not answering yet, a stale or missing row) can send a read or a write to a column that is gone.
-    const snapshot = resolved.oldColumnDropped ? { migrationId: m.id, phase: 'contracted' as const, version: Number.MAX_SAFE_INTEGER } : undefined;
+    const snapshot = resolved.oldColumnDropped
+      ? { migrationId: m.id, phase: 'contracted' as const, version: Number.MAX_SAFE_INTEGER }
+      : undefined;
     this.core = new Router(m, { flags, snapshot });
     this.knex = deps.knex;
     this.store = deps.store;
     this.logger = deps.logger;
-    this.instanceId = options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.instanceId =
+      options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.unsubscribe = deps.store.watchPhase(m.id, (s) => {
       const before = this.core.currentPhase;
       this.core.update(s);
       if (before !== this.core.currentPhase) void this.heartbeat();
     });
-    this.initial = deps.store.readPhase(m.id).then((s) => this.core.update(s), (e) => {
-      deps.logger.warn('phaseflag: cannot read the phase yet; reading old and writing old until the store answers', { error: (e as Error).message });
-    });
+    this.initial = deps.store.readPhase(m.id).then(
+      (s) => this.core.update(s),
+      (e) => {
+        deps.logger.warn('phaseflag: cannot read the phase yet; reading old and writing old until the store answers', {
+          error: (e as Error).message,
+        });
+      },
+    );
     const every = options.heartbeatMs ?? 5000;
     if (every > 0) {
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
@@ -106,24 +129,35 @@ export class KnexRouter {
     // While the sync trigger is live it derives the missing side over the whole row, inside an exception
     // block: a value the expression cannot map is recorded instead of failing the application's statement,
     // which a derivation in the statement itself (plain SQL has no exception handling) would do.
-    const triggerDerives = this.resolved.migration.sync.trigger && this.core.currentPhase !== 'unknown' && writesBoth(this.core.currentPhase);
+    const triggerDerives =
+      this.resolved.migration.sync.trigger &&
+      this.core.currentPhase !== 'unknown' &&
+      writesBoth(this.core.currentPhase);
     for (const [key, value] of Object.entries(out)) {
       if (!(value instanceof Derived)) continue;
       if (triggerDerives) {
         delete out[key];
         continue;
       }
-      const inputs = value.target === this.resolved.migration.newColumn.name ? this.resolved.backfillInputs : this.resolved.reverseInputs;
+      const inputs =
+        value.target === this.resolved.migration.newColumn.name
+          ? this.resolved.backfillInputs
+          : this.resolved.reverseInputs;
       const missing = inputs.filter((c) => !Object.prototype.hasOwnProperty.call(value.row, c));
       if (missing.length > 0) {
         if (this.resolved.migration.sync.trigger) {
           delete out[key];
           continue;
         }
-        throw new ValidationError('PF_INVALID_OPTIONS', `Cannot derive ${value.target} without ${missing.join(', ')}.`, {
-          value: Object.keys(value.row), migrationId: this.resolved.migration.id,
-          hint: `Include ${missing.join(', ')} in the write, or turn the sync trigger on so the database derives it from the whole row.`,
-        });
+        throw new ValidationError(
+          'PF_INVALID_OPTIONS',
+          `Cannot derive ${value.target} without ${missing.join(', ')}.`,
+          {
+            value: Object.keys(value.row),
+            migrationId: this.resolved.migration.id,
+            hint: `Include ${missing.join(', ')} in the write, or turn the sync trigger on so the database derives it from the whole row.`,
+          },
+        );
       }
       out[key] = this.derive(value, inputs);
     }
@@ -134,11 +168,16 @@ export class KnexRouter {
     // The expression is evaluated over a one-row subquery that names the supplied values like the table's
     // columns, typed as the table types them, so "lower(email)" means the same here as in the backfill.
     // A router resolved before expand does not see the new column in `columns`: its type is the declared one.
-    const typeOf = (c: string) => this.resolved.columns.get(c)?.type ?? (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
+    const typeOf = (c: string) =>
+      this.resolved.columns.get(c)?.type ??
+      (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
     const select = inputs.map((c) => `?::${typeOf(c)} AS ??`).join(', ');
     const bindings: unknown[] = [];
     for (const c of inputs) bindings.push(value.row[c], c);
-    const targetType = value.target === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : this.resolved.oldColumn!.type;
+    const targetType =
+      value.target === this.resolved.migration.newColumn.name
+        ? this.resolved.newColumnType
+        : this.resolved.oldColumn!.type;
     const expression = forKnex(expressionValue(value.expression, targetType));
     if (inputs.length === 0) return this.knex.raw(expression);
     return this.knex.raw(`(SELECT ${expression} FROM (SELECT ${select}) AS pf_row)`, bindings);
@@ -152,8 +191,13 @@ export class KnexRouter {
     const readsOld = reads.oldReads > 0 || (reads.newReads === 0 && d.read === 'old');
     try {
       await this.store.heartbeat({
-        instanceId: this.instanceId, migrationId: this.resolved.migration.id, phase: this.core.currentPhase,
-        writesOld: d.writeOld, writesNew: d.writeNew, readsOld, readsNew: reads.newReads > 0 || d.read === 'new',
+        instanceId: this.instanceId,
+        migrationId: this.resolved.migration.id,
+        phase: this.core.currentPhase,
+        writesOld: d.writeOld,
+        writesNew: d.writeNew,
+        readsOld,
+        readsNew: reads.newReads > 0 || d.read === 'new',
       });
     } catch (error) {
       this.logger.warn('phaseflag: heartbeat failed', { error: (error as Error).message });

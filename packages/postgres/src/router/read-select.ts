@@ -39,33 +39,59 @@ export function parseSelectOptions(options: unknown, migrationId: string): Parse
   if (options === undefined) return { meaning: 'new', as: undefined, table: undefined };
   const bad = (what: string): never => {
     throw new ValidationError('PF_INVALID_OPTIONS', `router.select(context, options): ${what}.`, {
-      value: options, migrationId, hint: 'Pass { meaning?: "new" | "old", as?: string, table?: string }; the value is returned under `as` (default: the column whose meaning it has).',
+      value: options,
+      migrationId,
+      hint: 'Pass { meaning?: "new" | "old", as?: string, table?: string }; the value is returned under `as` (default: the column whose meaning it has).',
     });
   };
-  if (typeof options !== 'object' || options === null) bad(`options must be an object, got ${JSON.stringify(options)} (the name is now the "as" option)`);
+  if (typeof options !== 'object' || options === null)
+    bad(`options must be an object, got ${JSON.stringify(options)} (the name is now the "as" option)`);
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['meaning', 'as', 'table'].includes(k)) bad(`unknown option "${k}"`);
-  if (o.meaning !== undefined && o.meaning !== 'new' && o.meaning !== 'old') bad(`meaning must be "new" or "old", got ${JSON.stringify(o.meaning)}`);
+  if (o.meaning !== undefined && o.meaning !== 'new' && o.meaning !== 'old')
+    bad(`meaning must be "new" or "old", got ${JSON.stringify(o.meaning)}`);
   if (o.as !== undefined && (typeof o.as !== 'string' || o.as === '')) bad('as must be a non-empty string');
   if (o.table !== undefined && (typeof o.table !== 'string' || o.table === '')) bad('table must be a non-empty string');
-  return { meaning: (o.meaning as ReadMeaning | undefined) ?? 'new', as: o.as as string | undefined, table: o.table as string | undefined };
+  return {
+    meaning: (o.meaning as ReadMeaning | undefined) ?? 'new',
+    as: o.as as string | undefined,
+    table: o.table as string | undefined,
+  };
 }
 
 /** The select-list item for one read, given the side the read rule chose for the request. */
-export function selectItem(knex: Knex, r: ResolvedMigration, phase: Phase | 'unknown', side: 'old' | 'new', o: Parsed): Knex.Raw {
+export function selectItem(
+  knex: Knex,
+  r: ResolvedMigration,
+  phase: Phase | 'unknown',
+  side: 'old' | 'new',
+  o: Parsed,
+): Knex.Raw {
   const m = r.migration;
   const newCol = m.newColumn.name;
   if (o.meaning === 'old') {
     const oldCol = m.oldColumn;
     if (oldCol === null || r.oldColumn === null) {
-      throw new ValidationError('PF_INVALID_OPTIONS', `Migration "${m.id}" has no old column: there is no old meaning to read.`, {
-        value: o, migrationId: m.id, hint: 'Read the new meaning: router.select(context).',
-      });
+      throw new ValidationError(
+        'PF_INVALID_OPTIONS',
+        `Migration "${m.id}" has no old column: there is no old meaning to read.`,
+        {
+          value: o,
+          migrationId: m.id,
+          hint: 'Read the new meaning: router.select(context).',
+        },
+      );
     }
     if (m.reverse === null) {
-      throw new ValidationError('PF_INVALID_OPTIONS', `Migration "${m.id}" has no reverse expression: once reads switch, the old meaning of "${oldCol}" cannot be derived from "${newCol}".`, {
-        value: o, migrationId: m.id, hint: 'Declare `reverse` (old from new), or read the new meaning: router.select(context).',
-      });
+      throw new ValidationError(
+        'PF_INVALID_OPTIONS',
+        `Migration "${m.id}" has no reverse expression: once reads switch, the old meaning of "${oldCol}" cannot be derived from "${newCol}".`,
+        {
+          value: o,
+          migrationId: m.id,
+          hint: 'Declare `reverse` (old from new), or read the new meaning: router.select(context).',
+        },
+      );
     }
     const as = o.as ?? oldCol;
     if (side === 'old') return column(knex, o.table, oldCol, as);
@@ -88,7 +114,14 @@ function column(knex: Knex, table: string | undefined, name: string, as: string)
  * `(<expression>)::<type> AS <as>`. The expression goes through `expressionValue()`, as everywhere else it is pasted
  * into a statement; knex's `?` placeholders are escaped, since an expression may use `?` as an operator (jsonb).
  */
-function expression(knex: Knex, expr: string, inputs: readonly string[], type: string, table: string | undefined, as: string): Knex.Raw {
+function expression(
+  knex: Knex,
+  expr: string,
+  inputs: readonly string[],
+  type: string,
+  table: string | undefined,
+  as: string,
+): Knex.Raw {
   const text = forKnex(expressionValue(expr, type));
   if (table === undefined || inputs.length === 0) return knex.raw(`${text} AS ??`, [as]);
   const renames = inputs.map(() => '??.?? AS ??').join(', ');

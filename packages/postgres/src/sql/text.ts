@@ -11,7 +11,8 @@ import { CatalogError, quoteIdent } from '@phaseflag/core';
 export function expressionShapeProblem(sql: string): string | null {
   if (sql.trim() === '') return 'it is empty';
   // knex reads `\?` as an escaped placeholder and drops the backslash, anywhere in the text (write chr(92) instead).
-  if (sql.includes('\\?')) return 'it has a backslash right before "?", which the router\'s query builder (knex) would drop (write the backslash as chr(92))';
+  if (sql.includes('\\?'))
+    return 'it has a backslash right before "?", which the router\'s query builder (knex) would drop (write the backslash as chr(92))';
   let depth = 0;
   let i = 0;
   const n = sql.length;
@@ -23,9 +24,15 @@ export function expressionShapeProblem(sql: string): string | null {
       for (;;) {
         if (i >= n) return 'it has an unterminated string constant';
         const d = sql[i]!;
-        if (escapes && d === '\\') { i += 2; continue; }
+        if (escapes && d === '\\') {
+          i += 2;
+          continue;
+        }
         if (d === "'") {
-          if (sql[i + 1] === "'") { i += 2; continue; }
+          if (sql[i + 1] === "'") {
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -38,7 +45,10 @@ export function expressionShapeProblem(sql: string): string | null {
       for (;;) {
         if (i >= n) return 'it has an unterminated quoted identifier';
         if (sql[i] === '"') {
-          if (sql[i + 1] === '"') { i += 2; continue; }
+          if (sql[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -65,8 +75,16 @@ export function expressionShapeProblem(sql: string): string | null {
       i += 2;
       while (nesting > 0) {
         if (i >= n) return 'it has an unterminated /* comment';
-        if (sql[i] === '/' && sql[i + 1] === '*') { nesting++; i += 2; continue; }
-        if (sql[i] === '*' && sql[i + 1] === '/') { nesting--; i += 2; continue; }
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          nesting++;
+          i += 2;
+          continue;
+        }
+        if (sql[i] === '*' && sql[i + 1] === '/') {
+          nesting--;
+          i += 2;
+          continue;
+        }
         i++;
       }
       continue;
@@ -109,7 +127,8 @@ export function expressionValue(expression: string, type: string): string {
   const problem = shapeProblemOf(expression);
   if (problem !== null) {
     throw new CatalogError('PF_INVALID_EXPRESSION', `The expression is not one SQL expression: ${problem}.`, {
-      value: expression, hint: 'Give a single expression over the row\'s columns, e.g. "round(amount * 100)::bigint"; statements and unbalanced parentheses are refused.',
+      value: expression,
+      hint: 'Give a single expression over the row\'s columns, e.g. "round(amount * 100)::bigint"; statements and unbalanced parentheses are refused.',
     });
   }
   return `(${embed(expression)}::${type})`;

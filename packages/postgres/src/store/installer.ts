@@ -13,14 +13,23 @@ export async function installStateStore(ctx: ExecutorContext): Promise<{ from: n
     // Transaction-scoped: released at commit, so a crashed installer never leaves it held.
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [advisoryKey('install', s)]);
     await trx.raw('CREATE SCHEMA IF NOT EXISTS ??', [s]);
-    await trx.raw('CREATE TABLE IF NOT EXISTS ??.schema_version (version integer NOT NULL, installed_at timestamptz NOT NULL DEFAULT now())', [s]);
-    const row = (await trx.raw('SELECT coalesce(max(version), 0) AS v FROM ??.schema_version', [s])).rows[0] as { v: number };
+    await trx.raw(
+      'CREATE TABLE IF NOT EXISTS ??.schema_version (version integer NOT NULL, installed_at timestamptz NOT NULL DEFAULT now())',
+      [s],
+    );
+    const row = (await trx.raw('SELECT coalesce(max(version), 0) AS v FROM ??.schema_version', [s])).rows[0] as {
+      v: number;
+    };
     const from = Number(row.v);
     if (from > LATEST_SCHEMA_VERSION) {
-      throw new StateError('PF_STATE_SCHEMA_TOO_NEW', `State schema "${s}" is at version ${from}; this phaseflag knows up to ${LATEST_SCHEMA_VERSION}.`, {
-        value: from,
-        hint: 'Upgrade @phaseflag/postgres in this service to the version that installed the store.',
-      });
+      throw new StateError(
+        'PF_STATE_SCHEMA_TOO_NEW',
+        `State schema "${s}" is at version ${from}; this phaseflag knows up to ${LATEST_SCHEMA_VERSION}.`,
+        {
+          value: from,
+          hint: 'Upgrade @phaseflag/postgres in this service to the version that installed the store.',
+        },
+      );
     }
     for (const v of SCHEMA_VERSIONS) {
       if (v.version <= from) continue;

@@ -15,7 +15,8 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
   {
     version: 1,
     up: async (trx, s) => {
-      await trx.raw(`CREATE TABLE ??.migrations (
+      await trx.raw(
+        `CREATE TABLE ??.migrations (
         id text PRIMARY KEY,
         table_schema text NOT NULL,
         table_name text NOT NULL,
@@ -34,8 +35,11 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         updated_by text,
         updated_at timestamptz NOT NULL DEFAULT now(),
         created_at timestamptz NOT NULL DEFAULT now()
-      )`, [s]);
-      await trx.raw(`CREATE TABLE ??.events (
+      )`,
+        [s],
+      );
+      await trx.raw(
+        `CREATE TABLE ??.events (
         id bigserial PRIMARY KEY,
         migration_id text NOT NULL,
         at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -46,9 +50,12 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         actor text,
         reason text,
         detail jsonb
-      )`, [s]);
+      )`,
+        [s],
+      );
       await trx.raw('CREATE INDEX ON ??.events (migration_id, id)', [s]);
-      await trx.raw(`CREATE TABLE ??.instances (
+      await trx.raw(
+        `CREATE TABLE ??.instances (
         instance_id text NOT NULL,
         migration_id text NOT NULL,
         phase text NOT NULL,
@@ -61,8 +68,11 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         started_at timestamptz NOT NULL DEFAULT now(),
         last_seen timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (instance_id, migration_id)
-      )`, [s]);
-      await trx.raw(`CREATE TABLE ??.backfill_ranges (
+      )`,
+        [s],
+      );
+      await trx.raw(
+        `CREATE TABLE ??.backfill_ranges (
         migration_id text NOT NULL,
         worker integer NOT NULL,
         lower_key jsonb,
@@ -73,7 +83,9 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         batches bigint NOT NULL DEFAULT 0,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (migration_id, worker)
-      )`, [s]);
+      )`,
+        [s],
+      );
     },
   },
   {
@@ -89,7 +101,10 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
     // migration (reads and writes use the new column only), and can still type the old values it is given.
     version: 3,
     up: async (trx, s) => {
-      await trx.raw('ALTER TABLE ??.migrations ADD COLUMN old_column_dropped_at timestamptz, ADD COLUMN old_column_type text', [s]);
+      await trx.raw(
+        'ALTER TABLE ??.migrations ADD COLUMN old_column_dropped_at timestamptz, ADD COLUMN old_column_type text',
+        [s],
+      );
     },
   },
   {
@@ -102,7 +117,8 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
     //   bounded in an earlier dual-write (before a stop-dual-write) are stale and never reused.
     version: 4,
     up: async (trx, s) => {
-      await trx.raw(`CREATE TABLE ??.underivable (
+      await trx.raw(
+        `CREATE TABLE ??.underivable (
         migration_id text NOT NULL,
         key jsonb NOT NULL,
         old_value text,
@@ -112,21 +128,29 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         definition_hash text,
         recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         PRIMARY KEY (migration_id, key)
-      )`, [s]);
-      await trx.raw('ALTER TABLE ??.migrations ADD COLUMN preflight_result jsonb, ADD COLUMN reads_held_at timestamptz', [s]);
+      )`,
+        [s],
+      );
+      await trx.raw(
+        'ALTER TABLE ??.migrations ADD COLUMN preflight_result jsonb, ADD COLUMN reads_held_at timestamptz',
+        [s],
+      );
       await trx.raw('ALTER TABLE ??.backfill_ranges ADD COLUMN dual_write_version bigint', [s]);
       // The sync trigger records a row it cannot derive through this function instead of failing the
       // application's write. SECURITY DEFINER: application roles need no privilege on the state tables (only
       // USAGE on the schema, which the trigger function lives in anyway); the pinned search_path keeps a caller's
       // path from redirecting the INSERT. Re-recording a key keeps one row per key with the latest error and its
       // first source (the backfill skips rows the preflight or the trigger recorded, not those it stopped on).
-      await trx.raw(`CREATE FUNCTION ??.pf_record_underivable(p_migration text, p_key jsonb, p_old_value text, p_error text, p_sqlstate text, p_source text)
+      await trx.raw(
+        `CREATE FUNCTION ??.pf_record_underivable(p_migration text, p_key jsonb, p_old_value text, p_error text, p_sqlstate text, p_source text)
         RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $pf$
           INSERT INTO ${quoteIdent(s)}.underivable (migration_id, key, old_value, error, sqlstate, source)
           VALUES (p_migration, p_key, p_old_value, p_error, p_sqlstate, p_source)
           ON CONFLICT (migration_id, key) DO UPDATE SET old_value = EXCLUDED.old_value, error = EXCLUDED.error,
             sqlstate = EXCLUDED.sqlstate, recorded_at = clock_timestamp()
-        $pf$`, [s]);
+        $pf$`,
+        [s],
+      );
     },
   },
 ];

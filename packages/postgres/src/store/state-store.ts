@@ -1,4 +1,13 @@
-import { ConflictError, isPhase, StateError, type InstanceFact, type InstanceReport, type Phase, type PhaseSnapshot, type RouterStore } from '@phaseflag/core';
+import {
+  ConflictError,
+  isPhase,
+  StateError,
+  type InstanceFact,
+  type InstanceReport,
+  type Phase,
+  type PhaseSnapshot,
+  type RouterStore,
+} from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
 import { installStateStore } from './installer.js';
@@ -18,7 +27,13 @@ export interface MigrationRow {
   rows_backfilled: number;
   backfill_started_at: Date | null;
   backfill_completed_at: Date | null;
-  verify_result: { clean: boolean; mismatches: number; rowsChecked: number; sampleKeys: unknown[][]; underivable?: number } | null;
+  verify_result: {
+    clean: boolean;
+    mismatches: number;
+    rowsChecked: number;
+    sampleKeys: unknown[][];
+    underivable?: number;
+  } | null;
   verified_at: Date | null;
   /** The backfill's runtime knobs (see backfill/knobs.ts); `{}` when none is set. */
   backfill_overrides: Record<string, unknown>;
@@ -71,7 +86,10 @@ export function notifyChannel(stateSchema: string): string {
 export class PostgresStateStore implements RouterStore {
   private watcher: PhaseWatcher | undefined;
 
-  constructor(readonly ctx: ExecutorContext, private readonly options: { pollIntervalMs?: number } = {}) {}
+  constructor(
+    readonly ctx: ExecutorContext,
+    private readonly options: { pollIntervalMs?: number } = {},
+  ) {}
 
   private t(name: string): Knex.Raw {
     return this.ctx.knex.raw('??.??', [this.ctx.stateSchema, name]);
@@ -85,21 +103,40 @@ export class PostgresStateStore implements RouterStore {
     const q = db.select('*').from(this.t('migrations')).where({ id });
     const row = (await (lock ? q.forUpdate() : q).first()) as MigrationRow | undefined;
     if (!row) return null;
-    return { ...row, version: Number(row.version), rows_backfilled: Number(row.rows_backfilled), rows_estimate: row.rows_estimate === null ? null : Number(row.rows_estimate) };
+    return {
+      ...row,
+      version: Number(row.version),
+      rows_backfilled: Number(row.rows_backfilled),
+      rows_estimate: row.rows_estimate === null ? null : Number(row.rows_estimate),
+    };
   }
 
   /** Inserts the migration in `pending` if the store does not know it yet. */
-  async register(row: Pick<MigrationRow, 'id' | 'table_schema' | 'table_name' | 'old_column' | 'new_column' | 'definition'>): Promise<MigrationRow> {
+  async register(
+    row: Pick<MigrationRow, 'id' | 'table_schema' | 'table_name' | 'old_column' | 'new_column' | 'definition'>,
+  ): Promise<MigrationRow> {
     await this.ctx.knex.raw(
       `INSERT INTO ??.migrations (id, table_schema, table_name, old_column, new_column, definition, updated_by)
        VALUES (?, ?, ?, ?, ?, ?::jsonb, ?) ON CONFLICT (id) DO NOTHING`,
-      [this.ctx.stateSchema, row.id, row.table_schema, row.table_name, row.old_column, row.new_column, JSON.stringify(row.definition), this.ctx.actor],
+      [
+        this.ctx.stateSchema,
+        row.id,
+        row.table_schema,
+        row.table_name,
+        row.old_column,
+        row.new_column,
+        JSON.stringify(row.definition),
+        this.ctx.actor,
+      ],
     );
     return (await this.get(row.id))!;
   }
 
   async updateDefinition(id: string, definition: Record<string, unknown>): Promise<void> {
-    await this.ctx.knex(this.t('migrations')).where({ id }).update({ definition: JSON.stringify(definition), updated_at: this.ctx.knex.fn.now() });
+    await this.ctx
+      .knex(this.t('migrations'))
+      .where({ id })
+      .update({ definition: JSON.stringify(definition), updated_at: this.ctx.knex.fn.now() });
   }
 
   /** Other in-flight migrations that touch one of the given columns of the same table. */
@@ -117,53 +154,116 @@ export class PostgresStateStore implements RouterStore {
   /** Moves the phase if it is still `from` at `version`; records the event and announces it, atomically. */
   async recordTransition(
     trx: Knex.Transaction,
-    t: { id: string; from: Phase; to: Phase; version: number; action: string; reason?: string; detail?: Record<string, unknown>; extra?: Record<string, unknown> },
+    t: {
+      id: string;
+      from: Phase;
+      to: Phase;
+      version: number;
+      action: string;
+      reason?: string;
+      detail?: Record<string, unknown>;
+      extra?: Record<string, unknown>;
+    },
   ): Promise<PhaseSnapshot> {
     const updated = await trx(this.t('migrations'))
       .where({ id: t.id, phase: t.from, version: t.version })
-      .update({ ...t.extra, phase: t.to, version: t.version + 1, updated_by: this.ctx.actor, updated_at: trx.fn.now() });
-    if (updated !== 1) {
-      throw new ConflictError('PF_MIGRATION_CONFLICT', `Migration "${t.id}" changed while "${t.action}" was deciding.`, {
-        value: { expected: { phase: t.from, version: t.version } }, migrationId: t.id,
-        hint: 'Another process moved it at the same moment; read its status and try again.',
+      .update({
+        ...t.extra,
+        phase: t.to,
+        version: t.version + 1,
+        updated_by: this.ctx.actor,
+        updated_at: trx.fn.now(),
       });
+    if (updated !== 1) {
+      throw new ConflictError(
+        'PF_MIGRATION_CONFLICT',
+        `Migration "${t.id}" changed while "${t.action}" was deciding.`,
+        {
+          value: { expected: { phase: t.from, version: t.version } },
+          migrationId: t.id,
+          hint: 'Another process moved it at the same moment; read its status and try again.',
+        },
+      );
     }
-    await this.insertEvent(trx, { migration_id: t.id, kind: 'transition', action: t.action, from_phase: t.from, to_phase: t.to, reason: t.reason ?? null, detail: t.detail ?? null });
-    await trx.raw('SELECT pg_notify(?, ?)', [notifyChannel(this.ctx.stateSchema), JSON.stringify({ id: t.id, phase: t.to, version: t.version + 1 })]);
+    await this.insertEvent(trx, {
+      migration_id: t.id,
+      kind: 'transition',
+      action: t.action,
+      from_phase: t.from,
+      to_phase: t.to,
+      reason: t.reason ?? null,
+      detail: t.detail ?? null,
+    });
+    await trx.raw('SELECT pg_notify(?, ?)', [
+      notifyChannel(this.ctx.stateSchema),
+      JSON.stringify({ id: t.id, phase: t.to, version: t.version + 1 }),
+    ]);
     return { migrationId: t.id, phase: t.to, version: t.version + 1 };
   }
 
-  async recordEvent(e: Omit<EventRow, 'id' | 'at' | 'actor'>, db: Knex | Knex.Transaction = this.ctx.knex): Promise<void> {
+  async recordEvent(
+    e: Omit<EventRow, 'id' | 'at' | 'actor'>,
+    db: Knex | Knex.Transaction = this.ctx.knex,
+  ): Promise<void> {
     await this.insertEvent(db, e);
   }
 
   private async insertEvent(db: Knex | Knex.Transaction, e: Omit<EventRow, 'id' | 'at' | 'actor'>): Promise<void> {
-    await db(this.t('events')).insert({ ...e, actor: this.ctx.actor, detail: e.detail === null ? null : JSON.stringify(e.detail) });
+    await db(this.t('events')).insert({
+      ...e,
+      actor: this.ctx.actor,
+      detail: e.detail === null ? null : JSON.stringify(e.detail),
+    });
   }
 
   async events(id: string, limit = 50): Promise<EventRow[]> {
-    const rows = (await this.ctx.knex.select('*').from(this.t('events')).where({ migration_id: id }).orderBy('id', 'desc').limit(limit)) as EventRow[];
+    const rows = (await this.ctx.knex
+      .select('*')
+      .from(this.t('events'))
+      .where({ migration_id: id })
+      .orderBy('id', 'desc')
+      .limit(limit)) as EventRow[];
     return rows.reverse().map((r) => ({ ...r, id: Number(r.id) }));
   }
 
-  async update(id: string, values: Record<string, unknown>, db: Knex | Knex.Transaction = this.ctx.knex): Promise<void> {
-    await db(this.t('migrations')).where({ id }).update({ ...values, updated_at: db.fn.now() });
+  async update(
+    id: string,
+    values: Record<string, unknown>,
+    db: Knex | Knex.Transaction = this.ctx.knex,
+  ): Promise<void> {
+    await db(this.t('migrations'))
+      .where({ id })
+      .update({ ...values, updated_at: db.fn.now() });
   }
 
   async readPhase(migrationId: string): Promise<PhaseSnapshot> {
     try {
-      const row = await this.ctx.knex.select('phase', 'version').from(this.t('migrations')).where({ id: migrationId }).first();
+      const row = await this.ctx.knex
+        .select('phase', 'version')
+        .from(this.t('migrations'))
+        .where({ id: migrationId })
+        .first();
       if (!row) return { migrationId, phase: 'pending', version: 0 };
       return { migrationId, phase: isPhase(row.phase) ? row.phase : 'unknown', version: Number(row.version) };
     } catch (error) {
-      throw new StateError('PF_STATE_UNAVAILABLE', `Cannot read the phase of "${migrationId}": ${(error as Error).message}`, {
-        value: migrationId, migrationId, cause: error, hint: 'Check the database connection; services keep their last known phase meanwhile.',
-      });
+      throw new StateError(
+        'PF_STATE_UNAVAILABLE',
+        `Cannot read the phase of "${migrationId}": ${(error as Error).message}`,
+        {
+          value: migrationId,
+          migrationId,
+          cause: error,
+          hint: 'Check the database connection; services keep their last known phase meanwhile.',
+        },
+      );
     }
   }
 
   watchPhase(migrationId: string, listener: (snapshot: PhaseSnapshot) => void): () => void {
-    this.watcher ??= new PhaseWatcher(this.ctx, { channel: notifyChannel(this.ctx.stateSchema), pollIntervalMs: this.options.pollIntervalMs ?? 1000 });
+    this.watcher ??= new PhaseWatcher(this.ctx, {
+      channel: notifyChannel(this.ctx.stateSchema),
+      pollIntervalMs: this.options.pollIntervalMs ?? 1000,
+    });
     return this.watcher.watch(migrationId, listener);
   }
 
@@ -173,8 +273,18 @@ export class PostgresStateStore implements RouterStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())
        ON CONFLICT (instance_id, migration_id) DO UPDATE SET phase = EXCLUDED.phase, writes_old = EXCLUDED.writes_old,
          writes_new = EXCLUDED.writes_new, reads_old = EXCLUDED.reads_old, reads_new = EXCLUDED.reads_new, last_seen = now()`,
-      [this.ctx.stateSchema, report.instanceId, report.migrationId, report.phase, report.writesOld, report.writesNew, report.readsOld, report.readsNew,
-        process.env.HOSTNAME ?? null, process.pid],
+      [
+        this.ctx.stateSchema,
+        report.instanceId,
+        report.migrationId,
+        report.phase,
+        report.writesOld,
+        report.writesNew,
+        report.readsOld,
+        report.readsNew,
+        process.env.HOSTNAME ?? null,
+        process.pid,
+      ],
     );
   }
 
@@ -192,7 +302,7 @@ export class PostgresStateStore implements RouterStore {
     );
     return rows.rows.map((r) => ({
       instanceId: r.instance_id as string,
-      phase: (isPhase(r.phase) ? r.phase : 'unknown'),
+      phase: isPhase(r.phase) ? r.phase : 'unknown',
       writesOld: r.writes_old as boolean,
       writesNew: r.writes_new as boolean,
       readsOld: r.reads_old as boolean,

@@ -18,7 +18,10 @@ export class PhaseWatcher {
   private connecting: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly ctx: ExecutorContext, private readonly options: { channel: string; pollIntervalMs: number }) {}
+  constructor(
+    private readonly ctx: ExecutorContext,
+    private readonly options: { channel: string; pollIntervalMs: number },
+  ) {}
 
   watch(migrationId: string, listener: Listener): () => void {
     let set = this.listeners.get(migrationId);
@@ -53,7 +56,9 @@ export class PhaseWatcher {
       conn.on('end', () => this.reconnectLater());
       await conn.query(`LISTEN "${this.options.channel.replace(/"/g, '""')}"`);
     } catch (error) {
-      this.ctx.logger.warn('phaseflag: cannot LISTEN for phase changes; polling only', { error: (error as Error).message });
+      this.ctx.logger.warn('phaseflag: cannot LISTEN for phase changes; polling only', {
+        error: (error as Error).message,
+      });
       this.reconnectLater();
     }
   }
@@ -89,7 +94,12 @@ export class PhaseWatcher {
     const ids = [...this.listeners.keys()];
     if (ids.length === 0 || this.closed) return;
     try {
-      const rows = (await this.ctx.knex.raw('SELECT id, phase, version FROM ??.migrations WHERE id = ANY(?)', [this.ctx.stateSchema, ids])).rows as Array<{ id: string; phase: string; version: string }>;
+      const rows = (
+        await this.ctx.knex.raw('SELECT id, phase, version FROM ??.migrations WHERE id = ANY(?)', [
+          this.ctx.stateSchema,
+          ids,
+        ])
+      ).rows as Array<{ id: string; phase: string; version: string }>;
       const seen = new Set<string>();
       for (const r of rows) {
         seen.add(r.id);
@@ -98,7 +108,9 @@ export class PhaseWatcher {
       for (const id of ids) if (!seen.has(id)) this.emit({ migrationId: id, phase: 'pending', version: 0 });
     } catch (error) {
       // Unreadable state: say so once per failure streak; listeners keep their last known phase (fail safe).
-      this.ctx.logger.warn('phaseflag: state store unreadable; keeping last known phases', { error: (error as Error).message });
+      this.ctx.logger.warn('phaseflag: state store unreadable; keeping last known phases', {
+        error: (error as Error).message,
+      });
     }
   }
 

@@ -1,4 +1,12 @@
-import { context, SpanStatusCode, trace, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type SpanOptions,
+  type Tracer,
+} from '@opentelemetry/api';
 
 export interface WithSpanOptions {
   /** The context the span starts in (its parent). Default: the active one. */
@@ -18,13 +26,19 @@ export interface WithSpanOptions {
  * span set in it, to parent child spans on.
  */
 export async function withSpan<T>(
-  tracer: Tracer, name: string, options: SpanOptions, fn: (span: Span, spanContext: Context) => Promise<T>, how: WithSpanOptions = {},
+  tracer: Tracer,
+  name: string,
+  options: SpanOptions,
+  fn: (span: Span, spanContext: Context) => Promise<T>,
+  how: WithSpanOptions = {},
 ): Promise<T> {
   const parent = how.parent ?? context.active();
   const span = tracer.startSpan(name, options, parent);
   const spanContext = trace.setSpan(parent, span);
   try {
-    return await (how.activate === false ? fn(span, spanContext) : context.with(spanContext, () => fn(span, spanContext)));
+    return await (how.activate === false
+      ? fn(span, spanContext)
+      : context.with(spanContext, () => fn(span, spanContext)));
   } catch (error) {
     span.recordException(error as Error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });

@@ -12,14 +12,29 @@ import type { MigrationRow } from '../store/state-store.js';
 /** The part of a definition that may not change while the migration is in flight. */
 export function definitionShape(def: Record<string, unknown>): Record<string, unknown> {
   const d = def as unknown as Migration;
-  return { table: d.table, primaryKey: d.primaryKey, oldColumn: d.oldColumn, intent: d.intent ?? 'replace', newColumn: d.newColumn, backfill: d.backfill, reverse: d.reverse, sync: d.sync };
+  return {
+    table: d.table,
+    primaryKey: d.primaryKey,
+    oldColumn: d.oldColumn,
+    intent: d.intent ?? 'replace',
+    newColumn: d.newColumn,
+    backfill: d.backfill,
+    reverse: d.reverse,
+    sync: d.sync,
+  };
 }
 
 /** JSON with sorted keys: jsonb does not keep key order, so stored and declared definitions compare by content. */
 export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
 }
 
 /** Field by field, `path: recorded → declared`, e.g. `backfill: "a::int" → "a::bigint"`; empty when the shapes agree. */
@@ -30,7 +45,8 @@ export function definitionChanges(recorded: Record<string, unknown>, declared: R
     const objects = [a, b].every((x) => x !== null && typeof x === 'object' && !Array.isArray(x));
     if (objects) {
       const keys = [...new Set([...Object.keys(a as object), ...Object.keys(b as object)])].sort();
-      for (const k of keys) walk(path ? `${path}.${k}` : k, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
+      for (const k of keys)
+        walk(path ? `${path}.${k}` : k, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
       return;
     }
     out.push(`${path}: ${show(a)} → ${show(b)}`);
@@ -44,13 +60,24 @@ function show(v: unknown): string {
 }
 
 /** The error for a declaration that no longer matches the recorded one of a migration in flight. */
-export function definitionChangedError(scope: MigrationScope, row: MigrationRow, changes: readonly string[]): ValidationError {
-  return new ValidationError('PF_DEFINITION_CHANGED',
-    `Migration "${scope.id}" is ${row.phase} but its declaration changed: ${changes.join('; ')}. Nothing was run.`, {
-      value: { recorded: definitionShape(row.definition), declared: definitionShape(scope.migration as unknown as Record<string, unknown>), changes },
+export function definitionChangedError(
+  scope: MigrationScope,
+  row: MigrationRow,
+  changes: readonly string[],
+): ValidationError {
+  return new ValidationError(
+    'PF_DEFINITION_CHANGED',
+    `Migration "${scope.id}" is ${row.phase} but its declaration changed: ${changes.join('; ')}. Nothing was run.`,
+    {
+      value: {
+        recorded: definitionShape(row.definition),
+        declared: definitionShape(scope.migration as unknown as Record<string, unknown>),
+        changes,
+      },
       migrationId: scope.id,
       hint: 'Put the recorded declaration back to continue, or roll back (rollback undoes what the recorded declaration created, whatever is declared now) and run it again with the new one, or declare a new migration with a new id.',
-    });
+    },
+  );
 }
 
 /** The changes between the recorded and the declared definition that the migration's phase forbids, if any. */
@@ -77,7 +104,10 @@ export async function assertDefinitionUnchanged(scope: MigrationScope): Promise<
  * drops exactly what was created even when the declaration changed since.
  */
 export function recordedMigration(scope: MigrationScope, row: MigrationRow): Migration {
-  return deepFreeze({ ...scope.migration, ...(JSON.parse(JSON.stringify(definitionShape(row.definition))) as Partial<Migration>) });
+  return deepFreeze({
+    ...scope.migration,
+    ...(JSON.parse(JSON.stringify(definitionShape(row.definition))) as Partial<Migration>),
+  });
 }
 
 function deepFreeze<T>(value: T): T {

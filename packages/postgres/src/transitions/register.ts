@@ -12,17 +12,33 @@ export async function registerResolved(scope: MigrationScope, r: ResolvedMigrati
   const store = scope.store;
   const declared = scope.migration as unknown as Record<string, unknown>;
   const row = await store.register({
-    id: scope.id, table_schema: r.schema, table_name: r.table, old_column: scope.migration.oldColumn, new_column: scope.migration.newColumn.name,
+    id: scope.id,
+    table_schema: r.schema,
+    table_name: r.table,
+    old_column: scope.migration.oldColumn,
+    new_column: scope.migration.newColumn.name,
     definition: declared,
   });
-  const moved = row.table_schema !== r.schema || row.table_name !== r.table || row.old_column !== scope.migration.oldColumn || row.new_column !== scope.migration.newColumn.name;
+  const moved =
+    row.table_schema !== r.schema ||
+    row.table_name !== r.table ||
+    row.old_column !== scope.migration.oldColumn ||
+    row.new_column !== scope.migration.newColumn.name;
   const changes = definitionChanges(row.definition, declared);
   if (moved || changes.length > 0) {
     if (isInFlight(row.phase) || row.phase === 'contracted') {
-      throw definitionChangedError(scope, row, changes.length > 0 ? changes : [`table: ${row.table_schema}.${row.table_name} → ${r.schema}.${r.table}`]);
+      throw definitionChangedError(
+        scope,
+        row,
+        changes.length > 0 ? changes : [`table: ${row.table_schema}.${row.table_name} → ${r.schema}.${r.table}`],
+      );
     }
     await store.update(scope.id, {
-      definition: JSON.stringify(scope.migration), table_schema: r.schema, table_name: r.table, old_column: scope.migration.oldColumn, new_column: scope.migration.newColumn.name,
+      definition: JSON.stringify(scope.migration),
+      table_schema: r.schema,
+      table_name: r.table,
+      old_column: scope.migration.oldColumn,
+      new_column: scope.migration.newColumn.name,
     });
   } else if (canonical(row.definition) !== canonical(scope.migration)) {
     // Operational settings (batch size, throttle, flags) may change at any time.

@@ -26,44 +26,86 @@ export interface RepairResult {
  * phase moves to backfilled and verify runs; a clean one moves it to verified. A repair cut short resumes like
  * any backfill (`backfill()`, or a controller's runner).
  */
-export async function repair(scope: MigrationScope, options: BackfillOptions & { verifyBatchSize?: number }): Promise<RepairResult> {
+export async function repair(
+  scope: MigrationScope,
+  options: BackfillOptions & { verifyBatchSize?: number },
+): Promise<RepairResult> {
   const { ctx, store } = scope;
   return withSpan(ctx.tracer, SPAN.repair, { attributes: { [ATTR.migrationId]: scope.id } }, async (span) => {
     const row = await store.get(scope.id);
     // Backfilling or paused with a dirty verify on record can only be a repair that was cut short or paused
     // (rollback clears the verify): carry on where it stopped.
-    const resuming = (row?.phase === 'backfilling' || row?.phase === 'paused') && row.verify_result !== null && !row.verify_result.clean;
+    const resuming =
+      (row?.phase === 'backfilling' || row?.phase === 'paused') &&
+      row.verify_result !== null &&
+      !row.verify_result.clean;
     if (resuming && row?.phase === 'paused') {
       await resume(scope, { cause: options.cause });
     } else if (!resuming && row?.phase !== 'backfilled') {
-      await refuse(scope, 'repair', row?.phase ?? 'pending', `repair re-derives rows after a failed verify, in backfilled, not in ${row?.phase ?? 'pending'}`,
-        row?.phase === 'verified' || row?.phase === 'read-new' ? 'The last verify was clean; nothing to repair.' : 'Run the backfill to completion and verify first.');
+      await refuse(
+        scope,
+        'repair',
+        row?.phase ?? 'pending',
+        `repair re-derives rows after a failed verify, in backfilled, not in ${row?.phase ?? 'pending'}`,
+        row?.phase === 'verified' || row?.phase === 'read-new'
+          ? 'The last verify was clean; nothing to repair.'
+          : 'Run the backfill to completion and verify first.',
+      );
     } else if (!resuming) {
-      await runTransition(scope, 'repair', {}, {
-        cause: options.cause,
-        // Fresh ranges up to the highest key now: rows inserted since the first backfill are walked too.
-        before: async (r) => {
-          await ctx.knex.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [ctx.stateSchema, scope.id]);
-          await prepareBackfill(ctx, r, { workers: options.batch?.workers ?? scope.migration.batch.workers });
+      await runTransition(
+        scope,
+        'repair',
+        {},
+        {
+          cause: options.cause,
+          // Fresh ranges up to the highest key now: rows inserted since the first backfill are walked too.
+          before: async (r) => {
+            await ctx.knex.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [ctx.stateSchema, scope.id]);
+            await prepareBackfill(ctx, r, { workers: options.batch?.workers ?? scope.migration.batch.workers });
+          },
+          extra: { rows_backfilled: 0, backfill_completed_at: null },
         },
-        extra: { rows_backfilled: 0, backfill_completed_at: null },
-      });
+      );
     }
     const run = await runBackfill(scope, options);
-    span.setAttributes({ [ATTR.rows]: run.rowsScanned, [ATTR.rowsRepaired]: run.rowsUpdated, [ATTR.toPhase]: run.phase });
-    if (run.rowsUpdated > 0) ctx.meter.createCounter(METRIC.rowsRepaired, { unit: '{row}', description: 'Rows re-derived by repair after a failed verify' }).add(run.rowsUpdated, { [ATTR.migrationId]: scope.id });
-    await store.recordEvent({
-      migration_id: scope.id, kind: 'repair', action: 'repair', from_phase: 'backfilling', to_phase: run.phase,
-      reason: `${run.rowsUpdated} row(s) re-derived of ${run.rowsScanned} examined`, detail: { rowsRepaired: run.rowsUpdated, rowsScanned: run.rowsScanned, completed: run.completed },
+    span.setAttributes({
+      [ATTR.rows]: run.rowsScanned,
+      [ATTR.rowsRepaired]: run.rowsUpdated,
+      [ATTR.toPhase]: run.phase,
     });
-    ctx.logger.info(`phaseflag: ${scope.id}: repair re-derived ${run.rowsUpdated} row(s)`, { migrationId: scope.id, rowsRepaired: run.rowsUpdated });
-    if (run.phase !== 'backfilled') return { rowsRepaired: run.rowsUpdated, rowsScanned: run.rowsScanned, backfill: run, verify: null };
+    if (run.rowsUpdated > 0)
+      ctx.meter
+        .createCounter(METRIC.rowsRepaired, {
+          unit: '{row}',
+          description: 'Rows re-derived by repair after a failed verify',
+        })
+        .add(run.rowsUpdated, { [ATTR.migrationId]: scope.id });
+    await store.recordEvent({
+      migration_id: scope.id,
+      kind: 'repair',
+      action: 'repair',
+      from_phase: 'backfilling',
+      to_phase: run.phase,
+      reason: `${run.rowsUpdated} row(s) re-derived of ${run.rowsScanned} examined`,
+      detail: { rowsRepaired: run.rowsUpdated, rowsScanned: run.rowsScanned, completed: run.completed },
+    });
+    ctx.logger.info(`phaseflag: ${scope.id}: repair re-derived ${run.rowsUpdated} row(s)`, {
+      migrationId: scope.id,
+      rowsRepaired: run.rowsUpdated,
+    });
+    if (run.phase !== 'backfilled')
+      return { rowsRepaired: run.rowsUpdated, rowsScanned: run.rowsScanned, backfill: run, verify: null };
     try {
-      const verified = await verify(scope, { batchSize: options.verifyBatchSize, signal: options.signal, cause: options.cause });
+      const verified = await verify(scope, {
+        batchSize: options.verifyBatchSize,
+        signal: options.signal,
+        cause: options.cause,
+      });
       return { rowsRepaired: run.rowsUpdated, rowsScanned: run.rowsScanned, backfill: run, verify: verified };
     } catch (error) {
       // Rows went wrong again while the repair ran: the verify's error says how many; repair can run again.
-      if (isPhaseflagError(error, 'PF_VERIFY_FAILED')) span.setAttribute(ATTR.mismatches, (error.value as { mismatches?: number })?.mismatches ?? -1);
+      if (isPhaseflagError(error, 'PF_VERIFY_FAILED'))
+        span.setAttribute(ATTR.mismatches, (error.value as { mismatches?: number })?.mismatches ?? -1);
       throw error;
     }
   });

@@ -1,4 +1,13 @@
-import { ATTR, decideTransition, METRIC, SPAN, type Action, type GuardFacts, type Phase, type TransitionDecision } from '@phaseflag/core';
+import {
+  ATTR,
+  decideTransition,
+  METRIC,
+  SPAN,
+  type Action,
+  type GuardFacts,
+  type Phase,
+  type TransitionDecision,
+} from '@phaseflag/core';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { AppliedTransition, TransitionCause } from '../types.js';
 import { recordRefusal, refusalError, type RefusalErrorCode } from './refusals.js';
@@ -27,42 +36,73 @@ export interface TransitionEffects {
  * must come before the phase change, record the change (compare-and-set, event, NOTIFY) and apply what must
  * come after. Each allowed and each refused transition is recorded and is a span.
  */
-export function runTransition(scope: MigrationScope, action: Action, extraFacts: Partial<GuardFacts> = {}, effects: TransitionEffects = {}): Promise<TransitionDecision> {
+export function runTransition(
+  scope: MigrationScope,
+  action: Action,
+  extraFacts: Partial<GuardFacts> = {},
+  effects: TransitionEffects = {},
+): Promise<TransitionDecision> {
   const { ctx, store } = scope;
   const cause = effects.cause;
-  return withSpan(ctx.tracer, SPAN.transition, { links: cause?.links ?? [], attributes: cause?.attributes ?? {} }, async (span) => {
-    span.setAttributes({ [ATTR.migrationId]: scope.id, [ATTR.action]: action, [ATTR.actor]: ctx.actor });
-    return withSessionLock(ctx, 'step', scope.id, async () => {
-      const r = await resolveScope(scope);
-      // schema.table as the catalog resolved it, like every other span of the migration (backfill, verify, DDL).
-      span.setAttribute(ATTR.table, `${r.schema}.${r.table}`);
-      const row = await registerResolved(scope, r);
-      const facts = await guardFacts(scope, row, r, extraFacts);
-      const decision = decideTransition(action, facts);
-      span.setAttributes({ [ATTR.fromPhase]: decision.from, [ATTR.toPhase]: decision.to });
-      if (!decision.allowed) {
-        span.updateName(SPAN.refused);
-        span.setAttribute(ATTR.reason, decision.reason);
-        const code = decision.from === 'contracted' ? 'PF_IRREVERSIBLE'
-          : action === 'contract' && decision.from === 'read-new' && !facts.confirmed ? 'PF_CONFIRMATION_REQUIRED'
-          : action === 'expand' && facts.conflicts.length > 0 ? 'PF_MIGRATION_CONFLICT' : undefined;
-        await refuseRecorded(scope, action, decision.from, decision.reason, decision.hint, code, cause);
-      }
-      await effects.before?.(r, row);
-      await ctx.knex.transaction((trx) => store.recordTransition(trx, {
-        id: scope.id, from: decision.from, to: decision.to, version: row.version, action, extra: effects.extra, detail: cause?.detail, reason: effects.reason,
-      }));
-      ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
-      ctx.logger.info(`phaseflag: ${scope.id}: ${decision.from} → ${decision.to}`, { migrationId: scope.id, action });
-      announce(scope, cause, { action, from: decision.from, to: decision.to, at: new Date(ctx.clock.now()) });
-      await effects.after?.(await resolveScope(scope), row);
-      return decision;
-    });
-  });
+  return withSpan(
+    ctx.tracer,
+    SPAN.transition,
+    { links: cause?.links ?? [], attributes: cause?.attributes ?? {} },
+    async (span) => {
+      span.setAttributes({ [ATTR.migrationId]: scope.id, [ATTR.action]: action, [ATTR.actor]: ctx.actor });
+      return withSessionLock(ctx, 'step', scope.id, async () => {
+        const r = await resolveScope(scope);
+        // schema.table as the catalog resolved it, like every other span of the migration (backfill, verify, DDL).
+        span.setAttribute(ATTR.table, `${r.schema}.${r.table}`);
+        const row = await registerResolved(scope, r);
+        const facts = await guardFacts(scope, row, r, extraFacts);
+        const decision = decideTransition(action, facts);
+        span.setAttributes({ [ATTR.fromPhase]: decision.from, [ATTR.toPhase]: decision.to });
+        if (!decision.allowed) {
+          span.updateName(SPAN.refused);
+          span.setAttribute(ATTR.reason, decision.reason);
+          const code =
+            decision.from === 'contracted'
+              ? 'PF_IRREVERSIBLE'
+              : action === 'contract' && decision.from === 'read-new' && !facts.confirmed
+                ? 'PF_CONFIRMATION_REQUIRED'
+                : action === 'expand' && facts.conflicts.length > 0
+                  ? 'PF_MIGRATION_CONFLICT'
+                  : undefined;
+          await refuseRecorded(scope, action, decision.from, decision.reason, decision.hint, code, cause);
+        }
+        await effects.before?.(r, row);
+        await ctx.knex.transaction((trx) =>
+          store.recordTransition(trx, {
+            id: scope.id,
+            from: decision.from,
+            to: decision.to,
+            version: row.version,
+            action,
+            extra: effects.extra,
+            detail: cause?.detail,
+            reason: effects.reason,
+          }),
+        );
+        ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
+        ctx.logger.info(`phaseflag: ${scope.id}: ${decision.from} → ${decision.to}`, { migrationId: scope.id, action });
+        announce(scope, cause, { action, from: decision.from, to: decision.to, at: new Date(ctx.clock.now()) });
+        await effects.after?.(await resolveScope(scope), row);
+        return decision;
+      });
+    },
+  );
 }
 
 /** Refuses a request decided outside a transition: recorded with a span of its own, then thrown. */
-export async function refuse(scope: MigrationScope, action: Action, phase: Phase, reason: string, hint: string, code?: RefusalErrorCode): Promise<never> {
+export async function refuse(
+  scope: MigrationScope,
+  action: Action,
+  phase: Phase,
+  reason: string,
+  hint: string,
+  code?: RefusalErrorCode,
+): Promise<never> {
   const refusal = { migrationId: scope.id, action, phase, reason, hint };
   await recordRefusal(scope.ctx, scope.store, refusal, { span: true, tolerateStoreFailure: true });
   throw refusalError(refusal, code);
@@ -78,12 +118,22 @@ function announce(scope: MigrationScope, cause: TransitionCause | undefined, app
   try {
     cause?.onApplied?.(applied);
   } catch (error) {
-    scope.ctx.logger.error(`phaseflag: ${scope.id}: onApplied threw: ${(error as Error)?.message ?? error}`, { migrationId: scope.id });
+    scope.ctx.logger.error(`phaseflag: ${scope.id}: onApplied threw: ${(error as Error)?.message ?? error}`, {
+      migrationId: scope.id,
+    });
   }
 }
 
 /** Records a refusal seen inside a transition span (which already carries its name and reason). */
-async function refuseRecorded(scope: MigrationScope, action: Action, phase: Phase, reason: string, hint: string, code?: RefusalErrorCode, cause?: TransitionCause): Promise<never> {
+async function refuseRecorded(
+  scope: MigrationScope,
+  action: Action,
+  phase: Phase,
+  reason: string,
+  hint: string,
+  code?: RefusalErrorCode,
+  cause?: TransitionCause,
+): Promise<never> {
   const refusal = { migrationId: scope.id, action, phase, reason, hint, cause };
   await recordRefusal(scope.ctx, scope.store, refusal, { span: false });
   throw refusalError(refusal, code);

@@ -11,14 +11,31 @@ describe('the add-check step: a CHECK added NOT VALID, then validated', function
     const { ctx } = t;
     await table('chk', 300, ', score int');
     await ctx.knex.raw('UPDATE chk SET score = id - 10'); // ten negative scores
-    const input: MigrationInput = { id: 'chk', table: 'chk', oldColumn: 'note', backfill: 'length(note)', newColumn: { name: 'score', type: 'int', check: 'score >= 0' } };
-    await assert.rejects(applySteps(ctx, await resolve(input), expandSteps(await resolve(input))), (e: unknown) => isPhaseflagError(e, 'PF_DDL_FAILED'));
-    assert.equal((await ctx.knex.raw("SELECT convalidated FROM pg_constraint WHERE conname = 'pf_chk_chk'")).rows[0].convalidated, false);
+    const input: MigrationInput = {
+      id: 'chk',
+      table: 'chk',
+      oldColumn: 'note',
+      backfill: 'length(note)',
+      newColumn: { name: 'score', type: 'int', check: 'score >= 0' },
+    };
+    await assert.rejects(applySteps(ctx, await resolve(input), expandSteps(await resolve(input))), (e: unknown) =>
+      isPhaseflagError(e, 'PF_DDL_FAILED'),
+    );
+    assert.equal(
+      (await ctx.knex.raw("SELECT convalidated FROM pg_constraint WHERE conname = 'pf_chk_chk'")).rows[0].convalidated,
+      false,
+    );
     await ctx.knex.raw('UPDATE chk SET score = abs(score)');
     spans.reset();
     const r = await resolve(input);
     await applySteps(ctx, r, expandSteps(r));
-    assert.deepEqual(ddlStatements().map((s) => s.replace(/^.* (VALIDATE|ADD) .*$/s, '$1')), ['VALIDATE']);
-    assert.equal((await ctx.knex.raw("SELECT convalidated FROM pg_constraint WHERE conname = 'pf_chk_chk'")).rows[0].convalidated, true);
+    assert.deepEqual(
+      ddlStatements().map((s) => s.replace(/^.* (VALIDATE|ADD) .*$/s, '$1')),
+      ['VALIDATE'],
+    );
+    assert.equal(
+      (await ctx.knex.raw("SELECT convalidated FROM pg_constraint WHERE conname = 'pf_chk_chk'")).rows[0].convalidated,
+      true,
+    );
   });
 });

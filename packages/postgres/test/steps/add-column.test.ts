@@ -11,7 +11,13 @@ describe('the add-column step: ALTER TABLE … ADD COLUMN, waiting behind long t
   it('waits behind a long-running transaction without stalling application queries, retrying until it ends', async function () {
     const { ctx, suite } = t;
     await table('busy', 5000);
-    const r = await resolve({ id: 'busy', table: 'busy', oldColumn: 'amount', backfill: 'round(amount * 100)', newColumn: { name: 'amount_cents', type: 'bigint' } });
+    const r = await resolve({
+      id: 'busy',
+      table: 'busy',
+      oldColumn: 'amount',
+      backfill: 'round(amount * 100)',
+      newColumn: { name: 'amount_cents', type: 'bigint' },
+    });
     // The long transaction: a report that read the table and is still open (ACCESS SHARE until it ends).
     const longTx = await suite.newKnex({ pool: { min: 0, max: 1 } }).transaction();
     await longTx.raw('SELECT sum(amount) FROM busy');
@@ -39,20 +45,32 @@ describe('the add-column step: ALTER TABLE … ADD COLUMN, waiting behind long t
       assert.ok(stats.ops > 20, `${op}: only ${stats.ops} ops ran while expand waited`);
       assert.ok(stats.maxMs < limit, `${op}: an application statement stalled ${stats.maxMs} ms (limit ${limit})`);
     }
-    console.log(`      (expand waited ${tookMs} ms in ${attempts} attempts; app ops ${report.ops}, max ${Math.max(...Object.values(report.byOp).map((s) => s.maxMs)).toFixed(0)} ms)`);
+    console.log(
+      `      (expand waited ${tookMs} ms in ${attempts} attempts; app ops ${report.ops}, max ${Math.max(...Object.values(report.byOp).map((s) => s.maxMs)).toFixed(0)} ms)`,
+    );
   });
 
   it('fails with PF_LOCK_TIMEOUT after maxAttempts behind a transaction that does not end, leaving the table unchanged', async () => {
     const { ctx, suite } = t;
     await table('stuck', 100);
-    const r = await resolveMigration(ctx.knex, defineMigration({
-      id: 'stuck', table: 'stuck', oldColumn: 'amount', backfill: 'round(amount)', newColumn: { name: 'amount_int', type: 'bigint' },
-      ddl: { ...fastDdl, lockTimeoutMs: 50, maxAttempts: 3, retryBaseMs: 10, retryMaxMs: 20 },
-    }));
+    const r = await resolveMigration(
+      ctx.knex,
+      defineMigration({
+        id: 'stuck',
+        table: 'stuck',
+        oldColumn: 'amount',
+        backfill: 'round(amount)',
+        newColumn: { name: 'amount_int', type: 'bigint' },
+        ddl: { ...fastDdl, lockTimeoutMs: 50, maxAttempts: 3, retryBaseMs: 10, retryMaxMs: 20 },
+      }),
+    );
     const longTx = await suite.newKnex({ pool: { min: 0, max: 1 } }).transaction();
     await longTx.raw('SELECT count(*) FROM stuck');
     try {
-      await assert.rejects(applySteps(ctx, r, expandSteps(r)), (e: unknown) => e instanceof LockTimeoutError && e.attempts === 3);
+      await assert.rejects(
+        applySteps(ctx, r, expandSteps(r)),
+        (e: unknown) => e instanceof LockTimeoutError && e.attempts === 3,
+      );
     } finally {
       await longTx.commit();
     }

@@ -13,21 +13,40 @@ describe('the create-index step: CREATE INDEX CONCURRENTLY, rebuilt when left in
     await table('dup', 500, ', code int');
     await ctx.knex.raw('UPDATE dup SET code = id % 400'); // 100 duplicated codes
     const r = await resolve({
-      id: 'dup', table: 'dup', oldColumn: 'note', backfill: 'length(note)',
+      id: 'dup',
+      table: 'dup',
+      oldColumn: 'note',
+      backfill: 'length(note)',
       newColumn: { name: 'code', type: 'integer', index: { name: 'dup_code_key', unique: true } },
     });
-    await assert.rejects(applySteps(ctx, r, expandSteps(r)), (e: unknown) => isPhaseflagError(e, 'PF_DDL_FAILED') && /could not create unique index/.test(e.message));
-    const invalid = (await ctx.knex.raw("SELECT indisvalid FROM pg_index WHERE indexrelid = 'dup_code_key'::regclass")).rows[0];
+    await assert.rejects(
+      applySteps(ctx, r, expandSteps(r)),
+      (e: unknown) => isPhaseflagError(e, 'PF_DDL_FAILED') && /could not create unique index/.test(e.message),
+    );
+    const invalid = (await ctx.knex.raw("SELECT indisvalid FROM pg_index WHERE indexrelid = 'dup_code_key'::regclass"))
+      .rows[0];
     assert.equal(invalid.indisvalid, false, 'a failed CONCURRENTLY build leaves an invalid index behind');
 
     await ctx.knex.raw('UPDATE dup SET code = id');
     spans.reset();
-    await applySteps(ctx, await resolve({
-      id: 'dup', table: 'dup', oldColumn: 'note', backfill: 'length(note)',
-      newColumn: { name: 'code', type: 'integer', index: { name: 'dup_code_key', unique: true } },
-    }), expandSteps(r));
-    assert.deepEqual(ddlStatements().map((s) => s.split(' ').slice(0, 4).join(' ')), ['DROP INDEX CONCURRENTLY IF', 'CREATE UNIQUE INDEX CONCURRENTLY']);
-    const valid = (await ctx.knex.raw("SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'dup_code_key'::regclass")).rows[0];
+    await applySteps(
+      ctx,
+      await resolve({
+        id: 'dup',
+        table: 'dup',
+        oldColumn: 'note',
+        backfill: 'length(note)',
+        newColumn: { name: 'code', type: 'integer', index: { name: 'dup_code_key', unique: true } },
+      }),
+      expandSteps(r),
+    );
+    assert.deepEqual(
+      ddlStatements().map((s) => s.split(' ').slice(0, 4).join(' ')),
+      ['DROP INDEX CONCURRENTLY IF', 'CREATE UNIQUE INDEX CONCURRENTLY'],
+    );
+    const valid = (
+      await ctx.knex.raw("SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'dup_code_key'::regclass")
+    ).rows[0];
     assert.deepEqual(valid, { indisvalid: true, indisunique: true });
   });
 
@@ -41,7 +60,11 @@ describe('the create-index step: CREATE INDEX CONCURRENTLY, rebuilt when left in
     const holdMs = 1500;
     const endLongTx = setTimeout(() => void longTx.commit(), holdMs);
     const r = await resolve({
-      id: 'slowidx', table: 'slowidx', oldColumn: 'amount', backfill: 'round(amount)', newColumn: { name: 'code', type: 'int', index: true },
+      id: 'slowidx',
+      table: 'slowidx',
+      oldColumn: 'amount',
+      backfill: 'round(amount)',
+      newColumn: { name: 'code', type: 'int', index: true },
       // lock_timeout 200 ms would give up 7 times over; the build's own, longer timeout lets it wait once.
       ddl: { ...fastDdl, nonBlockingLockTimeoutMs: 10_000 },
     });
@@ -53,11 +76,17 @@ describe('the create-index step: CREATE INDEX CONCURRENTLY, rebuilt when left in
     }
     const report = await load.stop();
     await app.destroy();
-    const builds = spans.byName(SPAN.ddl).filter((x) => /^CREATE INDEX CONCURRENTLY/.test(String(x.attributes[ATTR.statement])));
+    const builds = spans
+      .byName(SPAN.ddl)
+      .filter((x) => /^CREATE INDEX CONCURRENTLY/.test(String(x.attributes[ATTR.statement])));
     assert.equal(builds.length, 1, 'one build');
     assert.equal(Number(builds[0]!.attributes[ATTR.attempts]), 1, 'in one attempt');
     assert.ok(Number(builds[0]!.attributes[ATTR.lockWaitMs]) === 0, 'a session statement reports no LOCK TABLE wait');
-    assert.equal((await ctx.knex.raw("SELECT indisvalid FROM pg_index WHERE indexrelid = 'pf_idx_slowidx'::regclass")).rows[0].indisvalid, true);
+    assert.equal(
+      (await ctx.knex.raw("SELECT indisvalid FROM pg_index WHERE indexrelid = 'pf_idx_slowidx'::regclass")).rows[0]
+        .indisvalid,
+      true,
+    );
     assert.equal(report.errors, 0, JSON.stringify(report.errorSamples));
     const limit = fastDdl.lockTimeoutMs + 400;
     for (const [op, stats] of Object.entries(report.byOp)) {

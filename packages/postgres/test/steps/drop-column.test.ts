@@ -12,7 +12,13 @@ describe('the drop-column steps: the new column on rollback, the old one at cont
   it('drops a column the sync trigger names only after removing the trigger, so writes keep working', async () => {
     const { ctx } = t;
     await table('dropper', 10);
-    const r = await resolve({ id: 'dropper', table: 'dropper', oldColumn: 'amount', backfill: 'round(amount * 100)', newColumn: { name: 'cents', type: 'bigint' } });
+    const r = await resolve({
+      id: 'dropper',
+      table: 'dropper',
+      oldColumn: 'amount',
+      backfill: 'round(amount * 100)',
+      newColumn: { name: 'cents', type: 'bigint' },
+    });
     await applySteps(ctx, r, expandSteps(r));
     await syncTrigger.apply(ctx, r);
     assert.equal(await syncTriggerInstalled(ctx, r), true);

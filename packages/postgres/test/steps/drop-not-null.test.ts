@@ -9,7 +9,13 @@ describe('the drop-not-null step', function () {
   it('drops NOT NULL on the old column only when it has it', async () => {
     const { ctx } = t;
     await table('old_nn', 10);
-    const r = await resolve({ id: 'old-nn', table: 'old_nn', oldColumn: 'amount', backfill: 'amount', newColumn: { name: 'amount_v2', type: 'numeric(12,2)' } });
+    const r = await resolve({
+      id: 'old-nn',
+      table: 'old_nn',
+      oldColumn: 'amount',
+      backfill: 'amount',
+      newColumn: { name: 'amount_v2', type: 'numeric(12,2)' },
+    });
     await dropNotNull.apply(ctx, r);
     assert.equal((await column('old_nn', 'amount'))!.notNull, false);
     spans.reset();

@@ -12,13 +12,26 @@ describe('the set-not-null step: SET NOT NULL through a validated CHECK', functi
     const { ctx, suite } = t;
     await table('nn', 1000, ', cents bigint');
     await ctx.knex.raw('UPDATE nn SET cents = id * 150');
-    const r = await resolve({ id: 'nn', table: 'nn', oldColumn: 'amount', backfill: 'round(amount * 100)', newColumn: { name: 'cents', type: 'bigint', nullable: false } });
+    const r = await resolve({
+      id: 'nn',
+      table: 'nn',
+      oldColumn: 'amount',
+      backfill: 'round(amount * 100)',
+      newColumn: { name: 'cents', type: 'bigint', nullable: false },
+    });
     // Postgres reports at DEBUG1 when existing constraints prove a column has no NULLs and the scan is skipped.
     const notices: string[] = [];
     const watched = suite.newKnex({
       pool: {
-        min: 0, max: 2,
-        afterCreate: (conn: { on: (e: string, f: (n: { message: string }) => void) => void; query: (s: string, cb: (e: Error | null) => void) => void }, done: (e: Error | null, c: unknown) => void) => {
+        min: 0,
+        max: 2,
+        afterCreate: (
+          conn: {
+            on: (e: string, f: (n: { message: string }) => void) => void;
+            query: (s: string, cb: (e: Error | null) => void) => void;
+          },
+          done: (e: Error | null, c: unknown) => void,
+        ) => {
           conn.on('notice', (n) => notices.push(n.message));
           conn.query('SET client_min_messages = debug1', (e) => done(e, conn));
         },
@@ -28,10 +41,22 @@ describe('the set-not-null step: SET NOT NULL through a validated CHECK', functi
     await setNotNull.apply(wctx, r);
 
     assert.deepEqual(await column('nn', 'cents'), { type: 'bigint', notNull: true });
-    assert.ok(notices.some((n) => /existing constraints on column "nn.cents" are sufficient to prove that it does not contain nulls/.test(n)),
-      `no proof notice among: ${notices.join(' | ')}`);
-    assert.equal((await ctx.knex.raw("SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'pf_nn_nn'")).rows[0].n, 0);
-    const ddl = spans.byName(SPAN.ddl).map((s) => [s.attributes[ATTR.lockMode], String(s.attributes[ATTR.statement]).split('\n')[0]!.replace(/^ALTER TABLE \S+ /, '')]);
+    assert.ok(
+      notices.some((n) =>
+        /existing constraints on column "nn.cents" are sufficient to prove that it does not contain nulls/.test(n),
+      ),
+      `no proof notice among: ${notices.join(' | ')}`,
+    );
+    assert.equal(
+      (await ctx.knex.raw("SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'pf_nn_nn'")).rows[0].n,
+      0,
+    );
+    const ddl = spans.byName(SPAN.ddl).map((s) => [
+      s.attributes[ATTR.lockMode],
+      String(s.attributes[ATTR.statement])
+        .split('\n')[0]!
+        .replace(/^ALTER TABLE \S+ /, ''),
+    ]);
     assert.deepEqual(ddl, [
       ['ACCESS EXCLUSIVE', 'ADD CONSTRAINT "pf_nn_nn" CHECK ("cents" IS NOT NULL) NOT VALID'],
       ['SHARE UPDATE EXCLUSIVE', 'VALIDATE CONSTRAINT "pf_nn_nn"'],
@@ -49,8 +74,17 @@ describe('the set-not-null step: SET NOT NULL through a validated CHECK', functi
     const { ctx } = t;
     await table('nn2', 200, ', cents bigint');
     await ctx.knex.raw('UPDATE nn2 SET cents = id WHERE id > 5');
-    const r = await resolve({ id: 'nn2', table: 'nn2', oldColumn: 'amount', backfill: 'round(amount * 100)', newColumn: { name: 'cents', type: 'bigint', nullable: false } });
-    await assert.rejects(setNotNull.apply(ctx, r), (e: unknown) => isPhaseflagError(e, 'PF_DDL_FAILED') && /violated by some row/.test(e.message));
+    const r = await resolve({
+      id: 'nn2',
+      table: 'nn2',
+      oldColumn: 'amount',
+      backfill: 'round(amount * 100)',
+      newColumn: { name: 'cents', type: 'bigint', nullable: false },
+    });
+    await assert.rejects(
+      setNotNull.apply(ctx, r),
+      (e: unknown) => isPhaseflagError(e, 'PF_DDL_FAILED') && /violated by some row/.test(e.message),
+    );
     assert.equal((await column('nn2', 'cents'))!.notNull, false);
     await ctx.knex.raw('UPDATE nn2 SET cents = 0 WHERE cents IS NULL');
     spans.reset();

@@ -6,7 +6,12 @@ import { resolveMigration } from '../../src/catalog/resolve.js';
 import { createContext, type ExecutorContext } from '../../src/context.js';
 import type { ResolvedMigration } from '../../src/catalog/resolved.js';
 import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
-import { syncFunctionName, syncTrigger, syncTriggerInstalled, syncTriggerName } from '../../src/operations/steps/sync-trigger.js';
+import {
+  syncFunctionName,
+  syncTrigger,
+  syncTriggerInstalled,
+  syncTriggerName,
+} from '../../src/operations/steps/sync-trigger.js';
 import { installStateStore } from '../../src/store/installer.js';
 
 /**
@@ -20,15 +25,21 @@ describe('sync trigger', function () {
   let writer: Knex;
 
   const cents: MigrationInput = {
-    id: 'cents', table: 'orders', oldColumn: 'amount',
+    id: 'cents',
+    table: 'orders',
+    oldColumn: 'amount',
     newColumn: { name: 'amount_cents', type: 'bigint' },
-    backfill: 'round(amount * 100)', reverse: 'amount_cents / 100.0',
+    backfill: 'round(amount * 100)',
+    reverse: 'amount_cents / 100.0',
   };
 
   async function install(input: MigrationInput, rows = 100): Promise<ResolvedMigration> {
     const t = typeof input.table === 'string' ? input.table : input.table.name;
-    await ctx.knex.raw(`CREATE TABLE ?? (id bigint PRIMARY KEY, amount numeric, note text);
-      INSERT INTO ?? (id, amount, note) SELECT g, g * 1.25, 'n' || g FROM generate_series(1, ${rows}) g`, [t, t]);
+    await ctx.knex.raw(
+      `CREATE TABLE ?? (id bigint PRIMARY KEY, amount numeric, note text);
+      INSERT INTO ?? (id, amount, note) SELECT g, g * 1.25, 'n' || g FROM generate_series(1, ${rows}) g`,
+      [t, t],
+    );
     let r = await resolveMigration(ctx.knex, defineMigration(input));
     await applySteps(ctx, r, expandSteps(r));
     r = await resolveMigration(ctx.knex, defineMigration(input));
@@ -83,14 +94,18 @@ describe('sync trigger', function () {
     await writer.raw("UPDATE orders SET note = 'touched' WHERE id = 4");
     assert.equal((await row('orders', 4)).amount_cents, '500');
     // A consistent row whose backfill inputs did not change is not recomputed: overwrite by hand to observe it.
-    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents)))]);
+    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [
+      syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents))),
+    ]);
     await writer.raw('UPDATE orders SET amount_cents = 1 WHERE id = 4');
-    await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents)))]);
+    await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [
+      syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents))),
+    ]);
     await writer.raw("UPDATE orders SET note = 'again' WHERE id = 4");
     assert.equal((await row('orders', 4)).amount_cents, '1');
   });
 
-  it('leaves the old column alone when the backfill\'s own UPDATE writes the new one (no lossy round trip)', async () => {
+  it("leaves the old column alone when the backfill's own UPDATE writes the new one (no lossy round trip)", async () => {
     await writer.raw('INSERT INTO orders (id, amount) VALUES (1004, 3.14159)');
     // What the backfill runs: new := backfill(row). reverse(314) would be 3.14 and lose digits of the old value.
     await writer.raw('UPDATE orders AS t SET amount_cents = (round(t.amount * 100))::bigint WHERE id = 1004');
@@ -111,16 +126,26 @@ describe('sync trigger', function () {
     assert.deepEqual(locks, ['ACCESS EXCLUSIVE'], 'only the trigger is recreated; the function was right');
     await syncTrigger.rollback(ctx, r);
     assert.equal(await syncTriggerInstalled(ctx, r), false);
-    const fn = (await ctx.knex.raw('SELECT count(*)::int AS n FROM pg_proc WHERE proname = ?', [syncFunctionName(r)])).rows[0].n;
+    const fn = (await ctx.knex.raw('SELECT count(*)::int AS n FROM pg_proc WHERE proname = ?', [syncFunctionName(r)]))
+      .rows[0].n;
     assert.equal(fn, 0);
     await syncTrigger.apply(ctx, r);
   });
 
   it('treats the new column\'s default as "not given" on insert, and fires after the table\'s own BEFORE triggers', async () => {
-    await ctx.knex.raw(`CREATE FUNCTION normalize_amount() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.amount := abs(NEW.amount); RETURN NEW; END $$`);
+    await ctx.knex.raw(
+      `CREATE FUNCTION normalize_amount() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.amount := abs(NEW.amount); RETURN NEW; END $$`,
+    );
     await ctx.knex.raw('CREATE TABLE dflt (id bigint PRIMARY KEY, amount numeric)');
-    await ctx.knex.raw('CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON dflt FOR EACH ROW EXECUTE FUNCTION normalize_amount()');
-    const input: MigrationInput = { ...cents, id: 'dflt', table: 'dflt', newColumn: { name: 'amount_cents', type: 'bigint', default: 0 } };
+    await ctx.knex.raw(
+      'CREATE TRIGGER normalize BEFORE INSERT OR UPDATE ON dflt FOR EACH ROW EXECUTE FUNCTION normalize_amount()',
+    );
+    const input: MigrationInput = {
+      ...cents,
+      id: 'dflt',
+      table: 'dflt',
+      newColumn: { name: 'amount_cents', type: 'bigint', default: 0 },
+    };
     let r = await resolveMigration(ctx.knex, defineMigration(input));
     await applySteps(ctx, r, expandSteps(r));
     r = await resolveMigration(ctx.knex, defineMigration(input));
@@ -129,14 +154,16 @@ describe('sync trigger', function () {
     assert.deepEqual(await row('dflt', 1), { id: '1', amount: '2.5', amount_cents: '250' });
   });
 
-  it('evaluates expressions in the schemas they were resolved in, whatever the writer\'s search_path', async () => {
-    await ctx.knex.raw(`CREATE FUNCTION to_cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT round($1 * 100)::bigint'`);
+  it("evaluates expressions in the schemas they were resolved in, whatever the writer's search_path", async () => {
+    await ctx.knex.raw(
+      `CREATE FUNCTION to_cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT round($1 * 100)::bigint'`,
+    );
     const r = await install({ ...cents, id: 'fn', table: 'fn_orders', backfill: 'to_cents(amount)', reverse: null }, 5);
     assert.deepEqual(r.backfillInputs, ['amount']);
     assert.deepEqual(r.expressionDependencies, [`function ${suite.schema}.to_cents(numeric)`]);
     const elsewhere = suite.newKnex({ pool: { min: 0, max: 1 } });
     await elsewhere.transaction(async (trx) => {
-      await trx.raw("SET LOCAL search_path TO public");
+      await trx.raw('SET LOCAL search_path TO public');
       await trx.raw('INSERT INTO ??.fn_orders (id, amount) VALUES (100, 1.01)', [suite.schema]);
     });
     assert.equal((await row('fn_orders', 100)).amount_cents, '101');
@@ -144,7 +171,8 @@ describe('sync trigger', function () {
 
   it('pins no search_path when the expressions use built-ins only (a SET clause costs on every row)', async () => {
     const r = await resolveMigration(ctx.knex, defineMigration(cents));
-    const config = (await ctx.knex.raw('SELECT proconfig FROM pg_proc WHERE proname = ?', [syncFunctionName(r)])).rows[0].proconfig;
+    const config = (await ctx.knex.raw('SELECT proconfig FROM pg_proc WHERE proname = ?', [syncFunctionName(r)]))
+      .rows[0].proconfig;
     assert.equal(config, null);
     const elsewhere = suite.newKnex({ pool: { min: 0, max: 1 } });
     await elsewhere.transaction(async (trx) => {
@@ -154,45 +182,111 @@ describe('sync trigger', function () {
     assert.equal((await row('orders', 2001)).amount_cents, '50');
   });
 
-  it('syncs columns whose names would shadow PL/pgSQL\'s own NEW and OLD', async () => {
+  it("syncs columns whose names would shadow PL/pgSQL's own NEW and OLD", async () => {
     await ctx.knex.raw('CREATE TABLE quirky (id int PRIMARY KEY, "old" numeric, "end" text)');
-    const input: MigrationInput = { id: 'quirky', table: 'quirky', oldColumn: 'old', newColumn: { name: 'new', type: 'bigint' }, backfill: 'round("old" * 100)', reverse: '"new" / 100.0' };
+    const input: MigrationInput = {
+      id: 'quirky',
+      table: 'quirky',
+      oldColumn: 'old',
+      newColumn: { name: 'new', type: 'bigint' },
+      backfill: 'round("old" * 100)',
+      reverse: '"new" / 100.0',
+    };
     let r = await resolveMigration(ctx.knex, defineMigration(input));
     await applySteps(ctx, r, expandSteps(r));
     r = await resolveMigration(ctx.knex, defineMigration(input));
     await syncTrigger.apply(ctx, r);
     await writer.raw(`INSERT INTO quirky (id, "old", "end") VALUES (1, 1.5, 'x'), (2, NULL, 'y')`);
     await writer.raw('UPDATE quirky SET "new" = 700 WHERE id = 2');
-    assert.deepEqual((await writer.raw('SELECT id, "old", "new" FROM quirky ORDER BY id')).rows.map((x: Record<string, unknown>) => [x.id, Number(x.old), x.new]),
-      [[1, 1.5, '150'], [2, 7, '700']]);
+    assert.deepEqual(
+      (await writer.raw('SELECT id, "old", "new" FROM quirky ORDER BY id')).rows.map((x: Record<string, unknown>) => [
+        x.id,
+        Number(x.old),
+        x.new,
+      ]),
+      [
+        [1, 1.5, '150'],
+        [2, 7, '700'],
+      ],
+    );
   });
 
   it('keeps working when an expression contains the text of a dollar-quote tag', async () => {
-    const r = await install({ ...cents, id: 'tag', table: 'tag_orders', oldColumn: 'note', newColumn: { name: 'note_v2', type: 'text' }, backfill: "note || '$pf_sync$'", reverse: null }, 3);
+    const r = await install(
+      {
+        ...cents,
+        id: 'tag',
+        table: 'tag_orders',
+        oldColumn: 'note',
+        newColumn: { name: 'note_v2', type: 'text' },
+        backfill: "note || '$pf_sync$'",
+        reverse: null,
+      },
+      3,
+    );
     await writer.raw("INSERT INTO tag_orders (id, note) VALUES (10, 'x')");
     assert.equal((await row('tag_orders', 10)).note_v2, 'x$pf_sync$');
     assert.equal(await syncTriggerInstalled(ctx, r), true);
   });
 
-  it('never fails a writer\'s statement on a value the expressions cannot map: the row is recorded instead', async () => {
-    await ctx.knex.raw("CREATE TABLE qty_orders (id bigint PRIMARY KEY, qty text, note text); INSERT INTO qty_orders SELECT g, g::text, 'n' FROM generate_series(1, 20) g; UPDATE qty_orders SET qty = 'N/A' WHERE id = 7");
-    const input: MigrationInput = { id: 'qty', table: 'qty_orders', oldColumn: 'qty', newColumn: { name: 'qty_int', type: 'integer' }, backfill: 'qty::int', reverse: 'qty_int::text' };
+  it("never fails a writer's statement on a value the expressions cannot map: the row is recorded instead", async () => {
+    await ctx.knex.raw(
+      "CREATE TABLE qty_orders (id bigint PRIMARY KEY, qty text, note text); INSERT INTO qty_orders SELECT g, g::text, 'n' FROM generate_series(1, 20) g; UPDATE qty_orders SET qty = 'N/A' WHERE id = 7",
+    );
+    const input: MigrationInput = {
+      id: 'qty',
+      table: 'qty_orders',
+      oldColumn: 'qty',
+      newColumn: { name: 'qty_int', type: 'integer' },
+      backfill: 'qty::int',
+      reverse: 'qty_int::text',
+    };
     let r = await resolveMigration(ctx.knex, defineMigration(input));
     await applySteps(ctx, r, expandSteps(r));
     r = await resolveMigration(ctx.knex, defineMigration(input));
     await syncTrigger.apply(ctx, r);
-    const recorded = async () => (await ctx.knex.raw('SELECT key, old_value, error, sqlstate, source FROM ??.underivable WHERE migration_id = ? ORDER BY key', [suite.stateSchema, 'qty'])).rows;
+    const recorded = async () =>
+      (
+        await ctx.knex.raw(
+          'SELECT key, old_value, error, sqlstate, source FROM ??.underivable WHERE migration_id = ? ORDER BY key',
+          [suite.stateSchema, 'qty'],
+        )
+      ).rows;
 
     await writer.raw("UPDATE qty_orders SET note = 'touched' WHERE id = 7"); // an unrelated column of the planted row
     await writer.raw('UPDATE qty_orders SET qty = qty WHERE id = 7');
     await writer.raw("UPDATE qty_orders SET qty = 'lots' WHERE id = 3");
     await writer.raw("INSERT INTO qty_orders (id, qty) VALUES (100, 'x')");
-    assert.deepEqual((await writer.raw('SELECT id, qty, qty_int FROM qty_orders WHERE id IN (3, 7, 100) ORDER BY id')).rows,
-      [{ id: '3', qty: 'lots', qty_int: null }, { id: '7', qty: 'N/A', qty_int: null }, { id: '100', qty: 'x', qty_int: null }]);
+    assert.deepEqual(
+      (await writer.raw('SELECT id, qty, qty_int FROM qty_orders WHERE id IN (3, 7, 100) ORDER BY id')).rows,
+      [
+        { id: '3', qty: 'lots', qty_int: null },
+        { id: '7', qty: 'N/A', qty_int: null },
+        { id: '100', qty: 'x', qty_int: null },
+      ],
+    );
     assert.deepEqual(await recorded(), [
-      { key: [3], old_value: 'lots', error: 'invalid input syntax for type integer: "lots"', sqlstate: '22P02', source: 'trigger' },
-      { key: [7], old_value: 'N/A', error: 'invalid input syntax for type integer: "N/A"', sqlstate: '22P02', source: 'trigger' },
-      { key: [100], old_value: 'x', error: 'invalid input syntax for type integer: "x"', sqlstate: '22P02', source: 'trigger' },
+      {
+        key: [3],
+        old_value: 'lots',
+        error: 'invalid input syntax for type integer: "lots"',
+        sqlstate: '22P02',
+        source: 'trigger',
+      },
+      {
+        key: [7],
+        old_value: 'N/A',
+        error: 'invalid input syntax for type integer: "N/A"',
+        sqlstate: '22P02',
+        source: 'trigger',
+      },
+      {
+        key: [100],
+        old_value: 'x',
+        error: 'invalid input syntax for type integer: "x"',
+        sqlstate: '22P02',
+        source: 'trigger',
+      },
     ]);
     // A value that derives again: the new column follows (its record is cleared by the next verify).
     await writer.raw("UPDATE qty_orders SET qty = '12' WHERE id = 3");
@@ -219,9 +313,14 @@ describe('sync trigger', function () {
   });
 
   it('leaves the old column as written when the reverse cannot map a new value, and records the row', async () => {
-    await ctx.knex.raw("CREATE TABLE lvl_orders (id bigint PRIMARY KEY, level text NOT NULL); INSERT INTO lvl_orders SELECT g, 'low' FROM generate_series(1, 5) g");
+    await ctx.knex.raw(
+      "CREATE TABLE lvl_orders (id bigint PRIMARY KEY, level text NOT NULL); INSERT INTO lvl_orders SELECT g, 'low' FROM generate_series(1, 5) g",
+    );
     const input: MigrationInput = {
-      id: 'lvl', table: 'lvl_orders', oldColumn: 'level', newColumn: { name: 'level_n', type: 'smallint' },
+      id: 'lvl',
+      table: 'lvl_orders',
+      oldColumn: 'level',
+      newColumn: { name: 'level_n', type: 'smallint' },
       backfill: "CASE level WHEN 'low' THEN 1 WHEN 'high' THEN 2 ELSE level::int END",
       reverse: "CASE level_n WHEN 1 THEN 'low' WHEN 2 THEN 'high' ELSE ('unmapped ' || level_n::text)::int::text END",
     };
@@ -231,10 +330,23 @@ describe('sync trigger', function () {
     await syncTrigger.apply(ctx, r);
     await writer.raw("UPDATE lvl_orders SET level = 'medium' WHERE id = 1");
     await writer.raw('UPDATE lvl_orders SET level_n = 9 WHERE id = 2');
-    assert.deepEqual((await writer.raw('SELECT id, level, level_n FROM lvl_orders WHERE id IN (1, 2) ORDER BY id')).rows,
-      [{ id: '1', level: 'medium', level_n: null }, { id: '2', level: 'low', level_n: 9 }]);
-    const rows = (await ctx.knex.raw('SELECT key, old_value, error FROM ??.underivable WHERE migration_id = ? ORDER BY key', [suite.stateSchema, 'lvl'])).rows;
-    assert.deepEqual(rows.map((x: { key: unknown }) => x.key), [[1], [2]]);
+    assert.deepEqual(
+      (await writer.raw('SELECT id, level, level_n FROM lvl_orders WHERE id IN (1, 2) ORDER BY id')).rows,
+      [
+        { id: '1', level: 'medium', level_n: null },
+        { id: '2', level: 'low', level_n: 9 },
+      ],
+    );
+    const rows = (
+      await ctx.knex.raw('SELECT key, old_value, error FROM ??.underivable WHERE migration_id = ? ORDER BY key', [
+        suite.stateSchema,
+        'lvl',
+      ])
+    ).rows;
+    assert.deepEqual(
+      rows.map((x: { key: unknown }) => x.key),
+      [[1], [2]],
+    );
     assert.match(rows[1].error, /^reverse of 9: invalid input syntax for type integer: "unmapped 9"/);
   });
 });

@@ -46,14 +46,21 @@ export function ensureChromium(): string {
       execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 300_000 });
       execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'ignore', env, timeout: 600_000 });
     } catch (error) {
-      throw new TestkitError('PF_TESTKIT_NO_CHROMIUM', `apt-get could not install chromium: ${messageOf(error)}`,
-        'Install it by hand (`apt-get install -y chromium`) or set PHASEFLAG_CHROMIUM to a Chromium binary.', { cause: error });
+      throw new TestkitError(
+        'PF_TESTKIT_NO_CHROMIUM',
+        `apt-get could not install chromium: ${messageOf(error)}`,
+        'Install it by hand (`apt-get install -y chromium`) or set PHASEFLAG_CHROMIUM to a Chromium binary.',
+        { cause: error },
+      );
     }
     const installed = findChromium();
     if (installed) return installed;
   }
-  throw new TestkitError('PF_TESTKIT_NO_CHROMIUM', `No Chromium at ${CANDIDATES.join(' or ')}${process.env.PHASEFLAG_CHROMIUM ? ` or ${process.env.PHASEFLAG_CHROMIUM}` : ''}.`,
-    'Install Debian\'s package (`sudo apt-get install -y chromium`) or set PHASEFLAG_CHROMIUM to a Chromium binary.');
+  throw new TestkitError(
+    'PF_TESTKIT_NO_CHROMIUM',
+    `No Chromium at ${CANDIDATES.join(' or ')}${process.env.PHASEFLAG_CHROMIUM ? ` or ${process.env.PHASEFLAG_CHROMIUM}` : ''}.`,
+    "Install Debian's package (`sudo apt-get install -y chromium`) or set PHASEFLAG_CHROMIUM to a Chromium binary.",
+  );
 }
 
 export interface ChromiumSession {
@@ -69,14 +76,20 @@ export interface ChromiumSession {
  * Starts the system Chromium headless with a fresh profile through playwright-core and opens one page. Each
  * session is a new browser process: nothing (cookies, cache) carries over between tests.
  */
-export async function launchChromium(options: { viewport?: { width: number; height: number } } = {}): Promise<ChromiumSession> {
+export async function launchChromium(
+  options: { viewport?: { width: number; height: number } } = {},
+): Promise<ChromiumSession> {
   const executablePath = ensureChromium();
   let playwright: typeof import('playwright-core');
   try {
     playwright = await import('playwright-core');
   } catch (error) {
-    throw new TestkitError('PF_TESTKIT_NO_PLAYWRIGHT', `playwright-core could not be loaded: ${messageOf(error)}`,
-      'Run `npm install` at the repository root (playwright-core is a dependency of @phaseflag/testkit).', { cause: error });
+    throw new TestkitError(
+      'PF_TESTKIT_NO_PLAYWRIGHT',
+      `playwright-core could not be loaded: ${messageOf(error)}`,
+      'Run `npm install` at the repository root (playwright-core is a dependency of @phaseflag/testkit).',
+      { cause: error },
+    );
   }
   const userDataDir = await mkdtemp(join(tmpdir(), 'phaseflag-chromium-'));
   let context: BrowserContext;
@@ -90,8 +103,12 @@ export async function launchChromium(options: { viewport?: { width: number; heig
     });
   } catch (error) {
     await rm(userDataDir, { recursive: true, force: true });
-    throw new TestkitError('PF_TESTKIT_CHROMIUM_START', `Chromium (${executablePath}) did not start: ${messageOf(error)}`,
-      'Run it by hand with --headless --no-sandbox --dump-dom about:blank to see why.', { cause: error });
+    throw new TestkitError(
+      'PF_TESTKIT_CHROMIUM_START',
+      `Chromium (${executablePath}) did not start: ${messageOf(error)}`,
+      'Run it by hand with --headless --no-sandbox --dump-dom about:blank to see why.',
+      { cause: error },
+    );
   }
   const page = context.pages()[0] ?? (await context.newPage());
   let closed: Promise<void> | undefined;

@@ -56,7 +56,12 @@ export async function runnableBinaries(
   if (!user || runnableBy(user, shipped)) return { ...shipped, user };
   const cacheDir = await cachedCopy(shipped.nativeDir, shipped.version, cacheRoot);
   const inCache = (tool: string) => join(cacheDir, relative(shipped.nativeDir, tool));
-  const cached = { ...shipped, nativeDir: cacheDir, initdb: inCache(shipped.initdb), postgres: inCache(shipped.postgres) };
+  const cached = {
+    ...shipped,
+    nativeDir: cacheDir,
+    initdb: inCache(shipped.initdb),
+    postgres: inCache(shipped.postgres),
+  };
   if (!runnableBy(user, cached)) {
     throw new Error(
       `the "postgres" OS user can run neither ${shipped.initdb} nor its copy ${cached.initdb}; ` +
@@ -95,7 +100,9 @@ function postgresOsUser(): OsUser | undefined {
     execFileSync('groupadd', ['--force', 'postgres'], { stdio: 'pipe' });
     execFileSync('useradd', ['--gid', 'postgres', '--no-create-home', 'postgres'], { stdio: 'pipe' });
   } catch (error) {
-    throw new Error(`running as root and could not create the "postgres" OS user to run the server as: ${messageOf(error)}`);
+    throw new Error(
+      `running as root and could not create the "postgres" OS user to run the server as: ${messageOf(error)}`,
+    );
   }
   const created = serverOsUser();
   if (!created) throw new Error('running as root and the "postgres" OS user is still missing after useradd');
@@ -112,7 +119,14 @@ function runnableBy(user: OsUser, { nativeDir, initdb, postgres }: ShippedBinari
   const check = spawnSync(
     '/bin/sh',
     ['-c', '"$1" --version && "$2" --version && [ -r "$3" ]', 'phaseflag-check', initdb, postgres, bki],
-    { uid: user.uid, gid: user.gid, cwd: '/', env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' }, stdio: 'ignore', timeout: 30_000 },
+    {
+      uid: user.uid,
+      gid: user.gid,
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
+      stdio: 'ignore',
+      timeout: 30_000,
+    },
   );
   return check.status === 0;
 }

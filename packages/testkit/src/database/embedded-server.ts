@@ -139,7 +139,11 @@ async function initialise(
 }
 
 function spawnServer(binaries: EmbeddedBinaries, dataDir: string, port: number): ChildProcess {
-  return spawn(binaries.postgres, ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], spawnOptions(binaries, dataDir));
+  return spawn(
+    binaries.postgres,
+    ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS],
+    spawnOptions(binaries, dataDir),
+  );
 }
 
 /** A minimal environment: the C locale keeps messages in English, so the readiness line below can be matched. */
@@ -183,7 +187,9 @@ function waitUntilReady(server: ChildProcess, remember: (line: string) => void):
       if (line.includes(READY)) settle();
     });
     server.once('error', settle);
-    server.once('exit', (code, signal) => settle(new Error(`server exited early (code ${String(code)}, signal ${String(signal)})`)));
+    server.once('exit', (code, signal) =>
+      settle(new Error(`server exited early (code ${String(code)}, signal ${String(signal)})`)),
+    );
   });
 }
 
@@ -210,7 +216,10 @@ async function stopServer(server: ChildProcess, signal: 'SIGINT' | 'SIGQUIT'): P
   for (const next of [signal, 'SIGQUIT', 'SIGKILL'] as const) {
     if (hasExited()) return;
     server.kill(next);
-    if (await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => false)])) return;
+    if (
+      await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => false)])
+    )
+      return;
   }
 }
 

@@ -65,9 +65,7 @@ export async function resolveDatabase(): Promise<ResolvedDatabase> {
 
 async function choose(): Promise<ChosenDatabase> {
   const chosen = await chooseUnlogged();
-  process.stderr.write(
-    `[phaseflag/testkit] database: ${chosen.kind} ${redactPassword(chosen.connectionString)}\n`,
-  );
+  process.stderr.write(`[phaseflag/testkit] database: ${chosen.kind} ${redactPassword(chosen.connectionString)}\n`);
   return chosen;
 }
 

@@ -80,7 +80,9 @@ export function runPostgresTool(
       },
       (error, stdout, stderr) => {
         if (error) {
-          reject(Object.assign(new Error(`${tool} ${args.join(' ')} failed: ${stderr || error.message}`), { cause: error }));
+          reject(
+            Object.assign(new Error(`${tool} ${args.join(' ')} failed: ${stderr || error.message}`), { cause: error }),
+          );
         } else {
           resolve({ stdout, stderr });
         }

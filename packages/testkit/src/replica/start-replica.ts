@@ -76,7 +76,18 @@ export async function startReplica(options: StartReplicaOptions = {}): Promise<R
 
   const run = (tool: string, args: string[]) => runPostgresTool(binDir, tool, args, { cwd: root, timeoutMs });
   const startServer = (dataDir: string, port: number, log: string) =>
-    run('pg_ctl', ['-D', dataDir, '-l', join(root, log), '-o', `-p ${port}`, '-w', '-t', String(timeoutMs / 1000), 'start']);
+    run('pg_ctl', [
+      '-D',
+      dataDir,
+      '-l',
+      join(root, log),
+      '-o',
+      `-p ${port}`,
+      '-w',
+      '-t',
+      String(timeoutMs / 1000),
+      'start',
+    ]);
   const startedDirs: string[] = [];
   const pools: Knex[] = [];
   // Replica first: stopping the primary first makes the replica log reconnect attempts while it goes down.
@@ -89,14 +100,34 @@ export async function startReplica(options: StartReplicaOptions = {}): Promise<R
   const unregisterExit = onProcessExit(() => killOnExit(root, startedDirs));
 
   try {
-    await run('initdb', ['-D', primaryDir, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--locale=C', '--no-sync']);
+    await run('initdb', [
+      '-D',
+      primaryDir,
+      '--auth=trust',
+      '-U',
+      'postgres',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
     await appendFile(join(primaryDir, 'postgresql.conf'), CLUSTER_SETTINGS);
     await startServer(primaryDir, primaryPort, 'primary.log');
     startedDirs.push(primaryDir);
     // --checkpoint=fast: the default spread checkpoint can make the backup wait minutes for nothing.
     await run('pg_basebackup', [
-      '-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres',
-      '-D', replicaDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primaryPort),
+      '-U',
+      'postgres',
+      '-D',
+      replicaDir,
+      '-R',
+      '-X',
+      'stream',
+      '--checkpoint=fast',
+      '--no-sync',
     ]);
     await startServer(replicaDir, replicaPort, 'replica.log');
     startedDirs.push(replicaDir);
@@ -128,10 +159,13 @@ export async function startReplica(options: StartReplicaOptions = {}): Promise<R
     pauseReplay: async () => {
       await replica.raw('SELECT pg_wal_replay_pause()');
       // The request is honoured before the next record is applied; wait until the startup process confirms.
-      await waitFor(async () => (await scalar<string>(replica, 'SELECT pg_get_wal_replay_pause_state() AS value')) === 'paused', {
-        timeoutMs,
-        description: 'WAL replay to pause on the replica',
-      });
+      await waitFor(
+        async () => (await scalar<string>(replica, 'SELECT pg_get_wal_replay_pause_state() AS value')) === 'paused',
+        {
+          timeoutMs,
+          description: 'WAL replay to pause on the replica',
+        },
+      );
     },
     resumeReplay: async () => {
       await replica.raw('SELECT pg_wal_replay_resume()');

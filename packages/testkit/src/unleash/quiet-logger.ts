@@ -13,15 +13,24 @@ export function quietLogger(recent: RecentLog): (category: string) => Record<Lev
   const wanted = process.env.PHASEFLAG_UNLEASH_LOG?.toLowerCase() as Level | undefined;
   const threshold = wanted && LEVELS.includes(wanted) ? LEVELS.indexOf(wanted) : LEVELS.length;
   return (category) => {
-    const logAt = (level: Level) => (...args: unknown[]) => {
-      const index = LEVELS.indexOf(level);
-      if (index >= LEVELS.indexOf('warn')) {
-        recent.push(`${level} ${category}: ${args.map(describe).join(' ')}`);
-        if (recent.length > 50) recent.shift();
-      }
-      if (index >= threshold) process.stderr.write(`[unleash ${level}] ${category}: ${args.map(describe).join(' ')}\n`);
+    const logAt =
+      (level: Level) =>
+      (...args: unknown[]) => {
+        const index = LEVELS.indexOf(level);
+        if (index >= LEVELS.indexOf('warn')) {
+          recent.push(`${level} ${category}: ${args.map(describe).join(' ')}`);
+          if (recent.length > 50) recent.shift();
+        }
+        if (index >= threshold)
+          process.stderr.write(`[unleash ${level}] ${category}: ${args.map(describe).join(' ')}\n`);
+      };
+    return {
+      debug: logAt('debug'),
+      info: logAt('info'),
+      warn: logAt('warn'),
+      error: logAt('error'),
+      fatal: logAt('fatal'),
     };
-    return { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error'), fatal: logAt('fatal') };
   };
 }
 

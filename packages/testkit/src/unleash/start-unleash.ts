@@ -66,8 +66,12 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
     databaseUrl = await createDatabase(serverUrl, database);
   } catch (error) {
     await held?.release();
-    throw new TestkitError('PF_TESTKIT_UNLEASH_START', `Could not create database ${database} for Unleash: ${messageOf(error)}`,
-      'The test role needs CREATEDB on the Postgres server testkit resolved.', { cause: error });
+    throw new TestkitError(
+      'PF_TESTKIT_UNLEASH_START',
+      `Could not create database ${database} for Unleash: ${messageOf(error)}`,
+      'The test role needs CREATEDB on the Postgres server testkit resolved.',
+      { cause: error },
+    );
   }
 
   let port = options.port ?? 0;
@@ -90,7 +94,13 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
         authentication: {
           initApiTokens: [
             { secret: adminToken, type: 'admin', environment: '*', project: '*', tokenName: 'phaseflag-test-admin' },
-            { secret: clientToken, type: 'client', environment: 'development', project: 'default', tokenName: 'phaseflag-test-client' },
+            {
+              secret: clientToken,
+              type: 'client',
+              environment: 'development',
+              project: 'default',
+              tokenName: 'phaseflag-test-client',
+            },
           ],
         },
         // Web UI sessions in memory: the knex session store re-arms a cleanup timer that outlives stop() and then
@@ -102,11 +112,15 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
       }),
     );
     try {
-      const http = await listenWithRetry(instance.app, () => port, async () => {
-        if (fixedPort) return false;
-        port = await findFreePort();
-        return true;
-      });
+      const http = await listenWithRetry(
+        instance.app,
+        () => port,
+        async () => {
+          if (fixedPort) return false;
+          port = await findFreePort();
+          return true;
+        },
+      );
       port = (http.address() as { port: number }).port;
       running = { instance, http };
     } catch (error) {
@@ -133,8 +147,12 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
   } catch (error) {
     await dropDatabase(serverUrl, database).catch(() => undefined);
     await held?.release();
-    throw new TestkitError('PF_TESTKIT_UNLEASH_START', `unleash-server did not start: ${messageOf(error)}${formatRecent(recent)}`,
-      'Set PHASEFLAG_UNLEASH_LOG=info to see what Unleash logs while starting.', { cause: error });
+    throw new TestkitError(
+      'PF_TESTKIT_UNLEASH_START',
+      `unleash-server did not start: ${messageOf(error)}${formatRecent(recent)}`,
+      'Set PHASEFLAG_UNLEASH_LOG=info to see what Unleash logs while starting.',
+      { cause: error },
+    );
   }
 
   const url = `http://127.0.0.1:${port}`;
@@ -167,7 +185,12 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
         }
       })()),
     restart: async ({ whileDown } = {}) => {
-      if (stopped) throw new TestkitError('PF_TESTKIT_UNLEASH_STOPPED', 'restart() after stop()', 'stop() drops the database; use restart() alone for an outage.');
+      if (stopped)
+        throw new TestkitError(
+          'PF_TESTKIT_UNLEASH_STOPPED',
+          'restart() after stop()',
+          'stop() drops the database; use restart() alone for an outage.',
+        );
       await halt();
       try {
         await whileDown?.();
@@ -179,7 +202,11 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<U
 }
 
 /** Listens on `port()`; on EADDRINUSE asks `nextPort()` whether to try again (it may pick another port). */
-async function listenWithRetry(app: RequestListener, port: () => number, nextPort: () => Promise<boolean>): Promise<Server> {
+async function listenWithRetry(
+  app: RequestListener,
+  port: () => number,
+  nextPort: () => Promise<boolean>,
+): Promise<Server> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await listen(app, port());

@@ -61,7 +61,10 @@ export class UnleashAdmin {
     this.project = options.project ?? 'default';
   }
 
-  async createFlag(name: string, options: { description?: string; project?: string; type?: string } = {}): Promise<AdminFeature> {
+  async createFlag(
+    name: string,
+    options: { description?: string; project?: string; type?: string } = {},
+  ): Promise<AdminFeature> {
     const project = options.project ?? this.project;
     await this.request('POST', `/api/admin/projects/${enc(project)}/features`, {
       name,
@@ -85,7 +88,11 @@ export class UnleashAdmin {
         groupId: input.groupId ?? flag,
       },
     };
-    const strategy = (await this.request('POST', `${this.featurePath(flag)}/environments/${enc(env)}/strategies`, body)) as AdminStrategy;
+    const strategy = (await this.request(
+      'POST',
+      `${this.featurePath(flag)}/environments/${enc(env)}/strategies`,
+      body,
+    )) as AdminStrategy;
     return strategy.id;
   }
 
@@ -147,7 +154,8 @@ export class UnleashAdmin {
       );
     }
     const text = await response.text();
-    if (!response.ok) throw adminError(`${method} ${path} answered ${response.status}: ${text.slice(0, 500)}`, response.status, text);
+    if (!response.ok)
+      throw adminError(`${method} ${path} answered ${response.status}: ${text.slice(0, 500)}`, response.status, text);
     return text ? (JSON.parse(text) as unknown) : undefined;
   }
 
@@ -163,7 +171,11 @@ export interface AdminRequestError extends TestkitError {
 }
 
 function adminError(message: string, status: number, body: string): AdminRequestError {
-  const error = new TestkitError('PF_TESTKIT_UNLEASH_ADMIN', message, 'Read the body: Unleash names the field it rejected.') as AdminRequestError;
+  const error = new TestkitError(
+    'PF_TESTKIT_UNLEASH_ADMIN',
+    message,
+    'Read the body: Unleash names the field it rejected.',
+  ) as AdminRequestError;
   error.status = status;
   error.body = body;
   return error;

@@ -48,7 +48,9 @@ export async function createUnleash(options: Record<string, unknown>): Promise<U
       if (!processBefore.some(([e, l]) => e === event && l === listener)) process.removeListener(event, listener);
     }
   }
-  const added = listenersOf(shared).filter(([event, listener]) => !before.some(([e, l]) => e === event && l === listener));
+  const added = listenersOf(shared).filter(
+    ([event, listener]) => !before.some(([e, l]) => e === event && l === listener),
+  );
   return {
     app: instance.app,
     stop: async () => {
@@ -60,11 +62,17 @@ export async function createUnleash(options: Record<string, unknown>): Promise<U
 
 async function loadModule(): Promise<UnleashServerModule> {
   try {
-    const imported = (await import('unleash-server')) as unknown as { default?: UnleashServerModule } & Partial<UnleashServerModule>;
+    const imported = (await import('unleash-server')) as unknown as {
+      default?: UnleashServerModule;
+    } & Partial<UnleashServerModule>;
     return typeof imported.default?.create === 'function' ? imported.default : (imported as UnleashServerModule);
   } catch (error) {
-    throw new TestkitError('PF_TESTKIT_UNLEASH_MISSING', `unleash-server could not be loaded: ${messageOf(error)}`,
-      'Run `npm install` at the repository root (unleash-server is a dependency of @phaseflag/testkit).', { cause: error });
+    throw new TestkitError(
+      'PF_TESTKIT_UNLEASH_MISSING',
+      `unleash-server could not be loaded: ${messageOf(error)}`,
+      'Run `npm install` at the repository root (unleash-server is a dependency of @phaseflag/testkit).',
+      { cause: error },
+    );
   }
 }
 
@@ -72,10 +80,15 @@ async function loadModule(): Promise<UnleashServerModule> {
 async function exported<T>(path: string, name: string, kind: 'function' | 'object' = 'function'): Promise<T> {
   // Node's ESM loader puts module.exports on `default`; a bundler's interop may unwrap `__esModule` modules.
   const imported = (await import(path)) as Record<string, unknown> & { default?: Record<string, unknown> };
-  const value = [imported.default?.[name], imported[name]].find((candidate) => candidate !== null && typeof candidate === kind);
+  const value = [imported.default?.[name], imported[name]].find(
+    (candidate) => candidate !== null && typeof candidate === kind,
+  );
   if (value === undefined) {
-    throw new TestkitError('PF_TESTKIT_UNLEASH_LAYOUT', `unleash-server no longer exports ${name} from ${path}`,
-      'The harness is written for unleash-server 6.10.x; check the version packages/testkit/package.json pins.');
+    throw new TestkitError(
+      'PF_TESTKIT_UNLEASH_LAYOUT',
+      `unleash-server no longer exports ${name} from ${path}`,
+      'The harness is written for unleash-server 6.10.x; check the version packages/testkit/package.json pins.',
+    );
   }
   return value as T;
 }
@@ -84,10 +97,16 @@ type Listener = (...args: unknown[]) => void;
 
 function processFailureListeners(): Array<['uncaughtException' | 'unhandledRejection', Listener]> {
   const of = (event: 'uncaughtException' | 'unhandledRejection') =>
-    (process.listeners as (e: string) => Listener[])(event).map((listener) => [event, listener] as ['uncaughtException' | 'unhandledRejection', Listener]);
+    (process.listeners as (e: string) => Listener[])(event).map(
+      (listener) => [event, listener] as ['uncaughtException' | 'unhandledRejection', Listener],
+    );
   return [...of('uncaughtException'), ...of('unhandledRejection')];
 }
 
 function listenersOf(emitter: EventEmitter): Array<[string | symbol, Listener]> {
-  return emitter.eventNames().flatMap((event) => emitter.rawListeners(event).map((listener) => [event, listener as Listener] as [string | symbol, Listener]));
+  return emitter
+    .eventNames()
+    .flatMap((event) =>
+      emitter.rawListeners(event).map((listener) => [event, listener as Listener] as [string | symbol, Listener]),
+    );
 }

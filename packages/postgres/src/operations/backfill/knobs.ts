@@ -22,7 +22,8 @@ export interface BackfillKnobs {
 /** A change: a value sets the knob, null gives it back to the migration's settings, absent leaves it. */
 export type BackfillKnobsPatch = { [K in keyof BackfillKnobs]?: BackfillKnobs[K] | null };
 
-const isInt = (lo: number, hi: number) => (v: unknown) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+const isInt = (lo: number, hi: number) => (v: unknown) =>
+  Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
 const KNOB_CHECKS: Record<keyof BackfillKnobs, { ok: (v: unknown) => boolean; what: string }> = {
   batchSize: { ok: isInt(1, 1_000_000), what: 'an integer 1..1000000' },
   throttle: { ok: (v) => typeof v === 'boolean', what: 'a boolean' },
@@ -35,7 +36,9 @@ function patchIssues(patch: unknown): string[] {
   return Object.entries(patch).flatMap(([k, v]) => {
     const check = KNOB_CHECKS[k as keyof BackfillKnobs];
     if (!check) return [`${k}: unknown knob (batchSize, throttle, pauseMs)`];
-    return v === undefined || v === null || check.ok(v) ? [] : [`${k}: expected ${check.what} or null, got ${JSON.stringify(v)}`];
+    return v === undefined || v === null || check.ok(v)
+      ? []
+      : [`${k}: expected ${check.what} or null, got ${JSON.stringify(v)}`];
   });
 }
 
@@ -56,7 +59,8 @@ function fromJson(value: unknown): BackfillKnobs {
 }
 
 export async function readBackfillKnobs(db: Knex, stateSchema: string, migrationId: string): Promise<BackfillKnobs> {
-  const row = (await db.raw('SELECT backfill_overrides FROM ??.migrations WHERE id = ?', [stateSchema, migrationId])).rows[0] as { backfill_overrides: unknown } | undefined;
+  const row = (await db.raw('SELECT backfill_overrides FROM ??.migrations WHERE id = ?', [stateSchema, migrationId]))
+    .rows[0] as { backfill_overrides: unknown } | undefined;
   if (!row) throw unknownMigration(stateSchema, migrationId);
   return fromJson(row.backfill_overrides);
 }
@@ -65,25 +69,47 @@ export async function readBackfillKnobs(db: Knex, stateSchema: string, migration
  * Changes knobs of a migration's backfill (running or not): merged into what is stored, recorded as an event,
  * announced at commit. Returns the knobs now in force.
  */
-export async function setBackfillKnobs(ctx: ExecutorContext, migrationId: string, patch: BackfillKnobsPatch): Promise<BackfillKnobs> {
+export async function setBackfillKnobs(
+  ctx: ExecutorContext,
+  migrationId: string,
+  patch: BackfillKnobsPatch,
+): Promise<BackfillKnobs> {
   const issues = patchIssues(patch);
   if (issues.length > 0) {
-    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid backfill knobs for "${migrationId}": ${issues.join('; ')}.`, {
-      value: patch, migrationId, hint: 'batchSize is an integer 1..1000000, pauseMs an integer 0..600000 (ms), throttle a boolean; null returns a knob to the migration\'s setting.',
-    });
+    throw new ValidationError(
+      'PF_INVALID_OPTIONS',
+      `Invalid backfill knobs for "${migrationId}": ${issues.join('; ')}.`,
+      {
+        value: patch,
+        migrationId,
+        hint: "batchSize is an integer 1..1000000, pauseMs an integer 0..600000 (ms), throttle a boolean; null returns a knob to the migration's setting.",
+      },
+    );
   }
   // jsonb_strip_nulls drops the knobs set to null: they fall back to the migration's settings.
   const json = JSON.stringify(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)));
   const s = ctx.stateSchema;
   return ctx.knex.transaction(async (trx) => {
-    const row = (await trx.raw(
-      'UPDATE ??.migrations SET backfill_overrides = jsonb_strip_nulls(backfill_overrides || ?::jsonb), updated_at = now() WHERE id = ? RETURNING backfill_overrides',
-      [s, json, migrationId],
-    )).rows[0] as { backfill_overrides: unknown } | undefined;
+    const row = (
+      await trx.raw(
+        'UPDATE ??.migrations SET backfill_overrides = jsonb_strip_nulls(backfill_overrides || ?::jsonb), updated_at = now() WHERE id = ? RETURNING backfill_overrides',
+        [s, json, migrationId],
+      )
+    ).rows[0] as { backfill_overrides: unknown } | undefined;
     if (!row) throw unknownMigration(s, migrationId);
     const knobs = fromJson(row.backfill_overrides);
-    await trx.raw('INSERT INTO ??.events (migration_id, kind, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?::jsonb)',
-      [s, migrationId, 'backfill', 'set-knobs', ctx.actor, `backfill knobs ${json}`, JSON.stringify({ patch: JSON.parse(json), knobs })]);
+    await trx.raw(
+      'INSERT INTO ??.events (migration_id, kind, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?::jsonb)',
+      [
+        s,
+        migrationId,
+        'backfill',
+        'set-knobs',
+        ctx.actor,
+        `backfill knobs ${json}`,
+        JSON.stringify({ patch: JSON.parse(json), knobs }),
+      ],
+    );
     await trx.raw('SELECT pg_notify(?, ?)', [knobsChannel(s), JSON.stringify({ id: migrationId, knobs })]);
     return knobs;
   });
@@ -125,7 +151,9 @@ export class LiveKnobs {
 
   async refresh(): Promise<BackfillKnobs> {
     const row = await this.session.one<{ backfill_overrides: unknown }>(
-      `SELECT backfill_overrides FROM "${this.stateSchema.replace(/"/g, '""')}".migrations WHERE id = $1`, [this.migrationId]);
+      `SELECT backfill_overrides FROM "${this.stateSchema.replace(/"/g, '""')}".migrations WHERE id = $1`,
+      [this.migrationId],
+    );
     this.apply(fromJson(row?.backfill_overrides));
     return this.value;
   }
@@ -139,12 +167,19 @@ export class LiveKnobs {
   private apply(next: BackfillKnobs): void {
     const prev = this.value;
     this.value = next;
-    if (prev.batchSize !== next.batchSize || prev.throttle !== next.throttle || prev.pauseMs !== next.pauseMs) this.onChange(next);
+    if (prev.batchSize !== next.batchSize || prev.throttle !== next.throttle || prev.pauseMs !== next.pauseMs)
+      this.onChange(next);
   }
 }
 
 function unknownMigration(stateSchema: string, migrationId: string): StateError {
-  return new StateError('PF_UNKNOWN_MIGRATION', `Migration "${migrationId}" is not recorded in ${stateSchema}.migrations.`, {
-    value: migrationId, migrationId, hint: 'Check the migration id; the backfill knobs of a migration exist once it has been registered (expand, or phaseflag status).',
-  });
+  return new StateError(
+    'PF_UNKNOWN_MIGRATION',
+    `Migration "${migrationId}" is not recorded in ${stateSchema}.migrations.`,
+    {
+      value: migrationId,
+      migrationId,
+      hint: 'Check the migration id; the backfill knobs of a migration exist once it has been registered (expand, or phaseflag status).',
+    },
+  );
 }

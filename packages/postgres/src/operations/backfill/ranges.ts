@@ -14,7 +14,11 @@ const FULL_SCAN_LIMIT = 200_000;
 /** Bytes above which a table whose row count Postgres has never estimated is sampled rather than read whole. */
 const UNKNOWN_SIZE_LIMIT = 256 * 1024 * 1024;
 
-interface NewRange { lower: string | null; upper: string; done: boolean }
+interface NewRange {
+  lower: string | null;
+  upper: string;
+  done: boolean;
+}
 
 /**
  * Splits the rows that exist now into disjoint key ranges, one per worker, and records them. Idempotent: when
@@ -25,12 +29,18 @@ interface NewRange { lower: string | null; upper: string; done: boolean }
  * growing table and always ends. The ranges record which dual-write that was (dual_write_version), and ranges of an
  * earlier one are never reused.
  */
-export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration, opts: { workers?: number } = {}): Promise<BackfillPlanInfo> {
+export async function prepareBackfill(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  opts: { workers?: number } = {},
+): Promise<BackfillPlanInfo> {
   const id = r.migration.id;
   const workers = opts.workers ?? r.migration.batch.workers;
   if (!Number.isInteger(workers) || workers < 1 || workers > 32) {
     throw new ValidationError('PF_INVALID_OPTIONS', `Invalid backfill worker count ${JSON.stringify(workers)}.`, {
-      value: workers, migrationId: id, hint: 'Use an integer from 1 to 32 (each worker holds one connection).',
+      value: workers,
+      migrationId: id,
+      hint: 'Use an integer from 1 to 32 (each worker holds one connection).',
     });
   }
   const s = ctx.stateSchema;
@@ -42,14 +52,24 @@ export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration
     const epoch = await dualWriteEpoch(trx, s, id);
     const stale = await dropStaleRanges(trx, s, id, epoch);
     if (stale > 0) {
-      ctx.logger.info(`backfill of ${id}: ${stale} range(s) bounded in an earlier dual-write dropped; planning them again`, { migrationId: id, dualWriteVersion: epoch });
+      ctx.logger.info(
+        `backfill of ${id}: ${stale} range(s) bounded in an earlier dual-write dropped; planning them again`,
+        { migrationId: id, dualWriteVersion: epoch },
+      );
     }
     const existing = await readRanges(trx, s, id);
     if (existing.length > 0) {
-      const estimate = (await trx.raw('SELECT rows_estimate FROM ??.migrations WHERE id = ?', [s, id])).rows[0]?.rows_estimate;
+      const estimate = (await trx.raw('SELECT rows_estimate FROM ??.migrations WHERE id = ?', [s, id])).rows[0]
+        ?.rows_estimate;
       const last = existing[existing.length - 1]!;
-      return { migrationId: id, created: false, split: 'existing', upperKey: last.upperKey.length ? last.upperKey : null,
-        rowsEstimate: Number(estimate ?? r.rowsEstimate), ranges: existing };
+      return {
+        migrationId: id,
+        created: false,
+        split: 'existing',
+        upperKey: last.upperKey.length ? last.upperKey : null,
+        rowsEstimate: Number(estimate ?? r.rowsEstimate),
+        ranges: existing,
+      };
     }
     const { split, ranges, estimate } = await planRanges(trx, r, workers);
     for (const [worker, range] of ranges.entries()) {
@@ -62,7 +82,14 @@ export async function prepareBackfill(ctx: ExecutorContext, r: ResolvedMigration
     await trx.raw('UPDATE ??.migrations SET rows_estimate = ? WHERE id = ?', [s, Math.round(estimate), id]);
     const stored = await readRanges(trx, s, id);
     const last = stored[stored.length - 1]!;
-    return { migrationId: id, created: true, split, upperKey: last.upperKey.length ? last.upperKey : null, rowsEstimate: Math.round(estimate), ranges: stored };
+    return {
+      migrationId: id,
+      created: true,
+      split,
+      upperKey: last.upperKey.length ? last.upperKey : null,
+      rowsEstimate: Math.round(estimate),
+      ranges: stored,
+    };
   });
 }
 
@@ -71,17 +98,23 @@ export async function resetBackfill(ctx: ExecutorContext, migrationId: string): 
   return ctx.knex.transaction(async (trx) => ({ rangesDeleted: await resetRanges(trx, ctx.stateSchema, migrationId) }));
 }
 
-async function planRanges(trx: Knex.Transaction, r: ResolvedMigration, workers: number): Promise<{ split: BackfillPlanInfo['split']; ranges: NewRange[]; estimate: number }> {
+async function planRanges(
+  trx: Knex.Transaction,
+  r: ResolvedMigration,
+  workers: number,
+): Promise<{ split: BackfillPlanInfo['split']; ranges: NewRange[]; estimate: number }> {
   const table = qualifiedTable(r);
   const key = keySql(r.primaryKey);
   // Both ends come from the pk index (an index-only probe each), never from a scan.
-  const ends = (await trx.raw(
-    `SELECT (SELECT ${key.json}::text FROM ${table} AS ${TABLE_ALIAS} ORDER BY ${key.list} LIMIT 1) AS min_key,
+  const ends = (
+    await trx.raw(
+      `SELECT (SELECT ${key.json}::text FROM ${table} AS ${TABLE_ALIAS} ORDER BY ${key.list} LIMIT 1) AS min_key,
             (SELECT ${key.json}::text FROM ${table} AS ${TABLE_ALIAS} ORDER BY ${key.descending} LIMIT 1) AS max_key,
             greatest(c.reltuples, 0)::float8 AS reltuples, pg_relation_size(c.oid)::float8 AS bytes
        FROM pg_class c WHERE c.oid = ?::regclass`,
-    [table],
-  )).rows[0] as { min_key: string | null; max_key: string | null; reltuples: number; bytes: number };
+      [table],
+    )
+  ).rows[0] as { min_key: string | null; max_key: string | null; reltuples: number; bytes: number };
   if (ends.max_key === null || ends.min_key === null) {
     return { split: 'empty', ranges: [{ lower: null, upper: '[]', done: true }], estimate: 0 };
   }
@@ -97,7 +130,14 @@ async function planRanges(trx: Knex.Transaction, r: ResolvedMigration, workers: 
       const b = min - 1n + (span * BigInt(i)) / BigInt(workers);
       if (b >= min && b < max && b !== bounds[bounds.length - 1]) bounds.push(b);
     }
-    return { split: 'arithmetic', ranges: chain(bounds.map((b) => `[${b}]`), maxKey), estimate };
+    return {
+      split: 'arithmetic',
+      ranges: chain(
+        bounds.map((b) => `[${b}]`),
+        maxKey,
+      ),
+      estimate,
+    };
   }
   const sampled = await sampleBoundaries(trx, r, workers, maxKey, ends.reltuples, ends.bytes);
   const estimate = ends.reltuples > 0 ? ends.reltuples : sampled.estimate;
@@ -125,18 +165,24 @@ function chain(bounds: readonly string[], maxKey: string): NewRange[] {
  * Balance depends on the sample; correctness does not, since any increasing boundaries cover the key space.
  */
 async function sampleBoundaries(
-  trx: Knex.Transaction, r: ResolvedMigration, workers: number, maxKey: string, reltuples: number, bytes: number,
+  trx: Knex.Transaction,
+  r: ResolvedMigration,
+  workers: number,
+  maxKey: string,
+  reltuples: number,
+  bytes: number,
 ): Promise<{ bounds: string[]; estimate: number }> {
   const table = qualifiedTable(r);
   const key = keySql(r.primaryKey);
-  const known = reltuples > 0 ? reltuples : bytes > UNKNOWN_SIZE_LIMIT ? bytes / 8192 * 50 : 0;
+  const known = reltuples > 0 ? reltuples : bytes > UNKNOWN_SIZE_LIMIT ? (bytes / 8192) * 50 : 0;
   const want = SAMPLE_ROWS_PER_RANGE * workers;
   const percent = known > Math.max(FULL_SCAN_LIMIT, 2 * want) ? Math.max(0.001, (100 * want) / known) : null;
   if (workers === 1 && percent !== null) return { bounds: [], estimate: known };
   const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
   const maxRow = keyParam(r.primaryKey, '?');
-  const rows = (await trx.raw(
-    `SELECT bucket, n, key_text FROM (
+  const rows = (
+    await trx.raw(
+      `SELECT bucket, n, key_text FROM (
        SELECT DISTINCT ON (bucket) bucket, n, jsonb_build_array(${aliases.join(', ')})::text AS key_text
          FROM (SELECT ${key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ')},
                       ntile(?) OVER (ORDER BY ${key.list}) AS bucket, count(*) OVER () AS n
@@ -144,8 +190,9 @@ async function sampleBoundaries(
                 WHERE ${key.row} <= ${maxRow}) w
         ORDER BY bucket, ${aliases.map((a) => `${a} DESC`).join(', ')}) b
      ORDER BY bucket`,
-    [workers, ...(percent === null ? [] : [percent]), ...r.primaryKey.map(() => maxKey)],
-  )).rows as { bucket: number; n: string; key_text: string }[];
+      [workers, ...(percent === null ? [] : [percent]), ...r.primaryKey.map(() => maxKey)],
+    )
+  ).rows as { bucket: number; n: string; key_text: string }[];
   const n = rows.length ? Number(rows[0]!.n) : 0;
   const estimate = percent === null ? n : known;
   // The last bucket ends at the sample's highest key; the real upper bound (maxKey) replaces it.

@@ -83,7 +83,8 @@ export class SpaceReclaimer {
     private readonly parent: Context,
   ) {
     this.table = qualifiedTable(r);
-    this.everyRows = settings.everyRows ?? Math.min(EVERY_MAX_ROWS, Math.max(EVERY_MIN_ROWS, Math.round(rowsEstimate * EVERY_SHARE)));
+    this.everyRows =
+      settings.everyRows ?? Math.min(EVERY_MAX_ROWS, Math.max(EVERY_MIN_ROWS, Math.round(rowsEstimate * EVERY_SHARE)));
   }
 
   get active(): boolean {
@@ -111,7 +112,11 @@ export class SpaceReclaimer {
   }
 
   private async vacuum(kind: 'interim' | 'final'): Promise<void> {
-    const span = this.ctx.tracer.startSpan(RECLAIM_SPAN, { attributes: { 'phaseflag.vacuum.kind': kind, [ATTR.table]: this.table } }, this.parent);
+    const span = this.ctx.tracer.startSpan(
+      RECLAIM_SPAN,
+      { attributes: { 'phaseflag.vacuum.kind': kind, [ATTR.table]: this.table } },
+      this.parent,
+    );
     const started = this.ctx.clock.now();
     try {
       // Outside any transaction block (VACUUM refuses one); SKIP_LOCKED instead of lock_timeout.
@@ -121,7 +126,10 @@ export class SpaceReclaimer {
       // Reclaiming space is a courtesy: a failure (cancelled by an operator, say) must not fail the backfill.
       this.failed = true;
       span.recordException(error as Error);
-      this.ctx.logger.warn('backfill: VACUUM failed; the rest of the run goes without it', { table: this.table, error: (error as Error).message });
+      this.ctx.logger.warn('backfill: VACUUM failed; the rest of the run goes without it', {
+        table: this.table,
+        error: (error as Error).message,
+      });
     } finally {
       const ms = this.ctx.clock.now() - started;
       this.totals.vacuumMs += ms;

@@ -37,7 +37,13 @@ export interface RunShared {
   readonly shouldContinue: (() => boolean) | undefined;
   readonly parent: Context;
   readonly instruments: { rows: Counter; batchMs: Histogram; throttleMs: Histogram };
-  readonly totals: { rowsUpdated: number; rowsScanned: number; batches: number; throttledMs: number; batchesWithoutTriggers: number };
+  readonly totals: {
+    rowsUpdated: number;
+    rowsScanned: number;
+    batches: number;
+    throttledMs: number;
+    batchesWithoutTriggers: number;
+  };
   /**
    * Set when the run may skip the table's triggers (the role may set session_replication_role and the caller
    * did not opt out); each batch still checks the table's triggers and constraints itself (triggerBypassSql).

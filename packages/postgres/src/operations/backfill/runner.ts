@@ -1,6 +1,15 @@
 import type { Context, Span } from '@opentelemetry/api';
 import {
-  ATTR, BackfillRowFailedError, ConflictError, METRIC, SPAN, StateError, ValidationError, migrationSchema, type BatchSettings, type ThrottleSettings,
+  ATTR,
+  BackfillRowFailedError,
+  ConflictError,
+  METRIC,
+  SPAN,
+  StateError,
+  ValidationError,
+  migrationSchema,
+  type BatchSettings,
+  type ThrottleSettings,
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
 import { withSpan } from '../../telemetry/with-span.js';
@@ -29,56 +38,82 @@ import { walkRange } from './worker.js';
  * (pause, rollback), or the caller aborts. Safe to kill at any moment: each batch commits together with its
  * checkpoint, and the next run starts after the last committed one.
  */
-export async function runBackfill(ctx: ExecutorContext, r: ResolvedMigration, opts: BackfillRunOptions = {}): Promise<BackfillResult> {
+export async function runBackfill(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  opts: BackfillRunOptions = {},
+): Promise<BackfillResult> {
   const id = r.migration.id;
   const batch = parseSettings('batch', { ...r.migration.batch, ...opts.batch }, id) as BatchSettings;
   const throttle = parseSettings('throttle', { ...r.migration.throttle, ...opts.throttle }, id) as ThrottleSettings;
   const started = ctx.clock.now();
   // Not made the active span: its batches and VACUUMs are parented on it explicitly.
-  return withSpan(ctx.tracer, SPAN.backfill, {
-    attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
-  }, async (span, parent) => {
-    // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
-    if (throttle.query !== null) await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
-    const lockKey = backfillLockKey(id);
-    const lock = await Session.open(ctx.knex);
-    let locked = false;
-    try {
-      locked = await lock.tryAdvisoryLock(lockKey);
-      if (!locked) throw await lockedError(ctx, id);
-      const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
-      const final = { ...result, durationMs: ctx.clock.now() - started };
-      span.setAttributes({
-        [BACKFILL_ATTR.workers]: final.workers,
-        [ATTR.rows]: final.rowsScanned,
-        [BACKFILL_ATTR.rowsUpdated]: final.rowsUpdated,
-        [BACKFILL_ATTR.batches]: final.batches,
-        [BACKFILL_ATTR.stoppedBy]: final.stoppedBy,
-        [ATTR.throttledMs]: final.throttledMs,
-      });
-      ctx.logger.info(`backfill of ${id} stopped: ${final.stoppedBy}`, { migrationId: id, ...final });
-      return final;
-    } finally {
-      if (locked) await lock.advisoryUnlock(lockKey);
-      await lock.release();
-    }
-  }, { activate: false });
+  return withSpan(
+    ctx.tracer,
+    SPAN.backfill,
+    {
+      attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
+    },
+    async (span, parent) => {
+      // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
+      if (throttle.query !== null)
+        await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
+      const lockKey = backfillLockKey(id);
+      const lock = await Session.open(ctx.knex);
+      let locked = false;
+      try {
+        locked = await lock.tryAdvisoryLock(lockKey);
+        if (!locked) throw await lockedError(ctx, id);
+        const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
+        const final = { ...result, durationMs: ctx.clock.now() - started };
+        span.setAttributes({
+          [BACKFILL_ATTR.workers]: final.workers,
+          [ATTR.rows]: final.rowsScanned,
+          [BACKFILL_ATTR.rowsUpdated]: final.rowsUpdated,
+          [BACKFILL_ATTR.batches]: final.batches,
+          [BACKFILL_ATTR.stoppedBy]: final.stoppedBy,
+          [ATTR.throttledMs]: final.throttledMs,
+        });
+        ctx.logger.info(`backfill of ${id} stopped: ${final.stoppedBy}`, { migrationId: id, ...final });
+        return final;
+      } finally {
+        if (locked) await lock.advisoryUnlock(lockKey);
+        await lock.release();
+      }
+    },
+    { activate: false },
+  );
 }
 
 async function runLocked(
-  ctx: ExecutorContext, r: ResolvedMigration, opts: BackfillRunOptions, batch: BatchSettings, throttle: ThrottleSettings,
-  lock: Session, parent: Context, span: Span,
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  opts: BackfillRunOptions,
+  batch: BatchSettings,
+  throttle: ThrottleSettings,
+  lock: Session,
+  parent: Context,
+  span: Span,
 ): Promise<Omit<BackfillResult, 'durationMs'>> {
   const id = r.migration.id;
   const s = ctx.stateSchema;
   const row = await readMigrationRow(ctx.knex, s, id);
   if (!row) {
     throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${id}" is not recorded in ${s}.migrations.`, {
-      value: id, migrationId: id, hint: 'Plan and expand the migration with the engine first; the backfill runs in the backfilling phase.',
+      value: id,
+      migrationId: id,
+      hint: 'Plan and expand the migration with the engine first; the backfill runs in the backfilling phase.',
     });
   }
   const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, throttledMs: 0, batchesWithoutTriggers: 0 };
-  const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({ completed, stoppedBy, ...totals, workers, vacuums: 0, vacuumMs: 0 });
+  const empty = (stoppedBy: BackfillStop, completed: boolean, workers = 0) => ({
+    completed,
+    stoppedBy,
+    ...totals,
+    workers,
+    vacuums: 0,
+    vacuumMs: 0,
+  });
   if (row.phase !== 'backfilling') {
     // Paused, rolled back, or already past the backfill: touch nothing (not even the ranges, which a rollback
     // may just have deleted).
@@ -87,10 +122,16 @@ async function runLocked(
     return empty(completed ? 'complete' : 'phase-changed', completed);
   }
   const plan = await prepareBackfill(ctx, r, { workers: batch.workers });
-  await ctx.knex.raw('UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?', [s, id]);
+  await ctx.knex.raw(
+    'UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?',
+    [s, id],
+  );
   if (r.migration.backfill === null) {
     // A brand-new column with no expression: nothing to compute (a constant default was filled by ADD COLUMN).
-    await ctx.knex.raw('UPDATE ??.backfill_ranges SET done = true, updated_at = now() WHERE migration_id = ? AND NOT done', [s, id]);
+    await ctx.knex.raw(
+      'UPDATE ??.backfill_ranges SET done = true, updated_at = now() WHERE migration_id = ? AND NOT done',
+      [s, id],
+    );
     await markCompleted(ctx, id);
     return empty('complete', true);
   }
@@ -105,43 +146,90 @@ async function runLocked(
   // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers and the lock;
   // otherwise none run (sharing the lock's connection would hold up throttle checks behind a VACUUM).
   const reclaimSettings = { enabled: opts.reclaim?.enabled ?? true, everyRows: opts.reclaim?.everyRows };
-  const reclaimSession = reclaimSettings.enabled && workers > 0 && poolMax - 1 - workers >= 1 ? await Session.open(ctx.knex) : null;
+  const reclaimSession =
+    reclaimSettings.enabled && workers > 0 && poolMax - 1 - workers >= 1 ? await Session.open(ctx.knex) : null;
   const reclaimer = new SpaceReclaimer(ctx, r, reclaimSession, reclaimSettings, plan.rowsEstimate, parent);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) stop.abort();
 
-  const states = new Map<number, RangeState>(ranges.map((x) => [x.worker, {
-    checkpointText: x.checkpointText, checkpoint: x.checkpoint, rowsDone: x.rowsDone, batches: x.batches, done: x.done,
-  }]));
+  const states = new Map<number, RangeState>(
+    ranges.map((x) => [
+      x.worker,
+      {
+        checkpointText: x.checkpointText,
+        checkpoint: x.checkpoint,
+        rowsDone: x.rowsDone,
+        batches: x.batches,
+        done: x.done,
+      },
+    ]),
+  );
   const runStarted = ctx.clock.now();
   const next = { batchSize: batch.size };
-  const report = () => opts.onProgress?.(buildProgress(id, plan.rowsEstimate, ranges, states, {
-    rowsThisRun: totals.rowsScanned, elapsedMs: ctx.clock.now() - runStarted, throttled: throttler.isThrottled,
-    batchSize: knobs.current.batchSize ?? next.batchSize, knobs: knobs.current,
-  }));
+  const report = () =>
+    opts.onProgress?.(
+      buildProgress(id, plan.rowsEstimate, ranges, states, {
+        rowsThisRun: totals.rowsScanned,
+        elapsedMs: ctx.clock.now() - runStarted,
+        throttled: throttler.isThrottled,
+        batchSize: knobs.current.batchSize ?? next.batchSize,
+        knobs: knobs.current,
+      }),
+    );
   const knobs = new LiveKnobs(lock, s, id, (k) => {
     span.addEvent('knobs.change', { 'phaseflag.backfill.knobs': JSON.stringify(k) });
     ctx.logger.info(`backfill of ${id}: knobs now ${JSON.stringify(k)}`, { migrationId: id, ...k });
     report();
   });
-  const throttler = new Throttler(lock, throttle, ctx.clock, ctx.logger, id, (throttled, reason) => {
-    span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
-    report();
-  }, knobs, ctx.knex);
-  const triggerBypass = (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
-    ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
-    : null;
+  const throttler = new Throttler(
+    lock,
+    throttle,
+    ctx.clock,
+    ctx.logger,
+    id,
+    (throttled, reason) => {
+      span.addEvent(throttled ? 'throttle.start' : 'throttle.end', reason === null ? {} : { [ATTR.reason]: reason });
+      report();
+    },
+    knobs,
+    ctx.knex,
+  );
+  const triggerBypass =
+    (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
+      ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
+      : null;
   span.setAttribute('phaseflag.backfill.trigger_bypass', triggerBypass !== null);
   const shared: RunShared = {
-    ctx, migrationId: id, resolved: r, statements: buildBatchStatements(r, s, r.migration.backfill), batch,
-    lockTimeoutMs: r.migration.ddl.lockTimeoutMs, searchPath: r.searchPath, throttler, reclaimer, triggerBypass, stop: stop.signal, shouldContinue: opts.shouldContinue, parent,
-    knobs, next,
+    ctx,
+    migrationId: id,
+    resolved: r,
+    statements: buildBatchStatements(r, s, r.migration.backfill),
+    batch,
+    lockTimeoutMs: r.migration.ddl.lockTimeoutMs,
+    searchPath: r.searchPath,
+    throttler,
+    reclaimer,
+    triggerBypass,
+    stop: stop.signal,
+    shouldContinue: opts.shouldContinue,
+    parent,
+    knobs,
+    next,
     instruments: {
-      rows: ctx.meter.createCounter(METRIC.rowsBackfilled, { unit: '{row}', description: 'Rows examined by committed backfill batches' }),
-      batchMs: ctx.meter.createHistogram(METRIC.batchDuration, { unit: 'ms', description: 'Duration of one backfill batch transaction' }),
-      throttleMs: ctx.meter.createHistogram(METRIC.throttleWait, { unit: 'ms', description: 'Time a backfill worker held back for replica lag or the throttle query' }),
+      rows: ctx.meter.createCounter(METRIC.rowsBackfilled, {
+        unit: '{row}',
+        description: 'Rows examined by committed backfill batches',
+      }),
+      batchMs: ctx.meter.createHistogram(METRIC.batchDuration, {
+        unit: 'ms',
+        description: 'Duration of one backfill batch transaction',
+      }),
+      throttleMs: ctx.meter.createHistogram(METRIC.throttleWait, {
+        unit: 'ms',
+        description: 'Time a backfill worker held back for replica lag or the throttle query',
+      }),
     },
     totals,
     onBatch: (worker, state) => {
@@ -183,7 +271,8 @@ async function runLocked(
     if (failure !== undefined) {
       if (failure instanceof BackfillRowFailedError) {
         failure.rowsUpdated = totals.rowsUpdated;
-        if (typeof failure.value === 'object' && failure.value !== null) Object.assign(failure.value, { rowsUpdated: totals.rowsUpdated });
+        if (typeof failure.value === 'object' && failure.value !== null)
+          Object.assign(failure.value, { rowsUpdated: totals.rowsUpdated });
       }
       throw failure as Error;
     }
@@ -197,7 +286,8 @@ async function runLocked(
   }
   const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
   span.setAttributes({
-    [BACKFILL_ATTR.vacuums]: reclaimer.totals.vacuums, [BACKFILL_ATTR.vacuumMs]: reclaimer.totals.vacuumMs,
+    [BACKFILL_ATTR.vacuums]: reclaimer.totals.vacuums,
+    [BACKFILL_ATTR.vacuumMs]: reclaimer.totals.vacuumMs,
     [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
   });
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
@@ -230,29 +320,41 @@ async function maySetReplicationRole(session: Session): Promise<boolean> {
 /** Records the completion time once every range is done; the phase is the engine's to move. */
 async function markCompleted(ctx: ExecutorContext, id: string): Promise<boolean> {
   const s = ctx.stateSchema;
-  const row = (await ctx.knex.raw(
-    `UPDATE ??.migrations SET backfill_completed_at = coalesce(backfill_completed_at, now())
+  const row = (
+    await ctx.knex.raw(
+      `UPDATE ??.migrations SET backfill_completed_at = coalesce(backfill_completed_at, now())
       WHERE id = ? AND EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ?)
         AND NOT EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ? AND NOT done)
      RETURNING backfill_completed_at`,
-    [s, id, s, id, s, id],
-  )).rows[0];
+      [s, id, s, id, s, id],
+    )
+  ).rows[0];
   return row !== undefined;
 }
 
 async function lockedError(ctx: ExecutorContext, id: string): Promise<ConflictError> {
   const holder = await findBackfillRunner(ctx.knex, id).catch(() => undefined);
-  return new ConflictError('PF_BACKFILL_LOCKED', `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`, {
-    value: holder ?? null,
-    migrationId: id,
-    hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when the server notices its connection closed (at once on one host; after TCP keepalives across a network).',
-  });
+  return new ConflictError(
+    'PF_BACKFILL_LOCKED',
+    `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`,
+    {
+      value: holder ?? null,
+      migrationId: id,
+      hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when the server notices its connection closed (at once on one host; after TCP keepalives across a network).',
+    },
+  );
 }
 
 function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {
   const parsed = migrationSchema.shape[which].safeParse(value);
   if (parsed.success) return parsed.data;
-  throw new ValidationError('PF_INVALID_OPTIONS', `Invalid ${which} settings for the backfill of "${id}": ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`, {
-    value, migrationId: id, hint: `See the "${which}" fields of the migration declaration; the same limits apply to the run options.`,
-  });
+  throw new ValidationError(
+    'PF_INVALID_OPTIONS',
+    `Invalid ${which} settings for the backfill of "${id}": ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
+    {
+      value,
+      migrationId: id,
+      hint: `See the "${which}" fields of the migration declaration; the same limits apply to the run options.`,
+    },
+  );
 }

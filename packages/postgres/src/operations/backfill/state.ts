@@ -24,15 +24,21 @@ export interface StoredRange extends BackfillRange {
   readonly checkpointText: string | null;
 }
 
-export async function readRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<StoredRange[]> {
-  const rows = (await db.raw(
-    `SELECT worker, ${displayKeySql('lower_key')} AS lower_key, ${displayKeySql('upper_key')} AS upper_key,
+export async function readRanges(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<StoredRange[]> {
+  const rows = (
+    await db.raw(
+      `SELECT worker, ${displayKeySql('lower_key')} AS lower_key, ${displayKeySql('upper_key')} AS upper_key,
             ${displayKeySql('checkpoint')} AS checkpoint,
             lower_key::text AS lower_text, upper_key::text AS upper_text, checkpoint::text AS checkpoint_text,
             done, rows_done, batches
        FROM ??.backfill_ranges WHERE migration_id = ? ORDER BY worker`,
-    [stateSchema, migrationId],
-  )).rows as RangeRow[];
+      [stateSchema, migrationId],
+    )
+  ).rows as RangeRow[];
   return rows.map((r) => ({
     worker: r.worker,
     lowerKey: r.lower_key,
@@ -57,12 +63,18 @@ export interface MigrationBackfillRow {
   backfillCompletedAt: Date | null;
 }
 
-export async function readMigrationRow(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<MigrationBackfillRow | undefined> {
-  const row = (await db.raw(
-    `SELECT phase, table_schema, table_name, rows_estimate, rows_backfilled, backfill_started_at, backfill_completed_at
+export async function readMigrationRow(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<MigrationBackfillRow | undefined> {
+  const row = (
+    await db.raw(
+      `SELECT phase, table_schema, table_name, rows_estimate, rows_backfilled, backfill_started_at, backfill_completed_at
        FROM ??.migrations WHERE id = ?`,
-    [stateSchema, migrationId],
-  )).rows[0] as Record<string, unknown> | undefined;
+      [stateSchema, migrationId],
+    )
+  ).rows[0] as Record<string, unknown> | undefined;
   if (!row) return undefined;
   return {
     phase: row.phase as string,
@@ -76,8 +88,15 @@ export async function readMigrationRow(db: Knex | Knex.Transaction, stateSchema:
 }
 
 /** Deletes the ranges (rollback, or a backfill to be started over) and zeroes the counters that described them. */
-export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number> {
-  const deleted = await db.raw<{ rowCount: number | null }>('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
+export async function resetRanges(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<number> {
+  const deleted = await db.raw<{ rowCount: number | null }>('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [
+    stateSchema,
+    migrationId,
+  ]);
   await db.raw(
     "UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL, backfill_overrides = '{}'::jsonb WHERE id = ?",
     [stateSchema, migrationId],
@@ -92,14 +111,20 @@ export async function resetRanges(db: Knex | Knex.Transaction, stateSchema: stri
  * time every writer dual-writes, so ranges bounded in an earlier dual-write (stopped since) do not cover the rows
  * inserted while nobody wrote the new column, and must not be reused.
  */
-export async function dualWriteEpoch(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string): Promise<number | null> {
-  const row = (await db.raw(
-    `SELECT m.version - (SELECT count(*) FROM ??.events e WHERE e.migration_id = m.id AND e.kind = 'transition' AND e.id > d.id) AS epoch
+export async function dualWriteEpoch(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<number | null> {
+  const row = (
+    await db.raw(
+      `SELECT m.version - (SELECT count(*) FROM ??.events e WHERE e.migration_id = m.id AND e.kind = 'transition' AND e.id > d.id) AS epoch
        FROM ??.migrations m,
             LATERAL (SELECT max(id) AS id FROM ??.events WHERE migration_id = m.id AND kind = 'transition' AND to_phase = 'dual-write') d
       WHERE m.id = ? AND d.id IS NOT NULL`,
-    [stateSchema, stateSchema, stateSchema, migrationId],
-  )).rows[0] as { epoch: string } | undefined;
+      [stateSchema, stateSchema, stateSchema, migrationId],
+    )
+  ).rows[0] as { epoch: string } | undefined;
   return row === undefined ? null : Number(row.epoch);
 }
 
@@ -107,7 +132,12 @@ export async function dualWriteEpoch(db: Knex | Knex.Transaction, stateSchema: s
  * Deletes ranges bounded in another dual-write than `epoch` (ranges without an epoch, written before the state
  * store recorded one, are kept) and the counters that described them; the backfill's knobs stay. Returns how many.
  */
-export async function dropStaleRanges(db: Knex | Knex.Transaction, stateSchema: string, migrationId: string, epoch: number | null): Promise<number> {
+export async function dropStaleRanges(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+  epoch: number | null,
+): Promise<number> {
   const deleted = await db.raw<{ rowCount: number | null }>(
     'DELETE FROM ??.backfill_ranges WHERE migration_id = ? AND dual_write_version IS NOT NULL AND dual_write_version IS DISTINCT FROM ?::bigint',
     [stateSchema, migrationId, epoch],
@@ -115,7 +145,10 @@ export async function dropStaleRanges(db: Knex | Knex.Transaction, stateSchema: 
   const n = deleted.rowCount ?? 0;
   if (n > 0) {
     await db.raw('DELETE FROM ??.backfill_ranges WHERE migration_id = ?', [stateSchema, migrationId]);
-    await db.raw('UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL WHERE id = ?', [stateSchema, migrationId]);
+    await db.raw(
+      'UPDATE ??.migrations SET rows_backfilled = 0, backfill_started_at = NULL, backfill_completed_at = NULL WHERE id = ?',
+      [stateSchema, migrationId],
+    );
   }
   return n;
 }

@@ -20,20 +20,29 @@ import { Session } from '../../driver/session.js';
  */
 export const THROTTLE_STATEMENT_TIMEOUT_MS = 5000;
 
-const HINT = 'Give one read-only SELECT that returns one row with one boolean column, true meaning "hold back now", e.g. '
-  + '"SELECT count(*) > 50 FROM pg_stat_activity WHERE state = \'active\'".';
+const HINT =
+  'Give one read-only SELECT that returns one row with one boolean column, true meaning "hold back now", e.g. ' +
+  '"SELECT count(*) > 50 FROM pg_stat_activity WHERE state = \'active\'".';
 
 function refuse(query: string, migrationId: string | undefined, problem: string, cause?: unknown): never {
-  throw new ValidationError('PF_INVALID_OPTIONS', `The throttle query${migrationId ? ` of "${migrationId}"` : ''} is refused: ${problem}.`, {
-    value: query, migrationId, hint: HINT, cause,
-  });
+  throw new ValidationError(
+    'PF_INVALID_OPTIONS',
+    `The throttle query${migrationId ? ` of "${migrationId}"` : ''} is refused: ${problem}.`,
+    {
+      value: query,
+      migrationId,
+      hint: HINT,
+      cause,
+    },
+  );
 }
 
 /** The query as it is sent: one trailing `;` removed, the rest checked to be one statement. */
 export function throttleStatement(query: string, migrationId?: string): string {
   const text = query.replace(/;\s*$/, '');
   const problem = expressionShapeProblem(text);
-  if (problem !== null) refuse(query, migrationId, problem.replace('one expression, not statements', 'one statement, not several'));
+  if (problem !== null)
+    refuse(query, migrationId, problem.replace('one expression, not statements', 'one statement, not several'));
   return text;
 }
 
@@ -51,13 +60,20 @@ export async function probeThrottleQuery(trx: Knex.Transaction, query: string, m
     await trx.raw('ROLLBACK TO SAVEPOINT pf_probe_throttle');
     refuse(query, migrationId, `it is not one SELECT Postgres accepts (${pgError(e).message})`, e);
   }
-  const columns = (await trx.raw(
-    `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-      WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, [`pg_temp.${quoteIdent(view)}`],
-  )).rows as { name: string; type: string }[];
+  const columns = (
+    await trx.raw(
+      `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+      WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [`pg_temp.${quoteIdent(view)}`],
+    )
+  ).rows as { name: string; type: string }[];
   await trx.raw('ROLLBACK TO SAVEPOINT pf_probe_throttle');
   if (columns.length !== 1 || columns[0]!.type !== 'boolean') {
-    refuse(query, migrationId, `it returns ${columns.map((c) => `${c.name} ${c.type}`).join(', ') || 'no column'}, not one boolean column`);
+    refuse(
+      query,
+      migrationId,
+      `it returns ${columns.map((c) => `${c.name} ${c.type}`).join(', ') || 'no column'}, not one boolean column`,
+    );
   }
 }
 
@@ -66,7 +82,11 @@ export class ThrottleQuery {
   private session: Session | null = null;
   private readonly text: string;
 
-  constructor(private readonly knex: Knex, private readonly query: string, private readonly migrationId: string) {
+  constructor(
+    private readonly knex: Knex,
+    private readonly query: string,
+    private readonly migrationId: string,
+  ) {
     this.text = throttleStatement(query, migrationId);
   }
 

@@ -83,12 +83,14 @@ export class Throttler {
   }
 
   private check(): Promise<ThrottleCheck> {
-    this.inFlight ??= this.query().then((c) => {
-      this.record(c);
-      return c;
-    }).finally(() => {
-      this.inFlight = null;
-    });
+    this.inFlight ??= this.query()
+      .then((c) => {
+        this.record(c);
+        return c;
+      })
+      .finally(() => {
+        this.inFlight = null;
+      });
     return this.inFlight;
   }
 
@@ -101,7 +103,10 @@ export class Throttler {
     } else if (!c.throttled && this.throttledSince !== null) {
       const ms = now - this.throttledSince;
       this.throttledSince = null;
-      this.logger.info(`backfill no longer throttled after ${ms} ms`, { migrationId: this.migrationId, throttledMs: ms });
+      this.logger.info(`backfill no longer throttled after ${ms} ms`, {
+        migrationId: this.migrationId,
+        throttledMs: ms,
+      });
       this.onChange(false, null);
     }
   }
@@ -113,18 +118,31 @@ export class Throttler {
       return { throttled: true, reason: 'throttled by the operator' };
     }
     if (maxReplicaLagBytes !== null || maxReplicaLagMs !== null) {
-      const lag = await this.session.one<{ replicas: number; hidden: number; lag_bytes: number | null; lag_ms: number | null; worst: string | null }>(REPLICA_LAG_SQL);
+      const lag = await this.session.one<{
+        replicas: number;
+        hidden: number;
+        lag_bytes: number | null;
+        lag_ms: number | null;
+        worst: string | null;
+      }>(REPLICA_LAG_SQL);
       if (lag && lag.hidden > 0 && !this.warnedHidden) {
         this.warnedHidden = true;
         this.logger.warn('backfill cannot see replica lag: pg_stat_replication hides its columns from this role', {
-          migrationId: this.migrationId, hint: 'GRANT pg_monitor (or pg_read_all_stats) to the role that runs the backfill.',
+          migrationId: this.migrationId,
+          hint: 'GRANT pg_monitor (or pg_read_all_stats) to the role that runs the backfill.',
         });
       }
       if (lag && maxReplicaLagBytes !== null && lag.lag_bytes !== null && lag.lag_bytes > maxReplicaLagBytes) {
-        return { throttled: true, reason: `replica ${lag.worst} is ${Math.round(lag.lag_bytes)} bytes behind (max ${maxReplicaLagBytes})` };
+        return {
+          throttled: true,
+          reason: `replica ${lag.worst} is ${Math.round(lag.lag_bytes)} bytes behind (max ${maxReplicaLagBytes})`,
+        };
       }
       if (lag && maxReplicaLagMs !== null && lag.lag_ms !== null && lag.lag_ms > maxReplicaLagMs) {
-        return { throttled: true, reason: `replica ${lag.worst} replays ${Math.round(lag.lag_ms)} ms behind (max ${maxReplicaLagMs})` };
+        return {
+          throttled: true,
+          reason: `replica ${lag.worst} replays ${Math.round(lag.lag_ms)} ms behind (max ${maxReplicaLagMs})`,
+        };
       }
     }
     if (this.throttleQuery !== null) {
@@ -133,7 +151,9 @@ export class Throttler {
         holdBack = await this.throttleQuery.holdBack();
       } catch (error) {
         throw new ValidationError('PF_INVALID_OPTIONS', `The throttle query failed: ${(error as Error).message}.`, {
-          value: query, migrationId: this.migrationId, cause: error,
+          value: query,
+          migrationId: this.migrationId,
+          cause: error,
           hint: `Give one read-only SELECT that returns one row with one boolean column, true meaning "hold back now", within ${THROTTLE_STATEMENT_TIMEOUT_MS} ms.`,
         });
       }

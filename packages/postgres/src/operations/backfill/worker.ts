@@ -18,16 +18,34 @@ class PhaseChanged extends Error {}
 
 type BatchOutcome =
   | { kind: 'phase-changed' }
-  | { kind: 'committed'; scanned: number; updated: number; lastKey: string | null; lastDisplay: unknown[] | null; done: boolean; rowsDone: number; triggersSkipped: boolean };
+  | {
+      kind: 'committed';
+      scanned: number;
+      updated: number;
+      lastKey: string | null;
+      lastDisplay: unknown[] | null;
+      done: boolean;
+      rowsDone: number;
+      triggersSkipped: boolean;
+    };
 
 /**
  * Walks one range by keyset pagination until it reaches its upper key, the run is stopped, or the phase leaves
  * 'backfilling'. Only the current checkpoint (one key) is kept in memory, whatever the table's size.
  */
-export async function walkRange(shared: RunShared, session: Session, range: StoredRange, sizer: AdaptiveBatchSize): Promise<WorkerEnd> {
+export async function walkRange(
+  shared: RunShared,
+  session: Session,
+  range: StoredRange,
+  sizer: AdaptiveBatchSize,
+): Promise<WorkerEnd> {
   const { ctx, batch } = shared;
   const state: RangeState = {
-    checkpointText: range.checkpointText, checkpoint: range.checkpoint, rowsDone: range.rowsDone, batches: range.batches, done: range.done,
+    checkpointText: range.checkpointText,
+    checkpoint: range.checkpoint,
+    rowsDone: range.rowsDone,
+    batches: range.batches,
+    done: range.done,
   };
   // The first batch starts after the checkpoint, or after the range's lower bound when nothing is committed yet.
   let from = range.checkpointText ?? range.lowerText;
@@ -70,7 +88,14 @@ export async function walkRange(shared: RunShared, session: Session, range: Stor
   }
 }
 
-async function runBatchTraced(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, waitedMs: number): Promise<BatchOutcome> {
+async function runBatchTraced(
+  shared: RunShared,
+  session: Session,
+  range: StoredRange,
+  from: string | null,
+  size: number,
+  waitedMs: number,
+): Promise<BatchOutcome> {
   const attributes = {
     [ATTR.migrationId]: shared.migrationId,
     [ATTR.worker]: range.worker,
@@ -81,21 +106,27 @@ async function runBatchTraced(shared: RunShared, session: Session, range: Stored
   };
   try {
     // Active while the batch runs, under the backfill's span.
-    return await withSpan(shared.ctx.tracer, SPAN.backfillBatch, { attributes }, async (span) => {
-      const outcome = await runBatchWithRetries(shared, session, range, from, size, span);
-      if (outcome.kind === 'committed') {
-        span.setAttributes({
-          [ATTR.rows]: outcome.scanned,
-          [BACKFILL_ATTR.rowsUpdated]: outcome.updated,
-          [BACKFILL_ATTR.triggersSkipped]: outcome.triggersSkipped,
-          [ATTR.keyTo]: outcome.lastKey ?? from ?? '',
-          [BACKFILL_ATTR.committed]: true,
-        });
-      } else {
-        span.setAttributes({ [BACKFILL_ATTR.committed]: false, [ATTR.reason]: 'phase is no longer backfilling' });
-      }
-      return outcome;
-    }, { parent: shared.parent });
+    return await withSpan(
+      shared.ctx.tracer,
+      SPAN.backfillBatch,
+      { attributes },
+      async (span) => {
+        const outcome = await runBatchWithRetries(shared, session, range, from, size, span);
+        if (outcome.kind === 'committed') {
+          span.setAttributes({
+            [ATTR.rows]: outcome.scanned,
+            [BACKFILL_ATTR.rowsUpdated]: outcome.updated,
+            [BACKFILL_ATTR.triggersSkipped]: outcome.triggersSkipped,
+            [ATTR.keyTo]: outcome.lastKey ?? from ?? '',
+            [BACKFILL_ATTR.committed]: true,
+          });
+        } else {
+          span.setAttributes({ [BACKFILL_ATTR.committed]: false, [ATTR.reason]: 'phase is no longer backfilling' });
+        }
+        return outcome;
+      },
+      { parent: shared.parent },
+    );
   } catch (error) {
     // The span records the error as thrown; the caller gets it explained.
     throw explainBatchError(error, shared.migrationId, from);
@@ -110,16 +141,25 @@ async function runBatchTraced(shared: RunShared, session: Session, range: Stored
 function explainBatchError(error: unknown, migrationId: string, from: string | null): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !(code.startsWith('22') || code.startsWith('23'))) return error;
-  return new CatalogError('PF_INVALID_EXPRESSION', `The backfill of "${migrationId}" failed on rows after key ${from ?? '(start)'}: ${(error as Error).message}.`, {
-    value: { afterKey: from, sqlstate: code },
-    migrationId,
-    cause: error,
-    hint: 'Fix the expression (or the rows it cannot convert) and run the backfill again: it resumes after the last committed batch.',
-  });
+  return new CatalogError(
+    'PF_INVALID_EXPRESSION',
+    `The backfill of "${migrationId}" failed on rows after key ${from ?? '(start)'}: ${(error as Error).message}.`,
+    {
+      value: { afterKey: from, sqlstate: code },
+      migrationId,
+      cause: error,
+      hint: 'Fix the expression (or the rows it cannot convert) and run the backfill again: it resumes after the last committed batch.',
+    },
+  );
 }
 
 async function runBatchWithRetries(
-  shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, span: Span,
+  shared: RunShared,
+  session: Session,
+  range: StoredRange,
+  from: string | null,
+  size: number,
+  span: Span,
 ): Promise<BatchOutcome> {
   let excluded: string[] | null = null;
   let located = 0;
@@ -147,41 +187,87 @@ async function runBatchWithRetries(
   }
 }
 
-async function runBatch(shared: RunShared, session: Session, range: StoredRange, from: string | null, size: number, excluded: string[] | null): Promise<BatchOutcome> {
+async function runBatch(
+  shared: RunShared,
+  session: Session,
+  range: StoredRange,
+  from: string | null,
+  size: number,
+  excluded: string[] | null,
+): Promise<BatchOutcome> {
   const st = shared.statements;
   const bypass = shared.triggerBypass;
-  return session.transaction(async () => {
-    const phase = bypass
-      ? await session.one<{ phase: string; replication_role: string }>(st.phaseAndBypass, [shared.migrationId, bypass.table, bypass.ownTrigger, bypass.newColumn])
-      : await session.one<{ phase: string }>(st.phase, [shared.migrationId]);
-    if (phase?.phase !== 'backfilling') throw new PhaseChanged();
-    const triggersSkipped = bypass !== null && (phase as { replication_role?: string }).replication_role === 'replica';
-    const probe = from === null
-      ? await session.one<ProbeRow>(st.probeFirst, [range.upperText, size])
-      : await session.one<ProbeRow>(st.probeNext, [from, range.upperText, size]);
-    const scan: ScanRow = probe
-      ? { scanned: size, last_key: probe.last_key, last_key_display: probe.last_key_display, reached_upper: probe.reached_upper }
-      : (from === null
-        ? await session.one<ScanRow>(st.scanFirst, [range.upperText, size])
-        : await session.one<ScanRow>(st.scanNext, [from, range.upperText, size]))!;
-    const skip = excluded === null ? null : `[${excluded.join(',')}]`;
-    const updated = scan.scanned === 0 ? 0
-      : skip !== null ? await session.execute(from === null ? st.updateFirstExcluding : st.updateNextExcluding, from === null ? [scan.last_key, skip] : [from, scan.last_key, skip])
-      : from === null ? await session.execute(st.updateFirst, [scan.last_key])
-      : await session.execute(st.updateNext, [from, scan.last_key]);
-    // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
-    // anything inserted since is dual-written and needs no backfill).
-    const done = scan.scanned < size || scan.reached_upper === true;
-    const counted = await session.query<{ rows_done: string }>(st.commit, [shared.migrationId, range.worker, scan.scanned, scan.last_key, done]);
-    if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
-    return {
-      kind: 'committed' as const, scanned: scan.scanned, updated, lastKey: scan.last_key, lastDisplay: scan.last_key_display, done,
-      rowsDone: Number(counted[0]!.rows_done), triggersSkipped,
-    };
-  // asyncCommit: the batch's COMMIT does not wait for its WAL to reach disk (one fsync per batch was 5-7% of a
-  // batch's time in the benchmarks). Nothing is at risk: the rows and the checkpoint that counts them commit in
-  // one transaction, so a server crash in the next few hundred milliseconds (wal_writer_delay × 3) loses both
-  // together and the resumed backfill redoes the batch. Any later synchronous commit, the engine's transition
-  // to 'backfilled' or an application write to the same rows, flushes the WAL up to itself, batches included.
-  }, { lockTimeoutMs: shared.lockTimeoutMs, searchPath: shared.searchPath, asyncCommit: true, ...(bypass ? { lockRowExclusive: bypass.table } : {}) });
+  return session.transaction(
+    async () => {
+      const phase = bypass
+        ? await session.one<{ phase: string; replication_role: string }>(st.phaseAndBypass, [
+            shared.migrationId,
+            bypass.table,
+            bypass.ownTrigger,
+            bypass.newColumn,
+          ])
+        : await session.one<{ phase: string }>(st.phase, [shared.migrationId]);
+      if (phase?.phase !== 'backfilling') throw new PhaseChanged();
+      const triggersSkipped =
+        bypass !== null && (phase as { replication_role?: string }).replication_role === 'replica';
+      const probe =
+        from === null
+          ? await session.one<ProbeRow>(st.probeFirst, [range.upperText, size])
+          : await session.one<ProbeRow>(st.probeNext, [from, range.upperText, size]);
+      const scan: ScanRow = probe
+        ? {
+            scanned: size,
+            last_key: probe.last_key,
+            last_key_display: probe.last_key_display,
+            reached_upper: probe.reached_upper,
+          }
+        : (from === null
+            ? await session.one<ScanRow>(st.scanFirst, [range.upperText, size])
+            : await session.one<ScanRow>(st.scanNext, [from, range.upperText, size]))!;
+      const skip = excluded === null ? null : `[${excluded.join(',')}]`;
+      const updated =
+        scan.scanned === 0
+          ? 0
+          : skip !== null
+            ? await session.execute(
+                from === null ? st.updateFirstExcluding : st.updateNextExcluding,
+                from === null ? [scan.last_key, skip] : [from, scan.last_key, skip],
+              )
+            : from === null
+              ? await session.execute(st.updateFirst, [scan.last_key])
+              : await session.execute(st.updateNext, [from, scan.last_key]);
+      // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
+      // anything inserted since is dual-written and needs no backfill).
+      const done = scan.scanned < size || scan.reached_upper === true;
+      const counted = await session.query<{ rows_done: string }>(st.commit, [
+        shared.migrationId,
+        range.worker,
+        scan.scanned,
+        scan.last_key,
+        done,
+      ]);
+      if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
+      return {
+        kind: 'committed' as const,
+        scanned: scan.scanned,
+        updated,
+        lastKey: scan.last_key,
+        lastDisplay: scan.last_key_display,
+        done,
+        rowsDone: Number(counted[0]!.rows_done),
+        triggersSkipped,
+      };
+      // asyncCommit: the batch's COMMIT does not wait for its WAL to reach disk (one fsync per batch was 5-7% of a
+      // batch's time in the benchmarks). Nothing is at risk: the rows and the checkpoint that counts them commit in
+      // one transaction, so a server crash in the next few hundred milliseconds (wal_writer_delay × 3) loses both
+      // together and the resumed backfill redoes the batch. Any later synchronous commit, the engine's transition
+      // to 'backfilled' or an application write to the same rows, flushes the WAL up to itself, batches included.
+    },
+    {
+      lockTimeoutMs: shared.lockTimeoutMs,
+      searchPath: shared.searchPath,
+      asyncCommit: true,
+      ...(bypass ? { lockRowExclusive: bypass.table } : {}),
+    },
+  );
 }

@@ -13,19 +13,33 @@ const NAME = 'add-check';
  * which lets reads and writes continue. One `ADD CONSTRAINT … CHECK` would hold ACCESS EXCLUSIVE for the scan.
  */
 export function addCheckStatement(r: ResolvedMigration, check: CheckSpec): PlannedStatement {
-  return onTable(r, NAME, 'ACCESS EXCLUSIVE',
+  return onTable(
+    r,
+    NAME,
+    'ACCESS EXCLUSIVE',
     `ALTER TABLE ${tableSql(r)} ADD CONSTRAINT ${quoteIdent(check.name)} CHECK ${embed(check.expression)} NOT VALID`,
-    `add check "${check.name}" NOT VALID (catalog only; enforced for new writes at once)`);
+    `add check "${check.name}" NOT VALID (catalog only; enforced for new writes at once)`,
+  );
 }
 
 export function validateCheckStatement(r: ResolvedMigration, name: string, step = NAME): PlannedStatement {
-  return onTable(r, step, 'SHARE UPDATE EXCLUSIVE', `ALTER TABLE ${tableSql(r)} VALIDATE CONSTRAINT ${quoteIdent(name)}`,
-    `validate "${name}" over existing rows (scans the table; reads and writes continue)`);
+  return onTable(
+    r,
+    step,
+    'SHARE UPDATE EXCLUSIVE',
+    `ALTER TABLE ${tableSql(r)} VALIDATE CONSTRAINT ${quoteIdent(name)}`,
+    `validate "${name}" over existing rows (scans the table; reads and writes continue)`,
+  );
 }
 
 export function dropCheckStatement(r: ResolvedMigration, name: string, step = NAME): PlannedStatement {
-  return onTable(r, step, 'ACCESS EXCLUSIVE', `ALTER TABLE ${tableSql(r)} DROP CONSTRAINT IF EXISTS ${quoteIdent(name)}`,
-    `drop constraint "${name}" (catalog only)`);
+  return onTable(
+    r,
+    step,
+    'ACCESS EXCLUSIVE',
+    `ALTER TABLE ${tableSql(r)} DROP CONSTRAINT IF EXISTS ${quoteIdent(name)}`,
+    `drop constraint "${name}" (catalog only)`,
+  );
 }
 
 export const addCheck: Step = {
@@ -44,7 +58,9 @@ export const addCheck: Step = {
     const s = await readConstraint(ctx.knex, r.schema, r.table, check.name);
     if (s.kind === 'foreign') {
       throw new ConflictError('PF_MIGRATION_CONFLICT', `Cannot add the check of "${r.migration.id}": ${s.detail}.`, {
-        value: check.name, migrationId: r.migration.id, hint: 'Name the check explicitly (newColumn.check.name) with a name not used on the table.',
+        value: check.name,
+        migrationId: r.migration.id,
+        hint: 'Name the check explicitly (newColumn.check.name) with a name not used on the table.',
       });
     }
     if (s.kind === 'check' && s.validated) return;
@@ -54,6 +70,7 @@ export const addCheck: Step = {
   async rollback(ctx, r, opts) {
     const check = r.migration.newColumn.check;
     if (!check) return;
-    if ((await readConstraint(ctx.knex, r.schema, r.table, check.name)).kind === 'check') await run(ctx, r, dropCheckStatement(r, check.name), opts);
+    if ((await readConstraint(ctx.knex, r.schema, r.table, check.name)).kind === 'check')
+      await run(ctx, r, dropCheckStatement(r, check.name), opts);
   },
 };

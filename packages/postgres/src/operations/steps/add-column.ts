@@ -16,9 +16,13 @@ const NAME = 'add-column';
 export function addColumnStatement(r: ResolvedMigration): PlannedStatement {
   const col = r.migration.newColumn.name;
   const def = r.newColumnDefaultSql === null ? '' : ` DEFAULT ${r.newColumnDefaultSql}`;
-  return onTable(r, NAME, 'ACCESS EXCLUSIVE',
+  return onTable(
+    r,
+    NAME,
+    'ACCESS EXCLUSIVE',
     `ALTER TABLE ${tableSql(r)} ADD COLUMN IF NOT EXISTS ${quoteIdent(col)} ${r.newColumnType}${def}`,
-    `add nullable column "${col}" ${r.newColumnType}${def ? ' with a constant default (catalog only, no rewrite)' : ''}`);
+    `add nullable column "${col}" ${r.newColumnType}${def ? ' with a constant default (catalog only, no rewrite)' : ''}`,
+  );
 }
 
 export const addColumn: Step = {
@@ -30,10 +34,15 @@ export const addColumn: Step = {
     if (live) {
       // Already there (a previous run, or made by hand): checking first means a re-run takes no lock at all.
       if (live.type === r.newColumnType) return;
-      throw new CatalogError('PF_COLUMN_TYPE_CONFLICT', `Column "${r.migration.newColumn.name}" exists as ${live.type}, not ${r.newColumnType}.`, {
-        value: { existing: live.type, declared: r.newColumnType }, migrationId: r.migration.id,
-        hint: 'Something changed the column since the plan: inspect it, then pick another name or declare its type.',
-      });
+      throw new CatalogError(
+        'PF_COLUMN_TYPE_CONFLICT',
+        `Column "${r.migration.newColumn.name}" exists as ${live.type}, not ${r.newColumnType}.`,
+        {
+          value: { existing: live.type, declared: r.newColumnType },
+          migrationId: r.migration.id,
+          hint: 'Something changed the column since the plan: inspect it, then pick another name or declare its type.',
+        },
+      );
     }
     await run(ctx, r, addColumnStatement(r), opts);
   },

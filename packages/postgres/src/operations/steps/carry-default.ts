@@ -22,9 +22,13 @@ export function carriedDefault(r: ResolvedMigration): string | null {
 
 export function carryDefaultStatement(r: ResolvedMigration, literal: string): PlannedStatement {
   const col = r.migration.newColumn.name;
-  return onTable(r, NAME, 'ACCESS EXCLUSIVE',
+  return onTable(
+    r,
+    NAME,
+    'ACCESS EXCLUSIVE',
     `${dropTriggerStatement(r).sql};\nALTER TABLE ${tableSql(r)} ALTER COLUMN ${quoteIdent(col)} SET DEFAULT ${literal}`,
-    `drop the sync trigger and give "${col}" the old column's default carried over (${r.oldColumnDefault?.sql} → ${literal}), in one transaction (catalog only)`);
+    `drop the sync trigger and give "${col}" the old column's default carried over (${r.oldColumnDefault?.sql} → ${literal}), in one transaction (catalog only)`,
+  );
 }
 
 /**
@@ -32,7 +36,10 @@ export function carryDefaultStatement(r: ResolvedMigration, literal: string): Pl
  * the expression cannot map), the new column has none of its own, and an INSERT that leaves the column out would
  * fail (NOT NULL) or lose its value (the old column dropped). Null when contract may go ahead.
  */
-export function defaultCarryRefusal(r: ResolvedMigration, dropOldColumn: boolean): { reason: string; hint: string } | null {
+export function defaultCarryRefusal(
+  r: ResolvedMigration,
+  dropOldColumn: boolean,
+): { reason: string; hint: string } | null {
   const m = r.migration;
   const old = r.oldColumnDefault;
   if (m.intent === 'derive' || old == null || old.carriedSql !== null || m.newColumn.default !== undefined) return null;
@@ -42,8 +49,9 @@ export function defaultCarryRefusal(r: ResolvedMigration, dropOldColumn: boolean
     : `an INSERT that leaves the column out would fail on "${m.newColumn.name}" NOT NULL`;
   return {
     reason: `"${m.oldColumn}" has DEFAULT ${old.sql}, which cannot be carried over to "${m.newColumn.name}" (${old.notCarriedBecause}): ${effect}`,
-    hint: `Declare newColumn.default for "${m.newColumn.name}" (a constant), or set a default on it by hand (ALTER TABLE … ALTER COLUMN ${quoteIdent(m.newColumn.name)} SET DEFAULT …)`
-      + `${m.newColumn.nullable ? ', or contract without dropping the old column' : ''}.`,
+    hint:
+      `Declare newColumn.default for "${m.newColumn.name}" (a constant), or set a default on it by hand (ALTER TABLE … ALTER COLUMN ${quoteIdent(m.newColumn.name)} SET DEFAULT …)` +
+      `${m.newColumn.nullable ? ', or contract without dropping the old column' : ''}.`,
   };
 }
 
@@ -57,11 +65,13 @@ export const carryDefault: Step = {
   async apply(ctx, r, opts) {
     const literal = carriedDefault(r);
     if (literal === null) return;
-    const live = (await ctx.knex.raw(
-      `SELECT 1 FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+    const live = (
+      await ctx.knex.raw(
+        `SELECT 1 FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
         WHERE d.adrelid = ?::regclass AND a.attname = ?`,
-      [tableSql(r), r.migration.newColumn.name],
-    )).rows as unknown[];
+        [tableSql(r), r.migration.newColumn.name],
+      )
+    ).rows as unknown[];
     // A default set already (a previous run, or by hand) stays: the user's choice wins.
     if (live.length > 0) return;
     await run(ctx, r, carryDefaultStatement(r, literal), opts);

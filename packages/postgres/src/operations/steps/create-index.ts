@@ -17,14 +17,25 @@ const NAME = 'create-index';
  */
 export function createIndexStatement(r: ResolvedMigration, index: IndexSpec): PlannedStatement {
   const col = r.migration.newColumn.name;
-  return onTable(r, NAME, 'SHARE UPDATE EXCLUSIVE',
+  return onTable(
+    r,
+    NAME,
+    'SHARE UPDATE EXCLUSIVE',
     `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(index.name)} ON ${tableSql(r)} (${quoteIdent(col)})`,
-    `build ${index.unique ? 'unique ' : ''}index "${index.name}" on "${col}" without blocking reads or writes`, false);
+    `build ${index.unique ? 'unique ' : ''}index "${index.name}" on "${col}" without blocking reads or writes`,
+    false,
+  );
 }
 
 export function dropIndexStatement(r: ResolvedMigration, index: IndexSpec, why = 'drop'): PlannedStatement {
-  return onTable(r, NAME, 'SHARE UPDATE EXCLUSIVE', `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(r.schema, index.name)}`,
-    `${why} index "${index.name}" without blocking reads or writes`, false);
+  return onTable(
+    r,
+    NAME,
+    'SHARE UPDATE EXCLUSIVE',
+    `DROP INDEX CONCURRENTLY IF EXISTS ${qualify(r.schema, index.name)}`,
+    `${why} index "${index.name}" without blocking reads or writes`,
+    false,
+  );
 }
 
 function indexOf(r: ResolvedMigration): IndexSpec | null {
@@ -39,7 +50,9 @@ export const createIndex: Step = {
   name: NAME,
   plan(r) {
     const index = indexOf(r);
-    return index ? [dropIndexStatement(r, index, 'if a failed build left it INVALID, drop'), createIndexStatement(r, index)] : [];
+    return index
+      ? [dropIndexStatement(r, index, 'if a failed build left it INVALID, drop'), createIndexStatement(r, index)]
+      : [];
   },
   planRollback(r) {
     const index = indexOf(r);
@@ -53,15 +66,25 @@ export const createIndex: Step = {
       const s = await state(ctx, r, index);
       if (s.kind === 'ours' && s.valid) return;
       if (s.kind === 'foreign') {
-        throw new ConflictError('PF_MIGRATION_CONFLICT', `Cannot build the index of "${r.migration.id}": ${s.detail}.`, {
-          value: index.name, migrationId: r.migration.id, hint: 'Name the index explicitly (newColumn.index.name) with a name not used in the schema.',
-        });
+        throw new ConflictError(
+          'PF_MIGRATION_CONFLICT',
+          `Cannot build the index of "${r.migration.id}": ${s.detail}.`,
+          {
+            value: index.name,
+            migrationId: r.migration.id,
+            hint: 'Name the index explicitly (newColumn.index.name) with a name not used in the schema.',
+          },
+        );
       }
       if (round > rounds) {
-        throw new DdlFailedError(`Index "${index.name}" of "${r.migration.id}" is still invalid after ${rounds} build(s).`, {
-          value: index.name, migrationId: r.migration.id,
-          hint: 'Each concurrent build was interrupted (usually waiting for long transactions): let them finish, then run expand again.',
-        });
+        throw new DdlFailedError(
+          `Index "${index.name}" of "${r.migration.id}" is still invalid after ${rounds} build(s).`,
+          {
+            value: index.name,
+            migrationId: r.migration.id,
+            hint: 'Each concurrent build was interrupted (usually waiting for long transactions): let them finish, then run expand again.',
+          },
+        );
       }
       if (s.kind === 'ours') await run(ctx, r, dropIndexStatement(r, index, 'drop the INVALID'), opts);
       // A build interrupted after its first lock leaves an invalid index and the retry inside runDdl then finds

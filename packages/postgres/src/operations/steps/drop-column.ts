@@ -14,8 +14,13 @@ import { syncTrigger, syncTriggerPresent } from './sync-trigger.js';
  */
 export function dropColumnStatement(r: ResolvedMigration, which: 'new' | 'old'): PlannedStatement {
   const col = columnOf(r, which);
-  return onTable(r, `drop-${which}-column`, 'ACCESS EXCLUSIVE', `ALTER TABLE ${tableSql(r)} DROP COLUMN IF EXISTS ${quoteIdent(col)}`,
-    `drop the ${which} column "${col}" (catalog only, no rewrite; its indexes and constraints go with it)`);
+  return onTable(
+    r,
+    `drop-${which}-column`,
+    'ACCESS EXCLUSIVE',
+    `ALTER TABLE ${tableSql(r)} DROP COLUMN IF EXISTS ${quoteIdent(col)}`,
+    `drop the ${which} column "${col}" (catalog only, no rewrite; its indexes and constraints go with it)`,
+  );
 }
 
 function columnOf(r: ResolvedMigration, which: 'new' | 'old'): string {
@@ -33,7 +38,8 @@ function dropColumn(which: 'new' | 'old'): Step {
       if (which === 'old' && r.oldColumn === null) return;
       // The old column's drop is recorded with its type in the DROP's own transaction: services started later
       // resolve the migration without it (see store/dropped-column.ts). Gone already (by hand): recorded alone.
-      const record = which === 'old' ? recordOldColumnDrop(ctx.stateSchema, r.migration.id, r.oldColumn!.type) : undefined;
+      const record =
+        which === 'old' ? recordOldColumnDrop(ctx.stateSchema, r.migration.id, r.oldColumn!.type) : undefined;
       if (!(await readColumn(ctx.knex, r.schema, r.table, columnOf(r, which)))) {
         if (which === 'old') await markOldColumnDropped(ctx.knex, ctx.stateSchema, r.migration.id, r.oldColumn!.type);
         return;
@@ -44,12 +50,24 @@ function dropColumn(which: 'new' | 'old'): Step {
         await run(ctx, r, dropColumnStatement(r, which), opts);
         return;
       }
-      await runDdl(ctx, dropColumnStatement(r, which), { migrationId: r.migration.id, ddl: opts?.ddl ?? r.migration.ddl, signal: opts?.signal, record });
+      await runDdl(ctx, dropColumnStatement(r, which), {
+        migrationId: r.migration.id,
+        ddl: opts?.ddl ?? r.migration.ddl,
+        signal: opts?.signal,
+        record,
+      });
     },
     async rollback(_ctx, r) {
       throw new GuardRefusedError(`The ${which} column of "${r.migration.id}" was dropped; its data is gone.`, {
-        code: 'PF_IRREVERSIBLE', action: 'rollback', from: which === 'new' ? 'rolled-back' : 'contracted', value: columnOf(r, which), migrationId: r.migration.id,
-        hint: which === 'new' ? 'Run expand again to add the new column back (the backfill then refills it).' : 'Restore the old column from a backup if it is needed.',
+        code: 'PF_IRREVERSIBLE',
+        action: 'rollback',
+        from: which === 'new' ? 'rolled-back' : 'contracted',
+        value: columnOf(r, which),
+        migrationId: r.migration.id,
+        hint:
+          which === 'new'
+            ? 'Run expand again to add the new column back (the backfill then refills it).'
+            : 'Restore the old column from a backup if it is needed.',
       });
     },
   };

@@ -13,7 +13,8 @@ const NAME = 'drop-not-null';
 export const dropNotNull: Step = {
   name: NAME,
   plan: (r) => (r.oldColumn?.notNull ? [dropNotNullStatement(r, r.oldColumn.name, NAME)] : []),
-  planRollback: (r) => (r.oldColumn === null ? [] : setNotNullStatements(r, r.oldColumn.name, notNullHelperName(r, 'old'), NAME)),
+  planRollback: (r) =>
+    r.oldColumn === null ? [] : setNotNullStatements(r, r.oldColumn.name, notNullHelperName(r, 'old'), NAME),
   async apply(ctx, r, opts) {
     const old = r.migration.oldColumn;
     if (old === null) return;

@@ -17,7 +17,11 @@ import { syncTrigger, syncTriggerApplies } from './sync-trigger.js';
 
 /** Expand: the column first, then the index and the check on it. */
 export function expandSteps(r: ResolvedMigration): Step[] {
-  return [addColumn, ...(r.migration.newColumn.index ? [createIndex] : []), ...(r.migration.newColumn.check ? [addCheck] : [])];
+  return [
+    addColumn,
+    ...(r.migration.newColumn.index ? [createIndex] : []),
+    ...(r.migration.newColumn.check ? [addCheck] : []),
+  ];
 }
 
 /** Dual-write: the sync trigger, when the migration uses it and has an expression to sync with. */
@@ -82,7 +86,12 @@ export function inverse(step: Step): Step {
 /** Removal of the trigger and its function, as a step of its own (contract and rollback). */
 export const syncTriggerRemoval: Step = inverse(syncTrigger);
 
-export async function applySteps(ctx: ExecutorContext, r: ResolvedMigration, steps: readonly Step[], opts?: StepOptions): Promise<void> {
+export async function applySteps(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  steps: readonly Step[],
+  opts?: StepOptions,
+): Promise<void> {
   for (const step of steps) await step.apply(ctx, r, opts);
 }
 
@@ -104,11 +113,21 @@ export function applyContractBefore(ctx: ExecutorContext, r: ResolvedMigration, 
   return applySteps(ctx, r, contractStepsBefore(r), { signal });
 }
 
-export function applyContractAfter(ctx: ExecutorContext, r: ResolvedMigration, options: { dropOldColumn: boolean; signal?: AbortSignal }): Promise<void> {
-  return applySteps(ctx, r, contractStepsAfter(r, { dropOldColumn: options.dropOldColumn }), { signal: options.signal });
+export function applyContractAfter(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  options: { dropOldColumn: boolean; signal?: AbortSignal },
+): Promise<void> {
+  return applySteps(ctx, r, contractStepsAfter(r, { dropOldColumn: options.dropOldColumn }), {
+    signal: options.signal,
+  });
 }
 
 /** Rollback's schema change: the trigger, the index and check, and the new column when this migration made it. */
-export function applyRollback(ctx: ExecutorContext, r: ResolvedMigration, options: { dropNewColumn: boolean; signal?: AbortSignal }): Promise<void> {
+export function applyRollback(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  options: { dropNewColumn: boolean; signal?: AbortSignal },
+): Promise<void> {
   return applySteps(ctx, r, rollbackSteps(r, { dropNewColumn: options.dropNewColumn }), { signal: options.signal });
 }

@@ -34,14 +34,30 @@ export function tableSql(r: ResolvedMigration): string {
 }
 
 /** A statement on the migration's table, with its worst-case lock wait computed from the migration's settings. */
-export function onTable(r: ResolvedMigration, step: string, lock: LockMode, sql: string, description: string, transactional = true): PlannedStatement {
+export function onTable(
+  r: ResolvedMigration,
+  step: string,
+  lock: LockMode,
+  sql: string,
+  description: string,
+  transactional = true,
+): PlannedStatement {
   return {
-    step, sql, lock, transactional, description,
+    step,
+    sql,
+    lock,
+    transactional,
+    description,
     maxLockWaitMs: maxLockWait(lock, r.migration.ddl),
     ...(lock === 'NONE' ? {} : { table: { schema: r.schema, name: r.table } }),
   };
 }
 
-export function run(ctx: ExecutorContext, r: ResolvedMigration, stmt: PlannedStatement, opts: StepOptions = {}): Promise<DdlOutcome> {
+export function run(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+  stmt: PlannedStatement,
+  opts: StepOptions = {},
+): Promise<DdlOutcome> {
   return runDdl(ctx, stmt, { migrationId: r.migration.id, ddl: opts.ddl ?? r.migration.ddl, signal: opts.signal });
 }

@@ -41,7 +41,10 @@ export function syncTriggerName(r: ResolvedMigration): string {
 
 /** Whether this migration needs a trigger at all: one of the two directions must be computable. */
 export function syncTriggerApplies(r: ResolvedMigration): boolean {
-  return r.migration.sync.trigger && (r.migration.backfill !== null || (r.migration.reverse !== null && r.oldColumn !== null));
+  return (
+    r.migration.sync.trigger &&
+    (r.migration.backfill !== null || (r.migration.reverse !== null && r.oldColumn !== null))
+  );
 }
 
 /** Names a variable may not take: it would hide the trigger's own NEW, OLD, FOUND or TG_* inside the block. */
@@ -56,7 +59,10 @@ const PLPGSQL_SPECIAL = /^(new|old|found|tg_[a-z_]*)$/;
  * as a query over the row instead, `(SELECT <expr> FROM (SELECT NEW.*) AS pf_row)`, where the function's
  * `#variable_conflict use_column` makes such a name mean the column.
  */
-function evaluator(r: ResolvedMigration): { value: (expression: string, type: string) => string; scope: (inputs: readonly string[], body: string[]) => string[] } {
+function evaluator(r: ResolvedMigration): {
+  value: (expression: string, type: string) => string;
+  scope: (inputs: readonly string[], body: string[]) => string[];
+} {
   const inputs = [...r.backfillInputs, ...r.reverseInputs];
   if (inputs.some((c) => PLPGSQL_SPECIAL.test(c))) {
     return {
@@ -67,13 +73,16 @@ function evaluator(r: ResolvedMigration): { value: (expression: string, type: st
   const typeOf = (c: string) => (c === r.migration.newColumn.name ? r.newColumnType : r.columns.get(c)!.type);
   return {
     value: (expression, type) => expressionValue(expression, type),
-    scope: (names, body) => (names.length === 0 ? body : [
-      'DECLARE',
-      ...[...new Set(names)].map((c) => `  ${quoteIdent(c)} ${typeOf(c)} := NEW.${quoteIdent(c)};`),
-      'BEGIN',
-      ...body.map((l) => `  ${l}`),
-      'END;',
-    ]),
+    scope: (names, body) =>
+      names.length === 0
+        ? body
+        : [
+            'DECLARE',
+            ...[...new Set(names)].map((c) => `  ${quoteIdent(c)} ${typeOf(c)} := NEW.${quoteIdent(c)};`),
+            'BEGIN',
+            ...body.map((l) => `  ${l}`),
+            'END;',
+          ],
   };
 }
 
@@ -99,7 +108,11 @@ function guarded(assign: string[], onError: string[], record: string, enabled = 
  * The trigger function's body. `guarded: false` leaves out the exception blocks (a failing derivation fails the
  * writer's statement, as before): it exists only so the benchmark can measure what the blocks cost.
  */
-export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, options: { guarded?: boolean } = {}): string {
+export function syncFunctionBody(
+  r: ResolvedMigration,
+  stateSchema: string,
+  options: { guarded?: boolean } = {},
+): string {
   const safe = options.guarded ?? true;
   const m = r.migration;
   const { value, scope } = evaluator(r);
@@ -110,23 +123,39 @@ export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, opti
   const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${quoteIdent(c.name)}`).join(', ')})`;
   // Recording can fail too (a role without USAGE on the state schema): that must not fail the write either. The
   // row is still found: its new column is NULL, which verify compares against the expression and records.
-  const record = (what: 'backfill' | 'reverse') => ['BEGIN',
-    `  PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, `
-    + `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`,
-    'EXCEPTION WHEN others THEN',
-    `  RAISE WARNING 'phaseflag: could not record a row of ${m.id.replace(/'/g, "''")} the expression cannot derive: %', SQLERRM;`,
-    'END;'].join('\n');
+  const record = (what: 'backfill' | 'reverse') =>
+    [
+      'BEGIN',
+      `  PERFORM ${qualify(stateSchema, RECORD_UNDERIVABLE_FUNCTION)}(${literal(m.id)}, ${key}, ` +
+        `${oldCol === null ? 'NULL' : `NEW.${oldCol}::text`}, ${what === 'reverse' ? `'reverse of ' || coalesce(NEW.${newCol}::text, 'NULL') || ': ' || ` : ''}SQLERRM, SQLSTATE, 'trigger');`,
+      'EXCEPTION WHEN others THEN',
+      `  RAISE WARNING 'phaseflag: could not record a row of ${m.id.replace(/'/g, "''")} the expression cannot derive: %', SQLERRM;`,
+      'END;',
+    ].join('\n');
   // On INSERT the column default has already been applied: a value equal to it counts as not given.
   const unset = `NEW.${newCol} IS NULL${r.newColumnDefaultSql === null ? '' : ` OR NEW.${newCol} IS NOT DISTINCT FROM ${r.newColumnDefaultSql}`}`;
-  const fillNew = backfill ? guarded(scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]), [`NEW.${newCol} := NULL;`], record('backfill'), safe) : [];
+  const fillNew = backfill
+    ? guarded(
+        scope(r.backfillInputs, [`NEW.${newCol} := ${backfill};`]),
+        [`NEW.${newCol} := NULL;`],
+        record('backfill'),
+        safe,
+      )
+    : [];
   // A value the reverse cannot map leaves the old column as the writer left it (the old value on UPDATE, NULL on
   // INSERT): setting it NULL would fail a NOT NULL old column, i.e. the write. The row is recorded; verify sees
   // that the columns disagree.
-  const fillOld = reverse ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse'), safe) : [];
+  const fillOld = reverse
+    ? guarded(scope(r.reverseInputs, [`NEW.${oldCol} := ${reverse};`]), [], record('reverse'), safe)
+    : [];
 
   const insert: string[] = [];
   if (backfill) insert.push(`IF ${unset} THEN`, ...indent(fillNew));
-  if (reverse) insert.push(`${backfill ? 'ELSIF' : 'IF'} NEW.${oldCol} IS NULL AND NEW.${newCol} IS NOT NULL THEN`, ...indent(fillOld));
+  if (reverse)
+    insert.push(
+      `${backfill ? 'ELSIF' : 'IF'} NEW.${oldCol} IS NULL AND NEW.${newCol} IS NOT NULL THEN`,
+      ...indent(fillOld),
+    );
   if (insert.length > 0) insert.push('END IF;');
 
   const update: string[] = [`IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`];
@@ -135,10 +164,27 @@ export function syncFunctionBody(r: ResolvedMigration, stateSchema: string, opti
     // a lossy reverse would rewrite the old column's value. An old value the backfill cannot derive does not
     // agree with anything: the writer's new value is reversed.
     const unchangedOld = `NEW.${oldCol} IS NOT DISTINCT FROM OLD.${oldCol}`;
-    update.push(...indent(backfill
-      ? [`IF ${unchangedOld} THEN`, ...indent(guarded(scope([...r.backfillInputs, ...r.reverseInputs],
-        [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;']), [], fillOld.join('\n'), safe)), 'END IF;']
-      : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;']));
+    update.push(
+      ...indent(
+        backfill
+          ? [
+              `IF ${unchangedOld} THEN`,
+              ...indent(
+                guarded(
+                  scope(
+                    [...r.backfillInputs, ...r.reverseInputs],
+                    [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;'],
+                  ),
+                  [],
+                  fillOld.join('\n'),
+                  safe,
+                ),
+              ),
+              'END IF;',
+            ]
+          : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;'],
+      ),
+    );
   } else {
     update.push('  NULL; -- the writer set the new column: trusted');
   }
@@ -188,40 +234,61 @@ export function createFunctionStatement(r: ResolvedMigration, ctx: PlanContext):
   const tag = dollarTag(body, 'pf_sync');
   const pinned = pinnedSearchPath(r);
   return {
-    step: NAME, lock: 'NONE', maxLockWaitMs: 0, transactional: true,
-    sql: `CREATE OR REPLACE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}() RETURNS trigger LANGUAGE plpgsql\n`
-      + `${pinned === null ? '' : `SET search_path TO ${pinned}\n`}AS ${tag}${body}${tag}`,
+    step: NAME,
+    lock: 'NONE',
+    maxLockWaitMs: 0,
+    transactional: true,
+    sql:
+      `CREATE OR REPLACE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}() RETURNS trigger LANGUAGE plpgsql\n` +
+      `${pinned === null ? '' : `SET search_path TO ${pinned}\n`}AS ${tag}${body}${tag}`,
     description: `create or replace sync function "${syncFunctionName(r)}" in "${ctx.stateSchema}" (no table lock)`,
   };
 }
 
 export function createTriggerStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
   const trigger = quoteIdent(syncTriggerName(r));
-  return onTable(r, NAME, 'ACCESS EXCLUSIVE',
-    `DROP TRIGGER IF EXISTS ${trigger} ON ${tableSql(r)};\n`
-      + `CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON ${tableSql(r)} FOR EACH ROW EXECUTE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
-    `(re)create BEFORE INSERT OR UPDATE trigger "${syncTriggerName(r)}" in one transaction (catalog only)`);
+  return onTable(
+    r,
+    NAME,
+    'ACCESS EXCLUSIVE',
+    `DROP TRIGGER IF EXISTS ${trigger} ON ${tableSql(r)};\n` +
+      `CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON ${tableSql(r)} FOR EACH ROW EXECUTE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
+    `(re)create BEFORE INSERT OR UPDATE trigger "${syncTriggerName(r)}" in one transaction (catalog only)`,
+  );
 }
 
 export function dropTriggerStatement(r: ResolvedMigration): PlannedStatement {
-  return onTable(r, NAME, 'ACCESS EXCLUSIVE', `DROP TRIGGER IF EXISTS ${quoteIdent(syncTriggerName(r))} ON ${tableSql(r)}`,
-    `drop sync trigger "${syncTriggerName(r)}" (catalog only)`);
+  return onTable(
+    r,
+    NAME,
+    'ACCESS EXCLUSIVE',
+    `DROP TRIGGER IF EXISTS ${quoteIdent(syncTriggerName(r))} ON ${tableSql(r)}`,
+    `drop sync trigger "${syncTriggerName(r)}" (catalog only)`,
+  );
 }
 
 export function dropFunctionStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
   return {
-    step: NAME, lock: 'NONE', maxLockWaitMs: 0, transactional: true,
+    step: NAME,
+    lock: 'NONE',
+    maxLockWaitMs: 0,
+    transactional: true,
     sql: `DROP FUNCTION IF EXISTS ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
     description: `drop sync function "${syncFunctionName(r)}" (no table lock)`,
   };
 }
 
-async function functionSource(ctx: ExecutorContext, r: ResolvedMigration): Promise<{ src: string; config: string[] | null } | null> {
-  const row = (await ctx.knex.raw(
-    `SELECT p.prosrc AS src, p.proconfig AS config FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+async function functionSource(
+  ctx: ExecutorContext,
+  r: ResolvedMigration,
+): Promise<{ src: string; config: string[] | null } | null> {
+  const row = (
+    await ctx.knex.raw(
+      `SELECT p.prosrc AS src, p.proconfig AS config FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = ? AND p.proname = ? AND p.pronargs = 0`,
-    [ctx.stateSchema, syncFunctionName(r)],
-  )).rows[0] as { src: string; config: string[] | null } | undefined;
+      [ctx.stateSchema, syncFunctionName(r)],
+    )
+  ).rows[0] as { src: string; config: string[] | null } | undefined;
   return row ?? null;
 }
 
@@ -238,7 +305,8 @@ export async function syncTriggerInstalled(ctx: ExecutorContext, r: ResolvedMigr
 
 /** The trigger exists at all (enabled or not): it must go before a column it names does. */
 export async function syncTriggerPresent(ctx: ExecutorContext, r: ResolvedMigration): Promise<boolean> {
-  return (await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r))).exists;
+  return (await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r)))
+    .exists;
 }
 
 export const syncTrigger: Step = {

@@ -84,7 +84,8 @@ export async function walkBisecting(walk: BisectWalk, after: string | null, limi
  */
 export function rowAfterSql(r: ResolvedMigration, bounded: boolean): string {
   const key = keySql(r.primaryKey);
-  const old = r.oldColumn === null || r.oldColumnDropped ? 'NULL' : `${TABLE_ALIAS}.${quoteIdent(r.oldColumn.name)}::text`;
+  const old =
+    r.oldColumn === null || r.oldColumnDropped ? 'NULL' : `${TABLE_ALIAS}.${quoteIdent(r.oldColumn.name)}::text`;
   return `SELECT ${key.json}::text AS key_text, ${displayKeySql(key.json)} AS key, ${old} AS old_value
             FROM ${qualifiedTable(r)} AS ${TABLE_ALIAS}
            WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')})
@@ -92,7 +93,11 @@ export function rowAfterSql(r: ResolvedMigration, bounded: boolean): string {
            ORDER BY ${key.list} LIMIT 1`;
 }
 
-export interface RowAfterRow { key_text: string; key: unknown[]; old_value: string | null }
+export interface RowAfterRow {
+  key_text: string;
+  key: unknown[];
+  old_value: string | null;
+}
 
 /** A walk's `rowAfter`: runs the `rowAfterSql` statement on the session, in a transaction of the given kind. */
 export function rowAfterReader(session: Session, sql: string, options: TransactionOptions): BisectWalk['rowAfter'] {

@@ -32,21 +32,41 @@ export interface UnderivableSummary {
 }
 
 /** Records rows phaseflag itself found (one statement); a key already recorded gets the newest error and keeps its first source. */
-export async function recordUnderivable(ctx: ExecutorContext, migrationId: string, rows: readonly FailedRow[], source: UnderivableSource): Promise<void> {
+export async function recordUnderivable(
+  ctx: ExecutorContext,
+  migrationId: string,
+  rows: readonly FailedRow[],
+  source: UnderivableSource,
+): Promise<void> {
   if (rows.length === 0) return;
   await ctx.knex.raw(
     `INSERT INTO ??.underivable (migration_id, key, old_value, error, sqlstate, source)
      SELECT ?, x.key, x.old_value, x.error, x.sqlstate, ? FROM jsonb_to_recordset(?::jsonb) AS x(key jsonb, old_value text, error text, sqlstate text)
      ON CONFLICT (migration_id, key) DO UPDATE SET old_value = EXCLUDED.old_value, error = EXCLUDED.error, sqlstate = EXCLUDED.sqlstate,
        recorded_at = clock_timestamp()`,
-    [ctx.stateSchema, migrationId, source, JSON.stringify(rows.map((r) => ({ key: JSON.parse(r.keyText), old_value: r.oldValue, error: r.error, sqlstate: r.sqlstate })))],
+    [
+      ctx.stateSchema,
+      migrationId,
+      source,
+      JSON.stringify(
+        rows.map((r) => ({ key: JSON.parse(r.keyText), old_value: r.oldValue, error: r.error, sqlstate: r.sqlstate })),
+      ),
+    ],
   );
-  ctx.meter.createCounter(METRIC.underivableRecorded, { unit: '{row}', description: 'Rows phaseflag found that the backfill expression cannot derive' })
+  ctx.meter
+    .createCounter(METRIC.underivableRecorded, {
+      unit: '{row}',
+      description: 'Rows phaseflag found that the backfill expression cannot derive',
+    })
     .add(rows.length, { [ATTR.migrationId]: migrationId, [ATTR.source]: source });
 }
 
 /** The count and the first `limit` rows in key order; sets the underivable gauge to the count. */
-export async function underivableSummary(ctx: ExecutorContext, migrationId: string, limit = 10): Promise<UnderivableSummary> {
+export async function underivableSummary(
+  ctx: ExecutorContext,
+  migrationId: string,
+  limit = 10,
+): Promise<UnderivableSummary> {
   const { rows } = await ctx.knex.raw<{ rows: Record<string, unknown>[] }>(
     `SELECT count(*) OVER ()::int AS total, (count(*) FILTER (WHERE u.source = 'backfill') OVER ())::int AS stopped, ${displayKeySql('u.key')} AS key, u.old_value, u.error, u.sqlstate, u.source, u.recorded_at
        FROM ??.underivable u WHERE u.migration_id = ? ORDER BY u.key LIMIT ?`,
@@ -54,21 +74,32 @@ export async function underivableSummary(ctx: ExecutorContext, migrationId: stri
   );
   const count = rows.length === 0 ? 0 : Number(rows[0]!.total);
   const stoppedBackfill = rows.length === 0 ? 0 : Number(rows[0]!.stopped);
-  ctx.meter.createGauge(METRIC.underivableRows, { unit: '{row}', description: 'Rows recorded as not derivable by the backfill expression; they block verified' })
+  ctx.meter
+    .createGauge(METRIC.underivableRows, {
+      unit: '{row}',
+      description: 'Rows recorded as not derivable by the backfill expression; they block verified',
+    })
     .record(count, { [ATTR.migrationId]: migrationId });
   return {
     count,
     stoppedBackfill,
     rows: rows.slice(0, limit).map((r) => ({
-      key: r.key as unknown[], oldValue: r.old_value as string | null, error: r.error as string, sqlstate: r.sqlstate as string | null,
-      source: r.source as UnderivableSource, recordedAt: r.recorded_at as Date,
+      key: r.key as unknown[],
+      oldValue: r.old_value as string | null,
+      error: r.error as string,
+      sqlstate: r.sqlstate as string | null,
+      source: r.source as UnderivableSource,
+      recordedAt: r.recorded_at as Date,
     })),
   };
 }
 
 /** Every recorded key (jsonb text) with its first source, in key order. */
 export async function recordedKeys(ctx: ExecutorContext, migrationId: string): Promise<Map<string, UnderivableSource>> {
-  const { rows } = await ctx.knex.raw<{ rows: { key: string; source: UnderivableSource }[] }>('SELECT key::text AS key, source FROM ??.underivable WHERE migration_id = ? ORDER BY key', [ctx.stateSchema, migrationId]);
+  const { rows } = await ctx.knex.raw<{ rows: { key: string; source: UnderivableSource }[] }>(
+    'SELECT key::text AS key, source FROM ??.underivable WHERE migration_id = ? ORDER BY key',
+    [ctx.stateSchema, migrationId],
+  );
   return new Map(rows.map((r) => [r.key, r.source]));
 }
 
@@ -93,7 +124,10 @@ export async function clearResolvedUnderivable(ctx: ExecutorContext, r: Resolved
   try {
     for (const k of keys) {
       try {
-        const row = await session.transaction(() => session.one<{ derived: boolean }>(sql, [k]), { readOnly: true, searchPath: r.searchPath });
+        const row = await session.transaction(() => session.one<{ derived: boolean }>(sql, [k]), {
+          readOnly: true,
+          searchPath: r.searchPath,
+        });
         if (row === undefined || row.derived) resolved.push(k);
       } catch (error) {
         if (!isRowLevelError(error)) throw error;
@@ -103,7 +137,11 @@ export async function clearResolvedUnderivable(ctx: ExecutorContext, r: Resolved
     await session.release();
   }
   if (resolved.length > 0) {
-    await ctx.knex.raw('DELETE FROM ??.underivable WHERE migration_id = ? AND key = ANY(?::jsonb[])', [ctx.stateSchema, id, resolved]);
+    await ctx.knex.raw('DELETE FROM ??.underivable WHERE migration_id = ? AND key = ANY(?::jsonb[])', [
+      ctx.stateSchema,
+      id,
+      resolved,
+    ]);
   }
   return resolved.length;
 }
