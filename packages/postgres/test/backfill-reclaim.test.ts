@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SPAN } from '@phaseflag/core';
+import { quoteIdent, SPAN } from '@phaseflag/core';
 import { runBackfill } from '../src/operations/backfill/index.js';
 import { RECLAIM_SPAN } from '../src/operations/backfill/reclaim.js';
 import { syncTriggerName } from '../src/operations/steps/sync-trigger.js';
@@ -155,8 +155,14 @@ describe('backfill: space and triggers', function () {
     const r = await resolveFor(ctx.knex, usersMigration('users-late', 'users_late'));
     await registerMigration(ctx, r);
     let batches = 0;
+    // Before batch 4 the test starts creating the trigger; from batch 5 on, the run holds back (the throttle
+    // query) until the trigger exists, so the trigger lands during the run however slow the machine is.
+    const holdUntilTrigger = `SELECT (SELECT coalesce(sum(rows_done), 0) FROM ${quoteIdent(ctx.stateSchema)}.backfill_ranges
+        WHERE migration_id = 'users-late') >= 4000
+      AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('${r.schema}.users_late') AND tgname = 'late_audit')`;
     const result = await runBackfill(ctx, r, {
       batch: { size: 1000, targetBatchMs: 0 },
+      throttle: { query: holdUntilTrigger, checkIntervalMs: 10 },
       shouldContinue: () => {
         batches++;
         if (batches === 4) void countingTrigger('users_late', 'late_audit');
