@@ -8,20 +8,22 @@ export {
 } from './identifiers.js';
 export {
   defineMigration,
-  migrationSchema,
   objectName,
   type Migration,
-  type MigrationInput,
   type MigrationIntent,
   type NewColumnSpec,
   type IndexSpec,
   type CheckSpec,
   type FlagNames,
+} from './migration.js';
+export {
+  migrationSchema,
+  type MigrationInput,
   type BatchSettings,
   type ThrottleSettings,
   type DdlSettings,
   type ConstantDefault,
-} from './migration.js';
+} from './migration-schema.js';
 export {
   PHASES,
   ACTIONS,

@@ -1,113 +1,20 @@
-import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import { parseQualifiedName, validateIdentifier, type QualifiedName } from './identifiers.js';
+import {
+  migrationSchema,
+  type BatchSettings,
+  type ConstantDefault,
+  type DdlSettings,
+  type MigrationInput,
+  type ThrottleSettings,
+} from './migration-schema.js';
 import { zodIssues } from './zod-issues.js';
 
 /**
- * A migration declares one column change. It is validated here, once, against a schema; the live catalog is
- * checked later, at plan time, by the Postgres executor (types, keys, expressions).
+ * A migration declares one column change. It is validated here, once, against a schema (migration-schema.ts);
+ * the live catalog is checked later, at plan time, by the Postgres executor (types, keys, expressions).
  */
-const constantDefault = z.union([z.string(), z.number().finite(), z.boolean(), z.null()]);
 
-const indexSpec = z.union([
-  z.boolean(),
-  z.strictObject({ name: z.string().optional(), unique: z.boolean().default(false) }),
-]);
-
-const checkSpec = z.union([
-  z.string().min(1),
-  z.strictObject({ name: z.string().optional(), expression: z.string().min(1) }),
-]);
-
-const batchSchema = z.strictObject({
-  /** Rows per batch to start with; adapted towards targetBatchMs when adaptive. */
-  size: z.number().int().min(1).max(1_000_000).default(5000),
-  minSize: z.number().int().min(1).default(100),
-  maxSize: z.number().int().min(1).default(100_000),
-  /** Aim each batch at this duration (pt-online-schema-change's --chunk-time); 0 turns adaptation off. */
-  targetBatchMs: z.number().min(0).max(60_000).default(100),
-  /** Sleep between batches (pgroll's --backfill-batch-delay). */
-  pauseMs: z.number().min(0).max(600_000).default(0),
-  /** Workers over disjoint key ranges. */
-  workers: z.number().int().min(1).max(32).default(1),
-});
-
-const throttleSchema = z.strictObject({
-  /** Hold back while any streaming replica is further behind than this many bytes (gh-ost's --max-lag-millis, in bytes). */
-  maxReplicaLagBytes: z.number().int().min(0).nullable().default(null),
-  /** Hold back while any streaming replica's replay_lag exceeds this (milliseconds). */
-  maxReplicaLagMs: z.number().int().min(0).nullable().default(null),
-  /** A query returning one row with one boolean column; true means "hold back now" (gh-ost's --throttle-query). */
-  query: z.string().min(1).nullable().default(null),
-  /** How long to wait before checking again while throttled. */
-  checkIntervalMs: z.number().int().min(10).max(60_000).default(500),
-});
-
-const ddlSchema = z.strictObject({
-  lockTimeoutMs: z.number().int().min(1).max(600_000).default(2000),
-  /**
-   * lock_timeout for statements whose waiting lock lets application reads and writes through (SHARE UPDATE
-   * EXCLUSIVE and weaker: CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT). A concurrent index build also
-   * waits for every older transaction; a short timeout would throw its work away behind any long report.
-   */
-  nonBlockingLockTimeoutMs: z.number().int().min(1).max(86_400_000).default(60_000),
-  statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(0),
-  maxAttempts: z.number().int().min(1).max(1000).default(30),
-  retryBaseMs: z.number().int().min(0).default(200),
-  retryMaxMs: z.number().int().min(0).default(5000),
-});
-
-const flagsSchema = z.strictObject({
-  dualWrite: z.string().min(1).optional(),
-  backfill: z.string().min(1).optional(),
-  readNew: z.string().min(1).optional(),
-  contract: z.string().min(1).optional(),
-});
-
-export const migrationSchema = z.strictObject({
-  id: z
-    .string()
-    .regex(
-      /^[a-z0-9][a-z0-9._-]{0,62}$/i,
-      'an id is 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit',
-    ),
-  table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })], {
-    error: (issue) =>
-      issue.input === undefined
-        ? 'required: the table to change, "schema.table" or "table" (or { schema, name })'
-        : `expected "schema.table", "table" or { schema, name }, got ${JSON.stringify(issue.input)}`,
-  }),
-  primaryKey: z.union([z.string(), z.array(z.string()).min(1).max(8)]).default('id'),
-  oldColumn: z.string().nullable().default(null),
-  /**
-   * 'replace': the new column takes the old one's place (reads switch to it, contract may drop the old one).
-   * 'derive': the new column lives beside its source for good (the sync trigger keeps it derived after contract,
-   * the source is never dropped). Default: 'replace'.
-   */
-  intent: z.enum(['replace', 'derive']).optional(),
-  newColumn: z.strictObject({
-    name: z.string(),
-    type: z.string().min(1).max(200),
-    nullable: z.boolean().default(true),
-    default: constantDefault.optional(),
-    index: indexSpec.default(false),
-    check: checkSpec.optional(),
-  }),
-  backfill: z.string().min(1).nullable().default(null),
-  reverse: z.string().min(1).nullable().default(null),
-  batch: batchSchema.default(batchSchema.parse({})),
-  throttle: throttleSchema.default(throttleSchema.parse({})),
-  ddl: ddlSchema.default(ddlSchema.parse({})),
-  sync: z.strictObject({ trigger: z.boolean().default(true) }).default({ trigger: true }),
-  flags: flagsSchema.default({}),
-  description: z.string().max(2000).optional(),
-});
-
-export type MigrationInput = z.input<typeof migrationSchema>;
-export type BatchSettings = z.output<typeof batchSchema>;
-export type ThrottleSettings = z.output<typeof throttleSchema>;
-export type DdlSettings = z.output<typeof ddlSchema>;
-export type ConstantDefault = z.output<typeof constantDefault>;
 /** What the new column is to its source: a replacement, or a column derived from it that stays beside it. */
 export type MigrationIntent = 'replace' | 'derive';
 
