@@ -53,15 +53,18 @@ export {
   type RouterStore,
   type StateStore,
 } from './ports.js';
-export { TRACER_NAME, SPAN, ATTR, METRIC } from './telemetry.js';
 export {
-  decideNext,
-  controllerSettingsSchema,
-  parseControllerSettings,
+  TRACER_NAME,
+  SPAN,
+  ATTR,
+  METRIC,
   featureFlagAttributes,
   FEATURE_FLAG_ATTR,
   CONTROLLER_SPAN,
   CONTROLLER_ATTR,
+} from './telemetry.js';
+export {
+  decideNext,
   PHASE_FLAGS,
   type PhaseFlag,
   type PhaseFlagStates,
@@ -69,6 +72,10 @@ export {
   type ControllerAction,
   type ControllerRefusalCode,
   type NextStep,
+} from './next-step.js';
+export {
+  controllerSettingsSchema,
+  parseControllerSettings,
   type ControllerSettings,
   type ControllerSettingsInput,
-} from './next-step.js';
+} from './controller-settings.js';

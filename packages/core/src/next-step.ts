@@ -1,9 +1,6 @@
-import { z } from 'zod';
-import { ValidationError } from './errors.js';
 import type { FlagState } from './flags.js';
 import type { FlagNames } from './migration.js';
 import { decideTransition, type Action, type GuardFacts, type Phase } from './phases.js';
-import { zodIssues } from './zod-issues.js';
 
 /**
  * The controller's decisions, pure: from the phase and the facts (Postgres, the truth), the phase flags (the
@@ -272,72 +269,3 @@ export function decideNext(input: ReconcileInput): NextStep {
     return undefined;
   }
 }
-
-/** The controller's settings that are plain values (the flag source and logger are checked by type). */
-export const controllerSettingsSchema = z.strictObject({
-  /** Identifies this controller in leadership, events and spans. */
-  instanceId: z.string().min(1).max(200).optional(),
-  /** Periodic re-check (followers retry leadership this often too). */
-  intervalMs: z.number().int().min(10).max(3_600_000).default(5000),
-  /** Contract drops the old column too. Off by default: a flag never drops a column by itself. */
-  dropOldColumn: z.boolean().default(false),
-});
-
-export type ControllerSettingsInput = z.input<typeof controllerSettingsSchema>;
-export type ControllerSettings = z.output<typeof controllerSettingsSchema>;
-
-export function parseControllerSettings(input: unknown): ControllerSettings {
-  const parsed = controllerSettingsSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  throw new ValidationError('PF_INVALID_OPTIONS', `Invalid controller options: ${zodIssues(parsed.error)}.`, {
-    value: input,
-    hint: 'See ControllerOptions: intervalMs is an integer ≥ 10, dropOldColumn a boolean, instanceId a non-empty string.',
-  });
-}
-
-/** OpenTelemetry feature-flag semantic-convention attributes for a flag as a whole (no request context). */
-export const FEATURE_FLAG_ATTR = {
-  key: 'feature_flag.key',
-  value: 'feature_flag.result.value',
-  reason: 'feature_flag.result.reason',
-  provider: 'feature_flag.provider.name',
-  contextId: 'feature_flag.context.id',
-  version: 'feature_flag.version',
-  error: 'feature_flag.error.message',
-} as const;
-
-export function featureFlagAttributes(
-  key: string,
-  state: FlagState | undefined,
-  provider: string,
-): Record<string, string | boolean> {
-  const attrs: Record<string, string | boolean> = {
-    [FEATURE_FLAG_ATTR.key]: key,
-    [FEATURE_FLAG_ATTR.provider]: provider,
-  };
-  if (state === undefined) {
-    attrs[FEATURE_FLAG_ATTR.error] = 'flag state unknown (source not ready, unreachable, or no such flag)';
-    return attrs;
-  }
-  attrs[FEATURE_FLAG_ATTR.value] = state.enabled;
-  // The flag as a whole: off in its environment, on for everyone, or on for a share of requests.
-  attrs[FEATURE_FLAG_ATTR.reason] = !state.enabled ? 'disabled' : state.fullyOn ? 'static' : 'split';
-  if (state.version !== undefined) attrs[FEATURE_FLAG_ATTR.version] = state.version;
-  return attrs;
-}
-
-/** Spans the controller adds to the engine's (core's SPAN holds the engine's own). */
-export const CONTROLLER_SPAN = {
-  /** A short span when the controller sees a phase flag change (first sight included); transitions link to it. */
-  flagChange: 'phaseflag.flag.change',
-  /** Open while this controller leads a migration; every transition it makes links to it. */
-  leader: 'phaseflag.controller.leader',
-} as const;
-
-export const CONTROLLER_ATTR = {
-  instanceId: 'phaseflag.controller.instance_id',
-  flagRole: 'phaseflag.flag.role',
-  fullyOn: 'phaseflag.flag.fully_on',
-  refusalCode: 'phaseflag.refusal.code',
-  cause: 'phaseflag.cause',
-} as const;

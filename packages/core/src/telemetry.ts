@@ -1,3 +1,5 @@
+import type { FlagState } from './flags.js';
+
 /** Names shared by every package, so spans and metrics read the same in any trace viewer. */
 export const TRACER_NAME = '@phaseflag';
 
@@ -54,4 +56,51 @@ export const METRIC = {
   underivableRows: 'phaseflag.underivable.rows',
   /** Counter: rows phaseflag's preflight, backfill and verify recorded as not derivable (by source). */
   underivableRecorded: 'phaseflag.underivable.recorded',
+} as const;
+
+/** OpenTelemetry feature-flag semantic-convention attributes for a flag as a whole (no request context). */
+export const FEATURE_FLAG_ATTR = {
+  key: 'feature_flag.key',
+  value: 'feature_flag.result.value',
+  reason: 'feature_flag.result.reason',
+  provider: 'feature_flag.provider.name',
+  contextId: 'feature_flag.context.id',
+  version: 'feature_flag.version',
+  error: 'feature_flag.error.message',
+} as const;
+
+export function featureFlagAttributes(
+  key: string,
+  state: FlagState | undefined,
+  provider: string,
+): Record<string, string | boolean> {
+  const attrs: Record<string, string | boolean> = {
+    [FEATURE_FLAG_ATTR.key]: key,
+    [FEATURE_FLAG_ATTR.provider]: provider,
+  };
+  if (state === undefined) {
+    attrs[FEATURE_FLAG_ATTR.error] = 'flag state unknown (source not ready, unreachable, or no such flag)';
+    return attrs;
+  }
+  attrs[FEATURE_FLAG_ATTR.value] = state.enabled;
+  // The flag as a whole: off in its environment, on for everyone, or on for a share of requests.
+  attrs[FEATURE_FLAG_ATTR.reason] = !state.enabled ? 'disabled' : state.fullyOn ? 'static' : 'split';
+  if (state.version !== undefined) attrs[FEATURE_FLAG_ATTR.version] = state.version;
+  return attrs;
+}
+
+/** Spans the controller adds to the engine's (core's SPAN holds the engine's own). */
+export const CONTROLLER_SPAN = {
+  /** A short span when the controller sees a phase flag change (first sight included); transitions link to it. */
+  flagChange: 'phaseflag.flag.change',
+  /** Open while this controller leads a migration; every transition it makes links to it. */
+  leader: 'phaseflag.controller.leader',
+} as const;
+
+export const CONTROLLER_ATTR = {
+  instanceId: 'phaseflag.controller.instance_id',
+  flagRole: 'phaseflag.flag.role',
+  fullyOn: 'phaseflag.flag.fully_on',
+  refusalCode: 'phaseflag.refusal.code',
+  cause: 'phaseflag.cause',
 } as const;
