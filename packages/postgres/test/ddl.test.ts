@@ -11,7 +11,8 @@ import {
 } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { createContext, type ExecutorContext } from '../src/context.js';
-import { backoffMs, lockTimeoutFor, maxLockWait, runDdl, type PlannedStatement } from '../src/operations/ddl.js';
+import { backoffMs, runDdl } from '../src/operations/ddl.js';
+import { lockTimeoutFor, maxLockWait, type PlannedStatement } from '../src/operations/planned-statement.js';
 
 const fast: DdlSettings = {
   lockTimeoutMs: 100,

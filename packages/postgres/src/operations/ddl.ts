@@ -1,39 +1,12 @@
 import { SpanKind, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
-import { ATTR, DdlFailedError, LockTimeoutError, METRIC, SPAN, type DdlSettings } from '@phaseflag/core';
+import { ATTR, METRIC, SPAN, type DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { discardOnRelease, withPooledConnection, type PgConnection } from '../driver/connection.js';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
 import { qualify } from '../sql/text.js';
 import { withSpan } from '../telemetry/with-span.js';
-
-/** Table lock modes, weakest to strongest as far as application traffic is concerned. */
-export type LockMode =
-  | 'NONE'
-  | 'ACCESS SHARE'
-  | 'ROW EXCLUSIVE'
-  | 'SHARE UPDATE EXCLUSIVE'
-  | 'SHARE'
-  | 'SHARE ROW EXCLUSIVE'
-  | 'ACCESS EXCLUSIVE';
-
-/** One statement of a plan: its SQL beside the lock it takes, as a reviewer (and the `plan` command) reads it. */
-export interface PlannedStatement {
-  /** The step that issues it (`add-column`, `create-index`, …). */
-  readonly step: string;
-  readonly sql: string;
-  /** The strongest table lock the statement takes. */
-  readonly lock: LockMode;
-  /** The longest it may wait for that lock in all: lock_timeout × maxAttempts (0 when it takes none). */
-  readonly maxLockWaitMs: number;
-  /** Runs inside BEGIN … COMMIT; false for CREATE/DROP INDEX CONCURRENTLY, which refuse a transaction block. */
-  readonly transactional: boolean;
-  readonly description: string;
-  /**
-   * The table `lock` is taken on. For a transactional statement runDdl takes it first with
-   * `LOCK TABLE … IN <lock> MODE`, so the wait is measured exactly and ends at lock_timeout before any DDL runs.
-   */
-  readonly table?: { readonly schema: string; readonly name: string };
-}
+import { aborted, ddlFailed, lockTimeout } from './ddl-errors.js';
+import { lockTimeoutFor, type LockMode, type PlannedStatement } from './planned-statement.js';
 
 export interface RunDdlOptions {
   migrationId: string;
@@ -139,23 +112,6 @@ function timeouts(stmt: PlannedStatement, opts: RunDdlOptions): [string, string]
   return [`${lockTimeoutFor(stmt.lock, opts.ddl)}ms`, `${opts.ddl.statementTimeoutMs}ms`];
 }
 
-/**
- * Whether a request for this table lock, while it waits, lets the application's reads (ACCESS SHARE) and writes
- * (ROW EXCLUSIVE) through: a waiting request blocks only later requests that conflict with it, and these conflict
- * with neither (SHARE UPDATE EXCLUSIVE conflicts with DDL, VACUUM and ANALYZE only).
- */
-export function letsApplicationThrough(lock: LockMode): boolean {
-  return lock === 'ACCESS SHARE' || lock === 'ROW EXCLUSIVE' || lock === 'SHARE UPDATE EXCLUSIVE';
-}
-
-/** The lock_timeout a statement runs with: short where a waiting lock would stall the application. */
-export function lockTimeoutFor(
-  lock: LockMode,
-  ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs'>,
-): number {
-  return letsApplicationThrough(lock) ? Math.max(ddl.lockTimeoutMs, ddl.nonBlockingLockTimeoutMs) : ddl.lockTimeoutMs;
-}
-
 async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
   return withConnection(ctx, opts, async (conn) => {
     let lockWait = 0;
@@ -227,109 +183,6 @@ async function withConnection<T>(
   });
 }
 
-/**
- * After lock timeouts, an abort is reported as the lock timeout it cut short (the caller learns why the DDL did
- * not happen); before any, as the signal's own reason.
- */
-function aborted(
-  signal: AbortSignal,
-  stmt: PlannedStatement,
-  opts: RunDdlOptions,
-  lockTimeouts: number,
-  cause?: unknown,
-): Error {
-  if (lockTimeouts > 0) {
-    return new LockTimeoutError(
-      `${stmt.description}: stopped after ${lockTimeouts} lock timeout(s) because the run was aborted.`,
-      {
-        attempts: lockTimeouts,
-        value: { statement: stmt.sql },
-        migrationId: opts.migrationId,
-        cause,
-        hint: 'The unfinished statement changed nothing; run the step again when ready.',
-      },
-    );
-  }
-  return signal.reason instanceof Error
-    ? signal.reason
-    : Object.assign(new Error('The operation was aborted.'), { name: 'AbortError', cause: signal.reason });
-}
-
-function ddlFailed(
-  stmt: PlannedStatement,
-  opts: RunDdlOptions,
-  pg: ReturnType<typeof pgError>,
-  cause: unknown,
-): DdlFailedError {
-  const timedOut = pg.code === SQLSTATE.queryCanceled;
-  return new DdlFailedError(`${stmt.description} failed: ${pg.message}${pg.detail ? ` (${pg.detail})` : ''}.`, {
-    value: { statement: stmt.sql, sqlstate: pg.code },
-    migrationId: opts.migrationId,
-    cause,
-    hint: timedOut
-      ? `The statement ran longer than statement_timeout (${opts.ddl.statementTimeoutMs} ms): raise ddl.statementTimeoutMs, or set it to 0 for no limit.`
-      : 'The statement was rolled back (or, if CONCURRENTLY, left an invalid index that the next run rebuilds): fix the cause and run the step again; it resumes where it stopped.',
-  });
-}
-
-interface Blocker {
-  pid: number;
-  state: string | null;
-  ageMs: number | null;
-  query: string | null;
-}
-
-async function lockTimeout(
-  ctx: ExecutorContext,
-  stmt: PlannedStatement,
-  opts: RunDdlOptions,
-  attempts: number,
-  cause: unknown,
-): Promise<LockTimeoutError> {
-  const blockers = await findBlockers(ctx, stmt).catch((e) => {
-    ctx.logger.debug('could not list blocking sessions', { error: String(e) });
-    return [] as Blocker[];
-  });
-  const first = blockers[0];
-  const who = first
-    ? ` The oldest transaction holding a lock there is pid ${first.pid} (${first.state ?? 'unknown state'}${first.ageMs === null ? '' : `, open ${Math.round(first.ageMs / 1000)} s`}): ${first.query ?? '<no query text>'}.`
-    : '';
-  return new LockTimeoutError(
-    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s).${who}`,
-    {
-      attempts,
-      value: { statement: stmt.sql, blockers },
-      migrationId: opts.migrationId,
-      cause,
-      hint: `A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.${letsApplicationThrough(stmt.lock) ? 'nonBlockingLockTimeoutMs' : 'lockTimeoutMs'} to keep trying longer.`,
-    },
-  );
-}
-
-/**
- * Sessions whose transactions the statement waited behind, oldest first: those holding a lock on the table, or
- * (for CONCURRENTLY builds, which wait for every older transaction) the oldest open transactions in the database.
- */
-async function findBlockers(ctx: ExecutorContext, stmt: PlannedStatement): Promise<Blocker[]> {
-  const onTable = stmt.table !== undefined && stmt.transactional;
-  const rows = (
-    await ctx.knex.raw(
-      `SELECT a.pid, a.state, (extract(epoch FROM now() - a.xact_start) * 1000)::bigint AS "ageMs", left(a.query, 300) AS query
-       FROM pg_stat_activity a
-      WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.xact_start IS NOT NULL
-        AND (NOT ? OR a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.relation = to_regclass(?)))
-      ORDER BY a.xact_start LIMIT 3`,
-      [onTable, stmt.table ? qualify(stmt.table.schema, stmt.table.name) : ''],
-    )
-  ).rows as { pid: number; state: string | null; ageMs: string | null; query: string | null }[];
-  return rows.map((r) => ({
-    pid: r.pid,
-    state: r.state,
-    ageMs: r.ageMs === null ? null : Number(r.ageMs),
-    query: r.query,
-  }));
-}
-
 const INSTRUMENTS = new WeakMap<Meter, { lockWait: Histogram; retries: Counter }>();
 
 function instrumentsFor(meter: Meter): { lockWait: Histogram; retries: Counter } {
@@ -345,12 +198,4 @@ function instrumentsFor(meter: Meter): { lockWait: Histogram; retries: Counter }
     INSTRUMENTS.set(meter, found);
   }
   return found;
-}
-
-/** lock_timeout × attempts: the plan's bound on how long a statement may wait for its lock in all. */
-export function maxLockWait(
-  lock: LockMode,
-  ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs' | 'maxAttempts'>,
-): number {
-  return lock === 'NONE' ? 0 : lockTimeoutFor(lock, ddl) * ddl.maxAttempts;
 }

@@ -3,7 +3,7 @@ import { buildBatchStatements, newValueSql } from './backfill/statements.js';
 import { resolveMigration } from '../catalog/resolve.js';
 import type { ExecutorContext } from '../context.js';
 import type { ColumnInfo, ResolvedMigration } from '../catalog/resolved.js';
-import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './ddl.js';
+import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './planned-statement.js';
 import { carriedDefault, defaultCarryRefusal } from './steps/carry-default.js';
 import {
   contractStepsAfter,

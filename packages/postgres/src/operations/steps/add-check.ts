@@ -1,6 +1,6 @@
 import { ConflictError, quoteIdent, type CheckSpec } from '@phaseflag/core';
 import { readConstraint } from '../../catalog/state.js';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { embed } from '../../sql/text.js';
 import { onTable, run, tableSql, type Step } from './step.js';

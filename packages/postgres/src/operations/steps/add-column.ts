@@ -1,6 +1,6 @@
 import { CatalogError, quoteIdent } from '@phaseflag/core';
 import { readColumn } from '../../catalog/state.js';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { dropColumnStatement, dropNewColumn } from './drop-column.js';
 import { onTable, run, tableSql, type Step } from './step.js';

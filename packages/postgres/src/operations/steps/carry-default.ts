@@ -1,5 +1,5 @@
 import { quoteIdent } from '@phaseflag/core';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { onTable, run, tableSql, type Step } from './step.js';
 import { dropTriggerStatement } from './sync-trigger.js';

@@ -1,7 +1,7 @@
 import { ConflictError, DdlFailedError, quoteIdent, type IndexSpec } from '@phaseflag/core';
 import { readIndexState, type IndexState } from '../../catalog/state.js';
 import type { ExecutorContext } from '../../context.js';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { qualify } from '../../sql/text.js';
 import { onTable, run, tableSql, type Step } from './step.js';

@@ -1,6 +1,7 @@
 import { GuardRefusedError, quoteIdent } from '@phaseflag/core';
 import { readColumn } from '../../catalog/state.js';
-import { runDdl, type PlannedStatement } from '../ddl.js';
+import { runDdl } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { markOldColumnDropped, recordOldColumnDrop } from '../../store/dropped-column.js';
 import { onTable, run, tableSql, type Step } from './step.js';

@@ -1,7 +1,7 @@
 import { objectName, quoteIdent } from '@phaseflag/core';
 import { readColumn, readConstraint } from '../../catalog/state.js';
 import type { ExecutorContext } from '../../context.js';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { dropCheckStatement, validateCheckStatement } from './add-check.js';
 import { onTable, run, tableSql, type Step, type StepOptions } from './step.js';

@@ -1,6 +1,7 @@
 import type { DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
-import { maxLockWait, runDdl, type DdlOutcome, type LockMode, type PlannedStatement } from '../ddl.js';
+import { runDdl, type DdlOutcome } from '../ddl.js';
+import { maxLockWait, type LockMode, type PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { qualify } from '../../sql/text.js';
 

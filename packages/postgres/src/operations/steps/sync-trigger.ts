@@ -1,7 +1,7 @@
 import { objectName, quoteIdent } from '@phaseflag/core';
 import { readTrigger } from '../../catalog/state.js';
 import type { ExecutorContext } from '../../context.js';
-import type { PlannedStatement } from '../ddl.js';
+import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { dollarTag, expressionValue, qualify } from '../../sql/text.js';
 import { onTable, run, tableSql, type PlanContext, type Step } from './step.js';
