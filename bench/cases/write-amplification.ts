@@ -24,7 +24,8 @@ import { buildOrders, CHANGES, dropSchema, migrationFor, type ChangeKind } from 
 import { median, prng } from '../lib/stats.js';
 import { resolveMigration } from '@phaseflag/postgres/internal';
 // Internal on purpose: the unguarded body exists only for this comparison.
-import { syncFunctionBody, syncFunctionName } from '../../packages/postgres/src/operations/steps/sync-trigger.js';
+import { syncFunctionBody } from '../../packages/postgres/src/operations/steps/sync-function.js';
+import { syncFunctionName } from '../../packages/postgres/src/operations/steps/sync-trigger.js';
 
 export interface WriteCost {
   change: ChangeKind;
