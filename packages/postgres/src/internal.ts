@@ -6,13 +6,8 @@
 export { internalsOf, type PhaseflagInternals } from './phaseflag.js';
 export { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 export { resolveMigration, type ResolveOptions } from './catalog/resolve.js';
-export {
-  PostgresStateStore,
-  notifyChannel,
-  type MigrationRow,
-  type EventRow,
-  type InstanceRow,
-} from './store/state-store.js';
+export { PostgresStateStore, notifyChannel } from './store/state-store.js';
+export type { MigrationRow, EventRow, InstanceRow } from './store/rows.js';
 export { installStateStore } from './store/installer.js';
 export { LATEST_SCHEMA_VERSION } from './store/schema.js';
 export { runDdl, type RunDdlOptions, type DdlOutcome } from './operations/ddl.js';

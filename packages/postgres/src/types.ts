@@ -106,8 +106,8 @@ export interface MigrationEvent {
 }
 
 /** A service instance as its router last reported: the phase it applies and what it reads and writes. */
-export type { InstanceRow as InstanceStatus } from './store/state-store.js';
-import type { InstanceRow as InstanceStatus } from './store/state-store.js';
+export type { InstanceRow as InstanceStatus } from './store/rows.js';
+import type { InstanceRow as InstanceStatus } from './store/rows.js';
 
 export interface MigrationStatus {
   readonly id: string;

@@ -2,7 +2,6 @@ import {
   ConflictError,
   isPhase,
   StateError,
-  type InstanceFact,
   type InstanceReport,
   type Phase,
   type PhaseSnapshot,
@@ -11,67 +10,8 @@ import {
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
 import { installStateStore } from './installer.js';
+import type { EventRow, InstanceRow, MigrationRow } from './rows.js';
 import { PhaseWatcher } from './watcher.js';
-
-export interface MigrationRow {
-  id: string;
-  table_schema: string;
-  table_name: string;
-  old_column: string | null;
-  new_column: string;
-  definition: Record<string, unknown>;
-  phase: Phase;
-  version: number;
-  created_new_column: boolean;
-  rows_estimate: number | null;
-  rows_backfilled: number;
-  backfill_started_at: Date | null;
-  backfill_completed_at: Date | null;
-  verify_result: {
-    clean: boolean;
-    mismatches: number;
-    rowsChecked: number;
-    sampleKeys: unknown[][];
-    underivable?: number;
-  } | null;
-  verified_at: Date | null;
-  /** The backfill's runtime knobs (see backfill/knobs.ts); `{}` when none is set. */
-  backfill_overrides: Record<string, unknown>;
-  /** When contract dropped the old column (null: it was not dropped); recorded in the DROP's own transaction. */
-  old_column_dropped_at: Date | null;
-  /** The dropped old column's type (format_type), to type the old values a writer still supplies. */
-  old_column_type: string | null;
-  /** The last preflight over the existing rows (see preflight), null before the first. */
-  preflight_result: Record<string, unknown> | null;
-  /** When read-old sent every read back; reads stay on the old column until the read-new intent is given again. */
-  reads_held_at: Date | null;
-  updated_by: string | null;
-  updated_at: Date;
-  created_at: Date;
-}
-
-export interface EventRow {
-  id: number;
-  migration_id: string;
-  at: Date;
-  kind: 'transition' | 'refused' | 'ddl' | 'backfill' | 'verify' | 'repair' | 'note';
-  action: string | null;
-  from_phase: string | null;
-  to_phase: string | null;
-  actor: string | null;
-  reason: string | null;
-  detail: Record<string, unknown> | null;
-}
-
-/** A service instance as its router last reported: the phase it applies and what it reads and writes. */
-export interface InstanceRow extends InstanceFact {
-  readonly readsNew: boolean;
-  readonly host: string | null;
-  readonly pid: number | null;
-  readonly lastSeen: Date;
-  /** Its heartbeat is younger than `instanceTtlMs`: the guards count it. */
-  readonly live: boolean;
-}
 
 /** Channel on which every transition is announced, one per state schema so that stores never hear each other. */
 export function notifyChannel(stateSchema: string): string {

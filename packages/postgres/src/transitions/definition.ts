@@ -1,6 +1,6 @@
 import { isInFlight, ValidationError, type Migration } from '@phaseflag/core';
 import type { MigrationScope } from './scope.js';
-import type { MigrationRow } from '../store/state-store.js';
+import type { MigrationRow } from '../store/rows.js';
 
 /**
  * What a migration does (table, columns, type, expressions, sync) is recorded in the state store when it is first

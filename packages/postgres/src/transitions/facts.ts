@@ -3,7 +3,7 @@ import { resolveScope, type MigrationScope } from './scope.js';
 import type { InstanceStatus, MigrationRecord, MigrationStatus } from '../types.js';
 import { toMigrationEvent, toMigrationRecord } from '../store/records.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
-import type { MigrationRow } from '../store/state-store.js';
+import type { MigrationRow } from '../store/rows.js';
 import { registerResolved } from './register.js';
 import { underivableSummary } from '../operations/underivable/store.js';
 import { backfillProgress } from '../operations/backfill/progress.js';

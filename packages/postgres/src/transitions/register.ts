@@ -1,7 +1,7 @@
 import { isInFlight } from '@phaseflag/core';
 import type { MigrationScope } from './scope.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
-import type { MigrationRow } from '../store/state-store.js';
+import type { MigrationRow } from '../store/rows.js';
 import { canonical, definitionChangedError, definitionChanges } from './definition.js';
 
 /**

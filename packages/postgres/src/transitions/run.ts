@@ -12,7 +12,7 @@ import { resolveScope, type MigrationScope } from './scope.js';
 import type { AppliedTransition, TransitionCause } from '../types.js';
 import { recordRefusal, refusalError, type RefusalErrorCode } from './refusals.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
-import type { MigrationRow } from '../store/state-store.js';
+import type { MigrationRow } from '../store/rows.js';
 import { withSessionLock } from '../driver/advisory.js';
 import { withSpan } from '../telemetry/with-span.js';
 import { guardFacts } from './facts.js';
