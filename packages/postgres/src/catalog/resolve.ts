@@ -1,28 +1,14 @@
-import {
-  CatalogError,
-  ConflictError,
-  LockTimeoutError,
-  quoteIdent,
-  ValidationError,
-  type Migration,
-} from '@phaseflag/core';
+import { CatalogError, LockTimeoutError, quoteIdent, ValidationError, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
-import { probeOldColumnDefault } from './default.js';
-import {
-  analyseCheck,
-  analyseExpression,
-  copyName,
-  isLockTimeout,
-  probeName,
-  type Fail,
-  type ProbeSite,
-} from './probe.js';
-import { readConstraint, readIndexState } from './state.js';
 import { probeThrottleQuery, throttleStatement } from '../operations/backfill/throttle-query.js';
-import { pgError } from '../sql/pg-error.js';
-import type { ColumnInfo, ResolvedMigration } from './resolved.js';
 import { expressionShapeProblem, qualify } from '../sql/text.js';
 import { readDroppedOldColumn, type DroppedOldColumn } from '../store/dropped-column.js';
+import { probeDefault, probeType, refuseTakenNames } from './declared.js';
+import { probeOldColumnDefault } from './default.js';
+import { analyseCheck, analyseExpression } from './probe.js';
+import { copyName, inRolledBackTransaction, isLockTimeout, type Fail, type ProbeSite } from './probe-site.js';
+import type { ColumnInfo, ResolvedMigration } from './resolved.js';
+import { findTable, plannerEstimate, readColumns, readPrimaryKey } from './table.js';
 
 export interface ResolveOptions {
   /**
@@ -80,32 +66,6 @@ export async function resolveMigration(
   }
 }
 
-/** knex treats rollback() without an error as a failed transaction, so the probe leaves by throwing this instead. */
-class RolledBack extends Error {
-  constructor(readonly value: unknown) {
-    super('phaseflag: probe transaction rolled back on purpose');
-  }
-}
-
-export async function inRolledBackTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  try {
-    await knex.transaction(async (trx) => {
-      throw new RolledBack(await work(trx));
-    });
-  } catch (e) {
-    if (e instanceof RolledBack) return e.value as T;
-    throw e;
-  }
-  throw new Error('unreachable: the probe transaction committed');
-}
-
-interface RawColumn {
-  name: string;
-  typid: number;
-  typmod: number;
-  notNull: boolean;
-}
-
 async function resolveIn(
   trx: Knex.Transaction,
   migration: Migration,
@@ -133,34 +93,7 @@ async function resolveIn(
     );
   }
   const where = `${schema}.${name}`;
-  const rel = (
-    await trx.raw(
-      `SELECT c.oid::int AS oid, c.relkind, c.relpersistence, c.reltuples::bigint AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
-      [schema, name],
-    )
-  ).rows[0] as { oid: number; relkind: string; relpersistence: string; estimate: string } | undefined;
-  if (!rel)
-    return fail(
-      'PF_UNKNOWN_TABLE',
-      `Table ${where} does not exist.`,
-      where,
-      "Check the table name and schema (or the connection's search_path).",
-    );
-  if (rel.relkind !== 'r' && rel.relkind !== 'p')
-    return fail(
-      'PF_UNKNOWN_TABLE',
-      `${where} is not a table (relkind ${rel.relkind}).`,
-      where,
-      'Migrate the underlying table, not a view or other relation.',
-    );
-  if (rel.relpersistence === 't')
-    return fail(
-      'PF_UNKNOWN_TABLE',
-      `${where} is a temporary table.`,
-      where,
-      'Only a permanent table is visible to the other sessions a migration serves.',
-    );
+  const rel = await findTable(trx, schema, name, fail);
 
   if (rel.relkind === 'p' && migration.newColumn.index) {
     throw new ValidationError(
@@ -173,24 +106,10 @@ async function resolveIn(
       },
     );
   }
-  const raw = (
-    await trx.raw(
-      `SELECT a.attname AS name, a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
-       FROM pg_attribute a WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-      [rel.oid],
-    )
-  ).rows as RawColumn[];
+  const raw = await readColumns(trx, rel.oid);
   const rawByName = new Map(raw.map((c) => [c.name, c]));
 
-  const pk = (
-    await trx.raw<{ rows: { name: string }[] }>(
-      `SELECT a.attname AS name FROM pg_index i
-       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = ? AND i.indisprimary ORDER BY k.ord`,
-      [rel.oid],
-    )
-  ).rows.map((r) => r.name);
+  const pk = await readPrimaryKey(trx, rel.oid);
   if (pk.length === 0) {
     fail(
       'PF_NO_PRIMARY_KEY',
@@ -262,7 +181,7 @@ async function resolveIn(
 
   const defaultLiteral = await probeDefault(trx, migration, newColumnType, declared.typid, fail);
 
-  // The empty copy of the row the expressions are analysed over (see catalog-probe.ts).
+  // The empty copy of the row the expressions are analysed over (see probe.ts).
   // A dropped old column is put back into the copy with its recorded type: the expressions still name it.
   const copyColumns = [
     ...rawByName.keys(),
@@ -318,125 +237,4 @@ async function resolveIn(
     serverVersion: session.serverVersion,
     rowsEstimate: Number(rel.estimate) >= 0 ? Number(rel.estimate) : await plannerEstimate(trx, schema, name),
   };
-}
-
-/**
- * reltuples is -1 until the table is first vacuumed or analyzed (always for a partitioned parent): the planner's
- * own row estimate (relation size over tuple width, partitions included) stands in, with no scan of the rows.
- */
-async function plannerEstimate(trx: Knex.Transaction, schema: string, name: string): Promise<number> {
-  const rows = (await trx.raw('EXPLAIN (FORMAT JSON) SELECT 1 FROM ??.??', [schema, name])).rows as Array<{
-    'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }>;
-  }>;
-  return Math.max(0, Math.round(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0));
-}
-
-/**
- * to_regtype() accepts exactly one type name (it parses `SELECT NULL::<text>` and refuses anything more) and gives
- * NULL for unknown names, but ignores typmods; creating a one-column temporary table then applies the typmod rules
- * ("numeric(1001)" is refused) and gives the type's identity.
- */
-async function probeType(
-  trx: Knex.Transaction,
-  migration: Migration,
-  fail: Fail,
-): Promise<{ typid: number; typmod: number }> {
-  const type = migration.newColumn.type;
-  const refuse = (why: string): never =>
-    fail(
-      'PF_UNKNOWN_TYPE',
-      `Type "${type}" of "${migration.newColumn.name}" is not usable: ${why}.`,
-      type,
-      'Use a type the database knows, e.g. "numeric(12,2)", "text", "timestamptz" (create enums and domains beforehand).',
-    );
-  const sql = 'SELECT to_regtype(?) IS NOT NULL AS known';
-  let known = false;
-  try {
-    known = (await trx.raw(sql, [type])).rows[0].known as boolean;
-  } catch (e) {
-    refuse(pgError(e, sql).message);
-  }
-  if (!known) refuse('the database has no type of that name');
-  const table = probeName('pf_type_probe', migration.table.name);
-  const create = `CREATE TEMP TABLE ${quoteIdent(table)} (v\n${type}\n)`;
-  try {
-    await trx.raw(create);
-  } catch (e) {
-    refuse(pgError(e, create).message);
-  }
-  const cols = (
-    await trx.raw(
-      'SELECT atttypid::int AS typid, atttypmod AS typmod FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0',
-      [`pg_temp.${quoteIdent(table)}`],
-    )
-  ).rows as { typid: number; typmod: number }[];
-  if (cols.length !== 1) refuse('it does not name exactly one type');
-  return cols[0]!;
-}
-
-/** The declared default, cast to the type by Postgres from a bound parameter and rendered back by quote_literal. */
-async function probeDefault(
-  trx: Knex.Transaction,
-  migration: Migration,
-  type: string,
-  typid: number,
-  fail: Fail,
-): Promise<string | null> {
-  const value = migration.newColumn.default;
-  if (value === undefined || value === null) return null;
-  const sent = `SELECT quote_literal(CAST(? AS ${type})::text) AS literal, (SELECT typcategory FROM pg_type WHERE oid = ?) AS category`;
-  let row: { literal: string; category: string };
-  try {
-    row = (await trx.raw(sent, [typeof value === 'string' ? value : String(value), typid])).rows[0];
-  } catch (e) {
-    return fail(
-      'PF_INVALID_EXPRESSION',
-      `The default ${JSON.stringify(value)} of "${migration.newColumn.name}" is not a valid ${type}: ${pgError(e, sent).message}.`,
-      value,
-      `Give a constant of type ${type} (a string, number or boolean), or no default.`,
-    );
-  }
-  // 'now', 'today', … are read once, here; as a default they would freeze plan time into every row.
-  if (row.category === 'D' && typeof value === 'string' && /^\s*(now|today|tomorrow|yesterday)\s*$/i.test(value)) {
-    fail(
-      'PF_VOLATILE_EXPRESSION',
-      `The default "${value}" of "${migration.newColumn.name}" would be evaluated once, at plan time.`,
-      value,
-      'A column default here must be a constant; leave it out and let the backfill or the application supply the time.',
-    );
-  }
-  return row.literal;
-}
-
-/** An index or constraint of the declared name that is not ours would make `IF NOT EXISTS` skip silently. */
-async function refuseTakenNames(trx: Knex.Transaction, migration: Migration, schema: string): Promise<void> {
-  const { index, check, name: column } = migration.newColumn;
-  if (index) {
-    const state = await readIndexState(trx, schema, migration.table.name, index.name, column, index.unique);
-    if (state.kind === 'foreign') {
-      throw new ConflictError(
-        'PF_MIGRATION_CONFLICT',
-        `The index name of "${migration.id}" is taken: ${state.detail}.`,
-        {
-          value: index.name,
-          migrationId: migration.id,
-          hint: 'Name the index explicitly (newColumn.index.name) with a name not used in the schema.',
-        },
-      );
-    }
-  }
-  if (check) {
-    const state = await readConstraint(trx, schema, migration.table.name, check.name);
-    if (state.kind === 'foreign') {
-      throw new ConflictError(
-        'PF_MIGRATION_CONFLICT',
-        `The check constraint name of "${migration.id}" is taken: ${state.detail}.`,
-        {
-          value: check.name,
-          migrationId: migration.id,
-          hint: 'Name the check explicitly (newColumn.check.name) with a name not used on the table.',
-        },
-      );
-    }
-  }
 }

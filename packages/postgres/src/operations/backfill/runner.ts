@@ -28,7 +28,7 @@ import { readMigrationRow, readRanges, type StoredRange } from './state.js';
 import { buildBatchStatements } from './statements.js';
 import { Throttler } from './throttle.js';
 import { probeThrottleQuery } from './throttle-query.js';
-import { inRolledBackTransaction } from '../../catalog/resolve.js';
+import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
 import { BACKFILL_ATTR, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
 import { walkRange } from './worker.js';

@@ -1,0 +1,92 @@
+import type { Knex } from 'knex';
+import type { Fail } from './probe-site.js';
+
+/** The migration's table as the catalog has it: the relation, its columns and its primary key. */
+
+export interface TableRelation {
+  oid: number;
+  relkind: string;
+  relpersistence: string;
+  estimate: string;
+}
+
+export interface RawColumn {
+  name: string;
+  typid: number;
+  typmod: number;
+  notNull: boolean;
+}
+
+/** The relation of that name, refused unless it is an ordinary or partitioned, permanent table. */
+export async function findTable(
+  trx: Knex.Transaction,
+  schema: string,
+  name: string,
+  fail: Fail,
+): Promise<TableRelation> {
+  const where = `${schema}.${name}`;
+  const rel = (
+    await trx.raw(
+      `SELECT c.oid::int AS oid, c.relkind, c.relpersistence, c.reltuples::bigint AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
+      [schema, name],
+    )
+  ).rows[0] as TableRelation | undefined;
+  if (!rel)
+    return fail(
+      'PF_UNKNOWN_TABLE',
+      `Table ${where} does not exist.`,
+      where,
+      "Check the table name and schema (or the connection's search_path).",
+    );
+  if (rel.relkind !== 'r' && rel.relkind !== 'p')
+    return fail(
+      'PF_UNKNOWN_TABLE',
+      `${where} is not a table (relkind ${rel.relkind}).`,
+      where,
+      'Migrate the underlying table, not a view or other relation.',
+    );
+  if (rel.relpersistence === 't')
+    return fail(
+      'PF_UNKNOWN_TABLE',
+      `${where} is a temporary table.`,
+      where,
+      'Only a permanent table is visible to the other sessions a migration serves.',
+    );
+  return rel;
+}
+
+/** The table's live columns in attribute order, with their type identity (oid and typmod). */
+export async function readColumns(trx: Knex.Transaction, oid: number): Promise<RawColumn[]> {
+  return (
+    await trx.raw(
+      `SELECT a.attname AS name, a.atttypid::int AS typid, a.atttypmod AS typmod, a.attnotnull AS "notNull"
+       FROM pg_attribute a WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [oid],
+    )
+  ).rows as RawColumn[];
+}
+
+/** The primary key's columns in key order; empty when the table has none. */
+export async function readPrimaryKey(trx: Knex.Transaction, oid: number): Promise<string[]> {
+  return (
+    await trx.raw<{ rows: { name: string }[] }>(
+      `SELECT a.attname AS name FROM pg_index i
+       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = ? AND i.indisprimary ORDER BY k.ord`,
+      [oid],
+    )
+  ).rows.map((r) => r.name);
+}
+
+/**
+ * reltuples is -1 until the table is first vacuumed or analyzed (always for a partitioned parent): the planner's
+ * own row estimate (relation size over tuple width, partitions included) stands in, with no scan of the rows.
+ */
+export async function plannerEstimate(trx: Knex.Transaction, schema: string, name: string): Promise<number> {
+  const rows = (await trx.raw('EXPLAIN (FORMAT JSON) SELECT 1 FROM ??.??', [schema, name])).rows as Array<{
+    'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }>;
+  }>;
+  return Math.max(0, Math.round(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0));
+}
