@@ -1,5 +1,5 @@
-import type { Context, Counter, Histogram } from '@opentelemetry/api';
-import type { BatchSettings } from '@phaseflag/core';
+import type { Context, Counter, Histogram, Meter } from '@opentelemetry/api';
+import { METRIC, type BatchSettings } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import type { ExecutorContext } from '../../context.js';
 import type { LiveKnobs } from './knobs.js';
@@ -36,7 +36,7 @@ export interface RunShared {
   readonly stop: AbortSignal;
   readonly shouldContinue: (() => boolean) | undefined;
   readonly parent: Context;
-  readonly instruments: { rows: Counter; batchMs: Histogram; throttleMs: Histogram };
+  readonly instruments: BackfillInstruments;
   readonly totals: {
     rowsUpdated: number;
     rowsScanned: number;
@@ -66,3 +66,26 @@ export interface RangeState {
 }
 
 export type WorkerEnd = 'done' | 'stopped' | 'phase-changed';
+
+export interface BackfillInstruments {
+  rows: Counter;
+  batchMs: Histogram;
+  throttleMs: Histogram;
+}
+
+export function backfillInstruments(meter: Meter): BackfillInstruments {
+  return {
+    rows: meter.createCounter(METRIC.rowsBackfilled, {
+      unit: '{row}',
+      description: 'Rows examined by committed backfill batches',
+    }),
+    batchMs: meter.createHistogram(METRIC.batchDuration, {
+      unit: 'ms',
+      description: 'Duration of one backfill batch transaction',
+    }),
+    throttleMs: meter.createHistogram(METRIC.throttleWait, {
+      unit: 'ms',
+      description: 'Time a backfill worker held back for replica lag or the throttle query',
+    }),
+  };
+}

@@ -3,7 +3,6 @@ import {
   ATTR,
   BackfillRowFailedError,
   ConflictError,
-  METRIC,
   SPAN,
   StateError,
   ValidationError,
@@ -16,22 +15,27 @@ import { withSpan } from '../../telemetry/with-span.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { backfillLockKey, findBackfillRunner } from './holder.js';
 import { poolMax as poolSize } from '../../driver/connection.js';
-import { AdaptiveBatchSize } from './batch-size.js';
 import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
 import { SpaceReclaimer } from './reclaim.js';
-import { syncTriggerName } from '../steps/sync-trigger.js';
-import { qualifiedTable } from './keys.js';
 import { Session } from '../../driver/session.js';
-import { readMigrationRow, readRanges, type StoredRange } from './state.js';
+import {
+  markAllRangesDone,
+  markBackfillCompleted,
+  markBackfillStarted,
+  readMigrationRow,
+  readRanges,
+  type StoredRange,
+} from './state.js';
 import { buildBatchStatements } from './statements.js';
 import { Throttler } from './throttle.js';
 import { probeThrottleQuery } from './throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
-import { BACKFILL_ATTR, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
-import { walkRange } from './worker.js';
+import { BACKFILL_ATTR, backfillInstruments, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
+import { triggerBypassFor } from './trigger-bypass.js';
+import { runWorkerPool } from './worker-pool.js';
 
 /**
  * Runs (or resumes) the backfill of one migration until every range is done, the phase leaves 'backfilling'
@@ -122,17 +126,11 @@ async function runLocked(
     return empty(completed ? 'complete' : 'phase-changed', completed);
   }
   const plan = await prepareBackfill(ctx, r, { workers: batch.workers });
-  await ctx.knex.raw(
-    'UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?',
-    [s, id],
-  );
+  await markBackfillStarted(ctx.knex, s, id);
   if (r.migration.backfill === null) {
     // A brand-new column with no expression: nothing to compute (a constant default was filled by ADD COLUMN).
-    await ctx.knex.raw(
-      'UPDATE ??.backfill_ranges SET done = true, updated_at = now() WHERE migration_id = ? AND NOT done',
-      [s, id],
-    );
-    await markCompleted(ctx, id);
+    await markAllRangesDone(ctx.knex, s, id);
+    await markBackfillCompleted(ctx.knex, s, id);
     return empty('complete', true);
   }
 
@@ -196,10 +194,7 @@ async function runLocked(
     knobs,
     ctx.knex,
   );
-  const triggerBypass =
-    (opts.skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
-      ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
-      : null;
+  const triggerBypass = await triggerBypassFor(lock, r, opts.skipOwnTrigger);
   span.setAttribute('phaseflag.backfill.trigger_bypass', triggerBypass !== null);
   const shared: RunShared = {
     ctx,
@@ -217,20 +212,7 @@ async function runLocked(
     parent,
     knobs,
     next,
-    instruments: {
-      rows: ctx.meter.createCounter(METRIC.rowsBackfilled, {
-        unit: '{row}',
-        description: 'Rows examined by committed backfill batches',
-      }),
-      batchMs: ctx.meter.createHistogram(METRIC.batchDuration, {
-        unit: 'ms',
-        description: 'Duration of one backfill batch transaction',
-      }),
-      throttleMs: ctx.meter.createHistogram(METRIC.throttleWait, {
-        unit: 'ms',
-        description: 'Time a backfill worker held back for replica lag or the throttle query',
-      }),
-    },
+    instruments: backfillInstruments(ctx.meter),
     totals,
     onBatch: (worker, state) => {
       states.set(worker, { ...state });
@@ -239,32 +221,13 @@ async function runLocked(
   };
 
   ctx.logger.info(`backfill of ${id} running`, { migrationId: id, workers, ranges: queue.length, split: plan.split });
-  const ends: WorkerEnd[] = [];
-  let failure: unknown;
-  const worker = async () => {
-    let session: Session | undefined;
-    try {
-      session = await Session.open(ctx.knex);
-      // One sizer per worker: what it learnt about the cost per row carries over to its next range.
-      const sizer = new AdaptiveBatchSize(batch);
-      for (let range = queue.shift(); range; range = queue.shift()) {
-        const end = await walkRange(shared, session, range, sizer);
-        ends.push(end);
-        if (end !== 'done') return;
-      }
-      await flushStatistics(session, r.serverVersion);
-    } catch (error) {
-      failure ??= error;
-      stop.abort(); // the other workers finish their current batch and stop
-    } finally {
-      await session?.release();
-    }
-  };
+  let ends: readonly WorkerEnd[] = [];
   let completed = false;
   try {
     await knobs.start();
+    let failure: unknown;
     try {
-      await Promise.all(Array.from({ length: workers }, worker));
+      ({ ends, failure } = await runWorkerPool(shared, queue, workers, stop));
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
@@ -276,7 +239,7 @@ async function runLocked(
       }
       throw failure as Error;
     }
-    completed = await markCompleted(ctx, id);
+    completed = await markBackfillCompleted(ctx.knex, s, id);
     await reclaimer.finish(completed);
   } finally {
     await reclaimer.finish(false);
@@ -291,45 +254,6 @@ async function runLocked(
     [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
   });
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
-}
-
-/**
- * Sends this session's table statistics now rather than within the next second or so (PG 15+). Otherwise the
- * updates of the last batches reach pg_stat_user_tables after the run's final VACUUM has reported the table
- * clean, and count as dead tuples that no longer exist: misleading to read, and enough to send autovacuum over a
- * table that needs nothing.
- */
-async function flushStatistics(session: Session, serverVersion: number): Promise<void> {
-  if (serverVersion < 150000) return;
-  await session.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
-}
-
-/**
- * Whether this role may set session_replication_role (a superuser, or PG 15+ `GRANT SET ON PARAMETER
- * session_replication_role`): tried once, in a transaction of its own that changes nothing.
- */
-async function maySetReplicationRole(session: Session): Promise<boolean> {
-  try {
-    await session.transaction(() => session.query('SET LOCAL session_replication_role = replica'), { readOnly: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Records the completion time once every range is done; the phase is the engine's to move. */
-async function markCompleted(ctx: ExecutorContext, id: string): Promise<boolean> {
-  const s = ctx.stateSchema;
-  const row = (
-    await ctx.knex.raw(
-      `UPDATE ??.migrations SET backfill_completed_at = coalesce(backfill_completed_at, now())
-      WHERE id = ? AND EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ?)
-        AND NOT EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ? AND NOT done)
-     RETURNING backfill_completed_at`,
-      [s, id, s, id, s, id],
-    )
-  ).rows[0];
-  return row !== undefined;
 }
 
 async function lockedError(ctx: ExecutorContext, id: string): Promise<ConflictError> {

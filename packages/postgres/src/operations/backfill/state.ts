@@ -152,3 +152,45 @@ export async function dropStaleRanges(
   }
   return n;
 }
+
+/** Stamps when the backfill first started; a resumed run keeps the first time. */
+export async function markBackfillStarted(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<void> {
+  await db.raw('UPDATE ??.migrations SET backfill_started_at = coalesce(backfill_started_at, now()) WHERE id = ?', [
+    stateSchema,
+    migrationId,
+  ]);
+}
+
+/** Marks every range done at once: nothing to compute (a brand-new column with no expression). */
+export async function markAllRangesDone(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<void> {
+  await db.raw('UPDATE ??.backfill_ranges SET done = true, updated_at = now() WHERE migration_id = ? AND NOT done', [
+    stateSchema,
+    migrationId,
+  ]);
+}
+
+/** Records the completion time once every range is done; the phase is the engine's to move. */
+export async function markBackfillCompleted(
+  db: Knex | Knex.Transaction,
+  stateSchema: string,
+  migrationId: string,
+): Promise<boolean> {
+  const row = (
+    await db.raw(
+      `UPDATE ??.migrations SET backfill_completed_at = coalesce(backfill_completed_at, now())
+      WHERE id = ? AND EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ?)
+        AND NOT EXISTS (SELECT 1 FROM ??.backfill_ranges WHERE migration_id = ? AND NOT done)
+     RETURNING backfill_completed_at`,
+      [stateSchema, migrationId, stateSchema, migrationId, stateSchema, migrationId],
+    )
+  ).rows[0];
+  return row !== undefined;
+}
