@@ -1,31 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { context, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
 import {
   ATTR,
   CONTROLLER_ATTR,
   CONTROLLER_SPAN,
   decideNext,
-  featureFlagAttributes,
-  isPhaseflagError,
   parseControllerSettings,
   PHASE_FLAGS,
   type Logger,
-  type NextStep,
   type PhaseFlag,
   type PhaseFlagStates,
 } from '@phaseflag/core';
+import type { TransitionCause } from '../types.js';
+import { stepCause } from './cause.js';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
-import type { InstanceStatus, TransitionCause } from '../types.js';
 import { LeaderLocks, type LeaderInfo } from './leader.js';
+import { performStep, type ActStep } from './perform.js';
 import { startBackfillRunner } from './runner.js';
-import type {
-  ControlledMigration,
-  ControllerDeps,
-  ControllerMigrationStatus,
-  ControllerOptions,
-  Tracked,
-} from './types.js';
+import { reportInstances, track, type Tracked } from './tracked.js';
+import type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions } from './types.js';
 
 export type { ControlledMigration, ControllerDeps, ControllerMigrationStatus, ControllerOptions } from './types.js';
 
@@ -77,27 +71,8 @@ export class Controller {
       onLost: (ids, why) => this.lost(ids, why),
     });
     for (const handle of handles) {
-      this.tracked.set(handle.id, {
-        handle,
-        flags: new FlagObserver(handle.migration, options.flags, deps.ctx.tracer, this.logger, this.instanceId),
-        leaderSpan: undefined,
-        runner: undefined,
-        pass: undefined,
-        again: false,
-        refused: new Set(),
-        staleReported: new Set(),
-        errorReported: null,
-        runnerErrorReported: null,
-        status: {
-          migrationId: handle.id,
-          phase: null,
-          lastStep: null,
-          staleInstances: [],
-          liveInstances: [],
-          lastError: null,
-          readsHeldSince: null,
-        },
-      });
+      const flags = new FlagObserver(handle.migration, options.flags, deps.ctx.tracer, this.logger, this.instanceId);
+      this.tracked.set(handle.id, track(handle, flags));
     }
   }
 
@@ -216,7 +191,7 @@ export class Controller {
     }
     if (!t.leaderSpan) this.beginLeadership(t);
     const { record, facts, instances } = await t.handle.inspect();
-    this.reportInstances(t, instances);
+    reportInstances(t, instances, this.logger, this.deps.instanceTtlMs);
     const flags = t.flags.observe(t.leaderSpan?.spanContext());
     const readsHeld = record.readsHeldAt !== null;
     const step = decideNext({ facts, flags, backfillRunning: t.runner !== undefined, readsHeld });
@@ -251,111 +226,27 @@ export class Controller {
     await this.act(t, step, flags, record.version);
   }
 
-  private async act(
-    t: Tracked,
-    step: Extract<NextStep, { kind: 'act' }>,
-    flags: PhaseFlagStates,
-    version: number,
-  ): Promise<void> {
-    const h = t.handle;
+  private async act(t: Tracked, step: ActStep, flags: PhaseFlagStates, version: number): Promise<void> {
     const cause = this.cause(t, step.flag, flags, step.why);
-    const signal = this.stopSignal.signal;
-    switch (step.action) {
-      case 'expand':
-        await h.expand({ signal, cause });
-        break;
-      case 'dual-write':
-        await h.startDualWrite({ cause });
-        break;
-      case 'stop-dual-write':
-        await h.stopDualWrite({ cause });
-        break;
-      case 'pause':
-        await h.pause({ cause });
-        break;
-      case 'read-new':
-        await h.readNew({ cause });
-        break;
-      // The flag is off: it keeps reads old by itself, so no hold (a hold is for readOld() by hand).
-      case 'read-old':
-        await h.readOld({ cause, hold: false });
-        break;
-      case 'release-reads':
-        await h.releaseReadHold({ cause, version });
-        break;
-      // A derived column's source stays: dropOldColumn applies to replacements only.
-      case 'contract':
-        await h.contract({
-          confirm: true,
-          dropOldColumn: this.dropOldColumn && h.migration.intent !== 'derive',
-          cause,
-        });
-        break;
-      case 'backfill':
-      case 'resume':
-        await h.startBackfill({ cause, batch: this.options.backfill?.batch });
-        this.startRunner(t, cause);
-        break;
-      case 'run-backfill':
-        this.startRunner(t, cause);
-        return; // the runner asks for the next pass when it ends
-      case 'verify':
-        try {
-          await h.verify({ signal, cause });
-        } catch (error) {
-          // A dirty verify is recorded (event, span, warning) by the engine; decideNext waits for a human then.
-          if (!isPhaseflagError(error, 'PF_VERIFY_FAILED')) throw error;
-          return;
-        }
-        break;
+    const next = await performStep(t.handle, step, {
+      signal: this.stopSignal.signal,
+      cause,
+      version,
+      dropOldColumn: this.dropOldColumn,
+      batch: this.options.backfill?.batch,
+    });
+    if (next.startRunner) {
+      startBackfillRunner(t, { ...this.options.backfill, cause }, this.logger, () => void this.request(t));
     }
-    t.again = true;
+    if (next.again) t.again = true;
   }
 
-  private startRunner(t: Tracked, cause: TransitionCause): void {
-    startBackfillRunner(t, { ...this.options.backfill, cause }, this.logger, () => void this.request(t));
-  }
-
-  /** Links (the leadership, the flag change), feature-flag attributes and an event detail for what a step does. */
   private cause(t: Tracked, flag: PhaseFlag | null, flags: PhaseFlagStates, why: string): TransitionCause {
-    const links: Link[] = [];
-    const leader = t.leaderSpan?.spanContext();
-    if (leader) links.push({ context: leader, attributes: { [CONTROLLER_ATTR.cause]: 'leader' } });
-    const change = flag ? t.flags.cause(flag) : undefined;
-    if (change) links.push({ context: change, attributes: { [CONTROLLER_ATTR.cause]: 'flag-change' } });
-    const attributes = flag ? featureFlagAttributes(t.flags.key(flag), flags[flag], this.options.flags.name) : {};
-    return {
-      links,
-      onApplied: (a) =>
-        this.emit({ kind: 'transition', migrationId: t.handle.id, ...a, flag: flag ? t.flags.key(flag) : null }),
-      attributes: { ...attributes, [CONTROLLER_ATTR.instanceId]: this.instanceId },
-      detail: {
-        controller: this.instanceId,
-        why,
-        ...(flag
-          ? {
-              flag: t.flags.key(flag),
-              flagEnabled: flags[flag]?.enabled ?? null,
-              flagFullyOn: flags[flag]?.fullyOn ?? null,
-            }
-          : {}),
-      },
-    };
-  }
-
-  private reportInstances(t: Tracked, instances: readonly InstanceStatus[]): void {
-    const stale = instances.filter((i) => !i.live);
-    for (const i of stale) {
-      if (t.staleReported.has(i.instanceId)) continue;
-      t.staleReported.add(i.instanceId);
-      this.logger.warn(
-        `phaseflag: controller: ${t.handle.id}: instance ${i.instanceId} last reported at ${i.lastSeen.toISOString()}, older than the ${this.deps.instanceTtlMs} ms TTL: ignored by the guards until it reports again`,
-        { migrationId: t.handle.id, instanceId: i.instanceId, lastSeen: i.lastSeen, phase: i.phase },
-      );
-    }
-    for (const idSeen of [...t.staleReported])
-      if (!stale.some((i) => i.instanceId === idSeen)) t.staleReported.delete(idSeen);
-    t.status = { ...t.status, staleInstances: stale, liveInstances: instances.filter((i) => i.live) };
+    return stepCause(t, flag, flags, why, {
+      instanceId: this.instanceId,
+      provider: this.options.flags.name,
+      emit: this.emit,
+    });
   }
 
   private beginLeadership(t: Tracked): void {

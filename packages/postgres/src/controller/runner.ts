@@ -1,6 +1,6 @@
 import type { Logger } from '@phaseflag/core';
 import type { BackfillOptions } from '../types.js';
-import type { Tracked } from './types.js';
+import type { Tracked } from './tracked.js';
 
 /**
  * Runs a migration's backfill in the background for its leader: a run that ends (complete, paused, rolled back)

@@ -1,10 +1,8 @@
-import type { Span } from '@opentelemetry/api';
 import type { FlagSource, Logger, NextStep, Phase } from '@phaseflag/core';
 import type { MigrationHandle } from '../api/handle.js';
 import type { ExecutorContext } from '../context.js';
 import type { BackfillOptions, InstanceStatus } from '../types.js';
 import type { ControllerEvent } from './events.js';
-import type { FlagObserver } from './flags.js';
 
 export interface ControllerOptions {
   /** The operator's intent. */
@@ -66,20 +64,4 @@ export type ControlledMigration = Pick<
 export interface ControllerDeps {
   readonly ctx: ExecutorContext;
   readonly instanceTtlMs: number;
-}
-
-/** What a controller keeps of one migration between passes. */
-export interface Tracked {
-  readonly handle: ControlledMigration;
-  readonly flags: FlagObserver;
-  leaderSpan: Span | undefined;
-  runner: { abort: AbortController; done: Promise<void> } | undefined;
-  pass: Promise<void> | undefined;
-  again: boolean;
-  /** Refusals recorded since the situation last changed: `${action}|${reason}`. */
-  readonly refused: Set<string>;
-  readonly staleReported: Set<string>;
-  errorReported: string | null;
-  runnerErrorReported: string | null;
-  status: Omit<ControllerMigrationStatus, 'leader' | 'backfillRunning'>;
 }
