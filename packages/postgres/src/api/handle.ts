@@ -11,7 +11,7 @@ import { planMigration, type MigrationPlan, type PlanOptions } from '../operatio
 import { runPreflight, type PreflightOptions, type PreflightResult } from '../operations/preflight.js';
 import type { VerifyResult } from '../operations/verify.js';
 import { KnexRouter, type KnexRouterOptions } from '../router/knex-router.js';
-import { toMigrationRecord } from '../store/records.js';
+import { toMigrationRecord } from '../transitions/records.js';
 import { backfill, runBackfill, startBackfill } from '../transitions/backfill.js';
 import { contract } from '../transitions/contract.js';
 import { startDualWrite, stopDualWrite } from '../transitions/dual-write.js';

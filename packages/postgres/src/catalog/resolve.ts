@@ -1,6 +1,6 @@
 import { CatalogError, LockTimeoutError, quoteIdent, ValidationError, type Migration } from '@phaseflag/core';
 import type { Knex } from 'knex';
-import { probeThrottleQuery, throttleStatement } from '../operations/backfill/throttle-query.js';
+import { probeThrottleQuery, throttleStatement } from './throttle-query.js';
 import { expressionShapeProblem, qualify } from '../sql/text.js';
 import { readDroppedOldColumn, type DroppedOldColumn } from '../store/dropped-column.js';
 import { probeDefault, probeType, refuseTakenNames } from './declared.js';

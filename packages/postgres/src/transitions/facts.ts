@@ -1,7 +1,7 @@
 import { StateError, type GuardFacts } from '@phaseflag/core';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { InstanceStatus, MigrationRecord, MigrationStatus } from '../types.js';
-import { toMigrationEvent, toMigrationRecord } from '../store/records.js';
+import { toMigrationEvent, toMigrationRecord } from './records.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import type { MigrationRow } from '../store/rows.js';
 import { registerResolved } from './register.js';

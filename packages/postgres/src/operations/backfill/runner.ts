@@ -30,7 +30,7 @@ import {
 } from './state.js';
 import { buildBatchStatements } from './statements.js';
 import { Throttler } from './throttle.js';
-import { probeThrottleQuery } from './throttle-query.js';
+import { probeThrottleQuery } from '../../catalog/throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
 import { BACKFILL_ATTR, backfillInstruments, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';

@@ -1,7 +1,8 @@
 import { ValidationError, type Clock, type Logger, type ThrottleSettings } from '@phaseflag/core';
 import type { LiveKnobs } from './knobs.js';
 import type { Session } from '../../driver/session.js';
-import { THROTTLE_STATEMENT_TIMEOUT_MS, ThrottleQuery } from './throttle-query.js';
+import { THROTTLE_STATEMENT_TIMEOUT_MS } from '../../catalog/throttle-query.js';
+import { ThrottleQuery } from './throttle-query.js';
 import type { Knex } from 'knex';
 
 /**

@@ -1,5 +1,5 @@
 import type { MigrationEvent, MigrationRecord } from '../types.js';
-import type { EventRow, MigrationRow } from './rows.js';
+import type { EventRow, MigrationRow } from '../store/rows.js';
 
 /** The store's rows as the public API names them: the column names stay in the store. */
 export function toMigrationRecord(row: MigrationRow): MigrationRecord {
