@@ -47,6 +47,8 @@ export class KnexRouter {
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private initial: Promise<void>;
   private closed = false;
+  /** The last heartbeat written or being written; the next waits for it. */
+  private beats: Promise<void> = Promise.resolve();
 
   /** @internal Made by `MigrationHandle.router()`. */
   constructor(
@@ -183,8 +185,18 @@ export class KnexRouter {
     return this.knex.raw(`(SELECT ${expression} FROM (SELECT ${select}) AS pf_row)`, bindings);
   }
 
-  /** Reports the phase this instance applies, what it writes and whether it read the old column lately. */
-  async heartbeat(): Promise<void> {
+  /**
+   * Reports the phase this instance applies, what it writes and whether it read the old column lately. Reports are
+   * written one after the other, each from the state when its turn comes: one started earlier (at a phase change)
+   * can never land after a later one and put back what the instance did before.
+   */
+  heartbeat(): Promise<void> {
+    const next = this.beats.then(() => this.beat());
+    this.beats = next;
+    return next;
+  }
+
+  private async beat(): Promise<void> {
     if (this.closed) return;
     const d = this.core.decide();
     const reads = this.core.takeReadCounts();
@@ -210,6 +222,8 @@ export class KnexRouter {
     this.unsubscribe();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.initial.catch(() => undefined);
+    // A report still being written would put the instance back after its removal.
+    await this.beats;
     await this.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
     this.untrack();
   }
