@@ -1,30 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { defineMigration } from '@phaseflag/core';
-import { Phaseflag } from '@phaseflag/postgres';
+import type { Phaseflag } from '@phaseflag/postgres';
 import { internalsOf } from '@phaseflag/postgres/internal';
-import {
-  amountInput,
-  createAmountTable,
-  createSuiteSchema,
-  holdsFor,
-  startUnleash,
-  waitFor,
-  wrongAmountRows,
-  type Suite,
-  type UnleashServer,
-} from '@phaseflag/testkit';
-import { provisionFlags, UnleashFlagSource } from '@phaseflag/unleash';
-import { ServiceProcess, type ServiceMessage } from './fixtures/service-process.js';
-
-const ROWS = 20_000;
-const REFRESH_MS = 1000;
-const ENV = 'development';
-const USERS = Array.from({ length: 200 }, (_, i) => String(i + 1));
-const OLD = 'amount_cents';
-const NEW = 'amount';
+import { amountInput, holdsFor, waitFor, wrongAmountRows, type Suite, type UnleashServer } from '@phaseflag/testkit';
+import type { ServiceProcess } from './fixtures/service-process.js';
+import { ENV, NEW, OLD, REFRESH_MS, USERS, unleashFleet } from './fixtures/unleash-fleet.js';
 
 /**
  * End to end: a real unleash-server, flags changed only through its Admin API (as an operator in the UI), and two
@@ -37,130 +17,23 @@ describe('Unleash drives a migration across two service processes', function () 
   const table = 'orders_e2e';
   const input = amountInput(id, table, { batch: { size: 1000, targetBatchMs: 0, pauseMs: 5 } });
   const names = defineMigration(input).flags;
-  const propagation: Array<{ what: string; ms: number[] }> = [];
+  const fleet = unleashFleet(input, table);
+  const { untilEvery, expectedColumns, untilColumns } = fleet;
   let suite: Suite;
   let unleash: UnleashServer;
   let pf: Phaseflag;
-  let reference: UnleashFlagSource;
   let readNewStrategy: string;
   let services: ServiceProcess[] = [];
 
   before(async () => {
-    suite = await createSuiteSchema('controller_unleash', { pool: { min: 0, max: 6 } });
-    unleash = await startUnleash();
-    pf = new Phaseflag({ knex: suite.knex, stateSchema: suite.stateSchema, pollIntervalMs: 200 });
-    await pf.install();
-    await createAmountTable(suite.knex, table, ROWS);
-    const report = await provisionFlags(defineMigration(input), {
-      url: unleash.url,
-      token: unleash.adminToken,
-      environment: ENV,
-    });
-    readNewStrategy = report.flags.find((f) => f.role === 'readNew')!.strategyId!;
-    // The test's own view of the flags, to know which column each user should get.
-    reference = new UnleashFlagSource({
-      unleash: {
-        url: `${unleash.url}/api`,
-        appName: 'phaseflag-e2e-reference',
-        environment: ENV,
-        customHeaders: { Authorization: unleash.clientToken },
-        refreshInterval: 200,
-        disableMetrics: true,
-        skipInstanceCountWarning: true,
-        backupPath: mkdtempSync(join(tmpdir(), 'pf-unleash-ref-')),
-      },
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
-    assert.ok(await reference.whenKnown(20_000));
-    services = await Promise.all(
-      ['svc-a', 'svc-b'].map((instanceId, index) =>
-        ServiceProcess.start({
-          PF_CONNECTION: suite.connectionString,
-          PF_STATE_SCHEMA: suite.stateSchema,
-          PF_MIGRATION: JSON.stringify(input),
-          PF_INSTANCE_ID: instanceId,
-          PF_INSTANCE_INDEX: String(index),
-          PF_INSTANCES: '2',
-          PF_TRAFFIC: '2',
-          PF_MAX_ID: String(ROWS),
-          PF_FLAGS: 'unleash',
-          PF_UNLEASH_URL: unleash.url,
-          PF_UNLEASH_TOKEN: unleash.clientToken,
-          PF_UNLEASH_REFRESH_MS: String(REFRESH_MS),
-          PF_UNLEASH_APP: 'phaseflag-e2e-service',
-          PF_INTERVAL_MS: '1000',
-          PF_POLL_MS: '200',
-          PF_HEARTBEAT_MS: '200',
-          PF_TTL_MS: '5000',
-          PF_DROP_OLD: '1',
-        }),
-      ),
-    );
+    await fleet.start();
+    ({ suite, unleash, pf, readNewStrategy, services } = fleet);
   });
 
   after(async () => {
-    for (const s of services) await s.kill();
-    reference?.close();
-    await unleash?.stop();
-    await pf?.close();
-    await suite?.cleanup();
-    if (propagation.length > 0) {
-      console.log(
-        `      propagation, Admin API call → every instance applies it (unleash-client refreshInterval ${REFRESH_MS} ms):`,
-      );
-      for (const p of propagation) console.log(`        ${p.what}: ${p.ms.join(' ms, ')} ms`);
-    }
+    // The last stage stops the services itself (and empties the list): what is left here is what a failure left.
+    await fleet.stop(services);
   });
-
-  /** Time from `t0` until every service has sent a message matching `applied` (at or after t0). */
-  async function untilEvery(
-    what: string,
-    t0: number,
-    applied: (m: ServiceMessage) => boolean,
-    timeoutMs = 30_000,
-  ): Promise<number[]> {
-    const at = await Promise.all(
-      services.map(async (s) => (await s.waitFor((m) => m.at >= t0 && applied(m), timeoutMs, what)).at),
-    );
-    const ms = at.map((t) => t - t0);
-    propagation.push({ what, ms });
-    return ms;
-  }
-
-  /** The column each user should read at this read-new rollout, by the reference client once it has seen it. */
-  async function expectedColumns(rollout: number): Promise<Record<string, string>> {
-    await waitFor(
-      () => {
-        const d = reference.client.getFeatureToggleDefinition(names.readNew);
-        return (
-          reference.status().known && d?.enabled === true && d.strategies?.[0]?.parameters?.rollout === String(rollout)
-        );
-      },
-      { timeoutMs: 20_000, description: `the reference client to see read-new at ${rollout}%` },
-    );
-    return Object.fromEntries(
-      USERS.map((u) => [u, reference.isEnabled(names.readNew, { userId: u }) === true ? NEW : OLD]),
-    );
-  }
-
-  /** Time from `t0` until both instances route every user as `expected`. */
-  async function untilColumns(what: string, t0: number, expected: Record<string, string>): Promise<number> {
-    const done = new Map<ServiceProcess, number>();
-    await waitFor(
-      async () => {
-        for (const s of services) {
-          if (done.has(s)) continue;
-          const columns = await s.columns(USERS);
-          if (USERS.every((u) => columns[u] === expected[u])) done.set(s, Date.now() - t0);
-        }
-        return done.size === services.length;
-      },
-      { timeoutMs: 30_000, intervalMs: 20, description: what },
-    );
-    const ms = services.map((s) => done.get(s)!);
-    propagation.push({ what, ms });
-    return Math.max(...ms);
-  }
 
   const events = async (kind: string) => (await pf.migration(input).status()).events.filter((e) => e.kind === kind);
   const phase = async () => (await internalsOf(pf).store.get(id))?.phase;

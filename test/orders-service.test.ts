@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
-import { provisionFlags } from '@phaseflag/unleash';
-import {
-  createSchema,
-  migrations,
-  seed,
-  startLoad,
-  type LoadHandle,
-  type LoadReport,
-  type MigrationView,
-} from '@phaseflag/example-orders-service';
+import { waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
+import { migrations, startLoad, type LoadHandle } from '@phaseflag/example-orders-service';
 import { OrdersServiceProcess } from './fixtures/orders-service-process.js';
-import { OtlpReceiver } from './fixtures/orders-otlp-receiver.js';
-
-const ROWS = 5000;
-const ENV = 'development';
-const IDS = [migrations.ordersAmount.id, migrations.customersEmail.id];
-const flag = (id: string, step: string) => `${id}.${step}`;
+import type { OtlpReceiver } from './fixtures/orders-otlp-receiver.js';
+import { ENV, IDS, ROWS, flag, ordersStack } from './fixtures/orders-stack.js';
 
 /**
  * examples/orders-service end to end, without Docker: the stack of examples/docker-compose.yml (Postgres, a real
@@ -26,70 +13,23 @@ const flag = (id: string, step: string) => `${id}.${step}`;
  */
 describe('orders-service: two instances walk both migrations under load, driven by Unleash', function () {
   this.timeout(240_000);
+  const stack = ordersStack();
+  const { strategies, serviceEnv, both, everyApplies, views, assertClean, wrongRows } = stack;
   let suite: Suite;
   let unleash: UnleashServer;
   let otlp: OtlpReceiver;
   let services: OrdersServiceProcess[] = [];
   let load: LoadHandle | undefined;
-  const strategies = new Map<string, string>();
 
   before(async () => {
-    suite = await createSuiteSchema('orders_service', { pool: { min: 0, max: 4 } });
-    await createSchema(suite.knex);
-    await seed(suite.knex, { rows: ROWS });
-    [unleash, otlp] = await Promise.all([startUnleash(), OtlpReceiver.start()]);
-    for (const m of [migrations.ordersAmount, migrations.customersEmail]) {
-      const report = await provisionFlags(m, { url: unleash.url, token: unleash.adminToken, environment: ENV });
-      assert.deepEqual(report.created.length, 4);
-      for (const f of report.flags) strategies.set(f.name, f.strategyId!);
-    }
-    services = await Promise.all(
-      ['orders-a', 'orders-b'].map((instanceId) => OrdersServiceProcess.start(serviceEnv(instanceId))),
-    );
-    load = startLoad({
-      targets: services.map((s) => s.url),
-      concurrency: 4,
-      writeRatio: 0.3,
-      seededRows: ROWS,
-      pauseMs: 2,
-    });
+    await stack.start();
+    ({ suite, unleash, otlp, services, load } = stack);
   });
 
   after(async () => {
-    await load?.stop();
-    for (const s of services) await s.kill();
-    await unleash?.stop();
-    await otlp?.close();
-    await suite?.cleanup();
+    // The last stages stop the load and the services themselves (and forget them): what is left is what a failure left.
+    await stack.stop(load, services);
   });
-
-  const serviceEnv = (instanceId: string) => ({
-    DATABASE_URL: suite.databaseUrl,
-    DB_SCHEMA: suite.schema,
-    PHASEFLAG_STATE_SCHEMA: suite.stateSchema,
-    UNLEASH_URL: `${unleash.url}/api`,
-    UNLEASH_API_TOKEN: unleash.clientToken,
-    UNLEASH_REFRESH_MS: '1000',
-    INSTANCE_ID: instanceId,
-    PORT: '0',
-    PHASEFLAG_CONTROLLER_INTERVAL_MS: '1000',
-    PHASEFLAG_DROP_OLD_COLUMN: 'on',
-    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-    OTEL_SERVICE_NAME: 'orders-service',
-  });
-  const both = (step: string, fn: (name: string) => Promise<void>) => Promise.all(IDS.map((id) => fn(flag(id, step))));
-  const everyApplies = (phase: string, timeoutMs?: number) =>
-    Promise.all(services.flatMap((s) => IDS.map((id) => s.applies(id, phase, timeoutMs))));
-  const views = async (s: OrdersServiceProcess) =>
-    ((await s.get('/phaseflag')) as { migrations: MigrationView[] }).migrations;
-  const assertClean = (r: LoadReport) =>
-    assert.equal(r.failed, 0, `failed requests:\n  ${r.errorSamples.join('\n  ')}`);
-  const wrongRows = async () =>
-    (
-      await suite.knex.raw(`SELECT
-      (SELECT count(*) FROM orders WHERE amount IS DISTINCT FROM amount_cents / 100.0)::int AS orders,
-      (SELECT count(*) FROM customers WHERE email_normalized IS DISTINCT FROM lower(btrim(email)))::int AS customers`)
-    ).rows[0];
 
   it('serves from the old columns at first: both migrations registered and pending, nothing refused', async () => {
     await waitFor(() => load!.snapshot().reads > 200, { timeoutMs: 20_000, description: 'traffic' });

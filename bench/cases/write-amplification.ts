@@ -17,15 +17,11 @@
  * UPDATE of the old column and on one of a column neither expression reads.
  */
 import { StaticFlagSource } from '@phaseflag/core';
-import type { KnexRouter } from '@phaseflag/postgres';
-import type { Knex } from 'knex';
 import type { BenchContext } from '../lib/context.js';
 import { buildOrders, CHANGES, dropSchema, migrationFor, type ChangeKind } from '../lib/orders.js';
-import { median, prng } from '../lib/stats.js';
-import { resolveMigration } from '@phaseflag/postgres/internal';
-// Internal on purpose: the unguarded body exists only for this comparison.
-import { syncFunctionBody } from '../../packages/postgres/src/operations/steps/sync-function.js';
-import { syncFunctionName } from '../../packages/postgres/src/operations/steps/sync-trigger.js';
+import { median } from '../lib/stats.js';
+import { timeRound, writer } from './write-amplification-app.js';
+import { bulkUsPerRow, loopUsPerStatement, unguardedDualWrite } from './write-amplification-server.js';
 
 export interface WriteCost {
   change: ChangeKind;
@@ -71,7 +67,6 @@ export interface WriteAmplificationCase {
   loop?: LoopCost[];
 }
 
-const BULK_ROWS = 10_000;
 const LOOP_STATEMENTS = 5_000;
 
 export async function runWriteAmplification(
@@ -175,130 +170,4 @@ export async function runWriteAmplification(
     }
   }
   return { rows: options.rows, rounds: options.rounds, perRound: options.perRound, statements, bulk, loop };
-}
-
-type Write = (id: number, value: number) => Promise<unknown>;
-
-/** The application's statement: through knex with router.row() (or the plain values), or raw SQL. */
-function writer(
-  db: Knex,
-  schema: string,
-  kind: ChangeKind,
-  op: 'UPDATE' | 'INSERT',
-  path: 'router' | 'trigger',
-  router: KnexRouter | null,
-): Write {
-  const table = `${schema}.orders`;
-  const row = (values: Record<string, unknown>) => (router ? router.row(values) : values);
-  const email = (v: number) => `Customer${v}@Example.ORG`;
-  if (path === 'router') {
-    if (op === 'UPDATE') {
-      return kind === 'amount'
-        ? (id, v) =>
-            db(table)
-              .update(row({ amount_cents: v }))
-              .where('id', id)
-        : (id, v) =>
-            db(table)
-              .update(row({ email: email(v) }))
-              .where('id', id);
-    }
-    return (_id, v) => db(table).insert(row({ customer_id: (v % 1000) + 1, amount_cents: v, email: email(v) }));
-  }
-  // A writer that bypasses phaseflag: the same SQL on both tables, the trigger fills the new column.
-  if (op === 'UPDATE') {
-    return kind === 'amount'
-      ? (id, v) => db.raw(`UPDATE ${table} SET amount_cents = ? WHERE id = ?`, [v, id])
-      : (id, v) => db.raw(`UPDATE ${table} SET email = ? WHERE id = ?`, [email(v), id]);
-  }
-  return (_id, v) =>
-    db.raw(`INSERT INTO ${table} (customer_id, amount_cents, email) VALUES (?, ?, ?)`, [(v % 1000) + 1, v, email(v)]);
-}
-
-/** Mean µs per statement over one round; both variants of a round get the same ids and values. */
-async function timeRound(run: Write, n: number, round: number, rows: number): Promise<number> {
-  const rand = prng(1000 + round);
-  const args = Array.from({ length: n }, () => [1 + Math.floor(rand() * rows), Math.floor(rand() * 99_999)] as const);
-  const started = performance.now();
-  for (const [id, v] of args) await run(id, v);
-  return ((performance.now() - started) * 1000) / n;
-}
-
-/** Server-side µs per row of a 10k-row write, from EXPLAIN ANALYZE (TIMING OFF) in a transaction rolled back. */
-async function bulkUsPerRow(
-  db: Knex,
-  schema: string,
-  kind: ChangeKind,
-  op: 'UPDATE' | 'INSERT',
-  round: number,
-  rows: number,
-): Promise<number> {
-  const table = `"${schema}".orders`;
-  const lo = (round * 37_123) % Math.max(1, rows - BULK_ROWS);
-  const sql =
-    op === 'UPDATE'
-      ? kind === 'amount'
-        ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-        : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-      : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
-  // db is a pool of one connection, so BEGIN, the statement and ROLLBACK run on the same session.
-  await db.raw('BEGIN');
-  try {
-    const plan = (await db.raw(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${sql}`)).rows[0]['QUERY PLAN'][0] as {
-      'Execution Time': number;
-    };
-    return (plan['Execution Time'] * 1000) / BULK_ROWS;
-  } finally {
-    await db.raw('ROLLBACK');
-  }
-}
-
-/**
- * µs per single-row UPDATE of `n` run one after the other in a DO block (timed around it, in a transaction rolled
- * back): what each statement costs the server, before expand or with the sync trigger, with no round trip to
- * dilute it. `unrelated` writes `note`, which neither expression reads (the trigger fires all the same).
- */
-async function loopUsPerStatement(
-  db: Knex,
-  schema: string,
-  kind: ChangeKind,
-  column: 'old' | 'unrelated',
-  n: number,
-  round: number,
-  rows: number,
-): Promise<number> {
-  const table = `"${schema}".orders`;
-  const lo = (round * 37_123) % Math.max(1, rows - n);
-  const set =
-    column === 'unrelated'
-      ? "note = 'x'"
-      : kind === 'amount'
-        ? 'amount_cents = (amount_cents + 1) % 100000'
-        : 'email = upper(email)';
-  // db is a pool of one connection, so BEGIN, the block and ROLLBACK run on the same session.
-  await db.raw('BEGIN');
-  try {
-    const started = performance.now();
-    await db.raw(
-      `DO $pf_bench$ BEGIN FOR i IN ${lo + 1}..${lo + n} LOOP UPDATE ${table} SET ${set} WHERE id = i; END LOOP; END $pf_bench$`,
-    );
-    return ((performance.now() - started) * 1000) / n;
-  } finally {
-    await db.raw('ROLLBACK');
-  }
-}
-
-/**
- * A table in dual-write whose sync function is the same body without the exception blocks, for the bulk
- * comparison only (the migration is never used otherwise; its function is dropped with the bench's state).
- */
-async function unguardedDualWrite(ctx: BenchContext, migration: ReturnType<typeof migrationFor>): Promise<void> {
-  const m = ctx.pf.migration(migration);
-  await m.expand();
-  await m.startDualWrite();
-  const r = await resolveMigration(ctx.admin, m.migration, { stateSchema: ctx.stateSchema });
-  const body = syncFunctionBody(r, ctx.stateSchema, { guarded: false });
-  await ctx.admin.raw(
-    `CREATE OR REPLACE FUNCTION "${ctx.stateSchema}"."${syncFunctionName(r)}"() RETURNS trigger LANGUAGE plpgsql AS $pf_bench$${body}$pf_bench$`,
-  );
 }

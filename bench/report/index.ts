@@ -5,19 +5,14 @@
 import { secs, table, verdict } from '../lib/format.js';
 
 import type { BenchResults } from './results.js';
-import { collectTargets } from './targets.js';
-import {
-  backfillSection,
-  expandSection,
-  leftBehindSection,
-  machineSection,
-  memorySection,
-  methodSection,
-  propagationSection,
-  routerSection,
-  trafficSection,
-  writeSection,
-} from './sections.js';
+import { collectTargets } from './targets/index.js';
+import { backfillSection, leftBehindSection, memorySection } from './sections/backfill.js';
+import { expandSection } from './sections/expand-lock.js';
+import { machineSection, methodSection } from './sections/machine.js';
+import { propagationSection } from './sections/propagation.js';
+import { routerSection } from './sections/router-overhead.js';
+import { trafficSection } from './sections/traffic.js';
+import { writeSection } from './sections/write-amplification.js';
 
 export function renderResults(r: BenchResults): string {
   const targets = collectTargets(r);

@@ -1,5 +1,5 @@
 /** The figures of one benchmark run, as run.ts collects them and saves them (--json) for the report to render. */
-import type { BackfillCase } from '../cases/backfill.js';
+import type { BackfillCase, BackfillRun, Method } from '../cases/backfill.js';
 import type { BatchDiagnosis } from '../cases/diagnose.js';
 import type { ExpandRun } from '../cases/expand-lock.js';
 import type { PropagationCase } from '../cases/propagation.js';
@@ -7,6 +7,7 @@ import type { RouterOverhead } from '../cases/router-overhead.js';
 import type { TrafficRun } from '../cases/traffic.js';
 import type { WriteAmplificationCase } from '../cases/write-amplification.js';
 import type { MachineFacts, PostgresFacts } from '../lib/machine.js';
+import type { ChangeKind } from '../lib/orders.js';
 
 export interface BenchResults {
   command: string;
@@ -29,4 +30,9 @@ export interface BenchResults {
   errors: { case: string; message: string }[];
   /** Set when the report was re-rendered from saved figures (run.ts --render). */
   renderedAt?: string;
+}
+
+/** One run of the backfill case: a method, on a change, at a table size. */
+export function runOf(b: BackfillCase, method: Method, change: ChangeKind, rows: number): BackfillRun | undefined {
+  return b.runs.find((x) => x.method === method && x.change === change && x.rows === rows);
 }
