@@ -196,7 +196,9 @@ describe('backfill runtime knobs', function () {
     // The gap before each batch: the delay until the knob was cleared (and before the batch then in flight), then none.
     const ms = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
     const batches = s.spans.byName(SPAN.backfillBatch).sort((a, b) => ms(a.startTime) - ms(b.startTime));
-    const delayed = batches.slice(1).filter((b, i) => ms(b.startTime) - ms(batches[i]!.endTime) >= 150).length;
+    // A 150 ms timer may fire a millisecond early as the spans' clock measures it: 148 still tells a delayed batch
+    // (the gap without the knob is a few milliseconds).
+    const delayed = batches.slice(1).filter((b, i) => ms(b.startTime) - ms(batches[i]!.endTime) >= 148).length;
     assert.ok(clearedAfter !== undefined, 'the runner reported the cleared knob');
     assert.ok(
       delayed >= 3 && delayed <= clearedAfter + 1,
