@@ -7,26 +7,13 @@ import {
   rangeTotals,
   registerMigration,
   resolveFor,
-  setupBackfillSuite,
+  useBackfillSuite,
   usersMigration,
-  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 describe('backfill', function () {
   this.timeout(120_000);
-  let s: BackfillSuite;
-
-  before(async () => {
-    s = await setupBackfillSuite('backfill batches');
-  });
-  after(async () => {
-    await s?.suite.cleanup();
-  });
-  beforeEach(async () => {
-    s.spans.reset();
-    await s.metrics.reset();
-    s.logs.length = 0;
-  });
+  const s = useBackfillSuite('backfill batches');
 
   it('backfills a type change, int cents to numeric(12,2)', async () => {
     const { ctx } = s;

@@ -8,28 +8,15 @@ import {
   registerMigration,
   resolveFor,
   setPhase,
-  setupBackfillSuite,
+  useBackfillSuite,
   usersMigration,
   wrongRows,
-  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 /** A running backfill and the world around it: a pause, a second runner, the application writing the while. */
 describe('backfill: pause, a second runner, live writes', function () {
   this.timeout(120_000);
-  let s: BackfillSuite;
-
-  before(async () => {
-    s = await setupBackfillSuite('backfill_stops');
-  });
-  after(async () => {
-    await s?.suite.cleanup();
-  });
-  beforeEach(async () => {
-    s.spans.reset();
-    await s.metrics.reset();
-    s.logs.length = 0;
-  });
+  const s = useBackfillSuite('backfill_stops');
 
   it('stops after the current batch when the phase becomes paused, and a new run resumes from the checkpoint', async () => {
     const { ctx } = s;

@@ -7,28 +7,14 @@ import {
   rangeTotals,
   registerMigration,
   resolveFor,
-  setupBackfillSuite,
+  useBackfillSuite,
   usersMigration,
-  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 /** The throttle query holds the runner back between batches; an abort ends the wait at once. */
 describe('backfill: throttled', function () {
   this.timeout(120_000);
-  let s: BackfillSuite;
-
-  before(async () => {
-    s = await setupBackfillSuite('backfill_throttle');
-  });
-  after(async () => {
-    await s?.suite.cleanup();
-  });
-  beforeEach(async () => {
-    s.spans.reset();
-    await s.metrics.reset();
-    s.logs.length = 0;
-    s.clock.sleeps.length = 0;
-  });
+  const s = useBackfillSuite('backfill_throttle');
 
   it('holds back while the throttle query says so, logs the stretch once, and records it', async () => {
     const { ctx } = s;

@@ -13,29 +13,16 @@ import {
   rangeTotals,
   registerMigration,
   resolveFor,
-  setupBackfillSuite,
+  useBackfillSuite,
   usersMigration,
   wrongRows,
-  type BackfillSuite,
 } from './fixtures/backfill-suite.js';
 
 const rate = (rows: number, result: BackfillResult) => Math.round(rows / (result.durationMs / 1000));
 
 describe('backfill', function () {
   this.timeout(120_000);
-  let s: BackfillSuite;
-
-  before(async () => {
-    s = await setupBackfillSuite('backfill');
-  });
-  after(async () => {
-    await s?.suite.cleanup();
-  });
-  beforeEach(async () => {
-    s.spans.reset();
-    await s.metrics.reset();
-    s.logs.length = 0;
-  });
+  const s = useBackfillSuite('backfill');
 
   it('fills every row of a 100k-row table with lower(email), one worker, one span per batch', async () => {
     const { ctx } = s;
