@@ -1,7 +1,13 @@
 import type { PhaseSnapshot } from '@phaseflag/core';
 import { isPhase } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
-import { acquirePooled, releasePooled, type PgConnection, type PgNotification } from '../driver/connection.js';
+import {
+  acquirePooled,
+  discardOnRelease,
+  releasePooled,
+  type PgConnection,
+  type PgNotification,
+} from '../driver/connection.js';
 
 type Listener = (snapshot: PhaseSnapshot) => void;
 
@@ -17,6 +23,10 @@ export class PhaseWatcher {
   private connection: PgConnection | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  /** Connections given back after they failed (each is given back once). */
+  private readonly dropped = new WeakSet<PgConnection>();
+  /** The state store failed to answer the last poll: said once per failure streak. */
+  private unreadable = false;
 
   constructor(
     private readonly ctx: ExecutorContext,
@@ -43,24 +53,42 @@ export class PhaseWatcher {
   }
 
   private async listen(): Promise<void> {
+    let conn: PgConnection | undefined;
     try {
       // A pooled connection taken out for good: LISTEN is per session.
-      const conn = await acquirePooled(this.ctx.knex);
+      conn = await acquirePooled(this.ctx.knex);
       if (this.closed) {
         await this.release(conn);
         return;
       }
       this.connection = conn;
+      const listening = conn;
       conn.on('notification', (msg) => this.onNotification(msg));
-      conn.on('error', () => this.reconnectLater());
-      conn.on('end', () => this.reconnectLater());
+      conn.on('error', () => this.lost(listening));
+      conn.on('end', () => this.lost(listening));
       await conn.query(`LISTEN "${this.options.channel.replace(/"/g, '""')}"`);
     } catch (error) {
       this.ctx.logger.warn('phaseflag: cannot LISTEN for phase changes; polling only', {
         error: (error as Error).message,
       });
-      this.reconnectLater();
+      if (conn) this.lost(conn);
+      else this.reconnectLater();
     }
+  }
+
+  /**
+   * The LISTEN connection failed (terminated backend, restart, network): its pool slot is given back at once, the
+   * pool destroying the connection, and the watcher listens again later. Kept, a dead connection would hold its
+   * slot for good: a few of them starve the application's pool.
+   */
+  private lost(conn: PgConnection): void {
+    if (this.dropped.has(conn)) return; // 'error' and 'end' both come
+    this.dropped.add(conn);
+    conn.removeAllListeners('notification');
+    if (this.connection === conn) this.connection = undefined;
+    discardOnRelease(conn, 'phaseflag: the LISTEN connection was lost');
+    this.release(conn).catch(() => undefined);
+    this.reconnectLater();
   }
 
   private reconnectLater(): void {
@@ -106,11 +134,16 @@ export class PhaseWatcher {
         this.emit({ migrationId: r.id, phase: isPhase(r.phase) ? r.phase : 'unknown', version: Number(r.version) });
       }
       for (const id of ids) if (!seen.has(id)) this.emit({ migrationId: id, phase: 'pending', version: 0 });
+      if (this.unreadable) this.ctx.logger.info('phaseflag: state store readable again');
+      this.unreadable = false;
     } catch (error) {
-      // Unreadable state: say so once per failure streak; listeners keep their last known phase (fail safe).
-      this.ctx.logger.warn('phaseflag: state store unreadable; keeping last known phases', {
-        error: (error as Error).message,
-      });
+      // Unreadable state: said once per failure streak; listeners keep their last known phase (fail safe).
+      if (!this.unreadable) {
+        this.ctx.logger.warn('phaseflag: state store unreadable; keeping last known phases', {
+          error: (error as Error).message,
+        });
+      }
+      this.unreadable = true;
     }
   }
 
@@ -125,6 +158,7 @@ export class PhaseWatcher {
     const conn = this.connection;
     this.connection = undefined;
     if (conn) {
+      this.dropped.add(conn); // given back here, not by lost() if it fails meanwhile
       conn.removeAllListeners('notification');
       try {
         await conn.query('UNLISTEN *');
