@@ -12,10 +12,11 @@ import type { ExecutorContext } from '../context.js';
 import { installStateStore } from './installer.js';
 import type { EventRow, InstanceRow, MigrationRow } from './rows.js';
 import { PhaseWatcher } from './watcher.js';
+import { channelName } from '../sql/channels.js';
 
 /** Channel on which every transition is announced, one per state schema so that stores never hear each other. */
 export function notifyChannel(stateSchema: string): string {
-  return `phaseflag_${stateSchema}`.slice(0, 63);
+  return channelName('phase', stateSchema);
 }
 
 /**

@@ -2,6 +2,7 @@ import { StateError, ValidationError } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../../context.js';
 import type { Session } from '../../driver/session.js';
+import { channelName } from '../../sql/channels.js';
 
 /**
  * Runtime knobs of a backfill, as gh-ost's interactive commands (`chunk-size=`, `throttle`, `no-throttle`): an
@@ -46,7 +47,7 @@ export const NO_KNOBS: BackfillKnobs = Object.freeze({ batchSize: null, throttle
 
 /** The NOTIFY channel of knob changes, one per state schema (apart from the phase channel, whose listeners expect phases). */
 export function knobsChannel(stateSchema: string): string {
-  return `phaseflag_knobs_${stateSchema}`.slice(0, 63);
+  return channelName('knobs', stateSchema);
 }
 
 function fromJson(value: unknown): BackfillKnobs {
