@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { decideTransition, TRANSITIONS, PHASES, type GuardFacts, type Phase } from '../src/index.js';
+import { facts } from './fixtures/decisions.js';
 
-const facts = (phase: Phase, extra: Partial<GuardFacts> = {}): GuardFacts => ({
-  phase,
-  newColumnReady: true,
-  triggerInstalled: true,
-  liveInstances: [],
-  backfillComplete: false,
-  verify: null,
-  confirmed: false,
-  conflicts: [],
-  ...extra,
-});
 
 describe('phase state machine', () => {
   it('walks the happy path in order', () => {
