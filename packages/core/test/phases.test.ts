@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { decideTransition, TRANSITIONS, PHASES, type GuardFacts, type Phase } from '../src/index.js';
 import { facts } from './fixtures/decisions.js';
 
-
 describe('phase state machine', () => {
   it('walks the happy path in order', () => {
     const path: Array<[Parameters<typeof decideTransition>[0], Phase, Partial<GuardFacts>]> = [
