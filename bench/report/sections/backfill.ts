@@ -109,7 +109,7 @@ export function backfillSection(r: BenchResults, b: BackfillCase): string {
 export function leftBehindSection(r: BenchResults, b: BackfillCase): string {
   const out = ['## 2. What the backfill leaves behind', ''];
   out.push(
-    "Sizes right after the run; WAL is the `pg_current_wal_lsn()` difference over the run (cluster-wide, so other sessions' WAL is included) and, for the single UPDATE, the statement's own WAL from `EXPLAIN (ANALYZE, WAL)`. n_dead_tup and the VACUUM and autovacuum columns are `pg_stat_user_tables` right after the run. phaseflag's backfill runs `VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED)` every 2.5% of the table while it works (packages/postgres/src/backfill/reclaim.ts) so later batches reuse the space earlier ones freed; \"least possible\" is a fresh copy of the same rows with the new column filled and a fresh primary key.",
+    "Sizes right after the run; WAL is the `pg_current_wal_lsn()` difference over the run (cluster-wide, so other sessions' WAL is included) and, for the single UPDATE, the statement's own WAL from `EXPLAIN (ANALYZE, WAL)`. n_dead_tup and the VACUUM and autovacuum columns are `pg_stat_user_tables` right after the run. phaseflag's backfill runs `VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED)` every 2.5% of the table while it works (packages/postgres/src/operations/backfill/reclaim.ts) so later batches reuse the space earlier ones freed; \"least possible\" is a fresh copy of the same rows with the new column filled and a fresh primary key.",
   );
   out.push('');
   const rows: string[][] = [];

@@ -178,7 +178,7 @@ function backfillLimit(
   const skipped = e?.batchesWithoutTriggers ?? 0;
   if (e && skipped > 0) {
     parts.push(
-      `${skipped} of ${e.batches} batches skipped the sync trigger (session_replication_role, packages/postgres/src/backfill/statements.ts)`,
+      `${skipped} of ${e.batches} batches skipped the sync trigger (session_replication_role, packages/postgres/src/operations/backfill/statements.ts)`,
     );
   } else if (diag) {
     parts.push(

@@ -38,7 +38,7 @@ export interface ResolvedMigration {
   readonly newColumnDefaultSql: string | null;
   /**
    * The old column's DEFAULT and the new column's default carried over from it at contract (see
-   * catalog-default.ts); null when the old column has none (or is gone, or there is no old column).
+   * default.ts); null when the old column has none (or is gone, or there is no old column).
    */
   readonly oldColumnDefault?: OldColumnDefault | null;
   /** Columns the backfill expression reads (from pg_depend of a throw-away view). */
