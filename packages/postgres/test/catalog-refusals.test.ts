@@ -165,9 +165,14 @@ describe('catalog: resolveMigration', function () {
       { newColumn: { index: { name: 'taken' } } },
     ],
     [
-      'an index on a partitioned table (no CONCURRENTLY there)',
+      'a unique index on a partitioned table that cannot include its partition key',
       'PF_INVALID_MIGRATION',
-      { table: 'parted', newColumn: { index: true } },
+      { table: 'parted', newColumn: { index: { unique: true } } },
+    ],
+    [
+      'a table with only a nullable, a partial and an expression unique key',
+      'PF_NO_PRIMARY_KEY',
+      { table: 'weakkeys', primaryKey: 'a', oldColumn: 'b', backfill: 'b', reverse: null },
     ],
   ];
 

@@ -8,7 +8,8 @@ import { probeOldColumnDefault } from './default.js';
 import { analyseCheck, analyseExpression } from './probe.js';
 import { copyName, inRolledBackTransaction, isLockTimeout, type Fail, type ProbeSite } from './probe-site.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
-import { findTable, plannerEstimate, readColumns, readPrimaryKey } from './table.js';
+import { readPartitionKey, readPartitions } from './partitions.js';
+import { findTable, plannerEstimate, readColumns, readRowKeys } from './table.js';
 
 export interface ResolveOptions {
   /**
@@ -19,7 +20,7 @@ export interface ResolveOptions {
 }
 
 /**
- * Checks a migration against the live catalog without changing anything: the table and its primary key, the
+ * Checks a migration against the live catalog without changing anything: the table and the key its rows are walked by, the
  * columns it names, the declared type and default, and the expressions (parsed and analysed by Postgres, never
  * evaluated over the table's rows). Everything runs in one transaction that is always rolled back, so a refusal
  * (or a success) leaves no trace: no column, no temporary object, no catalog change.
@@ -95,35 +96,42 @@ async function resolveIn(
   const where = `${schema}.${name}`;
   const rel = await findTable(trx, schema, name, fail);
 
-  if (rel.relkind === 'p' && migration.newColumn.index) {
-    throw new ValidationError(
-      'PF_INVALID_MIGRATION',
-      `${where} is partitioned, and Postgres cannot build an index on a partitioned table CONCURRENTLY.`,
-      {
-        value: migration.newColumn.index,
-        migrationId: migration.id,
-        hint: 'Leave newColumn.index off and build the index per partition (CREATE INDEX CONCURRENTLY on each, then ALTER INDEX … ATTACH PARTITION).',
-      },
-    );
+  const partitions = rel.relkind === 'p' ? await readPartitions(trx, schema, name) : undefined;
+  if (rel.relkind === 'p' && migration.newColumn.index && migration.newColumn.index.unique) {
+    const partitionKey = await readPartitionKey(trx, rel.oid);
+    if (partitionKey.some((c) => c !== migration.newColumn.name)) {
+      throw new ValidationError(
+        'PF_INVALID_MIGRATION',
+        `${where} is partitioned by (${partitionKey.map((c) => c ?? '<expression>').join(', ')}): a UNIQUE index on "${migration.newColumn.name}" alone cannot include the partition key, and Postgres enforces uniqueness on a partitioned table only with it.`,
+        {
+          value: migration.newColumn.index,
+          migrationId: migration.id,
+          hint: 'Declare index: true (not unique), or build a unique index that includes the partition key yourself.',
+        },
+      );
+    }
   }
   const raw = await readColumns(trx, rel.oid);
   const rawByName = new Map(raw.map((c) => [c.name, c]));
 
-  const pk = await readPrimaryKey(trx, rel.oid);
-  if (pk.length === 0) {
-    fail(
+  const keys = await readRowKeys(trx, rel.oid);
+  const key = keys[0];
+  if (key === undefined) {
+    return fail(
       'PF_NO_PRIMARY_KEY',
-      `Table ${where} has no primary key.`,
+      `Table ${where} has neither a primary key nor a unique key on NOT NULL columns.`,
       where,
-      'Backfill walks the table by its primary key: add one (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE … ADD PRIMARY KEY USING INDEX).',
+      'Backfill, verify and row lookups walk the table by a key: add a primary key (CREATE UNIQUE INDEX CONCURRENTLY, then ALTER TABLE … ADD PRIMARY KEY USING INDEX) or a unique not-null key (not partial, not on expressions).',
     );
   }
+  const pk = key.columns;
   if (pk.join(',') !== migration.primaryKey.join(',')) {
+    const others = keys.slice(1).map((k) => `${k.kind} "${k.name}" (${k.columns.join(', ')})`);
     fail(
       'PF_NO_PRIMARY_KEY',
-      `Migration "${migration.id}" declares primary key (${migration.primaryKey.join(', ')}) but ${where} has (${pk.join(', ')}).`,
+      `Migration "${migration.id}" declares key (${migration.primaryKey.join(', ')}) but ${where} is walked by its ${key.kind} "${key.name}" (${pk.join(', ')})${others.length > 0 ? `, chosen before ${others.join(', ')}` : ''}.`,
       migration.primaryKey,
-      `Declare primaryKey: ${JSON.stringify(pk.length === 1 ? pk[0] : pk)}.`,
+      `Declare primaryKey: ${JSON.stringify(pk.length === 1 ? pk[0] : pk)} (the primary key, else the unique not-null key with the fewest columns, a constraint before a bare index, then by name).`,
     );
   }
   // Gone from the table is fine only once the store says contract dropped it; otherwise it is a mistake.
@@ -223,6 +231,8 @@ async function resolveIn(
     schema,
     table: name,
     primaryKey: pk.map((c) => columns.get(c)!),
+    rowKey: { kind: key.kind, name: key.name },
+    ...(partitions ? { partitions } : {}),
     columns,
     oldColumn,
     oldColumnDropped: dropped !== null,

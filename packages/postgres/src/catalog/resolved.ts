@@ -1,5 +1,6 @@
 import type { Migration } from '@phaseflag/core';
 import type { OldColumnDefault } from './default.js';
+import type { PartitionInfo } from './partitions.js';
 
 export interface ColumnInfo {
   readonly name: string;
@@ -17,7 +18,13 @@ export interface ResolvedMigration {
   /** The table's schema as the catalog has it (the connection's current schema when the declaration named none). */
   readonly schema: string;
   readonly table: string;
+  /**
+   * The key rows are walked and found by (backfill, verify, preflight, bisection, the sync trigger's row key): the
+   * primary key, or a unique key on NOT NULL columns when the table has none (see `rowKey`).
+   */
   readonly primaryKey: readonly ColumnInfo[];
+  /** Where `primaryKey` comes from: the primary key, or the unique constraint or index chosen in its place. */
+  readonly rowKey?: { readonly kind: 'primary key' | 'unique constraint' | 'unique index'; readonly name: string };
   /** The table's columns (and a dropped old column as it was, see `oldColumnDropped`). */
   readonly columns: ReadonlyMap<string, ColumnInfo>;
   readonly oldColumn: ColumnInfo | null;
@@ -27,6 +34,11 @@ export interface ResolvedMigration {
    * may read or write it.
    */
   readonly oldColumnDropped: boolean;
+  /**
+   * Set when the table is partitioned: its partitions at plan time, all levels, parents first (the steps read them
+   * again at apply time). Undefined for an ordinary table.
+   */
+  readonly partitions?: readonly PartitionInfo[];
   /** The declared new type as format_type() spells it (schema-qualified outside pg_catalog). */
   readonly newColumnType: string;
   /** The new column exists already (with that type): expand has run, or it was created by hand. */
@@ -61,4 +73,26 @@ export interface ResolvedMigration {
   readonly serverVersion: number;
   /** Estimated row count (pg_class.reltuples), for progress and ETA only. */
   readonly rowsEstimate: number;
+}
+
+/** The key a migration's rows are walked by, as the plan shows it. */
+export interface RowKeyInfo {
+  readonly kind: 'primary key' | 'unique constraint' | 'unique index';
+  /** The constraint's (or bare index's) name; null when only the columns are known. */
+  readonly name: string | null;
+  readonly columns: readonly string[];
+}
+
+export function rowKeyOf(r: ResolvedMigration): RowKeyInfo {
+  return {
+    kind: r.rowKey?.kind ?? 'primary key',
+    name: r.rowKey?.name ?? null,
+    columns: r.primaryKey.map((c) => c.name),
+  };
+}
+
+/** e.g. `unique constraint "orders_code_key" (code)`. */
+export function describeRowKey(r: ResolvedMigration): string {
+  const k = rowKeyOf(r);
+  return `${k.kind}${k.name === null ? '' : ` "${k.name}"`} (${k.columns.join(', ')})`;
 }

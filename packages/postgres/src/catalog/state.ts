@@ -74,7 +74,8 @@ export async function readIndexState(
       }
     | undefined;
   if (!row) return { kind: 'missing' };
-  if (row.relkind !== 'i')
+  // 'I': a partitioned table's index (built ON ONLY, valid once every partition's index is attached).
+  if (row.relkind !== 'i' && row.relkind !== 'I')
     return { kind: 'foreign', detail: `"${index}" is a relation of kind ${row.relkind}, not an index` };
   if (!row.sameTable || !row.sameColumn)
     return { kind: 'foreign', detail: `index "${index}" exists on other column(s) or another table` };

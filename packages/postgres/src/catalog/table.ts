@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Fail } from './probe-site.js';
 
-/** The migration's table as the catalog has it: the relation, its columns and its primary key. */
+/** The migration's table as the catalog has it: the relation, its columns and the key its rows are walked by. */
 
 export interface TableRelation {
   oid: number;
@@ -67,17 +67,44 @@ export async function readColumns(trx: Knex.Transaction, oid: number): Promise<R
   ).rows as RawColumn[];
 }
 
-/** The primary key's columns in key order; empty when the table has none. */
-export async function readPrimaryKey(trx: Knex.Transaction, oid: number): Promise<string[]> {
-  return (
-    await trx.raw<{ rows: { name: string }[] }>(
-      `SELECT a.attname AS name FROM pg_index i
-       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indrelid = ? AND i.indisprimary ORDER BY k.ord`,
+/**
+ * The key backfill, verify, preflight, bisection and every row lookup walk the table by: a primary key, or else
+ * (as pgroll does) a UNIQUE key whose columns are all NOT NULL, neither partial nor on expressions, immediate, and
+ * valid. When there are several, the choice is deterministic: the primary key; then the key with the fewest
+ * columns; then a unique constraint before a bare unique index; then by name.
+ */
+export interface RowKey {
+  readonly columns: readonly string[];
+  readonly kind: 'primary key' | 'unique constraint' | 'unique index';
+  /** The constraint's name (or the index's, for a bare unique index). */
+  readonly name: string;
+}
+
+/** Every eligible key of the table, best first (see RowKey); empty when it has none. */
+export async function readRowKeys(trx: Knex.Transaction, oid: number): Promise<RowKey[]> {
+  const rows = (
+    await trx.raw<{ rows: { columns: string[]; kind: RowKey['kind']; name: string }[] }>(
+      `SELECT (SELECT array_agg(a.attname ORDER BY k.ord)
+                 FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                WHERE k.ord <= i.indnkeyatts)::text[] AS columns,
+              CASE WHEN i.indisprimary THEN 'primary key' WHEN con.oid IS NOT NULL THEN 'unique constraint'
+                   ELSE 'unique index' END AS kind,
+              coalesce(con.conname, ic.relname)::text AS name
+         FROM pg_index i
+         JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+         LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
+        WHERE i.indrelid = ? AND i.indisunique AND i.indisvalid AND i.indimmediate
+          AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                           WHERE k.ord <= i.indnkeyatts AND NOT a.attnotnull)
+        ORDER BY i.indisprimary DESC, i.indnkeyatts, con.oid IS NULL, 3`,
       [oid],
     )
-  ).rows.map((r) => r.name);
+  ).rows;
+  return rows.map((r) => ({ columns: r.columns, kind: r.kind, name: r.name }));
 }
 
 /**

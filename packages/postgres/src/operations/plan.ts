@@ -2,8 +2,14 @@ import { ATTR, SPAN, quoteIdent, type DdlSettings, type Migration } from '@phase
 import { buildBatchStatements, newValueSql } from './backfill/statements.js';
 import { resolveMigration } from '../catalog/resolve.js';
 import type { ExecutorContext } from '../context.js';
-import type { ColumnInfo, ResolvedMigration } from '../catalog/resolved.js';
-import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './planned-statement.js';
+import {
+  describeRowKey,
+  rowKeyOf,
+  type ColumnInfo,
+  type ResolvedMigration,
+  type RowKeyInfo,
+} from '../catalog/resolved.js';
+import { letsApplicationThrough, lockTimeoutFor, strongerLock, type PlannedStatement } from './planned-statement.js';
 import { carriedDefault, defaultCarryRefusal } from './steps/carry-default.js';
 import {
   contractStepsAfter,
@@ -40,6 +46,8 @@ export interface MigrationPlan {
   readonly migrationId: string;
   readonly table: { readonly schema: string; readonly name: string };
   readonly primaryKey: readonly string[];
+  /** What the rows are walked by: the primary key, or the unique not-null key chosen when there is none. */
+  readonly key: RowKeyInfo;
   readonly oldColumn: ColumnInfo | null;
   /** Contract dropped the old column (recorded in the state store): the statements that name it are history. */
   readonly oldColumnDropped: boolean;
@@ -91,16 +99,6 @@ export async function planMigration(
   });
 }
 
-const LOCK_ORDER: readonly PlannedStatement['lock'][] = [
-  'NONE',
-  'ACCESS SHARE',
-  'ROW EXCLUSIVE',
-  'SHARE UPDATE EXCLUSIVE',
-  'SHARE',
-  'SHARE ROW EXCLUSIVE',
-  'ACCESS EXCLUSIVE',
-];
-
 /** The plan of an already resolved migration: pure, no database access. */
 export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: PlanOptions = {}): MigrationPlan {
   const m = r.migration;
@@ -115,10 +113,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
       (sum, s) => sum + (letsApplicationThrough(s.lock) ? 0 : s.maxLockWaitMs),
       0,
     ),
-    strongestLock: statements.reduce<PlannedStatement['lock']>(
-      (a, s) => (LOCK_ORDER.indexOf(s.lock) > LOCK_ORDER.indexOf(a) ? s.lock : a),
-      'NONE',
-    ),
+    strongestLock: statements.reduce<PlannedStatement['lock']>((a, s) => strongerLock(a, s.lock), 'NONE'),
   });
   const dual = of(dualWriteSteps(r));
   const dropNew = options.dropNewColumnOnRollback ?? !r.newColumnExists;
@@ -126,6 +121,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
     migrationId: m.id,
     table: { schema: r.schema, name: r.table },
     primaryKey: r.primaryKey.map((c) => c.name),
+    key: rowKeyOf(r),
     oldColumn: r.oldColumn,
     oldColumnDropped: r.oldColumnDropped,
     newColumn: {
@@ -255,7 +251,7 @@ function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
   };
   return {
     phase: 'backfill',
-    summary: `Copy ${r.rowsEstimate} (estimated) rows in primary-key batches.`,
+    summary: `Copy ${r.rowsEstimate} (estimated) rows in batches of the ${describeRowKey(r)}.`,
     statements: [stmt],
     maxLockWaitMs: stmt.maxLockWaitMs,
     maxBlockingLockWaitMs: 0,
@@ -282,7 +278,7 @@ function verifyPhase(r: ResolvedMigration): PhasePlan {
       'verify',
       'ACCESS SHARE',
       `SELECT count(*) FILTER (WHERE ${bad}) AS mismatches FROM ${tableSql(r)} AS t WHERE <one key range>`,
-      'read-only walk over the primary key, one short READ ONLY transaction per batch',
+      `read-only walk over the ${describeRowKey(r)}, one short READ ONLY transaction per batch`,
     ),
     maxLockWaitMs: 0,
   };

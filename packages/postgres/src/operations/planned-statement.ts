@@ -53,3 +53,18 @@ export function maxLockWait(
 ): number {
   return lock === 'NONE' ? 0 : lockTimeoutFor(lock, ddl) * ddl.maxAttempts;
 }
+
+const LOCK_ORDER: readonly LockMode[] = [
+  'NONE',
+  'ACCESS SHARE',
+  'ROW EXCLUSIVE',
+  'SHARE UPDATE EXCLUSIVE',
+  'SHARE',
+  'SHARE ROW EXCLUSIVE',
+  'ACCESS EXCLUSIVE',
+];
+
+/** The stronger of two table locks. */
+export function strongerLock(a: LockMode, b: LockMode): LockMode {
+  return LOCK_ORDER.indexOf(b) > LOCK_ORDER.indexOf(a) ? b : a;
+}

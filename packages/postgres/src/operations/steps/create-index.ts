@@ -4,6 +4,12 @@ import type { ExecutorContext } from '../../context.js';
 import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { qualify } from '../../sql/text.js';
+import {
+  applyPartitionedIndex,
+  planPartitionedIndex,
+  planPartitionedIndexRollback,
+  rollbackPartitionedIndex,
+} from './partitioned-index.js';
 import { onTable, run, tableSql, type Step } from './step.js';
 
 const NAME = 'create-index';
@@ -50,17 +56,20 @@ export const createIndex: Step = {
   name: NAME,
   plan(r) {
     const index = indexOf(r);
+    if (index && r.partitions) return planPartitionedIndex(r, index);
     return index
       ? [dropIndexStatement(r, index, 'if a failed build left it INVALID, drop'), createIndexStatement(r, index)]
       : [];
   },
   planRollback(r) {
     const index = indexOf(r);
+    if (index && r.partitions) return planPartitionedIndexRollback(r, index);
     return index ? [dropIndexStatement(r, index)] : [];
   },
   async apply(ctx, r, opts) {
     const index = indexOf(r);
     if (!index) return;
+    if (r.partitions) return applyPartitionedIndex(ctx, r, index, opts);
     const rounds = (opts?.ddl ?? r.migration.ddl).maxAttempts;
     for (let round = 1; ; round++) {
       const s = await state(ctx, r, index);
@@ -95,6 +104,7 @@ export const createIndex: Step = {
   async rollback(ctx, r, opts) {
     const index = indexOf(r);
     if (!index) return;
+    if (r.partitions) return rollbackPartitionedIndex(ctx, r, index, opts);
     // Never drop an index of that name that is not ours.
     if ((await state(ctx, r, index)).kind === 'ours') await run(ctx, r, dropIndexStatement(r, index), opts);
   },
