@@ -14,6 +14,7 @@ export {
   type NewColumnSpec,
   type IndexSpec,
   type CheckSpec,
+  type ForeignKeySpec,
   type FlagNames,
 } from './migration.js';
 export {

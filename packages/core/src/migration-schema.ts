@@ -16,6 +16,17 @@ const checkSpec = z.union([
   z.strictObject({ name: z.string().optional(), expression: z.string().min(1) }),
 ]);
 
+/**
+ * A foreign key on the new column: `table` ("schema.table", "table" or { schema, name }) and its `column`, which
+ * must carry a primary key or unique constraint of its own. Implies an index on the new column.
+ */
+const referencesSpec = z.strictObject({
+  table: z.union([z.string(), z.strictObject({ schema: z.string().optional(), name: z.string() })]),
+  column: z.string(),
+  onDelete: z.enum(['no action', 'restrict', 'cascade', 'set null']).default('no action'),
+  name: z.string().optional(),
+});
+
 const batchSchema = z.strictObject({
   /** Rows per batch to start with; adapted towards targetBatchMs when adaptive. */
   size: z.number().int().min(1).max(1_000_000).default(5000),
@@ -89,6 +100,7 @@ export const migrationSchema = z.strictObject({
     default: constantDefault.optional(),
     index: indexSpec.default(false),
     check: checkSpec.optional(),
+    references: referencesSpec.optional(),
   }),
   backfill: z.string().min(1).nullable().default(null),
   reverse: z.string().min(1).nullable().default(null),

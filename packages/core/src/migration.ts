@@ -28,6 +28,15 @@ export interface CheckSpec {
   readonly expression: string;
 }
 
+/** A foreign key from the new column (see the schema's `references`). */
+export interface ForeignKeySpec {
+  /** The constraint's name (default pf_fk_<id>). */
+  readonly name: string;
+  readonly table: QualifiedName;
+  readonly column: string;
+  readonly onDelete: 'no action' | 'restrict' | 'cascade' | 'set null';
+}
+
 export interface NewColumnSpec {
   readonly name: string;
   readonly type: string;
@@ -36,6 +45,8 @@ export interface NewColumnSpec {
   readonly default: ConstantDefault | undefined;
   readonly index: IndexSpec | null;
   readonly check: CheckSpec | null;
+  /** A foreign key to another table's key; null when none. */
+  readonly references: ForeignKeySpec | null;
 }
 
 export interface FlagNames {
@@ -194,7 +205,25 @@ export function defineMigration(input: MigrationInput): Migration {
       m.id,
     );
   }
-  const idx = m.newColumn.index;
+  const ref = m.newColumn.references;
+  if (ref?.onDelete === 'set null' && !m.newColumn.nullable) {
+    throw invalid(
+      `Migration "${m.id}" wants "${newName}" NOT NULL with a foreign key ON DELETE SET NULL.`,
+      ref,
+      "Deleting a referenced row would fail on NOT NULL: choose onDelete 'no action', 'restrict' or 'cascade', or keep the column nullable.",
+      m.id,
+    );
+  }
+  const references: ForeignKeySpec | null = ref
+    ? {
+        name: validateIdentifier(ref.name ?? objectName('pf_fk', m.id), 'foreign key name'),
+        table: parseQualifiedName(ref.table, 'referenced table'),
+        column: validateIdentifier(ref.column, 'referenced column'),
+        onDelete: ref.onDelete,
+      }
+    : null;
+  // A foreign key column is indexed (deletes and updates of referenced rows look it up): implied when not declared.
+  const idx = m.newColumn.index === false && references ? true : m.newColumn.index;
   const index: IndexSpec | null =
     idx === false
       ? null
@@ -243,6 +272,7 @@ export function defineMigration(input: MigrationInput): Migration {
       default: m.newColumn.default,
       index,
       check,
+      references,
     },
     backfill: m.backfill,
     reverse: m.reverse,

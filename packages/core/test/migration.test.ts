@@ -114,3 +114,31 @@ describe('defineMigration', () => {
     );
   });
 });
+
+describe('defineMigration: a foreign key on the new column', () => {
+  it('normalizes references (qualified table, default name and onDelete) and implies an index', () => {
+    const m = defineMigration({
+      ...base,
+      newColumn: { name: 'amount', type: 'bigint', references: { table: 'billing.customers', column: 'id' } },
+    });
+    assert.deepEqual(m.newColumn.references, {
+      name: 'pf_fk_orders_amount',
+      table: { schema: 'billing', name: 'customers' },
+      column: 'id',
+      onDelete: 'no action',
+    });
+    assert.equal(m.newColumn.index?.name, 'pf_idx_orders_amount', 'the referencing column is indexed');
+    assert.equal(defineMigration(base).newColumn.references, null);
+  });
+
+  it('refuses bad references with a typed error', () => {
+    const ref = (references: unknown, nullable = true) => ({
+      ...base,
+      newColumn: { name: 'amount', type: 'bigint', nullable, references },
+    });
+    refused(ref({ table: 'customers', column: 'id', onDelete: 'set null' }, false), 'PF_INVALID_MIGRATION');
+    refused(ref({ table: 'customers', column: 'id', onDelete: 'sometimes' }), 'PF_INVALID_MIGRATION');
+    refused(ref({ table: 'customers' }), 'PF_INVALID_MIGRATION');
+    refused(ref({ table: 'customers', column: 'bad name' }), 'PF_INVALID_IDENTIFIER');
+  });
+});

@@ -8,6 +8,7 @@ import { probeOldColumnDefault } from './default.js';
 import { analyseCheck, analyseExpression } from './probe.js';
 import { copyName, inRolledBackTransaction, isLockTimeout, type Fail, type ProbeSite } from './probe-site.js';
 import type { ColumnInfo, ResolvedMigration } from './resolved.js';
+import { resolveReference } from './foreign-key.js';
 import { readPartitionKey, readPartitions } from './partitions.js';
 import { findTable, plannerEstimate, readColumns, readRowKeys } from './table.js';
 
@@ -111,6 +112,7 @@ async function resolveIn(
       );
     }
   }
+  const references = await resolveReference(trx, migration, schema, rel.relkind === 'p', fail);
   const raw = await readColumns(trx, rel.oid);
   const rawByName = new Map(raw.map((c) => [c.name, c]));
 
@@ -233,6 +235,7 @@ async function resolveIn(
     primaryKey: pk.map((c) => columns.get(c)!),
     rowKey: { kind: key.kind, name: key.name },
     ...(partitions ? { partitions } : {}),
+    ...(references ? { references } : {}),
     columns,
     oldColumn,
     oldColumnDropped: dropped !== null,

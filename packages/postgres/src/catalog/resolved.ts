@@ -1,5 +1,6 @@
 import type { Migration } from '@phaseflag/core';
 import type { OldColumnDefault } from './default.js';
+import type { ResolvedReference } from './foreign-key.js';
 import type { PartitionInfo } from './partitions.js';
 
 export interface ColumnInfo {
@@ -39,6 +40,11 @@ export interface ResolvedMigration {
    * again at apply time). Undefined for an ordinary table.
    */
   readonly partitions?: readonly PartitionInfo[];
+  /**
+   * The new column's foreign key (newColumn.references), its table resolved (an unqualified one is looked up in
+   * the migration table's schema); undefined when none.
+   */
+  readonly references?: ResolvedReference;
   /** The declared new type as format_type() spells it (schema-qualified outside pg_catalog). */
   readonly newColumnType: string;
   /** The new column exists already (with that type): expand has run, or it was created by hand. */

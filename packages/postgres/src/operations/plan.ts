@@ -17,10 +17,12 @@ import {
   dualWriteSteps,
   expandSteps,
   rollbackSteps,
+  verifySteps,
 } from './steps/phase-steps.js';
 import type { PlanContext, Step } from './steps/step.js';
 import { onTable, tableSql } from './steps/step.js';
 import { withSpan } from '../telemetry/with-span.js';
+import { verifyWalk } from './verify.js';
 
 export type PlanPhase = 'expand' | 'dual-write' | 'backfill' | 'verify' | 'read-new' | 'contract' | 'rollback';
 
@@ -178,7 +180,19 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
             ],
       ),
       backfillPhase(r, ctx),
-      verifyPhase(r),
+      phase(
+        'verify',
+        `Prove, row by row, that the new column equals the backfill expression${r.references ? ' and names a row of the referenced table; then add and validate the foreign key' : ''}.`,
+        [verifyWalk(r), ...of(verifySteps(r))],
+        [
+          "ACCESS SHARE conflicts only with ACCESS EXCLUSIVE; phaseflag's own DDL gives such locks up after lock_timeout.",
+          ...(r.references
+            ? [
+                'The foreign key is added only after a clean walk: from then on a write whose value has no parent fails. A row written without one since the walk fails VALIDATE; the constraint is dropped again and verify fails naming the row.',
+              ]
+            : []),
+        ],
+      ),
       phase(
         'read-new',
         'Reads move to the new column, request by request, as the read-new flag rolls out.',
@@ -259,38 +273,6 @@ function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
     notes: [
       "ROW EXCLUSIVE is the lock of any UPDATE: it conflicts with no application query, only with DDL. Row locks are held on one batch's rows for the length of that batch.",
       `Batches adapt towards ${m.batch.targetBatchMs} ms (sizes ${m.batch.minSize}..${m.batch.maxSize}), pause ${m.batch.pauseMs} ms between batches, ${m.batch.workers} worker(s); the backfill resumes from its checkpoint after a crash.`,
-    ],
-  };
-}
-
-function verifyPhase(r: ResolvedMigration): PhasePlan {
-  const m = r.migration;
-  const col = `t.${quoteIdent(m.newColumn.name)}`;
-  const bad =
-    m.backfill !== null
-      ? `${col} IS DISTINCT FROM ${newValueSql(r, m.backfill)}`
-      : m.newColumn.nullable
-        ? 'false'
-        : `${col} IS NULL`;
-  const stmt: PlannedStatement = {
-    ...onTable(
-      r,
-      'verify',
-      'ACCESS SHARE',
-      `SELECT count(*) FILTER (WHERE ${bad}) AS mismatches FROM ${tableSql(r)} AS t WHERE <one key range>`,
-      `read-only walk over the ${describeRowKey(r)}, one short READ ONLY transaction per batch`,
-    ),
-    maxLockWaitMs: 0,
-  };
-  return {
-    phase: 'verify',
-    summary: 'Prove, row by row, that the new column equals the backfill expression.',
-    statements: [stmt],
-    maxLockWaitMs: 0,
-    maxBlockingLockWaitMs: 0,
-    strongestLock: 'ACCESS SHARE',
-    notes: [
-      "ACCESS SHARE conflicts only with ACCESS EXCLUSIVE; phaseflag's own DDL gives such locks up after lock_timeout.",
     ],
   };
 }

@@ -27,6 +27,14 @@ export interface PlannedStatement {
    * `LOCK TABLE … IN <lock> MODE`, so the wait is measured exactly and ends at lock_timeout before any DDL runs.
    */
   readonly table?: { readonly schema: string; readonly name: string };
+  /**
+   * Locks the statement takes on other tables as well (a foreign key's referenced table), taken by the statement
+   * itself under the same lock_timeout.
+   */
+  readonly otherLocks?: readonly {
+    readonly table: { readonly schema: string; readonly name: string };
+    readonly lock: LockMode | 'ROW SHARE';
+  }[];
 }
 
 /**

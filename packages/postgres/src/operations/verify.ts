@@ -1,9 +1,12 @@
 import { ATTR, SPAN, ValidationError, quoteIdent } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
-import type { ResolvedMigration } from '../catalog/resolved.js';
+import { describeRowKey, type ResolvedMigration } from '../catalog/resolved.js';
+import type { PlannedStatement } from './planned-statement.js';
+import { onTable, tableSql } from './steps/step.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './backfill/keys.js';
 import { Session } from '../driver/session.js';
 import { newValueSql } from './backfill/statements.js';
+import { orphanSql } from './steps/add-foreign-key.js';
 import { withSpan } from '../telemetry/with-span.js';
 import {
   evaluateKeySql,
@@ -227,10 +230,12 @@ function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; firs
   const expression = r.migration.backfill;
   const check: VerifyCheck = expression !== null ? 'expression' : wantsNotNull ? 'not-null' : 'none';
   const isNull = wantsNotNull ? `${column} IS NULL` : 'false';
+  // A value without a parent row counts as a mismatch too when the new column has a foreign key.
+  const orphan = r.references ? ` OR ${orphanSql(r, r.references)}` : '';
   const bad =
     expression !== null
-      ? `(${column} IS DISTINCT FROM ${newValueSql(r, expression)}${wantsNotNull ? ` OR ${column} IS NULL` : ''})`
-      : isNull;
+      ? `(${column} IS DISTINCT FROM ${newValueSql(r, expression)}${wantsNotNull ? ` OR ${column} IS NULL` : ''}${orphan})`
+      : `(${isNull}${orphan})`;
   const aliases = r.primaryKey.map((_, i) => `__pf_key_${i}`);
   const select = key.qualified.map((c, i) => `${c} AS ${aliases[i]}`).join(', ');
   const aliasList = aliases.join(', ');
@@ -251,4 +256,27 @@ function buildVerifyStatements(r: ResolvedMigration): { check: VerifyCheck; firs
               SELECT ${aliasList}, ${displayKeySql(`jsonb_build_array(${aliasList})`)} AS k
                 FROM chunk WHERE __pf_bad ORDER BY ${aliasList} LIMIT ${wanted}) s) AS sample`;
   return { check, first: statement(null, '$1', '$2'), next: statement('$1', '$2', '$3') };
+}
+
+/** The verify walk, as one statement: what it counts per key range. */
+export function verifyWalk(r: ResolvedMigration): PlannedStatement {
+  const m = r.migration;
+  const col = `t.${quoteIdent(m.newColumn.name)}`;
+  const orphan = r.references ? ` OR ${orphanSql(r, r.references)}` : '';
+  const bad =
+    m.backfill !== null
+      ? `${col} IS DISTINCT FROM ${newValueSql(r, m.backfill)}${orphan}`
+      : m.newColumn.nullable
+        ? `false${orphan}`
+        : `${col} IS NULL${orphan}`;
+  return {
+    ...onTable(
+      r,
+      'verify',
+      'ACCESS SHARE',
+      `SELECT count(*) FILTER (WHERE ${bad}) AS mismatches FROM ${tableSql(r)} AS t WHERE <one key range>`,
+      `read-only walk over the ${describeRowKey(r)}, one short READ ONLY transaction per batch`,
+    ),
+    maxLockWaitMs: 0,
+  };
 }

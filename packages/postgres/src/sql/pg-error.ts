@@ -14,6 +14,7 @@ export const SQLSTATE = {
   featureNotSupported: '0A000',
   undefinedObject: '42704',
   invalidObjectDefinition: '42P17',
+  foreignKeyViolation: '23503',
 } as const;
 
 /**

@@ -3,6 +3,7 @@ import { resolveScope, type MigrationScope } from './scope.js';
 import type { TransitionOptions } from '../types.js';
 import { assertDefinitionUnchanged } from './definition.js';
 import { refuse, runTransition } from './run.js';
+import { applyVerifySteps } from '../operations/steps/phase-steps.js';
 import { verifyMigration, type VerifyResult } from '../operations/verify.js';
 
 /** Runs verify, records its result and moves backfilled → verified on a clean one; see MigrationHandle.verify. */
@@ -87,6 +88,9 @@ export async function verify(
       },
     );
   }
+  // The new column's foreign key, added and validated now that every row has a parent; a row written without one
+  // since the walk fails it (PF_VERIFY_FAILED naming the row) and the phase stays where it is.
+  await applyVerifySteps(ctx, r, options.signal);
   if (phase === 'backfilled') await runTransition(scope, 'verify', {}, { cause: options.cause });
   return result;
 }

@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '../../context.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { addCheck } from './add-check.js';
+import { addForeignKey } from './add-foreign-key.js';
 import { addColumn } from './add-column.js';
 import { carryDefault } from './carry-default.js';
 import { createIndex } from './create-index.js';
@@ -27,6 +28,14 @@ export function expandSteps(r: ResolvedMigration): Step[] {
 /** Dual-write: the sync trigger, when the migration uses it and has an expression to sync with. */
 export function dualWriteSteps(r: ResolvedMigration): Step[] {
   return syncTriggerApplies(r) ? [syncTrigger] : [];
+}
+
+/**
+ * Verify: the new column's foreign key, once the walk found every row's parent (see add-foreign-key.ts), so the
+ * migration is verified only with the constraint validated.
+ */
+export function verifySteps(r: ResolvedMigration): Step[] {
+  return r.references ? [addForeignKey] : [];
 }
 
 /**
@@ -66,6 +75,7 @@ export function contractStepsAfter(r: ResolvedMigration, options: { dropOldColum
 export function rollbackSteps(r: ResolvedMigration, options: { dropNewColumn?: boolean } = {}): Step[] {
   return [
     syncTriggerRemoval,
+    ...(r.references ? [inverse(addForeignKey)] : []),
     ...(r.migration.newColumn.index ? [inverse(createIndex)] : []),
     ...(r.migration.newColumn.check ? [inverse(addCheck)] : []),
     ...(options.dropNewColumn ? [dropNewColumn] : []),
@@ -99,6 +109,10 @@ export async function applySteps(
 
 export function applyExpand(ctx: ExecutorContext, r: ResolvedMigration, signal?: AbortSignal): Promise<void> {
   return applySteps(ctx, r, expandSteps(r), { signal });
+}
+
+export function applyVerifySteps(ctx: ExecutorContext, r: ResolvedMigration, signal?: AbortSignal): Promise<void> {
+  return applySteps(ctx, r, verifySteps(r), { signal });
 }
 
 export function installSync(ctx: ExecutorContext, r: ResolvedMigration): Promise<void> {
