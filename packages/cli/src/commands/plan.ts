@@ -48,6 +48,9 @@ function printPlan(out: Output, plan: MigrationPlan): void {
   out.line(
     `intent: ${plan.intent}${plan.intent === 'derive' ? ` (${plan.newColumn.name} stays beside ${plan.oldColumn?.name ?? 'its source'}, derived by the sync trigger)` : ''}`,
   );
+  out.line(
+    `rows walked by: ${plan.key.kind}${plan.key.name === null ? '' : ` "${plan.key.name}"`} (${plan.key.columns.join(', ')})`,
+  );
   const d = plan.oldColumnDefault;
   if (d)
     out.line(
@@ -79,9 +82,10 @@ function printPlan(out: Output, plan: MigrationPlan): void {
           : s.lock === 'NONE' || s.lock === 'ACCESS SHARE'
             ? c.green(s.lock)
             : c.yellow(s.lock);
+      const others = (s.otherLocks ?? []).map((o) => `, ${o.lock} on ${o.table.schema}.${o.table.name}`).join('');
       const per = s.maxLockWaitMs > 0 ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}` : '-';
       out.line(
-        `  ${i + 1}. [${s.step}] ${lock}, lock wait ${per}${s.transactional ? '' : ', outside a transaction'} — ${s.description}`,
+        `  ${i + 1}. [${s.step}] ${lock}${others}, lock wait ${per}${s.transactional ? '' : ', outside a transaction'} — ${s.description}`,
       );
       for (const line of s.sql.trim().split('\n')) out.line(`       ${c.dim(line)}`);
     });
