@@ -1,5 +1,5 @@
-import { ATTR, SPAN, quoteIdent, type DdlSettings, type Migration } from '@phaseflag/core';
-import { buildBatchStatements, newValueSql } from './backfill/statements.js';
+import { ATTR, SPAN, type DdlSettings, type Migration } from '@phaseflag/core';
+import { buildBatchStatements } from './backfill/statements.js';
 import { resolveMigration } from '../catalog/resolve.js';
 import type { ExecutorContext } from '../context.js';
 import {
@@ -20,7 +20,7 @@ import {
   verifySteps,
 } from './steps/phase-steps.js';
 import type { PlanContext, Step } from './steps/step.js';
-import { onTable, tableSql } from './steps/step.js';
+import { onTable } from './steps/step.js';
 import { withSpan } from '../telemetry/with-span.js';
 import { verifyWalk } from './verify.js';
 
