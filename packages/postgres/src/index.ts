@@ -45,5 +45,7 @@ export type { BackfillRunner } from './operations/backfill/holder.js';
 export type { VerifyResult, VerifyCheck } from './operations/verify.js';
 export type { PreflightOptions, PreflightResult, PreflightRow } from './operations/preflight.js';
 export type { UnderivableRow, UnderivableSummary, UnderivableSource } from './operations/underivable/store.js';
-export type { ResolvedMigration, ColumnInfo } from './catalog/resolved.js';
+export type { ResolvedMigration, ColumnInfo, RowKeyInfo } from './catalog/resolved.js';
+export type { PartitionInfo } from './catalog/partitions.js';
+export type { ResolvedReference } from './catalog/foreign-key.js';
 export type { OldColumnDefault } from './catalog/default.js';
