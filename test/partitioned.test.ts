@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { defineMigration, isPhaseflagError } from '@phaseflag/core';
+import { ATTR, SPAN, defineMigration, isPhaseflagError } from '@phaseflag/core';
 import type { Phaseflag } from '@phaseflag/postgres';
-import { amountInput, createSuiteSchema, startLoad, type LoadOp, type Suite } from '@phaseflag/testkit';
+import { amountInput, captureSpans, createSuiteSchema, startLoad, type LoadOp, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { engine } from './support/orders.js';
 
@@ -73,6 +73,7 @@ async function indexes(knex: Knex, schema: string, table: string) {
 
 describe('a partitioned table (with a sub-partitioned partition) with an index on the new column', function () {
   this.timeout(300_000);
+  const spans = captureSpans();
   let suite: Suite;
   let pf: Phaseflag;
 
@@ -108,6 +109,9 @@ describe('a partitioned table (with a sub-partitioned partition) with an index o
     );
     const contract = plan.phases.find((p) => p.phase === 'contract')!;
     assert.ok(contract.statements.some((s) => /VALIDATE CONSTRAINT/.test(s.sql)));
+    assert.ok(
+      contract.notes.some((n) => /4 partition\(s\).*ACCESS EXCLUSIVE on the table and every partition/.test(n)),
+    );
     const rollback = plan.phases.find((p) => p.phase === 'rollback')!;
     assert.ok(rollback.statements.some((s) => s.lock === 'ACCESS EXCLUSIVE' && /DROP INDEX IF EXISTS/.test(s.sql)));
   });
@@ -176,6 +180,36 @@ describe('a partitioned table (with a sub-partitioned partition) with an index o
       'SELECT count(*)::int AS n FROM events WHERE amount IS DISTINCT FROM (amount_cents::numeric / 100)::numeric(12,2)',
     );
     assert.equal(wrong.rows[0].n, 0);
+  });
+
+  it('resumes a half-done build: a valid partition index is kept, an INVALID one is dropped and rebuilt', async () => {
+    await createEvents(suite.knex, 'resumed');
+    await suite.knex.raw('ALTER TABLE resumed ADD COLUMN amount numeric(12,2)');
+    await suite.knex.raw('CREATE INDEX resumed_amount_idx_resumed_r1 ON resumed_r1 (amount)');
+    await suite.knex.raw('CREATE INDEX resumed_amount_idx_resumed_r2a ON resumed_r2a (amount)');
+    // What a CREATE INDEX CONCURRENTLY interrupted half-way leaves behind.
+    await suite.knex.raw(
+      "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'resumed_amount_idx_resumed_r2a'::regclass",
+    );
+    spans.reset();
+    await pf.migration(migration('resumed-amount', 'resumed')).expand();
+    const ran = spans
+      .byName(SPAN.ddl)
+      .map((s) => String(s.attributes[ATTR.statement]).replace(/"[a-z0-9_]+"\./g, ''))
+      .filter((sql) => /INDEX/.test(sql));
+    assert.deepEqual(ran, [
+      'DROP INDEX CONCURRENTLY IF EXISTS "resumed_amount_idx_resumed_r2a"',
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS "resumed_amount_idx_resumed_r2a" ON "resumed_r2a" ("amount")',
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS "resumed_amount_idx_resumed_r2b" ON "resumed_r2b" ("amount")',
+      'CREATE INDEX IF NOT EXISTS "resumed_amount_idx_resumed_r2" ON ONLY "resumed_r2" ("amount")',
+      'ALTER INDEX "resumed_amount_idx_resumed_r2" ATTACH PARTITION "resumed_amount_idx_resumed_r2a"',
+      'ALTER INDEX "resumed_amount_idx_resumed_r2" ATTACH PARTITION "resumed_amount_idx_resumed_r2b"',
+      'CREATE INDEX IF NOT EXISTS "resumed_amount_idx" ON ONLY "resumed" ("amount")',
+      'ALTER INDEX "resumed_amount_idx" ATTACH PARTITION "resumed_amount_idx_resumed_r1"',
+      'ALTER INDEX "resumed_amount_idx" ATTACH PARTITION "resumed_amount_idx_resumed_r2"',
+    ]);
+    const built = await indexes(suite.knex, suite.schema, 'resumed');
+    assert.ok(built.length === 5 && built.every((i) => i.valid), JSON.stringify(built));
   });
 
   it('rolls back under a writer: the parent index and every partition index are dropped', async () => {

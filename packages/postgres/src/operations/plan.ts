@@ -236,6 +236,10 @@ function contractNotes(r: ResolvedMigration, options: PlanOptions): string[] {
     );
   const lost = defaultCarryRefusal(r, options.dropOldColumn === true);
   if (lost) notes.push(`Contract will be refused (PF_DEFAULT_NOT_CARRIED): ${lost.reason}. ${lost.hint}`);
+  if (r.partitions)
+    notes.push(
+      `Partitioned table (${r.partitions.length} partition(s)): each ALTER TABLE on it reaches every partition. ADD … NOT VALID, SET NOT NULL and the drops take ACCESS EXCLUSIVE on the table and every partition for a catalog change (SET NOT NULL is proved per partition from the validated check, without a scan); VALIDATE scans each partition under SHARE UPDATE EXCLUSIVE.`,
+    );
   return notes;
 }
 
