@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { defineMigration, isPhaseflagError, type MigrationInput } from '@phaseflag/core';
 import { createSuiteSchema, type Suite } from '@phaseflag/testkit';
 import { Phaseflag } from '../src/phaseflag.js';
+import { definitionChanges } from '../src/transitions/definition.js';
 
 /**
  * A declaration edited while its migration is in flight (after a crash, say) is refused before anything runs, with
@@ -122,5 +123,20 @@ describe('a declaration changed while the migration is in flight', function () {
     ).rows[0];
     assert.deepEqual(left, { columns: ['id', 'qty_text'], indexes: 1 });
     await later.close();
+  });
+});
+
+describe('a definition recorded before newColumn.references existed', () => {
+  it('compares equal to the same declaration now (references: null)', () => {
+    const now = JSON.parse(
+      JSON.stringify(
+        defineMigration({ id: 'old', table: 'items', oldColumn: 'a', newColumn: { name: 'b', type: 'int' } }),
+      ),
+    ) as Record<string, unknown>;
+    const { references, ...column } = now.newColumn as Record<string, unknown>;
+    assert.equal(references, null);
+    assert.deepEqual(definitionChanges({ ...now, newColumn: column }, now), []);
+    const withKey = { ...now, newColumn: { ...column, references: { name: 'fk', column: 'id' } } };
+    assert.deepEqual(definitionChanges(now, withKey).length, 1);
   });
 });

@@ -17,7 +17,8 @@ export function definitionShape(def: Record<string, unknown>): Record<string, un
     primaryKey: d.primaryKey,
     oldColumn: d.oldColumn,
     intent: d.intent ?? 'replace',
-    newColumn: d.newColumn,
+    // Recorded before newColumn.references existed: no foreign key.
+    newColumn: { ...d.newColumn, references: d.newColumn.references ?? null },
     backfill: d.backfill,
     reverse: d.reverse,
     sync: d.sync,
