@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Derived,
+  quoteIdent,
   Router,
   ValidationError,
   writesBoth,
@@ -173,9 +174,9 @@ export class KnexRouter {
     const typeOf = (c: string) =>
       this.resolved.columns.get(c)?.type ??
       (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
-    const select = inputs.map((c) => `?::${typeOf(c)} AS ??`).join(', ');
-    const bindings: unknown[] = [];
-    for (const c of inputs) bindings.push(value.row[c], c);
+    // Names quoted, not bound as knex identifiers (`??`), which knex splits on "." (see read-select.ts).
+    const select = inputs.map((c) => `?::${typeOf(c)} AS ${quoteIdent(c)}`).join(', ');
+    const bindings = inputs.map((c) => value.row[c]);
     const targetType =
       value.target === this.resolved.migration.newColumn.name
         ? this.resolved.newColumnType
