@@ -184,4 +184,49 @@ describe('names Postgres accepts only quoted, through a whole life cycle', funct
     ).rows[0];
     assert.deepEqual(objects, { idx: 1, chk: 1, notnull: true });
   });
+
+  it('rolls back from verified with the sync trigger on: trigger, function and column gone', async () => {
+    const other = '金额 Tabelle';
+    const t = `${quoteIdent(schema)}.${quoteIdent(other)}`;
+    await suite.knex.raw(`CREATE TABLE ${t} ("ID" bigint PRIMARY KEY, "Bestellwert €" integer NOT NULL)`);
+    await suite.knex.raw(`INSERT INTO ${t} SELECT g, g * 7 FROM generate_series(1, 500) AS g`);
+    const m = pf.migration(
+      defineMigration({
+        id: 'odd-names-rollback',
+        table: { schema, name: other },
+        primaryKey: 'ID',
+        oldColumn: 'Bestellwert €',
+        newColumn: { name: 'select?', type: 'numeric(12,2)' },
+        backfill: `${q('Bestellwert €')}::numeric / 100`,
+        reverse: `(${q('select?')} * 100)::integer`,
+      }),
+    );
+    await m.expand();
+    await m.startDualWrite();
+    // Writers that know nothing of phaseflag: the sync trigger (PL/pgSQL over these names) derives the other side.
+    await suite.knex.raw(`INSERT INTO ${t} ("ID", "Bestellwert €") VALUES (1001, 250)`);
+    await suite.knex.raw(`INSERT INTO ${t} ("ID", ${quoteIdent('select?')}) VALUES (1002, 3.5)`);
+    const derived = await suite.knex.raw(
+      `SELECT "ID"::int AS id, "Bestellwert €" AS old, ${quoteIdent('select?')}::text AS new FROM ${t} WHERE "ID" > 1000 ORDER BY 1`,
+    );
+    assert.deepEqual(derived.rows, [
+      { id: 1001, old: 250, new: '2.50' },
+      { id: 1002, old: 350, new: '3.50' },
+    ]);
+    await m.backfill();
+    await m.verify();
+    assert.equal((await m.status()).phase, 'verified');
+    await m.rollback();
+    assert.equal((await m.status()).phase, 'rolled-back');
+    const left = (
+      await suite.knex.raw(
+        `SELECT (SELECT count(*)::int FROM pg_attribute WHERE attrelid = c.oid AND attname = ? AND NOT attisdropped) AS columns,
+                (SELECT count(*)::int FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers,
+                (SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ?) AS functions
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
+        ['select?', suite.stateSchema, schema, other],
+      )
+    ).rows[0];
+    assert.deepEqual(left, { columns: 0, triggers: 0, functions: 1 }, "only the state schema's own recording function");
+  });
 });
