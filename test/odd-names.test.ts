@@ -29,7 +29,7 @@ describe('names Postgres accepts only quoted, through a whole life cycle', funct
     schema = `Sales Data ${suite.stateSchema.slice(-8)}`; // the suite's random suffix: its own schema
     await suite.knex.raw(`CREATE SCHEMA ${quoteIdent(schema)}`);
     await suite.knex.raw(`CREATE TABLE ${tableSql()} (
-      "order" integer NOT NULL, "Line.No" integer NOT NULL, "Payload Json" text NOT NULL,
+      "order" integer NOT NULL, "Line.No" integer NOT NULL, "Payload Json" text NOT NULL DEFAULT '{}',
       "Bestellwert €" integer NOT NULL, "金额" text, "UPPER" text, "$price" integer, "select" text,
       PRIMARY KEY ("order", "Line.No"))`);
     await suite.knex.raw(
@@ -178,15 +178,20 @@ describe('names Postgres accepts only quoted, through a whole life cycle', funct
       await suite.knex.raw(
         `SELECT (SELECT count(*)::int FROM pg_class WHERE relname = 'idx "€" select') AS idx,
                 (SELECT count(*)::int FROM pg_constraint WHERE conname = 'chk.金额 as x' AND convalidated) AS chk,
-                (SELECT attnotnull FROM pg_attribute WHERE attrelid = ?::regclass AND attname = ?) AS notnull`,
-        [`${q(schema)}.${q(table)}`, NEW],
+                (SELECT attnotnull FROM pg_attribute WHERE attrelid = ?::regclass AND attname = ?) AS notnull,
+                (SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = ?::regclass) AS default`,
+        [`${q(schema)}.${q(table)}`, NEW, `${q(schema)}.${q(table)}`],
       )
     ).rows[0];
-    assert.deepEqual(objects, { idx: 1, chk: 1, notnull: true });
+    assert.deepEqual(
+      objects,
+      { idx: 1, chk: 1, notnull: true, default: "'{}'::jsonb" },
+      'the old default carried over',
+    );
   });
 
   it('rolls back from verified with the sync trigger on: trigger, function and column gone', async () => {
-    const other = '金额 Tabelle';
+    const other = '金额 Tabelle?'; // "?": knex's placeholder, and regclass input does not read U&"…"
     const t = `${quoteIdent(schema)}.${quoteIdent(other)}`;
     await suite.knex.raw(`CREATE TABLE ${t} ("ID" bigint PRIMARY KEY, "Bestellwert €" integer NOT NULL)`);
     await suite.knex.raw(`INSERT INTO ${t} SELECT g, g * 7 FROM generate_series(1, 500) AS g`);
