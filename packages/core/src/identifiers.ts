@@ -6,7 +6,7 @@ import { ValidationError } from './errors.js';
  * fine, since every name is quoted (`quoteIdent`) where it reaches SQL. A longer name is refused rather than
  * silently cut at 63 bytes the way Postgres cuts it, which would make two names the same object.
  */
-export const MAX_IDENTIFIER_BYTES = 63;
+const MAX_IDENTIFIER_BYTES = 63;
 
 export function validateIdentifier(value: unknown, what: string): string {
   const problem = identifierProblem(value);

@@ -67,7 +67,12 @@ describe('defineMigration', () => {
       table: '"Sales Data"."order-lines"',
       primaryKey: ['order', 'Line No'],
       oldColumn: 'Payload Json',
-      newColumn: { name: 'we"ird.a.b $金额', type: 'jsonb', index: { name: 'idx "€"' }, check: { name: 'select', expression: 'true' } },
+      newColumn: {
+        name: 'we"ird.a.b $金额',
+        type: 'jsonb',
+        index: { name: 'idx "€"' },
+        check: { name: 'select', expression: 'true' },
+      },
       backfill: '"Payload Json"::jsonb',
       reverse: null,
     });

@@ -152,17 +152,17 @@ export const ${constName} = defineMigration(${tsLiteral({ ...input, batch: { siz
 
 /**
  * A JSON value written as a TypeScript object literal: bare keys, single-quoted strings. Each JSON string is
- * rewritten whole, so a name holding quotes, backslashes or any other character round-trips exactly.
+ * rewritten whole, escape by escape, so a name holding quotes, backslashes or any other character round-trips.
  */
 function tsLiteral(value: unknown): string {
   return JSON.stringify(value, null, 2)
     .replace(/^(\s*)"([A-Za-z_$][\w$]*)":/gm, '$1$2:')
-    .replace(/"(?:[^"\\]|\\.)*"/g, (token) => {
-      const text = JSON.parse(token) as string;
-      return `'${text
-        .replace(/\\/g, '\\\\')
-        .replace(/'/g, "\\'")
-        .replace(/[\u0000-\u001f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+    .replace(/"((?:[^"\\]|\\.)*)"/g, (_token, body: string) => {
+      // JSON's escapes are JavaScript's too: keep them, except that \" needs none and ' does.
+      const text = body.replace(/\\([\s\S])|'/g, (m, escaped: string | undefined) =>
+        escaped === undefined ? "\\'" : escaped === '"' ? '"' : m,
+      );
+      return `'${text}'`;
     });
 }
 
