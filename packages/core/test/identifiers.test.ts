@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {
   formatQualifiedName,
   isPhaseflagError,
+  objectName,
   parseQualifiedName,
   quoteIdent,
   validateIdentifier,
@@ -91,5 +92,23 @@ describe('identifiers', () => {
       assert.ok(e.hint.length > 10);
     }
     assert.match(refusal(() => parseQualifiedName('a.b.c', 'table')).hint, /"Sales Data"\."order-lines"/);
+  });
+
+  it('derives object names from the migration id: unchanged for existing ids, within 63 bytes for any id', () => {
+    assert.equal(objectName('pf_sync', 'orders-amount'), 'pf_sync_orders_amount', 'what a running deployment has');
+    assert.equal(objectName('pf_nn', 'orders-amount', 'old'), 'pf_nn_orders_amount_old');
+    const longest = ['A'.repeat(63), `a${'.-_'.repeat(20)}z9`, `Z${'9'.repeat(62)}`];
+    for (const id of longest)
+      for (const [prefix, suffix] of [
+        ['pf_sync', ''],
+        ['zz_pf_sync', ''],
+        ['pf_idx', ''],
+        ['pf_chk', ''],
+        ['pf_nn', 'old'],
+      ]) {
+        const name = objectName(prefix!, id, suffix);
+        assert.equal(validateIdentifier(name, 'derived name'), name);
+        assert.ok(Buffer.byteLength(name) <= 63 && /^[a-z0-9_]+$/.test(name), name);
+      }
   });
 });

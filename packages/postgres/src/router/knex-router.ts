@@ -174,8 +174,9 @@ export class KnexRouter {
     const typeOf = (c: string) =>
       this.resolved.columns.get(c)?.type ??
       (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
-    // Names quoted, not bound as knex identifiers (`??`), which knex splits on "." (see read-select.ts).
-    const select = inputs.map((c) => `?::${typeOf(c)} AS ${quoteIdent(c)}`).join(', ');
+    // Names quoted, not bound as knex identifiers (`??`), which knex splits on "." (see read-select.ts). A
+    // type's text may hold "?" too (a type in a schema named so): escaped for knex like the expression.
+    const select = inputs.map((c) => `?::${forKnex(typeOf(c))} AS ${quoteIdent(c)}`).join(', ');
     const bindings = inputs.map((c) => value.row[c]);
     const targetType =
       value.target === this.resolved.migration.newColumn.name

@@ -114,7 +114,7 @@ export function selectItem(
   // Nothing to derive the new meaning from (a brand-new column): the column itself once expand has run and
   // writers fill it, its default (or a typed NULL) before that.
   if (phase !== 'unknown' && writesBoth(phase)) return column(knex, o.table, newCol, as);
-  return knex.raw(`${r.newColumnDefaultSql ?? `NULL::${r.newColumnType}`} AS ${quoteIdent(as)}`);
+  return knex.raw(`${forKnex(r.newColumnDefaultSql ?? `NULL::${r.newColumnType}`)} AS ${quoteIdent(as)}`);
 }
 
 /**
