@@ -52,13 +52,36 @@ describe('defineMigration', () => {
     assert.equal(m.newColumn.check?.expression, 'amount >= 0');
   });
 
-  it('refuses identifiers that would need quoting tricks, with the offending value', () => {
-    const e = refused({ ...base, table: 'orders; drop table x' }, 'PF_INVALID_IDENTIFIER');
-    assert.equal(e.value, 'orders; drop table x');
-    refused({ ...base, oldColumn: 'amount"cents' }, 'PF_INVALID_IDENTIFIER');
+  it('refuses names Postgres cannot hold, with the offending value', () => {
+    const e = refused({ ...base, table: 'orders"; drop table x' }, 'PF_INVALID_IDENTIFIER');
+    assert.equal(e.value, 'orders"; drop table x');
+    refused({ ...base, oldColumn: 'amount\u0000cents' }, 'PF_INVALID_IDENTIFIER');
     refused({ ...base, newColumn: { name: 'a'.repeat(64), type: 'text' } }, 'PF_INVALID_IDENTIFIER');
     refused({ ...base, table: 'a.b.c' }, 'PF_INVALID_IDENTIFIER');
-    refused({ ...base, primaryKey: ['id', 'bad name'] }, 'PF_INVALID_IDENTIFIER');
+    refused({ ...base, primaryKey: ['id', ''] }, 'PF_INVALID_IDENTIFIER');
+  });
+
+  it('takes any quotable name: spaces, dots, quotes, Unicode, keywords, upper case', () => {
+    const m = defineMigration({
+      ...base,
+      table: '"Sales Data"."order-lines"',
+      primaryKey: ['order', 'Line No'],
+      oldColumn: 'Payload Json',
+      newColumn: {
+        name: 'we"ird.a.b $金额',
+        type: 'jsonb',
+        index: { name: 'idx "€"' },
+        check: { name: 'select', expression: 'true' },
+      },
+      backfill: '"Payload Json"::jsonb',
+      reverse: null,
+    });
+    assert.deepEqual(m.table, { schema: 'Sales Data', name: 'order-lines' });
+    assert.deepEqual(m.primaryKey, ['order', 'Line No']);
+    assert.equal(m.oldColumn, 'Payload Json');
+    assert.equal(m.newColumn.name, 'we"ird.a.b $金额');
+    assert.equal(m.newColumn.index?.name, 'idx "€"');
+    assert.equal(m.newColumn.check?.name, 'select');
   });
 
   it('refuses impossible combinations', () => {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { expressionShapeProblem } from '../src/sql/text.js';
+import { isPhaseflagError, quoteIdent } from '@phaseflag/core';
+import { createSuiteSchema } from '@phaseflag/testkit';
+import { createContext } from '../src/context.js';
+import { expressionShapeProblem, plpgsqlIdent, regclassText } from '../src/sql/text.js';
 
 describe('sql-text: expressionShapeProblem', () => {
   it('finds statements and unbalanced parentheses only outside literals, identifiers and comments', () => {
@@ -18,5 +21,33 @@ describe('sql-text: expressionShapeProblem', () => {
     for (const bad of ['a; b', 'a)', '(a', "'open", '"open', '$$open', '/* open', '', "a ~ 'x\\?'"]) {
       assert.notEqual(expressionShapeProblem(bad), null, bad);
     }
+  });
+});
+
+describe('sql-text: names where quoteIdent\'s U&"…" form is not read', () => {
+  it('regclass values and PL/pgSQL get plain "…" quoting, "?" included, and Postgres reads them back', async () => {
+    assert.equal(plpgsqlIdent('a?b"c'), '"a?b""c"');
+    assert.equal(regclassText('Sales Data', 'we"ird?'), '"Sales Data"."we""ird?"');
+    const suite = await createSuiteSchema('sql text names');
+    try {
+      await suite.knex.raw(`CREATE TABLE ${quoteIdent('we"ird?.t')} (x int)`);
+      const found = await suite.knex.raw('SELECT to_regclass(?)::oid IS NOT NULL AS found', [
+        regclassText(suite.schema, 'we"ird?.t'),
+      ]);
+      assert.equal(found.rows[0].found, true);
+    } finally {
+      await suite.cleanup();
+    }
+  });
+
+  it('keeps the state schema a plain name: knex binds it as an identifier (??) throughout the state store', () => {
+    for (const stateSchema of ['a.b', 'x as y', 'a?b', 'Sales Data']) {
+      assert.throws(
+        () => createContext({ knex: {} as never, stateSchema }),
+        (e: unknown) => isPhaseflagError(e, 'PF_INVALID_IDENTIFIER') && e.value === stateSchema,
+        stateSchema,
+      );
+    }
+    assert.equal(createContext({ knex: {} as never, stateSchema: 'Phase_flag$2' }).stateSchema, 'Phase_flag$2');
   });
 });

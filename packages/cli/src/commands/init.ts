@@ -150,11 +150,20 @@ export const ${constName} = defineMigration(${tsLiteral({ ...input, batch: { siz
 `;
 }
 
-/** A JSON value written as a TypeScript object literal: bare keys, single-quoted strings. */
+/**
+ * A JSON value written as a TypeScript object literal: bare keys, single-quoted strings. Each JSON string is
+ * rewritten whole, escape by escape, so a name holding quotes, backslashes or any other character round-trips.
+ */
 function tsLiteral(value: unknown): string {
   return JSON.stringify(value, null, 2)
     .replace(/^(\s*)"([A-Za-z_$][\w$]*)":/gm, '$1$2:')
-    .replace(/"((?:[^"\\']|\\.)*)"/g, (_m, body: string) => `'${body.replace(/\\"/g, '"')}'`);
+    .replace(/"((?:[^"\\]|\\.)*)"/g, (_token, body: string) => {
+      // JSON's escapes are JavaScript's too: keep them, except that \" needs none and ' does.
+      const text = body.replace(/\\([\s\S])|'/g, (m, escaped: string | undefined) =>
+        escaped === undefined ? "\\'" : escaped === '"' ? '"' : m,
+      );
+      return `'${text}'`;
+    });
 }
 
 function configSource(constName: string, importPath: string): string {

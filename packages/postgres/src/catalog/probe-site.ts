@@ -1,6 +1,7 @@
 import { CatalogError, quoteIdent, type ErrorCodeOf } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
+import { regclassText } from '../sql/text.js';
 
 /**
  * Where the catalog probes run: a transaction that is always rolled back, so a probe leaves no trace; the empty
@@ -53,4 +54,9 @@ export function probeName(base: string, table: string): string {
 
 export function copyName(site: Pick<ProbeSite, 'table'>): string {
   return `pg_temp.${quoteIdent(site.table)}`;
+}
+
+/** The copy's name as a `::regclass` bind value (plain quoting, which regclass input reads; see regclassText). */
+export function copyRegclass(site: Pick<ProbeSite, 'table'>): string {
+  return regclassText('pg_temp', site.table);
 }

@@ -2,7 +2,7 @@ import { quoteIdent } from '@phaseflag/core';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
 import { embed, expressionValue, forKnex } from '../sql/text.js';
 import { dependencyFacts } from './dependencies.js';
-import { copyName, probeName, type ProbeSite } from './probe-site.js';
+import { copyName, copyRegclass, probeName, type ProbeSite } from './probe-site.js';
 import { refuseFunctions, refuseTimeOrSession } from './purity.js';
 
 /**
@@ -76,7 +76,7 @@ export async function analyseExpression(
     site,
     'pg_rewrite',
     trx.raw('(SELECT oid FROM pg_rewrite WHERE ev_class = ?::regclass)', [`pg_temp.${quoteIdent(view)}`]),
-    copy,
+    copyRegclass(site),
   );
 
   if (facts.subquery) {
@@ -130,8 +130,8 @@ export async function analyseCheck(site: ProbeSite, expression: string): Promise
   const facts = await dependencyFacts(
     site,
     'pg_constraint',
-    trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copy, name]),
-    copy,
+    trx.raw('(SELECT oid FROM pg_constraint WHERE conrelid = ?::regclass AND conname = ?)', [copyRegclass(site), name]),
+    copyRegclass(site),
   );
   refuseFunctions(site, 'check', expression, facts);
   await refuseTimeOrSession(site, 'check', expression, 'boolean', facts);

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { qualify } from '../sql/text.js';
 import type { Fail } from './probe-site.js';
 
 /** The migration's table as the catalog has it: the relation, its columns and the key its rows are walked by. */
@@ -112,7 +113,7 @@ export async function readRowKeys(trx: Knex.Transaction, oid: number): Promise<R
  * own row estimate (relation size over tuple width, partitions included) stands in, with no scan of the rows.
  */
 export async function plannerEstimate(trx: Knex.Transaction, schema: string, name: string): Promise<number> {
-  const rows = (await trx.raw('EXPLAIN (FORMAT JSON) SELECT 1 FROM ??.??', [schema, name])).rows as Array<{
+  const rows = (await trx.raw(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualify(schema, name)}`)).rows as Array<{
     'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }>;
   }>;
   return Math.max(0, Math.round(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0));

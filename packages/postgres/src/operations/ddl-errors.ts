@@ -1,7 +1,7 @@
 import { DdlFailedError, LockTimeoutError, type DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { SQLSTATE, type PgErrorFacts } from '../sql/pg-error.js';
-import { qualify } from '../sql/text.js';
+import { regclassText } from '../sql/text.js';
 import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './planned-statement.js';
 
 /**
@@ -100,7 +100,7 @@ async function findBlockers(ctx: ExecutorContext, stmt: PlannedStatement): Promi
       WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.xact_start IS NOT NULL
         AND (NOT ? OR a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND l.relation = to_regclass(?)))
       ORDER BY a.xact_start LIMIT 3`,
-      [onTable, stmt.table ? qualify(stmt.table.schema, stmt.table.name) : ''],
+      [onTable, stmt.table ? regclassText(stmt.table.schema, stmt.table.name) : ''],
     )
   ).rows as { pid: number; state: string | null; ageMs: string | null; query: string | null }[];
   return rows.map((r) => ({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   Derived,
+  quoteIdent,
   Router,
   ValidationError,
   writesBoth,
@@ -173,9 +174,10 @@ export class KnexRouter {
     const typeOf = (c: string) =>
       this.resolved.columns.get(c)?.type ??
       (c === this.resolved.migration.newColumn.name ? this.resolved.newColumnType : 'text');
-    const select = inputs.map((c) => `?::${typeOf(c)} AS ??`).join(', ');
-    const bindings: unknown[] = [];
-    for (const c of inputs) bindings.push(value.row[c], c);
+    // Names quoted, not bound as knex identifiers (`??`), which knex splits on "." (see read-select.ts). A
+    // type's text may hold "?" too (a type in a schema named so): escaped for knex like the expression.
+    const select = inputs.map((c) => `?::${forKnex(typeOf(c))} AS ${quoteIdent(c)}`).join(', ');
+    const bindings = inputs.map((c) => value.row[c]);
     const targetType =
       value.target === this.resolved.migration.newColumn.name
         ? this.resolved.newColumnType

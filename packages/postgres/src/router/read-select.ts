@@ -1,4 +1,11 @@
-import { ValidationError, writesBoth, type Phase } from '@phaseflag/core';
+import {
+  formatQualifiedName,
+  parseQualifiedName,
+  quoteIdent,
+  ValidationError,
+  writesBoth,
+  type Phase,
+} from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import { expressionValue, forKnex } from '../sql/text.js';
@@ -24,13 +31,17 @@ export interface SelectOptions {
   meaning?: ReadMeaning;
   /** The name the value is returned under (default: the name of the column whose meaning it has). */
   as?: string;
-  /** A table name or alias to qualify the columns with, for queries that join tables sharing column names. */
+  /**
+   * A table name or alias to qualify the columns with, for queries that join tables sharing column names: written
+   * like the migration's table (`orders`, `app.orders`, `"Sales Data"."order-lines"`).
+   */
   table?: string;
 }
 
 interface Parsed {
   readonly meaning: ReadMeaning;
   readonly as: string | undefined;
+  /** The qualifier as SQL text (quoted). */
   readonly table: string | undefined;
 }
 
@@ -55,7 +66,7 @@ export function parseSelectOptions(options: unknown, migrationId: string): Parse
   return {
     meaning: (o.meaning as ReadMeaning | undefined) ?? 'new',
     as: o.as as string | undefined,
-    table: o.table as string | undefined,
+    table: o.table === undefined ? undefined : formatQualifiedName(parseQualifiedName(o.table, 'select() table')),
   };
 }
 
@@ -103,11 +114,15 @@ export function selectItem(
   // Nothing to derive the new meaning from (a brand-new column): the column itself once expand has run and
   // writers fill it, its default (or a typed NULL) before that.
   if (phase !== 'unknown' && writesBoth(phase)) return column(knex, o.table, newCol, as);
-  return knex.raw(`${r.newColumnDefaultSql ?? `NULL::${r.newColumnType}`} AS ??`, [as]);
+  return knex.raw(`${forKnex(r.newColumnDefaultSql ?? `NULL::${r.newColumnType}`)} AS ${quoteIdent(as)}`);
 }
 
+/**
+ * Names are quoted here, not bound as knex identifiers (`??`): knex splits those on "." and reads " as " in them,
+ * so a column named "a.b" would become "a"."b". quoteIdent's text holds no "?" for knex to take as a placeholder.
+ */
 function column(knex: Knex, table: string | undefined, name: string, as: string): Knex.Raw {
-  return table === undefined ? knex.raw('?? AS ??', [name, as]) : knex.raw('??.?? AS ??', [table, name, as]);
+  return knex.raw(`${table === undefined ? '' : `${table}.`}${quoteIdent(name)} AS ${quoteIdent(as)}`);
 }
 
 /**
@@ -123,9 +138,7 @@ function expression(
   as: string,
 ): Knex.Raw {
   const text = forKnex(expressionValue(expr, type));
-  if (table === undefined || inputs.length === 0) return knex.raw(`${text} AS ??`, [as]);
-  const renames = inputs.map(() => '??.?? AS ??').join(', ');
-  const bindings: string[] = [];
-  for (const c of inputs) bindings.push(table, c, c);
-  return knex.raw(`(SELECT ${text} FROM (SELECT ${renames}) AS pf_row) AS ??`, [...bindings, as]);
+  if (table === undefined || inputs.length === 0) return knex.raw(`${text} AS ${quoteIdent(as)}`);
+  const renames = inputs.map((c) => `${table}.${quoteIdent(c)} AS ${quoteIdent(c)}`).join(', ');
+  return knex.raw(`(SELECT ${text} FROM (SELECT ${renames}) AS pf_row) AS ${quoteIdent(as)}`);
 }

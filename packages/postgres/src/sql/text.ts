@@ -169,3 +169,19 @@ export function dollarTag(body: string, base = 'pf'): string {
 export function qualify(schema: string, name: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(name)}`;
 }
+
+/**
+ * `"name"`, always in the plain form, `?` included: what PL/pgSQL reads as a variable or a field of NEW (it does not
+ * read `U&"…"`). Only for text that never passes through knex (the sync function is created by DDL on a client).
+ */
+export function plpgsqlIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * `"schema"."name"` as a bind value for `::regclass` or `to_regclass()`, whose input parses only the plain `"…"`
+ * form (`quoteIdent` writes `U&"…"` for a name with `?`). A bind value is never rescanned by knex.
+ */
+export function regclassText(schema: string, name: string): string {
+  return `${plpgsqlIdent(schema)}.${plpgsqlIdent(name)}`;
+}

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { ExecutorContext } from '../../context.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { advisoryKey } from '../../driver/advisory.js';
+import { regclassText } from '../../sql/text.js';
 import { isSingleIntegerKey, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './keys.js';
 import { dropStaleRanges, dualWriteEpoch, readRanges, resetRanges } from './state.js';
 import type { BackfillPlanInfo } from './types.js';
@@ -112,7 +113,7 @@ async function planRanges(
             (SELECT ${key.json}::text FROM ${table} AS ${TABLE_ALIAS} ORDER BY ${key.descending} LIMIT 1) AS max_key,
             greatest(c.reltuples, 0)::float8 AS reltuples, pg_relation_size(c.oid)::float8 AS bytes
        FROM pg_class c WHERE c.oid = ?::regclass`,
-      [table],
+      [regclassText(r.schema, r.table)],
     )
   ).rows[0] as { min_key: string | null; max_key: string | null; reltuples: number; bytes: number };
   if (ends.max_key === null || ends.min_key === null) {

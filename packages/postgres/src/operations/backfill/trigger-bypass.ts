@@ -1,7 +1,7 @@
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import type { Session } from '../../driver/session.js';
+import { regclassText } from '../../sql/text.js';
 import { syncTriggerName } from '../steps/sync-trigger.js';
-import { qualifiedTable } from './keys.js';
 import type { RunShared } from './run-shared.js';
 
 /**
@@ -15,7 +15,7 @@ export async function triggerBypassFor(
   skipOwnTrigger: boolean | undefined,
 ): Promise<RunShared['triggerBypass']> {
   return (skipOwnTrigger ?? true) && r.migration.sync.trigger && (await maySetReplicationRole(lock))
-    ? { table: qualifiedTable(r), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
+    ? { table: regclassText(r.schema, r.table), ownTrigger: syncTriggerName(r), newColumn: r.migration.newColumn.name }
     : null;
 }
 

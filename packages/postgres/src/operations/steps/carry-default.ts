@@ -1,6 +1,7 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
+import { regclassText } from '../../sql/text.js';
 import { onTable, run, tableSql, type Step } from './step.js';
 import { dropTriggerStatement } from './sync-trigger.js';
 
@@ -69,7 +70,7 @@ export const carryDefault: Step = {
       await ctx.knex.raw(
         `SELECT 1 FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
         WHERE d.adrelid = ?::regclass AND a.attname = ?`,
-        [tableSql(r), r.migration.newColumn.name],
+        [regclassText(r.schema, r.table), r.migration.newColumn.name],
       )
     ).rows as unknown[];
     // A default set already (a previous run, or by hand) stays: the user's choice wins.

@@ -1,6 +1,5 @@
-import { quoteIdent } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
-import { expressionValue, qualify } from '../../sql/text.js';
+import { expressionValue, plpgsqlIdent, qualify } from '../../sql/text.js';
 
 /**
  * The body of the sync trigger's function (see sync-trigger.ts), which keeps the two columns consistent on every
@@ -51,7 +50,7 @@ function evaluator(r: ResolvedMigration): {
         ? body
         : [
             'DECLARE',
-            ...[...new Set(names)].map((c) => `  ${quoteIdent(c)} ${typeOf(c)} := NEW.${quoteIdent(c)};`),
+            ...[...new Set(names)].map((c) => `  ${plpgsqlIdent(c)} ${typeOf(c)} := NEW.${plpgsqlIdent(c)};`),
             'BEGIN',
             ...body.map((l) => `  ${l}`),
             'END;',
@@ -89,11 +88,11 @@ export function syncFunctionBody(
   const safe = options.guarded ?? true;
   const m = r.migration;
   const { value, scope } = evaluator(r);
-  const newCol = quoteIdent(m.newColumn.name);
-  const oldCol = r.oldColumn === null ? null : quoteIdent(r.oldColumn.name);
+  const newCol = plpgsqlIdent(m.newColumn.name);
+  const oldCol = r.oldColumn === null ? null : plpgsqlIdent(r.oldColumn.name);
   const backfill = m.backfill === null ? null : value(m.backfill, r.newColumnType);
   const reverse = m.reverse === null || r.oldColumn === null ? null : value(m.reverse, r.oldColumn.type);
-  const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${quoteIdent(c.name)}`).join(', ')})`;
+  const key = `jsonb_build_array(${r.primaryKey.map((c) => `NEW.${plpgsqlIdent(c.name)}`).join(', ')})`;
   // Recording can fail too (a role without USAGE on the state schema): that must not fail the write either. The
   // row is still found: its new column is NULL, which verify compares against the expression and records.
   const record = (what: 'backfill' | 'reverse') =>
@@ -162,7 +161,7 @@ export function syncFunctionBody(
     update.push('  NULL; -- the writer set the new column: trusted');
   }
   if (backfill) {
-    const changed = r.backfillInputs.map((c) => `NEW.${quoteIdent(c)} IS DISTINCT FROM OLD.${quoteIdent(c)}`);
+    const changed = r.backfillInputs.map((c) => `NEW.${plpgsqlIdent(c)} IS DISTINCT FROM OLD.${plpgsqlIdent(c)}`);
     update.push(`ELSIF ${[...changed, unset].join('\n   OR ')} THEN`, ...indent(fillNew));
   }
   update.push('END IF;');
