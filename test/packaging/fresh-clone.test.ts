@@ -28,7 +28,7 @@ describe('packaging: `npx phaseflag` in a fresh clone', function () {
       await run();
       timings.push(`${what} ${((performance.now() - started) / 1000).toFixed(1)} s`);
     };
-    await timed('npm ci', async () => void ok(await sh('npm', ['ci'], repo, 300_000), 'npm ci'));
+    await timed('npm ci', async () => void ok(await sh('npm', ['ci', '--prefer-offline'], repo, 300_000), 'npm ci'));
 
     const early = await sh('npx', ['--no-install', 'phaseflag', '--help'], repo);
     assert.equal(early.code, 1, `${early.stdout}\n${early.stderr}`);
