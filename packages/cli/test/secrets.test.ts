@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createSuiteSchema, startUnleash, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import { describeError } from '../src/errors.js';
 import { EXIT } from '../src/exit-codes.js';
+import { flagsUnknownError } from '../src/runtime.js';
 import { createOrders, ordersConfig, workdir, type Workdir } from './support.js';
 
 describe('phaseflag CLI keeps secrets out of its output, and names a refused token', function () {
@@ -54,6 +55,28 @@ describe('phaseflag CLI keeps secrets out of its output, and names a refused tok
     assert.equal(r.json().error.code, 'PF_UNLEASH_UNAVAILABLE');
     assert.match(r.json().error.message, /ops:\*\*\*@/);
     assert.ok(!`${r.stdout}${r.stderr}`.includes('s3cret-pw'), r.stdout + r.stderr);
+  });
+
+  it('a 403 names a token that may not read this environment; no answer is PF_UNLEASH_UNAVAILABLE without the password', () => {
+    const settings = {
+      url: 'https://ops:s3cret-pw@unleash.example.com',
+      apiToken: 'x',
+      adminToken: undefined,
+      project: 'default',
+      environment: 'production',
+    };
+    const forbidden = flagsUnknownError(settings, { rejectedStatus: 403 }, 15_000);
+    assert.equal(forbidden.code, 'PF_UNLEASH_REJECTED');
+    assert.match(forbidden.message, /403/);
+    assert.match(forbidden.hint, /environment "production"/);
+    const silent = flagsUnknownError(settings, {}, 15_000);
+    assert.equal(silent.code, 'PF_UNLEASH_UNAVAILABLE');
+    assert.match(
+      silent.message,
+      /^Unleash at https:\/\/ops:\*\*\*@unleash\.example\.com did not answer within 15 s\.$/,
+    );
+    assert.ok(!JSON.stringify(silent).includes('s3cret-pw'));
+    assert.ok(!JSON.stringify(forbidden).includes('s3cret-pw'));
   });
 
   it('an error that quotes a connection string is printed without its password', () => {

@@ -18,27 +18,25 @@ const AUTH_HEADER_IN_TEXT = /((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^"'\
 
 /**
  * The URL with a userinfo password and credential-like query parameters replaced by `***`; the user name, host,
- * path and other parameters stay so that the reader can tell which server it was. A string that is not a URL is
- * scrubbed as text (`redactUrls`).
+ * path and other parameters stay, as written, so that the reader can tell which server it was. A string that is not
+ * a URL is scrubbed as text (`redactUrls`).
  */
 export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return redactUrls(url);
-  }
-  let changed = false;
-  if (parsed.password !== '') {
-    parsed.password = REDACTED;
-    changed = true;
-  }
-  for (const name of new Set(parsed.searchParams.keys())) {
-    if (!SECRET_PARAM_NAME.test(name)) continue;
-    parsed.searchParams.set(name, REDACTED);
-    changed = true;
-  }
-  return changed ? parsed.toString() : url;
+  const scrubbed = redactUrls(url);
+  if (!URL.canParse(url) || isClean(scrubbed)) return scrubbed;
+  // A password the text pattern cannot delimit (a space, an unencoded character): rebuild the URL instead.
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = REDACTED;
+  for (const name of new Set(parsed.searchParams.keys()))
+    if (SECRET_PARAM_NAME.test(name)) parsed.searchParams.set(name, REDACTED);
+  return parsed.toString();
+}
+
+function isClean(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  if (parsed.password !== '' && parsed.password !== REDACTED) return false;
+  return [...parsed.searchParams].every(([name, value]) => !SECRET_PARAM_NAME.test(name) || value === REDACTED);
 }
 
 /** Every URL inside a free text (a driver's or a client library's message) with its password and credential parameters as `***`. */

@@ -13,6 +13,8 @@ describe('redact: secrets out of what we show', () => {
       'https://h/api?token=***&env=dev&API_KEY=***',
     );
     assert.equal(redactUrl('https://unleash.example.com/api'), 'https://unleash.example.com/api');
+    assert.equal(redactUrl('https://ops:pw@unleash.example.com'), 'https://ops:***@unleash.example.com', 'as written');
+    assert.equal(redactUrl('postgres://app:s3cret pw@db/app'), 'postgres://app:***@db/app');
     assert.equal(redactUrl('not a url user:pw@x'), 'not a url user:pw@x');
   });
 

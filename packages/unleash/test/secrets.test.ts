@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { isPhaseflagError, type Logger } from '@phaseflag/core';
 import { startUnleash, type UnleashServer } from '@phaseflag/testkit';
+import { Freshness } from '../src/freshness.js';
 import { UnleashFlagSource, UnleashRejectedError, UnleashUnavailableError, provisionFlags } from '../src/index.js';
 import { clientConfig, ordersMigration } from './support.js';
 
@@ -82,6 +83,19 @@ describe('secrets stay out of errors and logs', function () {
       source.close();
       withPassword.close();
     }
+  });
+
+  it("reads unleash-client's 401 and 403 as a refused token, other failures not, and forgets it after a poll succeeds", () => {
+    const f = new Freshness(1000);
+    const refused = (status: number) => `http://h/api/client/features responded ${status} which means your API key...`;
+    f.failed(1, 'http://h/api/client/features responded 503. Backing off');
+    assert.equal(f.status(1).rejectedStatus, undefined);
+    f.failed(2, refused(403));
+    assert.equal(f.status(2).rejectedStatus, 403);
+    f.failed(3, refused(401));
+    assert.equal(f.status(3).rejectedStatus, 401);
+    f.synced(4);
+    assert.equal(f.status(4).rejectedStatus, undefined);
   });
 
   it('PF_INVALID_OPTIONS shows the options without the client token or the URL password', () => {
