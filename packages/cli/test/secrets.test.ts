@@ -57,6 +57,15 @@ describe('phaseflag CLI keeps secrets out of its output, and names a refused tok
     assert.ok(!`${r.stdout}${r.stderr}`.includes('s3cret-pw'), r.stdout + r.stderr);
   });
 
+  it('provision prints the URL it used without a credential query parameter', async () => {
+    const r = await w.run(['provision', 'orders-amount'], {
+      env: { UNLEASH_URL: `${unleash.url}/?api_key=sekrit-value`, UNLEASH_ADMIN_TOKEN: unleash.adminToken },
+    });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stdout, /api_key=\*\*\*/);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('sekrit-value'), r.stdout + r.stderr);
+  });
+
   it('a 403 names a token that may not read this environment; no answer is PF_UNLEASH_UNAVAILABLE without the password', () => {
     const settings = {
       url: 'https://ops:s3cret-pw@unleash.example.com',
