@@ -1,4 +1,4 @@
-import { isPhaseflagError, type ErrorCode } from '@phaseflag/core';
+import { isPhaseflagError, redactUrls, type ErrorCode } from '@phaseflag/core';
 import type { CliErrorCode } from './error-codes.js';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 
@@ -40,8 +40,19 @@ const UNREACHABLE = new Set([
   '57P03',
 ]);
 
-/** Any thrown value as the report printed on stderr (and as JSON with --json). */
+/**
+ * Any thrown value as the report printed on stderr (and as JSON with --json), with every URL's password and
+ * credential parameters as `***` (a driver or library may quote the connection string it was given).
+ */
 export function describeError(error: unknown): ErrorReport {
+  const report = describe(error);
+  const scrubbed = { ...report, message: redactUrls(report.message) };
+  if (report.hint !== null) scrubbed.hint = redactUrls(report.hint);
+  if (typeof report.value === 'string') scrubbed.value = redactUrls(report.value);
+  return scrubbed;
+}
+
+function describe(error: unknown): ErrorReport {
   if (error instanceof CliError) {
     return {
       code: error.code,

@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import type { FlagSource, Logger, Migration } from '@phaseflag/core';
+import { redactUrl, type FlagSource, type Logger, type Migration } from '@phaseflag/core';
 import { Phaseflag, type MigrationHandle } from '@phaseflag/postgres';
-import { UnleashFlagSource } from '@phaseflag/unleash';
+import { UnleashFlagSource, UnleashRejectedError, UnleashUnavailableError } from '@phaseflag/unleash';
 import knexFactory, { type Knex } from 'knex';
 import { InMemStorageProvider } from 'unleash-client';
 import { findMigration, loadConfig, type LoadedConfig } from './config.js';
@@ -128,7 +128,7 @@ function safeUser(): string {
 export async function openFlagSource(
   s: UnleashSettings,
   options: { refreshIntervalMs?: number; waitMs?: number; required?: boolean } = {},
-): Promise<{ source: FlagSource; close: () => void; known: boolean } | null> {
+): Promise<{ source: FlagSource; close: () => void; known: boolean; rejectedStatus?: 401 | 403 } | null> {
   if (!s.url || !s.apiToken) {
     if (!options.required) return null;
     throw new CliError(
@@ -153,5 +153,41 @@ export async function openFlagSource(
     logger: { debug() {}, info() {}, warn() {}, error() {} },
   });
   const known = await source.whenKnown(options.waitMs ?? 10_000);
-  return { source, known, close: () => source.close() };
+  const { rejectedStatus } = source.status();
+  return { source, known, close: () => source.close(), ...(rejectedStatus ? { rejectedStatus } : {}) };
+}
+
+/** Why the flags are unknown: Unleash refused the client token (401/403), or did not answer within `waitedMs`. */
+export function flagsUnknownError(
+  s: UnleashSettings,
+  flags: { rejectedStatus?: 401 | 403 },
+  waitedMs: number,
+): UnleashRejectedError | UnleashUnavailableError {
+  const url = redactUrl(s.url ?? '');
+  const request = 'GET /api/client/features';
+  const where = `environment "${s.environment}"`;
+  if (flags.rejectedStatus === 401)
+    return new UnleashRejectedError(
+      `Unleash at ${url} refused the client token (401 on ${request}): it knows no such token.`,
+      {
+        status: 401,
+        body: '',
+        request,
+        hint: `Set UNLEASH_API_TOKEN (or --unleash-api-token, or the config's unleash.apiToken) to a backend (client) token of this Unleash for ${where}: Unleash UI, Admin → API access → New API token, type Backend. The admin token (UNLEASH_ADMIN_TOKEN) is for provisioning.`,
+      },
+    );
+  if (flags.rejectedStatus === 403)
+    return new UnleashRejectedError(
+      `Unleash at ${url} refused the client token (403 on ${request}): the token may not read flags here.`,
+      {
+        status: 403,
+        body: '',
+        request,
+        hint: `UNLEASH_API_TOKEN is known to Unleash but may not use the client API for ${where} (a frontend token, or one for another environment or project): create a backend (client) token for ${where} and project "${s.project}".`,
+      },
+    );
+  return new UnleashUnavailableError(`Unleash at ${url} did not answer within ${Math.round(waitedMs / 1000)} s.`, {
+    url: s.url ?? '',
+    hint: 'Check UNLEASH_URL (the base URL, without /api) and that Unleash is up and reachable from here.',
+  });
 }

@@ -80,3 +80,4 @@ export {
   type ControllerSettings,
   type ControllerSettingsInput,
 } from './controller-settings.js';
+export { REDACTED, redactUrl, redactUrls, redactSecrets, type RedactOptions } from './redact.js';

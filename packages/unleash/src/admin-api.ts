@@ -1,4 +1,5 @@
-import { UnleashRejectedError, UnleashUnavailableError, hintForStatus } from './errors.js';
+import { redactSecrets, redactUrl } from '@phaseflag/core';
+import { MAX_BODY_CHARS, UnleashRejectedError, UnleashUnavailableError, hintForStatus } from './errors.js';
 
 /** The part of a flag the Admin API returns that provisioning reads. */
 export interface AdminFeature {
@@ -31,8 +32,9 @@ export class AdminApi {
     this.base = options.url.endsWith('/') ? options.url : `${options.url}/`;
   }
 
+  /** The base URL as it may be shown: its password and credential parameters as `***`. */
   get url(): string {
-    return this.options.url;
+    return redactUrl(this.options.url);
   }
 
   /** undefined when the project has no such live flag (archived flags and other projects' flags answer 404 too). */
@@ -99,25 +101,39 @@ export class AdminApi {
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new UnleashUnavailableError(`Unleash at ${this.options.url} could not be reached (${what}): ${reason}.`, {
-        url: this.options.url,
-        value: what,
-        hint: "Check the URL (the server's base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.",
-        cause: error,
-      });
+      throw new UnleashUnavailableError(
+        `Unleash at ${this.url} could not be reached (${what}): ${this.scrub(reason)}.`,
+        {
+          url: this.options.url,
+          value: what,
+          hint: "Check the URL (the server's base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.",
+          cause: error,
+        },
+      );
     }
     const text = await response.text();
     if (absentOn.includes(response.status)) return undefined;
     if (!response.ok) {
-      throw new UnleashRejectedError(`Unleash refused ${what} with ${response.status}: ${text.slice(0, 300)}`, {
-        status: response.status,
-        body: text,
-        request: what,
-        value: body,
-        hint: hintForStatus(response.status, text),
-      });
+      // A body may echo the request (a proxy's error page, a debugging gateway): never show the token it carried.
+      const shown = this.scrub(text);
+      throw new UnleashRejectedError(
+        `Unleash refused ${what} at ${this.url} with ${response.status}: ${shown.slice(0, 300)}`,
+        {
+          status: response.status,
+          body: shown,
+          request: what,
+          value: body,
+          hint: hintForStatus(response.status, shown),
+        },
+      );
     }
     return text ? (JSON.parse(text) as unknown) : {};
+  }
+
+  /** A text from the network as it may be shown: without the token, the URL's password, and at most MAX_BODY_CHARS. */
+  private scrub(text: string): string {
+    const password = URL.canParse(this.options.url) ? decodeURIComponent(new URL(this.options.url).password) : '';
+    return redactSecrets(text, { secrets: [this.options.token, password], maxLength: MAX_BODY_CHARS });
   }
 }
 

@@ -1,13 +1,16 @@
-import { PhaseflagError, type ErrorCodeOf, type PhaseflagErrorOptions } from '@phaseflag/core';
+import { PhaseflagError, redactUrl, type ErrorCodeOf, type PhaseflagErrorOptions } from '@phaseflag/core';
+
+/** How much of a response body an error keeps (scrubbed of tokens first). */
+export const MAX_BODY_CHARS = 1000;
 
 /** Unleash could not be reached (connection refused, DNS, timeout): nothing was changed by this call. */
 export class UnleashUnavailableError extends PhaseflagError {
   declare readonly code: ErrorCodeOf<'UnleashUnavailableError'>;
-  /** The Unleash base URL that was tried. */
+  /** The Unleash base URL that was tried, its password and credential parameters as `***`. */
   readonly url: string;
   constructor(message: string, options: PhaseflagErrorOptions & { url: string }) {
     super('PF_UNLEASH_UNAVAILABLE', message, options);
-    this.url = options.url;
+    this.url = redactUrl(options.url);
   }
 
   override toJSON(): Record<string, unknown> {
@@ -15,7 +18,10 @@ export class UnleashUnavailableError extends PhaseflagError {
   }
 }
 
-/** Unleash answered, and refused: `status` and `body` are its answer, `hint` says what usually causes it. */
+/**
+ * Unleash answered, and refused: `status` and `body` are its answer (the body scrubbed of the tokens we sent and cut
+ * to MAX_BODY_CHARS), `hint` says what usually causes it.
+ */
 export class UnleashRejectedError extends PhaseflagError {
   declare readonly code: ErrorCodeOf<'UnleashRejectedError'>;
   readonly status: number;

@@ -17,8 +17,13 @@ export interface FreshnessStatus {
   readonly origin?: DataOrigin;
   /** First failed poll since the last successful one; cleared by the next success. */
   readonly unreachableSince?: Date;
-  /** The last failure seen, for logs. */
+  /** The last failure seen, for logs (scrubbed of the tokens and URL passwords the source knows). */
   readonly lastError?: string;
+  /**
+   * Unleash refused the client's token (401 or 403): unleash-client stops polling, so the data will not come by
+   * waiting. Cleared by the next successful poll.
+   */
+  readonly rejectedStatus?: 401 | 403;
 }
 
 export class Freshness {
@@ -27,6 +32,7 @@ export class Freshness {
   private unreachableSince: number | undefined;
   private origin: DataOrigin | undefined;
   private lastError: string | undefined;
+  private rejectedStatus: 401 | 403 | undefined;
 
   constructor(private readonly staleAfterMs: number) {}
 
@@ -35,6 +41,7 @@ export class Freshness {
     this.knownAsOf = now;
     this.lastSyncAt = now;
     this.unreachableSince = undefined;
+    this.rejectedStatus = undefined;
     this.origin = 'unleash';
   }
 
@@ -45,8 +52,11 @@ export class Freshness {
     this.origin = origin;
   }
 
+  /** A failed poll; true for the first of an outage. A 401/403 ("<url> responded 401 which means your API key…") is a rejection. */
   failed(now: number, message: string): boolean {
     this.lastError = message;
+    const refused = /responded (401|403)\b/.exec(message);
+    if (refused) this.rejectedStatus = Number(refused[1]) as 401 | 403;
     if (this.unreachableSince !== undefined) return false;
     this.unreachableSince = now;
     return true;
@@ -74,6 +84,7 @@ export class Freshness {
       ...(this.origin === undefined ? {} : { origin: this.origin }),
       ...(this.unreachableSince === undefined ? {} : { unreachableSince: date(this.unreachableSince) }),
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
+      ...(this.rejectedStatus === undefined ? {} : { rejectedStatus: this.rejectedStatus }),
     };
   }
 }

@@ -1,4 +1,4 @@
-import { PHASE_FLAGS, ValidationError, type Migration, type PhaseFlag } from '@phaseflag/core';
+import { PHASE_FLAGS, REDACTED, ValidationError, redactUrl, type Migration, type PhaseFlag } from '@phaseflag/core';
 import { z } from 'zod';
 import { AdminApi, type AdminFeature } from './admin-api.js';
 import { UnleashRejectedError } from './errors.js';
@@ -99,7 +99,11 @@ function parseAdminOptions(admin: ProvisionAdminOptions): z.output<typeof adminS
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
   throw new ValidationError('PF_INVALID_OPTIONS', `Invalid Unleash admin options: ${issues}.`, {
-    value: { ...admin, token: admin?.token ? '***' : admin?.token },
+    value: {
+      ...admin,
+      token: admin?.token ? REDACTED : admin?.token,
+      ...(typeof admin?.url === 'string' ? { url: redactUrl(admin.url) } : {}),
+    },
     hint: 'Pass { url: "https://unleash.example.com", token: "<admin token>", project?: "default", environment?: "development" }.',
   });
 }

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ValidationError, systemClock, type Clock, type Logger } from '@phaseflag/core';
+import { REDACTED, ValidationError, redactUrl, systemClock, type Clock, type Logger } from '@phaseflag/core';
 import type { Unleash, UnleashConfig } from 'unleash-client';
 import { z } from 'zod';
 
@@ -49,6 +49,8 @@ export interface ResolvedSourceOptions {
   backupFile: string | undefined;
   clock: Clock;
   logger: Logger;
+  /** The custom header values (the client token) and the URL's password: scrubbed from every message. */
+  secrets: string[];
 }
 
 export function resolveSourceOptions(input: UnleashFlagSourceOptions): ResolvedSourceOptions {
@@ -58,7 +60,7 @@ export function resolveSourceOptions(input: UnleashFlagSourceOptions): ResolvedS
       .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
       .join('; ');
     throw new ValidationError('PF_INVALID_OPTIONS', `Invalid UnleashFlagSource options: ${issues}.`, {
-      value: input,
+      value: shownOptions(input),
       hint: 'Pass { client: yourUnleash } or { unleash: { url, appName, customHeaders: { Authorization: clientToken } } }, and optionally staleAfterMs.',
     });
   }
@@ -71,7 +73,33 @@ export function resolveSourceOptions(input: UnleashFlagSourceOptions): ResolvedS
     backupFile: o.backupFile ?? (o.unleash ? defaultBackupFile(o.unleash) : undefined),
     clock: o.clock ?? systemClock,
     logger: o.logger ?? consoleWarnings,
+    secrets: o.unleash ? secretsOf(o.unleash) : [],
   };
+}
+
+function secretsOf(config: UnleashConfig): string[] {
+  const headers = Object.values(config.customHeaders ?? {}).filter((v): v is string => typeof v === 'string');
+  const password = URL.canParse(config.url) ? decodeURIComponent(new URL(config.url).password) : '';
+  return [...headers, password].filter((s) => s !== '');
+}
+
+/** The options as an error may show them: header values hidden, the URL without its password, no client object. */
+function shownOptions(input: UnleashFlagSourceOptions): unknown {
+  if (typeof input !== 'object' || input === null) return input;
+  const { client, unleash, ...rest } = input as Record<string, unknown>;
+  const shown: Record<string, unknown> = { ...rest };
+  if (client !== undefined) shown.client = typeof client === 'object' ? '[client]' : client;
+  if (typeof unleash === 'object' && unleash !== null) {
+    const u = unleash as Record<string, unknown>;
+    shown.unleash = {
+      ...u,
+      ...(typeof u.url === 'string' ? { url: redactUrl(u.url) } : {}),
+      ...(typeof u.customHeaders === 'object' && u.customHeaders !== null
+        ? { customHeaders: Object.fromEntries(Object.keys(u.customHeaders).map((k) => [k, REDACTED])) }
+        : {}),
+    };
+  } else if (unleash !== undefined) shown.unleash = unleash;
+  return shown;
 }
 
 /**

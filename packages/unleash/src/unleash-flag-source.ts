@@ -1,5 +1,12 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { Clock, FlagContext, FlagSource, FlagState, Logger } from '@phaseflag/core';
+import {
+  redactSecrets,
+  type Clock,
+  type FlagContext,
+  type FlagSource,
+  type FlagState,
+  type Logger,
+} from '@phaseflag/core';
 import { Unleash, type Context } from 'unleash-client';
 import { BackupFile } from './backup-file.js';
 import { destroyClient } from './destroy-client.js';
@@ -29,6 +36,8 @@ export class UnleashFlagSource implements FlagSource {
   private readonly logger: Logger;
   private readonly backup: BackupFile | undefined;
   private readonly listeners = new Set<Listener>();
+  private readonly rejectionListeners = new Set<() => void>();
+  private readonly secrets: string[]; // the token and URL password: never in a log line or a status
   private readonly detach: Array<() => void> = [];
   private readonly states = new WeakMap<FlagDefinition, FlagState>();
   /** Flag name → content version, as last seen: `changed` carries every flag, we report the ones that differ. */
@@ -50,6 +59,7 @@ export class UnleashFlagSource implements FlagSource {
     this.staleAfterMs = o.staleAfterMs;
     this.backup = o.backupFile === undefined ? undefined : new BackupFile(o.backupFile, o.logger);
     this.freshness = new Freshness(o.staleAfterMs);
+    this.secrets = o.secrets;
     this.ownsClient = o.client === undefined;
     // The client starts on the next tick (unless disableAutoStart), after the listeners below are attached.
     this.client = o.client ?? new Unleash(o.config!);
@@ -93,19 +103,26 @@ export class UnleashFlagSource implements FlagSource {
     return this.freshness.status(this.clock.now());
   }
 
-  /** Resolves true once the source knows its flags, false after `timeoutMs` without. */
+  /**
+   * Resolves true once the source knows its flags; false after `timeoutMs` without, or at once when Unleash
+   * refuses the token (`status().rejectedStatus`: the client stops polling, waiting would not help).
+   */
   whenKnown(timeoutMs = 10_000): Promise<boolean> {
-    if (this.status().known) return Promise.resolve(true);
+    const now = this.status();
+    if (now.known || now.rejectedStatus !== undefined) return Promise.resolve(now.known);
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(false), timeoutMs);
       const unsubscribe = this.onChange(() => {
         if (this.status().known) done(true);
       });
-      function done(known: boolean): void {
+      const rejected = () => done(false);
+      const done = (known: boolean): void => {
         clearTimeout(timer);
         unsubscribe();
+        this.rejectionListeners.delete(rejected);
         resolve(known);
-      }
+      };
+      this.rejectionListeners.add(rejected);
     });
   }
 
@@ -162,6 +179,7 @@ export class UnleashFlagSource implements FlagSource {
     clearTimeout(this.staleTimer);
     for (const off of this.detach.splice(0)) off();
     this.listeners.clear();
+    this.rejectionListeners.clear();
     if (this.ownsClient) destroyClient(this.client);
   }
 
@@ -212,9 +230,19 @@ export class UnleashFlagSource implements FlagSource {
       this.logger.warn('phaseflag: Unleash answers again', { unreachableSince: wasDown.toISOString() });
   }
 
-  private onFailure(message: string): void {
+  private onFailure(raw: string): void {
     const now = this.clock.now();
-    if (!this.freshness.failed(now, message)) return; // log once per outage, not on every poll
+    // unleash-client's messages carry the URL it polled; a body or header may carry the token.
+    const message = redactSecrets(raw, { secrets: this.secrets, maxLength: 500 });
+    const first = this.freshness.failed(now, message);
+    const rejected = this.freshness.status(now).rejectedStatus;
+    if (rejected !== undefined) {
+      const what = `refused the client token (${rejected}); unleash-client stops polling, flags stay unknown`;
+      this.logger.error(`phaseflag: Unleash ${what} (old column)`, { error: message });
+      for (const listener of [...this.rejectionListeners]) listener();
+      return;
+    }
+    if (!first) return; // log once per outage, not on every poll
     const staleAt = this.freshness.staleAt();
     this.logger.warn(
       'phaseflag: Unleash unreachable; flags keep their last known values until they turn stale, then read as unknown (old column)',

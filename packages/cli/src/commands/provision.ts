@@ -1,3 +1,4 @@
+import { redactUrl } from '@phaseflag/core';
 import { provisionFlags } from '@phaseflag/unleash';
 import type { Command } from 'commander';
 import { loadConfig, findMigration } from '../config.js';
@@ -43,7 +44,7 @@ export function registerProvision(program: Command): void {
                 : 'left as it is'),
           ]);
         out.line(
-          `Unleash ${s.url} · project ${report.project} · environment ${report.environment} · tag ${report.tag.type}:${report.tag.value}`,
+          `Unleash ${redactUrl(s.url)} · project ${report.project} · environment ${report.environment} · tag ${report.tag.type}:${report.tag.value}`,
         );
         out.line(table.toString());
         out.line(

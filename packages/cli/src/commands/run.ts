@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import type { ControllerMigrationStatus } from '@phaseflag/postgres';
-import { UnleashUnavailableError } from '@phaseflag/unleash';
 import { EXIT } from '../exit-codes.js';
 import { abortableSleep, interruptSignal } from '../interrupt.js';
 import { formatNumber } from '../output.js';
 import { action, integerOption } from '../program.js';
-import { openFlagSource, openSession, unleashSettings } from '../runtime.js';
+import { flagsUnknownError, openFlagSource, openSession, unleashSettings } from '../runtime.js';
 
 export function registerRun(program: Command): void {
   program
@@ -39,12 +38,7 @@ backfill stops after its batch and resumes later).`,
         });
         const interrupt = interruptSignal(() => out.note('stopping: a running backfill stops after its batch…'));
         try {
-          if (!flags!.known) {
-            throw new UnleashUnavailableError(`Unleash at ${settings.url} did not answer within 15 s.`, {
-              url: settings.url!,
-              hint: 'Check UNLEASH_URL and UNLEASH_API_TOKEN (a client token for this environment).',
-            });
-          }
+          if (!flags!.known) throw flagsUnknownError(settings, flags!, 15_000);
           const { handle } = session.migration(id);
           let lastRows = -1;
           const controller = session.pf.controller(handle, {

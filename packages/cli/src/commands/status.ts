@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatDuration, formatNumber, table, type Output } from '../output.js';
 import { action, integerOption } from '../program.js';
-import { openFlagSource, openSession, unleashSettings } from '../runtime.js';
+import { flagsUnknownError, openFlagSource, openSession, unleashSettings } from '../runtime.js';
 import { collectStatus, type MigrationStatusJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
 
@@ -15,12 +15,17 @@ export function registerStatus(program: Command): void {
       action(async (out, opts, id: string | undefined) => {
         const waitMs = integerOption(opts.waitFlags, '--wait-flags', 0, 600_000, 'milliseconds')!;
         const session = await openSession(opts, out);
-        const flags = await openFlagSource(unleashSettings(opts, session.config), { waitMs });
+        const settings = unleashSettings(opts, session.config);
+        const flags = await openFlagSource(settings, { waitMs });
         try {
           const ids = id ? [id] : session.config.migrations.map((m) => m.id);
           const handles = ids.map((x) => session.migration(x).handle);
           const source = flags?.known ? flags.source : null;
-          if (flags && !flags.known)
+          if (flags?.rejectedStatus)
+            out.note(
+              out.err.yellow(`${flagsUnknownError(settings, flags, waitMs).message} Flags are shown as unknown.`),
+            );
+          else if (flags && !flags.known)
             out.note(out.err.yellow('Unleash did not answer in time: flags are shown as unknown.'));
           const migrations: MigrationStatusJson[] = [];
           for (const h of handles) migrations.push(await collectStatus(h, source));
