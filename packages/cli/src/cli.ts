@@ -15,6 +15,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// stdout holds what the command prints (with --json, the one JSON document) and nothing else: a library that logs
+// through console.log/info/debug (knex's default logger, a pool's warnings) writes on stderr instead.
+for (const level of ['log', 'info', 'debug'] as const) console[level] = console.error.bind(console);
+
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
