@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
+import { registerGrants, registerInstall } from './commands/grants.js';
+import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProvision } from './commands/provision.js';
@@ -27,6 +29,9 @@ registerInit(program);
 registerPlan(program);
 registerProvision(program);
 registerStatus(program);
+registerHistory(program);
+registerInstall(program);
+registerGrants(program);
 registerRun(program);
 registerBackfill(program);
 registerSteps(program);

@@ -11,7 +11,7 @@ import {
   type PhaseFlag,
   type PhaseFlagStates,
 } from '@phaseflag/core';
-import type { MigrationHandle } from '@phaseflag/postgres';
+import type { MigrationHandle, StoredMigration } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
 import { underivableJson, type UnderivableJson } from './underivable-view.js';
 
@@ -94,7 +94,8 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
   };
   let inspected: Awaited<ReturnType<MigrationHandle['inspect']>>;
   try {
-    inspected = await handle.inspect();
+    // Read-only: status never installs, registers or updates anything (a SELECT-only role runs it).
+    inspected = await handle.inspect({ register: false });
   } catch (error) {
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
@@ -127,7 +128,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
   const knobs = record.backfillKnobs;
   return {
     ...base,
-    // inspect() registered the migration with the schema the catalog resolved it in.
+    // The schema the catalog resolved the table in (the stored one once registered).
     table: `${record.tableSchema}.${record.tableName}`,
     oldColumnDropped: record.oldColumnDroppedAt != null,
     phase: record.phase,
@@ -230,4 +231,34 @@ function nextStep(
     case 'none':
       return { kind: 'none', action: null, why: step.why, hint: null };
   }
+}
+
+/** A migration the state store holds that the config does not declare (`status --json`'s `notInConfig`). */
+export interface StoredOnlyJson {
+  id: string;
+  table: string;
+  oldColumn: string | null;
+  newColumn: string;
+  phase: string;
+  version: number;
+  /** Its sync trigger is still on the table: every write to the table goes through it. */
+  syncTriggerInstalled: boolean;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+export function storedOnly(stored: readonly StoredMigration[], declared: ReadonlySet<string>): StoredOnlyJson[] {
+  return stored
+    .filter((m) => !declared.has(m.record.id))
+    .map(({ record: r, syncTriggerInstalled }) => ({
+      id: r.id,
+      table: `${r.tableSchema}.${r.tableName}`,
+      oldColumn: r.oldColumn,
+      newColumn: r.newColumn,
+      phase: r.phase,
+      version: r.version,
+      syncTriggerInstalled,
+      updatedAt: r.updatedAt ? new Date(r.updatedAt).toISOString() : null,
+      updatedBy: r.updatedBy,
+    }));
 }
