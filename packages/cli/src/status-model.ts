@@ -77,7 +77,12 @@ export interface MigrationStatusJson {
   error: { code: string; message: string; hint: string | null } | null;
 }
 
-export async function collectStatus(handle: MigrationHandle, source: FlagSource | null): Promise<MigrationStatusJson> {
+/** `installed: false`: no state store yet; only the catalog is read (every migration is pending). */
+export async function collectStatus(
+  handle: MigrationHandle,
+  source: FlagSource | null,
+  installed = true,
+): Promise<MigrationStatusJson> {
   const m = handle.migration;
   const flags = PHASE_FLAGS.map((role) => {
     const state = source ? readFlagState(source, m.flags[role]) : undefined;
@@ -100,7 +105,7 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await handle.status().then(
+    const stored = await (installed ? handle.status() : Promise.reject(new Error('no store'))).then(
       (s) => s.record,
       () => null,
     );
@@ -123,7 +128,9 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     };
   }
   const { record, facts, instances } = inspected;
-  const [status, runner] = await Promise.all([handle.status(), handle.backfillRunner()]);
+  const [status, runner] = installed
+    ? await Promise.all([handle.status(), handle.backfillRunner()])
+    : [{ progress: null, underivable: { count: 0, rows: [], stoppedBackfill: 0 }, events: [] }, null];
   const p = status.progress;
   const knobs = record.backfillKnobs;
   return {

@@ -21,7 +21,14 @@ export function registerStatus(program: Command): void {
         const session = await openSession(opts, out, { install: false });
         let flags: Awaited<ReturnType<typeof openFlagSource>> = null;
         try {
-          const stored = await session.pf.storedMigrations();
+          const store = await session.pf.stateStore();
+          if (!store.installed)
+            out.note(
+              out.err.yellow(
+                `The state store is not installed (schema "${store.schema}"): every migration is pending. \`phaseflag install\` installs it.`,
+              ),
+            );
+          const stored = store.installed ? await session.pf.storedMigrations() : [];
           const declared = new Set(session.config.migrations.map((m) => m.id));
           const notInConfig = storedOnly(stored, declared).filter((m) => !id || m.id === id);
           // An id only the store knows is shown as such; any other unknown id is the usual usage error.
@@ -33,13 +40,13 @@ export function registerStatus(program: Command): void {
           if (flags && !flags.known)
             out.note(out.err.yellow('Unleash did not answer in time: flags are shown as unknown.'));
           const migrations: MigrationStatusJson[] = [];
-          for (const h of handles) migrations.push(await collectStatus(h, source));
+          for (const h of handles) migrations.push(await collectStatus(h, source, store.installed));
           migrations.forEach((m, i) => {
             if (i > 0) out.line('');
             render(out, m, flags !== null);
           });
           if (notInConfig.length > 0) renderStoredOnly(out, notInConfig, migrations.length > 0);
-          out.result({ migrations, notInConfig });
+          out.result({ migrations, notInConfig, stateStore: store });
         } finally {
           flags?.close();
           await session.close();

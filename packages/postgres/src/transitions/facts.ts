@@ -1,5 +1,5 @@
 import { isInFlight, StateError, type GuardFacts } from '@phaseflag/core';
-import { assertStateStoreReadable } from '../store/installer.js';
+import { assertStateStoreReadable, readStateStoreInfo } from '../store/installer.js';
 import { definitionChangedError, definitionChanges } from './definition.js';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { InstanceStatus, MigrationRecord, MigrationStatus } from '../types.js';
@@ -93,15 +93,34 @@ export interface MigrationInspection {
 
 /**
  * `register: false` reads only (what `status` uses): nothing is installed, registered or updated; a migration the
- * store does not know yet is reported as `pending` at version 0, and a declaration that changed what an in-flight
+ * store does not know yet (or with no store installed at all) is reported as `pending` at version 0, and a declaration that changed what an in-flight
  * migration does is refused as registering it would be.
  */
 export async function inspectMigration(
   scope: MigrationScope,
   options: { register?: boolean } = {},
 ): Promise<MigrationInspection> {
-  if (options.register === false) await assertStateStoreReadable(scope.ctx);
+  const installed = options.register !== false || (await readStateStoreInfo(scope.ctx)).installed;
+  if (options.register === false && installed) await assertStateStoreReadable(scope.ctx);
   const r = await resolveScope(scope);
+  if (!installed) {
+    // No state store yet: the migration is pending everywhere; the guards read the catalog only.
+    const row = unregisteredRow(scope, r);
+    const facts: GuardFacts = {
+      phase: 'pending',
+      newColumnReady: r.newColumnExists,
+      triggerInstalled: await syncTriggerInstalled(scope.ctx, r),
+      nothingToSync:
+        scope.migration.backfill === null && (scope.migration.reverse === null || scope.migration.oldColumn === null),
+      liveInstances: [],
+      backfillComplete: false,
+      verify: null,
+      confirmed: false,
+      conflicts: [],
+      underivable: { count: 0, firstKey: null, stoppedBackfill: 0 },
+    };
+    return { record: toMigrationRecord(row), facts, instances: [] };
+  }
   const row = options.register === false ? await readOnlyRow(scope, r) : await registerResolved(scope, r);
   const [facts, instances] = await Promise.all([
     guardFacts(scope, row, r, {}),
