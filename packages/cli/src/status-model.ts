@@ -128,9 +128,17 @@ export async function collectStatus(
     };
   }
   const { record, facts, instances } = inspected;
+  // Nothing recorded yet (no store, or the store does not know the migration): no progress, events or rows.
+  const unrecorded = { progress: null, underivable: { count: 0, rows: [], stoppedBackfill: 0 }, events: [] };
   const [status, runner] = installed
-    ? await Promise.all([handle.status(), handle.backfillRunner()])
-    : [{ progress: null, underivable: { count: 0, rows: [], stoppedBackfill: 0 }, events: [] }, null];
+    ? await Promise.all([
+        handle.status().catch((error: unknown) => {
+          if (describeError(error).code === 'PF_UNKNOWN_MIGRATION') return unrecorded;
+          throw error;
+        }),
+        handle.backfillRunner(),
+      ])
+    : [unrecorded, null];
   const p = status.progress;
   const knobs = record.backfillKnobs;
   return {

@@ -5,7 +5,7 @@ import { Phaseflag, type KnexRouter } from '@phaseflag/postgres';
 import { createSuiteSchema, waitFor, type Suite } from '@phaseflag/testkit';
 import knexFactory, { type Knex } from 'knex';
 import { EXIT } from '../src/exit-codes.js';
-import { createRoles, type Roles } from './roles.js';
+import { createRoles, snapshot, type Roles } from './roles.js';
 import { createOrders, ordersConfig, workdir, type Workdir } from './support.js';
 
 /** Each phaseflag role, connected as itself (a connection string with its user), with only what `grants` prints. */
@@ -200,24 +200,4 @@ describe('phaseflag CLI: least privilege, by role', function () {
 async function count(suite: Suite, table: string): Promise<number> {
   const [schema, name] = table.split('.');
   return (await suite.knex.raw('SELECT count(*)::int AS n FROM ??.??', [schema!, name!])).rows[0].n;
-}
-
-/** The catalog of both schemas and every row of the state store: what a read-only command must leave as it found it. */
-export async function snapshot(suite: Suite): Promise<unknown> {
-  const catalog = await suite.knex.raw(
-    `SELECT n.nspname, c.relname, c.relkind, (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS cols
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN (?, ?) ORDER BY 1, 2`,
-    [suite.schema, suite.stateSchema],
-  );
-  const rows: Record<string, unknown> = {};
-  for (const t of ['schema_version', 'migrations', 'events', 'backfill_ranges', 'underivable'])
-    rows[t] = (
-      await suite.knex.raw('SELECT to_jsonb(t) AS r FROM ??.?? AS t ORDER BY to_jsonb(t)::text', [suite.stateSchema, t])
-    ).rows;
-  const triggers = await suite.knex.raw(
-    `SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ? AND NOT tgisinternal ORDER BY 1`,
-    [suite.schema],
-  );
-  return { catalog: catalog.rows, rows, triggers: triggers.rows };
 }

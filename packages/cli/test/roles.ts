@@ -4,6 +4,7 @@
  * Roles are cluster-wide: every suite cleans up its own in an after hook.
  */
 import { randomBytes } from 'node:crypto';
+import type { Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 
 export interface Roles {
@@ -47,4 +48,24 @@ export async function createRoles(
         for (const r of created) await knex.raw('DROP ROLE IF EXISTS ??', [r]);
       })()),
   };
+}
+
+/** The catalog of both schemas and every row of the state store: what a read-only command must leave as it found it. */
+export async function snapshot(suite: Suite): Promise<unknown> {
+  const catalog = await suite.knex.raw(
+    `SELECT n.nspname, c.relname, c.relkind, (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS cols
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN (?, ?) ORDER BY 1, 2`,
+    [suite.schema, suite.stateSchema],
+  );
+  const rows: Record<string, unknown> = {};
+  for (const t of ['schema_version', 'migrations', 'events', 'backfill_ranges', 'underivable'])
+    rows[t] = (
+      await suite.knex.raw('SELECT to_jsonb(t) AS r FROM ??.?? AS t ORDER BY to_jsonb(t)::text', [suite.stateSchema, t])
+    ).rows;
+  const triggers = await suite.knex.raw(
+    `SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ? AND NOT tgisinternal ORDER BY 1`,
+    [suite.schema],
+  );
+  return { catalog: catalog.rows, rows, triggers: triggers.rows };
 }
