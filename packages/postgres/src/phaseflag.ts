@@ -9,7 +9,7 @@ import { assertStateStoreReadable, readStateStoreInfo, type StateStoreInfo } fro
 import { listStoredMigrations } from './store/listing.js';
 import { PostgresStateStore } from './store/state-store.js';
 import { toMigrationEvent, toMigrationRecord } from './transitions/records.js';
-import type { MigrationEvent, MigrationRecord, MigrationRef, StoredMigration } from './types.js';
+import type { MigrationEvent, MigrationRef, StoredMigration } from './types.js';
 
 export interface PhaseflagOptions extends ExecutorContextOptions {
   /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
