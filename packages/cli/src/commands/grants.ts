@@ -38,6 +38,13 @@ Run the output as a role that may grant these (the owner, or a superuser), after
         const session = await openSession(opts, out, { install: false });
         try {
           const migrations = id ? [session.migration(id).migration] : session.config.migrations;
+          const store = await session.pf.stateStore();
+          if (!store.installed || store.version < store.latest)
+            out.note(
+              out.err.yellow(
+                `The state store "${store.schema}" is ${store.installed ? `at version ${store.version} of ${store.latest}` : 'not installed'}: run \`phaseflag install\` as its owner before these GRANTs.`,
+              ),
+            );
           const sql = await session.pf.grants({ role, to, migrations });
           if (!out.json) process.stdout.write(sql);
           out.result({ role, to, stateSchema: session.pf.stateSchema, sql });
