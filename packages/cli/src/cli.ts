@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
+import { registerGrants, registerInstall } from './commands/grants.js';
+import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProvision } from './commands/provision.js';
@@ -15,6 +17,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// stdout holds what the command prints (with --json, the one JSON document) and nothing else: a library that logs
+// through console.log/info/debug (knex's default logger, a pool's warnings) writes on stderr instead.
+for (const level of ['log', 'info', 'debug'] as const) console[level] = console.error.bind(console);
+
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
@@ -23,6 +29,9 @@ registerInit(program);
 registerPlan(program);
 registerProvision(program);
 registerStatus(program);
+registerHistory(program);
+registerInstall(program);
+registerGrants(program);
 registerRun(program);
 registerBackfill(program);
 registerSteps(program);

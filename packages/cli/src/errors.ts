@@ -40,6 +40,13 @@ const UNREACHABLE = new Set([
   '57P03',
 ]);
 
+/** The first error in the cause chain Postgres refused for a missing privilege (SQLSTATE 42501), if any. */
+function privilegeError(error: unknown): Error | null {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++)
+    if ((e as { code?: unknown }).code === '42501') return e as Error;
+  return null;
+}
+
 /**
  * Any thrown value as the report printed on stderr (and as JSON with --json), with every URL's password and
  * credential parameters as `***` (a driver or library may quote the connection string it was given).
@@ -53,6 +60,16 @@ export function describeError(error: unknown): ErrorReport {
 }
 
 function describe(error: unknown): ErrorReport {
+  const denied = error instanceof CliError ? null : privilegeError(error);
+  if (denied) {
+    return {
+      code: 'PF_PERMISSION_DENIED',
+      message: `The database role lacks a privilege: ${denied.message}.`,
+      hint: 'Run this as a role with the rights it needs (README "Privileges"): `phaseflag grants --role service|controller|readonly --to <role>` prints them.',
+      ...(isPhaseflagError(error) ? { value: { code: error.code, message: error.message } } : {}),
+      exitCode: exitCodeFor('PF_PERMISSION_DENIED'),
+    };
+  }
   if (error instanceof CliError) {
     return {
       code: error.code,

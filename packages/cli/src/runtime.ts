@@ -67,6 +67,17 @@ function cliLogger(out: Output): Logger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+/** knex's logger options: every level on stderr (warnings and errors always, debug output with --verbose). */
+export function knexLog(out: Output): Knex.Config['log'] {
+  const text = (m: unknown) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m));
+  return {
+    warn: (m: unknown) => out.debug(`knex warn ${text(m)}`),
+    error: (m: unknown) => out.debug(`knex error ${text(m)}`),
+    deprecate: (method: string, alternative: string) => out.debug(`knex deprecate ${method}: use ${alternative}`),
+    debug: (m: unknown) => out.debug(`knex debug ${text(m)}`),
+  };
+}
+
 /** Everything a command that touches the database holds; `close()` releases it all. */
 export interface Session {
   config: LoadedConfig;
@@ -88,6 +99,9 @@ export async function openSession(
     connection: { connectionString: db.url, connectionTimeoutMillis: 10_000, application_name: 'phaseflag-cli' },
     pool: { min: 0, max: 10 },
     acquireConnectionTimeout: 15_000,
+    // knex prints its own warnings (e.g. "Connection Error: …" after a terminated backend) with console.log,
+    // on stdout, where they would break a --json document: they go to stderr, shown with --verbose.
+    log: knexLog(out),
   });
   const actor = `cli:${safeUser()}@${hostname()}:${process.pid}`;
   const pf = new Phaseflag({ knex, stateSchema: db.stateSchema, logger: cliLogger(out), actor, pollIntervalMs: 500 });

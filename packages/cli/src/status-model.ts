@@ -11,7 +11,7 @@ import {
   type PhaseFlag,
   type PhaseFlagStates,
 } from '@phaseflag/core';
-import type { MigrationHandle } from '@phaseflag/postgres';
+import type { MigrationHandle, StoredMigration } from '@phaseflag/postgres';
 import { describeError } from './errors.js';
 import { underivableJson, type UnderivableJson } from './underivable-view.js';
 
@@ -77,7 +77,12 @@ export interface MigrationStatusJson {
   error: { code: string; message: string; hint: string | null } | null;
 }
 
-export async function collectStatus(handle: MigrationHandle, source: FlagSource | null): Promise<MigrationStatusJson> {
+/** `installed: false`: no state store yet; only the catalog is read (every migration is pending). */
+export async function collectStatus(
+  handle: MigrationHandle,
+  source: FlagSource | null,
+  installed = true,
+): Promise<MigrationStatusJson> {
   const m = handle.migration;
   const flags = PHASE_FLAGS.map((role) => {
     const state = source ? readFlagState(source, m.flags[role]) : undefined;
@@ -94,12 +99,13 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
   };
   let inspected: Awaited<ReturnType<MigrationHandle['inspect']>>;
   try {
-    inspected = await handle.inspect();
+    // Read-only: status never installs, registers or updates anything (a SELECT-only role runs it).
+    inspected = await handle.inspect({ register: false });
   } catch (error) {
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await handle.status().then(
+    const stored = await (installed ? handle.status() : Promise.reject(new Error('no store'))).then(
       (s) => s.record,
       () => null,
     );
@@ -122,12 +128,22 @@ export async function collectStatus(handle: MigrationHandle, source: FlagSource 
     };
   }
   const { record, facts, instances } = inspected;
-  const [status, runner] = await Promise.all([handle.status(), handle.backfillRunner()]);
+  // Nothing recorded yet (no store, or the store does not know the migration): no progress, events or rows.
+  const unrecorded = { progress: null, underivable: { count: 0, rows: [], stoppedBackfill: 0 }, events: [] };
+  const [status, runner] = installed
+    ? await Promise.all([
+        handle.status().catch((error: unknown) => {
+          if (describeError(error).code === 'PF_UNKNOWN_MIGRATION') return unrecorded;
+          throw error;
+        }),
+        handle.backfillRunner(),
+      ])
+    : [unrecorded, null];
   const p = status.progress;
   const knobs = record.backfillKnobs;
   return {
     ...base,
-    // inspect() registered the migration with the schema the catalog resolved it in.
+    // The schema the catalog resolved the table in (the stored one once registered).
     table: `${record.tableSchema}.${record.tableName}`,
     oldColumnDropped: record.oldColumnDroppedAt != null,
     phase: record.phase,
@@ -230,4 +246,34 @@ function nextStep(
     case 'none':
       return { kind: 'none', action: null, why: step.why, hint: null };
   }
+}
+
+/** A migration the state store holds that the config does not declare (`status --json`'s `notInConfig`). */
+export interface StoredOnlyJson {
+  id: string;
+  table: string;
+  oldColumn: string | null;
+  newColumn: string;
+  phase: string;
+  version: number;
+  /** Its sync trigger is still on the table: every write to the table goes through it. */
+  syncTriggerInstalled: boolean;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+export function storedOnly(stored: readonly StoredMigration[], declared: ReadonlySet<string>): StoredOnlyJson[] {
+  return stored
+    .filter((m) => !declared.has(m.record.id))
+    .map(({ record: r, syncTriggerInstalled }) => ({
+      id: r.id,
+      table: `${r.tableSchema}.${r.tableName}`,
+      oldColumn: r.oldColumn,
+      newColumn: r.newColumn,
+      phase: r.phase,
+      version: r.version,
+      syncTriggerInstalled,
+      updatedAt: r.updatedAt ? new Date(r.updatedAt).toISOString() : null,
+      updatedBy: r.updatedBy,
+    }));
 }

@@ -21,7 +21,8 @@ describe('phaseflag CLI: backfill, its knobs and Ctrl-C', function () {
 
   it('backfill --set changes the knobs a backfill reads (from another shell); a bad knob is a usage error', async () => {
     await createOrders(suite, 10);
-    await w.run(['status', 'orders-amount']); // registers the migration (its knobs live in its row)
+    // Registers the migration (its knobs live in its row; status only reads).
+    assert.equal((await w.run(['backfill', 'orders-amount', '--set', 'throttle=off'])).code, EXIT.ok);
     const phase = await phaseOf(suite, 'orders-amount');
     assert.ok(phase === 'pending' || phase === 'rolled-back', `no backfill to pause (${phase})`);
     const r = await w.run(['backfill', 'orders-amount', '--set', 'batch-size=2000', '--set', 'throttle=on', '--json']);

@@ -12,6 +12,9 @@ const COMMANDS = [
   'plan',
   'provision',
   'status',
+  'history',
+  'install',
+  'grants',
   'run',
   'backfill',
   'expand',
@@ -97,7 +100,7 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
       );
       const again = await fresh.run(['init', '--id', 'init-amount']);
       assert.equal(again.code, EXIT.usage, 'init does not overwrite');
-      assert.match(again.stderr, /PF_USAGE_FILE_EXISTS/);
+      assert.match(again.stderr, /PF_USAGE_DUPLICATE_MIGRATION/);
       const plan = await fresh.run(['plan', 'init-amount', '--json']);
       assert.equal(plan.code, EXIT.ok, plan.stderr);
       assert.equal(plan.json().phases[0].phase, 'expand');

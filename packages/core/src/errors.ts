@@ -51,6 +51,8 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_UNKNOWN_MIGRATION: 'StateError',
   PF_STATE_UNAVAILABLE: 'StateError',
   PF_STATE_SCHEMA_TOO_NEW: 'StateError',
+  PF_STATE_NOT_INSTALLED: 'StateError',
+  PF_STATE_SCHEMA_OUTDATED: 'StateError',
   PF_UNLEASH_UNAVAILABLE: 'UnleashUnavailableError',
   PF_UNLEASH_REJECTED: 'UnleashRejectedError',
 } as const satisfies Readonly<Record<`PF_${string}`, ErrorClassName>>);

@@ -9,6 +9,8 @@ export { MigrationHandle } from './api/handle.js';
 export { KnexRouter, type KnexRouterOptions } from './router/knex-router.js';
 export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller/controller.js';
 export { DEFAULT_STATE_SCHEMA } from './context.js';
+export { GRANT_ROLES, grantStatements, isGrantRole, type GrantRole, type GrantTable } from './store/grants.js';
+export type { StateStoreInfo } from './store/installer.js';
 
 // What requests take and what status reports.
 export type {
@@ -20,6 +22,7 @@ export type {
   MigrationRecord,
   MigrationRef,
   MigrationStatus,
+  StoredMigration,
   StoredVerifyResult,
   TransitionCause,
   TransitionOptions,

@@ -1,11 +1,15 @@
-import { defineMigration, type Migration, type MigrationInput } from '@phaseflag/core';
+import { defineMigration, StateError, type Migration, type MigrationInput } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { MigrationHandle } from './api/handle.js';
 import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import type { KnexRouter } from './router/knex-router.js';
+import { grantStatements, grantTables, type GrantRole } from './store/grants.js';
+import { assertStateStoreReadable, readStateStoreInfo, type StateStoreInfo } from './store/installer.js';
+import { listStoredMigrations } from './store/listing.js';
 import { PostgresStateStore } from './store/state-store.js';
-import type { MigrationRef } from './types.js';
+import { toMigrationEvent, toMigrationRecord } from './transitions/records.js';
+import type { MigrationEvent, MigrationRef, StoredMigration } from './types.js';
 
 export interface PhaseflagOptions extends ExecutorContextOptions {
   /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
@@ -76,6 +80,53 @@ export class Phaseflag {
   /** Creates or upgrades the state store (idempotent); `from` and `to` are its schema versions. */
   install(): Promise<{ from: number; to: number }> {
     return this.#store.install();
+  }
+
+  /** Where the state store stands (installed? which version?), read-only: nothing is installed or upgraded. */
+  stateStore(): Promise<StateStoreInfo> {
+    return readStateStoreInfo(this.#ctx);
+  }
+
+  /**
+   * Every migration the state store holds, declared here or not (one left in dual-write by a removed declaration
+   * still has its trigger on the table). Read-only; PF_STATE_NOT_INSTALLED / PF_STATE_SCHEMA_OUTDATED when the
+   * store is missing or older than this code.
+   */
+  async storedMigrations(): Promise<StoredMigration[]> {
+    await assertStateStoreReadable(this.#ctx);
+    return (await listStoredMigrations(this.#ctx)).map((m) => ({
+      record: toMigrationRecord(m.row),
+      syncTriggerInstalled: m.syncTriggerInstalled,
+    }));
+  }
+
+  /**
+   * The event log of a migration, oldest first (at most `limit`, the latest ones; default 10,000): every
+   * transition, refusal, DDL step, backfill, verify and note. Read-only; works for an id no declaration names.
+   * PF_UNKNOWN_MIGRATION when the store has neither the migration nor an event of it.
+   */
+  async history(id: string, options: { limit?: number } = {}): Promise<MigrationEvent[]> {
+    await assertStateStoreReadable(this.#ctx);
+    const events = await this.#store.events(id, options.limit ?? 10_000);
+    if (events.length === 0 && !(await this.#store.get(id))) {
+      throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${id}" is not in the state store.`, {
+        value: id,
+        migrationId: id,
+        hint: 'Check the id (`phaseflag status` lists what the store holds).',
+      });
+    }
+    return events.map(toMigrationEvent);
+  }
+
+  /**
+   * The GRANT statements giving `to` the least a phaseflag role needs on these migrations' tables and the state
+   * store (README "Privileges"): `service`, `controller` or `readonly`. Reads the catalog for the tables' owners;
+   * runs nothing. The store must be installed first (`ON ALL TABLES IN SCHEMA` grants what exists).
+   */
+  async grants(options: { role: GrantRole; to: string; migrations: readonly MigrationRef[] }): Promise<string> {
+    const defs = options.migrations.map((m) => this.migration('migration' in m ? m.migration : m).migration);
+    const tables = await grantTables(this.#ctx.knex, defs);
+    return `${grantStatements(options.role, options.to, this.#ctx.stateSchema, tables).join('\n')}\n`;
   }
 
   /** The handle of a declared migration (validated here; the same handle for the same id). */

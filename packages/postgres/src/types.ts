@@ -126,3 +126,10 @@ export interface MigrationStatus {
 export type MigrationRef = { readonly id: string; readonly migration: Migration } | Migration | MigrationInput;
 
 export type { VerifyResult };
+
+/** A migration as the state store holds it (`Phaseflag.storedMigrations()`), declared or not. */
+export interface StoredMigration {
+  readonly record: MigrationRecord;
+  /** Its sync trigger is on the table and enabled. */
+  readonly syncTriggerInstalled: boolean;
+}

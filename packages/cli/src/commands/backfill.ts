@@ -93,6 +93,7 @@ async function setKnobs(out: Output, opts: GlobalOptions, id: string, sets: read
   const session = await openSession(opts, out);
   try {
     const { handle } = session.migration(id);
+    await handle.register(); // the knobs live in the migration's row (status no longer registers it)
     // The pause first: when the guard refuses it (not backfilling), no knob has changed either.
     if (pause !== undefined) {
       const { phase } = await handle.status();

@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { defineMigration, isPhaseflagError } from '@phaseflag/core';
 import type { Command } from 'commander';
+import { CONFIG_FILES, loadConfig } from '../config.js';
+import { addMigrationToConfig } from '../config-edit.js';
 import { CliError } from '../errors.js';
 import { action } from '../program.js';
 
@@ -22,7 +24,9 @@ interface InitOptions {
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('write a starter phaseflag.config.ts and one migration file in the working directory')
+    .description(
+      'write a starter phaseflag.config.ts and one migration file in the working directory; with a config there, add the migration to it',
+    )
     .option('--id <id>', 'migration id', 'orders-amount')
     .option('--table <table>', 'table to change', 'public.orders')
     .option('--old-column <name>', 'column the application uses today', 'amount_cents')
@@ -35,7 +39,10 @@ export function registerInit(program: Command): void {
       "replace: the new column takes the old one's place; derive: it stays beside its source (asked on a terminal; default replace)",
     )
     .option('--dir <dir>', 'where migration files go', 'migrations')
-    .option('--force', 'overwrite existing files')
+    .option(
+      '--force',
+      'overwrite an existing migration file (a config is never rewritten: the migration is added to it)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -70,28 +77,43 @@ export function registerInit(program: Command): void {
           throw error;
         }
         const cwd = process.cwd();
-        const config = resolve(cwd, 'phaseflag.config.ts');
+        const existing = CONFIG_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+        const config = existing ?? resolve(cwd, 'phaseflag.config.ts');
         const dir = resolve(cwd, o.dir);
         const file = join(dir, `${o.id}.ts`);
-        for (const f of [config, file]) {
-          if (existsSync(f) && !o.force) {
+        if (existing) {
+          // Every migration in flight stays declared: a second init adds to the config, never rewrites it.
+          const loaded = await loadConfig(existing, cwd);
+          if (loaded.migrations.some((m) => m.id === o.id)) {
             throw new CliError(
-              'PF_USAGE_FILE_EXISTS',
-              `${relative(cwd, f) || f} exists already.`,
-              'Pass --force to overwrite it, or edit it by hand.',
-              f,
+              'PF_USAGE_DUPLICATE_MIGRATION',
+              `${relative(cwd, existing)} declares a migration "${o.id}" already.`,
+              'Give the new migration its own --id (each id names its flags and its row in the state store).',
+              o.id,
             );
           }
         }
-        mkdirSync(dir, { recursive: true });
+        if (existsSync(file) && !o.force) {
+          throw new CliError(
+            'PF_USAGE_FILE_EXISTS',
+            `${relative(cwd, file) || file} exists already.`,
+            'Pass --force to overwrite it, or edit it by hand.',
+            file,
+          );
+        }
         const constName = o.id
           .replace(/[^a-z0-9]+(.)?/gi, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : ''))
           .replace(/^[0-9]/, '_$&');
+        const importPath = `./${relative(dirname(config), file).replace(/\\/g, '/').replace(/\.ts$/, '.js')}`;
+        // Edited in memory first: a config this cannot edit is refused before any file is written.
+        const configText = existing
+          ? addMigrationToConfig(readFileSync(existing, 'utf8'), relative(cwd, existing), constName, importPath)
+          : configSource(constName, importPath);
+        mkdirSync(dir, { recursive: true });
         writeFileSync(file, migrationSource(constName, input));
-        const importPath = `./${relative(cwd, file).replace(/\\/g, '/').replace(/\.ts$/, '.js')}`;
-        writeFileSync(config, configSource(constName, importPath));
-        out.line(`${out.c.green('wrote')} ${relative(cwd, config)}`);
+        writeFileSync(config, configText);
         out.line(`${out.c.green('wrote')} ${relative(cwd, file)}`);
+        out.line(`${out.c.green(existing ? 'added to' : 'wrote')} ${relative(cwd, config)}`);
         out.line('');
         out.line('Next:');
         const next: Array<[string, string]> = [
@@ -102,7 +124,7 @@ export function registerInit(program: Command): void {
         ];
         const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
         for (const [cmd, why] of next) out.line(`  ${cmd.padEnd(width)}${out.c.dim(`# ${why}`)}`);
-        out.result({ files: [config, file], migrationId: o.id });
+        out.result({ files: [config, file], migrationId: o.id, addedToConfig: existing !== undefined });
       }),
     );
 }

@@ -2,24 +2,41 @@ import type { Command } from 'commander';
 import { formatDuration, formatNumber, table, type Output } from '../output.js';
 import { action, integerOption } from '../program.js';
 import { flagsUnknownError, openFlagSource, openSession, unleashSettings } from '../runtime.js';
-import { collectStatus, type MigrationStatusJson } from '../status-model.js';
+import { findMigration } from '../config.js';
+import { collectStatus, storedOnly, type MigrationStatusJson, type StoredOnlyJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .argument('[id]', 'one migration (default: every migration in the config)')
-    .description('phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances')
+    .description(
+      'phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances; also what the state store holds that the config does not (read-only)',
+    )
     .option('--wait-flags <ms>', "how long to wait for Unleash's first answer", '5000')
     .action(
       action(async (out, opts, id: string | undefined) => {
         const waitMs = integerOption(opts.waitFlags, '--wait-flags', 0, 600_000, 'milliseconds')!;
-        const session = await openSession(opts, out);
+        // Read-only: no install or upgrade (a missing or older store is an error saying so), no registration.
+        const session = await openSession(opts, out, { install: false });
         const settings = unleashSettings(opts, session.config);
-        const flags = await openFlagSource(settings, { waitMs });
+        let flags: Awaited<ReturnType<typeof openFlagSource>> = null;
         try {
-          const ids = id ? [id] : session.config.migrations.map((m) => m.id);
+          const store = await session.pf.stateStore();
+          if (!store.installed)
+            out.note(
+              out.err.yellow(
+                `The state store is not installed (schema "${store.schema}"): every migration is pending. \`phaseflag install\` installs it.`,
+              ),
+            );
+          const stored = store.installed ? await session.pf.storedMigrations() : [];
+          const declared = new Set(session.config.migrations.map((m) => m.id));
+          const notInConfig = storedOnly(stored, declared).filter((m) => !id || m.id === id);
+          // An id only the store knows is shown as such; any other unknown id is the usual usage error.
+          if (id && !declared.has(id) && notInConfig.length === 0) findMigration(session.config, id);
+          const ids = id ? (declared.has(id) ? [id] : []) : [...declared];
           const handles = ids.map((x) => session.migration(x).handle);
+          if (handles.length > 0) flags = await openFlagSource(settings, { waitMs });
           const source = flags?.known ? flags.source : null;
           if (flags?.rejectedStatus)
             out.note(
@@ -28,18 +45,41 @@ export function registerStatus(program: Command): void {
           else if (flags && !flags.known)
             out.note(out.err.yellow('Unleash did not answer in time: flags are shown as unknown.'));
           const migrations: MigrationStatusJson[] = [];
-          for (const h of handles) migrations.push(await collectStatus(h, source));
+          for (const h of handles) migrations.push(await collectStatus(h, source, store.installed));
           migrations.forEach((m, i) => {
             if (i > 0) out.line('');
             render(out, m, flags !== null);
           });
-          out.result({ migrations });
+          if (notInConfig.length > 0) renderStoredOnly(out, notInConfig, migrations.length > 0);
+          out.result({ migrations, notInConfig, stateStore: store });
         } finally {
           flags?.close();
           await session.close();
         }
       }),
     );
+}
+
+function renderStoredOnly(out: Output, list: StoredOnlyJson[], gap: boolean): void {
+  const { c } = out;
+  if (gap) out.line('');
+  out.line(c.bold(c.yellow('In the state store, not in the config:')));
+  const t = table(out, { head: ['migration', 'table', 'columns', 'phase', 'sync trigger', 'updated'] });
+  for (const m of list)
+    t.push([
+      m.id,
+      m.table,
+      `${m.oldColumn ?? '(none)'} → ${m.newColumn}`,
+      `${m.phase} (v${m.version})`,
+      m.syncTriggerInstalled ? c.yellow('on the table') : c.dim('none'),
+      `${m.updatedAt ?? '-'}${m.updatedBy ? `\nby ${m.updatedBy}` : ''}`,
+    ]);
+  out.line(t.toString());
+  out.line(
+    c.dim(
+      'Declare them in the config again to act on them (e.g. roll back); `phaseflag history <id>` shows their log.',
+    ),
+  );
 }
 
 function onOff(out: Output, v: boolean | null, fullyOn: boolean | null): string {

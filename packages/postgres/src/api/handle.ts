@@ -263,9 +263,11 @@ export class MigrationHandle {
   /**
    * The guard facts as a transition would read them now (outside its lock), with every instance that ever
    * reported, live or not. A controller decides from these; the transition re-reads them under its lock.
+   * Registers the migration first, unless `register: false`: then it only reads (a migration the store does not
+   * know is reported `pending`), as `status()` does.
    */
-  inspect(): Promise<MigrationInspection> {
-    return inspectMigration(this.#scope);
+  inspect(options: { register?: boolean } = {}): Promise<MigrationInspection> {
+    return inspectMigration(this.#scope, options);
   }
 
   /**

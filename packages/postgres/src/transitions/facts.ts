@@ -1,4 +1,6 @@
-import { StateError, type GuardFacts } from '@phaseflag/core';
+import { isInFlight, StateError, type GuardFacts } from '@phaseflag/core';
+import { assertStateStoreReadable, readStateStoreInfo } from '../store/installer.js';
+import { definitionChangedError, definitionChanges } from './definition.js';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { InstanceStatus, MigrationRecord, MigrationStatus } from '../types.js';
 import { toMigrationEvent, toMigrationRecord } from './records.js';
@@ -11,6 +13,7 @@ import { syncTriggerInstalled } from '../operations/steps/sync-trigger.js';
 
 export async function migrationStatus(scope: MigrationScope): Promise<MigrationStatus> {
   const { ctx, store } = scope;
+  await assertStateStoreReadable(ctx);
   const row = await store.get(scope.id);
   if (!row) {
     throw new StateError('PF_UNKNOWN_MIGRATION', `Migration "${scope.id}" is not in the state store.`, {
@@ -88,12 +91,79 @@ export interface MigrationInspection {
   readonly instances: InstanceStatus[];
 }
 
-export async function inspectMigration(scope: MigrationScope): Promise<MigrationInspection> {
+/**
+ * `register: false` reads only (what `status` uses): nothing is installed, registered or updated; a migration the
+ * store does not know yet (or with no store installed at all) is reported as `pending` at version 0, and a declaration that changed what an in-flight
+ * migration does is refused as registering it would be.
+ */
+export async function inspectMigration(
+  scope: MigrationScope,
+  options: { register?: boolean } = {},
+): Promise<MigrationInspection> {
+  const installed = options.register !== false || (await readStateStoreInfo(scope.ctx)).installed;
+  if (options.register === false && installed) await assertStateStoreReadable(scope.ctx);
   const r = await resolveScope(scope);
-  const row = await registerResolved(scope, r);
+  if (!installed) {
+    // No state store yet: the migration is pending everywhere; the guards read the catalog only.
+    const row = unregisteredRow(scope, r);
+    const facts: GuardFacts = {
+      phase: 'pending',
+      newColumnReady: r.newColumnExists,
+      triggerInstalled: await syncTriggerInstalled(scope.ctx, r),
+      nothingToSync:
+        scope.migration.backfill === null && (scope.migration.reverse === null || scope.migration.oldColumn === null),
+      liveInstances: [],
+      backfillComplete: false,
+      verify: null,
+      confirmed: false,
+      conflicts: [],
+      underivable: { count: 0, firstKey: null, stoppedBackfill: 0 },
+    };
+    return { record: toMigrationRecord(row), facts, instances: [] };
+  }
+  const row = options.register === false ? await readOnlyRow(scope, r) : await registerResolved(scope, r);
   const [facts, instances] = await Promise.all([
     guardFacts(scope, row, r, {}),
     scope.store.instances(scope.id, scope.instanceTtlMs),
   ]);
   return { record: toMigrationRecord(row), facts, instances };
+}
+
+async function readOnlyRow(scope: MigrationScope, r: ResolvedMigration): Promise<MigrationRow> {
+  const row = await scope.store.get(scope.id);
+  if (!row) return unregisteredRow(scope, r);
+  const changes = definitionChanges(row.definition, scope.migration as unknown as Record<string, unknown>);
+  if (changes.length > 0 && (isInFlight(row.phase) || row.phase === 'contracted'))
+    throw definitionChangedError(scope, row, changes);
+  return row;
+}
+
+/** What registering would record, without recording it. */
+function unregisteredRow(scope: MigrationScope, r: ResolvedMigration): MigrationRow {
+  const now = new Date();
+  return {
+    id: scope.id,
+    table_schema: r.schema,
+    table_name: r.table,
+    old_column: scope.migration.oldColumn,
+    new_column: scope.migration.newColumn.name,
+    definition: scope.migration as unknown as Record<string, unknown>,
+    phase: 'pending',
+    version: 0,
+    created_new_column: false,
+    rows_estimate: null,
+    rows_backfilled: 0,
+    backfill_started_at: null,
+    backfill_completed_at: null,
+    verify_result: null,
+    verified_at: null,
+    backfill_overrides: {},
+    old_column_dropped_at: null,
+    old_column_type: null,
+    preflight_result: null,
+    reads_held_at: null,
+    updated_by: null,
+    updated_at: now,
+    created_at: now,
+  };
 }
