@@ -55,8 +55,9 @@ export function createProgram(version: string): Command {
     .option('--json', 'print one JSON document on stdout (shapes: README); errors too')
     .option('--no-color', 'no colour (also NO_COLOR=1); colour is used only on a terminal')
     .option('-v, --verbose', 'engine logs and stack traces on stderr')
-    .showHelpAfterError('(add --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) })
+    // commander's own usage errors (unknown option or command, missing argument) are reported by run() below,
+    // with a code like every other refusal, so they are not written here as well.
+    .configureOutput({ outputError: () => undefined })
     .exitOverride();
   return program;
 }
@@ -68,7 +69,21 @@ export async function run(program: Command, argv: readonly string[]): Promise<vo
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (error.exitCode === 0) {
+        process.exitCode = EXIT.ok;
+        return;
+      }
+      // An unknown option or command, a missing argument: PF_USAGE_BAD_OPTION (exit 2), as text or as the --json
+      // error document, so a script reads the same shape for every refusal.
+      const json = argv.includes('--json');
+      const message = error.message.replace(/^error: /, '');
+      const usage = new CliError(
+        'PF_USAGE_BAD_OPTION',
+        `${message.charAt(0).toUpperCase()}${message.slice(1)}.`,
+        '`phaseflag --help` lists the commands, `phaseflag <command> --help` their options.',
+        argv.slice(2).join(' '),
+      );
+      process.exitCode = new Output(json, argv.includes('--verbose') || argv.includes('-v')).error(usage);
       return;
     }
     throw error;

@@ -52,10 +52,13 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     }
     const bad = await w.run(['status', '--no-such-option']);
     assert.equal(bad.code, EXIT.usage);
-    assert.match(bad.stderr, /unknown option/);
+    assert.match(bad.stderr, /^PF_USAGE_BAD_OPTION: Unknown option '--no-such-option'/);
     const missing = await w.run(['plan']);
     assert.equal(missing.code, EXIT.usage);
-    assert.match(missing.stderr, /missing required argument 'id'/);
+    assert.match(missing.stderr, /^PF_USAGE_BAD_OPTION: Missing required argument 'id'/);
+    const json = await w.run(['--json', 'frobnicate']);
+    assert.equal(json.code, EXIT.usage);
+    assert.equal(JSON.parse(json.stdout).error.code, 'PF_USAGE_BAD_OPTION');
     for (const args of [
       ['run', 'orders-amount', '--timeout', 'soon'],
       ['run', 'orders-amount', '--interval', '5'],
