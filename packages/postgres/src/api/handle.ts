@@ -182,7 +182,7 @@ export class MigrationHandle {
 
   /** The backend running this migration's backfill now, in any process, or null. */
   backfillRunner(): Promise<BackfillRunner | null> {
-    return findBackfillRunner(this.#scope.ctx.knex, this.id);
+    return findBackfillRunner(this.#scope.ctx.knex, this.#scope.ctx.stateSchema, this.id);
   }
 
   backfillKnobs(): Promise<BackfillKnobs> {

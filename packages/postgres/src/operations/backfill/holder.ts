@@ -4,8 +4,12 @@ import { advisoryKey, advisoryLockHolder, type AdvisoryLockHolder } from '../../
 /** The backend holding a backfill's runner lock: who runs it now. */
 export type BackfillRunner = AdvisoryLockHolder;
 
-export function backfillLockKey(migrationId: string): string {
-  return advisoryKey('backfill', migrationId);
+/**
+ * The runner lock of one migration in one state store: two stores (test suites, tenants) sharing a database and a
+ * migration id each run their own backfill.
+ */
+export function backfillLockKey(stateSchema: string, migrationId: string): string {
+  return advisoryKey('backfill', `${stateSchema}:${migrationId}`);
 }
 
 /**
@@ -13,6 +17,10 @@ export function backfillLockKey(migrationId: string): string {
  * Status displays use it, and a controller's decision needs it: `backfilling` with no runner anywhere is a run to
  * resume, with one elsewhere it is not.
  */
-export function findBackfillRunner(knex: Knex, migrationId: string): Promise<BackfillRunner | null> {
-  return advisoryLockHolder(knex, backfillLockKey(migrationId));
+export function findBackfillRunner(
+  knex: Knex,
+  stateSchema: string,
+  migrationId: string,
+): Promise<BackfillRunner | null> {
+  return advisoryLockHolder(knex, backfillLockKey(stateSchema, migrationId));
 }

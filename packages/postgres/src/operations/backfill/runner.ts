@@ -11,6 +11,7 @@ import {
   type ThrottleSettings,
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
+import { quoteIdent } from '@phaseflag/core';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { backfillLockKey, findBackfillRunner } from './holder.js';
@@ -33,7 +34,14 @@ import { Throttler } from './throttle.js';
 import { probeThrottleQuery } from '../../catalog/throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
-import { BACKFILL_ATTR, backfillInstruments, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
+import {
+  BACKFILL_ATTR,
+  backfillInstruments,
+  type RangeState,
+  type RunnerFence,
+  type RunShared,
+  type WorkerEnd,
+} from './run-shared.js';
 import { triggerBypassFor } from './trigger-bypass.js';
 import { runWorkerPool } from './worker-pool.js';
 
@@ -62,13 +70,14 @@ export async function runBackfill(
       // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
       if (throttle.query !== null)
         await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
-      const lockKey = backfillLockKey(id);
+      const lockKey = backfillLockKey(ctx.stateSchema, id);
       const lock = await Session.open(ctx.knex);
       let locked = false;
       try {
         locked = await lock.tryAdvisoryLock(lockKey);
         if (!locked) throw await lockedError(ctx, id);
-        const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
+        const fence = await takeOver(lock, ctx.stateSchema, id, lockKey);
+        const result = await runLocked(ctx, r, opts, batch, throttle, lock, fence, parent, span);
         const final = { ...result, durationMs: ctx.clock.now() - started };
         span.setAttributes({
           [BACKFILL_ATTR.workers]: final.workers,
@@ -96,6 +105,7 @@ async function runLocked(
   batch: BatchSettings,
   throttle: ThrottleSettings,
   lock: Session,
+  fence: RunnerFence,
   parent: Context,
   span: Span,
 ): Promise<Omit<BackfillResult, 'durationMs'>> {
@@ -208,6 +218,7 @@ async function runLocked(
     reclaimer,
     triggerBypass,
     stop: stop.signal,
+    fence,
     shouldContinue: opts.shouldContinue,
     parent,
     knobs,
@@ -256,8 +267,22 @@ async function runLocked(
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
 }
 
+/**
+ * Right after taking the runner lock: waits for any batch of a runner that held it before (one whose lock
+ * connection was killed while a batch was committing) by locking the migration row every batch's commit
+ * statement locks, so the checkpoints read next include that batch. Such a runner's later batches fail the
+ * fence (RunShared.fence) and roll back.
+ */
+async function takeOver(lock: Session, stateSchema: string, id: string, key: string): Promise<RunnerFence> {
+  const pid = (await lock.one<{ pid: number }>('SELECT pg_backend_pid() AS pid'))!.pid;
+  await lock.transaction(() =>
+    lock.query(`SELECT 1 FROM ${quoteIdent(stateSchema)}.migrations WHERE id = $1 FOR UPDATE`, [id]),
+  );
+  return { pid, key };
+}
+
 async function lockedError(ctx: ExecutorContext, id: string): Promise<ConflictError> {
-  const holder = await findBackfillRunner(ctx.knex, id).catch(() => undefined);
+  const holder = await findBackfillRunner(ctx.knex, ctx.stateSchema, id).catch(() => undefined);
   return new ConflictError(
     'PF_BACKFILL_LOCKED',
     `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`,

@@ -1,5 +1,6 @@
 import type { Span } from '@opentelemetry/api';
-import { ATTR, CatalogError, SPAN } from '@phaseflag/core';
+import { ATTR, CatalogError, ConflictError, SPAN } from '@phaseflag/core';
+import { ADVISORY_HELD_SQL } from '../../driver/advisory.js';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { AdaptiveBatchSize } from './batch-size.js';
 import { isRetryable, type Session } from '../../driver/session.js';
@@ -15,6 +16,7 @@ const RETRY_MAX_MS = 2000;
 const MAX_LOCATES = 3;
 
 class PhaseChanged extends Error {}
+class LockLost extends Error {}
 
 type BatchOutcome =
   | { kind: 'phase-changed' }
@@ -168,6 +170,7 @@ async function runBatchWithRetries(
       return await runBatch(shared, session, range, from, size, excluded);
     } catch (error) {
       if (error instanceof PhaseChanged) return { kind: 'phase-changed' };
+      if (error instanceof LockLost) throw lockLost(shared.migrationId, shared.fence.pid);
       if (isRowLevelError(error) && located < MAX_LOCATES) {
         // A row the expression cannot derive: find it; a recorded one is left alone, any other stops the run.
         located++;
@@ -247,6 +250,11 @@ async function runBatch(
         done,
       ]);
       if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
+      // The fence against a second runner: checked after the commit statement has locked the migration row, which
+      // a runner taking the lock over locks first (runner.ts, takeOver). A runner whose lock went with its
+      // connection (a killed backend, a network cut) rolls this batch back and stops.
+      const fence = await session.one<{ held: boolean }>(ADVISORY_HELD_SQL, [shared.fence.pid, shared.fence.key]);
+      if (fence?.held !== true) throw new LockLost();
       return {
         kind: 'committed' as const,
         scanned: scan.scanned,
@@ -268,6 +276,18 @@ async function runBatch(
       searchPath: shared.searchPath,
       asyncCommit: true,
       ...(bypass ? { lockRowExclusive: bypass.table } : {}),
+    },
+  );
+}
+
+function lockLost(migrationId: string, pid: number): ConflictError {
+  return new ConflictError(
+    'PF_BACKFILL_LOCK_LOST',
+    `The backfill of "${migrationId}" lost its runner lock (its connection, backend pid ${pid}, was closed); it stopped without committing another batch.`,
+    {
+      value: { pid },
+      migrationId,
+      hint: 'Another runner may have taken over (see `phaseflag status`); otherwise run the backfill again: it resumes after the last committed batch.',
     },
   );
 }
