@@ -42,6 +42,8 @@ export interface BackfillOptions extends TransitionOptions {
   onProgress?: (p: BackfillProgress) => void;
   batch?: Partial<Migration['batch']>;
   throttle?: Partial<Migration['throttle']>;
+  /** How long a backfill reconnects and resumes after a lost connection before PF_CONNECTION_LOST (ms, default 60 000). */
+  reconnectMs?: number;
 }
 
 /** A backfill run as the handle reports it: the runner's result and the phase afterwards. */

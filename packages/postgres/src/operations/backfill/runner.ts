@@ -48,9 +48,10 @@ import { runWorkerPool } from './worker-pool.js';
 /**
  * Runs (or resumes) the backfill of one migration until every range is done, the phase leaves 'backfilling'
  * (pause, rollback), or the caller aborts. Safe to kill at any moment: each batch commits together with its
- * checkpoint, and the next run starts after the last committed one.
+ * checkpoint, and the next run starts after the last committed one. One attempt: see resume.ts for the runs
+ * that reconnect after a lost connection.
  */
-export async function runBackfill(
+export async function runBackfillOnce(
   ctx: ExecutorContext,
   r: ResolvedMigration,
   opts: BackfillRunOptions = {},
