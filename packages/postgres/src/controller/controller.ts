@@ -140,7 +140,7 @@ export class Controller {
       const tracked = [...this.tracked.values()];
       for (const t of tracked) t.runner?.abort.abort();
       // Passes first, then every runner still running, whoever aborted it: none runs a batch once this resolves.
-      await Promise.all(tracked.map((t) => t.pass?.catch(() => undefined)));
+      await Promise.all(tracked.map((t) => t.pass ?? Promise.resolve()));
       for (const t of tracked) t.runner?.abort.abort();
       await Promise.all([...this.runners].map((p) => p.catch(() => undefined)));
       await this.leaders.close();

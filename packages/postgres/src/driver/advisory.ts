@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConflictError } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
-import { discardOnRelease, withPooledConnection, type PgConnection } from './connection.js';
+import { closeDedicated, discardOnRelease, openDedicated, type PgConnection } from './connection.js';
 
 /**
  * phaseflag's one advisory-lock mechanism: session-level locks (`pg_try_advisory_lock`), never waited for, held on
@@ -66,8 +66,9 @@ export async function advisoryLockHolder(knex: Knex, key: string): Promise<Advis
 }
 
 /**
- * Runs `fn` while holding the lock `purpose`/`name` (scoped to the state schema) on a pooled connection of its
- * own. Only one holder at a time: a second one gets a ConflictError at once instead of queueing.
+ * Runs `fn` while holding the lock `purpose`/`name` (scoped to the state schema) on a connection of its own,
+ * outside the pool: `fn` may then use every pooled connection, so a pool of one still works. Only one holder
+ * at a time: a second one gets a ConflictError at once instead of queueing.
  */
 export async function withSessionLock<T>(
   ctx: ExecutorContext,
@@ -76,7 +77,8 @@ export async function withSessionLock<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const key = advisoryKey(purpose, `${ctx.stateSchema}:${name}`);
-  return withPooledConnection(ctx.knex, async (connection) => {
+  const connection = await openDedicated(ctx.knex);
+  try {
     if (!(await tryAdvisoryLock(connection, key))) {
       throw new ConflictError(
         purpose === 'backfill' ? 'PF_BACKFILL_LOCKED' : 'PF_MIGRATION_CONFLICT',
@@ -93,5 +95,7 @@ export async function withSessionLock<T>(
     } finally {
       await advisoryUnlock(connection, key);
     }
-  });
+  } finally {
+    await closeDedicated(ctx.knex, connection).catch(() => undefined);
+  }
 }

@@ -2,7 +2,6 @@ import type { Context, Span } from '@opentelemetry/api';
 import {
   ATTR,
   BackfillRowFailedError,
-  ConflictError,
   SPAN,
   StateError,
   ValidationError,
@@ -11,10 +10,9 @@ import {
   type ThrottleSettings,
 } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
-import { quoteIdent } from '@phaseflag/core';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
-import { backfillLockKey, findBackfillRunner } from './holder.js';
+import { backfillLockKey, lockedError, takeOver } from './holder.js';
 import { poolMax as poolSize } from '../../driver/connection.js';
 import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
@@ -72,7 +70,8 @@ export async function runBackfillOnce(
       if (throttle.query !== null)
         await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
       const lockKey = backfillLockKey(ctx.stateSchema, id);
-      const lock = await Session.open(ctx.knex);
+      // Outside the pool: a pool of one still has its connection for the worker.
+      const lock = await Session.openDedicated(ctx.knex);
       let locked = false;
       try {
         locked = await lock.tryAdvisoryLock(lockKey);
@@ -148,15 +147,15 @@ async function runLocked(
   const ranges = await readRanges(ctx.knex, s, id);
   const queue: StoredRange[] = ranges.filter((x) => !x.done);
   const poolMax = poolSize(ctx.knex);
-  // One connection per worker plus the one holding the lock; more workers than the pool can serve would wait on
+  // One pooled connection per worker (the lock has its own); more workers than the pool can serve would wait on
   // each other for connections instead of working.
-  const workers = Math.max(0, Math.min(batch.workers, queue.length, Math.max(1, poolMax - 1)));
+  const workers = Math.max(0, Math.min(batch.workers, queue.length, poolMax));
   span.setAttribute(BACKFILL_ATTR.workers, workers);
-  // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers and the lock;
+  // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers;
   // otherwise none run (sharing the lock's connection would hold up throttle checks behind a VACUUM).
   const reclaimSettings = { enabled: opts.reclaim?.enabled ?? true, everyRows: opts.reclaim?.everyRows };
   const reclaimSession =
-    reclaimSettings.enabled && workers > 0 && poolMax - 1 - workers >= 1 ? await Session.open(ctx.knex) : null;
+    reclaimSettings.enabled && workers > 0 && poolMax - workers >= 1 ? await Session.open(ctx.knex) : null;
   const reclaimer = new SpaceReclaimer(ctx, r, reclaimSession, reclaimSettings, plan.rowsEstimate, parent);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -266,33 +265,6 @@ async function runLocked(
     [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
   });
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
-}
-
-/**
- * Right after taking the runner lock: waits for any batch of a runner that held it before (one whose lock
- * connection was killed while a batch was committing) by locking the migration row every batch's commit
- * statement locks, so the checkpoints read next include that batch. Such a runner's later batches fail the
- * fence (RunShared.fence) and roll back.
- */
-async function takeOver(lock: Session, stateSchema: string, id: string, key: string): Promise<RunnerFence> {
-  const pid = (await lock.one<{ pid: number }>('SELECT pg_backend_pid() AS pid'))!.pid;
-  await lock.transaction(() =>
-    lock.query(`SELECT 1 FROM ${quoteIdent(stateSchema)}.migrations WHERE id = $1 FOR UPDATE`, [id]),
-  );
-  return { pid, key };
-}
-
-async function lockedError(ctx: ExecutorContext, id: string): Promise<ConflictError> {
-  const holder = await findBackfillRunner(ctx.knex, ctx.stateSchema, id).catch(() => undefined);
-  return new ConflictError(
-    'PF_BACKFILL_LOCKED',
-    `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`,
-    {
-      value: holder ?? null,
-      migrationId: id,
-      hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when the server notices its connection closed (at once on one host; after TCP keepalives across a network).',
-    },
-  );
 }
 
 function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {
