@@ -100,9 +100,15 @@ export class MigrationHandle {
 
   // ---- transitions -------------------------------------------------------------------------------------------
 
+  /** The scope with the caller's lock-wait listener in its context, for the DDL the transition runs. */
+  #with(options: TransitionOptions): MigrationScope {
+    const { onLockWait } = options;
+    return onLockWait ? { ...this.#scope, ctx: { ...this.#scope.ctx, onLockWait } } : this.#scope;
+  }
+
   /** Adds the new column online (and its index and check), then moves to `expanded`. */
   async expand(options: { signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
-    return expand(this.#scope, options);
+    return expand(this.#with(options), options);
   }
 
   /**
@@ -114,7 +120,7 @@ export class MigrationHandle {
   async startDualWrite(
     options: { acceptPreflightFailures?: boolean } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return startDualWrite(this.#scope, options);
+    return startDualWrite(this.#with(options), options);
   }
 
   /**
@@ -132,7 +138,7 @@ export class MigrationHandle {
   }
 
   async stopDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return stopDualWrite(this.#scope, options);
+    return stopDualWrite(this.#with(options), options);
   }
 
   /**
@@ -233,7 +239,7 @@ export class MigrationHandle {
   async contract(
     options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return contract(this.#scope, options);
+    return contract(this.#with(options), options);
   }
 
   /**
@@ -244,7 +250,7 @@ export class MigrationHandle {
   async rollback(
     options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return rollback(this.#scope, options);
+    return rollback(this.#with(options), options);
   }
 
   /** A router for application code, kept on the current phase through LISTEN/NOTIFY and polling. */

@@ -3,7 +3,7 @@ import { buildBatchStatements, newValueSql } from './backfill/statements.js';
 import { resolveMigration } from '../catalog/resolve.js';
 import type { ExecutorContext } from '../context.js';
 import type { ColumnInfo, ResolvedMigration } from '../catalog/resolved.js';
-import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './planned-statement.js';
+import { letsApplicationThrough, lockTimeoutFor, waitsOnce, type PlannedStatement } from './planned-statement.js';
 import { carriedDefault, defaultCarryRefusal } from './steps/carry-default.js';
 import {
   contractStepsAfter,
@@ -251,7 +251,7 @@ function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
       batch.updateNext.trim().replace(/\n\s+/g, '\n'),
       `one batch: up to ${m.batch.size} rows after the checkpoint ($1) up to the batch's last key ($2), in one short transaction that also moves the checkpoint`,
     ),
-    maxLockWaitMs: m.ddl.lockTimeoutMs,
+    ...waitsOnce(m.ddl.lockTimeoutMs),
   };
   return {
     phase: 'backfill',
@@ -284,7 +284,7 @@ function verifyPhase(r: ResolvedMigration): PhasePlan {
       `SELECT count(*) FILTER (WHERE ${bad}) AS mismatches FROM ${tableSql(r)} AS t WHERE <one key range>`,
       'read-only walk over the primary key, one short READ ONLY transaction per batch',
     ),
-    maxLockWaitMs: 0,
+    ...waitsOnce(0),
   };
   return {
     phase: 'verify',
