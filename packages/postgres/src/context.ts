@@ -56,6 +56,8 @@ export interface ExecutorContextOptions {
   logger?: Logger;
   clock?: Clock;
   actor?: string;
+  /** Told while any DDL statement of this engine waits for its table lock (TransitionOptions.onLockWait too). */
+  onLockWait?: (wait: LockWait) => void;
 }
 
 export const DEFAULT_STATE_SCHEMA = 'phaseflag';
@@ -70,5 +72,6 @@ export function createContext(options: ExecutorContextOptions): ExecutorContext 
     logger: options.logger ?? silentLogger,
     clock: options.clock ?? systemClock,
     actor: options.actor ?? `${process.env.HOSTNAME ?? 'host'}:${process.pid}`,
+    ...(options.onLockWait ? { onLockWait: options.onLockWait } : {}),
   };
 }

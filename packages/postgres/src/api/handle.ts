@@ -100,10 +100,12 @@ export class MigrationHandle {
 
   // ---- transitions -------------------------------------------------------------------------------------------
 
-  /** The scope with the caller's lock-wait listener in its context, for the DDL the transition runs. */
-  #with(options: TransitionOptions): MigrationScope {
-    const { onLockWait } = options;
-    return onLockWait ? { ...this.#scope, ctx: { ...this.#scope.ctx, onLockWait } } : this.#scope;
+  /** The scope with the caller's lock-wait listener (after the engine's) in its context, for the transition's DDL. */
+  #with({ onLockWait: mine }: TransitionOptions): MigrationScope {
+    const { ctx } = this.#scope;
+    const engine = ctx.onLockWait;
+    if (!mine) return this.#scope;
+    return { ...this.#scope, ctx: { ...ctx, onLockWait: (w) => (engine?.(w), mine(w)) } };
   }
 
   /** Adds the new column online (and its index and check), then moves to `expanded`. */
