@@ -79,7 +79,10 @@ function printPlan(out: Output, plan: MigrationPlan): void {
           : s.lock === 'NONE' || s.lock === 'ACCESS SHARE'
             ? c.green(s.lock)
             : c.yellow(s.lock);
-      const per = s.maxLockWaitMs > 0 ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}` : '-';
+      const per =
+        s.maxLockWaitMs > 0
+          ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}${s.maxDurationMs > s.maxLockWaitMs ? ` (gives up by ${formatDuration(s.maxDurationMs / 1000)} with back-off)` : ''}`
+          : '-';
       out.line(
         `  ${i + 1}. [${s.step}] ${lock}, lock wait ${per}${s.transactional ? '' : ', outside a transaction'} — ${s.description}`,
       );
