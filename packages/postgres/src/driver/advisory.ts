@@ -49,15 +49,17 @@ const HOLDER_SQL = `
    LIMIT 1`;
 
 /**
- * Whether backend `$1` still holds advisory lock `$2` (bigint text): a fence a transaction on another connection
- * can check. pg_locks is read live, not from the transaction's snapshot.
+ * Whether backend `pid` still holds advisory lock `key` (bigint text), as an SQL expression over two parameters:
+ * a fence a transaction on another connection can check. pg_locks is read live, not from the transaction's
+ * snapshot.
  */
-export const ADVISORY_HELD_SQL = `
-  SELECT EXISTS (SELECT 1 FROM pg_locks l
-                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = $1::int
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    AND l.classid = ((($2::bigint >> 32) & 4294967295)::bigint)::oid
-                    AND l.objid = (($2::bigint & 4294967295)::bigint)::oid) AS held`;
+export function advisoryHeldSql(pid: string, key: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ${pid}::int
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND l.classid = (((${key}::bigint >> 32) & 4294967295)::bigint)::oid
+                     AND l.objid = ((${key}::bigint & 4294967295)::bigint)::oid)`;
+}
 
 /** Who holds the lock now (any process), or null when it is free. */
 export async function advisoryLockHolder(knex: Knex, key: string): Promise<AdvisoryLockHolder | null> {

@@ -1,6 +1,5 @@
 import type { Span } from '@opentelemetry/api';
 import { ATTR, CatalogError, ConflictError, SPAN } from '@phaseflag/core';
-import { ADVISORY_HELD_SQL } from '../../driver/advisory.js';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { AdaptiveBatchSize } from './batch-size.js';
 import { isRetryable, type Session } from '../../driver/session.js';
@@ -242,19 +241,20 @@ async function runBatch(
       // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
       // anything inserted since is dual-written and needs no backfill).
       const done = scan.scanned < size || scan.reached_upper === true;
-      const counted = await session.query<{ rows_done: string }>(st.commit, [
+      const counted = await session.query<{ rows_done: string; held: boolean }>(st.commit, [
         shared.migrationId,
         range.worker,
         scan.scanned,
         scan.last_key,
         done,
+        shared.fence.pid,
+        shared.fence.key,
       ]);
       if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
-      // The fence against a second runner: checked after the commit statement has locked the migration row, which
-      // a runner taking the lock over locks first (runner.ts, takeOver). A runner whose lock went with its
+      // The fence against a second runner, read once the commit statement holds the migration row's lock, which a
+      // runner taking the lock over takes first (holder.ts, takeOver): a runner whose lock went with its
       // connection (a killed backend, a network cut) rolls this batch back and stops.
-      const fence = await session.one<{ held: boolean }>(ADVISORY_HELD_SQL, [shared.fence.pid, shared.fence.key]);
-      if (fence?.held !== true) throw new LockLost();
+      if (counted[0]!.held !== true) throw new LockLost();
       return {
         kind: 'committed' as const,
         scanned: scan.scanned,
