@@ -1,4 +1,4 @@
-import { StateError, ValidationError } from '@phaseflag/core';
+import { isPhaseflagError, StateError, ValidationError } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import type { ExecutorContext } from '../../context.js';
 import { isConnectionLost } from '../../sql/pg-error.js';
@@ -41,7 +41,11 @@ export async function runBackfill(
     try {
       return await runBackfillOnce(ctx, r, { ...opts, onProgress });
     } catch (error) {
-      if (!isConnectionLost(error)) throw error;
+      // After a loss, the lock may still be held by our own old session until the server notices it is gone
+      // (a network cut): wait for it within the same window, and report it as it is when the window ends.
+      const ghost = lostAt !== null && isPhaseflagError(error, 'PF_BACKFILL_LOCKED');
+      if (ghost && ctx.clock.now() - lostAt! >= limitMs) throw error;
+      if (!isConnectionLost(error) && !ghost) throw error;
       const now = ctx.clock.now();
       if (lostAt === null) {
         lostAt = now;
