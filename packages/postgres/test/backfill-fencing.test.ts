@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError } from '@phaseflag/core';
 import { waitFor } from '@phaseflag/testkit';
+import { createContext } from '../src/context.js';
 import { runBackfill } from '../src/operations/backfill/index.js';
+import { installStateStore } from '../src/store/installer.js';
 import { backfillLockKey, findBackfillRunner } from '../src/operations/backfill/holder.js';
 import {
   createUsers,
@@ -86,8 +88,31 @@ describe('backfill runner fencing', function () {
     }
   });
 
-  it('the runner lock is per state schema: another store with the same migration id is not blocked', () => {
-    assert.notEqual(backfillLockKey(s.ctx.stateSchema, 'm'), backfillLockKey(`${s.ctx.stateSchema}_2`, 'm'));
-    assert.equal(backfillLockKey(s.ctx.stateSchema, 'm'), backfillLockKey(s.ctx.stateSchema, 'm'));
+  it('the runner lock is per state schema: two stores sharing a database and a migration id run side by side', async () => {
+    const { ctx } = s;
+    const otherSchema = `${ctx.stateSchema}_b`.slice(0, 63);
+    const other = createContext({ knex: ctx.knex, stateSchema: otherSchema, actor: 'test' });
+    await installStateStore(other);
+    try {
+      assert.notEqual(backfillLockKey(ctx.stateSchema, 'same-id'), backfillLockKey(otherSchema, 'same-id'));
+      await createUsers(ctx.knex, 'users_same_a', 4000);
+      await createUsers(ctx.knex, 'users_same_b', 4000);
+      for (const t of ['users_same_a', 'users_same_b'])
+        await ctx.knex.raw(
+          `CREATE TRIGGER pf_slow_fence AFTER UPDATE ON ?? FOR EACH STATEMENT EXECUTE FUNCTION pf_slow_fence()`,
+          [t],
+        );
+      const a = await resolveFor(ctx.knex, usersMigration('same-id', 'users_same_a'));
+      const b = await resolveFor(ctx.knex, usersMigration('same-id', 'users_same_b'));
+      await registerMigration(ctx, a);
+      await registerMigration(other, b);
+      const batch = { size: 500, workers: 1 };
+      const [ra, rb] = await Promise.all([runBackfill(ctx, a, { batch }), runBackfill(other, b, { batch })]);
+      assert.equal(ra.completed, true);
+      assert.equal(rb.completed, true);
+      assert.equal(await wrongRows(ctx.knex, 'users_same_b', 'email_lower', 'lower(email)'), 0);
+    } finally {
+      await ctx.knex.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [otherSchema]);
+    }
   });
 });
