@@ -37,6 +37,10 @@ const UNREACHABLE = new Set([
   '28P01',
   '28000',
   '3D000',
+  'EPIPE',
+  // admin_shutdown (a terminated backend), crash_shutdown, cannot_connect_now (starting up or shutting down)
+  '57P01',
+  '57P02',
   '57P03',
 ]);
 
@@ -93,7 +97,9 @@ function describe(error: unknown): ErrorReport {
   if (
     UNREACHABLE.has(code) ||
     code.startsWith('08') ||
-    /Timeout acquiring a connection|connect ECONNREFUSED|Connection terminated/i.test(message)
+    /Timeout acquiring a connection|connect ECONNREFUSED|Connection terminated|terminating connection|server closed the connection|Client has encountered a connection error/i.test(
+      message,
+    )
   ) {
     return {
       code: 'PF_DATABASE_UNAVAILABLE',

@@ -7,6 +7,7 @@ import { InMemStorageProvider } from 'unleash-client';
 import { findMigration, loadConfig, type LoadedConfig } from './config.js';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
+import { printLockWait } from './lock-wait-view.js';
 
 /** Options every command accepts (commander's optsWithGlobals()). Flags beat the environment, which beats the config. */
 export interface GlobalOptions {
@@ -104,7 +105,15 @@ export async function openSession(
     log: knexLog(out),
   });
   const actor = `cli:${safeUser()}@${hostname()}:${process.pid}`;
-  const pf = new Phaseflag({ knex, stateSchema: db.stateSchema, logger: cliLogger(out), actor, pollIntervalMs: 500 });
+  const pf = new Phaseflag({
+    knex,
+    stateSchema: db.stateSchema,
+    logger: cliLogger(out),
+    actor,
+    pollIntervalMs: 500,
+    // As it happens, on stderr: a DDL step waiting behind a session says which one (expand, run, contract, …).
+    onLockWait: (wait) => printLockWait(out, wait),
+  });
   const close = async () => {
     await pf.close().catch(() => undefined);
     await knex.destroy().catch(() => undefined);

@@ -175,7 +175,7 @@ describe('phaseflag CLI: commands, exit codes and --json', function () {
     const r = await w.run(['plan', 'orders-amount']);
     assert.equal(r.code, EXIT.ok, r.stderr);
     assert.match(r.stdout, /ALTER TABLE "[^"]+"\."orders" ADD COLUMN IF NOT EXISTS "amount" numeric\(12,2\)/);
-    assert.match(r.stdout, /\[add-column\] ACCESS EXCLUSIVE, lock wait ≤ 1m00s/);
+    assert.match(r.stdout, /\[add-column\] ACCESS EXCLUSIVE, lock wait ≤ 1m00s \(gives up by \d+m\d+s with back-off\)/);
     assert.match(r.stdout, /\[backfill-batch\] ROW EXCLUSIVE/);
     assert.match(r.stdout, /rows walked by: primary key "orders_pkey" \(id\)/);
     assert.ok(!r.stdout.includes(ESC), 'no colour when stdout is not a terminal');

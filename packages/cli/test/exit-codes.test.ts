@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { ERROR_CODES, type ErrorCode } from '@phaseflag/core';
 import type { CliErrorCode } from '../src/error-codes.js';
 import { EXIT, exitCodeFor } from '../src/exit-codes.js';
+import { describeError } from '../src/errors.js';
 
 /** Compile-time: the command line's codes are its own, never one of the engine's. */
 type Shared = Extract<CliErrorCode, ErrorCode>;
@@ -43,5 +44,22 @@ describe('exit codes', () => {
     assert.equal(exitCodeFor('PF_INTERRUPTED'), EXIT.interrupted);
     assert.equal(exitCodeFor('PF_UNEXPECTED'), EXIT.error);
     assert.equal(exitCodeFor('not a phaseflag code'), EXIT.error);
+  });
+
+  it('a connection lost mid-run is the database being unavailable (5), not a bug (1)', () => {
+    assert.equal(exitCodeFor('PF_CONNECTION_LOST'), EXIT.unavailable);
+    assert.equal(exitCodeFor('PF_BACKFILL_LOCK_LOST'), EXIT.refused);
+    const lost = [
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      Object.assign(new Error('terminating connection due to crash of another server process'), { code: '57P02' }),
+      Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }),
+      new Error('Connection terminated unexpectedly'),
+      new Error('server closed the connection unexpectedly'),
+    ];
+    for (const error of lost) {
+      const report = describeError(error);
+      assert.equal(report.code, 'PF_DATABASE_UNAVAILABLE', error.message);
+      assert.equal(report.exitCode, EXIT.unavailable, error.message);
+    }
   });
 });

@@ -44,6 +44,7 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_PREFLIGHT_FAILED: 'GuardRefusedError',
   PF_MIGRATION_CONFLICT: 'ConflictError',
   PF_BACKFILL_LOCKED: 'ConflictError',
+  PF_BACKFILL_LOCK_LOST: 'ConflictError',
   PF_LOCK_TIMEOUT: 'LockTimeoutError',
   PF_DDL_FAILED: 'DdlFailedError',
   PF_VERIFY_FAILED: 'VerifyFailedError',
@@ -53,6 +54,7 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_STATE_SCHEMA_TOO_NEW: 'StateError',
   PF_STATE_NOT_INSTALLED: 'StateError',
   PF_STATE_SCHEMA_OUTDATED: 'StateError',
+  PF_CONNECTION_LOST: 'StateError',
   PF_UNLEASH_UNAVAILABLE: 'UnleashUnavailableError',
   PF_UNLEASH_REJECTED: 'UnleashRejectedError',
 } as const satisfies Readonly<Record<`PF_${string}`, ErrorClassName>>);

@@ -21,6 +21,39 @@ export interface ExecutorContext {
   readonly clock: Clock;
   /** Who acts (recorded with each transition): a host/pid, a user, "cli". */
   readonly actor: string;
+  /** Told while a DDL statement waits for its table lock, with who blocks it (see operations/ddl-lock-wait.ts). */
+  readonly onLockWait?: (wait: LockWait) => void;
+}
+
+/** A backend holding (or queued ahead for) the lock a DDL statement waits for, as pg_stat_activity shows it. */
+export interface LockBlocker {
+  readonly pid: number;
+  readonly applicationName: string | null;
+  /** active, idle in transaction, … */
+  readonly state: string | null;
+  readonly xactStart: Date | null;
+  readonly queryStart: Date | null;
+  /** Its current (or, when idle in transaction, last) statement. */
+  readonly query: string | null;
+}
+
+/** A DDL statement waiting for its table lock, reported about once a second while the wait lasts. */
+export interface LockWait {
+  readonly migrationId: string;
+  readonly step: string;
+  readonly statement: string;
+  readonly lockMode: string;
+  /** schema.table, when the statement locks one. */
+  readonly table: string | null;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** How long this attempt has waited so far, and its lock_timeout (it gives up then and retries). */
+  readonly waitedMs: number;
+  readonly lockTimeoutMs: number;
+  /** Since the statement's first attempt (waits and back-off), and the plan's bound on that (maxDurationMs). */
+  readonly elapsedMs: number;
+  readonly maxDurationMs: number;
+  readonly blockers: readonly LockBlocker[];
 }
 
 export interface ExecutorContextOptions {
@@ -31,6 +64,8 @@ export interface ExecutorContextOptions {
   logger?: Logger;
   clock?: Clock;
   actor?: string;
+  /** Told while any DDL statement of this engine waits for its table lock (TransitionOptions.onLockWait too). */
+  onLockWait?: (wait: LockWait) => void;
 }
 
 export const DEFAULT_STATE_SCHEMA = 'phaseflag';
@@ -45,6 +80,7 @@ export function createContext(options: ExecutorContextOptions): ExecutorContext 
     logger: options.logger ?? silentLogger,
     clock: options.clock ?? systemClock,
     actor: options.actor ?? `${process.env.HOSTNAME ?? 'host'}:${process.pid}`,
+    ...(options.onLockWait ? { onLockWait: options.onLockWait } : {}),
   };
 }
 

@@ -42,6 +42,7 @@ export type { LeaderInfo } from './controller/leader.js';
 // Results of the operations on the database.
 export type { MigrationPlan, PhasePlan, PlanOptions, PlanPhase } from './operations/plan.js';
 export type { PlannedStatement, LockMode } from './operations/planned-statement.js';
+export type { LockWait, LockBlocker } from './context.js';
 export type { BackfillProgress, BackfillRange, BackfillResult, BackfillStop } from './operations/backfill/types.js';
 export type { BackfillKnobs, BackfillKnobsPatch } from './operations/backfill/knobs.js';
 export type { BackfillRunner } from './operations/backfill/holder.js';

@@ -1,5 +1,6 @@
 import type { Attributes, Link } from '@opentelemetry/api';
 import type { Action, Migration, MigrationInput, Phase } from '@phaseflag/core';
+import type { LockWait } from './context.js';
 import type { BackfillProgress, BackfillResult } from './operations/backfill/types.js';
 import type { UnderivableSummary } from './operations/underivable/store.js';
 import type { VerifyResult } from './operations/verify.js';
@@ -34,6 +35,11 @@ export interface AppliedTransition {
 
 export interface TransitionOptions {
   cause?: TransitionCause;
+  /**
+   * Told while one of the transition's DDL statements waits for its table lock (after 250 ms, then about once a
+   * second), with the blocking backends: pid, application, transaction and query start, statement.
+   */
+  onLockWait?: (wait: LockWait) => void;
 }
 
 /** How a backfill requested through the handle (or a controller) runs; every field is optional. */
@@ -42,6 +48,8 @@ export interface BackfillOptions extends TransitionOptions {
   onProgress?: (p: BackfillProgress) => void;
   batch?: Partial<Migration['batch']>;
   throttle?: Partial<Migration['throttle']>;
+  /** How long a backfill reconnects and resumes after a lost connection before PF_CONNECTION_LOST (ms, default 60 000). */
+  reconnectMs?: number;
 }
 
 /** A backfill run as the handle reports it: the runner's result and the phase afterwards. */

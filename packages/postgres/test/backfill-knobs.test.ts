@@ -153,14 +153,18 @@ describe('backfill runtime knobs', function () {
     });
     assert.equal((await rangeTotals(ctx, 'knobs-throttle')).rowsDone, held, 'no batch while throttled');
     assert.ok(held < 2000);
-    const runner = await findBackfillRunner(s.otherContext().knex, 'knobs-throttle');
+    const runner = await findBackfillRunner(s.otherContext().knex, s.ctx.stateSchema, 'knobs-throttle');
     assert.ok(runner && runner.pid > 0, 'another process sees who runs the backfill');
 
     await setBackfillKnobs(ctx, 'knobs-throttle', { throttle: false });
     const result = await run;
     assert.equal(result.completed, true);
     assert.ok(result.throttledMs >= 500, `throttled ${result.throttledMs} ms`);
-    assert.equal(await findBackfillRunner(ctx.knex, 'knobs-throttle'), null, 'no runner once it has ended');
+    assert.equal(
+      await findBackfillRunner(ctx.knex, ctx.stateSchema, 'knobs-throttle'),
+      null,
+      'no runner once it has ended',
+    );
     assert.equal(await wrongRows(ctx.knex, 'users_throttle', 'email_lower', 'lower(email)'), 0);
   });
 

@@ -77,6 +77,7 @@ describe('contract with the old column dropped: services started afterwards work
       sql: `ALTER TABLE "${suite.schema}".orders_rec DROP COLUMN no_such_column`,
       lock: 'ACCESS EXCLUSIVE' as const,
       maxLockWaitMs: 500,
+      maxDurationMs: 500,
       transactional: true,
       description: 'drop',
     };

@@ -48,6 +48,7 @@ describe('ddl: runDdl', function () {
     sql,
     lock: 'ACCESS EXCLUSIVE',
     maxLockWaitMs: 0,
+    maxDurationMs: 0,
     transactional: true,
     description: 'test statement',
     table: { schema: suite.schema, name: 't' },

@@ -74,7 +74,11 @@ describe('backfill: the throttle query', function () {
     const checks = () => s.clock.sleeps.filter((ms) => ms === 30).length;
     const seen = checks();
     await waitFor(() => checks() >= seen + 3, { description: 'three more throttle checks' });
-    assert.notEqual(await findBackfillRunner(s.ctx.knex, 't-unlock'), null, 'the runner still holds its lock');
+    assert.notEqual(
+      await findBackfillRunner(s.ctx.knex, s.ctx.stateSchema, 't-unlock'),
+      null,
+      'the runner still holds its lock',
+    );
     await s.ctx.knex.raw('UPDATE hold_switch SET hold = false');
     const result = await running;
     assert.equal(result.completed, true);

@@ -83,7 +83,10 @@ function printPlan(out: Output, plan: MigrationPlan): void {
             ? c.green(s.lock)
             : c.yellow(s.lock);
       const others = (s.otherLocks ?? []).map((o) => `, ${o.lock} on ${o.table.schema}.${o.table.name}`).join('');
-      const per = s.maxLockWaitMs > 0 ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}` : '-';
+      const per =
+        s.maxLockWaitMs > 0
+          ? `≤ ${formatDuration(s.maxLockWaitMs / 1000)}${s.maxDurationMs > s.maxLockWaitMs ? ` (gives up by ${formatDuration(s.maxDurationMs / 1000)} with back-off)` : ''}`
+          : '-';
       out.line(
         `  ${i + 1}. [${s.step}] ${lock}${others}, lock wait ${per}${s.transactional ? '' : ', outside a transaction'} — ${s.description}`,
       );

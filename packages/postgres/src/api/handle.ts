@@ -100,9 +100,17 @@ export class MigrationHandle {
 
   // ---- transitions -------------------------------------------------------------------------------------------
 
+  /** The scope with the caller's lock-wait listener (after the engine's) in its context, for the transition's DDL. */
+  #with({ onLockWait: mine }: TransitionOptions): MigrationScope {
+    const { ctx } = this.#scope;
+    const engine = ctx.onLockWait;
+    if (!mine) return this.#scope;
+    return { ...this.#scope, ctx: { ...ctx, onLockWait: (w) => (engine?.(w), mine(w)) } };
+  }
+
   /** Adds the new column online (and its index and check), then moves to `expanded`. */
   async expand(options: { signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
-    return expand(this.#scope, options);
+    return expand(this.#with(options), options);
   }
 
   /**
@@ -114,7 +122,7 @@ export class MigrationHandle {
   async startDualWrite(
     options: { acceptPreflightFailures?: boolean } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return startDualWrite(this.#scope, options);
+    return startDualWrite(this.#with(options), options);
   }
 
   /**
@@ -132,7 +140,7 @@ export class MigrationHandle {
   }
 
   async stopDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return stopDualWrite(this.#scope, options);
+    return stopDualWrite(this.#with(options), options);
   }
 
   /**
@@ -182,7 +190,7 @@ export class MigrationHandle {
 
   /** The backend running this migration's backfill now, in any process, or null. */
   backfillRunner(): Promise<BackfillRunner | null> {
-    return findBackfillRunner(this.#scope.ctx.knex, this.id);
+    return findBackfillRunner(this.#scope.ctx.knex, this.#scope.ctx.stateSchema, this.id);
   }
 
   backfillKnobs(): Promise<BackfillKnobs> {
@@ -233,7 +241,7 @@ export class MigrationHandle {
   async contract(
     options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return contract(this.#scope, options);
+    return contract(this.#with(options), options);
   }
 
   /**
@@ -244,7 +252,7 @@ export class MigrationHandle {
   async rollback(
     options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return rollback(this.#scope, options);
+    return rollback(this.#with(options), options);
   }
 
   /** A router for application code, kept on the current phase through LISTEN/NOTIFY and polling. */

@@ -43,6 +43,8 @@ export class Controller {
   private timer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<void> | undefined;
+  /** Every backfill runner running now, until it has ended: stop() waits for them all. */
+  private readonly runners = new Set<Promise<void>>();
 
   /** @internal Made by `Phaseflag.controller()`. */
   constructor(
@@ -137,12 +139,10 @@ export class Controller {
       for (const u of this.unsubscribe.splice(0)) u();
       const tracked = [...this.tracked.values()];
       for (const t of tracked) t.runner?.abort.abort();
-      await Promise.all(
-        tracked
-          .flatMap((t) => [t.pass, t.runner?.done])
-          .filter((p) => p !== undefined)
-          .map((p) => p.catch(() => undefined)),
-      );
+      // Passes first, then every runner still running, whoever aborted it: none runs a batch once this resolves.
+      await Promise.all(tracked.map((t) => t.pass ?? Promise.resolve()));
+      for (const t of tracked) t.runner?.abort.abort();
+      await Promise.all([...this.runners].map((p) => p.catch(() => undefined)));
       await this.leaders.close();
       for (const t of tracked) this.endLeadership(t, 'stopped');
     })();
@@ -235,9 +235,10 @@ export class Controller {
       dropOldColumn: this.dropOldColumn,
       batch: this.options.backfill?.batch,
     });
-    if (next.startRunner) {
-      startBackfillRunner(t, { ...this.options.backfill, cause }, this.logger, () => void this.request(t));
-    }
+    const backfill = { ...this.options.backfill, cause };
+    // After stop() began, no runner starts: it may already be waiting on the ones it knows.
+    if (next.startRunner && !this.stopSignal.signal.aborted)
+      startBackfillRunner(t, backfill, this.logger, () => void this.request(t), this.runners);
     if (next.again) t.again = true;
   }
 

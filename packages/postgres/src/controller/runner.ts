@@ -6,13 +6,15 @@ import type { Tracked } from './tracked.js';
  * Runs a migration's backfill in the background for its leader: a run that ends (complete, paused, rolled back)
  * asks for the next pass through `onEnded`; one that fails is reported once per message and retried at the next
  * interval rather than at once (another runner — a CLI backfill, a leader that has not noticed it lost — may hold
- * the backfill lock). `t.runner` is set while it runs; aborting it stops the run after its current batch.
+ * the backfill lock). `t.runner` is set while it runs; aborting it stops the run after its current batch. `running`
+ * holds the run (a promise that never rejects) until it has ended.
  */
 export function startBackfillRunner(
   t: Tracked,
   options: Omit<BackfillOptions, 'signal'>,
   logger: Logger,
   onEnded: () => void,
+  running: Set<Promise<void>>,
 ): void {
   const abort = new AbortController();
   const h = t.handle;
@@ -41,4 +43,6 @@ export function startBackfillRunner(
       if (ended) onEnded();
     });
   t.runner = { abort, done };
+  running.add(done);
+  void done.finally(() => running.delete(done));
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConflictError } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
-import { discardOnRelease, withPooledConnection, type PgConnection } from './connection.js';
+import { closeDedicated, discardOnRelease, openDedicated, type PgConnection } from './connection.js';
 
 /**
  * phaseflag's one advisory-lock mechanism: session-level locks (`pg_try_advisory_lock`), never waited for, held on
@@ -48,6 +48,19 @@ const HOLDER_SQL = `
      AND l.classid = (((?::bigint >> 32) & 4294967295)::bigint)::oid AND l.objid = ((?::bigint & 4294967295)::bigint)::oid
    LIMIT 1`;
 
+/**
+ * Whether backend `pid` still holds advisory lock `key` (bigint text), as an SQL expression over two parameters:
+ * a fence a transaction on another connection can check. pg_locks is read live, not from the transaction's
+ * snapshot.
+ */
+export function advisoryHeldSql(pid: string, key: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ${pid}::int
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND l.classid = (((${key}::bigint >> 32) & 4294967295)::bigint)::oid
+                     AND l.objid = ((${key}::bigint & 4294967295)::bigint)::oid)`;
+}
+
 /** Who holds the lock now (any process), or null when it is free. */
 export async function advisoryLockHolder(knex: Knex, key: string): Promise<AdvisoryLockHolder | null> {
   const result = await knex.raw(HOLDER_SQL, [key, key]);
@@ -55,8 +68,9 @@ export async function advisoryLockHolder(knex: Knex, key: string): Promise<Advis
 }
 
 /**
- * Runs `fn` while holding the lock `purpose`/`name` (scoped to the state schema) on a pooled connection of its
- * own. Only one holder at a time: a second one gets a ConflictError at once instead of queueing.
+ * Runs `fn` while holding the lock `purpose`/`name` (scoped to the state schema) on a connection of its own,
+ * outside the pool: `fn` may then use every pooled connection, so a pool of one still works. Only one holder
+ * at a time: a second one gets a ConflictError at once instead of queueing.
  */
 export async function withSessionLock<T>(
   ctx: ExecutorContext,
@@ -65,7 +79,8 @@ export async function withSessionLock<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const key = advisoryKey(purpose, `${ctx.stateSchema}:${name}`);
-  return withPooledConnection(ctx.knex, async (connection) => {
+  const connection = await openDedicated(ctx.knex);
+  try {
     if (!(await tryAdvisoryLock(connection, key))) {
       throw new ConflictError(
         purpose === 'backfill' ? 'PF_BACKFILL_LOCKED' : 'PF_MIGRATION_CONFLICT',
@@ -82,5 +97,7 @@ export async function withSessionLock<T>(
     } finally {
       await advisoryUnlock(connection, key);
     }
-  });
+  } finally {
+    await closeDedicated(ctx.knex, connection).catch(() => undefined);
+  }
 }

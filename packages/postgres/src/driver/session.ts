@@ -3,7 +3,9 @@ import type { Knex } from 'knex';
 import { advisoryUnlock, tryAdvisoryLock } from './advisory.js';
 import {
   acquirePooled,
+  closeDedicated,
   discardOnRelease,
+  openDedicated,
   releasePooled,
   type PgConnection,
   type PgNotification,
@@ -20,10 +22,16 @@ export class Session {
   private constructor(
     private readonly knex: Knex,
     private readonly client: PgConnection,
+    private readonly dedicated = false,
   ) {}
 
   static async open(knex: Knex): Promise<Session> {
     return new Session(knex, await acquirePooled(knex));
+  }
+
+  /** A session on a connection outside the pool (closed on release), for a lock held while pooled ones work. */
+  static async openDedicated(knex: Knex): Promise<Session> {
+    return new Session(knex, await openDedicated(knex), true);
   }
 
   async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R[]> {
@@ -130,7 +138,8 @@ export class Session {
   }
 
   async release(): Promise<void> {
-    await releasePooled(this.knex, this.client);
+    if (this.dedicated) await closeDedicated(this.knex, this.client).catch(() => undefined);
+    else await releasePooled(this.knex, this.client);
   }
 }
 

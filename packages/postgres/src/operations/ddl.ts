@@ -6,7 +6,8 @@ import { pgError, SQLSTATE } from '../sql/pg-error.js';
 import { qualify } from '../sql/text.js';
 import { withSpan } from '../telemetry/with-span.js';
 import { aborted, ddlFailed, lockTimeout } from './ddl-errors.js';
-import { lockTimeoutFor, type LockMode, type PlannedStatement } from './planned-statement.js';
+import { LockWatcher } from './ddl-lock-wait.js';
+import { backoffStepMs, lockTimeoutFor, type LockMode, type PlannedStatement } from './planned-statement.js';
 
 export interface RunDdlOptions {
   migrationId: string;
@@ -62,13 +63,15 @@ export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts:
     async (span) => {
       let attempts = 0;
       let lockWaitMs = 0;
+      const watcher = new LockWatcher(ctx, stmt, opts, span);
       try {
         for (;;) {
           if (opts.signal?.aborted) throw aborted(opts.signal, stmt, opts, attempts);
           attempts++;
           const started = ctx.clock.now();
           try {
-            lockWaitMs += await (stmt.transactional ? runInTransaction : runOnSession)(ctx, stmt, opts);
+            const watch = (pid: number | null) => watcher.watch(pid, attempts);
+            lockWaitMs += await (stmt.transactional ? runInTransaction : runOnSession)(ctx, stmt, opts, watch);
             return { attempts, lockWaitMs };
           } catch (e) {
             const pg = pgError(e);
@@ -90,6 +93,7 @@ export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts:
           }
         }
       } finally {
+        await watcher.close();
         span.setAttribute(ATTR.attempts, attempts);
         span.setAttribute(ATTR.lockWaitMs, lockWaitMs);
         instruments.lockWait.record(lockWaitMs, metricAttrs);
@@ -104,7 +108,7 @@ export function backoffMs(
   ddl: Pick<DdlSettings, 'retryBaseMs' | 'retryMaxMs'>,
   random = Math.random,
 ): number {
-  const step = Math.min(ddl.retryMaxMs, ddl.retryBaseMs * 2 ** Math.min(attempt - 1, 30));
+  const step = backoffStepMs(attempt, ddl);
   return Math.round(step / 2 + random() * (step / 2));
 }
 
@@ -112,8 +116,16 @@ function timeouts(stmt: PlannedStatement, opts: RunDdlOptions): [string, string]
   return [`${lockTimeoutFor(stmt.lock, opts.ddl)}ms`, `${opts.ddl.statementTimeoutMs}ms`];
 }
 
-async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
-  return withConnection(ctx, opts, async (conn) => {
+/** Starts watching an attempt's backend for lock waits; the function returned stops it. */
+type Watch = (pid: number | null) => () => Promise<void>;
+
+async function runInTransaction(
+  ctx: ExecutorContext,
+  stmt: PlannedStatement,
+  opts: RunDdlOptions,
+  watch: Watch,
+): Promise<number> {
+  return withConnection(ctx, opts, watch, async (conn) => {
     let lockWait = 0;
     await conn.query('BEGIN');
     try {
@@ -139,10 +151,15 @@ async function runInTransaction(ctx: ExecutorContext, stmt: PlannedStatement, op
   });
 }
 
-async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<number> {
+async function runOnSession(
+  ctx: ExecutorContext,
+  stmt: PlannedStatement,
+  opts: RunDdlOptions,
+  watch: Watch,
+): Promise<number> {
   if (opts.record)
     throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
-  return withConnection(ctx, opts, async (conn) => {
+  return withConnection(ctx, opts, watch, async (conn) => {
     await conn.query(
       "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
       timeouts(stmt, opts),
@@ -160,10 +177,11 @@ async function runOnSession(ctx: ExecutorContext, stmt: PlannedStatement, opts: 
   });
 }
 
-/** One pooled connection for the whole attempt; an abort cancels whatever it is running. */
+/** One pooled connection for the whole attempt, watched for lock waits; an abort cancels whatever it runs. */
 async function withConnection<T>(
   ctx: ExecutorContext,
   opts: RunDdlOptions,
+  watch: Watch,
   work: (conn: PgConnection) => Promise<T>,
 ): Promise<T> {
   return withPooledConnection(ctx.knex, async (conn) => {
@@ -175,9 +193,11 @@ async function withConnection<T>(
       }
     };
     opts.signal?.addEventListener('abort', cancel, { once: true });
+    const unwatch = watch(conn.processID);
     try {
       return await work(conn);
     } finally {
+      await unwatch();
       opts.signal?.removeEventListener('abort', cancel);
     }
   });

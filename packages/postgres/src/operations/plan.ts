@@ -9,7 +9,13 @@ import {
   type ResolvedMigration,
   type RowKeyInfo,
 } from '../catalog/resolved.js';
-import { letsApplicationThrough, lockTimeoutFor, strongerLock, type PlannedStatement } from './planned-statement.js';
+import {
+  letsApplicationThrough,
+  lockTimeoutFor,
+  strongerLock,
+  waitsOnce,
+  type PlannedStatement,
+} from './planned-statement.js';
 import { carriedDefault, defaultCarryRefusal } from './steps/carry-default.js';
 import {
   contractStepsAfter,
@@ -265,7 +271,7 @@ function backfillPhase(r: ResolvedMigration, ctx: PlanContext): PhasePlan {
       batch.updateNext.trim().replace(/\n\s+/g, '\n'),
       `one batch: up to ${m.batch.size} rows after the checkpoint ($1) up to the batch's last key ($2), in one short transaction that also moves the checkpoint`,
     ),
-    maxLockWaitMs: m.ddl.lockTimeoutMs,
+    ...waitsOnce(m.ddl.lockTimeoutMs),
   };
   return {
     phase: 'backfill',

@@ -19,6 +19,12 @@ export interface PlannedStatement {
   readonly lock: LockMode;
   /** The longest it may wait for that lock in all: lock_timeout × maxAttempts (0 when it takes none). */
   readonly maxLockWaitMs: number;
+  /**
+   * The longest the statement may take before it has its lock or gives up with PF_LOCK_TIMEOUT: maxLockWaitMs
+   * plus the back-off sleeps between attempts (during which it waits for nothing and blocks nobody). Its own
+   * run time once it has the lock comes on top.
+   */
+  readonly maxDurationMs: number;
   /** Runs inside BEGIN … COMMIT; false for CREATE/DROP INDEX CONCURRENTLY, which refuse a transaction block. */
   readonly transactional: boolean;
   readonly description: string;
@@ -75,4 +81,25 @@ const LOCK_ORDER: readonly LockMode[] = [
 /** The stronger of two table locks. */
 export function strongerLock(a: LockMode, b: LockMode): LockMode {
   return LOCK_ORDER.indexOf(b) > LOCK_ORDER.indexOf(a) ? b : a;
+}
+
+/** The back-off step before attempt `attempt + 1`; runDdl sleeps between half of it and all of it. */
+export function backoffStepMs(attempt: number, ddl: Pick<DdlSettings, 'retryBaseMs' | 'retryMaxMs'>): number {
+  return Math.min(ddl.retryMaxMs, ddl.retryBaseMs * 2 ** Math.min(attempt - 1, 30));
+}
+
+/** maxLockWait plus the longest back-off between its attempts: the plan's bound on a statement's time to give up. */
+export function maxDuration(
+  lock: LockMode,
+  ddl: Pick<DdlSettings, 'lockTimeoutMs' | 'nonBlockingLockTimeoutMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'>,
+): number {
+  if (lock === 'NONE') return 0;
+  let backoff = 0;
+  for (let attempt = 1; attempt < ddl.maxAttempts; attempt++) backoff += backoffStepMs(attempt, ddl);
+  return maxLockWait(lock, ddl) + backoff;
+}
+
+/** A statement that is not retried: it waits at most `ms` in all. */
+export function waitsOnce(ms: number): Pick<PlannedStatement, 'maxLockWaitMs' | 'maxDurationMs'> {
+  return { maxLockWaitMs: ms, maxDurationMs: ms };
 }

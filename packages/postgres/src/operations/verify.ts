@@ -1,7 +1,7 @@
 import { ATTR, SPAN, ValidationError, quoteIdent } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { describeRowKey, type ResolvedMigration } from '../catalog/resolved.js';
-import type { PlannedStatement } from './planned-statement.js';
+import { waitsOnce, type PlannedStatement } from './planned-statement.js';
 import { onTable, tableSql } from './steps/step.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './backfill/keys.js';
 import { Session } from '../driver/session.js';
@@ -277,6 +277,6 @@ export function verifyWalk(r: ResolvedMigration): PlannedStatement {
       `SELECT count(*) FILTER (WHERE ${bad}) AS mismatches FROM ${tableSql(r)} AS t WHERE <one key range>`,
       `read-only walk over the ${describeRowKey(r)}, one short READ ONLY transaction per batch`,
     ),
-    maxLockWaitMs: 0,
+    ...waitsOnce(0),
   };
 }

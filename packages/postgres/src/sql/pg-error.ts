@@ -43,3 +43,24 @@ function positional(sql: string): string {
   let n = 0;
   return sql.replace(/\?\?|\\\?|\?/g, (m) => (m === '?' ? `$${++n}` : m));
 }
+
+/** Network errors node-postgres reports for a connection that broke or could not be made. */
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const LOST_MESSAGE =
+  /Connection terminated|terminating connection|server closed the connection|Client has encountered a connection error|Connection ended|not queryable|connection is closed/i;
+
+/**
+ * Whether an error means the connection to the server was lost (or cannot be made now), not that a statement
+ * failed: an administrator command or a server shutdown (57P01, 57P02), a server starting up (57P03), a
+ * connection exception (class 08), a network error, or node-postgres/knex reporting a connection that ended.
+ * Its cause chain is searched too (an error wrapped by phaseflag keeps the original as `cause`).
+ */
+export function isConnectionLost(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 4) return false;
+  const e = error as { code?: unknown; message?: unknown; cause?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (code === '57P01' || code === '57P02' || code === '57P03' || /^08[0-9A-Z]{3}$/.test(code)) return true;
+  if (NETWORK_CODES.has(code)) return true;
+  if (typeof e.message === 'string' && LOST_MESSAGE.test(e.message)) return true;
+  return isConnectionLost(e.cause, depth + 1);
+}

@@ -1,13 +1,7 @@
 import type { PhaseSnapshot } from '@phaseflag/core';
 import { isPhase } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
-import {
-  acquirePooled,
-  discardOnRelease,
-  releasePooled,
-  type PgConnection,
-  type PgNotification,
-} from '../driver/connection.js';
+import { closeDedicated, openDedicated, type PgConnection, type PgNotification } from '../driver/connection.js';
 
 type Listener = (snapshot: PhaseSnapshot) => void;
 
@@ -55,8 +49,8 @@ export class PhaseWatcher {
   private async listen(): Promise<void> {
     let conn: PgConnection | undefined;
     try {
-      // A pooled connection taken out for good: LISTEN is per session.
-      conn = await acquirePooled(this.ctx.knex);
+      // A connection of its own, outside the pool (LISTEN is per session): a pool of one stays free for queries.
+      conn = await openDedicated(this.ctx.knex);
       if (this.closed) {
         await this.release(conn);
         return;
@@ -77,16 +71,14 @@ export class PhaseWatcher {
   }
 
   /**
-   * The LISTEN connection failed (terminated backend, restart, network): its pool slot is given back at once, the
-   * pool destroying the connection, and the watcher listens again later. Kept, a dead connection would hold its
-   * slot for good: a few of them starve the application's pool.
+   * The LISTEN connection failed (terminated backend, restart, network): it is closed at once and the watcher
+   * listens again later on a new one. Kept, a dead connection would linger for good.
    */
   private lost(conn: PgConnection): void {
     if (this.dropped.has(conn)) return; // 'error' and 'end' both come
     this.dropped.add(conn);
     conn.removeAllListeners('notification');
     if (this.connection === conn) this.connection = undefined;
-    discardOnRelease(conn, 'phaseflag: the LISTEN connection was lost');
     this.release(conn).catch(() => undefined);
     this.reconnectLater();
   }
@@ -148,7 +140,7 @@ export class PhaseWatcher {
   }
 
   private async release(conn: PgConnection): Promise<void> {
-    await releasePooled(this.ctx.knex, conn);
+    await closeDedicated(this.ctx.knex, conn);
   }
 
   async close(): Promise<void> {

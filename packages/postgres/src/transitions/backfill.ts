@@ -7,7 +7,7 @@ import { resume } from './pause.js';
 import { refuse, runTransition } from './run.js';
 import { clearResolvedUnderivable } from '../operations/underivable/store.js';
 import { prepareBackfill } from '../operations/backfill/ranges.js';
-import { runBackfill as executeBackfill } from '../operations/backfill/runner.js';
+import { runBackfill as executeBackfill } from '../operations/backfill/resume.js';
 import type { BackfillResult } from '../operations/backfill/types.js';
 
 export async function backfill(scope: MigrationScope, options: BackfillOptions): Promise<BackfillRun> {

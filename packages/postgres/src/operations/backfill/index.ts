@@ -1,5 +1,5 @@
 export { prepareBackfill, resetBackfill } from './ranges.js';
-export { runBackfill } from './runner.js';
+export { runBackfill, DEFAULT_RECONNECT_MS } from './resume.js';
 export { backfillProgress } from './progress.js';
 export { BACKFILL_ATTR } from './run-shared.js';
 export type {

@@ -34,6 +34,8 @@ export interface RunShared {
   /** Runs VACUUM now and then so later batches reuse the space earlier ones freed. */
   readonly reclaimer: SpaceReclaimer;
   readonly stop: AbortSignal;
+  /** The runner lock as each batch checks it before committing (see worker.ts). */
+  readonly fence: RunnerFence;
   readonly shouldContinue: (() => boolean) | undefined;
   readonly parent: Context;
   readonly instruments: BackfillInstruments;
@@ -55,6 +57,12 @@ export interface RunShared {
   readonly next: { batchSize: number };
   /** Called after each committed batch with the range's new state. */
   readonly onBatch: (worker: number, state: RangeState) => void;
+}
+
+/** The backend holding this run's runner lock, and the lock's key. */
+export interface RunnerFence {
+  readonly pid: number;
+  readonly key: string;
 }
 
 export interface RangeState {

@@ -2,7 +2,6 @@ import type { Context, Span } from '@opentelemetry/api';
 import {
   ATTR,
   BackfillRowFailedError,
-  ConflictError,
   SPAN,
   StateError,
   ValidationError,
@@ -13,7 +12,7 @@ import {
 import type { ExecutorContext } from '../../context.js';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
-import { backfillLockKey, findBackfillRunner } from './holder.js';
+import { backfillLockKey, lockedError, takeOver } from './holder.js';
 import { poolMax as poolSize } from '../../driver/connection.js';
 import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
@@ -33,16 +32,24 @@ import { Throttler } from './throttle.js';
 import { probeThrottleQuery } from '../../catalog/throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
-import { BACKFILL_ATTR, backfillInstruments, type RangeState, type RunShared, type WorkerEnd } from './run-shared.js';
+import {
+  BACKFILL_ATTR,
+  backfillInstruments,
+  type RangeState,
+  type RunnerFence,
+  type RunShared,
+  type WorkerEnd,
+} from './run-shared.js';
 import { triggerBypassFor } from './trigger-bypass.js';
 import { runWorkerPool } from './worker-pool.js';
 
 /**
  * Runs (or resumes) the backfill of one migration until every range is done, the phase leaves 'backfilling'
  * (pause, rollback), or the caller aborts. Safe to kill at any moment: each batch commits together with its
- * checkpoint, and the next run starts after the last committed one.
+ * checkpoint, and the next run starts after the last committed one. One attempt: see resume.ts for the runs
+ * that reconnect after a lost connection.
  */
-export async function runBackfill(
+export async function runBackfillOnce(
   ctx: ExecutorContext,
   r: ResolvedMigration,
   opts: BackfillRunOptions = {},
@@ -62,13 +69,15 @@ export async function runBackfill(
       // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
       if (throttle.query !== null)
         await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
-      const lockKey = backfillLockKey(id);
-      const lock = await Session.open(ctx.knex);
+      const lockKey = backfillLockKey(ctx.stateSchema, id);
+      // Outside the pool: a pool of one still has its connection for the worker.
+      const lock = await Session.openDedicated(ctx.knex);
       let locked = false;
       try {
         locked = await lock.tryAdvisoryLock(lockKey);
         if (!locked) throw await lockedError(ctx, id);
-        const result = await runLocked(ctx, r, opts, batch, throttle, lock, parent, span);
+        const fence = await takeOver(lock, ctx.stateSchema, id, lockKey);
+        const result = await runLocked(ctx, r, opts, batch, throttle, lock, fence, parent, span);
         const final = { ...result, durationMs: ctx.clock.now() - started };
         span.setAttributes({
           [BACKFILL_ATTR.workers]: final.workers,
@@ -96,6 +105,7 @@ async function runLocked(
   batch: BatchSettings,
   throttle: ThrottleSettings,
   lock: Session,
+  fence: RunnerFence,
   parent: Context,
   span: Span,
 ): Promise<Omit<BackfillResult, 'durationMs'>> {
@@ -137,15 +147,15 @@ async function runLocked(
   const ranges = await readRanges(ctx.knex, s, id);
   const queue: StoredRange[] = ranges.filter((x) => !x.done);
   const poolMax = poolSize(ctx.knex);
-  // One connection per worker plus the one holding the lock; more workers than the pool can serve would wait on
+  // One pooled connection per worker (the lock has its own); more workers than the pool can serve would wait on
   // each other for connections instead of working.
-  const workers = Math.max(0, Math.min(batch.workers, queue.length, Math.max(1, poolMax - 1)));
+  const workers = Math.max(0, Math.min(batch.workers, queue.length, poolMax));
   span.setAttribute(BACKFILL_ATTR.workers, workers);
-  // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers and the lock;
+  // The VACUUMs get a connection of their own when the pool has one to spare beyond the workers;
   // otherwise none run (sharing the lock's connection would hold up throttle checks behind a VACUUM).
   const reclaimSettings = { enabled: opts.reclaim?.enabled ?? true, everyRows: opts.reclaim?.everyRows };
   const reclaimSession =
-    reclaimSettings.enabled && workers > 0 && poolMax - 1 - workers >= 1 ? await Session.open(ctx.knex) : null;
+    reclaimSettings.enabled && workers > 0 && poolMax - workers >= 1 ? await Session.open(ctx.knex) : null;
   const reclaimer = new SpaceReclaimer(ctx, r, reclaimSession, reclaimSettings, plan.rowsEstimate, parent);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -208,6 +218,7 @@ async function runLocked(
     reclaimer,
     triggerBypass,
     stop: stop.signal,
+    fence,
     shouldContinue: opts.shouldContinue,
     parent,
     knobs,
@@ -254,19 +265,6 @@ async function runLocked(
     [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
   });
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
-}
-
-async function lockedError(ctx: ExecutorContext, id: string): Promise<ConflictError> {
-  const holder = await findBackfillRunner(ctx.knex, id).catch(() => undefined);
-  return new ConflictError(
-    'PF_BACKFILL_LOCKED',
-    `Another backfill of "${id}" is running${holder ? ` (backend pid ${holder.pid})` : ''}.`,
-    {
-      value: holder ?? null,
-      migrationId: id,
-      hint: 'Let it finish, or pause the migration to stop it after its current batch. A runner whose process died releases the lock when the server notices its connection closed (at once on one host; after TCP keepalives across a network).',
-    },
-  );
 }
 
 function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {

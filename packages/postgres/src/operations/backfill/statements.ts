@@ -1,5 +1,6 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
+import { advisoryHeldSql } from '../../driver/advisory.js';
 import { expressionValue } from '../../sql/text.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './keys.js';
 
@@ -60,7 +61,11 @@ export interface BatchStatements {
    * up to key $2: fails on a row it cannot derive. Read-only; used to find that row (underivable/bisect.ts).
    */
   readonly evaluate: string;
-  /** $1 migration id, $2 worker, $3 rows examined, $4 new checkpoint (null: unchanged), $5 done */
+  /**
+   * $1 migration id, $2 worker, $3 rows examined, $4 new checkpoint (null: unchanged), $5 done, $6 the runner
+   * lock's backend pid, $7 its key: returns the range's rows_done and whether that backend still holds the lock
+   * (read after the migration row is locked: the fence against a second runner, see holder.ts).
+   */
   readonly commit: string;
 }
 
@@ -154,7 +159,7 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
          SET checkpoint = coalesce($4::jsonb, checkpoint), done = $5, rows_done = rows_done + $3,
              batches = batches + 1, updated_at = now()
        WHERE migration_id = $1 AND worker = $2 AND EXISTS (SELECT 1 FROM counted)
-      RETURNING rows_done`,
+      RETURNING rows_done, ${advisoryHeldSql('$6', '$7')} AS held`,
   };
 }
 

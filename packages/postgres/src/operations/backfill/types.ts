@@ -60,6 +60,11 @@ export interface BackfillRunOptions {
    * may set it, else batches fire triggers as usual). Each batch checks the table first: see statements.ts.
    */
   skipOwnTrigger?: boolean;
+  /**
+   * How long (ms) to keep reconnecting and resuming after the connection to the server is lost (a restart, a
+   * killed backend, a network cut) before failing with PF_CONNECTION_LOST; 0 fails at once. Default 60 000.
+   */
+  reconnectMs?: number;
 }
 
 export type BackfillStop = 'complete' | 'aborted' | 'phase-changed';

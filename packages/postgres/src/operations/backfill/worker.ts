@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import { ATTR, CatalogError, SPAN } from '@phaseflag/core';
+import { ATTR, CatalogError, ConflictError, SPAN } from '@phaseflag/core';
 import { withSpan } from '../../telemetry/with-span.js';
 import type { AdaptiveBatchSize } from './batch-size.js';
 import { isRetryable, type Session } from '../../driver/session.js';
@@ -15,6 +15,7 @@ const RETRY_MAX_MS = 2000;
 const MAX_LOCATES = 3;
 
 class PhaseChanged extends Error {}
+class LockLost extends Error {}
 
 type BatchOutcome =
   | { kind: 'phase-changed' }
@@ -168,6 +169,7 @@ async function runBatchWithRetries(
       return await runBatch(shared, session, range, from, size, excluded);
     } catch (error) {
       if (error instanceof PhaseChanged) return { kind: 'phase-changed' };
+      if (error instanceof LockLost) throw lockLost(shared.migrationId, shared.fence.pid);
       if (isRowLevelError(error) && located < MAX_LOCATES) {
         // A row the expression cannot derive: find it; a recorded one is left alone, any other stops the run.
         located++;
@@ -239,14 +241,20 @@ async function runBatch(
       // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
       // anything inserted since is dual-written and needs no backfill).
       const done = scan.scanned < size || scan.reached_upper === true;
-      const counted = await session.query<{ rows_done: string }>(st.commit, [
+      const counted = await session.query<{ rows_done: string; held: boolean }>(st.commit, [
         shared.migrationId,
         range.worker,
         scan.scanned,
         scan.last_key,
         done,
+        shared.fence.pid,
+        shared.fence.key,
       ]);
       if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
+      // The fence against a second runner, read once the commit statement holds the migration row's lock, which a
+      // runner taking the lock over takes first (holder.ts, takeOver): a runner whose lock went with its
+      // connection (a killed backend, a network cut) rolls this batch back and stops.
+      if (counted[0]!.held !== true) throw new LockLost();
       return {
         kind: 'committed' as const,
         scanned: scan.scanned,
@@ -268,6 +276,18 @@ async function runBatch(
       searchPath: shared.searchPath,
       asyncCommit: true,
       ...(bypass ? { lockRowExclusive: bypass.table } : {}),
+    },
+  );
+}
+
+function lockLost(migrationId: string, pid: number): ConflictError {
+  return new ConflictError(
+    'PF_BACKFILL_LOCK_LOST',
+    `The backfill of "${migrationId}" lost its runner lock (its connection, backend pid ${pid}, was closed); it stopped without committing another batch.`,
+    {
+      value: { pid },
+      migrationId,
+      hint: 'Another runner may have taken over (see `phaseflag status`); otherwise run the backfill again: it resumes after the last committed batch.',
     },
   );
 }

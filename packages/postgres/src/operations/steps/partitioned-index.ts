@@ -2,7 +2,7 @@ import { ConflictError, DdlFailedError, objectName, quoteIdent, type IndexSpec }
 import { readAttachedIndex, readPartitions, type PartitionInfo } from '../../catalog/partitions.js';
 import { readIndexState, type IndexState } from '../../catalog/state.js';
 import type { ExecutorContext } from '../../context.js';
-import { maxLockWait, type LockMode, type PlannedStatement } from '../planned-statement.js';
+import { maxDuration, maxLockWait, type LockMode, type PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { qualify } from '../../sql/text.js';
 import { run, type StepOptions } from './step.js';
@@ -42,6 +42,7 @@ function statement(
     transactional: options.transactional,
     description,
     maxLockWaitMs: maxLockWait(lock, r.migration.ddl),
+    maxDurationMs: maxDuration(lock, r.migration.ddl),
     ...(options.table ? { table: { schema: options.table.schema, name: options.table.name } } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import type { DdlSettings } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
 import { runDdl, type DdlOutcome } from '../ddl.js';
-import { maxLockWait, type LockMode, type PlannedStatement } from '../planned-statement.js';
+import { maxDuration, maxLockWait, type LockMode, type PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { qualify } from '../../sql/text.js';
 
@@ -50,6 +50,7 @@ export function onTable(
     transactional,
     description,
     maxLockWaitMs: maxLockWait(lock, r.migration.ddl),
+    maxDurationMs: maxDuration(lock, r.migration.ddl),
     ...(lock === 'NONE' ? {} : { table: { schema: r.schema, name: r.table } }),
   };
 }

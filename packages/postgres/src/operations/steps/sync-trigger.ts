@@ -55,6 +55,7 @@ export function createFunctionStatement(r: ResolvedMigration, ctx: PlanContext):
     step: NAME,
     lock: 'NONE',
     maxLockWaitMs: 0,
+    maxDurationMs: 0,
     transactional: true,
     sql:
       `CREATE OR REPLACE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}() RETURNS trigger LANGUAGE plpgsql\n` +
@@ -90,6 +91,7 @@ export function dropFunctionStatement(r: ResolvedMigration, ctx: PlanContext): P
     step: NAME,
     lock: 'NONE',
     maxLockWaitMs: 0,
+    maxDurationMs: 0,
     transactional: true,
     sql: `DROP FUNCTION IF EXISTS ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
     description: `drop sync function "${syncFunctionName(r)}" (no table lock)`,
