@@ -33,6 +33,8 @@ export class FaultWriter {
     private readonly table: string,
     seededIds: number,
     private readonly pauseMs = 2,
+    /** false: inserts and updates only, so that a backfill's row count can be checked exactly. */
+    private readonly deletes = true,
   ) {
     for (let id = 1; id <= seededIds; id++) this.live.push(id);
   }
@@ -73,7 +75,7 @@ export class FaultWriter {
           this.expected.set(id, cents);
           this.live.push(id);
           this.counts.inserts++;
-        } else if (r < 0.85) {
+        } else if (r < 0.85 || !this.deletes) {
           target = pick();
           if (target !== undefined) {
             await this.knex.raw('UPDATE ?? SET amount_cents = ? WHERE id = ?', [this.table, cents, target]);
