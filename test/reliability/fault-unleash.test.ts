@@ -123,10 +123,10 @@ describe('reliability: Unleash stopped and restarted, its Admin API failing', fu
           const d = service.decide({ userId: 'u1' });
           assert.ok(d.writeOld && d.writeNew, 'both columns written while the flags are unknown');
           const row = service.row({ amount_cents: 4242 + outage }, { userId: 'u1' });
-          const inserted = (await suite.knex(table).insert(row).returning(['amount_cents', 'amount'])) as {
-            amount_cents: number;
-            amount: string;
-          }[];
+          const inserted = await suite
+            .knex<{ amount_cents: number; amount: string }>(table)
+            .insert(row)
+            .returning(['amount_cents', 'amount']);
           assert.deepEqual(inserted[0], { amount_cents: 4242 + outage, amount: ((4242 + outage) / 100).toFixed(2) });
           routedInserts++;
           // The operator's contract toggle cannot reach Unleash: the Admin API fails, and nothing moves.
