@@ -12,20 +12,25 @@ const SECTION = 'SIGKILL of the backfill and the controller';
 const ROWS = scaled(15_000, 150_000);
 const KILLS = scaled(8, 52);
 const KILLS_PER_CYCLE = scaled(4, 6);
-/** How long after the backfill starts a kill "inside a batch" may land (the backfill takes about this long). */
-const BACKFILL_WINDOW_MS = scaled(700, 5_000);
+/** How long after its first batch a kill "inside the backfill" may land (well within the backfill's length). */
+const BACKFILL_WINDOW_MS = scaled(300, 2_000);
 
 type Target = 'ddl' | 'batch' | 'checkpoint' | 'verify';
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Where to strike next, from what is still ahead of the migration. */
-function pickTarget(phase: string): Target | null {
-  const r = Math.random();
-  if (phase === 'pending' || phase === 'rolled-back')
-    return r < 0.35 ? 'ddl' : r < 0.65 ? 'batch' : r < 0.85 ? 'checkpoint' : 'verify';
-  if (['expanded', 'dual-write', 'backfilling', 'paused'].includes(phase))
-    return r < 0.45 ? 'batch' : r < 0.8 ? 'checkpoint' : 'verify';
-  return phase === 'backfilled' ? 'verify' : null;
+/** Each cycle's strikes, in order: one at each moment of the run, more inside the backfill in the long form. */
+const PLAN: Target[] =
+  KILLS_PER_CYCLE > 4
+    ? ['ddl', 'batch', 'checkpoint', 'batch', 'checkpoint', 'verify']
+    : ['ddl', 'batch', 'checkpoint', 'verify'];
+const RANK: Record<string, number> = { pending: 0, 'rolled-back': 0, backfilled: 2, verified: 3 };
+const TARGET_RANK: Record<Target, number> = { ddl: 0, batch: 1, checkpoint: 1, verify: 2 };
+
+/** The next strike of the plan that is not behind the migration already (`from`: the plan's position). */
+function nextTarget(phase: string, from: number): { target: Target; at: number } | null {
+  const rank = RANK[phase] ?? 1;
+  for (let at = from; at < PLAN.length; at++) if (TARGET_RANK[PLAN[at]!] >= rank) return { target: PLAN[at]!, at };
+  return null;
 }
 
 /** A transaction that reads the table and stays open: ADD COLUMN's ACCESS EXCLUSIVE waits, times out, retries. */
@@ -85,11 +90,13 @@ describe('reliability: SIGKILL of the backfill and the controller', function () 
     while (kills < KILLS) {
       cycles++;
       const mode = cycles % 2 === 1 ? 'steps' : 'controller';
-      let cycleKills = 0;
+      let planned = 0;
       let failures = 0;
       for (;;) {
         const phase = (await m.status()).phase;
-        const target = cycleKills >= KILLS_PER_CYCLE || kills >= KILLS ? null : pickTarget(phase);
+        const next = kills >= KILLS ? null : nextTarget(phase, planned);
+        const target = next?.target ?? null;
+        if (next) planned = next.at + 1;
         const release = target === 'ddl' ? await holdBlocker(blockerKnex, table) : undefined;
         child = KillChild.start({
           connection: suite.connectionString,
@@ -109,7 +116,10 @@ describe('reliability: SIGKILL of the backfill and the controller', function () 
                 await child.next(() => child!.messages.filter((msg) => msg.type === 'progress').length >= nth, 60_000);
               } else if (target === 'ddl') await sleep(between(100, 1500));
               else if (target === 'verify') await sleep(between(0, 120));
-              else await sleep(between(20, BACKFILL_WINDOW_MS));
+              else {
+                await child.next((msg) => msg.type === 'progress', 60_000);
+                await sleep(between(0, BACKFILL_WINDOW_MS));
+              }
               const last = child.messages.filter((msg) => msg.type === 'stage').at(-1);
               const lastMessage = child.messages.at(-1);
               landed = await child.kill();
@@ -126,7 +136,6 @@ describe('reliability: SIGKILL of the backfill and the controller', function () 
         }
         if (landed) {
           kills++;
-          cycleKills++;
           byMode[mode]++;
           continue;
         }
