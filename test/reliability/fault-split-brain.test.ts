@@ -61,9 +61,15 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
     const report = await writer!.report();
     assert.equal(report.lost, 0, 'acknowledged writes lost');
     assert.equal(await wrongRows(suite.knex, table), 0, 'wrong rows');
+    // Two runners at once shows twice: in pg_stat_activity, and in rows_backfilled overshooting; report both.
     const doubled = probe!.overlaps;
-    assert.equal(doubled, 0, `two runners updated ${table} at the same moment (${probe!.describe()})`);
-    assertCoherent(await storeFacts(suite.knex, suite.stateSchema, id, table), 'verified', true);
+    const problems = doubled > 0 ? [`two runners worked on ${table} at the same moment (${probe!.describe()})`] : [];
+    try {
+      assertCoherent(await storeFacts(suite.knex, suite.stateSchema, id, table), 'verified', true);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+    assert.deepEqual(problems, [], problems.join('; '));
     return { writes: report.writes, doubled };
   }
 

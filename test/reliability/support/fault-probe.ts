@@ -1,7 +1,8 @@
 /**
  * Watches pg_stat_activity for two backfill runners working at once: a sample where backends of two different
- * processes (told apart by application_name) both run an UPDATE of the table and neither waits on a lock. (A runner
- * whose first batch queues behind a fenced one's row locks is not working; two that both make progress are.)
+ * processes (told apart by application_name) both run a statement on the table (a batch's probe, scan or UPDATE)
+ * and neither waits on a lock. (A runner whose first batch queues behind a fenced one's row locks is not working;
+ * two that both make progress are.) Only the runners' processes are watched, so the writer never counts.
  */
 import type { Knex } from 'knex';
 
@@ -29,8 +30,8 @@ export class ConcurrencyProbe {
               `SELECT DISTINCT application_name FROM pg_stat_activity
                 WHERE state = 'active' AND application_name = ANY(?::text[]) AND pid <> pg_backend_pid()
                   AND wait_event_type IS DISTINCT FROM 'Lock'
-                  AND query ~* '^[[:space:]]*UPDATE' AND strpos(query, ?) > 0`,
-              [this.apps, `"${this.table}"`],
+                  AND strpos(query, ?) > 0`,
+              [this.apps, this.table],
             )
           ).rows as { application_name: string }[];
           this.samples++;
