@@ -63,7 +63,7 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
     assert.equal(await wrongRows(suite.knex, table), 0, 'wrong rows');
     // Two runners at once shows twice: in pg_stat_activity, and in rows_backfilled overshooting; report both.
     const doubled = probe!.overlaps;
-    const problems = doubled > 0 ? [`two runners worked on ${table} at the same moment (${probe!.describe()})`] : [];
+    const problems = doubled > 0 ? [`two runners wrote ${table} at the same moment (${probe!.describe()})`] : [];
     try {
       assertCoherent(await storeFacts(suite.knex, suite.stateSchema, id, table), 'verified', true);
     } catch (error) {
@@ -101,11 +101,19 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
     while (terminations < TERMINATIONS) {
       await sleep(between(150, scaled(600, 1500)));
       if ((await handle.status()).phase === 'verified') break;
-      const leader = controllers.findIndex((c) => c.isLeader(id));
-      if (leader < 0) continue;
-      backends += await terminate(suite.knex, [apps[leader]!, `phaseflag-controller ${apps[leader]}`]);
+      // The leader as Postgres sees it: the controller session that holds an advisory lock.
+      const leader = (
+        await suite.knex.raw(
+          `SELECT DISTINCT substr(a.application_name, 22) AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = ANY(?::text[])`,
+          [apps.map((app) => `phaseflag-controller ${app}`)],
+        )
+      ).rows[0] as { app: string } | undefined;
+      if (!leader) continue;
+      backends += await terminate(suite.knex, [leader.app, `phaseflag-controller ${leader.app}`]);
       terminations++;
     }
+    assert.ok(terminations > 0, 'the rollout ended before any termination');
     await waitFor(async () => (await handle.status()).phase === 'verified', {
       timeoutMs: 240_000,
       intervalMs: 200,
@@ -121,7 +129,7 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
       line:
         `Two controllers on ${ROWS.toLocaleString('en')} rows; the leader's backends (${backends}) terminated ` +
         `${terminations} times during the rollout, under ${writes} acknowledged writes: each transition in the ` +
-        `event log once, no two runners seen at once (${probe.samples} samples), rows_backfilled equal to the ` +
+        `event log once, no two runners seen writing at once (${probe.samples} samples), rows_backfilled equal to the ` +
         `row count, 0 writes lost, 0 wrong rows.`,
       figures: { rows: ROWS, terminations, backends, writes, samples: probe.samples },
     });
@@ -148,6 +156,8 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
           const run = await h.backfill();
           if (run.completed || run.phase === 'backfilled') return;
         } catch (error) {
+          // The other runner finished: nothing left to run (a refusal in backfilled is the end, not a fault).
+          if (['backfilled', 'verified'].includes((await h.status()).phase)) return;
           const code = String((error as { code?: string }).code ?? (error as Error).message);
           if (code !== 'PF_BACKFILL_LOCKED') errors[code] = (errors[code] ?? 0) + 1;
           await sleep(50);
@@ -191,7 +201,9 @@ describe('reliability: split brain (pg_terminate_backend of the leader and of th
         `${terminations} times, under ${writes} acknowledged writes: the cut-off runner stopped with a typed error ` +
         `(${Object.entries(errors)
           .map(([k, n]) => `${n}× ${k}`)
-          .join(', ')}), no two runners seen at once (${probe.samples} samples), rows_backfilled equal to the ` +
+          .join(
+            ', ',
+          )}), no two runners seen writing at once (${probe.samples} samples), rows_backfilled equal to the ` +
         `row count, 0 writes lost, 0 wrong rows.`,
       figures: { rows: ROWS, terminations, writes, samples: probe.samples, ...errors },
     });

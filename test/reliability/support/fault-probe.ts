@@ -1,8 +1,10 @@
 /**
- * Watches pg_stat_activity for two backfill runners working at once: a sample where backends of two different
- * processes (told apart by application_name) both run a statement on the table (a batch's probe, scan or UPDATE)
- * and neither waits on a lock. (A runner whose first batch queues behind a fenced one's row locks is not working;
- * two that both make progress are.) Only the runners' processes are watched, so the writer never counts.
+ * Watches pg_stat_activity for two backfill runners writing at once: a sample where backends of two different
+ * processes (told apart by application_name) both run an UPDATE of the table and neither waits on a lock. A runner
+ * taking over from a fenced one starts at the checkpoint, on the rows of the fenced one's last batch, and queues
+ * behind its row locks until that batch is rolled back: it waits, so that is not counted; two runners that both
+ * make progress are. (Reads overlap harmlessly while a fenced batch finishes, so they are not counted either.)
+ * Sampling can miss short overlaps: rows_backfilled against the row count is the exact check.
  */
 import type { Knex } from 'knex';
 
@@ -30,7 +32,7 @@ export class ConcurrencyProbe {
               `SELECT DISTINCT application_name FROM pg_stat_activity
                 WHERE state = 'active' AND application_name = ANY(?::text[]) AND pid <> pg_backend_pid()
                   AND wait_event_type IS DISTINCT FROM 'Lock'
-                  AND strpos(query, ?) > 0`,
+                  AND query ~* '^[[:space:]]*UPDATE' AND strpos(query, ?) > 0`,
               [this.apps, this.table],
             )
           ).rows as { application_name: string }[];
