@@ -7,13 +7,14 @@ import { resume } from './pause.js';
 import { refuse, runTransition } from './run.js';
 import { clearResolvedUnderivable } from '../operations/underivable/store.js';
 import { prepareBackfill } from '../operations/backfill/ranges.js';
-import { runBackfill as executeBackfill } from '../operations/backfill/resume.js';
+import { checkBackfillOptions, runBackfill as executeBackfill } from '../operations/backfill/resume.js';
 import type { BackfillResult } from '../operations/backfill/types.js';
 
 export async function backfill(scope: MigrationScope, options: BackfillOptions): Promise<BackfillRun> {
   // Before any transition, range or batch: a declaration edited since the migration was recorded (after a crash,
   // say) would fill the rows left with another expression than the rows done and the trigger.
   await assertDefinitionUnchanged(scope);
+  checkBackfillOptions(scope.migration, options);
   await startBackfill(scope, options);
   const r = await resolveScope(scope);
   await prepareBackfill(scope.ctx, r, { workers: options.batch?.workers ?? scope.migration.batch.workers });
@@ -58,6 +59,7 @@ export async function startBackfill(
   scope: MigrationScope,
   options: Pick<BackfillOptions, 'batch' | 'cause'>,
 ): Promise<void> {
+  checkBackfillOptions(scope.migration, options);
   const row = await scope.store.get(scope.id);
   if (row?.phase === 'dual-write' || row === null) {
     await runTransition(

@@ -1,8 +1,8 @@
-import { isPhaseflagError, StateError, ValidationError } from '@phaseflag/core';
+import { isPhaseflagError, StateError, ValidationError, type Migration } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import type { ExecutorContext } from '../../context.js';
 import { isConnectionLost } from '../../sql/pg-error.js';
-import { runBackfillOnce } from './runner.js';
+import { parseSettings, runBackfillOnce } from './runner.js';
 import type { BackfillResult, BackfillRunOptions } from './types.js';
 
 /** How long a backfill keeps trying to get its connection back, unless the run options say otherwise. */
@@ -23,14 +23,7 @@ export async function runBackfill(
   opts: BackfillRunOptions = {},
 ): Promise<BackfillResult> {
   const id = r.migration.id;
-  const limitMs = opts.reconnectMs ?? DEFAULT_RECONNECT_MS;
-  if (!Number.isFinite(limitMs) || limitMs < 0) {
-    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid reconnectMs ${JSON.stringify(opts.reconnectMs)}.`, {
-      value: opts.reconnectMs,
-      migrationId: id,
-      hint: 'Use a number of milliseconds, 0 or more (0 fails at once when the connection is lost).',
-    });
-  }
+  const limitMs = checkBackfillOptions(r.migration, opts);
   let lostAt: number | null = null;
   let retries = 0;
   const onProgress: BackfillRunOptions['onProgress'] = (p) => {
@@ -76,4 +69,26 @@ function connectionLost(id: string, error: unknown, lostMs: number, retries: num
       hint: 'Check that the server is up and reachable, then run the backfill again: it resumes after the last committed batch (raise reconnectMs to wait longer by itself).',
     },
   );
+}
+
+/**
+ * The run's options checked against the declaration's limits, before anything moves: a transition calls it
+ * first, so a bad batch size, throttle or reconnectMs is PF_INVALID_OPTIONS with the phase and the ranges as
+ * they were. Returns how long to reconnect after a lost connection.
+ */
+export function checkBackfillOptions(
+  m: Migration,
+  opts: Pick<BackfillRunOptions, 'batch' | 'throttle' | 'reconnectMs'>,
+): number {
+  parseSettings('batch', { ...m.batch, ...opts.batch }, m.id);
+  parseSettings('throttle', { ...m.throttle, ...opts.throttle }, m.id);
+  const limitMs = opts.reconnectMs ?? DEFAULT_RECONNECT_MS;
+  if (typeof limitMs !== 'number' || !Number.isFinite(limitMs) || limitMs < 0) {
+    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid reconnectMs ${JSON.stringify(opts.reconnectMs)}.`, {
+      value: opts.reconnectMs,
+      migrationId: m.id,
+      hint: 'Use a number of milliseconds, 0 or more (0 fails at once when the connection is lost).',
+    });
+  }
+  return limitMs;
 }

@@ -267,7 +267,7 @@ async function runLocked(
   return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
 }
 
-function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {
+export function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {
   const parsed = migrationSchema.shape[which].safeParse(value);
   if (parsed.success) return parsed.data;
   throw new ValidationError(
