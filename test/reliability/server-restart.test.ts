@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { ERROR_CLASS_BY_CODE, StaticFlagSource, defineMigration, type Logger } from '@phaseflag/core';
 import { Phaseflag, type MigrationHandle } from '@phaseflag/postgres';
-import { amountInput, createAmountTable, waitFor } from '@phaseflag/testkit';
+import {
+  amountInput,
+  createAmountTable,
+  privateServerUnavailable,
+  startPrivateServer,
+  waitFor,
+  type PrivateServer,
+} from '@phaseflag/testkit';
 import knexFactory, { type Knex } from 'knex';
 import { recordFinding, scaled } from './record.js';
 import { FaultWriter } from './support/fault-writer.js';
 import { assertCoherent, between, sleep, storeFacts, wrongRows } from './support/fault-checks.js';
-import { privateServerUnavailable, startPrivateServer, type PrivateServer } from './support/server-private.js';
 
 const SECTION = 'Postgres restarted mid-backfill and mid-controller';
 const ROWS = scaled(30_000, 200_000);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError, systemClock, type Logger } from '@phaseflag/core';
-import { waitFor } from '@phaseflag/testkit';
+import { privateServerUnavailable, startPrivateServer, waitFor, type PrivateServer } from '@phaseflag/testkit';
 import knexFactory, { type Knex } from 'knex';
 import { createContext, type ExecutorContext } from '../src/context.js';
 import { runBackfill } from '../src/operations/backfill/index.js';
@@ -15,7 +15,6 @@ import {
   wrongRows,
   type BackfillSuite,
 } from './fixtures/backfill-suite.js';
-import { privateServerUnavailable, startPrivateServer, type PrivateServer } from './fixtures/private-server.js';
 
 const ROWS = 20_000;
 const BATCH = { size: 500, workers: 2 };

@@ -23,6 +23,8 @@ export { amountInput, createAmountTable, wrongAmountRows } from './amount-migrat
 export { startReplica } from './replica/start-replica.js';
 export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.js';
 export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
+export { startPrivateServer, privateServerUnavailable } from './replica/private-server.js';
+export type { PrivateServer } from './replica/private-server.js';
 
 export { startUnleash } from './unleash/start-unleash.js';
 export type { UnleashServer, StartUnleashOptions } from './unleash/start-unleash.js';
