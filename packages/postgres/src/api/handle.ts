@@ -291,11 +291,8 @@ export class MigrationHandle {
     cause: TransitionCause = {},
     options: { logger?: Logger } = {},
   ): Promise<void> {
-    await recordRefusal(
-      this.#scope.ctx,
-      this.#scope.store,
-      { migrationId: this.id, action, phase, reason, hint, cause },
-      { span: true, logger: options.logger },
-    );
+    const { ctx, store } = this.#scope;
+    const refusal = { migrationId: this.id, action, phase, reason, hint, cause };
+    await recordRefusal(ctx, store, refusal, { span: true, logger: options.logger });
   }
 }
