@@ -50,7 +50,9 @@ export class PropHarness {
     await knex.raw('CREATE TABLE ?? (id bigint PRIMARY KEY, amount_cents integer NOT NULL, note text)', [table]);
     const model = new Model(c.rows);
     for (const [key, cents] of model.rows) await knex(table).insert({ id: key, amount_cents: cents });
-    const def = defineMigration(amountInput(id, table, { batch: { size: c.batchSize, minSize: 1, maxSize: 5, targetBatchMs: 0, workers: 1 } }));
+    const def = defineMigration(
+      amountInput(id, table, { batch: { size: c.batchSize, minSize: 1, maxSize: 5, targetBatchMs: 0, workers: 1 } }),
+    );
     const handles = this.engines.map((e) => e.pf.migration(def));
     const m = handles[0]!;
     await m.register();
