@@ -39,7 +39,7 @@ let seq = 0;
 /** A declaration with `overrides`, a fresh id, planned and then expanded: each must be refused. */
 function declared(pf: Phaseflag, overrides: Record<string, unknown>): () => Promise<unknown> {
   return async () => {
-    const input = { ...BASE, id: `hostile-${++seq}`, ...overrides } as MigrationInput;
+    const input = { ...BASE, id: `hostile-${++seq}`, ...overrides };
     const m = pf.migration(defineMigration(input));
     await m.plan();
     return m.expand();
@@ -142,7 +142,7 @@ export function libraryCases(pf: Phaseflag, knex: Knex, live: MigrationHandle, r
       'PF_INVALID_OPTIONS',
     ),
     opt('a knob batch size of NaN', () => live.setBackfillKnobs({ batchSize: Number.NaN }), 'PF_INVALID_OPTIONS'),
-    opt('a knob pause of -1 ms', () => live.setBackfillKnobs({ pauseMs: -1 } as never), 'PF_INVALID_OPTIONS'),
+    opt('a knob pause of -1 ms', () => live.setBackfillKnobs({ pauseMs: -1 }), 'PF_INVALID_OPTIONS'),
     opt('an unknown knob', () => live.setBackfillKnobs({ dropTable: true } as never), 'PF_INVALID_OPTIONS'),
     opt('an empty state schema', () => new Phaseflag({ knex, stateSchema: '' }), 'PF_INVALID_IDENTIFIER'),
     opt(

@@ -46,7 +46,7 @@ export class CliDir {
     };
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: this.dir,
-      env: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as Record<string, string>,
+      env: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
