@@ -16,8 +16,6 @@ export type Op =
   | { k: 'delete'; via: Via; row: number }
   /** `n` backfill batches (each of the run's batch size), when the phase is backfilling. */
   | { k: 'batches'; n: number }
-  /** The next phase transition: expand, dual-write, backfill, finish the backfill, verify, read-new. */
-  | { k: 'advance' }
   /** The store's phase reaches instance `via` (its NOTIFY arrives); until then it applies an older one. */
   | { k: 'deliver'; via: Via };
 
@@ -26,8 +24,23 @@ export interface RunCase {
   rows: number[];
   /** Backfill batch size, 1–5 rows. */
   batchSize: number;
-  ops: Op[];
+  /**
+   * The operations issued in each phase of the store, in order: pending, expanded, dual-write, backfilling,
+   * backfilled, verified, read-new; the next transition runs between two segments (contract after the last).
+   */
+  segments: Op[][];
 }
+
+/** The phases the segments run in. */
+export const SEGMENT_PHASES = [
+  'pending',
+  'expanded',
+  'dual-write',
+  'backfilling',
+  'backfilled',
+  'verified',
+  'read-new',
+];
 
 const via = fc.constantFrom<Via>(0, 1);
 const cents = fc.integer({ min: 0, max: 99_999 });
@@ -49,14 +62,13 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('update-key' as const), via, row }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('delete' as const), via, row }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('batches' as const), n: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 3, arbitrary: fc.constant({ k: 'advance' as const }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('deliver' as const), via }) },
 );
 
 export const runCaseArb: fc.Arbitrary<RunCase> = fc.record({
-  rows: fc.array(cents, { maxLength: 8 }),
+  rows: fc.array(cents, { maxLength: 8, size: 'max' }),
   batchSize: fc.integer({ min: 1, max: 5 }),
-  ops: fc.array(opArb, { maxLength: 24 }),
+  segments: fc.tuple(...SEGMENT_PHASES.map(() => fc.array(opArb, { maxLength: 6, size: 'max' }))),
 });
 
 /** What the table must hold: each live key and its amount in cents, as the application last wrote it. */

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { GatedStore } from './prop-gated-store.js';
 import { amountOf, Model, type Op, type RunCase } from './prop-ops.js';
 
-/** The transitions `advance` walks through, in order; contract comes at the end of every run. */
+/** The transitions run between the segments, in order; contract comes at the end of every run. */
 const ADVANCES = ['expand', 'dual-write', 'backfill', 'finish-backfill', 'verify', 'read-new'] as const;
 
 interface Instance {
@@ -74,10 +74,13 @@ export class PropHarness {
         instances.push({ pf: e.pf, db: e.db, gate, router });
       }
       const step = { next: 0 };
-      for (const op of c.ops) await this.apply(op, { table, id, m, model, instances, step, batchSize: c.batchSize });
-      // The rollout goes on to read-new whatever the interleaving reached; verify's invariant is checked on the way.
-      while (step.next < ADVANCES.length)
-        await this.apply({ k: 'advance' }, { table, id, m, model, instances, step, batchSize: c.batchSize });
+      const state: RunState = { table, id, m, model, instances, step, batchSize: c.batchSize };
+      // Each segment's operations run in its phase; the next transition runs after it (verify's checks on the way).
+      for (const segment of c.segments) {
+        for (const op of segment) await this.apply(op, state);
+        await this.advance(state);
+      }
+      assert.equal(step.next, ADVANCES.length, 'the rollout reached read-new');
       for (const inst of instances) await inst.gate.deliver(id);
       await this.checkReads(table, model, instances, 'read-new');
       // Contract waits for every instance to report reads of the new column only.
@@ -87,7 +90,7 @@ export class PropHarness {
       await this.checkTable(table, model, false);
       await this.checkReads(table, model, instances, 'contracted');
       this.totals.runs++;
-      this.totals.ops += c.ops.length;
+      this.totals.ops += c.segments.flat().length;
     } finally {
       for (const inst of instances) await inst.router.close();
       await knex.raw('DROP TABLE IF EXISTS ??', [table]);
@@ -137,8 +140,6 @@ export class PropHarness {
         return this.batches(op.n, r);
       case 'deliver':
         return inst!.gate.deliver(r.id);
-      case 'advance':
-        return this.advance(r);
     }
   }
 
