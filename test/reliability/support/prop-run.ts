@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { defineMigration, silentLogger, StaticFlagSource } from '@phaseflag/core';
-import { KnexRouter, Phaseflag, type MigrationHandle } from '@phaseflag/postgres';
+import { KnexRouter, Phaseflag, type MigrationHandle, type ResolvedMigration } from '@phaseflag/postgres';
 import { internalsOf, runBackfill } from '@phaseflag/postgres/internal';
 import { amountInput, type Suite } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
@@ -145,9 +145,12 @@ export class PropHarness {
 
   /** Runs `n` batches of the backfill (the internal runner, stopped after `n`), only while backfilling. */
   private async batches(n: number, r: RunState): Promise<void> {
-    if ((await r.m.status()).phase !== 'backfilling') return;
+    const { ctx, store } = internalsOf(this.engines[0]!.pf);
+    if ((await store.get(r.id))?.phase !== 'backfilling') return;
+    // Resolved once per run: the catalog does not change while the backfill runs.
+    r.resolved ??= await r.m.resolve();
     let left = n;
-    const result = await runBackfill(internalsOf(this.engines[0]!.pf).ctx, await r.m.resolve(), {
+    const result = await runBackfill(ctx, r.resolved, {
       batch: { size: r.batchSize, targetBatchMs: 0, workers: 1 },
       shouldContinue: () => left-- > 0,
       reclaim: { enabled: false },
@@ -225,4 +228,5 @@ interface RunState {
   instances: Instance[];
   step: { next: number };
   batchSize: number;
+  resolved?: ResolvedMigration;
 }
