@@ -107,7 +107,7 @@ export class AdminApi {
           url: this.options.url,
           value: what,
           hint: "Check the URL (the server's base URL, without /api) and that Unleash is up; nothing was changed by this call, and provisioning can be run again.",
-          cause: error,
+          cause: this.scrubbedCause(error),
         },
       );
     }
@@ -130,11 +130,30 @@ export class AdminApi {
     return text ? (JSON.parse(text) as unknown) : {};
   }
 
+  private scrubbedCause(error: unknown): Error {
+    return scrubbedError(error, (text) => this.scrub(text));
+  }
+
   /** A text from the network as it may be shown: without the token, the URL's password, and at most MAX_BODY_CHARS. */
   private scrub(text: string): string {
     const password = URL.canParse(this.options.url) ? decodeURIComponent(new URL(this.options.url).password) : '';
     return redactSecrets(text, { secrets: [this.options.token, password], maxLength: MAX_BODY_CHARS });
   }
+}
+
+/**
+ * An error as a cause that may be shown: fetch names the whole URL in its messages ("Request cannot be constructed
+ * from a URL that includes credentials: http://user:password@…"), so the message, the stack and the causes below
+ * are copies passed through `scrub`. The name and code stay, for a caller that branches on them.
+ */
+function scrubbedError(error: unknown, scrub: (text: string) => string, depth = 0): Error {
+  const e = (error ?? {}) as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown; cause?: unknown };
+  const copy = new Error(scrub(String(e.message ?? error)));
+  copy.name = typeof e.name === 'string' ? e.name : 'Error';
+  copy.stack = scrub(typeof e.stack === 'string' ? e.stack : `${copy.name}: ${copy.message}`);
+  if (e.code !== undefined) Object.assign(copy, { code: e.code });
+  if (e.cause !== undefined && depth < 5) Object.assign(copy, { cause: scrubbedError(e.cause, scrub, depth + 1) });
+  return copy;
 }
 
 function enc(segment: string): string {

@@ -37,6 +37,10 @@ describe('secrets stay out of errors and logs', function () {
       assert.ok(!shown(error).includes('s3cret-pw'), shown(error));
       assert.match(error.message, /ops:\*\*\*@127\.0\.0\.1/);
       assert.match(error.url, /^http:\/\/ops:\*\*\*@127\.0\.0\.1:\d+\/?$/);
+      // fetch's own error names the whole URL: the cause is a scrubbed copy (its name and code kept).
+      const cause = error.cause as Error;
+      assert.ok(cause instanceof Error && !`${cause.message}${cause.stack}`.includes('s3cret-pw'), cause?.stack);
+      assert.equal(cause.name, 'TypeError');
       return true;
     });
   });
