@@ -71,6 +71,13 @@ export interface ExecutorContextOptions {
 export const DEFAULT_STATE_SCHEMA = 'phaseflag';
 
 export function createContext(options: ExecutorContextOptions): ExecutorContext {
+  // A knex instance is a function with a client; anything else would fail later, at the first query, untyped.
+  if (typeof options?.knex !== 'function' || typeof (options.knex as { client?: unknown }).client !== 'object') {
+    throw new ValidationError('PF_INVALID_OPTIONS', 'Phaseflag needs a knex instance as `knex`.', {
+      value: typeof options?.knex,
+      hint: "Pass the application's knex, e.g. `new Phaseflag({ knex: knex({ client: 'pg', connection }) })`.",
+    });
+  }
   const stateSchema = stateSchemaName(options.stateSchema ?? DEFAULT_STATE_SCHEMA);
   return {
     knex: options.knex,

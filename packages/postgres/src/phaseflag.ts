@@ -1,4 +1,4 @@
-import { defineMigration, StateError, type Migration, type MigrationInput } from '@phaseflag/core';
+import { defineMigration, StateError, ValidationError, type Migration, type MigrationInput } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import { MigrationHandle } from './api/handle.js';
 import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
@@ -58,9 +58,9 @@ export class Phaseflag {
 
   constructor(options: PhaseflagOptions) {
     this.#ctx = createContext(options);
-    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.graceMs = options.graceMs ?? 2 * this.pollIntervalMs;
-    this.instanceTtlMs = options.instanceTtlMs ?? 30_000;
+    this.pollIntervalMs = durationOption(options, 'pollIntervalMs', 1, 1000);
+    this.graceMs = durationOption(options, 'graceMs', 0, 2 * this.pollIntervalMs);
+    this.instanceTtlMs = durationOption(options, 'instanceTtlMs', 1, 30_000);
     this.#store = new PostgresStateStore(this.#ctx, { pollIntervalMs: this.pollIntervalMs });
     Object.defineProperty(this, INTERNALS, {
       value: { ctx: this.#ctx, store: this.#store } satisfies PhaseflagInternals,
@@ -173,4 +173,20 @@ export class Phaseflag {
     for (const r of [...this.#routers]) await r.close();
     await this.#store.close();
   }
+}
+
+/** A duration option: absent gives the default; anything but a finite number of ms ≥ `min` is PF_INVALID_OPTIONS. */
+function durationOption(
+  options: PhaseflagOptions,
+  key: 'pollIntervalMs' | 'graceMs' | 'instanceTtlMs',
+  min: number,
+  fallback: number,
+): number {
+  const value: unknown = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value;
+  throw new ValidationError('PF_INVALID_OPTIONS', `Invalid ${key} ${JSON.stringify(value) ?? String(value)}.`, {
+    value,
+    hint: `Give ${key} in milliseconds, a finite number of at least ${min} (default ${fallback}).`,
+  });
 }

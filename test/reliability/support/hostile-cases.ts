@@ -145,6 +145,10 @@ export function libraryCases(pf: Phaseflag, knex: Knex, live: MigrationHandle, r
     opt('a knob pause of -1 ms', () => live.setBackfillKnobs({ pauseMs: -1 }), 'PF_INVALID_OPTIONS'),
     opt('an unknown knob', () => live.setBackfillKnobs({ dropTable: true } as never), 'PF_INVALID_OPTIONS'),
     opt('an empty state schema', () => new Phaseflag({ knex, stateSchema: '' }), 'PF_INVALID_IDENTIFIER'),
+    opt('a poll interval of -1 ms', () => new Phaseflag({ knex, pollIntervalMs: -1 }), 'PF_INVALID_OPTIONS'),
+    opt('a grace period of NaN', () => new Phaseflag({ knex, graceMs: Number.NaN }), 'PF_INVALID_OPTIONS'),
+    opt('an instance TTL as text', () => new Phaseflag({ knex, instanceTtlMs: '30s' as never }), 'PF_INVALID_OPTIONS'),
+    opt('no knex', () => new Phaseflag({ knex: undefined as never }), 'PF_INVALID_OPTIONS'),
     opt(
       'a state schema with a NUL',
       () => new Phaseflag({ knex, stateSchema: 'pf\u0000state' }),
