@@ -80,6 +80,11 @@ export class PostgresStateStore implements RouterStore {
       .update({ definition: JSON.stringify(definition), updated_at: this.ctx.knex.fn.now() });
   }
 
+  /** Every recorded migration's id and phase (a small table: one row per migration). */
+  async ids(): Promise<{ id: string; phase: string }[]> {
+    return this.ctx.knex(this.t('migrations')).select('id', 'phase');
+  }
+
   /** Other in-flight migrations that touch one of the given columns of the same table. */
   async conflicts(id: string, schema: string, table: string, columns: readonly string[]): Promise<string[]> {
     const rows = await this.ctx.knex.raw<{ rows: { id: string }[] }>(

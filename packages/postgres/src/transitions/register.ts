@@ -1,4 +1,4 @@
-import { isInFlight } from '@phaseflag/core';
+import { ConflictError, isInFlight, objectName } from '@phaseflag/core';
 import type { MigrationScope } from './scope.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import type { MigrationRow } from '../store/rows.js';
@@ -11,6 +11,7 @@ import { canonical, definitionChangedError, definitionChanges } from './definiti
 export async function registerResolved(scope: MigrationScope, r: ResolvedMigration): Promise<MigrationRow> {
   const store = scope.store;
   const declared = scope.migration as unknown as Record<string, unknown>;
+  if ((await store.get(scope.id)) === null) await assertNoNamesake(scope);
   const row = await store.register({
     id: scope.id,
     table_schema: r.schema,
@@ -45,4 +46,27 @@ export async function registerResolved(scope: MigrationScope, r: ResolvedMigrati
     await store.updateDefinition(scope.id, declared);
   }
   return (await store.get(scope.id))!;
+}
+
+/**
+ * The sync function, trigger and helper constraints are named from the id with every character but letters,
+ * digits and _ made _ (objectName): `orders-amount`, `orders.amount` and `orders_amount` would share them, and one
+ * migration's rollback would drop the other's trigger. A new id whose names a recorded migration (not rolled
+ * back) already derives is refused before anything is recorded.
+ */
+async function assertNoNamesake(scope: MigrationScope): Promise<void> {
+  const mine = objectName('pf_sync', scope.id);
+  const namesake = (await scope.store.ids()).find(
+    (m) => m.id !== scope.id && m.phase !== 'rolled-back' && objectName('pf_sync', m.id) === mine,
+  );
+  if (!namesake) return;
+  throw new ConflictError(
+    'PF_MIGRATION_CONFLICT',
+    `Migration id "${scope.id}" derives the same object names (${mine}) as the recorded migration "${namesake.id}" (${namesake.phase}).`,
+    {
+      value: scope.id,
+      migrationId: scope.id,
+      hint: `Give this migration an id that differs from "${namesake.id}" in more than -, . and _ (object names keep letters, digits and _ only).`,
+    },
+  );
 }
