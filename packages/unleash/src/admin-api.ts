@@ -76,6 +76,13 @@ export class AdminApi {
     await this.request('POST', 'api/admin/tag-types', { name, description });
   }
 
+  async getTags(feature: string): Promise<Array<{ type: string; value: string }>> {
+    const body = (await this.request('GET', `api/admin/features/${enc(feature)}/tags`)) as {
+      tags?: Array<{ type: string; value: string }>;
+    };
+    return body.tags ?? [];
+  }
+
   async addTag(feature: string, tag: { type: string; value: string }): Promise<void> {
     await this.request('POST', `api/admin/features/${enc(feature)}/tags`, tag);
   }

@@ -22,9 +22,12 @@ export type ProvisionAdminOptions = z.input<typeof adminSchema>;
 export interface ProvisionedFlag {
   role: PhaseFlag;
   name: string;
-  /** `created` by this run, or `existing` and left exactly as it was. */
-  status: 'created' | 'existing';
-  /** The flexibleRollout strategy this run added (created flags only). */
+  /**
+   * `created` by this run; `completed`: created by an earlier run that was cut short (the Admin API failed), and
+   * given here the strategy or tag that run did not add; `existing` and left exactly as it was.
+   */
+  status: 'created' | 'completed' | 'existing';
+  /** The flexibleRollout strategy this run added (created flags, and completed ones that lacked it). */
   strategyId?: string;
   /** Things an operator should know about an existing flag (it is not changed). */
   warnings: string[];
@@ -37,6 +40,7 @@ export interface ProvisionReport {
   tag: { type: string; value: string };
   flags: ProvisionedFlag[];
   created: string[];
+  completed: string[];
   existing: string[];
 }
 
@@ -60,26 +64,44 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
   let tagTypeChecked = false;
   for (const role of PHASE_FLAGS) {
     const name = migration.flags[role];
+    const description = describeFlag(migration, role);
+    const ensureTagType = async () => {
+      if (!tagTypeChecked && !(await api.tagTypeExists(tag.type)))
+        await api.createTagType(tag.type, 'Used to simplify filtering of features');
+      tagTypeChecked = true;
+    };
+    const strategy = {
+      name: 'flexibleRollout',
+      parameters: { rollout: role === 'readNew' ? '0' : '100', stickiness: 'default', groupId: name },
+    };
     const existing = await api.getFeature(o.project, name);
     if (existing) {
+      const unfinished = await unfinishedParts(api, existing, description, o.environment, tag);
+      if (unfinished.strategy || unfinished.tag) {
+        // Created by an earlier run that was cut short (its description is ours, it is off, and it lacks what
+        // that run adds after creating it): finish the job rather than leave a flag without its gradual rollout.
+        const strategyId = unfinished.strategy
+          ? await api.addStrategy(o.project, name, o.environment, strategy)
+          : undefined;
+        if (unfinished.tag) {
+          await ensureTagType();
+          await api.addTag(name, tag);
+        }
+        flags.push({ role, name, status: 'completed', ...(strategyId ? { strategyId } : {}), warnings: [] });
+        continue;
+      }
       flags.push({ role, name, status: 'existing', warnings: warningsFor(existing, role, o.environment) });
       continue;
     }
-    if (!tagTypeChecked) {
-      if (!(await api.tagTypeExists(tag.type)))
-        await api.createTagType(tag.type, 'Used to simplify filtering of features');
-      tagTypeChecked = true;
-    }
+    await ensureTagType();
     try {
-      await api.createFeature(o.project, { name, description: describeFlag(migration, role), type: o.flagType });
+      await api.createFeature(o.project, { name, description, type: o.flagType });
     } catch (error) {
       throw nameTaken(error, name, o.project) ?? error;
     }
-    // Strategy first, tag second: a run cut short between the two leaves a flag that is safe to turn on.
-    const strategyId = await api.addStrategy(o.project, name, o.environment, {
-      name: 'flexibleRollout',
-      parameters: { rollout: role === 'readNew' ? '0' : '100', stickiness: 'default', groupId: name },
-    });
+    // Strategy first, tag second: a run cut short between the two leaves a flag that is safe to turn on, and the
+    // next run finishes it (unfinishedParts).
+    const strategyId = await api.addStrategy(o.project, name, o.environment, strategy);
     await api.addTag(name, tag);
     flags.push({ role, name, status: 'created', strategyId, warnings: [] });
   }
@@ -90,6 +112,7 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
     tag,
     flags,
     created: flags.filter((f) => f.status === 'created').map((f) => f.name),
+    completed: flags.filter((f) => f.status === 'completed').map((f) => f.name),
     existing: flags.filter((f) => f.status === 'existing').map((f) => f.name),
   };
 }
@@ -128,6 +151,25 @@ async function preflight(api: AdminApi, project: string, environment: string): P
       hint: `Create the ${what} in Unleash first, or pass the ${what} your flags live in (a fresh server has project "default" and environments "development" and "production").`,
     });
   }
+}
+
+/**
+ * What a run cut short left out of a flag it created: the strategy (only while the flag is off and has none in
+ * the environment) and the migration's tag. A flag whose description is not the one phaseflag writes is someone
+ * else's, and is left exactly as it is.
+ */
+async function unfinishedParts(
+  api: AdminApi,
+  feature: AdminFeature,
+  description: string,
+  environment: string,
+  tag: { type: string; value: string },
+): Promise<{ strategy: boolean; tag: boolean }> {
+  if ((feature.description ?? '') !== description) return { strategy: false, tag: false };
+  const env = feature.environments.find((e) => e.name === environment);
+  const strategy = env !== undefined && !env.enabled && env.strategies.length === 0;
+  const tags = await api.getTags(feature.name);
+  return { strategy, tag: !tags.some((t) => t.type === tag.type && t.value === tag.value) };
 }
 
 function warningsFor(feature: AdminFeature, role: PhaseFlag, environment: string): string[] {

@@ -37,11 +37,13 @@ export function registerProvision(program: Command): void {
         for (const f of report.flags)
           table.push([
             f.name,
-            f.status === 'created' ? c.green('created') : c.yellow('existing'),
+            f.status === 'existing' ? c.yellow('existing') : c.green(f.status),
             f.warnings.join('\n') ||
               (f.status === 'created'
                 ? `off; rollout ${f.role === 'readNew' ? '0' : '100'}% in ${report.environment}`
-                : 'left as it is'),
+                : f.status === 'completed'
+                  ? `created by a run cut short: its ${f.strategyId ? 'rollout and ' : ''}tag added`
+                  : 'left as it is'),
           ]);
         out.line(
           `Unleash ${redactUrl(s.url)} · project ${report.project} · environment ${report.environment} · tag ${report.tag.type}:${report.tag.value}`,
@@ -49,8 +51,8 @@ export function registerProvision(program: Command): void {
         out.line(table.toString());
         out.line(
           c.dim(
-            report.created.length > 0
-              ? `${report.created.length} created, ${report.existing.length} existing.`
+            report.created.length + report.completed.length > 0
+              ? `${report.created.length} created, ${report.completed.length > 0 ? `${report.completed.length} completed, ` : ''}${report.existing.length} existing.`
               : 'Nothing to do: every flag exists.',
           ),
         );
