@@ -70,6 +70,7 @@ if (values.provision) {
       reports.push({
         migration: r.migrationId,
         created: r.created,
+        completed: r.completed,
         existing: r.existing,
         warnings: r.flags.flatMap((f) => f.warnings),
       });
