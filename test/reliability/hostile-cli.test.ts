@@ -103,7 +103,7 @@ describe('reliability: hostile arguments to the phaseflag CLI change nothing', f
     await attempt(unknown);
     recordFinding({
       section: 'Hostile input',
-      line: `${unknown.length} unknown CLI flags and commands: each refused with PF_USAGE_BAD_OPTION and exit 2, the database byte-identical`,
+      line: `${unknown.length} unknown CLI flags and commands: each refused with PF_USAGE_BAD_OPTION and exit 2, the database byte-identical: 0 rows lost, 0 wrong rows`,
       figures: { cases: unknown.length },
     });
   });

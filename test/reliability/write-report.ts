@@ -33,7 +33,7 @@ function main(): void {
     '',
     ...sections.flatMap((s) => [`## ${s}`, '', ...rows.filter((r) => r.section === s).map((r) => `- ${r.line}`), '']),
   ];
-  writeFileSync(join(import.meta.dirname, '..', 'RELIABILITY.md'), out.join('\n'));
+  writeFileSync(join(process.cwd(), 'test', 'RELIABILITY.md'), out.join('\n'));
   console.log(`test/RELIABILITY.md: ${rows.length} lines in ${sections.length} sections.`);
 }
 
