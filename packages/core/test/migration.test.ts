@@ -162,6 +162,7 @@ describe('defineMigration: a foreign key on the new column', () => {
     refused(ref({ table: 'customers', column: 'id', onDelete: 'set null' }, false), 'PF_INVALID_MIGRATION');
     refused(ref({ table: 'customers', column: 'id', onDelete: 'sometimes' }), 'PF_INVALID_MIGRATION');
     refused(ref({ table: 'customers' }), 'PF_INVALID_MIGRATION');
-    refused(ref({ table: 'customers', column: 'bad name' }), 'PF_INVALID_IDENTIFIER');
+    refused(ref({ table: 'customers', column: 'bad\u0000name' }), 'PF_INVALID_IDENTIFIER');
+    refused(ref({ table: 'customers', column: 'c'.repeat(64) }), 'PF_INVALID_IDENTIFIER');
   });
 });
