@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { isPhaseflagError, quoteIdent } from '@phaseflag/core';
 import { createSuiteSchema } from '@phaseflag/testkit';
+import knexFactory from 'knex';
 import { createContext } from '../src/context.js';
 import { expressionShapeProblem, plpgsqlIdent, regclassText } from '../src/sql/text.js';
 
@@ -40,14 +41,23 @@ describe('sql-text: names where quoteIdent\'s U&"…" form is not read', () => {
     }
   });
 
-  it('keeps the state schema a plain name: knex binds it as an identifier (??) throughout the state store', () => {
-    for (const stateSchema of ['a.b', 'x as y', 'a?b', 'Sales Data']) {
+  it('keeps the state schema a plain name: knex binds it as an identifier (??) throughout the state store', async () => {
+    const knex = knexFactory({ client: 'pg' }); // never connects: createContext only keeps it
+    try {
+      for (const stateSchema of ['a.b', 'x as y', 'a?b', 'Sales Data']) {
+        assert.throws(
+          () => createContext({ knex, stateSchema }),
+          (e: unknown) => isPhaseflagError(e, 'PF_INVALID_IDENTIFIER') && e.value === stateSchema,
+          stateSchema,
+        );
+      }
+      assert.equal(createContext({ knex, stateSchema: 'Phase_flag$2' }).stateSchema, 'Phase_flag$2');
       assert.throws(
-        () => createContext({ knex: {} as never, stateSchema }),
-        (e: unknown) => isPhaseflagError(e, 'PF_INVALID_IDENTIFIER') && e.value === stateSchema,
-        stateSchema,
+        () => createContext({ knex: {} as never }),
+        (e: unknown) => isPhaseflagError(e, 'PF_INVALID_OPTIONS'),
       );
+    } finally {
+      await knex.destroy();
     }
-    assert.equal(createContext({ knex: {} as never, stateSchema: 'Phase_flag$2' }).stateSchema, 'Phase_flag$2');
   });
 });
