@@ -25,6 +25,8 @@ export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.j
 export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
 export { startPrivateServer, privateServerUnavailable } from './replica/private-server.js';
 export type { PrivateServer } from './replica/private-server.js';
+export { startPgBouncer, pgbouncerUnavailable, findPgBouncer } from './pooler/start-pgbouncer.js';
+export type { PgBouncer, StartPgBouncerOptions } from './pooler/start-pgbouncer.js';
 
 export { startUnleash } from './unleash/start-unleash.js';
 export type { UnleashServer, StartUnleashOptions } from './unleash/start-unleash.js';
