@@ -37,7 +37,8 @@ export type { KnexRouterOptions };
 /**
  * The Router for knex users: keeps the core Router on the database's phase, renders derived values as SQL and
  * reads one representation whatever the phase (`select()`). Per-request work is the core Router's decision (a
- * few property reads) plus building the row the application was going to write anyway.
+ * few property reads) plus building the row the application was going to write anyway. Given a `replica`, its
+ * reads also wait for that replica to replay the verified data (replica-gate.ts).
  */
 export class KnexRouter {
   readonly core: Router;
@@ -124,7 +125,10 @@ export class KnexRouter {
     });
   }
 
-  /** Resolves once the router has read the phase from the store (or failed to and stays on the safe side). */
+  /**
+   * Resolves once the router has read the phase from the store (or failed to and stays on the safe side) and, with a
+   * `replica`, asked the replica once where the phase is read-new.
+   */
   ready(): Promise<void> {
     return this.initial;
   }
