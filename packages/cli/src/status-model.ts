@@ -51,7 +51,8 @@ export interface MigrationStatusJson {
     /** The backend running it now (any process), or null. */
     runner: { pid: number; applicationName: string | null } | null;
   } | null;
-  verify: { clean: boolean; mismatches: number; rowsChecked: number; at: string | null } | null;
+  /** The last verify; `lsn`: the primary's WAL position when the migration became verified (replicas read new past it). */
+  verify: { clean: boolean; mismatches: number; rowsChecked: number; at: string | null; lsn: string | null } | null;
   /**
    * Set while `read-old` by hand holds every read on the old column: a controller does not move back to read-new
    * until the read-new flag has been seen off (then on again), or `read-new` is run. null when no hold stands.
@@ -175,7 +176,11 @@ export async function collectStatus(
           }
         : null,
     verify: record.verifyResult
-      ? { ...pick(record.verifyResult), at: record.verifiedAt ? new Date(record.verifiedAt).toISOString() : null }
+      ? {
+          ...pick(record.verifyResult),
+          at: record.verifiedAt ? new Date(record.verifiedAt).toISOString() : null,
+          lsn: record.verifiedLsn ?? null,
+        }
       : null,
     readsHeld: record.readsHeldAt ? { since: new Date(record.readsHeldAt).toISOString() } : null,
     underivable: underivableJson(status.underivable),

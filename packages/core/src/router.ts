@@ -59,6 +59,8 @@ export class Router {
   /** Reads served from each side since the last `takeReadCounts()` (for heartbeats: "does anyone still read old?"). */
   private oldReads = 0;
   private newReads = 0;
+  /** Reads held on the old column whatever the flag says (see holdReads). */
+  private held = false;
 
   constructor(migration: Migration, options: RouterOptions) {
     this.migration = migration;
@@ -77,6 +79,21 @@ export class Router {
   /** The phase this router applies. */
   get currentPhase(): Phase | 'unknown' {
     return this.phase;
+  }
+
+  /** Reads are held on the old column in `read-new` (see holdReads). */
+  get readsHeld(): boolean {
+    return this.held;
+  }
+
+  /**
+   * Holds this router's reads on the old column in `read-new`, whatever the read-new flag says, until released: for
+   * a router that reads from a replica which has not replayed the verified data yet. Writes are unchanged, and so is
+   * `contracted`, where the old column is no longer written (and may be gone) and reads stay on the new column; a
+   * held router reports its reads as old, which keeps contract from passing it by.
+   */
+  holdReads(held: boolean): void {
+    this.held = held;
   }
 
   /**
@@ -100,6 +117,7 @@ export class Router {
       case 'verified':
         return this.readOldWriteBoth;
       case 'read-new':
+        if (this.held) return this.readOldWriteBoth;
         // The flag is asked only here: in no other phase can it change what a request reads.
         return readsNewColumn(this.phase, this.flags.isEnabled(this.migration.flags.readNew, context))
           ? this.readNewWriteBoth

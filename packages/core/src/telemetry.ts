@@ -41,6 +41,10 @@ export const ATTR = {
   rowsRepaired: 'phaseflag.rows.repaired',
   /** Who found a row the backfill expression cannot derive: trigger, preflight, backfill or verify. */
   source: 'phaseflag.underivable.source',
+  /** The primary's WAL position recorded with the verify transition: a replica that replayed past it has the verified data. */
+  verifiedLsn: 'phaseflag.verified_lsn',
+  /** A replica's last replayed WAL position (pg_last_wal_replay_lsn), where a router compared it. */
+  replayLsn: 'phaseflag.replica.replay_lsn',
 } as const;
 
 export const METRIC = {
@@ -56,6 +60,11 @@ export const METRIC = {
   underivableRows: 'phaseflag.underivable.rows',
   /** Counter: rows phaseflag's preflight, backfill and verify recorded as not derivable (by source). */
   underivableRecorded: 'phaseflag.underivable.recorded',
+  /**
+   * Counter: times a router that reads from a replica started holding its reads on the old column because the
+   * replica had not replayed the verified data (or could not be asked), per migration.
+   */
+  replicaLagHold: 'phaseflag.router.replica_lag_hold',
 } as const;
 
 /** OpenTelemetry feature-flag semantic-convention attributes for a flag as a whole (no request context). */

@@ -36,6 +36,21 @@ describe('Router', () => {
     assert.equal(routerAt('unknown', on).readColumn(), 'email');
   });
 
+  it('a read hold keeps read-new on the old column (counted as old reads), never writes or contracted', () => {
+    const on = { 'users-email.read-new': true };
+    const r = routerAt('read-new', on);
+    r.holdReads(true);
+    assert.equal(r.readsHeld, true);
+    assert.equal(r.readColumn(), 'email');
+    assert.deepEqual(r.decide(), { read: 'old', readColumn: 'email', writeOld: true, writeNew: true });
+    assert.deepEqual(r.takeReadCounts(), { oldReads: 1, newReads: 0 });
+    r.holdReads(false);
+    assert.equal(r.readColumn(), 'email_normalized');
+    const contracted = routerAt('contracted', on);
+    contracted.holdReads(true);
+    assert.equal(contracted.readColumn(), 'email_normalized', 'the old column is no longer written in contracted');
+  });
+
   it('reads old in verified with the read-new flag on: read-old sends every read back by itself', () => {
     const flags = new StaticFlagSource({ 'users-email.read-new': true });
     const r = new Router(migration, { flags, snapshot: { migrationId: migration.id, phase: 'read-new', version: 1 } });

@@ -94,6 +94,11 @@ export interface MigrationRecord {
   readonly preflight: Record<string, unknown> | null;
   /** When `readOld()` held every read on the old column; null when no hold stands. */
   readonly readsHeldAt: Date | null;
+  /**
+   * The primary's WAL position (`pg_lsn` text, e.g. `0/3000148`) when the migration became verified; a router reading
+   * from a replica reads the new column once that replica has replayed past it. Null before verified.
+   */
+  readonly verifiedLsn: string | null;
   readonly updatedBy: string | null;
   readonly updatedAt: Date;
   readonly createdAt: Date;

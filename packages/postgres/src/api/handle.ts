@@ -255,15 +255,14 @@ export class MigrationHandle {
     return rollback(this.#with(options), options);
   }
 
-  /** A router for application code, kept on the current phase through LISTEN/NOTIFY and polling. */
+  /**
+   * A router for application code, kept on the current phase through LISTEN/NOTIFY and polling. With `replica`,
+   * its reads switch only once that replica has replayed past the verified position (see KnexRouterOptions).
+   */
   async router(flags: FlagSource, options: KnexRouterOptions = {}): Promise<KnexRouter> {
     const { ctx, store } = this.#scope;
-    const router = new KnexRouter(
-      { knex: ctx.knex, store, logger: ctx.logger, track: this.#trackRouter },
-      await this.resolve(),
-      flags,
-      options,
-    );
+    const deps = { knex: ctx.knex, store, logger: ctx.logger, meter: ctx.meter, track: this.#trackRouter };
+    const router = new KnexRouter(deps, await this.resolve(), flags, options);
     await router.ready();
     return router;
   }

@@ -3,6 +3,7 @@ import {
   Derived,
   quoteIdent,
   Router,
+  TRACER_NAME,
   ValidationError,
   writesBoth,
   type FlagContext,
@@ -12,30 +13,32 @@ import {
   type RouterStore,
 } from '@phaseflag/core';
 import type { Knex } from 'knex';
+import { metrics, type Meter } from '@opentelemetry/api';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
+import { ReplicaGate } from './replica-gate.js';
+import { parseReplicaOptions, type KnexRouterOptions } from './router-options.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import { expressionValue, forKnex } from '../sql/text.js';
 
 /** What a router is built from: the application's knex, the state store port, a logger, and who tracks it. */
 export interface KnexRouterDeps {
   readonly knex: Knex;
-  readonly store: RouterStore;
+  /** With `verifiedLsn` (the WAL position recorded at verified) when routers may be given a replica. */
+  readonly store: RouterStore & { verifiedLsn?(migrationId: string): Promise<string | null> };
   readonly logger: Logger;
+  /** Where the replica gate counts its holds (default: the global meter provider's). */
+  readonly meter?: Meter;
   /** Called once at construction (the Phaseflag closes its routers); returns the function close() calls. */
   readonly track?: (router: KnexRouter) => () => void;
 }
 
-export interface KnexRouterOptions {
-  /** Identifies this service instance in heartbeats (default: a random id per router). */
-  instanceId?: string;
-  /** How often the instance reports the phase it applies; 0 turns heartbeats off. */
-  heartbeatMs?: number;
-}
+export type { KnexRouterOptions };
 
 /**
  * The Router for knex users: keeps the core Router on the database's phase, renders derived values as SQL and
  * reads one representation whatever the phase (`select()`). Per-request work is the core Router's decision (a
- * few property reads) plus building the row the application was going to write anyway.
+ * few property reads) plus building the row the application was going to write anyway. Given a `replica`, its
+ * reads also wait for that replica to replay the verified data (replica-gate.ts).
  */
 export class KnexRouter {
   readonly core: Router;
@@ -46,6 +49,8 @@ export class KnexRouter {
   private readonly untrack: () => void;
   private readonly unsubscribe: () => void;
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Present with the `replica` option: holds reads on the old column until the replica has the verified data. */
+  private readonly gate: ReplicaGate | undefined;
   private initial: Promise<void>;
   private closed = false;
   /** The last heartbeat written or being written; the next waits for it. */
@@ -64,7 +69,9 @@ export class KnexRouter {
     const snapshot = resolved.oldColumnDropped
       ? { migrationId: m.id, phase: 'contracted' as const, version: Number.MAX_SAFE_INTEGER }
       : undefined;
+    const replica = parseReplicaOptions(options, m.id);
     this.core = new Router(m, { flags, snapshot });
+    this.gate = replica && this.replicaGate(deps, replica.replica, replica.checkMs);
     this.knex = deps.knex;
     this.store = deps.store;
     this.logger = deps.logger;
@@ -73,10 +80,15 @@ export class KnexRouter {
     this.unsubscribe = deps.store.watchPhase(m.id, (s) => {
       const before = this.core.currentPhase;
       this.core.update(s);
-      if (before !== this.core.currentPhase) void this.heartbeat();
+      const checked = this.gate?.observe(s);
+      // With a replica, the report waits for the check the phase change started: it says where reads really go.
+      if (before !== this.core.currentPhase) void (checked ?? Promise.resolve()).then(() => this.heartbeat());
     });
     this.initial = deps.store.readPhase(m.id).then(
-      (s) => this.core.update(s),
+      (s) => {
+        this.core.update(s);
+        return this.gate?.observe(s);
+      },
       (e) => {
         deps.logger.warn('phaseflag: cannot read the phase yet; reading old and writing old until the store answers', {
           error: (e as Error).message,
@@ -92,7 +104,31 @@ export class KnexRouter {
     this.untrack = deps.track?.(this) ?? (() => undefined);
   }
 
-  /** Resolves once the router has read the phase from the store (or failed to and stays on the safe side). */
+  private replicaGate(deps: KnexRouterDeps, replica: Knex, checkMs: number): ReplicaGate {
+    const id = this.resolved.migration.id;
+    const store = deps.store;
+    if (store.verifiedLsn === undefined) {
+      throw new ValidationError('PF_INVALID_OPTIONS', 'This router cannot read the verified WAL position.', {
+        value: 'replica',
+        migrationId: id,
+        hint: 'Make routers with a replica through `handle.router(flags, { replica })`.',
+      });
+    }
+    return new ReplicaGate({
+      migrationId: id,
+      replica,
+      verifiedLsn: () => store.verifiedLsn!(id),
+      hold: (held) => this.core.holdReads(held),
+      logger: deps.logger,
+      meter: deps.meter ?? metrics.getMeterProvider().getMeter(TRACER_NAME),
+      checkMs,
+    });
+  }
+
+  /**
+   * Resolves once the router has read the phase from the store (or failed to and stays on the safe side) and, with a
+   * `replica`, asked the replica once where the phase is read-new.
+   */
   ready(): Promise<void> {
     return this.initial;
   }
@@ -223,6 +259,7 @@ export class KnexRouter {
     this.closed = true;
     this.unsubscribe();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.gate?.close();
     await this.initial.catch(() => undefined);
     // A report still being written would put the instance back after its removal.
     await this.beats;

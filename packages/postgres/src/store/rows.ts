@@ -34,6 +34,8 @@ export interface MigrationRow {
   preflight_result: Record<string, unknown> | null;
   /** When read-old sent every read back; reads stay on the old column until the read-new intent is given again. */
   reads_held_at: Date | null;
+  /** The primary's WAL position (pg_lsn text, `0/1A2B3C4`) recorded when the migration became verified; null before. */
+  verified_lsn: string | null;
   updated_by: string | null;
   updated_at: Date;
   created_at: Date;

@@ -153,6 +153,21 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
       );
     },
   },
+  {
+    // Read replicas: the primary's WAL insert position taken in the verify transition's own transaction. A replica
+    // that has replayed past it holds every row the backfill wrote and verify checked, so a router reading from it
+    // may read the new column. Migrations verified before this version get the position of this upgrade, which
+    // comes after their verify: later than needed, never too early.
+    version: 5,
+    up: async (trx, s) => {
+      await trx.raw('ALTER TABLE ??.migrations ADD COLUMN verified_lsn pg_lsn', [s]);
+      await trx.raw(
+        `UPDATE ??.migrations SET verified_lsn = pg_current_wal_insert_lsn()
+          WHERE phase IN ('verified', 'read-new', 'contracted')`,
+        [s],
+      );
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;

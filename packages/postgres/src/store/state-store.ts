@@ -205,6 +205,16 @@ export class PostgresStateStore implements RouterStore {
     }
   }
 
+  /** The WAL position recorded when the migration became verified (pg_lsn text), null when none is. */
+  async verifiedLsn(migrationId: string): Promise<string | null> {
+    const row = (await this.ctx.knex
+      .select(this.ctx.knex.raw('verified_lsn::text AS lsn'))
+      .from(this.t('migrations'))
+      .where({ id: migrationId })
+      .first()) as { lsn: string | null } | undefined;
+    return row?.lsn ?? null;
+  }
+
   watchPhase(migrationId: string, listener: (snapshot: PhaseSnapshot) => void): () => void {
     this.watcher ??= new PhaseWatcher(this.ctx, {
       channel: notifyChannel(this.ctx.stateSchema),

@@ -162,6 +162,7 @@ function unregisteredRow(scope: MigrationScope, r: ResolvedMigration): Migration
     old_column_type: null,
     preflight_result: null,
     reads_held_at: null,
+    verified_lsn: null,
     updated_by: null,
     updated_at: now,
     created_at: now,

@@ -24,6 +24,7 @@ export function toMigrationRecord(row: MigrationRow): MigrationRecord {
     oldColumnType: row.old_column_type,
     preflight: row.preflight_result,
     readsHeldAt: row.reads_held_at,
+    verifiedLsn: row.verified_lsn ?? null,
     updatedBy: row.updated_by,
     updatedAt: row.updated_at,
     createdAt: row.created_at,

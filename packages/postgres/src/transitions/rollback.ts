@@ -33,6 +33,7 @@ export async function rollback(
         backfill_completed_at: null,
         verify_result: null,
         verified_at: null,
+        verified_lsn: null,
         reads_held_at: null,
       },
       after: async (r, row) => {

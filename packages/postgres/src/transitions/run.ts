@@ -8,6 +8,7 @@ import {
   type Phase,
   type TransitionDecision,
 } from '@phaseflag/core';
+import type { Knex } from 'knex';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { AppliedTransition, TransitionCause } from '../types.js';
 import { recordRefusal, refusalError, type RefusalErrorCode } from './refusals.js';
@@ -26,9 +27,21 @@ export interface TransitionEffects {
   after?: (r: ResolvedMigration, row: MigrationRow) => Promise<void>;
   /** Columns of the migration row set together with the phase. */
   extra?: Record<string, unknown>;
+  /**
+   * Read inside the phase change's own transaction, just before it: columns to set with the phase, facts for the
+   * event's detail and the span (verify records the primary's WAL position here).
+   */
+  stamp?: (trx: Knex.Transaction) => Promise<TransitionStamp>;
   /** Why the transition happens, stored with its event (e.g. the row a failed backfill stopped on). */
   reason?: string;
   cause?: TransitionCause;
+}
+
+/** What a transition's `stamp` read in its transaction. */
+export interface TransitionStamp {
+  readonly extra?: Record<string, unknown>;
+  readonly detail?: Record<string, unknown>;
+  readonly attributes?: Record<string, string | number | boolean>;
 }
 
 /**
@@ -72,18 +85,21 @@ export function runTransition(
           await refuseRecorded(scope, action, decision.from, decision.reason, decision.hint, code, cause);
         }
         await effects.before?.(r, row);
-        await ctx.knex.transaction((trx) =>
-          store.recordTransition(trx, {
+        await ctx.knex.transaction(async (trx) => {
+          const stamp = (await effects.stamp?.(trx)) ?? {};
+          if (stamp.attributes) span.setAttributes(stamp.attributes);
+          const detail = cause?.detail || stamp.detail ? { ...cause?.detail, ...stamp.detail } : undefined;
+          return store.recordTransition(trx, {
             id: scope.id,
             from: decision.from,
             to: decision.to,
             version: row.version,
             action,
-            extra: effects.extra,
-            detail: cause?.detail,
+            extra: { ...effects.extra, ...stamp.extra },
+            detail,
             reason: effects.reason,
-          }),
-        );
+          });
+        });
         ctx.meter.createCounter(METRIC.transitions).add(1, { [ATTR.action]: action });
         ctx.logger.info(`phaseflag: ${scope.id}: ${decision.from} → ${decision.to}`, { migrationId: scope.id, action });
         announce(scope, cause, { action, from: decision.from, to: decision.to, at: new Date(ctx.clock.now()) });

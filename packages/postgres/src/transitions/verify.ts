@@ -1,8 +1,9 @@
-import { GuardRefusedError, VerifyFailedError } from '@phaseflag/core';
+import { ATTR, GuardRefusedError, VerifyFailedError } from '@phaseflag/core';
+import type { Knex } from 'knex';
 import { resolveScope, type MigrationScope } from './scope.js';
 import type { TransitionOptions } from '../types.js';
 import { assertDefinitionUnchanged } from './definition.js';
-import { refuse, runTransition } from './run.js';
+import { refuse, runTransition, type TransitionStamp } from './run.js';
 import { applyVerifySteps } from '../operations/steps/phase-steps.js';
 import { verifyMigration, type VerifyResult } from '../operations/verify.js';
 
@@ -91,6 +92,22 @@ export async function verify(
   // The new column's foreign key, added and validated now that every row has a parent; a row written without one
   // since the walk fails it (PF_VERIFY_FAILED naming the row) and the phase stays where it is.
   await applyVerifySteps(ctx, r, options.signal);
-  if (phase === 'backfilled') await runTransition(scope, 'verify', {}, { cause: options.cause });
+  if (phase === 'backfilled')
+    await runTransition(scope, 'verify', {}, { cause: options.cause, stamp: stampVerifiedLsn });
   return result;
+}
+
+/**
+ * The primary's WAL position, taken in the transaction that moves the phase to verified: every row the backfill
+ * wrote and verify read was committed before it, so a replica that has replayed past it holds the verified data
+ * (see the router's `replica` option). The insert position rather than pg_current_wal_lsn()'s write position: with
+ * asynchronous commit a committed row's WAL may not be written yet, and the later position is the safe one.
+ */
+async function stampVerifiedLsn(trx: Knex.Transaction): Promise<TransitionStamp> {
+  const row = (await trx.raw('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0] as { lsn: string };
+  return {
+    extra: { verified_lsn: row.lsn },
+    detail: { verifiedLsn: row.lsn },
+    attributes: { [ATTR.verifiedLsn]: row.lsn },
+  };
 }
