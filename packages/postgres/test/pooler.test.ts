@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { ConfigError, defineMigration, StaticFlagSource, type Migration } from '@phaseflag/core';
+import { ConfigError, defineMigration, isPhaseflagError, StaticFlagSource, type Migration } from '@phaseflag/core';
 import { amountInput, createAmountTable, startLoad, startPgBouncer, waitFor, type LoadOp } from '@phaseflag/testkit';
 import knexFactory, { type Knex } from 'knex';
-import type { KnexRouter, MigrationHandle } from '../src/index.js';
+import { Phaseflag, type KnexRouter, type MigrationHandle } from '../src/index.js';
 import { advisoryKey, advisoryLockHolder, detectTransactionPooler, internalsOf } from '../src/internal.js';
 import { usePoolerSuite } from './fixtures/pooler-suite.js';
 
@@ -46,6 +46,34 @@ describe('behind a transaction pooler (PgBouncer)', function () {
       await viaSession.destroy();
       await session.stop();
     }
+  });
+
+  it('takes directUrl or direct (not both), and closes only the knex it built from directUrl', async () => {
+    const invalid = (error: unknown) => isPhaseflagError(error, 'PF_INVALID_OPTIONS');
+    const secret = 'postgres://app:s3cret-pw@db.example:5432/app';
+    assert.throws(
+      () => new Phaseflag({ knex: t.suite.knex, directUrl: secret, direct: t.suite.knex }),
+      (e) => {
+        assert.ok(invalid(e));
+        assert.doesNotMatch(JSON.stringify((e as { value: unknown }).value), /s3cret-pw/, 'the password stays out');
+        return true;
+      },
+    );
+    assert.throws(() => new Phaseflag({ knex: t.suite.knex, directUrl: '' }), invalid);
+    assert.throws(() => new Phaseflag({ knex: t.suite.knex, direct: {} as Knex }), invalid);
+
+    const built = new Phaseflag({ knex: t.pooled(), directUrl: t.suite.databaseUrl, stateSchema: t.suite.stateSchema });
+    assert.equal((await built.direct.raw('SELECT 1 AS one')).rows[0].one, 1);
+    assert.equal((await built.stateStore()).installed, true);
+    await built.close();
+    await assert.rejects(built.direct.raw('SELECT 1'), 'the knex built from directUrl is destroyed');
+
+    const own = knexFactory({ client: 'pg', connection: t.suite.databaseUrl, pool: { min: 0, max: 1 } });
+    const given = new Phaseflag({ knex: t.pooled(), direct: own, stateSchema: t.suite.stateSchema });
+    assert.equal(given.direct, own);
+    await given.close();
+    assert.equal((await own.raw('SELECT 1 AS one')).rows[0].one, 1, 'a given knex is left to its owner');
+    await own.destroy();
   });
 
   it('refuses the operator side without a direct URL (PF_TRANSACTION_POOLER) before it changes or locks anything', async () => {

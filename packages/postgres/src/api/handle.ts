@@ -37,9 +37,8 @@ import type {
 } from '../types.js';
 
 /**
- * What a handle is built from: the migration's scope (the operator side: transitions, backfill, verify, status), the
- * service side (routers and watching, on the application's knex), and where its routers are tracked (closed with
- * the Phaseflag).
+ * What a handle is built from: the migration's scope (the operator side), the service side (routers and watching, on
+ * the application's knex), and where its routers are tracked (closed with the Phaseflag).
  */
 export interface HandleDeps extends Omit<MigrationScope, 'id' | 'migration'> {
   readonly service: { readonly ctx: ExecutorContext; readonly store: PostgresStateStore };
