@@ -53,6 +53,25 @@ describe('phaseflag CLI behind a transaction pooler', function () {
     assert.equal(json.json().error.code, 'PF_TRANSACTION_POOLER');
   });
 
+  it('checks the direct URL too (a pooler given as direct is refused) and never prints its password', async () => {
+    const withPassword = (url: string) => {
+      const u = new URL(url);
+      u.password = 's3cret-pw';
+      return u.toString();
+    };
+    const pooled = await w.run(['--json', 'expand', 'orders-amount'], {
+      env: { DATABASE_URL: withPassword(bouncer.url), PHASEFLAG_DIRECT_URL: withPassword(bouncer.url) },
+    });
+    assert.equal(pooled.code, EXIT.usage, pooled.stderr);
+    assert.equal(pooled.json().error.code, 'PF_TRANSACTION_POOLER');
+    const unreachable = await w.run(['expand', 'orders-amount'], {
+      env: { PHASEFLAG_DIRECT_URL: 'postgres://app:s3cret-pw@127.0.0.1:1/test' },
+    });
+    assert.equal(unreachable.code, EXIT.unavailable, unreachable.stderr);
+    for (const r of [pooled, unreachable]) assert.ok(!`${r.stdout}${r.stderr}`.includes('s3cret-pw'), r.stderr);
+    assert.equal(await hasColumn('amount'), false);
+  });
+
   it('works with PHASEFLAG_DIRECT_URL, --direct-url or database.directUrl, while reads go through the pooler', async () => {
     const viaEnv = await w.run(['expand', 'orders-amount'], { env: { PHASEFLAG_DIRECT_URL: suite.databaseUrl } });
     assert.equal(viaEnv.code, EXIT.ok, viaEnv.stderr);
