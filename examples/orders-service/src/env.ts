@@ -43,6 +43,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): ServerOptions {
     dropOldColumn: onOff('PHASEFLAG_DROP_OLD_COLUMN', false),
     seedRows: int('SEED_ROWS', undefined, 1),
   };
+  if (env.PHASEFLAG_DIRECT_URL) options.directUrl = env.PHASEFLAG_DIRECT_URL;
   if (env.DB_SCHEMA) options.dbSchema = env.DB_SCHEMA;
   if (env.PHASEFLAG_STATE_SCHEMA) options.stateSchema = env.PHASEFLAG_STATE_SCHEMA;
   return options;

@@ -35,6 +35,8 @@ export interface ServerOptions {
   controllerIntervalMs?: number;
   /** Contract also drops the old columns. Default false (no flag drops a column). */
   dropOldColumn?: boolean;
+  /** The database's own address for the controller's steps when `databaseUrl` goes through a transaction pooler. */
+  directUrl?: string;
   /** search_path schema for the service's tables. */
   dbSchema?: string;
   /** phaseflag's state schema. Default "phaseflag". */
@@ -97,6 +99,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       knex,
       logger,
       actor: instanceId,
+      ...(o.directUrl ? { directUrl: o.directUrl } : {}),
       ...(o.stateSchema ? { stateSchema: o.stateSchema } : {}),
     });
     cleanup.push(() => pf.close());

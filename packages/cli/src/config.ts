@@ -12,6 +12,11 @@ export interface PhaseflagConfig {
   database?: {
     /** Overridden by --database-url and DATABASE_URL. */
     url?: string;
+    /**
+     * The database's own address for the operator side (DDL, backfill, verify, controller) when `url` goes through
+     * a transaction pooler. Overridden by --direct-url and PHASEFLAG_DIRECT_URL.
+     */
+    directUrl?: string;
     /** Schema of phaseflag's own tables (default `phaseflag`). */
     stateSchema?: string;
   };
@@ -45,7 +50,13 @@ export const CONFIG_FILES = [
 
 const configSchema = z.object({
   migrations: z.array(z.unknown()).min(1, 'declare at least one migration'),
-  database: z.strictObject({ url: z.string().min(1).optional(), stateSchema: z.string().min(1).optional() }).optional(),
+  database: z
+    .strictObject({
+      url: z.string().min(1).optional(),
+      directUrl: z.string().min(1).optional(),
+      stateSchema: z.string().min(1).optional(),
+    })
+    .optional(),
   unleash: z
     .strictObject({
       url: z.string().min(1).optional(),
@@ -83,7 +94,7 @@ export async function loadConfig(file: string | undefined, cwd = process.cwd()):
     throw new CliError(
       'PF_CONFIG_INVALID',
       `${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
-      'Export defineConfig({ migrations: [...], database?: { url, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).',
+      'Export defineConfig({ migrations: [...], database?: { url, directUrl, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).',
       path,
     );
   }

@@ -9,7 +9,7 @@ export const EXIT = {
   ok: 0,
   /** Unexpected: a bug, or an error phaseflag has no better code for. */
   error: 1,
-  /** Bad arguments, config or migration declaration (nothing was changed). */
+  /** Bad arguments, config (a transaction pooler where a direct connection is needed too) or declaration (nothing was changed). */
   usage: 2,
   /** The database does not allow this now: a guard refused, confirmation missing, another runner holds the lock. */
   refused: 3,
@@ -62,6 +62,7 @@ const BY_CODE = {
   PF_STATE_SCHEMA_OUTDATED: EXIT.usage,
   PF_PERMISSION_DENIED: EXIT.refused,
   PF_CONNECTION_LOST: EXIT.unavailable,
+  PF_TRANSACTION_POOLER: EXIT.usage,
   PF_UNLEASH_UNAVAILABLE: EXIT.unavailable,
   PF_UNLEASH_REJECTED: EXIT.unavailable,
   PF_USAGE_BAD_OPTION: EXIT.usage,

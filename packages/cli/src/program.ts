@@ -37,6 +37,12 @@ export function createProgram(version: string): Command {
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string').env('DATABASE_URL'))
     .addOption(
       new Option(
+        '--direct-url <url>',
+        "the database's own address for migration steps, when --database-url goes through a transaction pooler",
+      ).env('PHASEFLAG_DIRECT_URL'),
+    )
+    .addOption(
+      new Option(
         '--state-schema <schema>',
         'schema of phaseflag\'s own tables (default: config, else "phaseflag")',
       ).env('PHASEFLAG_STATE_SCHEMA'),

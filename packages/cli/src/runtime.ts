@@ -13,6 +13,7 @@ import { printLockWait } from './lock-wait-view.js';
 export interface GlobalOptions {
   config?: string;
   databaseUrl?: string;
+  directUrl?: string;
   stateSchema?: string;
   unleashUrl?: string;
   unleashApiToken?: string;
@@ -36,7 +37,7 @@ const env = (name: string): string | undefined => (process.env[name] === '' ? un
 export function databaseSettings(
   o: GlobalOptions,
   config: LoadedConfig,
-): { url: string; stateSchema: string | undefined } {
+): { url: string; directUrl: string | undefined; stateSchema: string | undefined } {
   const url = o.databaseUrl ?? env('DATABASE_URL') ?? config.database.url;
   if (!url) {
     throw new CliError(
@@ -45,7 +46,12 @@ export function databaseSettings(
       'Pass --database-url, set DATABASE_URL, or set database.url in the config.',
     );
   }
-  return { url, stateSchema: o.stateSchema ?? env('PHASEFLAG_STATE_SCHEMA') ?? config.database.stateSchema };
+  return {
+    url,
+    // The operator side's connection when `url` goes through a transaction pooler (PF_TRANSACTION_POOLER says so).
+    directUrl: o.directUrl ?? env('PHASEFLAG_DIRECT_URL') ?? config.database.directUrl,
+    stateSchema: o.stateSchema ?? env('PHASEFLAG_STATE_SCHEMA') ?? config.database.stateSchema,
+  };
 }
 
 export function unleashSettings(o: GlobalOptions, config: LoadedConfig | undefined): UnleashSettings {
@@ -107,6 +113,7 @@ export async function openSession(
   const actor = `cli:${safeUser()}@${hostname()}:${process.pid}`;
   const pf = new Phaseflag({
     knex,
+    ...(db.directUrl !== undefined ? { directUrl: db.directUrl } : {}),
     stateSchema: db.stateSchema,
     logger: cliLogger(out),
     actor,

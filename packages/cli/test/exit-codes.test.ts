@@ -34,6 +34,7 @@ describe('exit codes', () => {
     assert.equal(exitCodeFor('PF_UNKNOWN_MIGRATION'), EXIT.usage);
     assert.equal(exitCodeFor('PF_CONFIG_INVALID'), EXIT.usage);
     assert.equal(exitCodeFor('PF_STATE_SCHEMA_TOO_NEW'), EXIT.usage);
+    assert.equal(exitCodeFor('PF_TRANSACTION_POOLER'), EXIT.usage);
     assert.equal(exitCodeFor('PF_GUARD_REFUSED'), EXIT.refused);
     assert.equal(exitCodeFor('PF_MIGRATION_CONFLICT'), EXIT.refused);
     assert.equal(exitCodeFor('PF_DEFINITION_CHANGED'), EXIT.refused);

@@ -14,6 +14,7 @@ export type ErrorClassName =
   | 'VerifyFailedError'
   | 'BackfillRowFailedError'
   | 'StateError'
+  | 'ConfigError'
   | 'UnleashUnavailableError'
   | 'UnleashRejectedError';
 
@@ -55,6 +56,7 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_STATE_NOT_INSTALLED: 'StateError',
   PF_STATE_SCHEMA_OUTDATED: 'StateError',
   PF_CONNECTION_LOST: 'StateError',
+  PF_TRANSACTION_POOLER: 'ConfigError',
   PF_UNLEASH_UNAVAILABLE: 'UnleashUnavailableError',
   PF_UNLEASH_REJECTED: 'UnleashRejectedError',
 } as const satisfies Readonly<Record<`PF_${string}`, ErrorClassName>>);
@@ -201,6 +203,17 @@ export class BackfillRowFailedError extends PhaseflagError {
 export class StateError extends PhaseflagError {
   declare readonly code: ErrorCodeOf<'StateError'>;
   constructor(code: ErrorCodeOf<'StateError'>, message: string, options: PhaseflagErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The deployment does not allow this (a connection that cannot carry what the step needs, e.g. a transaction
+ * pooler in front of the operator side): nothing was changed or locked; fix the configuration named in the hint.
+ */
+export class ConfigError extends PhaseflagError {
+  declare readonly code: ErrorCodeOf<'ConfigError'>;
+  constructor(code: ErrorCodeOf<'ConfigError'>, message: string, options: PhaseflagErrorOptions) {
     super(code, message, options);
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {
   BackfillRowFailedError,
   CatalogError,
+  ConfigError,
   ConflictError,
   DdlFailedError,
   ERROR_CLASS_BY_CODE,
@@ -54,6 +55,7 @@ const KNOWN_CODES = [
   'PF_DDL_FAILED',
   'PF_UNLEASH_UNAVAILABLE',
   'PF_UNLEASH_REJECTED',
+  'PF_TRANSACTION_POOLER',
 ] as const satisfies readonly ErrorCode[];
 
 const options = { hint: 'do the safe thing', value: 'v', migrationId: 'm' };
@@ -73,6 +75,7 @@ const BUILD: {
   VerifyFailedError: (code) => new VerifyFailedError(code, 'm', options),
   BackfillRowFailedError: () => new BackfillRowFailedError('m', options),
   StateError: (code) => new StateError(code, 'm', options),
+  ConfigError: (code) => new ConfigError(code, 'm', options),
 };
 
 describe('errors: one class per code', () => {

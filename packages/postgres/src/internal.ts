@@ -35,3 +35,5 @@ export { findBackfillRunner } from './operations/backfill/holder.js';
 export { verifyMigration, type VerifyOptions } from './operations/verify.js';
 export { runPreflight } from './operations/preflight.js';
 export { underivableSummary } from './operations/underivable/store.js';
+export { detectTransactionPooler, connectionTarget } from './driver/pooler.js';
+export { advisoryKey, advisoryLockHolder } from './driver/advisory.js';

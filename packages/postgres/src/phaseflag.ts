@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { MigrationHandle } from './api/handle.js';
 import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
+import { directKnex } from './driver/direct.js';
 import type { KnexRouter } from './router/knex-router.js';
 import { grantStatements, grantTables, type GrantRole } from './store/grants.js';
 import { assertStateStoreReadable, readStateStoreInfo, type StateStoreInfo } from './store/installer.js';
@@ -12,6 +13,14 @@ import { toMigrationEvent, toMigrationRecord } from './transitions/records.js';
 import type { MigrationEvent, MigrationRef, StoredMigration } from './types.js';
 
 export interface PhaseflagOptions extends ExecutorContextOptions {
+  /**
+   * The database's own address (not a transaction pooler's), for the operator side: DDL, backfill, verify,
+   * install, controllers. Phaseflag builds a small knex for it (pool min 0, max 5) and destroys it in `close()`.
+   * Without it (or `direct`) the operator side uses `knex`. Routers and watchers always use `knex`.
+   */
+  directUrl?: string;
+  /** Your own knex on the database's own address, instead of `directUrl` (not both); you destroy it. */
+  direct?: Knex;
   /** How often watchers poll the state store as a backstop to LISTEN/NOTIFY. */
   pollIntervalMs?: number;
   /**
@@ -25,8 +34,11 @@ export interface PhaseflagOptions extends ExecutorContextOptions {
 
 /** What the CLI and the tests may reach behind a Phaseflag (see the `./internal` entry). */
 export interface PhaseflagInternals {
+  /** The operator side's (on the direct knex when one is configured). */
   readonly ctx: ExecutorContext;
   readonly store: PostgresStateStore;
+  /** The service side's, on the application's knex (routers, watching, heartbeats). */
+  readonly service: { readonly ctx: ExecutorContext; readonly store: PostgresStateStore };
 }
 
 /**
@@ -50,25 +62,43 @@ export class Phaseflag {
   readonly graceMs: number;
   readonly instanceTtlMs: number;
   readonly pollIntervalMs: number;
+  /** The operator side: transitions, backfill, verify, install, controllers, status (on the direct knex). */
   readonly #ctx: ExecutorContext;
   readonly #store: PostgresStateStore;
+  /** The service side: routers and watchers, on the application's knex (which may be pooled). */
+  readonly #service: { readonly ctx: ExecutorContext; readonly store: PostgresStateStore };
+  /** Built here from `directUrl`, so destroyed here. */
+  readonly #ownedDirect: Knex | undefined;
   readonly #handles = new Map<string, MigrationHandle>();
   readonly #routers = new Set<KnexRouter>();
   readonly #controllers = new Set<Controller>();
 
   constructor(options: PhaseflagOptions) {
-    this.#ctx = createContext(options);
+    const serviceCtx = createContext(options);
     this.pollIntervalMs = durationOption(options, 'pollIntervalMs', 1, 1000);
     this.graceMs = durationOption(options, 'graceMs', 0, 2 * this.pollIntervalMs);
     this.instanceTtlMs = durationOption(options, 'instanceTtlMs', 1, 30_000);
-    this.#store = new PostgresStateStore(this.#ctx, { pollIntervalMs: this.pollIntervalMs });
+    const storeOptions = { pollIntervalMs: this.pollIntervalMs };
+    const serviceStore = new PostgresStateStore(serviceCtx, storeOptions);
+    this.#service = { ctx: serviceCtx, store: serviceStore };
+    // Last: nothing may throw after a knex has been built here (it would be left open).
+    const direct = directKnex(options);
+    this.#ownedDirect = direct?.owned ? direct.knex : undefined;
+    // Without a direct connection both sides share one context and one store (one watcher), as before.
+    this.#ctx = direct ? { ...serviceCtx, knex: direct.knex } : serviceCtx;
+    this.#store = direct ? new PostgresStateStore(this.#ctx, storeOptions) : serviceStore;
     Object.defineProperty(this, INTERNALS, {
-      value: { ctx: this.#ctx, store: this.#store } satisfies PhaseflagInternals,
+      value: { ctx: this.#ctx, store: this.#store, service: this.#service } satisfies PhaseflagInternals,
     });
   }
 
-  /** The knex instance it was given. */
+  /** The application's knex it was given: the service side's (routers, watchers, heartbeats). */
   get knex(): Knex {
+    return this.#service.ctx.knex;
+  }
+
+  /** The operator side's knex: `direct`, the one built from `directUrl`, or `knex` when neither was given. */
+  get direct(): Knex {
     return this.#ctx.knex;
   }
 
@@ -141,6 +171,7 @@ export class Phaseflag {
       {
         ctx: this.#ctx,
         store: this.#store,
+        service: this.#service,
         graceMs: this.graceMs,
         instanceTtlMs: this.instanceTtlMs,
         trackRouter: (router) => {
@@ -166,12 +197,14 @@ export class Phaseflag {
     return controller;
   }
 
-  /** Stops its controllers, closes its routers and the state store's watcher. */
+  /** Stops its controllers, closes its routers and the state stores' watchers, and the knex built from `directUrl`. */
   async close(): Promise<void> {
     for (const c of [...this.#controllers]) await c.stop();
     this.#controllers.clear();
     for (const r of [...this.#routers]) await r.close();
-    await this.#store.close();
+    await this.#service.store.close();
+    if (this.#store !== this.#service.store) await this.#store.close();
+    await this.#ownedDirect?.destroy();
   }
 }
 

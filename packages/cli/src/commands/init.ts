@@ -194,7 +194,8 @@ import { ${constName} } from '${importPath}';
 
 export default defineConfig({
   migrations: [${constName}],
-  // Flags and the environment override these: --database-url / DATABASE_URL, --unleash-url / UNLEASH_URL,
+  // Flags and the environment override these: --database-url / DATABASE_URL (--direct-url / PHASEFLAG_DIRECT_URL
+  // when that goes through a transaction pooler), --unleash-url / UNLEASH_URL,
   // UNLEASH_API_TOKEN (client token: status, run), UNLEASH_ADMIN_TOKEN (admin token: provision).
   database: { stateSchema: 'phaseflag' },
   unleash: { project: 'default', environment: 'development' },

@@ -1,12 +1,10 @@
 import type { Action, FlagSource, Logger, Migration, Phase, PhaseSnapshot, TransitionDecision } from '@phaseflag/core';
 import type { ResolvedMigration } from '../catalog/resolved.js';
+import type { ExecutorContext } from '../context.js';
+import type { PostgresStateStore } from '../store/state-store.js';
 import { findBackfillRunner, type BackfillRunner } from '../operations/backfill/holder.js';
-import {
-  readBackfillKnobs,
-  setBackfillKnobs,
-  type BackfillKnobs,
-  type BackfillKnobsPatch,
-} from '../operations/backfill/knobs.js';
+import { readBackfillKnobs, setBackfillKnobs } from '../operations/backfill/knobs.js';
+import type { BackfillKnobs, BackfillKnobsPatch } from '../operations/backfill/knobs.js';
 import { planMigration, type MigrationPlan, type PlanOptions } from '../operations/plan.js';
 import { runPreflight, type PreflightOptions, type PreflightResult } from '../operations/preflight.js';
 import type { VerifyResult } from '../operations/verify.js';
@@ -23,7 +21,7 @@ import { recordRefusal } from '../transitions/refusals.js';
 import { registerResolved } from '../transitions/register.js';
 import { repair, type RepairResult } from '../transitions/repair.js';
 import { rollback } from '../transitions/rollback.js';
-import { resolveScope, type MigrationScope } from '../transitions/scope.js';
+import { operatorScope, resolveScope, type MigrationScope } from '../transitions/scope.js';
 import { verify } from '../transitions/verify.js';
 import type {
   BackfillOptions,
@@ -34,8 +32,12 @@ import type {
   TransitionOptions,
 } from '../types.js';
 
-/** What a handle is built from: the migration's scope, and where its routers are tracked (closed with the Phaseflag). */
+/**
+ * What a handle is built from: the migration's scope (the operator side), the service side (routers and watching, on
+ * the application's knex), and where its routers are tracked (closed with the Phaseflag).
+ */
 export interface HandleDeps extends Omit<MigrationScope, 'id' | 'migration'> {
+  readonly service: { readonly ctx: ExecutorContext; readonly store: PostgresStateStore };
   /** Tracks a router until it closes; returns the untrack function. */
   readonly trackRouter: (router: KnexRouter) => () => void;
 }
@@ -49,6 +51,7 @@ export class MigrationHandle {
   readonly id: string;
   readonly #scope: MigrationScope;
   readonly #trackRouter: HandleDeps['trackRouter'];
+  readonly #service: MigrationScope;
 
   /** @internal Made by `Phaseflag.migration()`. */
   constructor(
@@ -56,8 +59,9 @@ export class MigrationHandle {
     readonly migration: Migration,
   ) {
     this.id = migration.id;
-    const { trackRouter, ...rest } = deps;
+    const { trackRouter, service, ...rest } = deps;
     this.#scope = { ...rest, id: migration.id, migration };
+    this.#service = { ...this.#scope, ctx: service.ctx, store: service.store };
     this.#trackRouter = trackRouter;
   }
 
@@ -95,22 +99,14 @@ export class MigrationHandle {
    * the backstop); returns the function that stops watching.
    */
   watch(listener: (snapshot: PhaseSnapshot) => void): () => void {
-    return this.#scope.store.watchPhase(this.id, listener);
+    return this.#service.store.watchPhase(this.id, listener);
   }
 
   // ---- transitions -------------------------------------------------------------------------------------------
 
-  /** The scope with the caller's lock-wait listener (after the engine's) in its context, for the transition's DDL. */
-  #with({ onLockWait: mine }: TransitionOptions): MigrationScope {
-    const { ctx } = this.#scope;
-    const engine = ctx.onLockWait;
-    if (!mine) return this.#scope;
-    return { ...this.#scope, ctx: { ...ctx, onLockWait: (w) => (engine?.(w), mine(w)) } };
-  }
-
   /** Adds the new column online (and its index and check), then moves to `expanded`. */
   async expand(options: { signal?: AbortSignal } & TransitionOptions = {}): Promise<TransitionDecision> {
-    return expand(this.#with(options), options);
+    return expand(await operatorScope(this.#scope, 'expand', options), options);
   }
 
   /**
@@ -122,7 +118,7 @@ export class MigrationHandle {
   async startDualWrite(
     options: { acceptPreflightFailures?: boolean } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return startDualWrite(this.#with(options), options);
+    return startDualWrite(await operatorScope(this.#scope, 'start dual-write of', options), options);
   }
 
   /**
@@ -140,7 +136,7 @@ export class MigrationHandle {
   }
 
   async stopDualWrite(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return stopDualWrite(this.#with(options), options);
+    return stopDualWrite(await operatorScope(this.#scope, 'stop dual-write of', options), options);
   }
 
   /**
@@ -149,7 +145,7 @@ export class MigrationHandle {
    * moves to `backfilled`.
    */
   async backfill(options: BackfillOptions = {}): Promise<BackfillRun> {
-    return backfill(this.#scope, options);
+    return backfill(await operatorScope(this.#scope, 'backfill'), options);
   }
 
   /**
@@ -158,7 +154,7 @@ export class MigrationHandle {
    * a controller runs in the background after `startBackfill()`, so a pause in between is never undone.
    */
   async runBackfill(options: BackfillOptions = {}): Promise<BackfillRun> {
-    return runBackfill(this.#scope, options);
+    return runBackfill(await operatorScope(this.#scope, 'backfill'), options);
   }
 
   /**
@@ -167,16 +163,16 @@ export class MigrationHandle {
    * background, so that it can pause it by flag meanwhile.
    */
   async startBackfill(options: Pick<BackfillOptions, 'batch' | 'cause'> = {}): Promise<void> {
-    return startBackfill(this.#scope, options);
+    return startBackfill(await operatorScope(this.#scope, 'backfill'), options);
   }
 
   /** Pauses a running backfill: the runner stops after its current batch (it checks the phase in every batch). */
-  pause(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return pause(this.#scope, options);
+  async pause(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return pause(await operatorScope(this.#scope, 'pause'), options);
   }
 
-  resume(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return resume(this.#scope, options);
+  async resume(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return resume(await operatorScope(this.#scope, 'resume'), options);
   }
 
   /**
@@ -202,7 +198,7 @@ export class MigrationHandle {
    * phase to `verified`. A dirty run is recorded with sample keys and throws PF_VERIFY_FAILED.
    */
   async verify(options: { batchSize?: number; signal?: AbortSignal } & TransitionOptions = {}): Promise<VerifyResult> {
-    return verify(this.#scope, options);
+    return verify(await operatorScope(this.#scope, 'verify'), options);
   }
 
   /**
@@ -211,13 +207,13 @@ export class MigrationHandle {
    * a clean verify moves the phase to `verified`. Fix what wrote those rows first. Throws PF_VERIFY_FAILED when
    * rows went wrong again meanwhile; resumes a repair that was cut short.
    */
-  repair(options: BackfillOptions & { verifyBatchSize?: number } = {}): Promise<RepairResult> {
-    return repair(this.#scope, options);
+  async repair(options: BackfillOptions & { verifyBatchSize?: number } = {}): Promise<RepairResult> {
+    return repair(await operatorScope(this.#scope, 'repair'), options);
   }
 
   /** Allows reads of the new column (each request still asks the read-new flag); releases a read-old hold. */
-  readNew(options: TransitionOptions = {}): Promise<TransitionDecision> {
-    return readNew(this.#scope, options);
+  async readNew(options: TransitionOptions = {}): Promise<TransitionDecision> {
+    return readNew(await operatorScope(this.#scope, 'read-new'), options);
   }
 
   /**
@@ -225,13 +221,13 @@ export class MigrationHandle {
    * flag says, and holds them there: a controller does not move back to read-new until the flag has been seen
    * off (then on again), or `readNew()` is called.
    */
-  readOld(options: ReadOldOptions = {}): Promise<TransitionDecision> {
-    return readOld(this.#scope, options);
+  async readOld(options: ReadOldOptions = {}): Promise<TransitionDecision> {
+    return readOld(await operatorScope(this.#scope, 'read-old'), options);
   }
 
   /** Releases the hold `readOld()` placed, if the migration is still at `version`; true when one was released. */
-  releaseReadHold(options: TransitionOptions & { version: number }): Promise<boolean> {
-    return releaseReadHold(this.#scope, options);
+  async releaseReadHold(options: TransitionOptions & { version: number }): Promise<boolean> {
+    return releaseReadHold(await operatorScope(this.#scope, 'release the read hold of'), options);
   }
 
   /**
@@ -241,7 +237,7 @@ export class MigrationHandle {
   async contract(
     options: { confirm?: boolean; dropOldColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return contract(this.#with(options), options);
+    return contract(await operatorScope(this.#scope, 'contract', options), options);
   }
 
   /**
@@ -252,7 +248,7 @@ export class MigrationHandle {
   async rollback(
     options: { dropNewColumn?: boolean; signal?: AbortSignal } & TransitionOptions = {},
   ): Promise<TransitionDecision> {
-    return rollback(this.#with(options), options);
+    return rollback(await operatorScope(this.#scope, 'roll back', options), options);
   }
 
   /**
@@ -260,9 +256,14 @@ export class MigrationHandle {
    * its reads switch only once that replica has replayed past the verified position (see KnexRouterOptions).
    */
   async router(flags: FlagSource, options: KnexRouterOptions = {}): Promise<KnexRouter> {
-    const { ctx, store } = this.#scope;
-    const deps = { knex: ctx.knex, store, logger: ctx.logger, meter: ctx.meter, track: this.#trackRouter };
-    const router = new KnexRouter(deps, await this.resolve(), flags, options);
+    // The service side: the application's knex, which may reach Postgres through a transaction pooler.
+    const { ctx, store } = this.#service;
+    const router = new KnexRouter(
+      { knex: ctx.knex, store, logger: ctx.logger, meter: ctx.meter, track: this.#trackRouter },
+      await resolveScope(this.#service),
+      flags,
+      options,
+    );
     await router.ready();
     return router;
   }

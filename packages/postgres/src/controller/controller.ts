@@ -15,6 +15,7 @@ import type { TransitionCause } from '../types.js';
 import { stepCause } from './cause.js';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
+import { assertSessionConnection } from '../driver/pooler.js';
 import { LeaderLocks, type LeaderInfo } from './leader.js';
 import { performStep, type ActStep } from './perform.js';
 import { startBackfillRunner } from './runner.js';
@@ -81,6 +82,8 @@ export class Controller {
   /** Starts listening (flag changes, phase changes, the interval) and runs a first pass. */
   async start(): Promise<void> {
     if (this.started) return;
+    // Leadership is a session lock: PF_TRANSACTION_POOLER now, from start(), not as a logged error every pass.
+    await assertSessionConnection(this.deps.ctx.knex, 'run a controller');
     this.started = true;
     const byFlag = new Map<string, Tracked[]>();
     for (const t of this.tracked.values()) {

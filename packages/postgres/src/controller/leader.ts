@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '../context.js';
 import { advisoryKey, advisoryLockHolder, advisoryUnlock, tryAdvisoryLock } from '../driver/advisory.js';
 import { closeDedicated, openDedicated, type PgConnection } from '../driver/connection.js';
+import { assertSessionConnection } from '../driver/pooler.js';
 
 /** Who holds a migration's leadership lock, as far as pg_stat_activity can tell. */
 export interface LeaderInfo {
@@ -94,6 +95,8 @@ export class LeaderLocks {
   private async open(): Promise<PgConnection> {
     if (this.connection) return this.connection;
     this.opening ??= (async () => {
+      // A leadership lock taken through a transaction pooler would stay on a server connection others get next.
+      await assertSessionConnection(this.ctx.knex, 'lead migrations (controller)');
       const conn = await openDedicated(this.ctx.knex);
       conn.on('error', (e) => this.drop(conn, `leader connection error: ${(e as Error)?.message ?? e}`));
       conn.on('end', () => this.drop(conn, 'leader connection ended'));

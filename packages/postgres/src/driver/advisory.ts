@@ -3,6 +3,7 @@ import { ConflictError } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
 import { closeDedicated, discardOnRelease, openDedicated, type PgConnection } from './connection.js';
+import { assertSessionConnection } from './pooler.js';
 
 /**
  * phaseflag's one advisory-lock mechanism: session-level locks (`pg_try_advisory_lock`), never waited for, held on
@@ -79,6 +80,8 @@ export async function withSessionLock<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const key = advisoryKey(purpose, `${ctx.stateSchema}:${name}`);
+  // Through a transaction pooler the lock would be taken on a server connection other clients get next.
+  await assertSessionConnection(ctx.knex, `run a ${purpose} of "${name}"`);
   const connection = await openDedicated(ctx.knex);
   try {
     if (!(await tryAdvisoryLock(connection, key))) {

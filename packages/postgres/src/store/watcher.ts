@@ -2,13 +2,15 @@ import type { PhaseSnapshot } from '@phaseflag/core';
 import { isPhase } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { closeDedicated, openDedicated, type PgConnection, type PgNotification } from '../driver/connection.js';
+import { detectTransactionPooler } from '../driver/pooler.js';
 
 type Listener = (snapshot: PhaseSnapshot) => void;
 
 /**
  * Tells listeners of phase changes: at once through LISTEN/NOTIFY (every transition notifies in its own
  * transaction), and by polling as a backstop, since a notification is lost while the listening connection is
- * down. One connection and one poll serve every migration this process watches.
+ * down. One connection and one poll serve every migration this process watches. Through a transaction pooler
+ * LISTEN would be registered on a server connection other clients are lent next: it polls only then.
  */
 export class PhaseWatcher {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -21,6 +23,8 @@ export class PhaseWatcher {
   private readonly dropped = new WeakSet<PgConnection>();
   /** The state store failed to answer the last poll: said once per failure streak. */
   private unreadable = false;
+  /** A transaction pooler is in the way: no LISTEN, the poll alone tells phase changes. */
+  private pollingOnly = false;
 
   constructor(
     private readonly ctx: ExecutorContext,
@@ -49,6 +53,7 @@ export class PhaseWatcher {
   private async listen(): Promise<void> {
     let conn: PgConnection | undefined;
     try {
+      if (this.pollingOnly || (await this.pooled())) return;
       // A connection of its own, outside the pool (LISTEN is per session): a pool of one stays free for queries.
       conn = await openDedicated(this.ctx.knex);
       if (this.closed) {
@@ -68,6 +73,17 @@ export class PhaseWatcher {
       if (conn) this.lost(conn);
       else this.reconnectLater();
     }
+  }
+
+  /** Whether the knex is behind a transaction pooler: said once (info), then polling only for good. */
+  private async pooled(): Promise<boolean> {
+    // A probe that cannot connect tells nothing: LISTEN is tried (and fails and retries) as without a pooler.
+    if (!(await detectTransactionPooler(this.ctx.knex).catch(() => false))) return false;
+    this.pollingOnly = true;
+    this.ctx.logger.info(
+      `phaseflag: connected through a transaction pooler (LISTEN/NOTIFY unavailable): polling the state store every ${this.options.pollIntervalMs} ms`,
+    );
+    return true;
   }
 
   /**

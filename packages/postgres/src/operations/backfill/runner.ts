@@ -14,6 +14,7 @@ import { withSpan } from '../../telemetry/with-span.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { backfillLockKey, lockedError, takeOver } from './holder.js';
 import { poolMax as poolSize } from '../../driver/connection.js';
+import { assertSessionConnection } from '../../driver/pooler.js';
 import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
@@ -66,6 +67,8 @@ export async function runBackfillOnce(
       attributes: { [ATTR.migrationId]: id, [ATTR.table]: `${r.schema}.${r.table}`, [ATTR.dbSystem]: 'postgresql' },
     },
     async (span, parent) => {
+      // The runner lock, the knobs' LISTEN and the throttle session live in sessions a transaction pooler drops.
+      await assertSessionConnection(ctx.knex, `run the backfill of "${id}"`);
       // The throttle query (declared or given for this run) is judged by Postgres before anything runs.
       if (throttle.query !== null)
         await inRolledBackTransaction(ctx.knex, (trx) => probeThrottleQuery(trx, throttle.query!, id));
