@@ -55,6 +55,7 @@ describe('the benchmark (npm run bench -- --quick)', function () {
       '## 6. Router overhead',
       '## 7. Memory',
       '## 8. Flag propagation',
+      '## 9. A fleet of service instances',
     ])
       assert.ok(md.includes(heading), `RESULTS has "${heading}"`);
     assert.match(md, /Quick smoke run/);
