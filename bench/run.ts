@@ -50,6 +50,7 @@ const FLEET = {
   settleMs: 35_000,
   idleMs: 30_000,
   sampleEveryMs: 250,
+  contrast: true,
 };
 
 /** Quick: tiny tables and short windows, every code path once. Full: the sizes and windows. */
@@ -63,7 +64,7 @@ const plan = quick
       router: { rounds: 3, perRound: 100_000, heapCalls: 500_000 },
       diag: { rows: 20_000, batch: 5_000 },
       propagation: { intervals: [{ ms: 1000, toggles: 2 }], instances: 3 },
-      fleet: { ...FLEET, instances: 5, rows: 2000, baselineMs: 1000, settleMs: 500, idleMs: 2000 },
+      fleet: { ...FLEET, instances: 5, rows: 2000, baselineMs: 1000, settleMs: 500, idleMs: 2000, contrast: false },
     }
   : {
       sizes: [100_000, 1_000_000, ...(args.rows ? [args.rows] : [])],

@@ -81,9 +81,33 @@ export function fleetSection(f: FleetCase | undefined): string {
       ),
     ),
   );
+  out.push('', ...observations(f));
   const notes = f.modes.filter((m) => m.reason).map((m) => `- ${variant(m)}: ${m.reason}`);
   if (notes.length) out.push('', ...notes);
   return out.join('\n');
+}
+
+/** What one instance holds, by design; then what this run shows beyond the tables, computed from its figures. */
+function observations(f: FleetCase): string[] {
+  const out = [
+    "What one service instance holds: **its pool**, shared with the application: phaseflag uses one connection at a time for its poll (every second) and heartbeat (every 5 s), two when they overlap, more for a moment at start-up; **its watcher**: one connection of its own outside the pool, for LISTEN (one per Phaseflag, whatever the number of migrations and routers); **a leader connection** only where a Controller runs (one of its own, holding session advisory locks), none in this fleet. The operator's connections (its pool and its watcher) are counted apart.",
+  ];
+  const pooled = f.modes.find((m) => m.mode === 'pgbouncer' && m.migrated);
+  if (pooled && pooled.transitions.length) {
+    const first = Math.min(...pooled.transitions.map((t) => t.firstMs));
+    if (first > 20)
+      out.push(
+        '',
+        `Through PgBouncer no instance heard a NOTIFY (the first one applied each phase ${ms(first)} or more after its commit): a LISTEN sent through a transaction pooler runs on a server connection that is then lent to other clients, so the phase reached every instance by its poll, within the poll interval.`,
+      );
+  }
+  const direct = f.modes.find((m) => m.mode === 'direct' && m.startSeconds !== undefined);
+  if (direct && pooled?.startSeconds !== undefined)
+    out.push(
+      '',
+      `Starting the ${direct.instances} instances took ${secs(direct.startSeconds!)} direct and ${secs(pooled.startSeconds)} through PgBouncer: directly, each instance's connections are new Postgres backends (a process each, on a server sharing this machine's cores); PgBouncer lends connections it already has. After the fleet closed, PgBouncer kept its server connections (its \`server_idle_timeout\`, 10 minutes by default).`,
+    );
+  return out;
 }
 
 /** The variant's short name in the tables. */
