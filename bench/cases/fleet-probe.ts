@@ -127,8 +127,28 @@ function summarize(
   return out;
 }
 
+/**
+ * The database's transactions/s and WAL bytes/s over `ms`, and the queries/s `sent()` counts meanwhile. Backends
+ * flush their transaction counts to pg_stat_database about once a second, so a window of many seconds is exact to
+ * a few percent.
+ */
+export async function loadWindow(probe: Knex, sent: () => number, ms: number) {
+  const q0 = sent();
+  const c0 = await databaseCounters(probe);
+  await new Promise((r) => setTimeout(r, ms));
+  const c1 = await databaseCounters(probe);
+  const q1 = sent();
+  const seconds = (c1.atMs - c0.atMs) / 1000;
+  return {
+    seconds,
+    xactsPerSecond: (c1.xacts - c0.xacts) / seconds,
+    queriesPerSecond: (q1 - q0) / seconds,
+    walPerSecond: (await walBytesBetween(probe, c0.walLsn, c1.walLsn)) / seconds,
+  };
+}
+
 /** The database's commit + rollback count and the WAL position: read at both ends of a window. */
-export async function databaseCounters(probe: Knex): Promise<{ xacts: number; walLsn: string; atMs: number }> {
+async function databaseCounters(probe: Knex): Promise<{ xacts: number; walLsn: string; atMs: number }> {
   const row = (
     await probe.raw(
       `SELECT (xact_commit + xact_rollback)::bigint AS x, pg_current_wal_lsn()::text AS lsn
@@ -138,7 +158,7 @@ export async function databaseCounters(probe: Knex): Promise<{ xacts: number; wa
   return { xacts: Number(row.x), walLsn: row.lsn, atMs: performance.now() };
 }
 
-export async function walBytesBetween(probe: Knex, from: string, to: string): Promise<number> {
+async function walBytesBetween(probe: Knex, from: string, to: string): Promise<number> {
   const row = (await probe.raw('SELECT pg_wal_lsn_diff(?::pg_lsn, ?::pg_lsn)::bigint AS b', [to, from])).rows[0] as {
     b: string;
   };

@@ -15,11 +15,10 @@ import { median } from '../lib/stats.js';
 import { INSTANCE_POOL, startInstance, type FleetInstance } from './fleet-instance.js';
 import { walkPhases, type FleetTransition, type HeardCommit } from './fleet-walk.js';
 import {
-  databaseCounters,
+  loadWindow,
   OPERATOR_APP,
   PROBE_APP,
   sampleConnections,
-  walBytesBetween,
   type FleetStage,
   type StageConnections,
 } from './fleet-probe.js';
@@ -215,20 +214,8 @@ async function runMode(
       ...(pooler ? { poolerAdminUrl: pooler.adminUrl } : {}),
     });
     const s = sampler;
-    const window = async (ms: number) => {
-      const q0 = fleet.reduce((a, f) => a + f.queries(), 0);
-      const c0 = await databaseCounters(probe);
-      await sleep(ms);
-      const c1 = await databaseCounters(probe);
-      const q1 = fleet.reduce((a, f) => a + f.queries(), 0);
-      const seconds = (c1.atMs - c0.atMs) / 1000;
-      return {
-        seconds,
-        xactsPerSecond: (c1.xacts - c0.xacts) / seconds,
-        queriesPerSecond: (q1 - q0) / seconds,
-        walPerSecond: (await walBytesBetween(probe, c0.walLsn, c1.walLsn)) / seconds,
-      };
-    };
+    const sent = () => fleet.reduce((a, f) => a + f.queries(), 0);
+    const window = (ms: number) => loadWindow(probe, sent, ms);
     await sleep(o.sampleEveryMs);
     const baseline = await window(o.baselineMs);
 
