@@ -64,7 +64,7 @@ function modeTargets(f: FleetCase, m: FleetMode): Target[] {
       pass: idle ? idle.peakTotal <= 2 * n : null,
       limit:
         idle && idle.peakTotal > 2 * n
-          ? `up to ${int(idle.peakTotal - 2 * n)} instances hold a second pooled connection: their heartbeat timer (${f.heartbeatMs / 1000} s) fires while their poll (${f.pollIntervalMs / 1000} s) is in flight, so the pool lends a second connection every ${f.heartbeatMs / 1000} s and never idles it out (30 s); the ${n} in-process instances share one event loop, which stretches each query's time in flight`
+          ? `up to ${int(idle.peakTotal - 2 * n)} instance(s) hold a second pooled connection: their heartbeat timer (${f.heartbeatMs / 1000} s) fires while their poll (${f.pollIntervalMs / 1000} s) is in flight, so the pool lends a second connection every ${f.heartbeatMs / 1000} s and never idles it out (30 s); the ${n} in-process instances share one event loop, which stretches each query's time in flight`
           : '',
     });
     t.push({
