@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { runBackfillCase } from './cases/backfill.js';
 import { diagnoseBatch } from './cases/diagnose.js';
 import { runExpandLock } from './cases/expand-lock.js';
+import { runFleet } from './cases/fleet.js';
 import { runPropagation } from './cases/propagation.js';
 import { runRouterOverhead } from './cases/router-overhead.js';
 import { runTraffic } from './cases/traffic.js';
@@ -39,6 +40,19 @@ const log = (m: string) =>
 const wants = (n: number) => !args.only || args.only.has(n);
 const changes: ChangeKind[] = ['email', 'amount'];
 
+/** Case 9: 50 instances; settles past the pools' 30 s idle timeout, so the idle window sees the steady state. */
+const FLEET = {
+  instances: 50,
+  rows: 10_000,
+  maxConnections: 200,
+  poolerPoolSize: 10,
+  baselineMs: 10_000,
+  settleMs: 35_000,
+  idleMs: 30_000,
+  sampleEveryMs: 250,
+  contrast: true,
+};
+
 /** Quick: tiny tables and short windows, every code path once. Full: the issue's sizes and windows. */
 const plan = quick
   ? {
@@ -50,6 +64,7 @@ const plan = quick
       router: { rounds: 3, perRound: 100_000, heapCalls: 500_000 },
       diag: { rows: 20_000, batch: 5_000 },
       propagation: { intervals: [{ ms: 1000, toggles: 2 }], instances: 3 },
+      fleet: { ...FLEET, instances: 5, rows: 2000, baselineMs: 1000, settleMs: 500, idleMs: 2000, contrast: false },
     }
   : {
       sizes: [100_000, 1_000_000, ...(args.rows ? [args.rows] : [])],
@@ -66,6 +81,7 @@ const plan = quick
         ],
         instances: 3,
       },
+      fleet: FLEET,
     };
 
 const machine = machineFacts();
@@ -129,6 +145,7 @@ try {
     );
   if (wants(6)) results.router = await step('6', 'router overhead', () => runRouterOverhead(ctx, plan.router));
   if (wants(8)) results.propagation = await step('8', 'flag propagation', () => runPropagation(ctx, plan.propagation));
+  if (wants(9)) results.fleet = await step('9', 'a fleet of service instances', () => runFleet(ctx, plan.fleet));
   await pf.close();
 } finally {
   await db.close();

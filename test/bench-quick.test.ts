@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
  * timed: the figures of a quick run mean nothing; what is checked is that every case ran and reported.
  */
 describe('the benchmark (npm run bench -- --quick)', function () {
-  this.timeout(180_000);
+  this.timeout(240_000);
   let dir: string;
 
   before(() => {
@@ -55,6 +55,7 @@ describe('the benchmark (npm run bench -- --quick)', function () {
       '## 6. Router overhead',
       '## 7. Memory',
       '## 8. Flag propagation',
+      '## 9. A fleet of service instances',
     ])
       assert.ok(md.includes(heading), `RESULTS has "${heading}"`);
     assert.match(md, /Quick smoke run/);

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineMigration, Router } from '@phaseflag/core';
 import type { BenchContext } from '../lib/context.js';
 import { median } from '../lib/stats.js';
+import { waitUntil } from '../lib/wait.js';
 
 export interface PropagationSeries {
   refreshIntervalMs: number;
@@ -143,13 +144,5 @@ export async function runPropagation(
     };
   } finally {
     await server.stop().catch(() => undefined);
-  }
-}
-
-async function waitUntil(check: () => boolean, timeoutMs: number, what: string, everyMs = 10): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(everyMs);
   }
 }

@@ -8,6 +8,7 @@ import type { BenchResults } from './results.js';
 import { collectTargets } from './targets/index.js';
 import { backfillSection, leftBehindSection, memorySection } from './sections/backfill.js';
 import { expandSection } from './sections/expand-lock.js';
+import { fleetSection } from './sections/fleet.js';
 import { machineSection, methodSection } from './sections/machine.js';
 import { propagationSection } from './sections/propagation.js';
 import { routerSection } from './sections/router-overhead.js';
@@ -52,6 +53,7 @@ export function renderResults(r: BenchResults): string {
   if (r.router) out.push('', routerSection(r.router));
   if (r.backfill) out.push('', memorySection(r, r.backfill));
   out.push('', propagationSection(r.propagation));
+  out.push('', fleetSection(r.fleet));
   out.push('', methodSection(r));
   return `${out.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
 import type { BackfillCase, BackfillRun, Method } from '../cases/backfill.js';
 import type { BatchDiagnosis } from '../cases/diagnose.js';
 import type { ExpandRun } from '../cases/expand-lock.js';
+import type { FleetCase } from '../cases/fleet.js';
 import type { PropagationCase } from '../cases/propagation.js';
 import type { RouterOverhead } from '../cases/router-overhead.js';
 import type { TrafficRun } from '../cases/traffic.js';
@@ -27,6 +28,7 @@ export interface BenchResults {
   expand?: ExpandRun[];
   router?: RouterOverhead;
   propagation?: PropagationCase;
+  fleet?: FleetCase;
   errors: { case: string; message: string }[];
   /** Set when the report was re-rendered from saved figures (run.ts --render). */
   renderedAt?: string;

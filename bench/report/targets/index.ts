@@ -2,6 +2,7 @@
 import type { BenchResults } from '../results.js';
 import { memoryTargets, sizeTargets, throughputTargets } from './backfill.js';
 import { expandTargets } from './expand-lock.js';
+import { fleetTargets } from './fleet.js';
 import { propagationTargets } from './propagation.js';
 import { routerTargets } from './router-overhead.js';
 import type { Target } from './target.js';
@@ -21,5 +22,6 @@ export function collectTargets(r: BenchResults): Target[] {
     ...routerTargets(r),
     ...(b ? memoryTargets(r, b) : []),
     ...propagationTargets(r),
+    ...fleetTargets(r),
   ];
 }

@@ -24,7 +24,7 @@ export { startReplica } from './replica/start-replica.js';
 export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.js';
 export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
 export { startPrivateServer, privateServerUnavailable } from './replica/private-server.js';
-export type { PrivateServer } from './replica/private-server.js';
+export type { PrivateServer, PrivateServerOptions } from './replica/private-server.js';
 export { startPgBouncer, pgbouncerUnavailable, findPgBouncer } from './pooler/start-pgbouncer.js';
 export type { PgBouncer, StartPgBouncerOptions } from './pooler/start-pgbouncer.js';
 

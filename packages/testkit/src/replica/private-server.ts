@@ -15,6 +15,11 @@ export interface PrivateServer {
   stop(): Promise<void>;
 }
 
+export interface PrivateServerOptions {
+  /** The server's max_connections (default 60): a fleet of service instances needs more. */
+  readonly maxConnections?: number;
+}
+
 /** Why no private server can start here (a suite skips with it), or undefined. */
 export function privateServerUnavailable(): string | undefined {
   return replicaUnavailableReason();
@@ -25,7 +30,10 @@ export function privateServerUnavailable(): string | undefined {
  * faults that restart or stop a server: never the machine's shared one. The system's binaries, run as the
  * `postgres` OS user when the tests run as root; a test process that dies takes its server down with it.
  */
-export async function startPrivateServer(): Promise<PrivateServer> {
+export async function startPrivateServer(options: PrivateServerOptions = {}): Promise<PrivateServer> {
+  const maxConnections = options.maxConnections ?? 60;
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 10 || maxConnections > 10_000)
+    throw new Error(`startPrivateServer: maxConnections must be an integer from 10 to 10000, got ${maxConnections}.`);
   const reason = privateServerUnavailable();
   if (reason) throw new Error(`Cannot start a private PostgreSQL server: ${reason}.`);
   const binDir = findPostgresBinDir()!;
@@ -43,7 +51,7 @@ export async function startPrivateServer(): Promise<PrivateServer> {
 listen_addresses = '127.0.0.1'
 port = ${port}
 unix_socket_directories = ''
-max_connections = 60
+max_connections = ${maxConnections}
 shared_buffers = '32MB'
 fsync = off
 `,
