@@ -110,7 +110,9 @@ describe('a router that reads from a streaming replica', function () {
     assert.match(lsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
     const event = status.events.find((e) => e.kind === 'transition' && e.action === 'verify');
     assert.equal(event?.detail?.verifiedLsn, lsn);
-    const span = spans.byName(SPAN.transition).find((s) => s.attributes[ATTR.action] === 'verify');
+    const span = spans
+      .byName(SPAN.transition)
+      .find((s) => s.attributes[ATTR.action] === 'verify' && s.attributes[ATTR.migrationId] === h.id);
     assert.equal(span?.attributes[ATTR.verifiedLsn], lsn);
     const replayed = (await replica.raw('SELECT pg_last_wal_replay_lsn()::text AS l')).rows[0].l as string;
     assert.equal((await primary.raw('SELECT ?::pg_lsn > ?::pg_lsn AS behind', [lsn, replayed])).rows[0].behind, true);

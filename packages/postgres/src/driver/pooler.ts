@@ -13,10 +13,10 @@ import { closeDedicated, openDedicated, type PgConnection } from './connection.j
  * changes. Through a transaction pooler, B is lent the server connection A has just given back (PgBouncer hands
  * out the last one released first), or A comes back on another one. A few rounds settle it.
  */
-export function detectTransactionPooler(knex: Knex): Promise<boolean> {
+export function detectTransactionPooler(knex: Knex, own?: PgConnection): Promise<boolean> {
   let known = detected.get(knex);
   if (!known) {
-    known = probe(knex);
+    known = probe(knex, own);
     detected.set(knex, known);
     // A probe that could not connect says nothing: the next caller probes again.
     known.catch(() => detected.delete(knex));
@@ -29,8 +29,9 @@ const detected = new WeakMap<Knex, Promise<boolean>>();
 
 const ROUNDS = 3;
 
-async function probe(knex: Knex): Promise<boolean> {
-  const a = await openDedicated(knex);
+/** `own`: a connection outside the pool the caller opened anyway (the watcher's LISTEN one), used as A and kept. */
+async function probe(knex: Knex, own?: PgConnection): Promise<boolean> {
+  const a = own ?? (await openDedicated(knex));
   let b: PgConnection | undefined;
   try {
     b = await openDedicated(knex);
@@ -42,7 +43,7 @@ async function probe(knex: Knex): Promise<boolean> {
     }
     return false;
   } finally {
-    await closeDedicated(knex, a).catch(() => undefined);
+    if (!own) await closeDedicated(knex, a).catch(() => undefined);
     if (b) await closeDedicated(knex, b).catch(() => undefined);
   }
 }

@@ -182,13 +182,23 @@ export class PostgresStateStore implements RouterStore {
       .update({ ...values, updated_at: db.fn.now() });
   }
 
+  /**
+   * The service side's background queries (the watcher's poll, heartbeats, phase and LSN reads, an instance's
+   * removal) run one at a time, so an idle service instance holds at most one pooled connection for phaseflag
+   * (bench case 9 counts them).
+   */
+  private turn: Promise<unknown> = Promise.resolve();
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(fn, fn);
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
   async readPhase(migrationId: string): Promise<PhaseSnapshot> {
     try {
-      const row = await this.ctx.knex
-        .select('phase', 'version')
-        .from(this.t('migrations'))
-        .where({ id: migrationId })
-        .first();
+      const row = await this.inTurn(() =>
+        this.ctx.knex.select('phase', 'version').from(this.t('migrations')).where({ id: migrationId }).first(),
+      );
       if (!row) return { migrationId, phase: 'pending', version: 0 };
       return { migrationId, phase: isPhase(row.phase) ? row.phase : 'unknown', version: Number(row.version) };
     } catch (error) {
@@ -207,11 +217,13 @@ export class PostgresStateStore implements RouterStore {
 
   /** The WAL position recorded when the migration became verified (pg_lsn text), null when none is. */
   async verifiedLsn(migrationId: string): Promise<string | null> {
-    const row = (await this.ctx.knex
-      .select(this.ctx.knex.raw('verified_lsn::text AS lsn'))
-      .from(this.t('migrations'))
-      .where({ id: migrationId })
-      .first()) as { lsn: string | null } | undefined;
+    const row = (await this.inTurn(() =>
+      this.ctx.knex
+        .select(this.ctx.knex.raw('verified_lsn::text AS lsn'))
+        .from(this.t('migrations'))
+        .where({ id: migrationId })
+        .first(),
+    )) as { lsn: string | null } | undefined;
     return row?.lsn ?? null;
   }
 
@@ -219,11 +231,16 @@ export class PostgresStateStore implements RouterStore {
     this.watcher ??= new PhaseWatcher(this.ctx, {
       channel: notifyChannel(this.ctx.stateSchema),
       pollIntervalMs: this.options.pollIntervalMs ?? 1000,
+      inTurn: (fn) => this.inTurn(fn),
     });
     return this.watcher.watch(migrationId, listener);
   }
 
   async heartbeat(report: InstanceReport): Promise<void> {
+    await this.inTurn(() => this.heartbeatNow(report));
+  }
+
+  private async heartbeatNow(report: InstanceReport): Promise<void> {
     await this.ctx.knex.raw(
       `INSERT INTO ??.instances (instance_id, migration_id, phase, writes_old, writes_new, reads_old, reads_new, host, pid, last_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())
@@ -245,7 +262,9 @@ export class PostgresStateStore implements RouterStore {
   }
 
   async removeInstance(instanceId: string, migrationId: string): Promise<void> {
-    await this.ctx.knex(this.t('instances')).where({ instance_id: instanceId, migration_id: migrationId }).delete();
+    await this.inTurn(() =>
+      this.ctx.knex(this.t('instances')).where({ instance_id: instanceId, migration_id: migrationId }).delete(),
+    );
   }
 
   /** Every instance that reported on the migration; `live` when its heartbeat is younger than ttlMs. */

@@ -25,10 +25,17 @@ export class PhaseWatcher {
   private unreadable = false;
   /** A transaction pooler is in the way: no LISTEN, the poll alone tells phase changes. */
   private pollingOnly = false;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
 
   constructor(
     private readonly ctx: ExecutorContext,
-    private readonly options: { channel: string; pollIntervalMs: number },
+    private readonly options: {
+      channel: string;
+      pollIntervalMs: number;
+      /** Runs the poll's query in turn with the store's other background queries (one pooled connection). */
+      inTurn: <T>(fn: () => Promise<T>) => Promise<T>;
+    },
   ) {}
 
   watch(migrationId: string, listener: Listener): () => void {
@@ -53,10 +60,11 @@ export class PhaseWatcher {
   private async listen(): Promise<void> {
     let conn: PgConnection | undefined;
     try {
-      if (this.pollingOnly || (await this.pooled())) return;
+      if (this.pollingOnly) return;
       // A connection of its own, outside the pool (LISTEN is per session): a pool of one stays free for queries.
+      // It is also one side of the pooler probe, so telling a pooler costs one extra connection, for a moment.
       conn = await openDedicated(this.ctx.knex);
-      if (this.closed) {
+      if (this.closed || (await this.pooled(conn))) {
         await this.release(conn);
         return;
       }
@@ -76,9 +84,9 @@ export class PhaseWatcher {
   }
 
   /** Whether the knex is behind a transaction pooler: said once (info), then polling only for good. */
-  private async pooled(): Promise<boolean> {
+  private async pooled(conn: PgConnection): Promise<boolean> {
     // A probe that cannot connect tells nothing: LISTEN is tried (and fails and retries) as without a pooler.
-    if (!(await detectTransactionPooler(this.ctx.knex).catch(() => false))) return false;
+    if (!(await detectTransactionPooler(this.ctx.knex, conn).catch(() => false))) return false;
     this.pollingOnly = true;
     this.ctx.logger.info(
       `phaseflag: connected through a transaction pooler (LISTEN/NOTIFY unavailable): polling the state store every ${this.options.pollIntervalMs} ms`,
@@ -126,16 +134,35 @@ export class PhaseWatcher {
     for (const l of this.listeners.get(snapshot.migrationId) ?? []) l(snapshot);
   }
 
-  private async poll(): Promise<void> {
+  /** One poll at a time: a call while one runs asks for one more after it (a migration watched meanwhile). */
+  private poll(): Promise<void> {
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = this.pollOnce().finally(() => {
+      this.polling = undefined;
+      if (this.pollAgain) {
+        this.pollAgain = false;
+        void this.poll();
+      }
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     const ids = [...this.listeners.keys()];
     if (ids.length === 0 || this.closed) return;
     try {
-      const rows = (
-        await this.ctx.knex.raw('SELECT id, phase, version FROM ??.migrations WHERE id = ANY(?)', [
-          this.ctx.stateSchema,
-          ids,
-        ])
-      ).rows as Array<{ id: string; phase: string; version: string }>;
+      const rows = await this.options.inTurn(
+        async () =>
+          (
+            await this.ctx.knex.raw('SELECT id, phase, version FROM ??.migrations WHERE id = ANY(?)', [
+              this.ctx.stateSchema,
+              ids,
+            ])
+          ).rows as Array<{ id: string; phase: string; version: string }>,
+      );
       const seen = new Set<string>();
       for (const r of rows) {
         seen.add(r.id);
