@@ -90,7 +90,7 @@ export function fleetSection(f: FleetCase | undefined): string {
 /** What one instance holds, by design; then what this run shows beyond the tables, computed from its figures. */
 function observations(f: FleetCase): string[] {
   const out = [
-    "What one service instance holds: **its pool**, shared with the application: phaseflag uses one connection at a time for its poll (every second) and heartbeat (every 5 s), two when they overlap, more for a moment at start-up; **its watcher**: one connection of its own outside the pool, for LISTEN (one per Phaseflag, whatever the number of migrations and routers); **a leader connection** only where a Controller runs (one of its own, holding session advisory locks), none in this fleet. The operator's connections (its pool and its watcher) are counted apart.",
+    "What one service instance holds: **its pool**, shared with the application: phaseflag's background queries (its poll every second, each router's heartbeat every 5 s, phase reads, the pooler probe's pooled side) take turns on one connection, and a router's creation reads the catalog on another for a moment; **its watcher**: one connection of its own outside the pool, for LISTEN (one per Phaseflag, whatever the number of migrations and routers; none behind a transaction pooler, where it polls); **a leader connection** only where a Controller runs (one of its own, holding session advisory locks), none in this fleet. The operator's connections (its pool and its watcher) are counted apart.",
   ];
   const pooled = f.modes.find((m) => m.mode === 'pgbouncer' && m.migrated);
   if (pooled && pooled.transitions.length) {

@@ -60,24 +60,24 @@ function modeTargets(f: FleetCase, m: FleetMode): Target[] {
       id: '9',
       what: `Postgres connections of ${n} idle instances, direct`,
       figure: `${int(idle?.peakTotal ?? NaN)} at most (median ${int(idle?.medianTotal ?? NaN)}); per instance median ${fixed(idle?.medianPerInstance ?? NaN, 0)}, max ${int(idle?.peakPerInstance ?? NaN)}`,
-      target: `≤ 2 per instance (one pooled for polls and heartbeats, one LISTEN): ≤ ${2 * n}`,
+      target: `≤ 2 per instance (one pooled, on which polls, heartbeats and phase reads take turns; one LISTEN): ≤ ${2 * n}`,
       pass: idle ? idle.peakTotal <= 2 * n : null,
       limit:
         idle && idle.peakTotal > 2 * n
-          ? `up to ${int(idle.peakTotal - 2 * n)} instance(s) hold a second pooled connection: their heartbeat timer (${f.heartbeatMs / 1000} s) fires while their poll (${f.pollIntervalMs / 1000} s) is in flight, so the pool lends a second connection every ${f.heartbeatMs / 1000} s and never idles it out (30 s); the ${n} in-process instances share one event loop, which stretches each query's time in flight`
+          ? `up to ${int(idle.peakTotal - 2 * n)} instance(s) hold a second pooled connection although the state store runs its background queries in turn (packages/postgres/src/store/state-store.ts inTurn): something else of the instance used its pool while idle`
           : '',
     });
     t.push({
       id: '9',
       what: `Postgres connections of ${n} instances, direct, peak from start to the end of the migration`,
       figure: `${int(peak)}; per instance ${int(peakOf((x) => x.peakPerInstance))} at most`,
-      target: `≤ 3 per instance (a heartbeat and a poll at once, plus LISTEN): ≤ ${3 * n}`,
+      target: `≤ 3 per instance (a router's catalog read beside the background turn, plus LISTEN): ≤ ${3 * n}`,
       pass: peak <= 3 * n,
       limit:
         peak > 3 * n
           ? peakStage === 'starting'
-            ? "at start-up: a router's catalog reads, its first phase read and heartbeat and its watcher's first poll overlap, up to 3 pooled besides the LISTEN; the pool gives them back after 30 s idle"
-            : `during ${peakStage}: at each phase change every router heartbeats while its watcher polls`
+            ? "at start-up: more pooled connections than a router's catalog read and the store's background turn (poll, first phase read, heartbeat, the pooler probe's pooled side); the pool gives them back after 30 s idle"
+            : `during ${peakStage}: more than the background turn and LISTEN at a phase change`
           : '',
     });
   } else {

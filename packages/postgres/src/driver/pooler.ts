@@ -1,6 +1,6 @@
 import { ConfigError, redactUrl } from '@phaseflag/core';
 import type { Knex } from 'knex';
-import { closeDedicated, openDedicated, type PgConnection } from './connection.js';
+import { acquirePooled, closeDedicated, openDedicated, releasePooled, type PgConnection } from './connection.js';
 
 /**
  * Whether a knex instance reaches Postgres through a transaction (or statement) pooler such as PgBouncer in
@@ -34,7 +34,9 @@ async function probe(knex: Knex, own?: PgConnection): Promise<boolean> {
   const a = own ?? (await openDedicated(knex));
   let b: PgConnection | undefined;
   try {
-    b = await openDedicated(knex);
+    // With the caller's own connection as A, B is one of the pool's, which the caller's queries use next anyway:
+    // telling a pooler then opens no connection of its own.
+    b = own ? await acquirePooled(knex) : await openDedicated(knex);
     const firstA = await backendPid(a);
     const firstB = await backendPid(b);
     if (firstA === firstB) return true;
@@ -44,7 +46,8 @@ async function probe(knex: Knex, own?: PgConnection): Promise<boolean> {
     return false;
   } finally {
     if (!own) await closeDedicated(knex, a).catch(() => undefined);
-    if (b) await closeDedicated(knex, b).catch(() => undefined);
+    if (b && own) await releasePooled(knex, b).catch(() => undefined);
+    else if (b) await closeDedicated(knex, b).catch(() => undefined);
   }
 }
 

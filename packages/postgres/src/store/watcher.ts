@@ -62,7 +62,7 @@ export class PhaseWatcher {
     try {
       if (this.pollingOnly) return;
       // A connection of its own, outside the pool (LISTEN is per session): a pool of one stays free for queries.
-      // It is also one side of the pooler probe, so telling a pooler costs one extra connection, for a moment.
+      // It is also one side of the pooler probe (a pooled one the poll uses next is the other): no extra connection.
       conn = await openDedicated(this.ctx.knex);
       if (this.closed || (await this.pooled(conn))) {
         await this.release(conn);
@@ -86,7 +86,9 @@ export class PhaseWatcher {
   /** Whether the knex is behind a transaction pooler: said once (info), then polling only for good. */
   private async pooled(conn: PgConnection): Promise<boolean> {
     // A probe that cannot connect tells nothing: LISTEN is tried (and fails and retries) as without a pooler.
-    if (!(await detectTransactionPooler(this.ctx.knex, conn).catch(() => false))) return false;
+    // In turn with the store's other background queries: the pooled side of the probe is the connection they use.
+    const pooled = this.options.inTurn(() => detectTransactionPooler(this.ctx.knex, conn));
+    if (!(await pooled.catch(() => false))) return false;
     this.pollingOnly = true;
     this.ctx.logger.info(
       `phaseflag: connected through a transaction pooler (LISTEN/NOTIFY unavailable): polling the state store every ${this.options.pollIntervalMs} ms`,
