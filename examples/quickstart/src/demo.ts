@@ -24,6 +24,8 @@ const USAGE = `usage: npm run demo -- [--rows N] [--interactive] [--verbose]
 environment:
   DATABASE_URL                  use this PostgreSQL server (the demo creates and drops a database on it);
                                 without it an embedded PostgreSQL is started and removed
+  PHASEFLAG_DIRECT_URL          with DATABASE_URL through a transaction pooler (PgBouncer): the server's own
+                                address, for the operator's side (the services stay on DATABASE_URL)
   OTEL_EXPORTER_OTLP_ENDPOINT   also send the services' traces, metrics and logs to this OTLP/HTTP collector`;
 
 const MIGRATION_ID = 'orders-amount';

@@ -73,15 +73,19 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     cleanups.push(['the PostgreSQL server', () => db.release()]);
     o.afterDatabase?.();
     const server = new URL(db.connectionString);
+    // Services may reach the server through a transaction pooler (DATABASE_URL); the operator's side (creating the
+    // demo's database, seeding, Unleash's own tables, the controllers' steps) then needs its own address.
+    const directUrl = db.kind === 'embedded' ? undefined : process.env.PHASEFLAG_DIRECT_URL || undefined;
+    const serverUrl = directUrl ?? db.connectionString;
     const label =
       db.kind === 'embedded'
         ? `an embedded PostgreSQL on ${server.host}`
-        : `${server.host}${server.pathname} (DATABASE_URL)`;
+        : `${server.host}${server.pathname} (DATABASE_URL)${directUrl ? `, operator on ${new URL(directUrl).host} (PHASEFLAG_DIRECT_URL)` : ''}`;
     o.say(`  postgres       ${label}, ready in ${seconds(performance.now() - started)}`);
 
     // A database of the demo's own: nothing of the user's is touched, and dropping it removes every trace.
     const name = `phaseflag_demo_${randomBytes(4).toString('hex')}`;
-    const admin = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
+    const admin = knexFactory({ client: 'pg', connection: serverUrl, pool: { min: 0, max: 1 } });
     try {
       await admin.raw('CREATE DATABASE ??', [name]);
     } catch (error) {
@@ -94,7 +98,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     cleanups.push([
       `database ${name}`,
       async () => {
-        const dropper = knexFactory({ client: 'pg', connection: db.connectionString, pool: { min: 0, max: 1 } });
+        const dropper = knexFactory({ client: 'pg', connection: serverUrl, pool: { min: 0, max: 1 } });
         try {
           await dropper.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [name]);
         } finally {
@@ -102,9 +106,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         }
       },
     ]);
-    const demoUrl = new URL(db.connectionString);
-    demoUrl.pathname = `/${name}`;
-    const knex = knexFactory({ client: 'pg', connection: demoUrl.toString(), pool: { min: 0, max: 4 } });
+    const inDemoDatabase = (url: string) => Object.assign(new URL(url), { pathname: `/${name}` }).toString();
+    const demoUrl = inDemoDatabase(db.connectionString);
+    const operatorUrl = inDemoDatabase(serverUrl);
+    const knex = knexFactory({ client: 'pg', connection: operatorUrl, pool: { min: 0, max: 4 } });
     cleanups.push(["the demo's connection pool", () => knex.destroy()]);
 
     o.signal?.throwIfAborted();
@@ -121,7 +126,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     cleanups.push(['the OTLP receiver', () => receiver.close()]);
 
     const port = o.unleashPort !== undefined && (await isFree(o.unleashPort)) ? o.unleashPort : undefined;
-    const unleash = await startUnleash({ databaseUrl: db.connectionString, ...(port ? { port } : {}) });
+    const unleash = await startUnleash({ databaseUrl: serverUrl, ...(port ? { port } : {}) });
     cleanups.push(['unleash-server', () => unleash.stop()]);
     const migrations = ordersMigrations.map((m) => defineMigration(m));
     const strategyIds = new Map<string, string>();
@@ -139,7 +144,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      DATABASE_URL: demoUrl.toString(),
+      DATABASE_URL: demoUrl,
+      PHASEFLAG_DIRECT_URL: directUrl ? operatorUrl : undefined,
       UNLEASH_URL: `${unleash.url}/api`,
       UNLEASH_API_TOKEN: unleash.clientToken,
       UNLEASH_REFRESH_MS: '1000',
@@ -177,7 +183,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const pf = new Phaseflag({ knex, actor: 'demo-operator' });
     cleanups.push(['the status reader', () => pf.close()]);
     const stack: Stack = {
-      database: { kind: db.kind, label, url: demoUrl.toString() },
+      database: { kind: db.kind, label, url: demoUrl },
       knex,
       pf,
       unleash,
