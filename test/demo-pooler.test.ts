@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { LOCAL_DATABASE_URL, pgbouncerUnavailable, startPgBouncer, type PgBouncer } from '@phaseflag/testkit';
+import { LOCAL_DATABASE_URL, ensurePgBouncer, startPgBouncer, type PgBouncer } from '@phaseflag/testkit';
 import { DemoProcess } from './fixtures/demo-process.js';
 
 /**
@@ -15,7 +15,7 @@ describe('the demo behind PgBouncer (DATABASE_URL pooled, PHASEFLAG_DIRECT_URL d
   const direct = process.env.PHASEFLAG_DATABASE_URL ?? LOCAL_DATABASE_URL;
 
   before(async function () {
-    const reason = pgbouncerUnavailable();
+    const reason = ensurePgBouncer();
     if (reason) {
       console.log(`      (skipped: ${reason})`);
       this.skip();

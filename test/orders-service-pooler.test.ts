@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   createSuiteSchema,
-  pgbouncerUnavailable,
+  ensurePgBouncer,
   startPgBouncer,
   startUnleash,
   type PgBouncer,
@@ -36,7 +36,7 @@ describe('orders-service behind PgBouncer: services pooled, controllers direct',
   const strategies = new Map<string, string>();
 
   before(async function () {
-    const reason = pgbouncerUnavailable();
+    const reason = ensurePgBouncer();
     if (reason) {
       console.log(`      (skipped: ${reason})`);
       this.skip();

@@ -1,11 +1,5 @@
 import assert from 'node:assert/strict';
-import {
-  createSuiteSchema,
-  pgbouncerUnavailable,
-  startPgBouncer,
-  type PgBouncer,
-  type Suite,
-} from '@phaseflag/testkit';
+import { createSuiteSchema, ensurePgBouncer, startPgBouncer, type PgBouncer, type Suite } from '@phaseflag/testkit';
 import { EXIT } from '../src/exit-codes.js';
 import { createOrders, ordersConfig, workdir, type Workdir } from './support.js';
 
@@ -23,7 +17,7 @@ describe('phaseflag CLI behind a transaction pooler', function () {
     ).rows[0].n === 1;
 
   before(async function () {
-    const reason = pgbouncerUnavailable();
+    const reason = ensurePgBouncer();
     if (reason) {
       console.log(`      (skipped: ${reason})`);
       this.skip();

@@ -25,7 +25,7 @@ export type { ReplicaPair, StartReplicaOptions } from './replica/start-replica.j
 export { canStartReplica, replicaUnavailableReason, findPostgresBinDir } from './replica/postgres-binaries.js';
 export { startPrivateServer, privateServerUnavailable } from './replica/private-server.js';
 export type { PrivateServer, PrivateServerOptions } from './replica/private-server.js';
-export { startPgBouncer, pgbouncerUnavailable, findPgBouncer } from './pooler/start-pgbouncer.js';
+export { startPgBouncer, pgbouncerUnavailable, ensurePgBouncer, findPgBouncer } from './pooler/start-pgbouncer.js';
 export type { PgBouncer, StartPgBouncerOptions } from './pooler/start-pgbouncer.js';
 
 export { startUnleash } from './unleash/start-unleash.js';

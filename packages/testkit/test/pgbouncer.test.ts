@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { LOCAL_DATABASE_URL, pgbouncerUnavailable, startPgBouncer, type PgBouncer } from '../src/index.js';
+import { LOCAL_DATABASE_URL, ensurePgBouncer, startPgBouncer, type PgBouncer } from '../src/index.js';
 
 describe('startPgBouncer', function () {
   let bouncer: PgBouncer;
@@ -14,7 +14,7 @@ describe('startPgBouncer', function () {
   const pid = async (c: pg.Client) => (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
 
   before(async function () {
-    const reason = pgbouncerUnavailable();
+    const reason = ensurePgBouncer();
     if (reason) {
       console.log(`      (skipped: ${reason})`);
       this.skip();

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,24 @@ export function pgbouncerUnavailable(): string | undefined {
   if (!findPgBouncer()) return 'pgbouncer is not installed (`apt-get install pgbouncer`; .ci/run installs it)';
   if (serverOsUser() === null) return 'running as root and there is no "postgres" OS user to run pgbouncer as';
   return undefined;
+}
+
+/**
+ * Like pgbouncerUnavailable(), but first installs Debian's package when it is missing and this process may
+ * (root, apt-get present), as the test set-up does for Chromium: a fresh machine then runs the pooler suites
+ * instead of skipping them. Returns the reason that remains, or undefined.
+ */
+export function ensurePgBouncer(): string | undefined {
+  if (!findPgBouncer() && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    try {
+      execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 300_000 });
+      execFileSync('apt-get', ['install', '-y', '-qq', 'pgbouncer'], { stdio: 'ignore', env, timeout: 300_000 });
+    } catch {
+      // said below: still not installed
+    }
+  }
+  return pgbouncerUnavailable();
 }
 
 export interface StartPgBouncerOptions {
