@@ -42,7 +42,8 @@ describe('the demo behind PgBouncer (DATABASE_URL pooled, PHASEFLAG_DIRECT_URL d
         `postgres\\s+127\\.0\\.0\\.1:${bouncer!.port}/\\S+ \\(DATABASE_URL\\), operator on \\S+ \\(PHASEFLAG_DIRECT_URL\\)`,
       ),
     );
-    for (const phase of ['dual-write', 'backfilled', 'verified', 'read-new', 'contracted'])
+    // Polling sees the phases that last (backfilling and backfilled may pass between two polls).
+    for (const phase of ['dual-write', 'verified', 'read-new', 'contracted'])
       assert.match(out, new RegExp(`orders-amount: phase ${phase}`));
     assert.match(out, /failed requests\s+0$/m);
     const verified = /rows verified\s+([\d,]+) of ([\d,]+) orders/.exec(out);
