@@ -1,8 +1,4 @@
 import { defineConfig } from 'tsup';
 import { tsupBase } from '../../tsup.base';
 
-export default defineConfig({
-  ...tsupBase,
-  // src/database/embedded-binaries.ts resolves packages from import.meta.url, which the CJS build must shim.
-  shims: true,
-});
+export default defineConfig(tsupBase);

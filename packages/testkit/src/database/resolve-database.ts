@@ -1,6 +1,6 @@
-import { processSlot } from '../process-state.js';
+import { processSlot } from '@phaseflag/local/internal';
 import { redactPassword } from './connection-string.js';
-import { startEmbeddedServer } from './embedded-server.js';
+import { startPostgres } from '@phaseflag/local';
 import { canQuery } from './probe.js';
 
 export type DatabaseKind = 'env' | 'local' | 'embedded';
@@ -76,8 +76,8 @@ async function chooseUnlogged(): Promise<ChosenDatabase> {
   if (!forceEmbedded && (await canQuery(LOCAL_DATABASE_URL))) {
     return { connectionString: LOCAL_DATABASE_URL, kind: 'local' };
   }
-  const server = await startEmbeddedServer();
-  return { connectionString: server.connectionString, kind: 'embedded', shutdown: () => server.stop() };
+  const server = await startPostgres();
+  return { connectionString: server.url, kind: 'embedded', shutdown: () => server.stop() };
 }
 
 function isTruthy(value: string | undefined): boolean {

@@ -7,7 +7,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { TestkitError } from '../errors.js';
-import { processSlot } from '../process-state.js';
+import { processSlot } from '@phaseflag/local/internal';
 
 export type { ResourceMetrics };
 

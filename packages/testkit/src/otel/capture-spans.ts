@@ -7,7 +7,7 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import { TestkitError } from '../errors.js';
-import { processSlot } from '../process-state.js';
+import { processSlot } from '@phaseflag/local/internal';
 
 export type { ReadableSpan };
 

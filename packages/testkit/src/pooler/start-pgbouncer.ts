@@ -4,8 +4,8 @@ import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
-import { findFreePort } from '../free-port.js';
-import { serverOsUser } from '../replica/postgres-binaries.js';
+import { findFreePort } from '@phaseflag/local/internal';
+import { serverOsUser } from '@phaseflag/local/internal';
 
 const CANDIDATES = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer', '/usr/local/bin/pgbouncer'];
 

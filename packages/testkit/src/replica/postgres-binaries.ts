@@ -1,6 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { serverOsUser } from '@phaseflag/local/internal';
 
 const DEBIAN_ROOT = '/usr/lib/postgresql';
 const REQUIRED = ['initdb', 'pg_ctl', 'pg_basebackup', 'postgres'];
@@ -19,26 +20,6 @@ export function findPostgresBinDir(root = DEBIAN_ROOT): string | undefined {
     if (REQUIRED.every((tool) => existsSync(join(bin, tool)))) return bin;
   }
   return undefined;
-}
-
-export interface OsUser {
-  uid: number;
-  gid: number;
-}
-
-/**
- * Postgres refuses to run as root. As root we run every tool as the `postgres` OS user; as anyone else we run
- * them as ourselves. `undefined` means "no switch needed"; `null` means root without a `postgres` user.
- */
-export function serverOsUser(): OsUser | undefined | null {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Why `startReplica` cannot work here, or `undefined` when it can. Suites skip with this as the reason. */

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../free-port.js';
-import { findPostgresBinDir, replicaUnavailableReason, runPostgresTool, serverOsUser } from './postgres-binaries.js';
+import { findFreePort } from '@phaseflag/local/internal';
+import { serverOsUser } from '@phaseflag/local/internal';
+import { findPostgresBinDir, replicaUnavailableReason, runPostgresTool } from './postgres-binaries.js';
 
 export interface PrivateServer {
   /** `postgres` superuser, database `postgres`. */

@@ -2,12 +2,12 @@ import { chown, appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex, { type Knex } from 'knex';
-import { readPostmasterPid } from '../database/postmaster-pid.js';
 import { TestkitError, messageOf } from '../errors.js';
-import { findFreePort } from '../free-port.js';
-import { onProcessExit, reapAfterExit } from '../process-exit.js';
+import { findFreePort } from '@phaseflag/local/internal';
+import { onProcessExit, readPostmasterPid, reapAfterExit } from '@phaseflag/local/internal';
 import { waitFor } from '../wait-for.js';
-import { findPostgresBinDir, replicaUnavailableReason, runPostgresTool, serverOsUser } from './postgres-binaries.js';
+import { serverOsUser } from '@phaseflag/local/internal';
+import { findPostgresBinDir, replicaUnavailableReason, runPostgresTool } from './postgres-binaries.js';
 
 export interface StartReplicaOptions {
   /** Directory with initdb, pg_ctl, pg_basebackup, postgres; default: newest under /usr/lib/postgresql. */

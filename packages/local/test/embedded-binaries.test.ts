@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runnableBinaries, type ShippedBinaries } from '../src/database/embedded-binaries.js';
-import { TestkitError } from '../src/errors.js';
-import { serverOsUser, type OsUser } from '../src/replica/postgres-binaries.js';
+import { runnableBinaries, type ShippedBinaries } from '../src/embedded-binaries.js';
+import { LocalError } from '../src/errors.js';
+import { serverOsUser, type OsUser } from '../src/os-user.js';
 
 /**
  * A stand-in for the platform package's `native/` (shell scripts as initdb/postgres, a versioned library with
@@ -99,7 +99,7 @@ describe('embedded PostgreSQL binaries as root', function () {
     await chmod(cacheDir, 0o777);
     await assert.rejects(
       runnableBinaries(shipped, user, cacheRoot),
-      (error: unknown) => error instanceof TestkitError && error.code === 'PF_TESTKIT_EMBEDDED_CACHE',
+      (error: unknown) => error instanceof LocalError && error.code === 'PF_LOCAL_EMBEDDED_CACHE',
     );
   });
 });

@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TestkitError, messageOf } from '../errors.js';
-import { processSlot } from '../process-state.js';
-import { serverOsUser, type OsUser } from '../replica/postgres-binaries.js';
+import { LocalError, messageOf } from './errors.js';
+import { processSlot } from './process-state.js';
+import { serverOsUser, type OsUser } from './os-user.js';
 
 export interface EmbeddedBinaries {
   initdb: string;
@@ -145,7 +145,7 @@ async function cachedCopy(nativeDir: string, version: string, cacheRoot: string)
     await copyTree(nativeDir, staging);
     await rename(staging, cacheDir);
     process.stderr.write(
-      `[phaseflag/testkit] copied the embedded PostgreSQL binaries to ${cacheDir}: the "postgres" OS user cannot reach ${nativeDir}\n`,
+      `[phaseflag/local] copied the embedded PostgreSQL binaries to ${cacheDir}: the "postgres" OS user cannot reach ${nativeDir}\n`,
     );
     return cacheDir;
   } catch (error) {
@@ -164,10 +164,10 @@ async function isTrustedCache(cacheDir: string): Promise<boolean> {
   const stats = await lstat(cacheDir).catch(() => undefined);
   if (!stats) return false;
   if (stats.isDirectory() && stats.uid === process.getuid?.() && (stats.mode & 0o022) === 0) return true;
-  throw new TestkitError(
-    'PF_TESTKIT_EMBEDDED_CACHE',
+  throw new LocalError(
+    'PF_LOCAL_EMBEDDED_CACHE',
     `${cacheDir} exists but is not a directory owned by uid ${String(process.getuid?.())} and writable only by it.`,
-    `Remove ${cacheDir}; the testkit recreates it from node_modules on the next run.`,
+    `Remove ${cacheDir}; it is recreated from node_modules on the next run.`,
   );
 }
 

