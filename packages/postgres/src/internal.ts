@@ -12,6 +12,7 @@ export { installStateStore } from './store/installer.js';
 export { LATEST_SCHEMA_VERSION } from './store/schema.js';
 export { runDdl, type RunDdlOptions, type DdlOutcome } from './operations/ddl.js';
 export { planMigration, planResolved } from './operations/plan.js';
+export { strongerLock } from './operations/planned-statement.js';
 export type { Step, StepOptions } from './operations/steps/step.js';
 export {
   expandSteps,
