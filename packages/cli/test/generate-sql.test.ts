@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defineMigration, type MigrationInput } from '@phaseflag/core';
+import { Phaseflag } from '@phaseflag/postgres';
 import { LATEST_SCHEMA_VERSION } from '@phaseflag/postgres/internal';
-import { createSuiteSchema, startUnleash, type Suite, type UnleashServer } from '@phaseflag/testkit';
+import { createSuiteSchema, startUnleash, waitFor, type Suite, type UnleashServer } from '@phaseflag/testkit';
 import pg from 'pg';
 import { EXIT } from '../src/exit-codes.js';
 import { configOf, createTable, expandObjects, flagsOn, recorded, runController } from './generate-support.js';
@@ -36,8 +38,11 @@ describe('phaseflag generate --format sql: SQL files for Flyway, golang-migrate,
       UNLEASH_API_TOKEN: unleash.clientToken,
       UNLEASH_ADMIN_TOKEN: unleash.adminToken,
     });
-    w.writeConfig(configOf(suite.schema, { [ID]: 'orders_s' }));
+    w.writeConfig(configOf(suite.schema, { [ID]: 'orders_s', 'orders-part': 'orders_p' }));
     await createTable(suite, 'orders_s', 3000);
+    await suite.knex.raw(
+      'CREATE TABLE orders_p (id bigint PRIMARY KEY, amount_cents integer NOT NULL) PARTITION BY RANGE (id); CREATE TABLE orders_p1 PARTITION OF orders_p FOR VALUES FROM (0) TO (1000000)',
+    );
     client = new pg.Client({ connectionString: suite.databaseUrl, application_name: 'golang-migrate (test)' });
     await client.connect();
   });
@@ -48,6 +53,17 @@ describe('phaseflag generate --format sql: SQL files for Flyway, golang-migrate,
     await suite?.cleanup();
   });
 
+  /** The migration as the config declares it (for an engine in the test process). */
+  const migrationOf = (id: string) =>
+    defineMigration({
+      id,
+      table: `${suite.schema}.orders_s`,
+      oldColumn: 'amount_cents',
+      newColumn: { name: 'amount', type: 'numeric(12,2)', nullable: false, index: true, check: 'amount >= 0' },
+      backfill: 'amount_cents::numeric / 100',
+      reverse: '(amount * 100)::integer',
+      batch: { size: 200, targetBatchMs: 0, pauseMs: 0 },
+    } satisfies MigrationInput);
   /** As golang-migrate's postgres driver runs a file: its whole text in one simple-protocol query. */
   const runAll = async (names: readonly string[]) => {
     for (const name of names) await client.query(readFileSync(join(w.dir, 'sql', name), 'utf8'));
@@ -127,7 +143,15 @@ describe('phaseflag generate --format sql: SQL files for Flyway, golang-migrate,
   });
 
   it('run in order (as golang-migrate does) they expand and record it; run again they change nothing; the downs roll back', async () => {
+    // A service's router learns of the files' transition as of the controller's: by NOTIFY (polling set to a minute).
+    const pf = new Phaseflag({ knex: suite.knex, stateSchema: suite.stateSchema, pollIntervalMs: 60_000 });
+    const heard: string[] = [];
+    const unwatch = pf.migration(migrationOf(ID)).watch((snapshot) => heard.push(snapshot.phase));
+    await new Promise((r) => setTimeout(r, 500));
     await runAll(ups());
+    await waitFor(async () => heard.includes('expanded'), { timeoutMs: 5_000, description: 'NOTIFY of expanded' });
+    unwatch();
+    await pf.close();
     const expanded = await recorded(suite, ID);
     assert.equal(expanded.phase, 'expanded');
     assert.equal(expanded.lastActor, 'phaseflag-generate:sql');
@@ -207,6 +231,11 @@ describe('phaseflag generate --format sql: SQL files for Flyway, golang-migrate,
       readFileSync(join(w.dir, 'flyway', 'V20261207063001__orders-sql_expand_index.sql.conf'), 'utf8'),
       'executeInTransaction=false\n',
     );
+    const partitioned = await w.run(['generate', 'orders-part', '--format', 'sql', '--out', 'part', '--json']);
+    assert.equal(partitioned.code, EXIT.usage, partitioned.stderr);
+    assert.equal(partitioned.json().error.code, 'PF_INVALID_OPTIONS');
+    assert.match(partitioned.json().error.hint, /--format knex/);
+    assert.equal(existsSync(join(w.dir, 'part')), false, 'nothing was written');
     const sqlOnly = await w.run(['generate', ID, '--format', 'sql', '--only', 'contract', '--out', 'x', '--json']);
     assert.equal(sqlOnly.code, EXIT.usage);
     assert.equal(sqlOnly.json().error.code, 'PF_USAGE_BAD_OPTION');
