@@ -48,6 +48,14 @@ describe('phaseflag generate --format knex: knex migration files that run the st
   });
 
   it('bad input: unknown id, unknown format or option, existing files: a typed error and nothing written', async () => {
+    const help = await w.run(['generate', '--help']);
+    assert.equal(help.code, EXIT.ok, help.stderr);
+    assert.match(help.stdout, /^Usage: phaseflag generate \[options\] <id>/);
+    assert.match(help.stdout, /Examples:\n {2}\$ phaseflag generate orders-amount --format knex --out migrations\n/);
+    assert.match(help.stdout, /\$ phaseflag generate orders-amount --format sql --naming flyway/);
+    const noFormat = await w.run(['generate', 'orders-knex']);
+    assert.equal(noFormat.code, EXIT.usage);
+    assert.match(noFormat.stderr, /^PF_USAGE_BAD_OPTION: .*'--format <format>' not specified/);
     const unknown = await w.run(['generate', 'nope', '--format', 'knex', '--out', 'bad', '--json']);
     assert.equal(unknown.code, EXIT.usage);
     assert.equal(unknown.json().error.code, 'PF_UNKNOWN_MIGRATION');
