@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
+import { registerGenerate } from './commands/generate.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
@@ -35,6 +36,7 @@ registerGrants(program);
 registerRun(program);
 registerBackfill(program);
 registerSteps(program);
+registerGenerate(program);
 
 run(program, process.argv).then(
   () => {

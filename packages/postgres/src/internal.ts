@@ -38,3 +38,9 @@ export { runPreflight } from './operations/preflight.js';
 export { underivableSummary } from './operations/underivable/store.js';
 export { detectTransactionPooler, connectionTarget } from './driver/pooler.js';
 export { advisoryKey, advisoryLockHolder } from './driver/advisory.js';
+export {
+  generateSqlMigration,
+  SQL_FILE_ACTOR,
+  type SqlMigration,
+  type SqlMigrationPart,
+} from './operations/generate-sql.js';

@@ -185,3 +185,13 @@ export function plpgsqlIdent(name: string): string {
 export function regclassText(schema: string, name: string): string {
   return `${plpgsqlIdent(schema)}.${plpgsqlIdent(name)}`;
 }
+
+/**
+ * A string as an SQL literal for text a migration tool sends (generated SQL files): `'…'` with quotes doubled, or
+ * `E'…'` with backslashes doubled when it holds one, so it reads the same whatever standard_conforming_strings is.
+ * Only for files; statements sent by phaseflag itself take bind parameters.
+ */
+export function sqlLiteral(value: string): string {
+  const quoted = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}

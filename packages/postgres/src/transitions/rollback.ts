@@ -1,6 +1,7 @@
 import type { TransitionDecision } from '@phaseflag/core';
 import { resetBackfill } from '../operations/backfill/ranges.js';
 import { applyRollback } from '../operations/steps/phase-steps.js';
+import { ROLLBACK_RESETS } from '../store/recording-sql.js';
 import type { TransitionOptions } from '../types.js';
 import { forbiddenChanges, recordedMigration } from './definition.js';
 import { grace, runTransition } from './run.js';
@@ -27,15 +28,7 @@ export async function rollback(
     {},
     {
       cause: options.cause,
-      extra: {
-        rows_backfilled: 0,
-        backfill_started_at: null,
-        backfill_completed_at: null,
-        verify_result: null,
-        verified_at: null,
-        verified_lsn: null,
-        reads_held_at: null,
-      },
+      extra: { ...ROLLBACK_RESETS },
       after: async (r, row) => {
         await grace(scope);
         await applyRollback(scope.ctx, r, {
