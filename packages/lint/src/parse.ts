@@ -111,6 +111,9 @@ export async function parseSql(
   origin?: { line: number; column: number },
 ): Promise<ParsedSql> {
   await ensureParser();
+  // Nothing but whitespace and comments (the WebAssembly wrapper refuses an empty query): no statement.
+  const onlyTrivia: Comment[] = [];
+  if (skipTrivia(sql, 0, sql.length, onlyTrivia) === sql.length) return { statements: [], trailing: onlyTrivia };
   let result: ParseResult;
   try {
     result = parseSync(sql) as ParseResult;

@@ -21,6 +21,11 @@ describe('lint positions', () => {
     );
   });
 
+  it('an empty file, or one of comments only, has no statement and no finding', async () => {
+    for (const sql of ['', '  \n', '-- nothing yet\n;\n/* later */'])
+      assert.deepEqual(await lintSql(sql), { findings: [], statements: 0, files: 0 });
+  });
+
   it('a file that does not parse is PF_LINT_SYNTAX at the file, line and column of the error', async () => {
     await assert.rejects(
       lintSql("SELECT 'é';\nALTER TABL orders ADD COLUMN a int;", { file: 'bad.sql' }),
