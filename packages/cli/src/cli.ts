@@ -4,6 +4,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
+import { registerLint } from './commands/lint.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRun } from './commands/run.js';
@@ -37,6 +38,7 @@ registerRun(program);
 registerBackfill(program);
 registerSteps(program);
 registerGenerate(program);
+registerLint(program);
 
 run(program, process.argv).then(
   () => {

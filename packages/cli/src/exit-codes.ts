@@ -9,6 +9,8 @@ export const EXIT = {
   ok: 0,
   /** Unexpected: a bug, or an error phaseflag has no better code for. */
   error: 1,
+  /** `phaseflag lint` found error-level findings (warnings alone exit 0). */
+  lintFindings: 1,
   /** Bad arguments, config (a transaction pooler where a direct connection is needed too) or declaration (nothing was changed). */
   usage: 2,
   /** The database does not allow this now: a guard refused, confirmation missing, another runner holds the lock. */
@@ -65,6 +67,11 @@ const BY_CODE = {
   PF_TRANSACTION_POOLER: EXIT.usage,
   PF_UNLEASH_UNAVAILABLE: EXIT.unavailable,
   PF_UNLEASH_REJECTED: EXIT.unavailable,
+  PF_LINT_SYNTAX: EXIT.usage,
+  PF_LINT_UNKNOWN_RULE: EXIT.usage,
+  PF_LINT_FILE_NOT_FOUND: EXIT.usage,
+  PF_LINT_UNSUPPORTED_FILE: EXIT.usage,
+  PF_LINT_MIGRATION_LOAD: EXIT.usage,
   PF_USAGE_BAD_OPTION: EXIT.usage,
   PF_USAGE_BAD_KNOB: EXIT.usage,
   PF_USAGE_FILE_EXISTS: EXIT.usage,
