@@ -1,0 +1,6 @@
+// rule: ban-concurrent-index-creation-in-transaction
+// verdict: unsafe
+// context: an existing table (size unknown to both tools: no catalog); in knex's transaction (the team forgot config.transaction)
+exports.up = async (knex) => {
+  await knex.raw('CREATE INDEX CONCURRENTLY invoices_issued_at_idx ON invoices (issued_at)');
+};
