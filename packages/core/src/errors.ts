@@ -3,7 +3,10 @@
  * says what to do instead, in the manner of strong_migrations: what is unsafe or wrong, why, and the safe way.
  */
 
-/** The error classes, one per family; `UnleashUnavailableError` and `UnleashRejectedError` live in `@phaseflag/unleash`. */
+/**
+ * The error classes, one per family; `UnleashUnavailableError` and `UnleashRejectedError` live in `@phaseflag/unleash`,
+ * `LintError` in `@phaseflag/lint`.
+ */
 export type ErrorClassName =
   | 'ValidationError'
   | 'CatalogError'
@@ -16,7 +19,8 @@ export type ErrorClassName =
   | 'StateError'
   | 'ConfigError'
   | 'UnleashUnavailableError'
-  | 'UnleashRejectedError';
+  | 'UnleashRejectedError'
+  | 'LintError';
 
 /**
  * Every error code and the one class that throws it. The table is the list of codes (`ErrorCode` is its keys),
@@ -59,6 +63,11 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_TRANSACTION_POOLER: 'ConfigError',
   PF_UNLEASH_UNAVAILABLE: 'UnleashUnavailableError',
   PF_UNLEASH_REJECTED: 'UnleashRejectedError',
+  PF_LINT_SYNTAX: 'LintError',
+  PF_LINT_UNKNOWN_RULE: 'LintError',
+  PF_LINT_FILE_NOT_FOUND: 'LintError',
+  PF_LINT_UNSUPPORTED_FILE: 'LintError',
+  PF_LINT_MIGRATION_LOAD: 'LintError',
 } as const satisfies Readonly<Record<`PF_${string}`, ErrorClassName>>);
 
 export type ErrorCode = keyof typeof ERROR_CLASS_BY_CODE;

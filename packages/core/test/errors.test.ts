@@ -56,13 +56,18 @@ const KNOWN_CODES = [
   'PF_UNLEASH_UNAVAILABLE',
   'PF_UNLEASH_REJECTED',
   'PF_TRANSACTION_POOLER',
+  'PF_LINT_SYNTAX',
+  'PF_LINT_UNKNOWN_RULE',
+  'PF_LINT_FILE_NOT_FOUND',
+  'PF_LINT_UNSUPPORTED_FILE',
+  'PF_LINT_MIGRATION_LOAD',
 ] as const satisfies readonly ErrorCode[];
 
 const options = { hint: 'do the safe thing', value: 'v', migrationId: 'm' };
 
 /** One way to build each class of this package with a given code (the Unleash classes are checked in their package). */
 const BUILD: {
-  [N in Exclude<ErrorClassName, 'UnleashUnavailableError' | 'UnleashRejectedError'>]: (
+  [N in Exclude<ErrorClassName, 'UnleashUnavailableError' | 'UnleashRejectedError' | 'LintError'>]: (
     code: ErrorCodeOf<N>,
   ) => PhaseflagError;
 } = {
@@ -91,7 +96,7 @@ describe('errors: one class per code', () => {
   it("an error of each code is an instance of the table's class for it, with that name", () => {
     for (const code of ERROR_CODES) {
       const name = errorClassOf(code);
-      if (name === 'UnleashUnavailableError' || name === 'UnleashRejectedError') continue;
+      if (name === 'UnleashUnavailableError' || name === 'UnleashRejectedError' || name === 'LintError') continue;
       const error = (BUILD[name] as (c: ErrorCode) => PhaseflagError)(code);
       assert.equal(error.code, code);
       assert.equal(error.name, name, code);

@@ -1,0 +1,62 @@
+import type { TableRef } from './ast.js';
+import type { Hazard } from './checks/context.js';
+import type { LintCatalog, LintCatalogTable, SmallTableLimits } from './types.js';
+
+export const DEFAULT_SMALL_TABLE = { maxRows: 10_000, maxBytes: 10 * 1024 * 1024 } as const;
+
+/**
+ * How fast this kind of work goes, in MB of table per second, to turn a table's size into an expected lock hold.
+ * Measured with `bench/lint-rates.ts` on the project's 2-core test machine (PostgreSQL 15, a 2,000,000-row,
+ * 4-column table of 200 MB, shared_buffers 128 MB); a faster disk or more memory goes faster, so read the figure
+ * as an order of magnitude.
+ */
+export const RATES_MB_PER_S: Readonly<Record<Hazard, number>> = Object.freeze({
+  rewrite: 45,
+  scan: 330,
+  index: 60,
+});
+
+const WORK: Readonly<Record<Hazard, string>> = {
+  rewrite: 'a rewrite of the table and its indexes',
+  scan: 'a full scan',
+  index: 'an index build',
+};
+
+/** The catalog's entry for a table: exact schema when written, else `public`, else the one table of that name. */
+export function findTable(catalog: LintCatalog, t: TableRef): LintCatalogTable | undefined {
+  if (t.schema !== undefined) return catalog.tables.find((c) => c.schema === t.schema && c.name === t.name);
+  const named = catalog.tables.filter((c) => c.name === t.name);
+  return named.find((c) => c.schema === 'public') ?? (named.length === 1 ? named[0] : undefined);
+}
+
+/** Small: under both limits (a table never analyzed, rowsEstimate -1, is judged by its size alone). */
+export function isSmall(table: LintCatalogTable, limits: SmallTableLimits | undefined): boolean {
+  const maxRows = limits?.maxRows ?? DEFAULT_SMALL_TABLE.maxRows;
+  const maxBytes = limits?.maxBytes ?? DEFAULT_SMALL_TABLE.maxBytes;
+  return table.totalBytes < maxBytes && table.rowsEstimate < maxRows;
+}
+
+export function formatBytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  if (mb >= 1024) return `${(mb / 1024).toFixed(1)} GB`;
+  if (mb >= 1) return `${mb.toFixed(mb >= 100 ? 0 : 1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} kB`;
+}
+
+function formatSeconds(s: number): string {
+  if (s < 1) return 'under a second';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** The sentence a finding on a large table gets: its rows and size, and how long the lock is expected to be held. */
+export function sizeNote(table: LintCatalogTable, hazard: Hazard): string {
+  const rows =
+    table.rowsEstimate >= 0
+      ? `~${Math.round(table.rowsEstimate).toLocaleString('en-US')} rows`
+      : 'rows not yet counted (never analyzed)';
+  const mb = table.totalBytes / (1024 * 1024);
+  const rate = RATES_MB_PER_S[hazard];
+  return `${table.schema}.${table.name} holds ${rows} in ${formatBytes(table.totalBytes)}: expect the lock to be held about ${formatSeconds(mb / rate)} (${WORK[hazard]} at ~${rate} MB/s, measured by bench/lint-rates.ts; your server's disk decides).`;
+}
