@@ -10,6 +10,7 @@ exports.up = async (knex) => {
     t.text('kind');
     t.bigInteger('amount');
     t.text('note');
+    t.string('code', 20);
   });
   await knex.schema.alterTable('promo_codes', (t) => {
     t.dropNullable('kind');
