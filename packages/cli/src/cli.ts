@@ -3,6 +3,7 @@ import { registerBackfill } from './commands/backfill.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
+import { registerLint } from './commands/lint.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRun } from './commands/run.js';
@@ -35,6 +36,7 @@ registerGrants(program);
 registerRun(program);
 registerBackfill(program);
 registerSteps(program);
+registerLint(program);
 
 run(program, process.argv).then(
   () => {

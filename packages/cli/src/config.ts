@@ -7,8 +7,8 @@ import { CliError } from './errors.js';
 
 /** What a `phaseflag.config.ts` exports (default export, or a named `config`). */
 export interface PhaseflagConfig {
-  /** Every migration the CLI may act on, by id. */
-  migrations: ReadonlyArray<Migration | MigrationInput>;
+  /** Every migration the CLI may act on, by id; required by every command but `lint`. */
+  migrations?: ReadonlyArray<Migration | MigrationInput>;
   database?: {
     /** Overridden by --database-url and DATABASE_URL. */
     url?: string;
@@ -20,6 +20,8 @@ export interface PhaseflagConfig {
     /** Schema of phaseflag's own tables (default `phaseflag`). */
     stateSchema?: string;
   };
+  /** `phaseflag lint`'s settings (README "Lint"); lint works without them, and without any config file. */
+  lint?: LintConfig;
   unleash?: {
     /** Unleash's base URL, without `/api`. Overridden by --unleash-url and UNLEASH_URL. */
     url?: string;
@@ -32,6 +34,17 @@ export interface PhaseflagConfig {
     /** Default `development`. */
     environment?: string;
   };
+}
+
+export interface LintConfig {
+  /** Rules never reported (an unknown name is PF_LINT_UNKNOWN_RULE, exit 2). */
+  exclude?: string[];
+  /** Plain .sql files run inside one transaction (knex migrations say it themselves). */
+  assumeInTransaction?: boolean;
+  /** The PostgreSQL major version the SQL will run on (default 17); a database given with --database-url wins. */
+  pgVersion?: number;
+  /** With a database: below both limits a table is small, and a blocking statement on it is no finding. */
+  smallTable?: { maxRows?: number; maxBytes?: number };
 }
 
 /** Types the config file; returns it as is. */
@@ -48,8 +61,18 @@ export const CONFIG_FILES = [
   'phaseflag.config.cjs',
 ] as const;
 
+const lintSchema = z.strictObject({
+  exclude: z.array(z.string()).optional(),
+  assumeInTransaction: z.boolean().optional(),
+  pgVersion: z.number().int().min(9).max(99).optional(),
+  smallTable: z
+    .strictObject({ maxRows: z.number().int().min(0).optional(), maxBytes: z.number().int().min(0).optional() })
+    .optional(),
+});
+
 const configSchema = z.object({
   migrations: z.array(z.unknown()).min(1, 'declare at least one migration'),
+  lint: lintSchema.optional(),
   database: z
     .strictObject({
       url: z.string().min(1).optional(),
@@ -73,10 +96,15 @@ export interface LoadedConfig {
   migrations: Migration[];
   database: NonNullable<PhaseflagConfig['database']>;
   unleash: NonNullable<PhaseflagConfig['unleash']>;
+  lint: LintConfig;
 }
 
 /** Finds the config (the given file, else the first of CONFIG_FILES in cwd), loads it (TypeScript through tsx) and validates it. */
-export async function loadConfig(file: string | undefined, cwd = process.cwd()): Promise<LoadedConfig> {
+export async function loadConfig(
+  file: string | undefined,
+  cwd = process.cwd(),
+  options: { migrationsOptional?: boolean } = {},
+): Promise<LoadedConfig> {
   const path = file ? resolve(cwd, file) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   if (!path || !existsSync(path)) {
     throw new CliError(
@@ -89,12 +117,17 @@ export async function loadConfig(file: string | undefined, cwd = process.cwd()):
     );
   }
   const raw = await importConfig(path);
-  const parsed = configSchema.safeParse(raw);
+  // `phaseflag lint` reads plain SQL and knex files: a config that only holds its lint section (or declares no
+  // migration yet) is enough for it.
+  const schema = options.migrationsOptional
+    ? configSchema.extend({ migrations: z.array(z.unknown()).default([]) })
+    : configSchema;
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new CliError(
       'PF_CONFIG_INVALID',
       `${path}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}.`,
-      'Export defineConfig({ migrations: [...], database?: { url, directUrl, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment } }).',
+      'Export defineConfig({ migrations: [...], database?: { url, directUrl, stateSchema }, unleash?: { url, apiToken, adminToken, project, environment }, lint?: { exclude, assumeInTransaction, pgVersion, smallTable } }).',
       path,
     );
   }
@@ -120,7 +153,13 @@ export async function loadConfig(file: string | undefined, cwd = process.cwd()):
       );
     ids.add(m.id);
   }
-  return { file: path, migrations, database: parsed.data.database ?? {}, unleash: parsed.data.unleash ?? {} };
+  return {
+    file: path,
+    migrations,
+    database: parsed.data.database ?? {},
+    unleash: parsed.data.unleash ?? {},
+    lint: parsed.data.lint ?? {},
+  };
 }
 
 function isDefined(m: unknown): m is Migration {
@@ -145,7 +184,8 @@ async function importConfig(path: string): Promise<unknown> {
   }
   // ESM default, a named `config`, or a CommonJS module.exports (seen as default, possibly nested once).
   let value: unknown = mod.default ?? mod.config ?? mod;
-  if (value && typeof value === 'object' && 'default' in value && !('migrations' in value)) value = value.default;
+  if (value && typeof value === 'object' && 'default' in value && !('migrations' in value) && !('lint' in value))
+    value = value.default;
   return value;
 }
 

@@ -9,6 +9,8 @@ export const EXIT = {
   ok: 0,
   /** Unexpected: a bug, or an error phaseflag has no better code for. */
   error: 1,
+  /** `phaseflag lint` found error-level findings (warnings alone exit 0). */
+  lintFindings: 1,
   /** Bad arguments, config (a transaction pooler where a direct connection is needed too) or declaration (nothing was changed). */
   usage: 2,
   /** The database does not allow this now: a guard refused, confirmation missing, another runner holds the lock. */

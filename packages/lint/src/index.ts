@@ -6,6 +6,7 @@ import { captureKnexMigration } from './knex-capture.js';
 import type { Finding, LintOptions, LintResult } from './types.js';
 
 export { RULES } from './rules.js';
+export { checkRuleNames } from './rules.js';
 export { LintError } from './errors.js';
 export { DEFAULT_SMALL_TABLE, RATES_MB_PER_S } from './catalog.js';
 export type {

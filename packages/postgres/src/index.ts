@@ -9,6 +9,7 @@ export { MigrationHandle } from './api/handle.js';
 export { KnexRouter, type KnexRouterOptions } from './router/knex-router.js';
 export { Controller, type ControllerOptions, type ControllerMigrationStatus } from './controller/controller.js';
 export { DEFAULT_STATE_SCHEMA } from './context.js';
+export { describeTables, type CatalogDescription, type TableDescription } from './catalog/describe-tables.js';
 export { GRANT_ROLES, grantStatements, isGrantRole, type GrantRole, type GrantTable } from './store/grants.js';
 export type { StateStoreInfo } from './store/installer.js';
 

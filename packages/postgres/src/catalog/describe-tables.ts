@@ -1,0 +1,65 @@
+import type { Knex } from 'knex';
+
+/** One table's size and columns, as `phaseflag lint` takes them for its catalog context. */
+export interface TableDescription {
+  schema: string;
+  name: string;
+  /** pg_class.reltuples (summed over the leaves of a partitioned table); -1 when never vacuumed or analyzed. */
+  rowsEstimate: number;
+  /** pg_total_relation_size: heap, TOAST and indexes (over every partition of a partitioned table). */
+  totalBytes: number;
+  columns: Array<{ name: string; type: string; notNull: boolean }>;
+}
+
+export interface CatalogDescription {
+  /** server_version_num, e.g. 150020. */
+  serverVersionNum: number;
+  tables: TableDescription[];
+}
+
+/**
+ * Sizes, row estimates and column types of the database's own tables (every schema but the system ones), or of
+ * the tables with these names: the catalog context `@phaseflag/lint` judges a blocking statement by. Read-only,
+ * catalog queries only (no table is scanned).
+ */
+export async function describeTables(knex: Knex, names?: readonly string[]): Promise<CatalogDescription> {
+  const version = (await knex.raw(`SELECT current_setting('server_version_num')::int AS v`)).rows[0] as { v: number };
+  const filter = names && names.length > 0;
+  const rows = (
+    await knex.raw(
+      `SELECT n.nspname AS schema, c.relname AS name,
+              CASE WHEN c.relkind = 'p'
+                   THEN (SELECT coalesce(sum(greatest(l.reltuples, 0)), -1) FROM pg_partition_tree(c.oid) t
+                         JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
+                   ELSE c.reltuples END AS rows,
+              CASE WHEN c.relkind = 'p'
+                   THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                   ELSE pg_total_relation_size(c.oid) END AS bytes,
+              coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                          'notNull', a.attnotnull) ORDER BY a.attnum)
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+          AND (NOT ? OR c.relname = ANY(?))
+        ORDER BY 1, 2`,
+      [filter, filter ? [...names] : []],
+    )
+  ).rows as Array<{
+    schema: string;
+    name: string;
+    rows: string | number;
+    bytes: string | number;
+    columns: TableDescription['columns'];
+  }>;
+  return {
+    serverVersionNum: Number(version.v),
+    tables: rows.map((r) => ({
+      schema: r.schema,
+      name: r.name,
+      rowsEstimate: Number(r.rows),
+      totalBytes: Number(r.bytes),
+      columns: r.columns,
+    })),
+  };
+}
