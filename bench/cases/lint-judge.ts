@@ -55,7 +55,7 @@ export function judge(
   if (squawkInput !== undefined) out.squawkInput = squawkInput;
   // An explanation in the corpus says why squawk errs; it cannot excuse phaseflag being the one that is wrong.
   if (!agree && phaseflagRight && entry.disagreement) out.explanation = entry.disagreement;
-  if (entry.catalog === 'large')
+  if (entry.catalog === 'large' && entry.verdict === 'unsafe')
     out.statesSize = phaseflag.some((f) => f.listed.includes(entry.rule) && STATES_SIZE.test(f.message));
   return out;
 }

@@ -3,6 +3,6 @@
 // context: an existing table (size unknown to both tools: no catalog); in knex's transaction
 exports.up = async (knex) => {
   await knex.schema.alterTable('invoices', (t) => {
-    t.check('?? > 0', ['amount'], 'invoices_amount_positive');
+    t.check('amount > 0', [], 'invoices_amount_positive');
   });
 };
