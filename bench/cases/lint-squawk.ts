@@ -101,7 +101,8 @@ export async function runSquawk(
 function run(file: string, args: string[], cwd: string): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
+      if (error && typeof error.code !== 'number')
+        return reject(new Error(`${file}: ${error.message}`, { cause: error }));
       resolve({ stdout, stderr, code: error ? (error.code as number) : 0 });
     });
   });
