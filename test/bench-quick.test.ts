@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
  * timed: the figures of a quick run mean nothing; what is checked is that every case ran and reported.
  */
 describe('the benchmark (npm run bench -- --quick)', function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
   let dir: string;
 
   before(() => {
