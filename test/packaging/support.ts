@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages an application installs; `@phaseflag/testkit` is private. */
-export const PUBLISHED = ['core', 'postgres', 'unleash', 'cli'] as const;
+export const PUBLISHED = ['core', 'postgres', 'unleash', 'lint', 'cli'] as const;
 
 const exec = promisify(execFile);
 

@@ -78,6 +78,10 @@ export async function lintChunks(
       const c = catalog && findTable(catalog, table)?.columns?.find((x) => x.name === column);
       return c ? { type: typeInfo(typeNameOf(c.type)), notNull: c.notNull ?? false } : undefined;
     },
+    qualify: (table) => {
+      const entry = catalog && findTable(catalog, table);
+      return entry ? { schema: entry.schema, name: entry.name } : table;
+    },
   };
   const findings: Finding[] = [];
   let statements = 0;

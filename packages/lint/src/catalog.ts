@@ -6,14 +6,15 @@ export const DEFAULT_SMALL_TABLE = { maxRows: 10_000, maxBytes: 10 * 1024 * 1024
 
 /**
  * How fast this kind of work goes, in MB of table per second, to turn a table's size into an expected lock hold.
- * Measured with `bench/lint-rates.ts` on the project's 2-core test machine (PostgreSQL 15, a 2,000,000-row,
- * 4-column table of 200 MB, shared_buffers 128 MB); a faster disk or more memory goes faster, so read the figure
- * as an order of magnitude.
+ * Measured with `node --import tsx bench/lint-rates.ts` on the project's 2-core test machine (PostgreSQL 15.20, a
+ * 2,000,000-row table of 204 MB: a CHECK's validation scan, a text index build, an ALTER COLUMN TYPE rewrite of the
+ * table with its three indexes), while other jobs shared the machine. A faster disk or more memory goes faster:
+ * read the hold time as an order of magnitude, and rerun the script on your own server.
  */
 export const RATES_MB_PER_S: Readonly<Record<Hazard, number>> = Object.freeze({
-  rewrite: 45,
-  scan: 330,
-  index: 60,
+  rewrite: 11,
+  scan: 176,
+  index: 8,
 });
 
 const WORK: Readonly<Record<Hazard, string>> = {

@@ -83,17 +83,12 @@ function knexFactory(from: string): KnexFactory {
 function callSite(path: string): { line: number; column: number } | undefined {
   const href = pathToFileURL(path).href;
   for (const frame of (new Error().stack ?? '').split('\n').slice(1)) {
-    const at = frame.includes(href)
-      ? frame.lastIndexOf(href) + href.length
-      : frame.includes(path)
-        ? frame.lastIndexOf(path) + path.length
-        : -1;
-    if (at < 0) continue;
-    const [line, column] = frame
-      .slice(at + 1)
-      .split(':')
-      .map((x) => Number.parseInt(x, 10));
-    if (line && column) return { line, column };
+    if (!frame.includes(href) && !frame.includes(path)) continue;
+    // `at up (file:///…/001.mjs?tsx-namespace=…:12:5)`: the line and column are the last two fields.
+    const fields = frame.trim().replace(/\)$/, '').split(':');
+    const column = Number.parseInt(fields.at(-1) ?? '', 10);
+    const line = Number.parseInt(fields.at(-2) ?? '', 10);
+    if (line > 0 && column > 0) return { line, column };
   }
   return undefined;
 }

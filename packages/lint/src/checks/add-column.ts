@@ -140,7 +140,7 @@ export function checkAddColumn(s: ParsedStatement, table: TableRef, def: ColumnD
         ? {
             fix: defineMigrationText({
               what: 'derive',
-              table,
+              table: ctx.qualify(table),
               oldColumn: source,
               intent: 'derive',
               newColumn: { name: column, type: type.text, nullable: true },

@@ -100,7 +100,7 @@ function checkType(
       safe: NEW_COLUMN_STEPS,
       fix: defineMigrationText({
         what: 'type',
-        table,
+        table: ctx.qualify(table),
         oldColumn: column,
         newColumn: { name: `${column}_new`, type: to.text, nullable: !(old?.notNull ?? false) },
         backfill: using ? deparseNode(using) : `${ident(column)}::${to.text}`,
@@ -141,7 +141,7 @@ function checkSetNotNull(s: ParsedStatement, table: TableRef, column: string, ct
         ? {
             fix: defineMigrationText({
               what: 'not-null',
-              table,
+              table: ctx.qualify(table),
               oldColumn: column,
               newColumn: { name: `${column}_not_null`, type: old.type.text, nullable: false },
               backfill: ident(column),

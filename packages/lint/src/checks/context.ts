@@ -23,6 +23,8 @@ export interface CheckContext {
   pgVersion: number;
   /** The column's type from the catalog, when one was given and knows the table. */
   catalogColumn(table: TableRef, column: string): { type: TypeInfo; notNull: boolean } | undefined;
+  /** The table with the schema the catalog found it in (as written when there is no catalog): what a fix names. */
+  qualify(table: TableRef): TableRef;
 }
 
 export const BLOCKS_ALL = 'every read and write of the table waits behind it';

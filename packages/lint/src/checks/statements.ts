@@ -36,7 +36,7 @@ export function checkRename(s: ParsedStatement, n: RenameStmt, ctx: CheckContext
         ? {
             fix: defineMigrationText({
               what: 'rename',
-              table,
+              table: ctx.qualify(table),
               oldColumn: n.subname,
               newColumn: { name: n.newname, type: typeText, nullable: !(type?.notNull ?? false) },
               backfill: ident(n.subname),

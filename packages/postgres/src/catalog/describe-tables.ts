@@ -41,9 +41,9 @@ export async function describeTables(knex: Knex, names?: readonly string[]): Pro
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
-          AND (NOT ? OR c.relname = ANY(?))
+          ${filter ? 'AND c.relname = ANY(?::text[])' : ''}
         ORDER BY 1, 2`,
-      [filter, filter ? [...names] : []],
+      filter ? [[...names]] : [],
     )
   ).rows as Array<{
     schema: string;
