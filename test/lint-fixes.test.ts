@@ -71,6 +71,8 @@ describe('lint fixes: each printed defineMigration evaluates, validates and plan
       ],
     );
     for (const f of fixes) {
+      // The fix as a user pastes it: evaluated as written, with defineMigration in scope.
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- evaluating the printed code is the point
       const migration = new Function('defineMigration', `return ${f.fix!}`)(defineMigration) as Migration;
       assert.ok(Object.isFrozen(migration), f.fix);
       const plan = await pf.migration(migration).plan();

@@ -1,7 +1,7 @@
 import type { Node } from '@pgsql/types';
 import { ValidationError } from '@phaseflag/core';
 import { parseSync } from 'libpg-query';
-import { typeInfo, type TableRef } from './ast.js';
+import { stringsOf, typeInfo, type TableRef } from './ast.js';
 import { findTable, isSmall, sizeNote } from './catalog.js';
 import { checkAlterTable } from './checks/alter-table.js';
 import { checkIntColumn } from './checks/add-column.js';
@@ -124,7 +124,13 @@ function check(s: ParsedStatement, ctx: CheckContext): RawFinding[] {
       if ('ColumnDef' in elt) out.push(...checkIntColumn(s, elt.ColumnDef));
   }
   const lock = blockingLockTarget(node);
-  if (lock && ctx.state.lockTimeout === 'none') out.push(lockTimeoutFinding(s, lock.what, lock.table));
+  const ownIndexes =
+    'DropStmt' in node &&
+    node.DropStmt.removeType === 'OBJECT_INDEX' &&
+    (node.DropStmt.objects ?? []).every(
+      (o) => 'List' in o && ctx.state.indexCreated(stringsOf(o.List.items).at(-1) ?? ''),
+    );
+  if (lock && ctx.state.lockTimeout === 'none' && !ownIndexes) out.push(lockTimeoutFinding(s, lock.what, lock.table));
   return out;
 }
 

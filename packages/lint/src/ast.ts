@@ -55,7 +55,7 @@ export function typeInfo(tn: TypeName): TypeInfo {
 }
 
 export function deparseNode(node: Node): string {
-  return deparseSync(node as Parameters<typeof deparseSync>[0]).trim();
+  return deparseSync(node).trim();
 }
 
 /** Every node of a subtree, depth first (the parser's JSON: objects and arrays). */

@@ -2,7 +2,7 @@
 // Everything else in src is internal.
 import { lintChunks, settingsOf } from './analyze.js';
 import { displayName, expandPaths, isSqlFile, readSql } from './files.js';
-import { captureKnexMigration } from './knex-capture.js';
+import { captureKnexMigration, withJsDirectives } from './knex-capture.js';
 import type { Finding, LintOptions, LintResult } from './types.js';
 
 export { RULES } from './rules.js';
@@ -56,7 +56,7 @@ export async function lintFiles(paths: readonly string[], options: LintOptions =
 
 async function lintKnex(path: string, name: string, settings: ReturnType<typeof settingsOf>) {
   const { chunks, inTransaction } = await captureKnexMigration(path);
-  return lintChunks(name, chunks, inTransaction, settings);
+  return lintChunks(name, withJsDirectives(readSql(path), chunks), inTransaction, settings);
 }
 
 /**

@@ -132,3 +132,23 @@ function recordingKnex(path: string, chunks: Chunk[]): unknown {
     },
   });
 }
+
+/**
+ * Ignore comments in a knex migration are JavaScript comments: `// phaseflag-lint-ignore rule` on the line above a
+ * call applies to the statements it sends, `// phaseflag-lint-ignore-file rule` anywhere to the whole file. They
+ * become the SQL comments the analysis reads.
+ */
+export function withJsDirectives(source: string, chunks: readonly Chunk[]): Chunk[] {
+  const lines = source.split('\n').map((l) => l.trim());
+  const directive = (line: string) => (line.startsWith('//') ? line.slice(2).trim() : '');
+  const fileWide = lines.map(directive).filter((d) => d.startsWith('phaseflag-lint-ignore-file'));
+  return chunks.map((chunk, i) => {
+    const above: string[] = [];
+    for (let l = (chunk.origin?.line ?? 0) - 2; l >= 0 && directive(lines[l] ?? '') !== ''; l--) {
+      const d = directive(lines[l]!);
+      if (d.startsWith('phaseflag-lint-ignore') && !d.startsWith('phaseflag-lint-ignore-file')) above.push(d);
+    }
+    const comments = [...(i === 0 ? fileWide : []), ...above].map((d) => `-- ${d}\n`).join('');
+    return { ...chunk, sql: `${comments}${chunk.sql}` };
+  });
+}

@@ -72,9 +72,15 @@ export function skipTrivia(sql: string, from: number, to: number, comments: Comm
       let depth = 1;
       let j = i + 2;
       while (j < to && depth > 0) {
-        if (sql[j] === '/' && sql[j + 1] === '*') (depth++, (j += 2));
-        else if (sql[j] === '*' && sql[j + 1] === '/') (depth--, (j += 2));
-        else j++;
+        if (sql[j] === '/' && sql[j + 1] === '*') {
+          depth++;
+          j += 2;
+        } else if (sql[j] === '*' && sql[j + 1] === '/') {
+          depth--;
+          j += 2;
+        } else {
+          j++;
+        }
       }
       comments.push({ text: sql.slice(i + 2, depth === 0 ? j - 2 : j), offset: i });
       i = j;
@@ -90,7 +96,10 @@ export function lineColumn(sql: string, index: number): { line: number; column: 
   let line = 1;
   let lineStart = 0;
   for (let i = 0; i < index && i < sql.length; i++) {
-    if (sql[i] === '\n') (line++, (lineStart = i + 1));
+    if (sql[i] === '\n') {
+      line++;
+      lineStart = i + 1;
+    }
   }
   return { line, column: index - lineStart + 1 };
 }

@@ -38,6 +38,14 @@ describe('lintFiles: knex migrations captured without a database', () => {
     );
   });
 
+  it('// phaseflag-lint-ignore above a call and // phaseflag-lint-ignore-file work in a knex migration', async () => {
+    const r = await lintFiles([fixture('knex/20260104_ignored.cjs')]);
+    assert.deepEqual(
+      r.findings.map((f) => [f.line, f.rule]),
+      [[5, 'ban-drop-column']],
+    );
+  });
+
   it('a migration whose up() needs real rows is PF_LINT_MIGRATION_LOAD, naming the file', async () => {
     await assert.rejects(lintFiles([fixture('knex/broken.cjs')]), (e: unknown) => {
       assert.ok(e instanceof LintError);

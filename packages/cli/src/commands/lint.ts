@@ -80,9 +80,9 @@ export function registerLint(program: Command): void {
             'e.g. `phaseflag lint migrations/` or `phaseflag lint --migrations --database-url …`.',
           );
         }
-        const config = await loadLintConfig(opts.config as string | undefined);
+        const config = await loadLintConfig(opts.config);
         const pgVersion = integerOption(opts.pgVersion, '--pg-version', 9, 99, 'major versions');
-        const url = (opts.databaseUrl as string | undefined) ?? config?.database.url;
+        const url = opts.databaseUrl ?? config?.database.url;
         let session: Session | undefined;
         let knex: Knex | undefined;
         try {

@@ -121,6 +121,20 @@ export function blockingLockTarget(node: Node): { table: TableRef | undefined; w
   if ('ClusterStmt' in node)
     return { table: tableOf(node.ClusterStmt.relation), what: 'CLUSTER takes ACCESS EXCLUSIVE' };
   if ('LockStmt' in node) return { table: undefined, what: 'LOCK TABLE takes its lock' };
+  if ('VacuumStmt' in node && node.VacuumStmt.is_vacuumcmd) {
+    const full = (node.VacuumStmt.options ?? []).some((o) => 'DefElem' in o && o.DefElem.defname === 'full');
+    if (full) return { table: undefined, what: 'VACUUM FULL takes ACCESS EXCLUSIVE' };
+  }
+  if ('ReindexStmt' in node) {
+    const concurrent = (node.ReindexStmt.params ?? []).some(
+      (p) => 'DefElem' in p && p.DefElem.defname === 'concurrently',
+    );
+    if (!concurrent)
+      return {
+        table: tableOf(node.ReindexStmt.relation),
+        what: 'REINDEX takes SHARE (and ACCESS EXCLUSIVE on each index)',
+      };
+  }
   return undefined;
 }
 
