@@ -10,6 +10,7 @@ import { runBackfillCase } from './cases/backfill.js';
 import { diagnoseBatch } from './cases/diagnose.js';
 import { runExpandLock } from './cases/expand-lock.js';
 import { runFleet } from './cases/fleet.js';
+import { runLintComparison } from './cases/lint.js';
 import { runPropagation } from './cases/propagation.js';
 import { runRouterOverhead } from './cases/router-overhead.js';
 import { runTraffic } from './cases/traffic.js';
@@ -20,17 +21,30 @@ import { createBenchDatabase } from './lib/db.js';
 import { machineFacts, postgresFacts } from './lib/machine.js';
 import type { ChangeKind } from './lib/orders.js';
 import { renderResults } from './report/index.js';
+import { renderLintResults } from './report/lint.js';
 import type { BenchResults } from './report/results.js';
 
 const args = parseArgs(process.argv.slice(2), {
   out: fileURLToPath(new URL('./RESULTS.md', import.meta.url)),
   quickOut: join(tmpdir(), 'phaseflag-bench-quick-RESULTS.md'),
+  lintOut: fileURLToPath(new URL('./LINT-RESULTS.md', import.meta.url)),
+  quickLintOut: join(tmpdir(), 'phaseflag-bench-quick-LINT-RESULTS.md'),
 });
+/** Case 10 writes a file of its own; RESULTS.md is rewritten only when another case ran (`--only 10` leaves it). */
+const lintFile = (r: BenchResults) =>
+  renderLintResults({
+    command: r.command,
+    startedAt: r.startedAt,
+    quick: r.quick,
+    ...(r.lint ? { lint: r.lint } : {}),
+    ...(r.errors.some((e) => e.case === '10') ? { error: r.errors.find((e) => e.case === '10')!.message } : {}),
+  });
 if (args.render) {
   // Rewrites the report from the raw figures of an earlier run (--json), without measuring anything again.
   const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchResults;
   writeFileSync(args.out, renderResults({ ...saved, renderedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }));
   process.stderr.write(`[bench] wrote ${args.out} from ${args.render}\n`);
+  if (saved.lint) writeFileSync(args.lintOut, lintFile(saved));
   process.exit(0);
 }
 const quick = args.quick;
@@ -146,6 +160,7 @@ try {
   if (wants(6)) results.router = await step('6', 'router overhead', () => runRouterOverhead(ctx, plan.router));
   if (wants(8)) results.propagation = await step('8', 'flag propagation', () => runPropagation(ctx, plan.propagation));
   if (wants(9)) results.fleet = await step('9', 'a fleet of service instances', () => runFleet(ctx, plan.fleet));
+  if (wants(10)) results.lint = await step('10', 'phaseflag lint against squawk', () => runLintComparison(ctx));
   await pf.close();
 } finally {
   await db.close();
@@ -160,7 +175,15 @@ const final: BenchResults = {
   machine,
   ...(results as Omit<BenchResults, 'command' | 'quick' | 'startedAt' | 'durationSeconds' | 'machine'>),
 };
-writeFileSync(args.out, renderResults(final));
+const written: string[] = [];
+if (!args.only || [...args.only].some((n) => n !== 10)) {
+  writeFileSync(args.out, renderResults(final));
+  written.push(args.out);
+}
+if (wants(10)) {
+  writeFileSync(args.lintOut, lintFile(final));
+  written.push(args.lintOut);
+}
 if (args.json) writeFileSync(args.json, JSON.stringify(final, null, 2));
-log(`wrote ${args.out}${results.errors.length ? ` — ${results.errors.length} case(s) failed` : ''}`);
+log(`wrote ${written.join(', ')}${results.errors.length ? ` — ${results.errors.length} case(s) failed` : ''}`);
 process.exitCode = results.errors.length ? 1 : 0;

@@ -1,9 +1,16 @@
-/** `npm run bench -- [--quick] [--rows N] [--out FILE] [--json FILE] [--only 1,2,…] [--workers N] [--render FILE]` */
+import { dirname, join } from 'node:path';
+
+/**
+ * `npm run bench -- [--quick] [--rows N] [--out FILE] [--lint-out FILE] [--json FILE] [--only 1,2,…] [--workers N]
+ * [--render FILE]`
+ */
 export interface BenchArgs {
   quick: boolean;
   /** An extra, larger size (the issue's 10M): runs after the default ones. */
   rows: number | null;
   out: string;
+  /** Case 10's own results file (LINT-RESULTS.md). */
+  lintOut: string;
   json: string | null;
   only: Set<number> | null;
   workers: number | null;
@@ -15,8 +22,20 @@ export interface BenchArgs {
  * `defaults.out` is where a full run writes; a quick run writes to `defaults.quickOut` unless --out says otherwise,
  * so a smoke run never replaces the real results.
  */
-export function parseArgs(argv: readonly string[], defaults: { out: string; quickOut: string }): BenchArgs {
-  const args: BenchArgs = { quick: false, rows: null, out: '', json: null, only: null, workers: null, render: null };
+export function parseArgs(
+  argv: readonly string[],
+  defaults: { out: string; quickOut: string; lintOut: string; quickLintOut: string },
+): BenchArgs {
+  const args: BenchArgs = {
+    quick: false,
+    rows: null,
+    out: '',
+    lintOut: '',
+    json: null,
+    only: null,
+    workers: null,
+    render: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -27,6 +46,7 @@ export function parseArgs(argv: readonly string[], defaults: { out: string; quic
     if (a === '--quick') args.quick = true;
     else if (a === '--rows') args.rows = positiveInt(a, value().replace(/_/g, ''));
     else if (a === '--out') args.out = value();
+    else if (a === '--lint-out') args.lintOut = value();
     else if (a === '--json') args.json = value();
     else if (a === '--workers') args.workers = positiveInt(a, value());
     else if (a === '--render') args.render = value();
@@ -38,9 +58,15 @@ export function parseArgs(argv: readonly string[], defaults: { out: string; quic
       );
     else
       throw new Error(
-        `unknown option ${a} (use --quick, --rows N, --out FILE, --json FILE, --only 1,2,…, --workers N, --render FILE)`,
+        `unknown option ${a} (use --quick, --rows N, --out FILE, --lint-out FILE, --json FILE, --only 1,2,…, --workers N, --render FILE)`,
       );
   }
+  // Case 10's file goes beside an --out given (a smoke run's temporary folder), else to its own default.
+  args.lintOut ||= args.out
+    ? join(dirname(args.out), 'LINT-RESULTS.md')
+    : args.quick
+      ? defaults.quickLintOut
+      : defaults.lintOut;
   args.out ||= args.quick ? defaults.quickOut : defaults.out;
   return args;
 }

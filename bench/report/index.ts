@@ -26,6 +26,10 @@ export function renderResults(r: BenchResults): string {
   out.push(
     `Written by \`${r.command}\` (bench/run.ts) on ${r.startedAt}, in ${secs(r.durationSeconds)}${r.renderedAt ? `; the tables re-rendered from that run's figures (\`--render\`) on ${r.renderedAt}` : ''}. Do not edit by hand: rerun the benchmark.`,
   );
+  out.push(
+    '',
+    "Case 10, `phaseflag lint` against squawk on the project's corpus, writes a file of its own: [LINT-RESULTS.md](LINT-RESULTS.md) (`npm run bench -- --only 10` refreshes it alone, in under a minute).",
+  );
   if (r.quick)
     out.push(
       '',

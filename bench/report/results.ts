@@ -3,6 +3,7 @@ import type { BackfillCase, BackfillRun, Method } from '../cases/backfill.js';
 import type { BatchDiagnosis } from '../cases/diagnose.js';
 import type { ExpandRun } from '../cases/expand-lock.js';
 import type { FleetCase } from '../cases/fleet.js';
+import type { LintCase } from '../cases/lint.js';
 import type { PropagationCase } from '../cases/propagation.js';
 import type { RouterOverhead } from '../cases/router-overhead.js';
 import type { TrafficRun } from '../cases/traffic.js';
@@ -29,6 +30,8 @@ export interface BenchResults {
   router?: RouterOverhead;
   propagation?: PropagationCase;
   fleet?: FleetCase;
+  /** Case 10; rendered to its own file, LINT-RESULTS.md. */
+  lint?: LintCase;
   errors: { case: string; message: string }[];
   /** Set when the report was re-rendered from saved figures (run.ts --render). */
   renderedAt?: string;

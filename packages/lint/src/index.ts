@@ -58,3 +58,13 @@ async function lintKnex(path: string, name: string, settings: ReturnType<typeof 
   const { chunks, inTransaction } = await captureKnexMigration(path);
   return lintChunks(name, withJsDirectives(readSql(path), chunks), inTransaction, settings);
 }
+
+/**
+ * The SQL a knex migration's `up` would send, captured as `lintFiles` captures it (a knex that records each query and
+ * runs nothing): one element per query knex would send, and whether knex's migrator would wrap them in a transaction.
+ * For feeding another tool the same SQL (the benchmark gives it to squawk).
+ */
+export async function captureKnexSql(path: string): Promise<{ queries: string[]; inTransaction: boolean }> {
+  const { chunks, inTransaction } = await captureKnexMigration(path);
+  return { queries: chunks.map((c) => c.sql), inTransaction };
+}

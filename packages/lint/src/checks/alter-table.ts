@@ -1,5 +1,5 @@
 import type { AlterTableCmd, AlterTableStmt, Constraint, Node } from '@pgsql/types';
-import { deparseNode, ident, stringsOf, tableOf, tableText, typeInfo, type TableRef } from '../ast.js';
+import { deparseNode, ident, stringsOf, tableOf, tableText, typeInfo, type TableRef, type TypeInfo } from '../ast.js';
 import { defineMigrationText } from '../fix.js';
 import type { ParsedStatement } from '../parse.js';
 import { checkAddColumn, checkIntColumn } from './add-column.js';
@@ -74,6 +74,8 @@ function checkType(
 ): RawFinding[] {
   if (!typeName) return [];
   const to = typeInfo(typeName);
+  // `USING (col::T)`, T the target type, is the conversion ALTER … TYPE makes without USING (knex's .alter() writes it).
+  if (using && plainCast(using, column, to)) using = undefined;
   const old = knownType(table, column, ctx);
   ctx.state.column(table, column, typeName);
   const verdict = old && !using ? rewriteOf(old.type, to, ctx.pgVersion) : 'rewrite';
@@ -106,6 +108,21 @@ function checkType(
       }),
     },
   ];
+}
+
+function plainCast(using: Node, column: string, to: TypeInfo): boolean {
+  if (!('TypeCast' in using)) return false;
+  const { arg, typeName } = using.TypeCast;
+  if (!arg || !typeName || !('ColumnRef' in arg)) return false;
+  const fields = stringsOf(arg.ColumnRef.fields);
+  const cast = typeInfo(typeName);
+  return (
+    fields.length === 1 &&
+    fields[0] === column &&
+    cast.base === to.base &&
+    cast.array === to.array &&
+    cast.mods.join() === to.mods.join()
+  );
 }
 
 function checkSetNotNull(s: ParsedStatement, table: TableRef, column: string, ctx: CheckContext): RawFinding[] {

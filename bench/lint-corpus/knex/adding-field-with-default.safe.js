@@ -1,0 +1,8 @@
+// rule: adding-field-with-default
+// verdict: safe
+// context: an existing table (size unknown to both tools: no catalog); in knex's transaction
+exports.up = async (knex) => {
+  await knex.schema.alterTable('invoices', (t) => {
+    t.text('status').defaultTo('pending');
+  });
+};

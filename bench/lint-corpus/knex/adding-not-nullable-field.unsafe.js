@@ -1,0 +1,8 @@
+// rule: adding-not-nullable-field
+// verdict: unsafe
+// context: an existing table (size unknown to both tools: no catalog); in knex's transaction
+exports.up = async (knex) => {
+  await knex.schema.alterTable('invoices', (t) => {
+    t.dropNullable('customer_id');
+  });
+};

@@ -1,0 +1,8 @@
+// rule: ban-vacuum-full
+// verdict: safe
+// context: an existing table (size unknown to both tools: no catalog); outside a transaction (config.transaction false)
+exports.config = { transaction: false };
+
+exports.up = async (knex) => {
+  await knex.raw('VACUUM (ANALYZE) invoices');
+};

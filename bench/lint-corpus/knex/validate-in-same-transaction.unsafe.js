@@ -1,0 +1,7 @@
+// rule: validate-in-same-transaction
+// verdict: unsafe
+// context: an existing table (size unknown to both tools: no catalog); in knex's transaction
+exports.up = async (knex) => {
+  await knex.raw('ALTER TABLE invoices ADD CONSTRAINT invoices_total_positive CHECK (total >= 0) NOT VALID');
+  await knex.raw('ALTER TABLE invoices VALIDATE CONSTRAINT invoices_total_positive');
+};

@@ -1,0 +1,4 @@
+-- rule: adding-field-with-default
+-- verdict: unsafe
+-- context: an existing table (size unknown to both tools: no catalog)
+ALTER TABLE invoices ADD COLUMN imported_at timestamptz DEFAULT clock_timestamp();

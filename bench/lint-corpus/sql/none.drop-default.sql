@@ -1,0 +1,4 @@
+-- rule: none
+-- verdict: safe
+-- context: an existing table (size unknown to both tools: no catalog)
+ALTER TABLE invoices ALTER COLUMN status DROP DEFAULT;

@@ -1,0 +1,4 @@
+-- rule: prefer-bigint-over-int
+-- verdict: unsafe
+-- context: an existing table (size unknown to both tools: no catalog)
+ALTER TABLE invoices ADD COLUMN seats integer;
