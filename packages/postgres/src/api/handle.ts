@@ -5,6 +5,8 @@ import type { PostgresStateStore } from '../store/state-store.js';
 import { findBackfillRunner, type BackfillRunner } from '../operations/backfill/holder.js';
 import { readBackfillKnobs, setBackfillKnobs } from '../operations/backfill/knobs.js';
 import type { BackfillKnobs, BackfillKnobsPatch } from '../operations/backfill/knobs.js';
+import { inspectDrift } from '../operations/drift/inspect.js';
+import type { DriftReport } from '../operations/drift/types.js';
 import { planMigration, type MigrationPlan, type PlanOptions } from '../operations/plan.js';
 import { runPreflight, type PreflightOptions, type PreflightResult } from '../operations/preflight.js';
 import type { VerifyResult } from '../operations/verify.js';
@@ -92,6 +94,14 @@ export class MigrationHandle {
    */
   status(): Promise<MigrationStatus> {
     return migrationStatus(this.#scope);
+  }
+
+  /**
+   * The table against what the phase implies: each difference with its repair, and the DDL recorded on the table
+   * that nobody acknowledged (DriftReport). Reads only. A controller refuses to advance while `blocking` (PF_DRIFT).
+   */
+  drift(): Promise<DriftReport> {
+    return inspectDrift(this.#scope, this.migration);
   }
 
   /**
@@ -291,8 +301,7 @@ export class MigrationHandle {
     cause: TransitionCause = {},
     options: { logger?: Logger } = {},
   ): Promise<void> {
-    const { ctx, store } = this.#scope;
     const refusal = { migrationId: this.id, action, phase, reason, hint, cause };
-    await recordRefusal(ctx, store, refusal, { span: true, logger: options.logger });
+    await recordRefusal(this.#scope.ctx, this.#scope.store, refusal, { span: true, logger: options.logger });
   }
 }

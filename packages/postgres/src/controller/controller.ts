@@ -13,6 +13,7 @@ import {
 } from '@phaseflag/core';
 import type { TransitionCause } from '../types.js';
 import { stepCause } from './cause.js';
+import { refusedForDrift } from './drift-gate.js';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
 import { assertSessionConnection } from '../driver/pooler.js';
@@ -223,9 +224,11 @@ export class Controller {
       });
       return;
     }
-    t.refused.clear();
     // While a backfill runs, only a pause may act; the rest waits for the runner to end (it asks for a pass).
-    if (t.runner && step.action !== 'pause') return;
+    if (t.runner && step.action !== 'pause') return t.refused.clear();
+    const gate = { cause: (why: string) => this.cause(t, step.flag, flags, why), emit: this.emit, logger: this.logger };
+    if (await refusedForDrift(t, step, { ...gate, now: () => this.now() })) return;
+    t.refused.clear();
     await this.act(t, step, flags, record.version);
   }
 
