@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
+import { registerDrift } from './commands/drift.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
@@ -30,6 +31,7 @@ registerPlan(program);
 registerProvision(program);
 registerStatus(program);
 registerHistory(program);
+registerDrift(program);
 registerInstall(program);
 registerGrants(program);
 registerRun(program);

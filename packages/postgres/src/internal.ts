@@ -38,4 +38,4 @@ export { underivableSummary } from './operations/underivable/store.js';
 export { detectTransactionPooler, connectionTarget } from './driver/pooler.js';
 export { advisoryKey, advisoryLockHolder } from './driver/advisory.js';
 export { ddlWatchTriggerNames, ddlWatchStatus, ensureDdlWatch, DDL_WATCH_VERSION } from './store/ddl-watch.js';
-export { driftError, driftRefusal } from './operations/drift/refusal.js';
+export { ADVANCING_STEPS, driftError, driftRefusal } from './operations/drift/refusal.js';

@@ -67,18 +67,12 @@ export class MigrationHandle {
     this.#trackRouter = trackRouter;
   }
 
-  /**
-   * Checks the declaration against the live catalog; throws a typed error and changes nothing when it does not
-   * fit. A missing old column fits only once the migration is contracted with the drop recorded in the store.
-   */
+  /** Checks the declaration against the live catalog: a typed error, and nothing changed, when it does not fit. */
   resolve(): Promise<ResolvedMigration> {
     return resolveScope(this.#scope);
   }
 
-  /**
-   * The exact SQL of every phase with the lock each statement takes; nothing is executed. `dropOldColumn` plans
-   * contract with the old column's drop.
-   */
+  /** The SQL of every phase with the lock each statement takes; nothing runs. `dropOldColumn`: contract's drop. */
   plan(options: PlanOptions = {}): Promise<MigrationPlan> {
     return planMigration(this.#scope.ctx, this.migration, options);
   }
@@ -104,10 +98,7 @@ export class MigrationHandle {
     return inspectDrift(this.#scope, this.migration);
   }
 
-  /**
-   * Calls `listener` with every phase change of this migration, from any process (LISTEN/NOTIFY, with polling as
-   * the backstop); returns the function that stops watching.
-   */
+  /** Calls `listener` on each phase change, from any process (LISTEN/NOTIFY, polling behind); returns unwatch. */
   watch(listener: (snapshot: PhaseSnapshot) => void): () => void {
     return this.#service.store.watchPhase(this.id, listener);
   }

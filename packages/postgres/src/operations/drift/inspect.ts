@@ -58,12 +58,13 @@ export async function inspectDrift(deps: DriftDeps, m: Migration, facts?: StoreF
   const { schema, name } = await tableOf(deps, m, info.installed);
   const findings: DriftFinding[] = [];
   const blocking = phase !== 'contracted';
-  if (info.version < info.latest) {
+  // Not installed at all is no drift (nothing has run: every migration is pending); older than this code is.
+  if (info.installed && info.version < info.latest) {
     findings.push({
       object: 'state store',
       name: ctx.stateSchema,
       expected: `version ${info.latest}`,
-      actual: info.installed ? `version ${info.version}` : 'not installed',
+      actual: `version ${info.version}`,
       repair: {
         command: 'phaseflag install',
         sql: null,

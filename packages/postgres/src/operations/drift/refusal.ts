@@ -2,6 +2,21 @@ import { GuardRefusedError, type Action } from '@phaseflag/core';
 import type { DriftReport } from './types.js';
 
 /**
+ * The controller's steps that carry a migration forward, which drift holds back. The others move it back (stop
+ * dual-write, pause, read old, release a read hold): the levers an operator pulls when something is wrong.
+ */
+export const ADVANCING_STEPS: ReadonlySet<string> = new Set([
+  'expand',
+  'dual-write',
+  'backfill',
+  'resume',
+  'run-backfill',
+  'verify',
+  'read-new',
+  'contract',
+]);
+
+/**
  * Why the controller declines to move a drifted migration on (PF_DRIFT): each blocking difference in a few words,
  * and where to read the repairs.
  */
