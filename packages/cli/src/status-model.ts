@@ -109,10 +109,8 @@ export async function collectStatus(
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await (installed ? handle.status() : Promise.reject(new Error('no store'))).then(
-      (s) => s.record,
-      () => null,
-    );
+    const status = await (installed ? handle.status() : Promise.reject(new Error('no store'))).catch(() => null);
+    const stored = status?.record ?? null;
     return {
       ...base,
       ...(stored ? { table: `${stored.tableSchema}.${stored.tableName}` } : {}),
@@ -128,7 +126,8 @@ export async function collectStatus(
       instances: [],
       underivable: { count: 0, rows: [] },
       pausedReason: null,
-      drift: null,
+      // A declaration the catalog refuses is often drift itself (a column's type changed by hand): it says which.
+      drift: status ? driftJson(status.drift) : null,
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }

@@ -98,6 +98,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   if (m.error) {
     out.line(`${c.red(m.error.code)}: ${m.error.message}`);
     if (m.error.hint) out.line(c.dim(`hint: ${m.error.hint}`));
+    if (m.drift) out.line(`${c.bold('drift')}\n${driftStatusText(out, m.drift)}`);
     return;
   }
   const summary = table(out);
