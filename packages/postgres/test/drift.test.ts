@@ -173,6 +173,38 @@ describe('drift: the catalog against what the phase implies, each difference wit
     assert.deepEqual(rn.findings.map((x) => x.object).sort(), ['check', 'index', 'new column']);
   });
 
+  it('a foreign key dropped after verify (which added it): missing, with ADD … NOT VALID then VALIDATE as the repair', async () => {
+    await suite.knex.raw(
+      `CREATE TABLE customers (id bigint PRIMARY KEY); INSERT INTO customers SELECT g FROM generate_series(1, 10) g;
+       CREATE TABLE orders_fk (id bigserial PRIMARY KEY, customer_ref text NOT NULL);
+       INSERT INTO orders_fk (customer_ref) SELECT 'C' || (1 + g % 10) FROM generate_series(1, 100) g`,
+    );
+    const m = defineMigration({
+      id: 'fk',
+      table: 'orders_fk',
+      oldColumn: 'customer_ref',
+      newColumn: { name: 'customer_id', type: 'bigint', references: { table: 'customers', column: 'id' } },
+      backfill: 'substr(customer_ref, 2)::bigint',
+      reverse: "'C' || customer_id::text",
+    });
+    const h = pf.migration(m);
+    await h.expand();
+    await h.startDualWrite();
+    await h.backfill();
+    await h.verify();
+    await clean(m);
+    const fk = m.newColumn.references!.name;
+    await suite.knex.raw('ALTER TABLE orders_fk DROP CONSTRAINT ??', [fk]);
+    const f = only(await pf.migration(m).drift());
+    assert.deepEqual([f.object, f.name, f.actual], ['foreign key', fk, 'missing']);
+    assert.match(
+      f.repair.sql ?? '',
+      /ADD CONSTRAINT "[^"]+" FOREIGN KEY \("customer_id"\) REFERENCES "[^"]+"\."customers" \("id"\) ON DELETE NO ACTION NOT VALID;\nALTER TABLE .* VALIDATE CONSTRAINT/,
+    );
+    await applyRepair(f);
+    await clean(m);
+  });
+
   it('a step not run yet is not drift: pending implies nothing of the new column; the store-wide form covers every migration', async () => {
     await createAmountTable(suite.knex, 'orders_pending', 10);
     const m = defineMigration(amountInput('pending', 'orders_pending'));
