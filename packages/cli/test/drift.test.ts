@@ -123,6 +123,8 @@ describe('phaseflag drift: the catalog against the migrations, exit codes for CI
     assert.equal(ack.code, EXIT.ok, ack.stdout + ack.stderr);
     assert.match(ack.stderr, /acknowledged 4 recorded DDL statement\(s\)/);
     assert.equal((await w.run(['drift'])).code, EXIT.ok);
+    const status = await w.run(['status']);
+    assert.match(status.stdout, /drift[^\n]*matches the catalog/);
   });
 
   it('exit 2 for an id the config does not declare, 5 when Postgres cannot be reached', async () => {

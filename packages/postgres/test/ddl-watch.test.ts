@@ -5,6 +5,7 @@ import { amountInput, createAmountTable, createSuiteSchema, type Suite } from '@
 import pg from 'pg';
 import { Phaseflag } from '../src/index.js';
 import { ddlWatchTriggerNames } from '../src/internal.js';
+import { SCHEMA_VERSIONS } from '../src/store/schema.js';
 
 /**
  * The DDL watch (store/ddl-watch-sql.ts): event triggers that record DDL phaseflag did not run on a migration's
@@ -206,6 +207,33 @@ describe('the DDL watch: DDL on a migration table that phaseflag did not run, re
       await suite.knex.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [other]);
       await suite.knex.raw(`REVOKE CREATE ON DATABASE ?? FROM ${role}`, [db]);
     }
+  });
+
+  it('a store at version 5 upgrades to 6: the log table, the functions, and (as a superuser) the event triggers', async () => {
+    const other = `${suite.stateSchema}_v5`;
+    await suite.knex.transaction(async (trx) => {
+      await trx.raw('CREATE SCHEMA ??', [other]);
+      await trx.raw(
+        'CREATE TABLE ??.schema_version (version integer NOT NULL, installed_at timestamptz NOT NULL DEFAULT now())',
+        [other],
+      );
+      for (const v of SCHEMA_VERSIONS.filter((x) => x.version <= 5)) {
+        await v.up(trx, other);
+        await trx.raw('INSERT INTO ??.schema_version (version) VALUES (?)', [other, v.version]);
+      }
+    });
+    const older = new Phaseflag({ knex: suite.knex, stateSchema: other, watchDdl: true });
+    try {
+      assert.equal((await older.drift([])).watch.active, false);
+      assert.match((await older.drift([])).watch.reason ?? '', /version 5; the DDL watch comes with version 6/);
+      assert.deepEqual(await older.install(), { from: 5, to: 6 });
+      assert.equal((await eventTriggers(other)).length, 2);
+      assert.deepEqual((await older.drift([])).watch, { active: true, reason: null });
+    } finally {
+      await older.close();
+      await suite.knex.raw('DROP SCHEMA ?? CASCADE', [other]);
+    }
+    assert.deepEqual(await eventTriggers(other), []);
   });
 
   it('goes with its state schema: DROP SCHEMA … CASCADE removes both event triggers, and DDL goes on working', async () => {
