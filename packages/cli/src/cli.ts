@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
 import { registerGenerate } from './commands/generate.js';
+import { registerDrift } from './commands/drift.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
 import { registerInit } from './commands/init.js';
@@ -32,6 +33,7 @@ registerPlan(program);
 registerProvision(program);
 registerStatus(program);
 registerHistory(program);
+registerDrift(program);
 registerInstall(program);
 registerGrants(program);
 registerRun(program);

@@ -12,6 +12,7 @@ import {
   type PhaseFlagStates,
 } from '@phaseflag/core';
 import type { MigrationHandle, StoredMigration } from '@phaseflag/postgres';
+import { driftHolds, driftJson, type DriftJson } from './drift-view.js';
 import { describeError } from './errors.js';
 import { underivableJson, type UnderivableJson } from './underivable-view.js';
 
@@ -74,6 +75,8 @@ export interface MigrationStatusJson {
     host: string | null;
     pid: number | null;
   }>;
+  /** The table against what the phase implies (`phaseflag drift`); null when the store does not know the migration. */
+  drift: DriftJson | null;
   /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -106,10 +109,8 @@ export async function collectStatus(
     const e = describeError(error);
     if (e.code === 'PF_DATABASE_UNAVAILABLE' || e.code === 'PF_STATE_UNAVAILABLE') throw error;
     // Where the store has it registered, that is where it was resolved last.
-    const stored = await (installed ? handle.status() : Promise.reject(new Error('no store'))).then(
-      (s) => s.record,
-      () => null,
-    );
+    const status = await (installed ? handle.status() : Promise.reject(new Error('no store'))).catch(() => null);
+    const stored = status?.record ?? null;
     return {
       ...base,
       ...(stored ? { table: `${stored.tableSchema}.${stored.tableName}` } : {}),
@@ -125,12 +126,19 @@ export async function collectStatus(
       instances: [],
       underivable: { count: 0, rows: [] },
       pausedReason: null,
+      // A declaration the catalog refuses is often drift itself (a column's type changed by hand): it says which.
+      drift: status ? driftJson(status.drift) : null,
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
   const { record, facts, instances } = inspected;
   // Nothing recorded yet (no store, or the store does not know the migration): no progress, events or rows.
-  const unrecorded = { progress: null, underivable: { count: 0, rows: [], stoppedBackfill: 0 }, events: [] };
+  const unrecorded = {
+    progress: null,
+    underivable: { count: 0, rows: [], stoppedBackfill: 0 },
+    events: [],
+    drift: null,
+  };
   const [status, runner] = installed
     ? await Promise.all([
         handle.status().catch((error: unknown) => {
@@ -152,7 +160,9 @@ export async function collectStatus(
     updatedAt: record.updatedAt ? new Date(record.updatedAt).toISOString() : null,
     updatedBy: record.updatedBy,
     guards: guardsFor(facts),
-    next: source ? nextStep(facts, source, m, runner !== null, record.readsHeldAt != null) : null,
+    next: source
+      ? driftHolds(nextStep(facts, source, m, runner !== null, record.readsHeldAt != null), status.drift)
+      : null,
     backfill:
       p && p.ranges.length > 0
         ? {
@@ -200,6 +210,7 @@ export async function collectStatus(
       host: i.host,
       pid: i.pid,
     })),
+    drift: status.drift ? driftJson(status.drift) : null,
     error: null,
   };
 }

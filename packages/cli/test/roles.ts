@@ -58,7 +58,7 @@ export async function snapshot(suite: Suite): Promise<unknown> {
     [suite.schema, suite.stateSchema],
   );
   const rows: Record<string, unknown> = {};
-  for (const t of ['schema_version', 'migrations', 'events', 'backfill_ranges', 'underivable'])
+  for (const t of ['schema_version', 'migrations', 'events', 'backfill_ranges', 'underivable', 'ddl_log'])
     rows[t] = (
       await suite.knex.raw('SELECT to_jsonb(t) AS r FROM ??.?? AS t ORDER BY to_jsonb(t)::text', [suite.stateSchema, t])
     ).rows;

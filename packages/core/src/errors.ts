@@ -47,6 +47,7 @@ export const ERROR_CLASS_BY_CODE = Object.freeze({
   PF_DERIVED_SOURCE_KEPT: 'GuardRefusedError',
   PF_DEFAULT_NOT_CARRIED: 'GuardRefusedError',
   PF_PREFLIGHT_FAILED: 'GuardRefusedError',
+  PF_DRIFT: 'GuardRefusedError',
   PF_MIGRATION_CONFLICT: 'ConflictError',
   PF_BACKFILL_LOCKED: 'ConflictError',
   PF_BACKFILL_LOCK_LOST: 'ConflictError',

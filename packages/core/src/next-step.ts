@@ -71,7 +71,13 @@ export type ControllerRefusalCode =
   | 'contract-not-fully-on'
   | 'dual-write-off-reads-new'
   | 'dual-write-off-after-backfill'
-  | 'guard';
+  | 'guard'
+  /**
+   * The migration's table drifted from what its phase implies (a column's type changed by hand, an index dropped,
+   * the trigger disabled, …). Not decided here (decideNext sees no catalog): the executor inspects the table before
+   * it acts on a step decideNext gave, and refuses with the error code's name, PF_DRIFT.
+   */
+  | 'PF_DRIFT';
 
 export type NextStep =
   /** Nothing to do now; `unknown` names flags whose state is unknown and would be needed to decide. */

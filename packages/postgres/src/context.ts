@@ -23,6 +23,8 @@ export interface ExecutorContext {
   readonly actor: string;
   /** Told while a DDL statement waits for its table lock, with who blocks it (see operations/ddl-lock-wait.ts). */
   readonly onLockWait?: (wait: LockWait) => void;
+  /** install() creates the DDL watch's event triggers where the role may (store/ddl-watch.ts). */
+  readonly watchDdl: boolean;
 }
 
 /** A backend holding (or queued ahead for) the lock a DDL statement waits for, as pg_stat_activity shows it. */
@@ -66,6 +68,12 @@ export interface ExecutorContextOptions {
   actor?: string;
   /** Told while any DDL statement of this engine waits for its table lock (TransitionOptions.onLockWait too). */
   onLockWait?: (wait: LockWait) => void;
+  /**
+   * Record DDL that phaseflag did not run on a migration's table as it happens: install() creates two event
+   * triggers when the role is a superuser (Postgres allows no one else). Default true, unless the environment
+   * says `PHASEFLAG_WATCH_DDL=off` (the test harness does, so that suites sharing a database do not each add one).
+   */
+  watchDdl?: boolean;
 }
 
 export const DEFAULT_STATE_SCHEMA = 'phaseflag';
@@ -88,6 +96,7 @@ export function createContext(options: ExecutorContextOptions): ExecutorContext 
     clock: options.clock ?? systemClock,
     actor: options.actor ?? `${process.env.HOSTNAME ?? 'host'}:${process.pid}`,
     ...(options.onLockWait ? { onLockWait: options.onLockWait } : {}),
+    watchDdl: options.watchDdl ?? process.env.PHASEFLAG_WATCH_DDL !== 'off',
   };
 }
 

@@ -48,6 +48,15 @@ export type { BackfillProgress, BackfillRange, BackfillResult, BackfillStop } fr
 export type { BackfillKnobs, BackfillKnobsPatch } from './operations/backfill/knobs.js';
 export type { BackfillRunner } from './operations/backfill/holder.js';
 export type { VerifyResult, VerifyCheck } from './operations/verify.js';
+export type {
+  DdlWatchStatus,
+  DriftFinding,
+  DriftObject,
+  DriftRepair,
+  DriftReport,
+  RecordedDdl,
+  StoreDriftReport,
+} from './operations/drift/types.js';
 export type { PreflightOptions, PreflightResult, PreflightRow } from './operations/preflight.js';
 export type { UnderivableRow, UnderivableSummary, UnderivableSource } from './operations/underivable/store.js';
 export type { ResolvedMigration, ColumnInfo, RowKeyInfo } from './catalog/resolved.js';

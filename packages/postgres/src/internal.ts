@@ -44,3 +44,5 @@ export {
   type SqlMigration,
   type SqlMigrationPart,
 } from './operations/generate-sql.js';
+export { ddlWatchTriggerNames, ddlWatchStatus, ensureDdlWatch, DDL_WATCH_VERSION } from './store/ddl-watch.js';
+export { ADVANCING_STEPS, driftError, driftRefusal } from './operations/drift/refusal.js';

@@ -4,6 +4,8 @@ import { MigrationHandle } from './api/handle.js';
 import { createContext, type ExecutorContext, type ExecutorContextOptions } from './context.js';
 import { Controller, type ControllerOptions } from './controller/controller.js';
 import { directKnex } from './driver/direct.js';
+import { acknowledgeRecordedDdl, inspectStoreDrift } from './operations/drift/inspect.js';
+import type { StoreDriftReport } from './operations/drift/types.js';
 import type { KnexRouter } from './router/knex-router.js';
 import { grantStatements, grantTables, type GrantRole } from './store/grants.js';
 import { assertStateStoreReadable, readStateStoreInfo, type StateStoreInfo } from './store/installer.js';
@@ -154,9 +156,25 @@ export class Phaseflag {
    * runs nothing. The store must be installed first (`ON ALL TABLES IN SCHEMA` grants what exists).
    */
   async grants(options: { role: GrantRole; to: string; migrations: readonly MigrationRef[] }): Promise<string> {
-    const defs = options.migrations.map((m) => this.migration('migration' in m ? m.migration : m).migration);
-    const tables = await grantTables(this.#ctx.knex, defs);
+    const tables = await grantTables(this.#ctx.knex, this.#declared(options.migrations));
     return `${grantStatements(options.role, options.to, this.#ctx.stateSchema, tables).join('\n')}\n`;
+  }
+
+  /**
+   * Every given migration's table against what its phase implies (see `MigrationHandle.drift()`), with the state
+   * store's version and whether DDL is watched. Reads only.
+   */
+  drift(migrations: readonly MigrationRef[]): Promise<StoreDriftReport> {
+    return inspectStoreDrift({ ctx: this.#ctx, store: this.#store }, this.#declared(migrations));
+  }
+
+  /** Marks the DDL recorded on these migrations' tables as seen (`phaseflag drift --ack`); returns how many entries. */
+  acknowledgeDdl(migrations: readonly MigrationRef[]): Promise<number> {
+    return acknowledgeRecordedDdl({ ctx: this.#ctx, store: this.#store }, this.#declared(migrations));
+  }
+
+  #declared(refs: readonly MigrationRef[]): Migration[] {
+    return refs.map((m) => this.migration('migration' in m ? m.migration : m).migration);
   }
 
   /** The handle of a declared migration (validated here; the same handle for the same id). */

@@ -2,6 +2,7 @@ import type { Attributes, Link } from '@opentelemetry/api';
 import type { Action, Migration, MigrationInput, Phase } from '@phaseflag/core';
 import type { LockWait } from './context.js';
 import type { BackfillProgress, BackfillResult } from './operations/backfill/types.js';
+import type { DriftReport } from './operations/drift/types.js';
 import type { UnderivableSummary } from './operations/underivable/store.js';
 import type { VerifyResult } from './operations/verify.js';
 
@@ -133,6 +134,8 @@ export interface MigrationStatus {
   readonly events: MigrationEvent[];
   /** Rows the backfill expression cannot derive: how many are recorded, and the first ones (key, old value, error). */
   readonly underivable: UnderivableSummary;
+  /** The table against what the phase implies (see `MigrationHandle.drift()`): a controller refuses to advance while `blocking`. */
+  readonly drift: DriftReport;
 }
 
 /** A migration as declared, or its handle. */

@@ -5,6 +5,7 @@ import { flagsUnknownError, openFlagSource, openSession, unleashSettings } from 
 import { findMigration } from '../config.js';
 import { collectStatus, storedOnly, type MigrationStatusJson, type StoredOnlyJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
+import { driftStatusText } from '../drift-view.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -97,6 +98,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   if (m.error) {
     out.line(`${c.red(m.error.code)}: ${m.error.message}`);
     if (m.error.hint) out.line(c.dim(`hint: ${m.error.hint}`));
+    if (m.drift) out.line(`${c.bold('drift')}\n${driftStatusText(out, m.drift)}`);
     return;
   }
   const summary = table(out);
@@ -126,6 +128,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
     },
   );
   if (m.underivable.count > 0) summary.push({ [head('underivable')]: underivableLines(out, m.underivable).join('\n') });
+  if (m.drift) summary.push({ [head('drift')]: driftStatusText(out, m.drift) });
   if (m.next) {
     const text =
       m.next.kind === 'act'

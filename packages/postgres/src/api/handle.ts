@@ -5,6 +5,8 @@ import type { PostgresStateStore } from '../store/state-store.js';
 import { findBackfillRunner, type BackfillRunner } from '../operations/backfill/holder.js';
 import { readBackfillKnobs, setBackfillKnobs } from '../operations/backfill/knobs.js';
 import type { BackfillKnobs, BackfillKnobsPatch } from '../operations/backfill/knobs.js';
+import { inspectDrift } from '../operations/drift/inspect.js';
+import type { DriftReport } from '../operations/drift/types.js';
 import { planMigration, type MigrationPlan, type PlanOptions } from '../operations/plan.js';
 import { runPreflight, type PreflightOptions, type PreflightResult } from '../operations/preflight.js';
 import type { VerifyResult } from '../operations/verify.js';
@@ -65,18 +67,12 @@ export class MigrationHandle {
     this.#trackRouter = trackRouter;
   }
 
-  /**
-   * Checks the declaration against the live catalog; throws a typed error and changes nothing when it does not
-   * fit. A missing old column fits only once the migration is contracted with the drop recorded in the store.
-   */
+  /** Checks the declaration against the live catalog: a typed error, and nothing changed, when it does not fit. */
   resolve(): Promise<ResolvedMigration> {
     return resolveScope(this.#scope);
   }
 
-  /**
-   * The exact SQL of every phase with the lock each statement takes; nothing is executed. `dropOldColumn` plans
-   * contract with the old column's drop.
-   */
+  /** The SQL of every phase with the lock each statement takes; nothing runs. `dropOldColumn`: contract's drop. */
   plan(options: PlanOptions = {}): Promise<MigrationPlan> {
     return planMigration(this.#scope.ctx, this.migration, options);
   }
@@ -95,9 +91,14 @@ export class MigrationHandle {
   }
 
   /**
-   * Calls `listener` with every phase change of this migration, from any process (LISTEN/NOTIFY, with polling as
-   * the backstop); returns the function that stops watching.
+   * The table against what the phase implies: each difference with its repair, and the DDL recorded on the table
+   * that nobody acknowledged (DriftReport). Reads only. A controller refuses to advance while `blocking` (PF_DRIFT).
    */
+  drift(): Promise<DriftReport> {
+    return inspectDrift(this.#scope, this.migration);
+  }
+
+  /** Calls `listener` on each phase change, from any process (LISTEN/NOTIFY, polling behind); returns unwatch. */
   watch(listener: (snapshot: PhaseSnapshot) => void): () => void {
     return this.#service.store.watchPhase(this.id, listener);
   }
@@ -291,8 +292,7 @@ export class MigrationHandle {
     cause: TransitionCause = {},
     options: { logger?: Logger } = {},
   ): Promise<void> {
-    const { ctx, store } = this.#scope;
     const refusal = { migrationId: this.id, action, phase, reason, hint, cause };
-    await recordRefusal(ctx, store, refusal, { span: true, logger: options.logger });
+    await recordRefusal(this.#scope.ctx, this.#scope.store, refusal, { span: true, logger: options.logger });
   }
 }

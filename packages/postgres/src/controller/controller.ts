@@ -13,6 +13,7 @@ import {
 } from '@phaseflag/core';
 import type { TransitionCause } from '../types.js';
 import { stepCause } from './cause.js';
+import { refusedForDrift, reportRefusal } from './drift-gate.js';
 import { eventSink, type ControllerEvent } from './events.js';
 import { FlagObserver } from './flags.js';
 import { assertSessionConnection } from '../driver/pooler.js';
@@ -203,29 +204,17 @@ export class Controller {
       if (!step.unknown) t.refused.clear(); // the refusal no longer applies: a new one is news again
       return;
     }
-    if (step.kind === 'refuse') {
-      const key = `${step.action}|${step.reason}`;
-      if (t.refused.has(key)) return;
-      t.refused.add(key);
-      const cause = this.cause(t, step.flag, flags, step.code);
-      cause.attributes = { ...cause.attributes, [CONTROLLER_ATTR.refusalCode]: step.code };
-      await t.handle.recordRefusal(step.action, step.from, step.reason, step.hint, cause, { logger: this.logger });
-      this.emit({
-        kind: 'refused',
-        migrationId: id,
-        action: step.action,
-        phase: step.from,
-        code: step.code,
-        reason: step.reason,
-        hint: step.hint,
-        flag: step.flag ? t.flags.key(step.flag) : null,
-        at: this.now(),
-      });
-      return;
-    }
-    t.refused.clear();
+    const deps = {
+      cause: (why: string) => this.cause(t, step.flag, flags, why),
+      emit: this.emit,
+      logger: this.logger,
+      now: () => this.now(),
+    };
+    if (step.kind === 'refuse') return reportRefusal(t, step, deps);
     // While a backfill runs, only a pause may act; the rest waits for the runner to end (it asks for a pass).
-    if (t.runner && step.action !== 'pause') return;
+    if (t.runner && step.action !== 'pause') return t.refused.clear();
+    if (await refusedForDrift(t, step, deps)) return;
+    t.refused.clear();
     await this.act(t, step, flags, record.version);
   }
 

@@ -37,6 +37,7 @@ export function track(handle: ControlledMigration, flags: FlagObserver): Tracked
       migrationId: handle.id,
       phase: null,
       lastStep: null,
+      drift: null,
       staleInstances: [],
       liveInstances: [],
       lastError: null,

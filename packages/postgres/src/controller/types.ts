@@ -1,6 +1,7 @@
 import type { FlagSource, Logger, NextStep, Phase } from '@phaseflag/core';
 import type { MigrationHandle } from '../api/handle.js';
 import type { ExecutorContext } from '../context.js';
+import type { DriftReport } from '../operations/drift/types.js';
 import type { BackfillOptions, InstanceStatus } from '../types.js';
 import type { ControllerEvent } from './events.js';
 
@@ -37,6 +38,8 @@ export interface ControllerMigrationStatus {
   readonly lastError: string | null;
   /** When `readOld()` by hand held reads on the old column; null when no hold stands (as of the last pass). */
   readonly readsHeldSince: Date | null;
+  /** The table as last inspected before a step (null before the first): while `blocking`, steps are refused (PF_DRIFT). */
+  readonly drift: DriftReport | null;
 }
 
 /** What a controller does with a migration: the handle's requests it makes, nothing else. */
@@ -45,6 +48,7 @@ export type ControlledMigration = Pick<
   | 'id'
   | 'migration'
   | 'inspect'
+  | 'drift'
   | 'watch'
   | 'recordRefusal'
   | 'expand'

@@ -130,8 +130,9 @@ async function runInTransaction(
     await conn.query('BEGIN');
     try {
       // SET LOCAL: the settings end with the transaction, whatever happens to it.
+      // phaseflag.ddl marks the transaction as phaseflag's own for the DDL watch (store/ddl-watch-sql.ts).
       await conn.query(
-        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true), set_config('phaseflag.ddl', 'on', true)",
         timeouts(stmt, opts),
       );
       const mode = LOCK_TABLE_MODE[stmt.lock];
@@ -161,7 +162,7 @@ async function runOnSession(
     throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
   return withConnection(ctx, opts, watch, async (conn) => {
     await conn.query(
-      "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+      "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false), set_config('phaseflag.ddl', 'on', false)",
       timeouts(stmt, opts),
     );
     try {
@@ -171,6 +172,7 @@ async function runOnSession(
       await conn
         .query('RESET lock_timeout')
         .then(() => conn.query('RESET statement_timeout'))
+        .then(() => conn.query('RESET phaseflag.ddl'))
         .catch((resetError) => discardOnRelease(conn, String(resetError)));
     }
     return 0;

@@ -2,6 +2,7 @@ import { StateError } from '@phaseflag/core';
 import type { ExecutorContext } from '../context.js';
 import { LATEST_SCHEMA_VERSION, SCHEMA_VERSIONS } from './schema.js';
 import { advisoryKey } from '../driver/advisory.js';
+import { ensureDdlWatch } from './ddl-watch.js';
 import { assertSessionConnection } from '../driver/pooler.js';
 
 /** Where the state store stands in this database, read without a lock, a write or any privilege on its tables. */
@@ -79,11 +80,14 @@ export async function installStateStore(ctx: ExecutorContext): Promise<{ from: n
   // (a service's) may call install() at start-up.
   const current = await readStateStoreInfo(ctx);
   if (current.version > LATEST_SCHEMA_VERSION) throw tooNew(s, current.version);
-  if (current.version === LATEST_SCHEMA_VERSION) return { from: current.version, to: LATEST_SCHEMA_VERSION };
+  if (current.version === LATEST_SCHEMA_VERSION) {
+    if (ctx.watchDdl) await ensureDdlWatch(ctx);
+    return { from: current.version, to: LATEST_SCHEMA_VERSION };
+  }
   // The install alone would get through a transaction pooler; what the operator does next would not, so it is told
   // here, before the first change, rather than halfway through a migration.
   await assertSessionConnection(ctx.knex, 'install the state store');
-  return ctx.knex.transaction(async (trx) => {
+  const installed = await ctx.knex.transaction(async (trx) => {
     // Transaction-scoped: released at commit, so a crashed installer never leaves it held.
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [advisoryKey('install', s)]);
     await trx.raw('CREATE SCHEMA IF NOT EXISTS ??', [s]);
@@ -103,4 +107,7 @@ export async function installStateStore(ctx: ExecutorContext): Promise<{ from: n
     }
     return { from, to: LATEST_SCHEMA_VERSION };
   });
+  // Where the role may create event triggers (a superuser); elsewhere drift and status say DDL is not watched.
+  if (ctx.watchDdl) await ensureDdlWatch(ctx);
+  return installed;
 }

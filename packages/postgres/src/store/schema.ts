@@ -1,5 +1,6 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
+import { createDdlWatchObjects } from './ddl-watch-sql.js';
 
 /**
  * The state store's tables, as an ordered list of versions. The installer applies the versions a database has
@@ -167,6 +168,13 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
         [s],
       );
     },
+  },
+  {
+    // DDL that phaseflag did not run, on the table of a migration in flight, recorded as it happens (see
+    // ddl-watch-sql.ts): the log table and the event triggers' functions. The event triggers themselves need a
+    // superuser and are created apart from the versions (ddl-watch.ts), where the installing role may.
+    version: 6,
+    up: (trx, s) => createDdlWatchObjects(trx, s),
   },
 ];
 

@@ -7,6 +7,7 @@ import { toMigrationEvent, toMigrationRecord } from './records.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import type { MigrationRow } from '../store/rows.js';
 import { registerResolved } from './register.js';
+import { inspectDrift } from '../operations/drift/inspect.js';
 import { underivableSummary } from '../operations/underivable/store.js';
 import { backfillProgress } from '../operations/backfill/progress.js';
 import { syncTriggerInstalled } from '../operations/steps/sync-trigger.js';
@@ -22,11 +23,12 @@ export async function migrationStatus(scope: MigrationScope): Promise<MigrationS
       hint: 'Run expand (or register) first.',
     });
   }
-  const [progress, instances, events, underivable] = await Promise.all([
+  const [progress, instances, events, underivable, drift] = await Promise.all([
     backfillProgress(ctx, scope.id).catch(() => null),
     store.instances(scope.id, scope.instanceTtlMs),
     store.events(scope.id, 50),
     underivableSummary(ctx, scope.id),
+    inspectDrift(scope, scope.migration),
   ]);
   return {
     id: scope.id,
@@ -37,6 +39,7 @@ export async function migrationStatus(scope: MigrationScope): Promise<MigrationS
     instances,
     events: events.map(toMigrationEvent),
     underivable,
+    drift,
   };
 }
 

@@ -20,11 +20,11 @@ const NAME = 'sync-trigger';
  * normalise are synced, not overwritten. A user trigger sorting after it that changes either column is seen by
  * verify.
  */
-export function syncFunctionName(r: ResolvedMigration): string {
+export function syncFunctionName(r: Pick<ResolvedMigration, 'migration'>): string {
   return objectName('pf_sync', r.migration.id);
 }
 
-export function syncTriggerName(r: ResolvedMigration): string {
+export function syncTriggerName(r: Pick<ResolvedMigration, 'migration'>): string {
   return objectName('zz_pf_sync', r.migration.id);
 }
 
