@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
+import { registerCheck } from './commands/check.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerDrift } from './commands/drift.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
@@ -41,6 +42,7 @@ registerBackfill(program);
 registerSteps(program);
 registerGenerate(program);
 registerLint(program);
+registerCheck(program);
 
 run(program, process.argv).then(
   () => {

@@ -43,8 +43,8 @@ function firstLine(sql: string): string {
 }
 
 /** GitHub Actions workflow commands: `%`, CR and LF escaped in the text, `:` and `,` as well in properties. */
-const escapeData = (s: string) => s.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
-const escapeProperty = (s: string) => escapeData(s).replaceAll(':', '%3A').replaceAll(',', '%2C');
+export const escapeData = (s: string) => s.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
+export const escapeProperty = (s: string) => escapeData(s).replaceAll(':', '%3A').replaceAll(',', '%2C');
 
 /** One `::error file=…,line=…,col=…,title=…::…` annotation per finding (`::warning` for warnings). */
 export function githubAnnotation(f: Finding): string {

@@ -1,4 +1,4 @@
-import { isPhaseflagError, type Migration } from '@phaseflag/core';
+import { formatQualifiedName, isPhaseflagError, type Migration } from '@phaseflag/core';
 import type { LockMode, Phaseflag } from '@phaseflag/postgres';
 import { strongerLock } from '@phaseflag/postgres/internal';
 
@@ -28,7 +28,7 @@ export async function planAll(pf: Phaseflag, migrations: readonly Migration[]): 
   const phases = await storedPhases(pf);
   const checks: PlanCheck[] = [];
   for (const m of migrations) {
-    const base = { id: m.id, table: `${m.table.schema}.${m.table.name}`, phase: phases.get(m.id) ?? null };
+    const base = { id: m.id, table: formatQualifiedName(m.table), phase: phases.get(m.id) ?? null };
     if (base.phase === 'contracted') {
       checks.push({ ...base, status: 'skipped', message: 'contracted: nothing left to plan' });
       continue;
@@ -38,6 +38,7 @@ export async function planAll(pf: Phaseflag, migrations: readonly Migration[]): 
       const phasesPlanned = plan.phases;
       checks.push({
         ...base,
+        table: `${plan.table.schema}.${plan.table.name}`,
         status: 'planned',
         strongestLock: phasesPlanned.reduce<LockMode>((a, p) => strongerLock(a, p.strongestLock), 'NONE'),
         maxBlockingLockWaitMs: Math.max(0, ...phasesPlanned.map((p) => p.maxBlockingLockWaitMs)),

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import type pg from 'pg';
+import pg from 'pg';
 import { CliError } from '../errors.js';
 
 /** A throw-away database built from the project's schema, for `phaseflag check` when no database is given. */
@@ -34,7 +34,7 @@ export async function openScratchDatabase(schemaPath: string): Promise<ScratchDa
   const server = await local.startPostgres({ database: 'phaseflag_check' });
   const knex = knexFactory({ client: 'pg', connection: server.url, pool: { min: 0, max: 2 } });
   try {
-    const builtFrom = await buildSchema(knex, path, schemaPath);
+    const builtFrom = await buildSchema(knex, server.url, path, schemaPath);
     return {
       url: server.url,
       builtFrom,
@@ -50,15 +50,15 @@ export async function openScratchDatabase(schemaPath: string): Promise<ScratchDa
   }
 }
 
-async function buildSchema(knex: Knex, path: string, given: string): Promise<string> {
+async function buildSchema(knex: Knex, url: string, path: string, given: string): Promise<string> {
   if (!statSync(path).isDirectory()) {
-    await runSqlFile(knex, path, given);
+    await runSqlFile(url, path, given);
     return given;
   }
   const files = readdirSync(path).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const sql = files.filter((f) => extname(f) === '.sql' && !f.endsWith('.down.sql'));
   if (sql.length > 0) {
-    for (const f of sql) await runSqlFile(knex, join(path, f), join(given, f));
+    for (const f of sql) await runSqlFile(url, join(path, f), join(given, f));
     return `${sql.length} SQL file${sql.length === 1 ? '' : 's'} in ${given}`;
   }
   const migrations = files.filter((f) => KNEX_EXTENSIONS.has(extname(f)) && !f.endsWith('.d.ts'));
@@ -78,7 +78,7 @@ async function buildSchema(knex: Knex, path: string, given: string): Promise<str
   return `${migrations.length} knex migration${migrations.length === 1 ? '' : 's'} in ${given}`;
 }
 
-async function runSqlFile(knex: Knex, path: string, shown: string): Promise<void> {
+async function runSqlFile(url: string, path: string, shown: string): Promise<void> {
   // psql's meta-commands (pg_dump writes \restrict, \connect) are not SQL: the server would reject them.
   const text = readFileSync(path, 'utf8')
     .split('\n')
@@ -86,13 +86,14 @@ async function runSqlFile(knex: Knex, path: string, shown: string): Promise<void
     .join('\n');
   // One simple-protocol query runs the whole file, as psql -f would statement by statement (no parameters, so a `?`
   // or a dollar-quoted body reaches the server as written).
-  const client = (await knex.client.acquireConnection()) as pg.Client;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   try {
     await client.query(text);
   } catch (error) {
     throw schemaError(shown, error);
   } finally {
-    await knex.client.releaseConnection(client);
+    await client.end();
   }
 }
 
