@@ -26,6 +26,10 @@ const COMMANDS = [
   'rollback',
   'contract',
   'verify',
+  'lint',
+  'drift',
+  'generate',
+  'check',
 ];
 const ESC = '\u001b[';
 

@@ -4,7 +4,7 @@ import type { LintResult } from '@phaseflag/lint';
 import type { StoreDriftReport } from '@phaseflag/postgres';
 import { driftJson, renderDrift } from '../drift-view.js';
 import { escapeData, escapeProperty, githubAnnotation, jsonReport, printText } from '../lint-report.js';
-import type { Output } from '../output.js';
+import { formatDuration, type Output } from '../output.js';
 import type { PlanCheck } from './plan-all.js';
 
 /** Everything `phaseflag check` found, in the order it looked. */
@@ -76,7 +76,7 @@ export function printCheck(out: Output, report: CheckReport): void {
     const head = `  ${c.bold(p.id)}  ${p.table}${p.phase ? ` (phase ${p.phase})` : ''}: `;
     if (p.status === 'planned')
       out.line(
-        `${head}${c.green('plans')} — ${p.statements} statement(s), strongest lock ${p.strongestLock}, application queries wait ≤ ${p.maxBlockingLockWaitMs} ms behind its DDL`,
+        `${head}${c.green('plans')} — ${p.statements} statement(s), strongest lock ${p.strongestLock}, application queries wait ≤ ${formatDuration((p.maxBlockingLockWaitMs ?? 0) / 1000)} in all behind its DDL (every lock_timeout attempt)`,
       );
     else if (p.status === 'skipped') out.line(`${head}${c.dim(p.message ?? 'skipped')}`);
     else {
