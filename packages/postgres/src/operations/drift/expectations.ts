@@ -1,4 +1,4 @@
-import type { Migration, Phase } from '@phaseflag/core';
+import { isInFlight, writesBoth, type Migration, type Phase } from '@phaseflag/core';
 
 /**
  * What a phase implies about the catalog: what the transitions that led to it have built or removed. A step that
@@ -9,17 +9,6 @@ import type { Migration, Phase } from '@phaseflag/core';
  * removals, run after the phase change (and a grace period), so `contracted` and `rolled-back` imply nothing about
  * what those steps remove until the state store says they finished (the old column's drop is recorded).
  */
-const EXPANDED: readonly Phase[] = [
-  'expanded',
-  'dual-write',
-  'backfilling',
-  'paused',
-  'backfilled',
-  'verified',
-  'read-new',
-  'contracted',
-];
-const SYNCED: readonly Phase[] = ['dual-write', 'backfilling', 'paused', 'backfilled', 'verified', 'read-new'];
 const FOREIGN_KEY: readonly Phase[] = ['verified', 'read-new', 'contracted'];
 
 export interface PhaseExpectations {
@@ -42,8 +31,8 @@ export function expectationsOf(
 ): PhaseExpectations {
   const contracted = phase === 'contracted';
   return {
-    newColumn: EXPANDED.includes(phase),
-    syncTrigger: options.syncTriggerApplies && (SYNCED.includes(phase) || (contracted && m.intent === 'derive')),
+    newColumn: isInFlight(phase) || phase === 'contracted',
+    syncTrigger: options.syncTriggerApplies && (writesBoth(phase) || (contracted && m.intent === 'derive')),
     foreignKey: m.newColumn.references !== null && FOREIGN_KEY.includes(phase),
     newColumnNotNull: contracted && !m.newColumn.nullable,
     oldColumn:
