@@ -78,7 +78,7 @@ export interface LintResult {
 export interface RuleInfo {
   name: string;
   level: Level;
-  /** squawk's name for the same check, when squawk has one. */
+  /** The rule name squawk (2.66) reports for the same finding, when squawk has one. */
   squawk?: string;
   summary: string;
 }
