@@ -68,6 +68,13 @@ describe('the lint benchmark (case 10): corpus and report', function () {
         .split('\n')
         .filter((l) => /^\| (sql|knex|catalog)\//.test(l));
       assert.equal(entryRows.length, loadCorpus().length);
+      // VALIDATE CONSTRAINT then SET NOT NULL (the safe way's steps 2 and 3): phaseflag clears them, as squawk does
+      for (const id of ['sql/adding-not-nullable-field.safe.sql', 'knex/adding-not-nullable-field.safe.js'])
+        assert.match(entryRows.find((l) => l.startsWith(`| ${id} `)) ?? id, /\| — ✓ \|.*\| yes \|$/, id);
+      assert.match(
+        targetRows.find((r) => r.includes('every disagreement explained'))!,
+        /\*\*pass\*\*/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

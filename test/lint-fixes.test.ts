@@ -46,6 +46,41 @@ describe('lint fixes: each printed defineMigration evaluates, validates and plan
     assert.ok(catalog.serverVersionNum >= 110000);
   });
 
+  it('describeTables lists CHECK constraints, validated or not, and lint clears SET NOT NULL on the column one proves', async () => {
+    const t = `${suite.schema}.checked`;
+    await suite.knex.raw(`CREATE TABLE ${t} (id bigint PRIMARY KEY, "Note" text, n integer)`);
+    await suite.knex.raw(`ALTER TABLE ${t} ADD CONSTRAINT note_nn CHECK ("Note" IS NOT NULL) NOT VALID`);
+    await suite.knex.raw(
+      `ALTER TABLE ${t} ADD CONSTRAINT n_nn CHECK (n IS NOT NULL), ADD CONSTRAINT n_pos CHECK (n > 0)`,
+    );
+    const catalog = await describeTables(suite.knex, ['checked']);
+    assert.deepEqual(catalog.tables.find((x) => x.schema === suite.schema)!.checks, [
+      { name: 'n_nn', definition: 'CHECK ((n IS NOT NULL))', validated: true, notNullColumn: 'n' },
+      { name: 'n_pos', definition: 'CHECK ((n > 0))', validated: true },
+      {
+        name: 'note_nn',
+        definition: 'CHECK (("Note" IS NOT NULL)) NOT VALID',
+        validated: false,
+        notNullColumn: 'Note',
+      },
+    ]);
+    // an empty table is small: a threshold of zero keeps the size-dependent findings
+    const lint = async (sql: string) =>
+      (
+        await lintSql(`SET lock_timeout = '2s';\n${sql}`, { catalog, smallTable: { maxRows: 0, maxBytes: 0 } })
+      ).findings.map((f) => f.rule);
+    assert.deepEqual(await lint(`ALTER TABLE ${t} ALTER COLUMN n SET NOT NULL;`), []);
+    assert.deepEqual(await lint(`ALTER TABLE ${t} ALTER COLUMN "Note" SET NOT NULL;`), ['adding-not-nullable-field']);
+    assert.deepEqual(
+      await lint(`ALTER TABLE ${t} VALIDATE CONSTRAINT note_nn;\nALTER TABLE ${t} ALTER COLUMN "Note" SET NOT NULL;`),
+      [],
+    );
+    assert.deepEqual(
+      await lint(`ALTER TABLE ${t} VALIDATE CONSTRAINT n_pos;\nALTER TABLE ${t} ALTER COLUMN "Note" SET NOT NULL;`),
+      ['adding-not-nullable-field'],
+    );
+  });
+
   it('type change, type change with USING, SET NOT NULL, rename and a generated column each get a fix that plans', async () => {
     const t = `${suite.schema}.orders`;
     const sql = [

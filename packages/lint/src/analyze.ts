@@ -78,6 +78,10 @@ export async function lintChunks(
       const c = catalog && findTable(catalog, table)?.columns?.find((x) => x.name === column);
       return c ? { type: typeInfo(typeNameOf(c.type)), notNull: c.notNull ?? false } : undefined;
     },
+    catalogCheck: (table, name) =>
+      catalog ? findTable(catalog, table)?.checks?.find((c) => c.name === name) : undefined,
+    catalogNotNullProven: (table, column) =>
+      (catalog && findTable(catalog, table)?.checks?.some((c) => c.validated && c.notNullColumn === column)) ?? false,
     qualify: (table) => {
       const entry = catalog && findTable(catalog, table);
       return entry ? { schema: entry.schema, name: entry.name } : table;

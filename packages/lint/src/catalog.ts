@@ -44,11 +44,12 @@ export function formatBytes(bytes: number): string {
   return `${Math.max(1, Math.round(bytes / 1024))} kB`;
 }
 
-function formatSeconds(s: number): string {
+/** How long, as the sentence puts it: "under a second", else "about 4 s", "about 12 min", "about 1.5 h". */
+function holdTime(s: number): string {
   if (s < 1) return 'under a second';
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
+  if (s < 90) return `about ${Math.round(s)} s`;
+  if (s < 5400) return `about ${Math.round(s / 60)} min`;
+  return `about ${(s / 3600).toFixed(1)} h`;
 }
 
 /** The sentence a finding on a large table gets: its rows and size, and how long the lock is expected to be held. */
@@ -59,5 +60,5 @@ export function sizeNote(table: LintCatalogTable, hazard: Hazard): string {
       : 'rows not yet counted (never analyzed)';
   const mb = table.totalBytes / (1024 * 1024);
   const rate = RATES_MB_PER_S[hazard];
-  return `${table.schema}.${table.name} holds ${rows} in ${formatBytes(table.totalBytes)}: expect the lock to be held about ${formatSeconds(mb / rate)} (${WORK[hazard]} at ~${rate} MB/s, measured by bench/lint-rates.ts; your server's disk decides).`;
+  return `${table.schema}.${table.name} holds ${rows} in ${formatBytes(table.totalBytes)}: expect the lock to be held ${holdTime(mb / rate)} (${WORK[hazard]} at ~${rate} MB/s, measured by bench/lint-rates.ts; your server's disk decides).`;
 }

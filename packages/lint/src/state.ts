@@ -4,7 +4,8 @@ import { sameTable, type TableRef } from './ast.js';
 /**
  * What the statements read so far in one file have done, as the rules need it: whether a transaction is open,
  * whether lock_timeout is set, which tables, indexes and columns the file itself created, which constraints it
- * added NOT VALID (and in which transaction), which NOT NULL checks it validated.
+ * added NOT VALID (and in which transaction), which NOT NULL checks it validated (or which constraints of earlier
+ * migrations).
  */
 export class FileState {
   inTransaction: boolean;
@@ -18,6 +19,8 @@ export class FileState {
   private readonly columns = new Map<string, { table: TableRef; type: TypeName }>();
   private readonly notValid = new Map<string, { table: TableRef; transaction: number; notNullOf?: string }>();
   private readonly provenNotNull: Array<{ table: TableRef; column: string }> = [];
+  /** Tables a constraint this file did not add was validated on: what it checks is not known here. */
+  private readonly validatedElsewhere: TableRef[] = [];
 
   constructor(readonly implicitTransaction: boolean) {
     this.inTransaction = implicitTransaction;
@@ -70,9 +73,19 @@ export class FileState {
     return c !== undefined && this.inTransaction && c.transaction === this.transaction;
   }
 
-  validated(name: string): void {
+  /** VALIDATE CONSTRAINT: false when this file did not add the constraint (an earlier migration did). */
+  validated(name: string): boolean {
     const c = this.notValid.get(name);
     if (c?.notNullOf) this.provenNotNull.push({ table: c.table, column: c.notNullOf });
+    return c !== undefined;
+  }
+
+  /**
+   * A constraint added NOT VALID by an earlier migration was validated on the table, and nothing here says what it
+   * checks: taken, as the safe way's step 2, to be the `CHECK (col IS NOT NULL)` a later SET NOT NULL relies on.
+   */
+  validatedUnknown(table: TableRef): void {
+    this.validatedElsewhere.push(table);
   }
 
   proveNotNull(table: TableRef, column: string): void {
@@ -81,6 +94,9 @@ export class FileState {
 
   /** A validated CHECK (column IS NOT NULL) exists: SET NOT NULL needs no scan (PostgreSQL 12+). */
   notNullProven(table: TableRef, column: string): boolean {
-    return this.provenNotNull.some((p) => p.column === column && sameTable(p.table, table));
+    return (
+      this.provenNotNull.some((p) => p.column === column && sameTable(p.table, table)) ||
+      this.validatedElsewhere.some((t) => sameTable(t, table))
+    );
   }
 }

@@ -12,6 +12,11 @@ export interface LintCatalogTable {
   totalBytes: number;
   /** Its columns and their types as format_type() writes them (`character varying(20)`), when known. */
   columns?: ReadonlyArray<{ name: string; type: string; notNull?: boolean }>;
+  /**
+   * Its CHECK constraints, when known: `validated` is false while the check is NOT VALID; `notNullColumn` is the
+   * column a check of exactly `CHECK (col IS NOT NULL)` proves (a validated one makes SET NOT NULL skip its scan).
+   */
+  checks?: ReadonlyArray<{ name: string; validated: boolean; notNullColumn?: string }>;
 }
 
 /** What the live database says, as plain data: lint itself never connects. */
@@ -73,7 +78,7 @@ export interface LintResult {
 export interface RuleInfo {
   name: string;
   level: Level;
-  /** squawk's name for the same check, when squawk has one. */
+  /** The rule name squawk (2.66) reports for the same finding, when squawk has one. */
   squawk?: string;
   summary: string;
 }

@@ -66,6 +66,11 @@ describe('lint context no SQL-only linter has', () => {
       index.message,
       /public\.orders holds ~4,000,000 rows in 800 MB: expect the lock to be held about \d+ min \(an index build at ~8 MB\/s, measured by bench\/lint-rates\.ts/,
     );
+    // a short hold reads as one: "held under a second", not "held about under a second"
+    const scan = await lintSql("SET lock_timeout = '2s';\nALTER TABLE orders ALTER COLUMN a SET NOT NULL;", {
+      catalog: catalog(300_000, 40 * MB),
+    });
+    assert.match(scan.findings[0]!.message, /40\.0 MB: expect the lock to be held under a second \(a full scan at/);
     // the thresholds are the caller's
     const tight = await lintSql(sql, { catalog: catalog(500, 2 * MB), smallTable: { maxRows: 100 } });
     assert.ok(tight.findings.some((f) => f.rule === 'require-concurrent-index-creation'));

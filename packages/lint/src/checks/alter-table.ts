@@ -126,7 +126,8 @@ function plainCast(using: Node, column: string, to: TypeInfo): boolean {
 }
 
 function checkSetNotNull(s: ParsedStatement, table: TableRef, column: string, ctx: CheckContext): RawFinding[] {
-  if (ctx.pgVersion >= 12 && ctx.state.notNullProven(table, column)) return [];
+  if (ctx.pgVersion >= 12 && (ctx.state.notNullProven(table, column) || ctx.catalogNotNullProven(table, column)))
+    return [];
   const t = tableText(table);
   const old = knownType(table, column, ctx);
   return [
@@ -219,7 +220,12 @@ function checkConstraint(s: ParsedStatement, table: TableRef, c: Constraint, ctx
 
 function checkValidate(s: ParsedStatement, table: TableRef, name: string, ctx: CheckContext): RawFinding[] {
   const same = ctx.state.notValidInThisTransaction(name);
-  ctx.state.validated(name);
+  if (!ctx.state.validated(name)) {
+    // Added NOT VALID by an earlier migration: the catalog, when it lists the check, says what it proves.
+    const known = ctx.catalogCheck(table, name);
+    if (!known) ctx.state.validatedUnknown(table);
+    else if (known.notNullColumn) ctx.state.proveNotNull(table, known.notNullColumn);
+  }
   if (!same) return [];
   return [
     {

@@ -23,6 +23,10 @@ export interface CheckContext {
   pgVersion: number;
   /** The column's type from the catalog, when one was given and knows the table. */
   catalogColumn(table: TableRef, column: string): { type: TypeInfo; notNull: boolean } | undefined;
+  /** The table's CHECK constraint of this name, when a catalog was given and lists the table's checks. */
+  catalogCheck(table: TableRef, name: string): { validated: boolean; notNullColumn?: string } | undefined;
+  /** The catalog shows a validated `CHECK (column IS NOT NULL)` on the table. */
+  catalogNotNullProven(table: TableRef, column: string): boolean;
   /** The table with the schema the catalog found it in (as written when there is no catalog): what a fix names. */
   qualify(table: TableRef): TableRef;
 }

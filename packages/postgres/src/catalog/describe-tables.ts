@@ -9,6 +9,11 @@ export interface TableDescription {
   /** pg_total_relation_size: heap, TOAST and indexes (over every partition of a partitioned table). */
   totalBytes: number;
   columns: Array<{ name: string; type: string; notNull: boolean }>;
+  /**
+   * Its CHECK constraints: the name, the definition as pg_get_constraintdef writes it, whether it is validated
+   * (false while NOT VALID), and, when the check is exactly `CHECK (col IS NOT NULL)`, that column.
+   */
+  checks: Array<{ name: string; definition: string; validated: boolean; notNullColumn?: string }>;
 }
 
 export interface CatalogDescription {
@@ -18,7 +23,7 @@ export interface CatalogDescription {
 }
 
 /**
- * Sizes, row estimates and column types of the database's own tables (every schema but the system ones), or of
+ * Sizes, row estimates, column types and CHECK constraints of the database's own tables (every schema but the system ones), or of
  * the tables with these names: the catalog context `@phaseflag/lint` judges a blocking statement by. Read-only,
  * catalog queries only (no table is scanned).
  */
@@ -37,7 +42,15 @@ export async function describeTables(knex: Knex, names?: readonly string[]): Pro
                    ELSE pg_total_relation_size(c.oid) END AS bytes,
               coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
                                                           'notNull', a.attnotnull) ORDER BY a.attnum)
-                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+              coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
+                                  'name', k.conname, 'definition', pg_get_constraintdef(k.oid), 'validated', k.convalidated,
+                                  'notNullColumn', (SELECT a.attname FROM pg_attribute a
+                                                     WHERE a.attrelid = c.oid AND cardinality(k.conkey) = 1 AND a.attnum = k.conkey[1]
+                                                       AND regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '')
+                                                           = 'CHECK ((' || quote_ident(a.attname) || ' IS NOT NULL))')))
+                                ORDER BY k.conname)
+                        FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c'), '[]') AS checks
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
@@ -51,6 +64,7 @@ export async function describeTables(knex: Knex, names?: readonly string[]): Pro
     rows: string | number;
     bytes: string | number;
     columns: TableDescription['columns'];
+    checks: TableDescription['checks'];
   }>;
   return {
     serverVersionNum: Number(version.v),
@@ -60,6 +74,7 @@ export async function describeTables(knex: Knex, names?: readonly string[]): Pro
       rowsEstimate: Number(r.rows),
       totalBytes: Number(r.bytes),
       columns: r.columns,
+      checks: r.checks,
     })),
   };
 }
