@@ -104,7 +104,17 @@ describe('backfill', function () {
       shouldContinue: () => sizes().length < 12,
     });
     const growing = sizes();
-    assert.ok(growing[growing.length - 1]! >= 4 * growing[0]!, `batches grew: ${growing.join(', ')}`);
+    // They grow until a batch takes about the target: by 4× on a quiet machine; on a loaded one 100 rows may already
+    // take half the target, and then reaching the target is the growth there is to see.
+    const lastMs = s.spans
+      .byName(SPAN.backfillBatch)
+      .slice(-3)
+      .map((b) => (b.duration[0] * 1e9 + b.duration[1]) / 1e6);
+    const reachedTarget = lastMs.reduce((a, b) => a + b, 0) / lastMs.length >= 20;
+    assert.ok(
+      growing[growing.length - 1]! > growing[0]! && (growing[growing.length - 1]! >= 4 * growing[0]! || reachedTarget),
+      `batches grew: ${growing.join(', ')} (last batches took ${lastMs.map((m) => m.toFixed(1)).join(', ')} ms)`,
+    );
 
     // Too large a start with a tiny target: they shrink.
     await resetBackfill(ctx, 'users-adapt');
