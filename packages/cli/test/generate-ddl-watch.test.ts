@@ -108,6 +108,27 @@ describe("generated migration files and the DDL watch: their DDL is phaseflag's 
         await client.query(readFileSync(join(w.dir, 'gm', name), 'utf8'));
     };
     assert.equal(files.length, 6);
+    const body = (suffix: string) =>
+      readFileSync(
+        join(
+          w.dir,
+          'gm',
+          names.find((n) => n.endsWith(suffix))!,
+        ),
+        'utf8',
+      )
+        .split('\n')
+        .filter((l) => l && !l.startsWith('--'));
+    // Transactional files: the mark is transaction-local, first; the store must be at version 6 (the DDL watch's).
+    assert.equal(body('_expand.up.sql')[0], "SET LOCAL phaseflag.ddl = 'on';");
+    assert.match(body('_expand.up.sql').join('\n'), /IF v <> 6 THEN/);
+    assert.equal(body('_expand.up.sql').at(-1), "SET phaseflag.ddl = 'on';", 'the session mark for the index file');
+    assert.deepEqual(body('_expand_record.up.sql').slice(0, 2), [
+      'RESET phaseflag.ddl;',
+      "SET LOCAL phaseflag.ddl = 'on';",
+    ]);
+    // golang-migrate sends a file as one query: CONCURRENTLY stands alone there.
+    assert.equal(body('_expand_index.up.sql').length, 1);
     await run('.up.sql', 1);
     await expandedAndQuiet('watch-gm');
     assert.notEqual(await markOn(client), 'on', 'the mark did not stay on the connection');
