@@ -156,7 +156,7 @@ describe("generated migration files and the DDL watch: their DDL is phaseflag's 
     const index = readFileSync(join(w.dir, 'fw', ups[1]!), 'utf8');
     assert.match(index, /^SET phaseflag\.ddl = 'on';\nCREATE INDEX CONCURRENTLY .*;\nRESET phaseflag\.ddl;\n$/m);
     const psqlRun = (args: string[]) =>
-      execFileSync(psql!, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', suite.databaseUrl, ...args], {
+      execFileSync(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', suite.databaseUrl, ...args], {
         encoding: 'utf8',
         stdio: 'pipe',
       });
