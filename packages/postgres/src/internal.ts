@@ -45,4 +45,5 @@ export {
   type SqlMigrationPart,
 } from './operations/generate-sql.js';
 export { ddlWatchTriggerNames, ddlWatchStatus, ensureDdlWatch, DDL_WATCH_VERSION } from './store/ddl-watch.js';
+export { OWN_DDL_MARK } from './store/ddl-watch-sql.js';
 export { ADVANCING_STEPS, driftError, driftRefusal } from './operations/drift/refusal.js';

@@ -4,6 +4,7 @@ import type { ExecutorContext } from '../context.js';
 import { discardOnRelease, withPooledConnection, type PgConnection } from '../driver/connection.js';
 import { pgError, SQLSTATE } from '../sql/pg-error.js';
 import { qualify } from '../sql/text.js';
+import { OWN_DDL_MARK } from '../store/ddl-watch-sql.js';
 import { withSpan } from '../telemetry/with-span.js';
 import { aborted, ddlFailed, lockTimeout } from './ddl-errors.js';
 import { LockWatcher } from './ddl-lock-wait.js';
@@ -130,10 +131,10 @@ async function runInTransaction(
     await conn.query('BEGIN');
     try {
       // SET LOCAL: the settings end with the transaction, whatever happens to it.
-      // phaseflag.ddl marks the transaction as phaseflag's own for the DDL watch (store/ddl-watch-sql.ts).
+      // OWN_DDL_MARK marks the transaction as phaseflag's own for the DDL watch (store/ddl-watch-sql.ts).
       await conn.query(
-        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true), set_config('phaseflag.ddl', 'on', true)",
-        timeouts(stmt, opts),
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true), set_config($3, $4, true)",
+        [...timeouts(stmt, opts), OWN_DDL_MARK.name, OWN_DDL_MARK.value],
       );
       const mode = LOCK_TABLE_MODE[stmt.lock];
       if (stmt.table && mode !== null) {
@@ -162,8 +163,8 @@ async function runOnSession(
     throw new Error(`phaseflag: ${stmt.step} runs outside a transaction and cannot record its change atomically`);
   return withConnection(ctx, opts, watch, async (conn) => {
     await conn.query(
-      "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false), set_config('phaseflag.ddl', 'on', false)",
-      timeouts(stmt, opts),
+      "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false), set_config($3, $4, false)",
+      [...timeouts(stmt, opts), OWN_DDL_MARK.name, OWN_DDL_MARK.value],
     );
     try {
       await conn.query(stmt.sql);
@@ -172,7 +173,7 @@ async function runOnSession(
       await conn
         .query('RESET lock_timeout')
         .then(() => conn.query('RESET statement_timeout'))
-        .then(() => conn.query('RESET phaseflag.ddl'))
+        .then(() => conn.query(`RESET ${OWN_DDL_MARK.name}`))
         .catch((resetError) => discardOnRelease(conn, String(resetError)));
     }
     return 0;

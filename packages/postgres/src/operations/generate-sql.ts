@@ -2,6 +2,7 @@ import { ValidationError, type Migration } from '@phaseflag/core';
 import { resolveMigration } from '../catalog/resolve.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import type { ExecutorContext } from '../context.js';
+import { OWN_DDL_MARK } from '../store/ddl-watch-sql.js';
 import { LATEST_SCHEMA_VERSION } from '../store/schema.js';
 import {
   clearCreatedNewColumnSql,
@@ -27,7 +28,8 @@ import { dropColumnStatement } from './steps/drop-column.js';
  * The expand step of a migration as SQL files for a team's own migration tool (Flyway, golang-migrate, sqitch,
  * psql): the exact statements of the plan (the same builders `plan()` and `expand()` use), `lock_timeout` around
  * them, each guarded by the catalog so that a file run again, or after a controller did the step, changes nothing,
- * and the state store's record of the step (recording-sql.ts), so the controller continues from `expanded`.
+ * and the state store's record of the step (recording-sql.ts), so the controller continues from `expanded`. Their
+ * DDL is marked as phaseflag's own (MARK), so the DDL watch does not record it and `phaseflag drift` stays quiet.
  */
 export interface SqlMigrationPart {
   /** `expand` (column, check NOT VALID), `expand-index` (CONCURRENTLY, alone), `expand-record` (validate, record). */
@@ -38,6 +40,12 @@ export interface SqlMigrationPart {
   readonly down: string;
   /** false: one statement that must run outside a transaction block (a file of its own). */
   readonly transactional: boolean;
+  /**
+   * Not transactional: the statement by itself, for a tool that sends a whole file as one query (golang-migrate),
+   * in which CONCURRENTLY must be the only statement. `up` and `down` wrap it in the mark, for a tool that runs a
+   * file statement by statement (Flyway, sqitch, psql).
+   */
+  readonly alone?: { readonly up: string; readonly down: string };
 }
 
 export interface SqlMigration {
@@ -68,26 +76,61 @@ export async function generateSqlMigration(ctx: ExecutorContext, migration: Migr
   }
   const t: RecordingTarget = { stateSchema: ctx.stateSchema, migrationId: migration.id, actor: SQL_FILE_ACTOR };
   const index = migration.newColumn.index;
+  const concurrent = index ? { up: createIndexStatement(r, index).sql, down: dropIndexStatement(r, index).sql } : null;
   return {
     migrationId: migration.id,
     stateSchema: ctx.stateSchema,
     stateSchemaVersion: LATEST_SCHEMA_VERSION,
     parts: [
-      expandPart(r, t),
-      ...(index
+      expandPart(r, t, concurrent !== null),
+      ...(index && concurrent
         ? [
             {
               name: 'expand-index' as const,
               summary: `build index "${index.name}" CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes go on); outside a transaction, so alone in its file`,
-              up: `${createIndexStatement(r, index).sql};\n`,
-              down: `${dropIndexStatement(r, index).sql};\n`,
+              up: onSession(concurrent.up),
+              down: onSession(concurrent.down),
               transactional: false,
+              alone: { up: `${concurrent.up};\n`, down: `${concurrent.down};\n` },
             },
           ]
         : []),
-      recordPart(r, t),
+      recordPart(r, t, concurrent !== null),
     ],
   };
+}
+
+/**
+ * Marks the files' DDL as phaseflag's own for the DDL watch (store/ddl-watch-sql.ts), as operations/ddl.ts marks
+ * the engine's:
+ * - a transactional file sets it LOCAL first, so the mark ends with the file's transaction; each guarded DDL
+ *   statement sets it again in its own block (`inBlock`), for a file run statement by statement outside a
+ *   transaction (sqitch, psql without --single-transaction), where SET LOCAL does nothing;
+ * - the CONCURRENTLY statement runs outside a transaction: SET on the session before it, RESET after (onSession).
+ *   golang-migrate sends a file as one query, in which CONCURRENTLY must stand alone (`alone`): there the file
+ *   before it sets the mark on the session as its last statement and the file after resets it as its first
+ *   (golang-migrate runs them on one connection; the mark ends with the session at the latest).
+ */
+const MARK = {
+  transaction: `SET LOCAL ${OWN_DDL_MARK.name} = ${sqlLiteral(OWN_DDL_MARK.value)};`,
+  session: `SET ${OWN_DDL_MARK.name} = ${sqlLiteral(OWN_DDL_MARK.value)};`,
+  reset: `RESET ${OWN_DDL_MARK.name};`,
+  inBlock: `PERFORM pg_catalog.set_config(${sqlLiteral(OWN_DDL_MARK.name)}, ${sqlLiteral(OWN_DDL_MARK.value)}, true);`,
+};
+
+/** A statement that runs outside a transaction, marked on the session and the mark reset right after. */
+function onSession(sql: string): string {
+  return `${MARK.session}\n${sql};\n${MARK.reset}\n`;
+}
+
+/** The first statements of a transactional file: a mark a CONCURRENTLY file before left on the session goes. */
+function markTransaction(afterConcurrent: boolean): string[] {
+  return afterConcurrent ? [MARK.reset, MARK.transaction] : [MARK.transaction];
+}
+
+/** The last statement of a transactional file a CONCURRENTLY file follows: the mark, on the session (see MARK). */
+function markForConcurrent(beforeConcurrent: boolean): string[] {
+  return beforeConcurrent ? [MARK.session] : [];
 }
 
 function lockTimeout(ms: number): string {
@@ -98,6 +141,7 @@ function lockTimeout(ms: number): string {
 function executeIf(condition: string, stmt: PlannedStatement): string {
   return doBlock(`BEGIN
   IF ${condition} THEN
+    ${MARK.inBlock}
     EXECUTE ${sqlLiteral(stmt.sql)};
   END IF;
 END`);
@@ -115,10 +159,11 @@ function constraintExists(r: ResolvedMigration, name: string, extra = ''): strin
   return `EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = ${relation(r)} AND conname = ${sqlLiteral(name)}${extra})`;
 }
 
-function expandPart(r: ResolvedMigration, t: RecordingTarget): SqlMigrationPart {
+function expandPart(r: ResolvedMigration, t: RecordingTarget, concurrent: boolean): SqlMigrationPart {
   const m = r.migration;
   const check = m.newColumn.check;
   const up = [
+    ...markTransaction(false),
     storeVersionGuardSql(t.stateSchema),
     registerMigrationSql(t, {
       table_schema: r.schema,
@@ -132,8 +177,10 @@ function expandPart(r: ResolvedMigration, t: RecordingTarget): SqlMigrationPart 
     executeIf(`NOT ${columnExists(r)}`, addColumnStatement(r)),
     ...(check ? [executeIf(`NOT ${constraintExists(r, check.name)}`, addCheckStatement(r, check))] : []),
     'RESET lock_timeout;',
+    ...markForConcurrent(concurrent),
   ];
   const down = [
+    ...markTransaction(concurrent),
     storeVersionGuardSql(t.stateSchema),
     phaseGuardSql(
       t,
@@ -156,7 +203,7 @@ function expandPart(r: ResolvedMigration, t: RecordingTarget): SqlMigrationPart 
 }
 
 /** Validates the check, proves the catalog holds what expand makes, and records `expanded`. */
-function recordPart(r: ResolvedMigration, t: RecordingTarget): SqlMigrationPart {
+function recordPart(r: ResolvedMigration, t: RecordingTarget, concurrent: boolean): SqlMigrationPart {
   const m = r.migration;
   const check = m.newColumn.check;
   const index = m.newColumn.index;
@@ -198,6 +245,7 @@ BEGIN
   END IF;
 END`);
   const up = [
+    ...markTransaction(concurrent),
     storeVersionGuardSql(t.stateSchema),
     ...(check
       ? [
@@ -215,6 +263,7 @@ END`);
     }),
   ];
   const down = [
+    ...markTransaction(false),
     storeVersionGuardSql(t.stateSchema),
     phaseGuardSql(
       t,
@@ -236,6 +285,7 @@ END`);
           'RESET lock_timeout;',
         ]
       : []),
+    ...markForConcurrent(concurrent),
   ];
   return {
     name: 'expand-record',

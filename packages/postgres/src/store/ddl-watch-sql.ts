@@ -16,8 +16,8 @@ import type { Knex } from 'knex';
  *
  * What they must never do, and how:
  * - fail anyone's DDL: the work runs in an exception block that turns every error into a WARNING;
- * - cost much on unrelated DDL: phaseflag's own DDL (operations/ddl.ts sets the transaction-local `phaseflag.ddl`)
- *   returns at the first line; other DDL does one indexed lookup per command (temporary objects none);
+ * - cost much on unrelated DDL: phaseflag's own DDL (OWN_DDL_MARK, set by operations/ddl.ts and by the SQL files
+ *   `phaseflag generate` writes) returns at the first line; other DDL does one indexed lookup per command (temporary objects none);
  * - need privileges of the role running the DDL: SECURITY DEFINER (the state store's owner writes the row) with a
  *   pinned search_path, so a caller's path cannot redirect a name; the role recorded is the caller's (SET ROLE's
  *   role, else the session user; current_user would name the owner);
@@ -26,6 +26,15 @@ import type { Knex } from 'knex';
  */
 export const DDL_WATCH_FUNCTION = 'pf_ddl_watch';
 export const DDL_WATCH_DROP_FUNCTION = 'pf_ddl_watch_drop';
+
+/**
+ * The setting that marks DDL as phaseflag's own: while it is `on`, the watch records nothing. The engine sets it
+ * transaction-local around each statement (operations/ddl.ts; on the session, then RESET, for CONCURRENTLY), and
+ * the SQL files `phaseflag generate` writes do the same (operations/generate-sql.ts). Part of the frozen functions
+ * below: a new name or value is a new state schema version.
+ */
+export const OWN_DDL_MARK = { name: 'phaseflag.ddl', value: 'on' } as const;
+const IS_OWN_DDL = `current_setting('${OWN_DDL_MARK.name}', true) = '${OWN_DDL_MARK.value}'`;
 
 /** Migrations whose table is watched: in flight (a contracted or rolled-back migration's table is the team's again). */
 const IN_FLIGHT = `m.phase NOT IN ('contracted', 'rolled-back')`;
@@ -57,7 +66,7 @@ export async function createDdlWatchObjects(trx: Knex.Transaction, s: string): P
        c record;
        rel oid;
      BEGIN
-       IF current_setting('phaseflag.ddl', true) = 'on' THEN RETURN; END IF;
+       IF ${IS_OWN_DDL} THEN RETURN; END IF;
        BEGIN
          FOR c IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
            CONTINUE WHEN c.in_extension OR c.schema_name IS NULL OR c.schema_name LIKE 'pg\\_temp\\_%';
@@ -89,7 +98,7 @@ export async function createDdlWatchObjects(trx: Knex.Transaction, s: string): P
        d record;
        tname text;
      BEGIN
-       IF current_setting('phaseflag.ddl', true) = 'on' OR tg_tag = 'ALTER TABLE' THEN RETURN; END IF;
+       IF ${IS_OWN_DDL} OR tg_tag = 'ALTER TABLE' THEN RETURN; END IF;
        BEGIN
          FOR d IN SELECT * FROM pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary LOOP
            tname := CASE
