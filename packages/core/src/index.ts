@@ -68,6 +68,7 @@ export {
   SPAN,
   ATTR,
   METRIC,
+  SHADOW_EVENT,
   featureFlagAttributes,
   FEATURE_FLAG_ATTR,
   CONTROLLER_SPAN,

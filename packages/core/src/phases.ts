@@ -204,7 +204,10 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       if (f.phase === 'verified')
         return (f.shadow?.mismatched ?? 0) > 0
           ? ALLOW
-          : refuse('verified, and no shadow read found a row that differs', 'Nothing to repair.');
+          : refuse(
+              'repair follows a failed verify (backfilled) or a shadow mismatch; verify was clean and no shadow read differed',
+              'Nothing to repair.',
+            );
       if (f.verify === null)
         return refuse(
           'no verify has run since the backfill completed',
