@@ -57,7 +57,10 @@ describe('phaseflag CLI: least privilege, by role', function () {
     );
     assert.match(
       s.stdout,
-      new RegExp(`^GRANT SELECT, INSERT, UPDATE, DELETE ON ${q}\\."instances", ${q}\\."shadow_reads" TO "orders app";$`, 'm'),
+      new RegExp(
+        `^GRANT SELECT, INSERT, UPDATE, DELETE ON ${q}\\."instances", ${q}\\."shadow_reads" TO "orders app";$`,
+        'm',
+      ),
     );
     assert.match(
       s.stdout,

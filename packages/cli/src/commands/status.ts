@@ -6,6 +6,7 @@ import { findMigration } from '../config.js';
 import { collectStatus, storedOnly, type MigrationStatusJson, type StoredOnlyJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
 import { driftStatusText } from '../drift-view.js';
+import { shadowInstancesTable, shadowText } from '../shadow-view.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -129,6 +130,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   );
   if (m.underivable.count > 0) summary.push({ [head('underivable')]: underivableLines(out, m.underivable).join('\n') });
   if (m.drift) summary.push({ [head('drift')]: driftStatusText(out, m.drift) });
+  if (m.shadow) summary.push({ [head('shadow reads')]: shadowText(out, m.shadow) });
   if (m.next) {
     const text =
       m.next.kind === 'act'
@@ -174,6 +176,8 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   } else {
     out.line(c.dim('no service instance has reported'));
   }
+  // Kept after an instance stops (its comparisons happened): listed whether it still heartbeats or not.
+  if (m.shadow && m.shadow.instances.length > 0) out.line(shadowInstancesTable(out, m.shadow));
 }
 
 /**
