@@ -13,7 +13,7 @@ export function registerStatus(program: Command): void {
     .command('status')
     .argument('[id]', 'one migration (default: every migration in the config)')
     .description(
-      'phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances; also what the state store holds that the config does not (read-only)',
+      'phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances, shadow reads per instance; also what the state store holds that the config does not (read-only)',
     )
     .option('--wait-flags <ms>', "how long to wait for Unleash's first answer", '5000')
     .action(
