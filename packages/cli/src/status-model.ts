@@ -15,6 +15,7 @@ import type { MigrationHandle, StoredMigration } from '@phaseflag/postgres';
 import { driftHolds, driftJson, type DriftJson } from './drift-view.js';
 import { describeError } from './errors.js';
 import { underivableJson, type UnderivableJson } from './underivable-view.js';
+import { shadowJson, type ShadowJson } from './shadow-view.js';
 
 /** One migration as `status --json` prints it (the README documents this shape; fields are only ever added). */
 export interface MigrationStatusJson {
@@ -77,6 +78,8 @@ export interface MigrationStatusJson {
   }>;
   /** The table against what the phase implies (`phaseflag drift`); null when the store does not know the migration. */
   drift: DriftJson | null;
+  /** Shadow reads (counts per instance, mismatches, the guard's verdict); null when the migration declares none. */
+  shadow: ShadowJson | null;
   /** Set when the migration cannot be checked against the database (missing table, bad expression, …). */
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -128,6 +131,7 @@ export async function collectStatus(
       pausedReason: null,
       // A declaration the catalog refuses is often drift itself (a column's type changed by hand): it says which.
       drift: status ? driftJson(status.drift) : null,
+      shadow: shadowJson(status?.shadow, source),
       error: { code: e.code, message: e.message, hint: e.hint },
     };
   }
@@ -211,6 +215,7 @@ export async function collectStatus(
       pid: i.pid,
     })),
     drift: status.drift ? driftJson(status.drift) : null,
+    shadow: shadowJson('shadow' in status ? status.shadow : null, source),
     error: null,
   };
 }

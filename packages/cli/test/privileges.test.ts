@@ -57,7 +57,10 @@ describe('phaseflag CLI: least privilege, by role', function () {
     );
     assert.match(
       s.stdout,
-      new RegExp(`^GRANT SELECT, INSERT, UPDATE, DELETE ON ${q}\\."instances" TO "orders app";$`, 'm'),
+      new RegExp(
+        `^GRANT SELECT, INSERT, UPDATE, DELETE ON ${q}\\."instances", ${q}\\."shadow_reads" TO "orders app";$`,
+        'm',
+      ),
     );
     assert.match(
       s.stdout,
@@ -88,7 +91,7 @@ describe('phaseflag CLI: least privilege, by role', function () {
     const pf = new Phaseflag({ knex: svc, stateSchema: suite.stateSchema, logger, pollIntervalMs: 100 });
     let router: KnexRouter | undefined;
     try {
-      assert.deepEqual(await pf.install(), { from: 6, to: 6 }, 'install() at the latest version writes nothing');
+      assert.deepEqual(await pf.install(), { from: 7, to: 7 }, 'install() at the latest version writes nothing');
       // Refused, typed, and nothing changed: the service may not move a migration.
       const denied = await w.run(['expand', 'orders-amount', '--json'], as('service'));
       assert.equal(denied.code, EXIT.refused, denied.stderr);

@@ -32,7 +32,7 @@ describe('phaseflag CLI: read-only status, the store beyond the config, history,
     w.writeConfig(ordersConfig(suite.schema));
     const missing = await w.run(['status', '--json']);
     assert.equal(missing.code, EXIT.ok, missing.stderr);
-    assert.deepEqual(missing.json().stateStore, { schema: suite.stateSchema, installed: false, version: 0, latest: 6 });
+    assert.deepEqual(missing.json().stateStore, { schema: suite.stateSchema, installed: false, version: 0, latest: 7 });
     assert.equal(missing.json().migrations[0].phase, 'pending');
     assert.equal(missing.json().migrations[0].table, `${suite.schema}.orders`);
     assert.match(missing.stderr, /state store is not installed/);
@@ -59,16 +59,16 @@ describe('phaseflag CLI: read-only status, the store beyond the config, history,
     assert.equal(registered.json().migrations[0].guards[0].action, 'expand');
     assert.deepEqual(await snapshot(suite), before, 'status wrote (as a role that could)');
 
-    await suite.knex.raw('DELETE FROM ??.schema_version WHERE version = 6', [suite.stateSchema]);
+    await suite.knex.raw('DELETE FROM ??.schema_version WHERE version = 7', [suite.stateSchema]);
     const older = await w.run(['status', '--json']);
     assert.equal(older.code, EXIT.usage, older.stderr);
     assert.equal(older.json().error.code, 'PF_STATE_SCHEMA_OUTDATED');
-    assert.match(older.stderr, /is at version 5; this phaseflag reads version 6/);
+    assert.match(older.stderr, /is at version 6; this phaseflag reads version 7/);
     assert.equal(
       (await suite.knex.raw('SELECT count(*)::int AS n FROM ??.schema_version', [suite.stateSchema])).rows[0].n,
-      5,
+      6,
     );
-    await suite.knex.raw('INSERT INTO ??.schema_version (version) VALUES (6)', [suite.stateSchema]);
+    await suite.knex.raw('INSERT INTO ??.schema_version (version) VALUES (7)', [suite.stateSchema]);
   });
 
   it('init adds a migration to the config; status shows one the config dropped, in dual-write with its trigger; history', async () => {

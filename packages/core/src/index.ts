@@ -24,6 +24,7 @@ export {
   type ThrottleSettings,
   type DdlSettings,
   type ConstantDefault,
+  type ShadowInput,
 } from './migration-schema.js';
 export {
   PHASES,
@@ -32,8 +33,6 @@ export {
   decideTransition,
   ruleFor,
   isPhase,
-  writesBoth,
-  isInFlight,
   type Phase,
   type Action,
   type GuardFacts,
@@ -42,6 +41,16 @@ export {
   type TransitionRule,
   type TransitionDecision,
 } from './phases.js';
+export { writesBoth, isInFlight } from './phase-sets.js';
+export {
+  shadowRefusal,
+  shadowMatchRate,
+  SHADOW_SAMPLE_LIMIT,
+  type ShadowFacts,
+  type ShadowMismatch,
+  type ShadowReport,
+  type ShadowSettings,
+} from './shadow.js';
 export { StaticFlagSource, readFlagState, type FlagSource, type FlagContext, type FlagState } from './flags.js';
 export { Router, Derived, readsNewColumn, type RouteDecision, type RouterOptions } from './router.js';
 export {
@@ -59,6 +68,7 @@ export {
   SPAN,
   ATTR,
   METRIC,
+  SHADOW_EVENT,
   featureFlagAttributes,
   FEATURE_FLAG_ATTR,
   CONTROLLER_SPAN,

@@ -72,6 +72,22 @@ const flagsSchema = z.strictObject({
   contract: z.string().min(1).optional(),
 });
 
+/**
+ * Shadow reads (see shadow.ts): in `verified`, while the shadow flag is on for a request, `select()` also compares the
+ * two columns in SQL at `sampleRatio`; read-new then needs `minCompared` compared rows with at least `minMatchRate`
+ * of them matching, summed over instances. `true` takes every default.
+ */
+const shadowSchema = z.strictObject({
+  /** The Unleash flag that turns the comparisons on (default `<id>.shadow`). */
+  flag: z.string().min(1).optional(),
+  /** Share of reads (0 < r <= 1) that also compare the columns. */
+  sampleRatio: z.number().gt(0).max(1).default(1),
+  /** Compared rows read-new needs, summed over instances, since the migration became verified. */
+  minCompared: z.number().int().min(1).max(1_000_000_000).default(1000),
+  /** Share of compared rows that must match (default 1: every one). */
+  minMatchRate: z.number().min(0).max(1).default(1),
+});
+
 export const migrationSchema = z.strictObject({
   id: z
     .string()
@@ -109,6 +125,7 @@ export const migrationSchema = z.strictObject({
   ddl: ddlSchema.default(ddlSchema.parse({})),
   sync: z.strictObject({ trigger: z.boolean().default(true) }).default({ trigger: true }),
   flags: flagsSchema.default({}),
+  shadow: z.union([z.literal(true), shadowSchema]).optional(),
   description: z.string().max(2000).optional(),
 });
 
@@ -117,3 +134,5 @@ export type BatchSettings = z.output<typeof batchSchema>;
 export type ThrottleSettings = z.output<typeof throttleSchema>;
 export type DdlSettings = z.output<typeof ddlSchema>;
 export type ConstantDefault = z.output<typeof constantDefault>;
+export type ShadowInput = z.input<typeof shadowSchema>;
+export const parseShadowDefaults = (): z.output<typeof shadowSchema> => shadowSchema.parse({});

@@ -8,6 +8,7 @@ import {
   type MigrationInput,
   type ThrottleSettings,
 } from './migration-schema.js';
+import { shadowSettings, type ShadowSettings } from './shadow.js';
 import { zodIssues } from './zod-issues.js';
 
 /**
@@ -74,6 +75,8 @@ export interface Migration {
   readonly ddl: Readonly<DdlSettings>;
   readonly sync: { readonly trigger: boolean };
   readonly flags: FlagNames;
+  /** Shadow reads before read-new (see shadow.ts); null when not configured. */
+  readonly shadow: ShadowSettings | null;
   readonly description: string | undefined;
 }
 
@@ -250,7 +253,8 @@ export function defineMigration(input: MigrationInput): Migration {
     readNew: m.flags.readNew ?? `${m.id}.read-new`,
     contract: m.flags.contract ?? `${m.id}.contract`,
   };
-  const names = Object.values(flags);
+  const shadow = shadowSettings(m, oldColumn);
+  const names = [...Object.values(flags), ...(shadow ? [shadow.flag] : [])];
   if (new Set(names).size !== names.length) {
     throw invalid(
       `Migration "${m.id}" uses one flag name for two phases.`,
@@ -281,6 +285,7 @@ export function defineMigration(input: MigrationInput): Migration {
     ddl: m.ddl,
     sync: m.sync,
     flags,
+    shadow,
     description: m.description,
   };
   return deepFreeze(migration);

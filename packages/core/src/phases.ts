@@ -1,3 +1,5 @@
+import { shadowRefusal, type ShadowFacts } from './shadow.js';
+
 /**
  * The phase state machine. Transitions are named actions; each has the phases it may start from, the phase it
  * leads to and a guard over facts read from the database (never over flags: flags are intent, facts are truth).
@@ -69,6 +71,8 @@ export interface GuardFacts {
     /** Of them, rows the backfill stopped on (nobody had recorded them before): a flag does not resume it. */
     readonly stoppedBackfill?: number;
   };
+  /** Shadow reads of the current `verified`, when the migration declares shadow (read-new then needs them). */
+  readonly shadow?: ShadowFacts;
 }
 
 export interface InstanceFact {
@@ -193,9 +197,17 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     // Back to backfilling over fresh ranges: the batches rewrite only rows whose new column differs from the
     // expression, so a repair re-derives exactly the rows a failed verify found (and any that went wrong since).
     action: 'repair',
-    from: ['backfilled'],
+    from: ['backfilled', 'verified'],
     to: 'backfilling',
     guard: (f) => {
+      // From verified: shadow reads found rows that differ after the clean verify (written behind dual-write since).
+      if (f.phase === 'verified')
+        return (f.shadow?.mismatched ?? 0) > 0
+          ? ALLOW
+          : refuse(
+              'repair follows a failed verify (backfilled) or a shadow mismatch; verify was clean and no shadow read differed',
+              'Nothing to repair.',
+            );
       if (f.verify === null)
         return refuse(
           'no verify has run since the backfill completed',
@@ -215,7 +227,7 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     to: 'read-new',
     guard: (f) =>
       f.verify?.clean
-        ? (underivableRefusal(f) ?? ALLOW)
+        ? (underivableRefusal(f) ?? shadowRefusal(f.shadow) ?? ALLOW)
         : refuse('the new column has not been verified', 'Reads switch only after a clean verify.'),
   },
   { action: 'read-old', from: ['read-new'], to: 'verified', guard: () => ALLOW },
@@ -278,21 +290,4 @@ export function decideTransition(action: Action, facts: GuardFacts): TransitionD
   return result.allowed
     ? { allowed: true, action, from: facts.phase, to: rule.to }
     : { allowed: false, action, from: facts.phase, to: rule.to, reason: result.reason, hint: result.hint };
-}
-
-/** Phases in which the new column exists and writers must keep both columns right. */
-export function writesBoth(phase: Phase): boolean {
-  return (
-    phase === 'dual-write' ||
-    phase === 'backfilling' ||
-    phase === 'paused' ||
-    phase === 'backfilled' ||
-    phase === 'verified' ||
-    phase === 'read-new'
-  );
-}
-
-/** The migration has not ended: it holds its columns against other migrations. */
-export function isInFlight(phase: Phase): boolean {
-  return phase !== 'pending' && phase !== 'contracted' && phase !== 'rolled-back';
 }

@@ -1,4 +1,5 @@
 import type { Phase } from './phases.js';
+import type { ShadowReport } from './shadow.js';
 
 /** Seams to the outside. Each has one real implementation in its own package and a safe default. */
 export interface Clock {
@@ -61,4 +62,6 @@ export interface RouterStore extends StateStore {
   heartbeat(report: InstanceReport): Promise<void>;
   /** Forgets the instance (it stopped): the guards no longer wait for it. */
   removeInstance(instanceId: string, migrationId: string): Promise<void>;
+  /** Adds the instance's shadow comparisons to its counts (kept after it stops: the comparisons happened). */
+  recordShadow?(report: ShadowReport): Promise<void>;
 }

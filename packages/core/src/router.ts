@@ -40,6 +40,8 @@ export interface RouterOptions {
   flags: FlagSource;
   /** The phase as last read from the state store; unknown until then. */
   snapshot?: PhaseSnapshot;
+  /** Draws the shadow sample (default Math.random): a number in [0, 1). */
+  random?: () => number;
 }
 
 /**
@@ -61,10 +63,12 @@ export class Router {
   private newReads = 0;
   /** Reads held on the old column whatever the flag says (see holdReads). */
   private held = false;
+  private readonly random: () => number;
 
   constructor(migration: Migration, options: RouterOptions) {
     this.migration = migration;
     this.flags = options.flags;
+    this.random = options.random ?? Math.random;
     this.phase = options.snapshot?.phase ?? 'unknown';
     this.version = options.snapshot?.version ?? -1;
     const oldCol = migration.oldColumn;
@@ -79,6 +83,23 @@ export class Router {
   /** The phase this router applies. */
   get currentPhase(): Phase | 'unknown' {
     return this.phase;
+  }
+
+  /** The version of the phase this router applies (-1 before the store answered). */
+  get currentVersion(): number {
+    return this.version;
+  }
+
+  /**
+   * Whether this read also compares the two columns (shadow reads, see shadow.ts): only in `verified`, when the
+   * migration declares shadow, the shadow flag is on for the request (unknown: no) and the sample draws it. Never
+   * while reads are held (a replica that may not have the verified data). What the read answers is unchanged.
+   */
+  shadows(context?: FlagContext): boolean {
+    const s = this.migration.shadow;
+    if (s === null || this.phase !== 'verified' || this.held) return false;
+    if (this.flags.isEnabled(s.flag, context) !== true) return false;
+    return s.sampleRatio >= 1 || this.random() < s.sampleRatio;
   }
 
   /** Reads are held on the old column in `read-new` (see holdReads). */

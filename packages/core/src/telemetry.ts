@@ -45,7 +45,14 @@ export const ATTR = {
   verifiedLsn: 'phaseflag.verified_lsn',
   /** A replica's last replayed WAL position (pg_last_wal_replay_lsn), where a router compared it. */
   replayLsn: 'phaseflag.replica.replay_lsn',
+  /** Shadow reads: rows one read compared, of them mismatched, and the mismatches' keys (JSON, at most 10). */
+  shadowCompared: 'phaseflag.shadow.compared',
+  shadowMismatched: 'phaseflag.shadow.mismatched',
+  shadowMismatchKeys: 'phaseflag.shadow.mismatch_keys',
 } as const;
+
+/** The span event a shadow read adds to the span active when its rows arrive (the application's read). */
+export const SHADOW_EVENT = 'phaseflag.shadow.compare';
 
 export const METRIC = {
   rowsBackfilled: 'phaseflag.backfill.rows',
@@ -65,6 +72,10 @@ export const METRIC = {
    * replica had not replayed the verified data (or could not be asked), per migration.
    */
   replicaLagHold: 'phaseflag.router.replica_lag_hold',
+  /** Counter: rows shadow reads compared (new column against the backfill expression over the old), per migration. */
+  shadowCompared: 'phaseflag.shadow.compared',
+  /** Counter: compared rows whose new column differed, per migration. */
+  shadowMismatched: 'phaseflag.shadow.mismatched',
 } as const;
 
 /** OpenTelemetry feature-flag semantic-convention attributes for a flag as a whole (no request context). */

@@ -23,6 +23,7 @@ export type {
   MigrationRecord,
   MigrationRef,
   MigrationStatus,
+  ShadowStatus,
   StoredMigration,
   StoredVerifyResult,
   TransitionCause,
@@ -32,6 +33,7 @@ export type { MigrationInspection } from './transitions/facts.js';
 export type { ReadOldOptions } from './transitions/reads.js';
 export type { RepairResult } from './transitions/repair.js';
 export type { SelectOptions, ReadMeaning } from './router/read-select.js';
+export type { ShadowInstanceCounts, ShadowSummary } from './store/shadow-reads.js';
 export type {
   ControllerEvent,
   ControllerRefusalEvent,

@@ -1,10 +1,11 @@
 import type { Attributes, Link } from '@opentelemetry/api';
-import type { Action, Migration, MigrationInput, Phase } from '@phaseflag/core';
+import type { Action, Migration, MigrationInput, Phase, ShadowSettings } from '@phaseflag/core';
 import type { LockWait } from './context.js';
 import type { BackfillProgress, BackfillResult } from './operations/backfill/types.js';
 import type { DriftReport } from './operations/drift/types.js';
 import type { UnderivableSummary } from './operations/underivable/store.js';
 import type { VerifyResult } from './operations/verify.js';
+import type { ShadowSummary } from './store/shadow-reads.js';
 
 /**
  * The vocabulary the public API shares between its layers (handle, transitions, controller): what causes a
@@ -136,6 +137,20 @@ export interface MigrationStatus {
   readonly underivable: UnderivableSummary;
   /** The table against what the phase implies (see `MigrationHandle.drift()`): a controller refuses to advance while `blocking`. */
   readonly drift: DriftReport;
+  /** Shadow reads (when declared): settings, counts summed and per instance, the mismatches and the guard's verdict. */
+  readonly shadow: ShadowStatus | null;
+}
+
+/** Shadow reads as `status()` reports them (see `MigrationStatus.shadow`). */
+export interface ShadowStatus extends ShadowSettings, ShadowSummary {
+  /** The migration is `verified`: these are the counts the read-new guard sums now (else: the last `verified`'s). */
+  readonly active: boolean;
+  /** Compared rows that matched, over compared rows (0 when none was compared). */
+  readonly matchRate: number;
+  /** The guard's shadow condition is met (enough rows compared and matched). */
+  readonly readNewAllowed: boolean;
+  /** Why not, when not: the mismatch named, or too few rows compared. */
+  readonly reason: string | null;
 }
 
 /** A migration as declared, or its handle. */

@@ -223,7 +223,7 @@ describe('a router that reads from a streaming replica', function () {
       ]);
     });
     const before = (await primary.raw('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l as string;
-    assert.deepEqual(await installStateStore(ctx), { from: 4, to: 6 });
+    assert.deepEqual(await installStateStore(ctx), { from: 4, to: 7 });
     const rows = (
       await primary.raw(
         'SELECT id, verified_lsn::text AS lsn, verified_lsn >= ?::pg_lsn AS after_upgrade FROM pf_old.migrations ORDER BY id',

@@ -1,17 +1,27 @@
 import { PHASE_FLAGS, type Migration, type PhaseFlag } from '@phaseflag/core';
 
+/** A phase flag, or the shadow-reads flag of a migration that declares `shadow`. */
+export type ProvisionedRole = PhaseFlag | 'shadow';
+
 /**
  * What each flag does and which guard protects it, in the words an operator reads in the Unleash UI. The order
  * of phases lives in phaseflag's guards (Unleash's feature dependencies are one level deep and a paid feature),
  * so each description says what the guard waits for.
  */
-export function describeFlag(migration: Migration, role: PhaseFlag): string {
+export function describeFlag(migration: Migration, role: ProvisionedRole): string {
   const table =
     migration.table.schema && migration.table.schema !== 'public'
       ? `${migration.table.schema}.${migration.table.name}`
       : migration.table.name;
   const neu = `${table}.${migration.newColumn.name}`;
   const old = migration.oldColumn === null ? null : `${table}.${migration.oldColumn}`;
+  if (role === 'shadow') {
+    const s = migration.shadow!;
+    return (
+      `phaseflag migration "${migration.id}", shadow reads (between verified and read-new). On: while verified, services answer from ${old} and compare ${neu} with the backfill expression in SQL, on ${s.sampleRatio * 100}% of reads; nothing they return changes. ` +
+      `Guard: read-new waits for ${s.minCompared} compared rows with ${s.minMatchRate * 100}% matching; a mismatch refuses it, naming the row.`
+    );
+  }
   const head = `phaseflag migration "${migration.id}", step ${PHASE_FLAGS.indexOf(role) + 1} of ${PHASE_FLAGS.length}.`;
   switch (role) {
     case 'dualWrite':

@@ -1,8 +1,8 @@
-import { PHASE_FLAGS, REDACTED, ValidationError, redactUrl, type Migration, type PhaseFlag } from '@phaseflag/core';
+import { PHASE_FLAGS, REDACTED, ValidationError, redactUrl, type Migration } from '@phaseflag/core';
 import { z } from 'zod';
 import { AdminApi, type AdminFeature } from './admin-api.js';
 import { UnleashRejectedError } from './errors.js';
-import { describeFlag, migrationTag } from './flag-descriptions.js';
+import { describeFlag, migrationTag, type ProvisionedRole } from './flag-descriptions.js';
 
 const adminSchema = z.strictObject({
   /** Unleash's base URL (what you open in a browser, without `/api`). */
@@ -20,7 +20,7 @@ const adminSchema = z.strictObject({
 export type ProvisionAdminOptions = z.input<typeof adminSchema>;
 
 export interface ProvisionedFlag {
-  role: PhaseFlag;
+  role: ProvisionedRole;
   name: string;
   /**
    * `created` by this run; `completed`: created by an earlier run that was cut short (the Admin API failed), and
@@ -45,7 +45,7 @@ export interface ProvisionReport {
 }
 
 /**
- * Creates the migration's four flags in Unleash through the Admin API, each off, described, tagged, and with a
+ * Creates the migration's four flags (five with `shadow`: its shadow-reads flag, at 100%) in Unleash through the Admin API, each off, described, tagged, and with a
  * gradual-rollout strategy in `environment`: 0% for read-new (stickiness `default`, group = flag name, so a user
  * keeps their bucket as the rollout grows), 100% for the others. The strategy goes in before anything can turn
  * the flag on: turning on a flag with no strategy makes Unleash add a 100% rollout of its own, which for
@@ -62,8 +62,12 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
 
   const flags: ProvisionedFlag[] = [];
   let tagTypeChecked = false;
-  for (const role of PHASE_FLAGS) {
-    const name = migration.flags[role];
+  const roles: { role: ProvisionedRole; name: string }[] = PHASE_FLAGS.map((role) => ({
+    role,
+    name: migration.flags[role],
+  }));
+  if (migration.shadow) roles.push({ role: 'shadow', name: migration.shadow.flag });
+  for (const { role, name } of roles) {
     const description = describeFlag(migration, role);
     const ensureTagType = async () => {
       if (!tagTypeChecked && !(await api.tagTypeExists(tag.type)))
@@ -172,7 +176,7 @@ async function unfinishedParts(
   return { strategy, tag: !tags.some((t) => t.type === tag.type && t.value === tag.value) };
 }
 
-function warningsFor(feature: AdminFeature, role: PhaseFlag, environment: string): string[] {
+function warningsFor(feature: AdminFeature, role: ProvisionedRole, environment: string): string[] {
   const env = feature.environments.find((e) => e.name === environment);
   if (!env)
     return [`"${feature.name}" is not available in environment "${environment}" of project "${feature.project}".`];

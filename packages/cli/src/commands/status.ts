@@ -6,13 +6,14 @@ import { findMigration } from '../config.js';
 import { collectStatus, storedOnly, type MigrationStatusJson, type StoredOnlyJson } from '../status-model.js';
 import { underivableLines } from '../underivable-view.js';
 import { driftStatusText } from '../drift-view.js';
+import { shadowInstancesTable, shadowText } from '../shadow-view.js';
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .argument('[id]', 'one migration (default: every migration in the config)')
     .description(
-      'phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances; also what the state store holds that the config does not (read-only)',
+      'phase, flags as Unleash has them, guards and why they hold or not, backfill progress, live instances, shadow reads per instance; also what the state store holds that the config does not (read-only)',
     )
     .option('--wait-flags <ms>', "how long to wait for Unleash's first answer", '5000')
     .action(
@@ -129,6 +130,7 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   );
   if (m.underivable.count > 0) summary.push({ [head('underivable')]: underivableLines(out, m.underivable).join('\n') });
   if (m.drift) summary.push({ [head('drift')]: driftStatusText(out, m.drift) });
+  if (m.shadow) summary.push({ [head('shadow reads')]: shadowText(out, m.shadow) });
   if (m.next) {
     const text =
       m.next.kind === 'act'
@@ -174,6 +176,8 @@ function render(out: Output, m: MigrationStatusJson, unleashConfigured: boolean)
   } else {
     out.line(c.dim('no service instance has reported'));
   }
+  // Kept after an instance stops (its comparisons happened): listed whether it still heartbeats or not.
+  if (m.shadow && m.shadow.instances.length > 0) out.line(shadowInstancesTable(out, m.shadow));
 }
 
 /**

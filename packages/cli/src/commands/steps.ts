@@ -105,12 +105,13 @@ export function registerSteps(program: Command): void {
     .command('repair')
     .argument('<id>', 'migration id (from the config)')
     .description(
-      'after a failed verify: re-derive the rows whose new column differs from the backfill expression, then verify again',
+      'after a failed verify or a shadow mismatch: re-derive the rows whose new column differs from the backfill expression, then verify again',
     )
     .option('--batch-size <rows>', 'rows per verify batch')
     .addHelpText(
       'after',
-      '\nbackfilled → backfilling → backfilled → verified (when the verify is clean). Only rows that differ are rewritten,\n' +
+      '\nbackfilled (or verified, once shadow reads found a row that differs) → backfilling → backfilled → verified (when\n' +
+        'the verify is clean; a new verified starts a new shadow count). Only rows that differ are rewritten,\n' +
         'in primary-key batches; an interrupted repair resumes with `phaseflag repair <id>` (or `phaseflag backfill <id>`).\n' +
         'Exit codes: 0 repaired and clean, 3 not allowed in this phase, 4 verify still finds rows that differ, 130 interrupted.',
     )

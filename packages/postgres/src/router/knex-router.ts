@@ -16,6 +16,8 @@ import type { Knex } from 'knex';
 import { metrics, type Meter } from '@opentelemetry/api';
 import { parseSelectOptions, selectItem, type SelectOptions } from './read-select.js';
 import { ReplicaGate } from './replica-gate.js';
+import { hookResponses, ShadowCollector } from './shadow-collector.js';
+import { shadowItem } from './shadow-select.js';
 import { parseReplicaOptions, type KnexRouterOptions } from './router-options.js';
 import type { ResolvedMigration } from '../catalog/resolved.js';
 import { expressionValue, forKnex } from '../sql/text.js';
@@ -51,6 +53,9 @@ export class KnexRouter {
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   /** Present with the `replica` option: holds reads on the old column until the replica has the verified data. */
   private readonly gate: ReplicaGate | undefined;
+  /** Present when the migration declares shadow reads: takes the comparisons off the rows and counts them. */
+  private readonly shadow: ShadowCollector | undefined;
+  private readonly unhook: () => void;
   private initial: Promise<void>;
   private closed = false;
   /** The last heartbeat written or being written; the next waits for it. */
@@ -75,6 +80,8 @@ export class KnexRouter {
     this.knex = deps.knex;
     this.store = deps.store;
     this.logger = deps.logger;
+    this.shadow = m.shadow ? new ShadowCollector(this.core, deps.meter) : undefined;
+    this.unhook = this.shadow ? hookResponses([deps.knex, replica?.replica], this.shadow) : () => undefined;
     this.instanceId =
       options.instanceId ?? `${process.env.HOSTNAME ?? 'host'}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.unsubscribe = deps.store.watchPhase(m.id, (s) => {
@@ -126,6 +133,15 @@ export class KnexRouter {
   }
 
   /**
+   * Takes shadow comparisons off rows read through another knex than the Phaseflag's (or the router's replica),
+   * whose responses the router does not see, and counts them; returns the rows. Nothing to do for other rows.
+   */
+  collectShadow<T>(rows: T): T {
+    this.shadow?.collect(rows);
+    return rows;
+  }
+
+  /**
    * Resolves once the router has read the phase from the store (or failed to and stays on the safe side) and, with a
    * `replica`, asked the replica once where the phase is read-new.
    */
@@ -155,7 +171,10 @@ export class KnexRouter {
   select(context?: FlagContext, options?: SelectOptions): Knex.Raw {
     const o = parseSelectOptions(options, this.resolved.migration.id);
     const d = this.core.decideRead(context);
-    return selectItem(this.knex, this.resolved, this.core.currentPhase, d.read, o);
+    const item = selectItem(this.knex, this.resolved, this.core.currentPhase, d.read, o);
+    // A shadow read answers the same value and carries the comparison beside it (shadow-select.ts).
+    if (this.shadow === undefined || !o.shadow || !this.core.shadows(context)) return item;
+    return this.knex.raw('?, ?', [item, shadowItem(this.knex, this.resolved, o.table, this.shadow.column)]);
   }
 
   /**
@@ -252,17 +271,29 @@ export class KnexRouter {
     } catch (error) {
       this.logger.warn('phaseflag: heartbeat failed', { error: (error as Error).message });
     }
+    await this.reportShadow();
+  }
+
+  /** Adds this instance's shadow comparisons since the last report to its counts in the state store. */
+  private reportShadow(): Promise<void> {
+    const id = { instanceId: this.instanceId, migrationId: this.resolved.migration.id };
+    return (
+      this.shadow?.flush((t) => this.store.recordShadow?.({ ...id, ...t }) ?? Promise.resolve(), this.logger) ??
+      Promise.resolve()
+    );
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
+    this.unhook();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.gate?.close();
     await this.initial.catch(() => undefined);
     // A report still being written would put the instance back after its removal.
     await this.beats;
+    await this.reportShadow(); // the last comparisons
     await this.store.removeInstance(this.instanceId, this.resolved.migration.id).catch(() => undefined);
     this.untrack();
   }

@@ -36,6 +36,11 @@ export interface SelectOptions {
    * like the migration's table (`orders`, `app.orders`, `"Sales Data"."order-lines"`).
    */
   table?: string;
+  /**
+   * false: never add the shadow comparison to this read (a query the extra select-list item would break: GROUP BY,
+   * DISTINCT, UNION). Default: added while shadow reads are on for the request (see shadow-select.ts).
+   */
+  shadow?: boolean;
 }
 
 interface Parsed {
@@ -43,22 +48,24 @@ interface Parsed {
   readonly as: string | undefined;
   /** The qualifier as SQL text (quoted). */
   readonly table: string | undefined;
+  readonly shadow: boolean;
 }
 
 /** Validates select()'s options once per call (a few property reads). */
 export function parseSelectOptions(options: unknown, migrationId: string): Parsed {
-  if (options === undefined) return { meaning: 'new', as: undefined, table: undefined };
+  if (options === undefined) return { meaning: 'new', as: undefined, table: undefined, shadow: true };
   const bad = (what: string): never => {
     throw new ValidationError('PF_INVALID_OPTIONS', `router.select(context, options): ${what}.`, {
       value: options,
       migrationId,
-      hint: 'Pass { meaning?: "new" | "old", as?: string, table?: string }; the value is returned under `as` (default: the column whose meaning it has).',
+      hint: 'Pass { meaning?: "new" | "old", as?: string, table?: string, shadow?: boolean }; the value is returned under `as` (default: the column whose meaning it has).',
     });
   };
   if (typeof options !== 'object' || options === null)
     bad(`options must be an object, got ${JSON.stringify(options)} (the name is now the "as" option)`);
   const o = options as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['meaning', 'as', 'table'].includes(k)) bad(`unknown option "${k}"`);
+  for (const k of Object.keys(o)) if (!['meaning', 'as', 'table', 'shadow'].includes(k)) bad(`unknown option "${k}"`);
+  if (o.shadow !== undefined && typeof o.shadow !== 'boolean') bad('shadow must be a boolean');
   if (o.meaning !== undefined && o.meaning !== 'new' && o.meaning !== 'old')
     bad(`meaning must be "new" or "old", got ${JSON.stringify(o.meaning)}`);
   if (o.as !== undefined && (typeof o.as !== 'string' || o.as === '')) bad('as must be a non-empty string');
@@ -67,6 +74,7 @@ export function parseSelectOptions(options: unknown, migrationId: string): Parse
     meaning: (o.meaning as ReadMeaning | undefined) ?? 'new',
     as: o.as as string | undefined,
     table: o.table === undefined ? undefined : formatQualifiedName(parseQualifiedName(o.table, 'select() table')),
+    shadow: o.shadow !== false,
   };
 }
 

@@ -4,7 +4,8 @@ import type { Knex } from 'knex';
 /**
  * The three roles phaseflag is run as, and the least each needs (README "Privileges"):
  * - service: the application embedding the router: its own DML on the tables, and of the state store only what
- *   the router reads (the phase, the store's version) and writes (its heartbeats in `instances`).
+ *   the router reads (the phase, the store's version) and writes (its heartbeats in `instances`, its shadow
+ *   comparisons in `shadow_reads`).
  * - controller: runs the transitions (CLI, `phaseflag run`, a Controller): owns the tables through membership in
  *   their owner role (ADD COLUMN, CREATE INDEX CONCURRENTLY, triggers and DROP COLUMN need the owner), creates the
  *   sync trigger's function in the state schema and writes every state table.
@@ -53,7 +54,7 @@ export function grantStatements(role: GrantRole, grantee: string, stateSchema: s
       out.push(
         `GRANT USAGE ON SCHEMA ${s} TO ${g};`,
         `GRANT SELECT ON ${state('schema_version')}, ${state('migrations')} TO ${g};`,
-        `GRANT SELECT, INSERT, UPDATE, DELETE ON ${state('instances')} TO ${g};`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ${state('instances')}, ${state('shadow_reads')} TO ${g};`,
         ...usage,
         ...tables.map((t) => `GRANT SELECT, INSERT, UPDATE, DELETE ON ${table(t)} TO ${g};`),
       );

@@ -176,6 +176,28 @@ export const SCHEMA_VERSIONS: readonly SchemaVersion[] = [
     version: 6,
     up: (trx, s) => createDdlWatchObjects(trx, s),
   },
+  {
+    // Shadow reads: each service instance adds the rows its reads compared (and the mismatches, a bounded sample)
+    // per `verified` it compared them in (the migration's phase version then). Rows outlive the instance (the
+    // comparisons happened); the read-new guard sums the current version's over instances.
+    version: 7,
+    up: async (trx, s) => {
+      await trx.raw(
+        `CREATE TABLE ??.shadow_reads (
+        migration_id text NOT NULL,
+        phase_version bigint NOT NULL,
+        instance_id text NOT NULL,
+        compared bigint NOT NULL DEFAULT 0,
+        mismatched bigint NOT NULL DEFAULT 0,
+        mismatches jsonb NOT NULL DEFAULT '[]'::jsonb,
+        first_at timestamptz NOT NULL DEFAULT now(),
+        last_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (migration_id, phase_version, instance_id)
+      )`,
+        [s],
+      );
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1]!.version;

@@ -6,6 +6,7 @@ import {
   type Phase,
   type PhaseSnapshot,
   type RouterStore,
+  type ShadowReport,
 } from '@phaseflag/core';
 import type { Knex } from 'knex';
 import type { ExecutorContext } from '../context.js';
@@ -13,6 +14,7 @@ import { installStateStore } from './installer.js';
 import type { EventRow, InstanceRow, MigrationRow } from './rows.js';
 import { PhaseWatcher } from './watcher.js';
 import { channelName } from '../sql/channels.js';
+import { recordShadowReads } from './shadow-reads.js';
 
 /** Channel on which every transition is announced, one per state schema so that stores never hear each other. */
 export function notifyChannel(stateSchema: string): string {
@@ -74,10 +76,7 @@ export class PostgresStateStore implements RouterStore {
   }
 
   async updateDefinition(id: string, definition: Record<string, unknown>): Promise<void> {
-    await this.ctx
-      .knex(this.t('migrations'))
-      .where({ id })
-      .update({ definition: JSON.stringify(definition), updated_at: this.ctx.knex.fn.now() });
+    await this.update(id, { definition: JSON.stringify(definition) });
   }
 
   /** Every recorded migration's id and phase (a small table: one row per migration). */
@@ -259,6 +258,10 @@ export class PostgresStateStore implements RouterStore {
         process.pid,
       ],
     );
+  }
+
+  recordShadow(report: ShadowReport): Promise<void> {
+    return this.inTurn(() => recordShadowReads(this.ctx, report));
   }
 
   async removeInstance(instanceId: string, migrationId: string): Promise<void> {

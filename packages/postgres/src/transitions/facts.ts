@@ -1,4 +1,4 @@
-import { isInFlight, StateError, type GuardFacts } from '@phaseflag/core';
+import { isInFlight, shadowMatchRate, shadowRefusal, StateError, type GuardFacts } from '@phaseflag/core';
 import { assertStateStoreReadable, readStateStoreInfo } from '../store/installer.js';
 import { definitionChangedError, definitionChanges } from './definition.js';
 import { resolveScope, type MigrationScope } from './scope.js';
@@ -11,6 +11,8 @@ import { inspectDrift } from '../operations/drift/inspect.js';
 import { underivableSummary } from '../operations/underivable/store.js';
 import { backfillProgress } from '../operations/backfill/progress.js';
 import { syncTriggerInstalled } from '../operations/steps/sync-trigger.js';
+import { lastShadowVersion, shadowFacts, shadowSummary } from '../store/shadow-reads.js';
+import type { ShadowStatus } from '../types.js';
 
 export async function migrationStatus(scope: MigrationScope): Promise<MigrationStatus> {
   const { ctx, store } = scope;
@@ -23,12 +25,13 @@ export async function migrationStatus(scope: MigrationScope): Promise<MigrationS
       hint: 'Run expand (or register) first.',
     });
   }
-  const [progress, instances, events, underivable, drift] = await Promise.all([
+  const [progress, instances, events, underivable, drift, shadow] = await Promise.all([
     backfillProgress(ctx, scope.id).catch(() => null),
     store.instances(scope.id, scope.instanceTtlMs),
     store.events(scope.id, 50),
     underivableSummary(ctx, scope.id),
     inspectDrift(scope, scope.migration),
+    shadowStatus(scope, row),
   ]);
   return {
     id: scope.id,
@@ -40,6 +43,29 @@ export async function migrationStatus(scope: MigrationScope): Promise<MigrationS
     events: events.map(toMigrationEvent),
     underivable,
     drift,
+    shadow,
+  };
+}
+
+/**
+ * Shadow reads as status shows them: in `verified`, the counts of this `verified` (what the read-new guard sums);
+ * in any other phase, those of the last `verified` that had any. Null when the migration declares no shadow.
+ */
+async function shadowStatus(scope: MigrationScope, row: MigrationRow): Promise<ShadowStatus | null> {
+  const settings = scope.migration.shadow;
+  if (settings === null) return null;
+  const { knex, stateSchema } = scope.ctx;
+  const active = row.phase === 'verified';
+  const version = active ? row.version : ((await lastShadowVersion(knex, stateSchema, scope.id)) ?? row.version);
+  const summary = await shadowSummary(knex, stateSchema, scope.id, version);
+  const refusal = shadowRefusal(shadowFacts(settings, summary));
+  return {
+    ...settings,
+    ...summary,
+    active,
+    matchRate: shadowMatchRate(summary.compared, summary.mismatched),
+    readNewAllowed: refusal === null,
+    reason: refusal?.reason ?? null,
   };
 }
 
@@ -52,12 +78,15 @@ export async function guardFacts(
 ): Promise<GuardFacts> {
   const { ctx, store } = scope;
   const cols = [scope.migration.newColumn.name, ...(scope.migration.oldColumn ? [scope.migration.oldColumn] : [])];
-  const [triggerInstalled, progress, instances, conflicts, underivable] = await Promise.all([
+  const shadow = scope.migration.shadow;
+  const [triggerInstalled, progress, instances, conflicts, underivable, shadowCounts] = await Promise.all([
     syncTriggerInstalled(ctx, r),
     backfillProgress(ctx, scope.id).catch(() => null),
     store.instances(scope.id, scope.instanceTtlMs),
     store.conflicts(scope.id, r.schema, r.table, cols),
     underivableSummary(ctx, scope.id, 1),
+    // Only `verified` has shadow reads: each one counts afresh (its phase version).
+    shadow && row.phase === 'verified' ? shadowSummary(ctx.knex, ctx.stateSchema, scope.id, row.version) : null,
   ]);
   const verifiedAfterBackfill =
     row.verified_at !== null && row.backfill_completed_at !== null && row.verified_at >= row.backfill_completed_at;
@@ -83,6 +112,7 @@ export async function guardFacts(
       firstKey: underivable.rows[0]?.key ?? null,
       stoppedBackfill: underivable.stoppedBackfill,
     },
+    ...(shadow && shadowCounts ? { shadow: shadowFacts(shadow, shadowCounts) } : {}),
     ...extra,
   };
 }

@@ -20,7 +20,8 @@ export interface RepairResult {
 }
 
 /**
- * After a failed verify: backfilled → backfilling (action `repair`) over fresh key ranges bounded now, then the
+ * After a failed verify, or shadow reads that found rows that differ in verified: backfilled (or verified) →
+ * backfilling (action `repair`) over fresh key ranges bounded now, then the
  * backfill machinery walks the table again. Its UPDATE only writes rows whose new column IS DISTINCT FROM the
  * expression, so exactly the rows that differ are re-derived (by key, in batches, each a span). On completion the
  * phase moves to backfilled and verify runs; a clean one moves it to verified. A repair cut short resumes like
@@ -41,14 +42,15 @@ export async function repair(
       !row.verify_result.clean;
     if (resuming && row?.phase === 'paused') {
       await resume(scope, { cause: options.cause });
-    } else if (!resuming && row?.phase !== 'backfilled') {
+    } else if (!resuming && row?.phase !== 'backfilled' && row?.phase !== 'verified') {
+      // From verified, the guard allows it when shadow reads found rows that differ (written since the verify).
       await refuse(
         scope,
         'repair',
         row?.phase ?? 'pending',
-        `repair re-derives rows after a failed verify, in backfilled, not in ${row?.phase ?? 'pending'}`,
-        row?.phase === 'verified' || row?.phase === 'read-new'
-          ? 'The last verify was clean; nothing to repair.'
+        `repair re-derives rows after a failed verify (backfilled) or a shadow mismatch (verified), not in ${row?.phase ?? 'pending'}`,
+        row?.phase === 'read-new'
+          ? 'Reads already use the new column; send them back with read-old first.'
           : 'Run the backfill to completion and verify first.',
       );
     } else if (!resuming) {
