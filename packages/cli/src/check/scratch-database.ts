@@ -108,7 +108,7 @@ function schemaError(shown: string, error: unknown): CliError {
 
 type LocalModule = typeof import('@phaseflag/local');
 
-async function importLocal(): Promise<LocalModule> {
+export async function importLocal(): Promise<LocalModule> {
   try {
     return await import('@phaseflag/local');
   } catch {
