@@ -14,7 +14,18 @@ describe('phaseflag rehearse: the migration on a copy, under traffic, with a rep
   let suite: Suite;
   let roles: Roles;
   let w: Workdir;
-  const quick = ['--sample', '3000', '--rows', '12000', '--baseline-s', '1', '--phase-min-s', '1', '--stats-window-s', '1'];
+  const quick = [
+    '--sample',
+    '3000',
+    '--rows',
+    '12000',
+    '--baseline-s',
+    '1',
+    '--phase-min-s',
+    '1',
+    '--stats-window-s',
+    '1',
+  ];
 
   const sourceState = async () => ({
     orders: (await suite.knex.raw('SELECT count(*)::int AS n, sum(amount_cents)::bigint AS s FROM orders')).rows[0],
@@ -76,9 +87,12 @@ export default defineConfig({
 
   it('runs every phase on the copy through a read-only role, reports statements, locks, latencies, rows/s and the projection, and leaves the source as it was', async () => {
     const before = await sourceState();
-    const r = await w.run(['rehearse', 'orders-amount', ...quick, '--reads-per-s', '40', '--writes-per-s', '10', '--json'], {
-      timeoutMs: 180_000,
-    });
+    const r = await w.run(
+      ['rehearse', 'orders-amount', ...quick, '--reads-per-s', '40', '--writes-per-s', '10', '--json'],
+      {
+        timeoutMs: 180_000,
+      },
+    );
     assert.equal(r.code, EXIT.ok, r.stderr + r.stdout);
     const report = r.json();
     assert.equal(report.ok, true);
@@ -101,8 +115,16 @@ export default defineConfig({
       ['expand', 'dual-write', 'backfill', 'verify', 'read-new', 'contract'],
     );
     const expand = report.phases[0];
-    assert.ok(expand.statements.some((s: { sql: string; lock: string }) => /ADD COLUMN/.test(s.sql) && s.lock === 'ACCESS EXCLUSIVE'));
-    assert.ok(expand.statements.some((s: { sql: string; lock: string }) => /CONCURRENTLY/.test(s.sql) && s.lock === 'SHARE UPDATE EXCLUSIVE'));
+    assert.ok(
+      expand.statements.some(
+        (s: { sql: string; lock: string }) => /ADD COLUMN/.test(s.sql) && s.lock === 'ACCESS EXCLUSIVE',
+      ),
+    );
+    assert.ok(
+      expand.statements.some(
+        (s: { sql: string; lock: string }) => /CONCURRENTLY/.test(s.sql) && s.lock === 'SHARE UPDATE EXCLUSIVE',
+      ),
+    );
     const dual = report.phases[1];
     assert.ok(dual.statements.some((s: { sql: string }) => /CREATE TRIGGER/.test(s.sql)));
     for (const p of report.phases) {

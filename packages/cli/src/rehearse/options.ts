@@ -58,10 +58,16 @@ export function rehearseOptions(opts: Record<string, unknown>): RehearseOptions 
     if (opts[key] === undefined) return undefined;
     const text = String(opts[key]);
     if (!/^\d+(\.\d+)?$/.test(text.trim()) || Number(text) > 5000)
-      throw new CliError('PF_USAGE_BAD_OPTION', `${flag} ${text} is not a rate from 0 to 5000 per second.`, `Pass e.g. ${flag} 50.`, text);
+      throw new CliError(
+        'PF_USAGE_BAD_OPTION',
+        `${flag} ${text} is not a rate from 0 to 5000 per second.`,
+        `Pass e.g. ${flag} 50.`,
+        text,
+      );
     return Number(text);
   };
-  const maxBackfill = opts.maxBackfill === undefined ? undefined : parseDuration(String(opts.maxBackfill), '--max-backfill');
+  const maxBackfill =
+    opts.maxBackfill === undefined ? undefined : parseDuration(String(opts.maxBackfill), '--max-backfill');
   const o: RehearseOptions = {
     statsWindowMs: seconds('--stats-window-s', 'statsWindowS', 5, 300),
     baselineMs: seconds('--baseline-s', 'baselineS', 5, 600),

@@ -18,7 +18,8 @@ export function printRehearsal(out: Output, r: RehearsalReport): void {
   out.line(
     `copy    ${formatNumber(r.copy.sampledRows)} rows sampled (${r.copy.method}), scaled to ${formatNumber(r.copy.rows)} (${r.source.rowsChosen})${r.copy.scaleNote ? ` — ${r.copy.scaleNote}` : ''}; ${r.copy.statements.length} statements in ${formatDuration(r.copy.durationMs / 1000)}`,
   );
-  for (const p of r.copy.parents) out.line(c.dim(`        ${p.table}: ${formatNumber(p.rows)} referenced rows (${p.constraint})`));
+  for (const p of r.copy.parents)
+    out.line(c.dim(`        ${p.table}: ${formatNumber(p.rows)} referenced rows (${p.constraint})`));
   for (const s of r.copy.skipped) out.line(c.yellow(`        not copied: ${s.what} — ${s.why}`));
   out.line(
     `preflight  ${formatNumber(r.preflight.rowsChecked)} rows: ${r.preflight.failures === 0 ? c.green('0 cannot be derived') : c.red(`${r.preflight.failures} cannot be derived`)}${r.preflight.roundTripMismatches ? `, ${r.preflight.roundTripMismatches} do not round-trip (warning)` : ''}`,
@@ -36,7 +37,9 @@ export function printRehearsal(out: Output, r: RehearsalReport): void {
       out.line(`    ${c.dim(s.sql.split('\n')[0]!.slice(0, 160))}`);
     }
     if (p.phase === 'backfill' && r.backfill)
-      out.line(`  ${formatNumber(r.backfill.rows)} rows walked (${formatNumber(r.backfill.updated)} updated) in ${formatNumber(r.backfill.durationMs)} ms: ${c.bold(`${formatNumber(r.backfill.rowsPerS)} rows/s`)}`);
+      out.line(
+        `  ${formatNumber(r.backfill.rows)} rows walked (${formatNumber(r.backfill.updated)} updated) in ${formatNumber(r.backfill.durationMs)} ms: ${c.bold(`${formatNumber(r.backfill.rowsPerS)} rows/s`)}`,
+      );
   }
   out.line('');
   if (r.projection) {

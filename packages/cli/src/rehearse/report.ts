@@ -56,7 +56,12 @@ export interface RehearsalReport {
     readonly skipped: readonly { what: string; why: string }[];
     readonly durationMs: number;
   };
-  readonly preflight: { rowsChecked: number; failures: number; roundTripMismatches: number | null; failedRows: unknown[] };
+  readonly preflight: {
+    rowsChecked: number;
+    failures: number;
+    roundTripMismatches: number | null;
+    failedRows: unknown[];
+  };
   readonly traffic: { readsPerS: number; writesPerS: number };
   readonly baseline: Latency;
   readonly phases: readonly PhaseReport[];
@@ -97,7 +102,8 @@ function latency(samples: readonly TrafficSample[], baselineP99: number | null):
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export function buildReport(run: RehearsalRun, o: RehearseOptions): RehearsalReport {
-  const inWindow = (w: { startMs: number; endMs: number }) => run.samples.filter((s) => s.at >= w.startMs && s.at < w.endMs);
+  const inWindow = (w: { startMs: number; endMs: number }) =>
+    run.samples.filter((s) => s.at >= w.startMs && s.at < w.endMs);
   const baselineWindow = run.windows.find((w) => w.name === 'baseline');
   const baseline = latency(baselineWindow ? inWindow(baselineWindow) : [], null);
   const ddl = run.recorder.spans.filter((s) => s.name === 'phaseflag.ddl');
@@ -145,7 +151,9 @@ export function buildReport(run: RehearsalRun, o: RehearseOptions): RehearsalRep
           ],
         }
       : null;
-  const lockValues = phases.flatMap((p) => p.statements.filter((s) => s.blocksWrites).map((s) => s.lockWaitMs + s.heldMs));
+  const lockValues = phases.flatMap((p) =>
+    p.statements.filter((s) => s.blocksWrites).map((s) => s.lockWaitMs + s.heldMs),
+  );
   const ratios = phases.map((p) => p.latency.p99Ratio).filter((r): r is number => r !== null);
   const thresholds: Threshold[] = [];
   if (o.maxLockMs !== undefined) {
@@ -182,7 +190,11 @@ export function buildReport(run: RehearsalRun, o: RehearseOptions): RehearsalRep
       sampledRows: run.copy.sampledRows,
       rows: run.copy.rows,
       scaleNote: run.copy.scaleNote,
-      parents: run.copy.parents.map((p) => ({ table: `${p.table.schema}.${p.table.name}`, constraint: p.constraint, rows: p.rows })),
+      parents: run.copy.parents.map((p) => ({
+        table: `${p.table.schema}.${p.table.name}`,
+        constraint: p.constraint,
+        rows: p.rows,
+      })),
       statements: run.copy.statements.map((s) => ({ what: s.what, sql: s.sql })),
       skipped: run.copy.skipped,
       durationMs: run.copy.durationMs,

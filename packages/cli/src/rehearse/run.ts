@@ -100,7 +100,9 @@ export async function rehearse(
     const handle = pf.migration(migration);
     const plan = await handle.plan({ dropOldColumn: o.dropOldColumn });
     const planned = new Map(
-      plan.phases.flatMap((p) => p.statements.map((s) => [s.sql.trim(), { step: s.step, description: s.description }] as const)),
+      plan.phases.flatMap((p) =>
+        p.statements.map((s) => [s.sql.trim(), { step: s.step, description: s.description }] as const),
+      ),
     );
     const preflight = await handle.preflight();
     const keys = await trafficKeys(target, table, migration.primaryKey, 10_000);
@@ -188,11 +190,15 @@ async function sourceFacts(
   const rel = rows[0] as { estimate: number; bytes: number } | undefined;
   if (!rel) {
     const name = `${table.schema}.${table.name}`;
-    throw new CatalogError('PF_UNKNOWN_TABLE', `The source database has no table ${name} (migration "${migration.id}").`, {
-      value: name,
-      migrationId: migration.id,
-      hint: "Check --database-url (the source to copy from) and the migration's table; the role needs USAGE on the schema.",
-    });
+    throw new CatalogError(
+      'PF_UNKNOWN_TABLE',
+      `The source database has no table ${name} (migration "${migration.id}").`,
+      {
+        value: name,
+        migrationId: migration.id,
+        hint: "Check --database-url (the source to copy from) and the migration's table; the role needs USAGE on the schema.",
+      },
+    );
   }
   const estimate = Math.round(rel.estimate);
   const bytes = rel.bytes;

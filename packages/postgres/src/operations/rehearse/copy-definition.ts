@@ -88,7 +88,11 @@ export async function describeTableDefinition(knex: Knex, table: TableRef): Prom
       // Each schema once, first; a schema name from the catalog, quoted.
       const schemaStatements: CopyStatement[] = [table.schema, ...parents.map((p) => p.table.schema)]
         .filter((s, i, all) => all.indexOf(s) === i && schemas.length > 0)
-        .map((s) => ({ what: `schema ${s}`, sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`, when: 'before-rows' }));
+        .map((s) => ({
+          what: `schema ${s}`,
+          sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)}`,
+          when: 'before-rows',
+        }));
       return { ...main, statements: [...schemaStatements, ...dedupe(statements)], skipped, parents };
     },
     { readOnly: true },
@@ -114,16 +118,24 @@ async function describeOne(
     )
   ).rows[0] as { oid: number; relkind: string; estimate: number; bytes: number } | undefined;
   if (!rel || !['r', 'p'].includes(rel.relkind)) {
-    throw new CatalogError('PF_UNKNOWN_TABLE', `No table ${qualify(table.schema, table.name)} in the source database.`, {
-      value: `${table.schema}.${table.name}`,
-      hint: 'Check --database-url (the source) and the migration\'s table; the role needs USAGE on its schema.',
-    });
+    throw new CatalogError(
+      'PF_UNKNOWN_TABLE',
+      `No table ${qualify(table.schema, table.name)} in the source database.`,
+      {
+        value: `${table.schema}.${table.name}`,
+        hint: "Check --database-url (the source) and the migration's table; the role needs USAGE on its schema.",
+      },
+    );
   }
   if (rel.relkind === 'p' && withExtras) {
-    throw new CatalogError('PF_UNKNOWN_TABLE', `${qualify(table.schema, table.name)} is partitioned: rehearse copies plain tables only.`, {
-      value: `${table.schema}.${table.name}`,
-      hint: 'Rehearse on a staging copy of the partitioned table with `phaseflag plan` and a run there instead.',
-    });
+    throw new CatalogError(
+      'PF_UNKNOWN_TABLE',
+      `${qualify(table.schema, table.name)} is partitioned: rehearse copies plain tables only.`,
+      {
+        value: `${table.schema}.${table.name}`,
+        hint: 'Rehearse on a staging copy of the partitioned table with `phaseflag plan` and a run there instead.',
+      },
+    );
   }
   const columns = (
     await trx.raw(
@@ -150,7 +162,11 @@ async function describeOne(
       });
     const seq = c.default?.match(/^nextval\('(.+)'::regclass\)$/);
     if (seq) {
-      statements.push({ what: `sequence ${seq[1]}`, sql: `CREATE SEQUENCE IF NOT EXISTS ${seq[1]!.replace(/''/g, "'")}`, when: 'before-rows' });
+      statements.push({
+        what: `sequence ${seq[1]}`,
+        sql: `CREATE SEQUENCE IF NOT EXISTS ${seq[1]!.replace(/''/g, "'")}`,
+        when: 'before-rows',
+      });
       sequenceColumns.push(c.name);
     }
     if (c.identity) sequenceColumns.push(c.name);
@@ -238,7 +254,10 @@ async function describeOne(
     ).rows as { name: string; def: string; language: string; function: string | null }[];
     for (const t of triggers) {
       if (!t.function) {
-        skipped.push({ what: `trigger ${t.name}`, why: `its function is written in ${t.language}, which rehearse does not copy` });
+        skipped.push({
+          what: `trigger ${t.name}`,
+          why: `its function is written in ${t.language}, which rehearse does not copy`,
+        });
         continue;
       }
       statements.push({ what: `function of trigger ${t.name}`, sql: t.function, when: 'after-rows' });

@@ -50,7 +50,11 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
       : `TABLESAMPLE BERNOULLI (${percent.toFixed(3)} %) REPEATABLE (${SEED}), first ${o.sample}: rows drawn uniformly from the whole table`;
   const rows = await readOnly(o.source, async (trx) =>
     percent >= 100
-      ? (await trx.raw(`SELECT to_jsonb(t) AS r FROM ${qualify(o.table.schema, o.table.name)} AS t LIMIT ?`, [o.sample])).rows
+      ? (
+          await trx.raw(`SELECT to_jsonb(t) AS r FROM ${qualify(o.table.schema, o.table.name)} AS t LIMIT ?`, [
+            o.sample,
+          ])
+        ).rows
       : (
           await trx.raw(
             `SELECT to_jsonb(t) AS r FROM ${qualify(o.table.schema, o.table.name)} AS t TABLESAMPLE BERNOULLI (?) REPEATABLE (?) LIMIT ?`,
@@ -58,7 +62,12 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
           )
         ).rows,
   );
-  await insertJson(o.target, o.table, def.insertColumns, rows.map((r: { r: unknown }) => r.r));
+  await insertJson(
+    o.target,
+    o.table,
+    def.insertColumns,
+    rows.map((r: { r: unknown }) => r.r),
+  );
   const parents: { table: TableRef; constraint: string; rows: number }[] = [];
   for (const p of def.parents) {
     const child = qualify(o.table.schema, o.table.name);
@@ -70,20 +79,30 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
     ).rows as Record<string, unknown>[];
     let copied = 0;
     for (let i = 0; i < keys.length; i += CHUNK) {
-      const chunk = keys.slice(i, i + CHUNK).map((k) => Object.fromEntries(p.parentColumns.map((c, j) => [c, k[p.childColumns[j]!]])));
+      const chunk = keys
+        .slice(i, i + CHUNK)
+        .map((k) => Object.fromEntries(p.parentColumns.map((c, j) => [c, k[p.childColumns[j]!]])));
       const recordType = p.parentColumns.map((c, j) => `${quoteIdent(c)} ${p.parentTypes[j]}`).join(', ');
       const match = p.parentColumns.map((c) => `p.${quoteIdent(c)}`).join(', ');
-      const got = await readOnly(o.source, async (trx) =>
-        (
-          await trx.raw(
-            `SELECT to_jsonb(p) AS r FROM ${qualify(p.table.schema, p.table.name)} AS p
+      const got = await readOnly(
+        o.source,
+        async (trx) =>
+          (
+            await trx.raw(
+              `SELECT to_jsonb(p) AS r FROM ${qualify(p.table.schema, p.table.name)} AS p
               WHERE (${match}) IN (SELECT ${p.parentColumns.map((c) => `k.${quoteIdent(c)}`).join(', ')} FROM jsonb_to_recordset(?::jsonb) AS k(${recordType}))`,
-            [JSON.stringify(chunk)],
-          )
-        ).rows,
+              [JSON.stringify(chunk)],
+            )
+          ).rows,
       );
       const parentDef = await parentColumns(o.target, p.table);
-      copied += await insertJson(o.target, p.table, parentDef, got.map((r: { r: unknown }) => r.r), true);
+      copied += await insertJson(
+        o.target,
+        p.table,
+        parentDef,
+        got.map((r: { r: unknown }) => r.r),
+        true,
+      );
     }
     parents.push({ table: p.table, constraint: p.constraint, rows: copied });
   }
@@ -155,13 +174,24 @@ async function scale(
   const t = qualify(def.table.schema, def.table.name);
   const key = def.primaryKey.length === 1 ? def.primaryKey[0]! : null;
   const keyType = key
-    ? ((await target.raw(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = ?::regclass AND attname = ?`, [t, key])).rows[0]?.t as string)
+    ? ((
+        await target.raw(
+          `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = ?::regclass AND attname = ?`,
+          [t, key],
+        )
+      ).rows[0]?.t as string)
     : null;
   const limit = { smallint: 32_767, integer: 2_147_483_647, bigint: Number.MAX_SAFE_INTEGER }[keyType ?? ''] ?? null;
   if (!key || limit === null)
-    return { total: have, note: `not scaled past the sample: the primary key is not one integer column (it is ${def.primaryKey.join(', ') || 'missing'})` };
+    return {
+      total: have,
+      note: `not scaled past the sample: the primary key is not one integer column (it is ${def.primaryKey.join(', ') || 'missing'})`,
+    };
   if (def.otherUniqueKeys > 0)
-    return { total: have, note: `not scaled past the sample: ${def.otherUniqueKeys} unique key(s) besides the primary key would collide` };
+    return {
+      total: have,
+      note: `not scaled past the sample: ${def.otherUniqueKeys} unique key(s) besides the primary key would collide`,
+    };
   let total = have;
   const list = def.insertColumns.map(quoteIdent);
   const k = quoteIdent(key);

@@ -105,8 +105,7 @@ export class SyntheticTraffic {
       let error: string | null = null;
       try {
         if (kind === 'read') await q.first();
-        else
-          await q.update(Object.fromEntries(this.o.keyColumns.map((c) => [c, this.o.knex.ref(c)])));
+        else await q.update(Object.fromEntries(this.o.keyColumns.map((c) => [c, this.o.knex.ref(c)])));
       } catch (e) {
         error = (e as Error).message;
       }
