@@ -75,6 +75,13 @@ export default defineConfig({
     backfill: 'amount_cents::numeric / 100',
     reverse: '(amount * 100)::integer',
     batch: { size: 2000, targetBatchMs: 0, pauseMs: 0 },
+  }, {
+    id: 'orders-odd',
+    table: '${suite.schema}.orders',
+    oldColumn: 'amount_cents',
+    newColumn: { name: 'odd_part', type: 'integer' },
+    backfill: 'amount_cents / (amount_cents % 2)',
+    intent: 'derive',
   }],
 });
 `);
@@ -151,6 +158,11 @@ export default defineConfig({
     );
     assert.equal(r.code, EXIT.rehearseFailed, r.stderr + r.stdout);
     assert.match(r.stdout, /^rehearse orders-amount/m);
+    // No rates given: the source's own, from pg_stat_user_tables (idle here, so the documented floor).
+    assert.match(
+      r.stdout,
+      /pg_stat_user_tables over 1 s on the source.*idle, so a floor of 10 reads\/s and 2 writes\/s/,
+    );
     assert.match(r.stdout, /^expand {2}/m);
     assert.match(r.stdout, /ACCESS EXCLUSIVE held \d+ ms, waited \d+ ms/);
     assert.match(r.stdout, /rows\/s/);
@@ -160,6 +172,20 @@ export default defineConfig({
     assert.match(r.stdout, /^ok {2}--max-p99-ratio 1000/m);
     assert.match(r.stdout, /rehearsal failed/);
     assert.deepEqual(await sourceState(), before);
+  });
+
+  it('stops before dual-write when the preflight finds rows the expression cannot derive, naming them (exit 1)', async () => {
+    const r = await w.run(['rehearse', 'orders-odd', ...quick, '--rows', '3000', '--json'], { timeoutMs: 120_000 });
+    assert.equal(r.code, EXIT.rehearseFailed, r.stderr);
+    const report = r.json();
+    assert.equal(report.ok, false);
+    assert.ok(report.preflight.failures > 0);
+    assert.match(report.preflight.failedRows[0].error, /division by zero/);
+    assert.match(report.stoppedBy, /cannot derive: dual-write would be refused \(PF_PREFLIGHT_FAILED\)/);
+    assert.deepEqual(
+      report.phases.map((p: { phase: string }) => p.phase),
+      ['expand'],
+    );
   });
 
   it('refuses bad input with a code: unknown id, a source without the table, bad option values', async () => {
