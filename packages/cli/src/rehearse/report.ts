@@ -132,7 +132,7 @@ export function buildReport(run: RehearsalRun, o: RehearseOptions): RehearsalRep
         }),
       latency: latency(inWindow(w), baseline.p99Ms),
     }));
-  const b = run.backfill as { rows: number; updated: number; durationMs: number } | null;
+  const b = run.backfill;
   const backfill = b ? { ...b, rowsPerS: Math.round(b.rows / Math.max(0.001, b.durationMs / 1000)) } : null;
   const sourceRows = run.source.rowsEstimate;
   const projection =

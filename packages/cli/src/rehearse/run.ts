@@ -1,7 +1,7 @@
 import { statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { CatalogError, type Migration } from '@phaseflag/core';
-import { Phaseflag, type MigrationHandle, type PreflightResult } from '@phaseflag/postgres';
+import { Phaseflag, type PreflightResult } from '@phaseflag/postgres';
 import {
   copyTable,
   sampleTableActivity,

@@ -33,11 +33,10 @@ export class SpanRecorder implements TracerProvider {
     const start = (name: string, options: SpanOptions = {}): Span => this.start(name, options);
     return {
       startSpan: start,
-      startActiveSpan: ((name: string, ...rest: unknown[]) => {
+      startActiveSpan: (name: string, ...rest: unknown[]) => {
         const fn = rest[rest.length - 1] as (span: Span) => unknown;
-        const options = (typeof rest[0] === 'object' ? rest[0] : {}) as SpanOptions;
-        return fn(start(name, options));
-      }) as Tracer['startActiveSpan'],
+        return fn(start(name, typeof rest[0] === 'object' ? (rest[0] as SpanOptions) : {}));
+      },
     };
   }
 

@@ -48,25 +48,25 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
     percent >= 100
       ? `every row up to ${o.sample} (the table holds fewer than about ${Math.ceil(o.sample * 1.2)})`
       : `TABLESAMPLE BERNOULLI (${percent.toFixed(3)} %) REPEATABLE (${SEED}), first ${o.sample}: rows drawn uniformly from the whole table`;
-  const rows = await readOnly(o.source, async (trx) =>
+  const rows = await readOnly<{ r: unknown }[]>(o.source, async (trx) =>
     percent >= 100
-      ? (
+      ? ((
           await trx.raw(`SELECT to_jsonb(t) AS r FROM ${qualify(o.table.schema, o.table.name)} AS t LIMIT ?`, [
             o.sample,
           ])
-        ).rows
-      : (
+        ).rows as unknown)
+      : ((
           await trx.raw(
             `SELECT to_jsonb(t) AS r FROM ${qualify(o.table.schema, o.table.name)} AS t TABLESAMPLE BERNOULLI (?) REPEATABLE (?) LIMIT ?`,
             [percent, SEED, o.sample],
           )
-        ).rows,
+        ).rows as unknown),
   );
   await insertJson(
     o.target,
     o.table,
     def.insertColumns,
-    rows.map((r: { r: unknown }) => r.r),
+    rows.map((r) => r.r),
   );
   const parents: { table: TableRef; constraint: string; rows: number }[] = [];
   for (const p of def.parents) {
@@ -84,7 +84,7 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
         .map((k) => Object.fromEntries(p.parentColumns.map((c, j) => [c, k[p.childColumns[j]!]])));
       const recordType = p.parentColumns.map((c, j) => `${quoteIdent(c)} ${p.parentTypes[j]}`).join(', ');
       const match = p.parentColumns.map((c) => `p.${quoteIdent(c)}`).join(', ');
-      const got = await readOnly(
+      const got = await readOnly<{ r: unknown }[]>(
         o.source,
         async (trx) =>
           (
@@ -93,14 +93,14 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
               WHERE (${match}) IN (SELECT ${p.parentColumns.map((c) => `k.${quoteIdent(c)}`).join(', ')} FROM jsonb_to_recordset(?::jsonb) AS k(${recordType}))`,
               [JSON.stringify(chunk)],
             )
-          ).rows,
+          ).rows as unknown,
       );
       const parentDef = await parentColumns(o.target, p.table);
       copied += await insertJson(
         o.target,
         p.table,
         parentDef,
-        got.map((r: { r: unknown }) => r.r),
+        got.map((r) => r.r),
         true,
       );
     }
@@ -129,8 +129,9 @@ export async function copyTable(o: CopyTableOptions): Promise<CopyTableResult> {
   };
 }
 
-async function readOnly<T>(knex: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return knex.transaction(fn, { readOnly: true });
+/** `fn` in a READ ONLY transaction on the source; the rows it returns are typed by the caller's query. */
+async function readOnly<T>(knex: Knex, fn: (trx: Knex.Transaction) => Promise<unknown>): Promise<T> {
+  return (await knex.transaction(fn, { readOnly: true })) as T;
 }
 
 async function parentColumns(target: Knex, table: TableRef): Promise<string[]> {
