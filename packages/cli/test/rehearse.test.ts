@@ -188,6 +188,14 @@ export default defineConfig({
     );
   });
 
+  it('--help says what the source is, the exit codes, and shows an example', async () => {
+    const h = await w.run(['rehearse', '--help']);
+    assert.equal(h.code, EXIT.ok);
+    assert.match(h.stdout, /--database-url is the SOURCE: it is only read/);
+    assert.match(h.stdout, /Exit codes: 0 passed; 1 a threshold was crossed/);
+    assert.match(h.stdout, /npx phaseflag rehearse orders-amount --sample 20000 --rows 200000 --max-lock-ms 200/);
+  });
+
   it('refuses bad input with a code: unknown id, a source without the table, bad option values', async () => {
     const unknown = await w.run(['rehearse', 'nope', '--json']);
     assert.equal(unknown.code, EXIT.usage);

@@ -80,7 +80,7 @@ export async function rehearse(
     pool: { min: 0, max: 2 },
     log: knexLog(out),
   });
-  const local = await importLocal();
+  const local = await importLocal('rehearse');
   let server: Awaited<ReturnType<typeof local.startPostgres>> | undefined;
   let target: Knex | undefined;
   let pf: Phaseflag | undefined;
