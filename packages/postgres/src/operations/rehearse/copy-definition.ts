@@ -245,13 +245,13 @@ async function describeOne(
     }
     const triggers = (
       await trx.raw(
-        `SELECT t.tgname AS name, pg_get_triggerdef(t.oid) AS def, l.lanname AS language,
+        `SELECT t.tgname AS name, pg_get_triggerdef(t.oid) AS def, l.lanname AS language, pn.nspname AS function_schema,
                 CASE WHEN l.lanname IN ('plpgsql', 'sql') THEN pg_get_functiondef(p.oid) END AS function
-           FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
+           FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
           WHERE t.tgrelid = ? AND NOT t.tgisinternal ORDER BY t.tgname`,
         [rel.oid],
       )
-    ).rows as { name: string; def: string; language: string; function: string | null }[];
+    ).rows as { name: string; def: string; language: string; function_schema: string; function: string | null }[];
     for (const t of triggers) {
       if (!t.function) {
         skipped.push({
@@ -260,6 +260,12 @@ async function describeOne(
         });
         continue;
       }
+      // The function may live in a schema of its own (an audit schema, say): it is created there.
+      statements.push({
+        what: `schema ${t.function_schema}`,
+        sql: `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.function_schema)}`,
+        when: 'after-rows',
+      });
       statements.push({ what: `function of trigger ${t.name}`, sql: t.function, when: 'after-rows' });
       statements.push({ what: `trigger ${t.name}`, sql: t.def, when: 'after-rows' });
     }
