@@ -9,6 +9,7 @@ import { registerInit } from './commands/init.js';
 import { registerLint } from './commands/lint.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProvision } from './commands/provision.js';
+import { registerRehearse } from './commands/rehearse.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
 import { registerSteps } from './commands/steps.js';
@@ -43,6 +44,7 @@ registerSteps(program);
 registerGenerate(program);
 registerLint(program);
 registerCheck(program);
+registerRehearse(program);
 
 run(program, process.argv).then(
   () => {

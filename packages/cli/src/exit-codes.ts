@@ -13,6 +13,8 @@ export const EXIT = {
   lintFindings: 1,
   /** `phaseflag check` failed: a lint error, a migration the database refuses, or drift. */
   checkFailed: 1,
+  /** `phaseflag rehearse` failed: a threshold crossed, or a phase failed on the copy. */
+  rehearseFailed: 1,
   /** Bad arguments, config (a transaction pooler where a direct connection is needed too) or declaration (nothing was changed). */
   usage: 2,
   /** The database does not allow this now: a guard refused, confirmation missing, another runner holds the lock. */

