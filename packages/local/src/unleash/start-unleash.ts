@@ -19,7 +19,7 @@ export interface StartUnleashOptions {
   port?: number;
 }
 
-/** The web UI's login on a fresh database (unleash-server creates this user when it creates its tables). */
+/** The web UI's login on a fresh database (unleash-server's user service creates it: initAdminUsernameUser). */
 export const UNLEASH_LOGIN = { username: 'admin', password: 'unleash4all' } as const;
 
 export interface LocalUnleash {
