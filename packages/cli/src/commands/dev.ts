@@ -34,7 +34,7 @@ variables an application and the other phaseflag commands read, as lines a shell
 
 What it started, the web UI and its login go to stderr. With --json, one document on stdout instead. Ctrl-C (or
 SIGTERM) stops Unleash, drops its database, stops PostgreSQL and deletes its data directory, then exits 130
-(1 if something could not be removed). Only an explicit --database-url (not DATABASE_URL from the environment,
+(the error and its exit code if something could not be removed). Only an explicit --database-url (not DATABASE_URL from the environment,
 which may name another server) makes it use an existing PostgreSQL instead of the embedded one: the state store
 and Unleash's own database (unleash_<hex>, dropped at the end) then go there.
 
