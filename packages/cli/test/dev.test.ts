@@ -30,9 +30,12 @@ async function query<T>(url: string, sql: string, params: unknown[] = []): Promi
   }
 }
 
-async function get(url: string, token: string): Promise<{ status: number; body: any }> {
+/** The names of the flags a GET of the Admin or Client API lists. */
+async function flagNames(url: string, token: string): Promise<string[]> {
   const response = await fetch(url, { headers: { Authorization: token } });
-  return { status: response.status, body: response.ok ? await response.json() : undefined };
+  assert.equal(response.status, 200, `${url}: ${response.status}`);
+  const body = (await response.json()) as { features: Array<{ name: string }> };
+  return body.features.map((f) => f.name).sort();
 }
 
 describe('phaseflag dev: PostgreSQL and Unleash for a person, until Ctrl-C', function () {
@@ -70,10 +73,11 @@ describe('phaseflag dev: PostgreSQL and Unleash for a person, until Ctrl-C', fun
     assert.ok(tables[0]!.n > 0, 'state store tables');
     // The admin token sees the provisioned flags; the client token reads them through the Client API.
     const base = env.UNLEASH_URL!.replace(/\/api$/, '');
-    const admin = await get(`${base}/api/admin/projects/default/features`, env.UNLEASH_ADMIN_TOKEN!);
-    assert.deepEqual(admin.body.features.map((f: { name: string }) => f.name).sort(), [...FLAGS].sort());
-    const client = await get(`${env.UNLEASH_URL}/client/features`, env.UNLEASH_API_TOKEN!);
-    assert.deepEqual(client.body.features.map((f: { name: string }) => f.name).sort(), [...FLAGS].sort());
+    assert.deepEqual(
+      await flagNames(`${base}/api/admin/projects/default/features`, env.UNLEASH_ADMIN_TOKEN!),
+      [...FLAGS].sort(),
+    );
+    assert.deepEqual(await flagNames(`${env.UNLEASH_URL}/client/features`, env.UNLEASH_API_TOKEN!), [...FLAGS].sort());
     // The other commands work with the printed variables.
     const status = await w.run(['status', '--json'], { env });
     assert.equal(status.code, EXIT.ok, status.stderr);
