@@ -34,7 +34,8 @@ export function onProcessExit(callback: () => void): () => void {
  * Registers an asynchronous stop for Ctrl-C (SIGINT), SIGTERM and SIGHUP. When such a signal arrives and the
  * process has no listener of its own for it, the stops run one after the other, the last registered first (a stack
  * stops Unleash before the Postgres it runs on), for at most `SIGNAL_STOP_MS`; then the process exits with
- * 128 + the signal number, which runs the `exit` callbacks for anything left. A second signal exits at once.
+ * 128 + the signal number, which runs the `exit` callbacks for anything left. A second signal, a second or more
+ * after the first, exits at once.
  *
  * A process that listens for the signal itself has taken it over, as Node's own default exit steps aside for a
  * listener: it decides when to stop what it started (and the `exit` callbacks still run when it exits).
@@ -58,20 +59,31 @@ function signalStops(): Set<() => Promise<unknown>> {
 
 interface SignalHandling {
   listeners: Map<NodeJS.Signals, () => void>;
-  stopping: boolean;
+  /** When the first signal arrived (ms since the epoch); 0 while none has. */
+  stoppingSince: number;
 }
+
+/**
+ * A signal this soon after the first is the same request delivered twice, not a person pressing Ctrl-C again: a
+ * terminal signals the whole process group, and wrappers (npm exec, mocha's launcher) forward what they get, some
+ * adding a SIGTERM of their own.
+ */
+const REPEAT_MS = 1_000;
 
 /** One listener per signal per process, shared by every loaded copy of this package (see process-state.ts). */
 function signalHandling(): SignalHandling {
   const holder = globalThis as { [SIGNAL_LISTENERS_KEY]?: SignalHandling };
   if (holder[SIGNAL_LISTENERS_KEY]) return holder[SIGNAL_LISTENERS_KEY];
-  const handling: SignalHandling = { listeners: new Map(), stopping: false };
+  const handling: SignalHandling = { listeners: new Map(), stoppingSince: 0 };
   for (const [name, number] of Object.entries(SIGNALS)) {
     const signal = name as NodeJS.Signals;
     const listener = () => {
       if (process.listeners(signal).some((other) => other !== listener)) return;
-      if (handling.stopping) process.exit(128 + number);
-      handling.stopping = true;
+      if (handling.stoppingSince > 0) {
+        if (Date.now() - handling.stoppingSince >= REPEAT_MS) process.exit(128 + number);
+        return;
+      }
+      handling.stoppingSince = Date.now();
       void runStops().finally(() => process.exit(128 + number));
     };
     handling.listeners.set(signal, listener);
