@@ -76,13 +76,12 @@ const interrupted = new AbortController();
 let signalled: NodeJS.Signals | undefined;
 
 /**
- * Ctrl-C (or SIGTERM) stops everything the demo started, in order, before exiting. The testkit's own signal
- * listeners exit at once (right for a test runner, too abrupt here: the services and Unleash would be cut off
- * mid-flight), so the demo takes the signals over; a second Ctrl-C exits immediately.
+ * Ctrl-C (or SIGTERM) stops everything the demo started, in order, before exiting; a second Ctrl-C exits
+ * immediately. With a listener of the demo's own, @phaseflag/local leaves the signals to it (its exit hook still
+ * stops its servers if the demo exits without stopping them).
  */
 function takeOverSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.removeAllListeners(signal);
     process.on(signal, () => {
       if (signalled || stopping) process.exit(130);
       signalled = signal;
@@ -132,7 +131,6 @@ async function main(): Promise<number> {
     keepSpan: (name) => TIMELINE_SPANS.has(name),
     say,
     unleashPort: options.unleashPort ?? (options.interactive ? 4242 : undefined),
-    afterDatabase: takeOverSignals,
     signal: interrupted.signal,
   });
   const migration = stack.migrations.find((m) => m.id === MIGRATION_ID)!;

@@ -7,15 +7,12 @@ import type { Migration } from '@phaseflag/core';
 import { bold, green, red, type Reporter } from './reporter.js';
 import type { Stack } from './stack.js';
 
-/** Unleash creates this user on an empty database (unleash-server's user-service: initAdminUsernameUser). */
-export const UNLEASH_LOGIN = { username: 'admin', password: 'unleash4all' } as const;
-
 export function printInstructions(say: (line: string) => void, stack: Stack, migration: Migration): void {
   const f = migration.flags;
   say('');
   say(bold("Your turn: drive the migration from Unleash's web UI"));
   say(
-    `  Unleash UI      ${stack.unleash.url}/projects/default   login ${bold(UNLEASH_LOGIN.username)} / ${bold(UNLEASH_LOGIN.password)}`,
+    `  Unleash UI      ${stack.unleash.url}/projects/default   login ${bold(stack.unleash.login.username)} / ${bold(stack.unleash.login.password)}`,
   );
   say(
     `  flags           project "default", environment "${stack.unleash.environment}" (the column headed "develo…" in the flag list)`,

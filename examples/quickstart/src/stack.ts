@@ -9,9 +9,9 @@ import { createServer as createNetServer } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { defineMigration, type Migration } from '@phaseflag/core';
 import { Phaseflag } from '@phaseflag/postgres';
-import { provisionFlags } from '@phaseflag/unleash';
+import { UnleashFlagAdmin, provisionFlags } from '@phaseflag/unleash';
 import { createSchema, ordersMigrations, seed, startLoad } from '@phaseflag/example-orders-service';
-import { resolveDatabase, startUnleash, type ResolvedDatabase, type UnleashServer } from '@phaseflag/testkit';
+import { startPostgres, startUnleash, type LocalUnleash } from '@phaseflag/local';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
 import { ServiceProcess } from './service-process.js';
 
@@ -26,18 +26,18 @@ export interface StackOptions {
   say: (line: string) => void;
   /** Where Unleash listens; taken only when free (else any free port). Default: any free port. */
   unleashPort?: number;
-  /** Called once the database is up (the testkit may have installed its exit hooks by then). */
-  afterDatabase?: () => void;
   /** Aborting stops the start-up between steps; what was started is stopped again. */
   signal?: AbortSignal;
 }
 
 export interface Stack {
-  readonly database: { kind: ResolvedDatabase['kind']; label: string; url: string };
+  readonly database: { kind: 'embedded' | 'env'; label: string; url: string };
   readonly knex: Knex;
   /** Read-only use: `migration(m).status()`, what `phaseflag status` shows an operator. */
   readonly pf: Phaseflag;
-  readonly unleash: UnleashServer;
+  readonly unleash: LocalUnleash;
+  /** The operator's hands: flags turned on and rollouts moved through Unleash's Admin API. */
+  readonly flags: UnleashFlagAdmin;
   readonly receiver: OtlpReceiver;
   readonly services: ServiceProcess[];
   readonly migrations: Migration[];
@@ -66,12 +66,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 
   try {
     // The demo never touches a server the user did not name: DATABASE_URL, else an embedded one.
-    if (process.env.DATABASE_URL) process.env.PHASEFLAG_DATABASE_URL = process.env.DATABASE_URL;
-    else if (!process.env.PHASEFLAG_DATABASE_URL) process.env.PHASEFLAG_EMBEDDED = '1';
     const started = performance.now();
-    const db = await resolveDatabase();
+    const db = await openDatabase();
     cleanups.push(['the PostgreSQL server', () => db.release()]);
-    o.afterDatabase?.();
     const server = new URL(db.connectionString);
     // Services may reach the server through a transaction pooler (DATABASE_URL); the operator's side (creating the
     // demo's database, seeding, Unleash's own tables, the controllers' steps) then needs its own address.
@@ -128,6 +125,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const port = o.unleashPort !== undefined && (await isFree(o.unleashPort)) ? o.unleashPort : undefined;
     const unleash = await startUnleash({ databaseUrl: serverUrl, ...(port ? { port } : {}) });
     cleanups.push(['unleash-server', () => unleash.stop()]);
+    const flags = new UnleashFlagAdmin({
+      url: unleash.url,
+      token: unleash.adminToken,
+      environment: unleash.environment,
+    });
     const migrations = ordersMigrations.map((m) => defineMigration(m));
     const strategyIds = new Map<string, string>();
     for (const m of migrations) {
@@ -146,7 +148,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       ...process.env,
       DATABASE_URL: demoUrl,
       PHASEFLAG_DIRECT_URL: directUrl ? operatorUrl : undefined,
-      UNLEASH_URL: `${unleash.url}/api`,
+      UNLEASH_URL: unleash.apiUrl,
       UNLEASH_API_TOKEN: unleash.clientToken,
       UNLEASH_REFRESH_MS: '1000',
       PORT: '0',
@@ -187,6 +189,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       knex,
       pf,
       unleash,
+      flags,
       receiver,
       services,
       migrations,
@@ -210,6 +213,18 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     if (problems.length > 0) process.stderr.write(`while stopping after the failure: ${problems.join('; ')}\n`);
     throw error;
   }
+}
+
+/** DATABASE_URL when set (the demo then works in a database of its own there), else an embedded PostgreSQL. */
+async function openDatabase(): Promise<{
+  connectionString: string;
+  kind: 'embedded' | 'env';
+  release: () => Promise<void>;
+}> {
+  const given = process.env.DATABASE_URL;
+  if (given) return { connectionString: given, kind: 'env', release: async () => undefined };
+  const server = await startPostgres();
+  return { connectionString: server.url, kind: 'embedded', release: () => server.stop() };
 }
 
 function isFree(port: number): Promise<boolean> {

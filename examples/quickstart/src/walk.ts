@@ -36,7 +36,7 @@ export async function walk(
   rows: number,
   signal?: AbortSignal,
 ): Promise<WalkResult> {
-  const { admin, environment } = stack.unleash;
+  const { flags: admin } = stack;
   const flags = migration.flags;
   const id = migration.id;
   const steps: StepTiming[] = [];
@@ -75,12 +75,12 @@ export async function walk(
 
   await step(
     `${flags.dualWrite} on`,
-    () => admin.enable(flags.dualWrite, environment),
+    () => admin.enable(flags.dualWrite),
     () => allReach('dual-write', 60_000),
   );
   await step(
     `${flags.backfill} on`,
-    () => admin.enable(flags.backfill, environment),
+    () => admin.enable(flags.backfill),
     () => allReach('backfilling', 60_000),
     async () => {
       await allReach('backfilled', backfillTimeout);
@@ -101,15 +101,15 @@ export async function walk(
   await step(
     `${flags.readNew} on at 50%`,
     async () => {
-      await admin.setRollout(flags.readNew, environment, readNewStrategy, 50);
-      await admin.enable(flags.readNew, environment);
+      await admin.setRollout(flags.readNew, 50, { strategyId: readNewStrategy });
+      await admin.enable(flags.readNew);
     },
     () => allReach('read-new', 60_000),
     () => until(() => readsNew('partial'), 30_000, 'every instance to read new for some users'),
   );
   await step(
     `${flags.readNew} rollout 100%`,
-    () => admin.setRollout(flags.readNew, environment, readNewStrategy, 100),
+    () => admin.setRollout(flags.readNew, 100, { strategyId: readNewStrategy }),
     () => until(() => readsNew(true), 30_000, 'every instance to read the new column for every request'),
   );
 
@@ -129,7 +129,7 @@ export async function walk(
   );
   await step(
     `${flags.contract} on`,
-    () => admin.enable(flags.contract, environment),
+    () => admin.enable(flags.contract),
     () => allReach('contracted', 60_000),
     // Contract's schema work (NOT NULL on the new column, the trigger's removal) follows the phase change, after
     // the grace period that lets every instance stop writing the old column first.

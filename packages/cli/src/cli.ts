@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { registerBackfill } from './commands/backfill.js';
 import { registerCheck } from './commands/check.js';
 import { registerGenerate } from './commands/generate.js';
+import { registerDev } from './commands/dev.js';
 import { registerDrift } from './commands/drift.js';
 import { registerGrants, registerInstall } from './commands/grants.js';
 import { registerHistory } from './commands/history.js';
@@ -45,6 +46,7 @@ registerGenerate(program);
 registerLint(program);
 registerCheck(program);
 registerRehearse(program);
+registerDev(program);
 
 run(program, process.argv).then(
   () => {

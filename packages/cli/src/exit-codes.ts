@@ -28,7 +28,7 @@ export const EXIT = {
    * "nothing changed"), the migration is paused, the row is named. Fix it and rerun.
    */
   rowFailed: 6,
-  /** Interrupted (Ctrl-C); whatever ran stopped cleanly and can be resumed. */
+  /** Interrupted (Ctrl-C); whatever ran stopped cleanly and can be resumed (`phaseflag dev`: stopped, nothing left). */
   interrupted: 130,
 } as const;
 
@@ -88,6 +88,7 @@ const BY_CODE = {
   PF_CONFIG_NOT_FOUND: EXIT.usage,
   PF_CONFIG_INVALID: EXIT.usage,
   PF_DATABASE_UNAVAILABLE: EXIT.unavailable,
+  PF_LOCAL_START: EXIT.unavailable,
   PF_INTERRUPTED: EXIT.interrupted,
   PF_UNEXPECTED: EXIT.error,
 } as const satisfies Readonly<Record<ErrorCode | CliErrorCode, ExitCode>>;

@@ -4,10 +4,10 @@ import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { LocalError, messageOf } from './errors.js';
 import { findFreePort } from './free-port.js';
-import { onProcessExit, reapAfterExit } from './process-exit.js';
+import { createDatabase, databaseUrl } from './databases.js';
+import { onProcessExit, onSignalStop, reapAfterExit } from './process-exit.js';
 import { embeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
 import { readPostmasterPid } from './postmaster-pid.js';
 
@@ -29,6 +29,8 @@ export interface StartPostgresOptions {
   database?: string;
   /** Start attempts, each on a fresh free port (default 3). */
   attempts?: number;
+  /** Listen on this port (on 127.0.0.1) instead of a free one; one attempt, which fails when the port is taken. */
+  port?: number;
 }
 
 const USER = 'postgres';
@@ -71,16 +73,29 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       'Pass another name, or leave `database` out for `test`.',
     );
   }
+  const { port } = options;
+  if (port !== undefined) checkPort(port, 'port');
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(database);
+      return await startOnce(database, port);
     } catch (error) {
-      if (attempt >= attempts) throw error;
+      if (attempt >= attempts || port !== undefined) throw error;
     }
   }
 }
 
-async function startOnce(database: string): Promise<LocalPostgres> {
+/** A TCP port a server may listen on; PF_LOCAL_BAD_OPTION otherwise, before anything starts. */
+export function checkPort(port: number, option: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new LocalError(
+      'PF_LOCAL_BAD_OPTION',
+      `${option} ${String(port)} is not a TCP port (a whole number from 1 to 65535).`,
+      `Pass another port, or leave \`${option}\` out for a free one.`,
+    );
+  }
+}
+
+async function startOnce(database: string, fixedPort: number | undefined): Promise<LocalPostgres> {
   const log: string[] = [];
   const remember = (line: string) => {
     log.push(line.trimEnd());
@@ -89,7 +104,7 @@ async function startOnce(database: string): Promise<LocalPostgres> {
   const name = `phaseflag-embedded-${process.pid}-${randomBytes(4).toString('hex')}`;
   const dataDir = join(tmpdir(), name);
   const passwordFile = join(tmpdir(), `${name}.pwfile`);
-  const port = await findFreePort();
+  const port = fixedPort ?? (await findFreePort());
   let server: ChildProcess | undefined;
 
   const unregisterExit = onProcessExit(() => killOnExit(server, dataDir));
@@ -107,25 +122,24 @@ async function startOnce(database: string): Promise<LocalPostgres> {
     throw new LocalError(
       'PF_LOCAL_EMBEDDED_START',
       `Embedded PostgreSQL failed to start on port ${port}: ${messageOf(error ?? 'server exited early')}\n${log.join('\n')}`,
-      'Set PHASEFLAG_DATABASE_URL to a reachable server, or start the local one on 127.0.0.1:5432.',
+      fixedPort !== undefined
+        ? `If port ${fixedPort} is taken ("Address already in use" above), pass another port, or none for a free one.`
+        : 'Set PHASEFLAG_DATABASE_URL to a reachable server, or start the local one on 127.0.0.1:5432.',
       { cause: error },
     );
   }
 
   const running = server;
   let stopped: Promise<void> | undefined;
-  return {
-    url: urlFor(port, database),
-    port,
-    database,
-    dataDir,
-    stop: () =>
-      (stopped ??= (async () => {
-        unregisterExit();
-        await stopServer(running, 'SIGINT');
-        await rm(dataDir, { recursive: true, force: true });
-      })()),
-  };
+  const stop = () =>
+    (stopped ??= (async () => {
+      unregisterSignal();
+      await stopServer(running, 'SIGINT');
+      unregisterExit();
+      await rm(dataDir, { recursive: true, force: true });
+    })());
+  const unregisterSignal = onSignalStop(stop);
+  return { url: urlFor(port, database), port, database, dataDir, stop };
 }
 
 /**
@@ -165,12 +179,16 @@ async function initialise(
   }
 }
 
+/**
+ * The postmaster leads a process group of its own: a Ctrl-C in a terminal signals the whole foreground group, and
+ * a server that shut itself down at that moment would pull the database from under whoever still uses it (an
+ * in-process Unleash, a stack stopping in order). This process stops it instead: `stop()`, or its exit hook.
+ */
 function spawnServer(binaries: EmbeddedBinaries, dataDir: string, port: number): ChildProcess {
-  return spawn(
-    binaries.postgres,
-    ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS],
-    spawnOptions(binaries, dataDir),
-  );
+  return spawn(binaries.postgres, ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], {
+    ...spawnOptions(binaries, dataDir),
+    detached: true,
+  });
 }
 
 /** A minimal environment: the C locale keeps messages in English, so the readiness line below can be matched. */
@@ -263,15 +281,5 @@ function killOnExit(server: ChildProcess | undefined, dataDir: string): void {
 }
 
 function urlFor(port: number, database: string): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-}
-
-async function createDatabase(adminConnectionString: string, name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminConnectionString });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
-  } finally {
-    await admin.end();
-  }
+  return databaseUrl(`postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, database);
 }

@@ -13,3 +13,4 @@ export {
   type ShippedBinaries,
 } from './embedded-binaries.js';
 export { messageOf } from './errors.js';
+export { onSignalStop } from './process-exit.js';

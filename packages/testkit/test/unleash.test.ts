@@ -8,7 +8,7 @@ describe('startUnleash', function () {
     await server?.stop();
   });
 
-  it('serves a real Unleash whose flags, tokens and port survive a restart, and drops its database on stop', async function () {
+  it('gives @phaseflag/local’s Unleash an admin client that drives flags as an operator does, and drops its database on stop', async function () {
     server = await startUnleash();
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.match(server.database, /^unleash_[0-9a-f]{8}$/);
@@ -16,17 +16,6 @@ describe('startUnleash', function () {
     await server.admin.createFlag('harness.flag', { description: 'made by the harness test' });
     const strategyId = await server.admin.addFlexibleRollout('harness.flag', server.environment, { rollout: 25 });
     await server.admin.enable('harness.flag', server.environment);
-
-    let downStatus = 0;
-    await server.restart({
-      whileDown: async () => {
-        downStatus = await fetch(`${server!.url}/health`).then(
-          (r) => r.status,
-          () => -1,
-        );
-      },
-    });
-    assert.equal(downStatus, -1, 'nothing listens while down');
 
     await server.admin.setRollout('harness.flag', server.environment, strategyId, 75);
     const flag = await server.admin.getFlag('harness.flag');

@@ -63,6 +63,29 @@ export class AdminApi {
     return created.id;
   }
 
+  /** Turns the flag on or off in one environment (on with no strategy: Unleash adds a 100% rollout of its own). */
+  async setEnabled(project: string, feature: string, environment: string, on: boolean): Promise<void> {
+    await this.request(
+      'POST',
+      `api/admin/projects/${enc(project)}/features/${enc(feature)}/environments/${enc(environment)}/${on ? 'on' : 'off'}`,
+    );
+  }
+
+  /** A JSON Patch on one strategy (`[{ op: 'replace', path: '/parameters/rollout', value: '50' }]`). */
+  async patchStrategy(
+    project: string,
+    feature: string,
+    environment: string,
+    strategyId: string,
+    patch: Array<{ op: 'replace'; path: string; value: string }>,
+  ): Promise<void> {
+    await this.request(
+      'PATCH',
+      `api/admin/projects/${enc(project)}/features/${enc(feature)}/environments/${enc(environment)}/strategies/${enc(strategyId)}`,
+      patch,
+    );
+  }
+
   async tagTypeExists(name: string): Promise<boolean> {
     return this.exists(`api/admin/tag-types/${enc(name)}`);
   }

