@@ -23,10 +23,20 @@ const WORK: Readonly<Record<Hazard, string>> = {
   index: 'an index build',
 };
 
-/** The catalog's entry for a table: exact schema when written, else `public`, else the one table of that name. */
+/**
+ * The catalog's entry for a table: the exact schema when written; else the first schema of the search path that has
+ * it, as Postgres would resolve the name; else (the migration tool may set its own search path) `public`, else the
+ * one table of that name. Two tables of that name elsewhere: unknown, and the statement is judged by itself.
+ */
 export function findTable(catalog: LintCatalog, t: TableRef): LintCatalogTable | undefined {
   if (t.schema !== undefined) return catalog.tables.find((c) => c.schema === t.schema && c.name === t.name);
   const named = catalog.tables.filter((c) => c.name === t.name);
+  if (catalog.searchPath) {
+    for (const schema of catalog.searchPath) {
+      const found = named.find((c) => c.schema === schema);
+      if (found) return found;
+    }
+  }
   return named.find((c) => c.schema === 'public') ?? (named.length === 1 ? named[0] : undefined);
 }
 

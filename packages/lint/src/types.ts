@@ -23,6 +23,11 @@ export interface LintCatalogTable {
 export interface LintCatalog {
   /** `server_version_num` (e.g. 150020): decides the version-dependent rules, over `pgVersion`. */
   serverVersionNum?: number;
+  /**
+   * The schemas an unqualified table name is looked up in first, in order (the connection's `search_path`, as
+   * `current_schemas(false)` gives it); a name found on none of them is `public`'s, else the one table of that name.
+   */
+  searchPath?: readonly string[];
   tables: ReadonlyArray<LintCatalogTable>;
 }
 

@@ -82,6 +82,19 @@ describe('lint context no SQL-only linter has', () => {
     assert.deepEqual(await only(sql, { pgVersion: 10, catalog: { serverVersionNum: 150020, tables: [] } }), []);
   });
 
+  it('an unqualified name is the table the search path finds first, as Postgres resolves it', async () => {
+    const sql = 'CREATE INDEX i ON orders (a);';
+    const tables = [
+      { schema: 'app', name: 'orders', rowsEstimate: 200, totalBytes: 64 * 1024 },
+      { schema: 'other', name: 'orders', rowsEstimate: 4_000_000, totalBytes: 800 * MB },
+    ];
+    const onPath = (searchPath: string[]) => only(sql, { catalog: { serverVersionNum: 150020, searchPath, tables } });
+    assert.deepEqual(await onPath(['app', 'public']), []);
+    assert.deepEqual(await onPath(['other', 'app']), ['require-concurrent-index-creation']);
+    // On none of the path's schemas, and two of that name elsewhere: the size is unknown, the statement is judged.
+    assert.deepEqual(await onPath(['public']), ['require-concurrent-index-creation']);
+  });
+
   it('with the column types from the catalog, changing-column-type is judged exactly', async () => {
     const columns = [{ name: 'note', type: 'character varying(20)', notNull: true }];
     const sql = 'ALTER TABLE orders ALTER COLUMN note TYPE text;';

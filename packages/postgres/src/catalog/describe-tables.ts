@@ -19,6 +19,8 @@ export interface TableDescription {
 export interface CatalogDescription {
   /** server_version_num, e.g. 150020. */
   serverVersionNum: number;
+  /** The connection's search_path as Postgres resolves it (`current_schemas(false)`): where an unqualified name is found. */
+  searchPath: string[];
   tables: TableDescription[];
 }
 
@@ -28,7 +30,9 @@ export interface CatalogDescription {
  * catalog queries only (no table is scanned).
  */
 export async function describeTables(knex: Knex, names?: readonly string[]): Promise<CatalogDescription> {
-  const version = (await knex.raw(`SELECT current_setting('server_version_num')::int AS v`)).rows[0] as { v: number };
+  const version = (
+    await knex.raw(`SELECT current_setting('server_version_num')::int AS v, current_schemas(false)::text[] AS path`)
+  ).rows[0] as { v: number; path: string[] };
   const filter = names && names.length > 0;
   const rows = (
     await knex.raw(
@@ -68,6 +72,7 @@ export async function describeTables(knex: Knex, names?: readonly string[]): Pro
   }>;
   return {
     serverVersionNum: Number(version.v),
+    searchPath: version.path,
     tables: rows.map((r) => ({
       schema: r.schema,
       name: r.name,
