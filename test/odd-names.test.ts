@@ -230,7 +230,7 @@ for (const trigger of [false, true]) {
           await suite.knex.raw(
             `SELECT (SELECT count(*)::int FROM pg_attribute WHERE attrelid = c.oid AND attname = ? AND NOT attisdropped) AS columns,
                 (SELECT count(*)::int FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers,
-                (SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ?) AS functions
+                (SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ? AND p.proname NOT IN ('pf_ddl_watch', 'pf_ddl_watch_drop')) AS functions
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ?`,
             ['select?', suite.stateSchema, schema, other],
           )
