@@ -115,16 +115,17 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
              ORDER BY ${key.list} OFFSET ${limit}::bigint - 1 LIMIT 1) AS probe`;
   const newColumn = quoteIdent(r.migration.newColumn.name);
   const value = newValueSql(r, expression);
+  const stale = staleSql(r, newColumn, value);
   const update = (lower: string | null, upper: string): string => `
     UPDATE ${table} AS ${TABLE_ALIAS} SET ${newColumn} = ${value}
      WHERE ${lower === null ? '' : `${key.row} > ${keyParam(r.primaryKey, lower)} AND `}${key.row} <= ${keyParam(r.primaryKey, upper)}
-       AND ${TABLE_ALIAS}.${newColumn} IS DISTINCT FROM ${value}`;
+       AND ${stale}`;
   // CASE, not AND NOT: it guarantees the expression is never evaluated on an excluded row.
   const updateExcluding = (lower: string | null, upper: string, excluded: string): string => `
     UPDATE ${table} AS ${TABLE_ALIAS} SET ${newColumn} = ${value}
      WHERE ${lower === null ? '' : `${key.row} > ${keyParam(r.primaryKey, lower)} AND `}${key.row} <= ${keyParam(r.primaryKey, upper)}
        AND CASE WHEN ${excluded}::jsonb @> jsonb_build_array(${key.json}) THEN false
-                ELSE ${TABLE_ALIAS}.${newColumn} IS DISTINCT FROM ${value} END`;
+                ELSE ${stale} END`;
   const s = quoteIdent(stateSchema);
   return {
     phase: `SELECT phase FROM ${s}.migrations WHERE id = $1`,
@@ -161,6 +162,26 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
        WHERE migration_id = $1 AND worker = $2 AND EXISTS (SELECT 1 FROM counted)
       RETURNING rows_done, ${advisoryHeldSql('$6', '$7')} AS held`,
   };
+}
+
+/**
+ * The batch's filter: the rows whose new column differs from the expression, so rows already right (dual-written,
+ * or covered by an earlier run) are not written again. `new IS DISTINCT FROM expr` alone evaluates the expression
+ * twice for every row it changes (once here, once in SET): 10% of the backend's CPU for `lower(email)` over 1M
+ * rows, measured by its schedstat (the single UPDATE's and a loop of unfiltered batches' were within 1% of each
+ * other). A still-NULL new column whose inputs are not all NULL is nearly always a row to fill, so that branch
+ * comes first and OR stops there; the expression is evaluated in the filter only for rows that already have a
+ * value, or whose inputs are all NULL (a strict expression gives NULL, which is then left alone). The cost: a row
+ * whose expression gives NULL from non-NULL inputs (`nullif(email, '')`) is written again, to the same NULL,
+ * each time a run covers it. The filter is a superset of the differing rows, never less.
+ */
+function staleSql(r: ResolvedMigration, newColumn: string, value: string): string {
+  const column = `${TABLE_ALIAS}.${newColumn}`;
+  const differs = `${column} IS DISTINCT FROM ${value}`;
+  const inputs = r.backfillInputs.filter((c) => c !== r.migration.newColumn.name);
+  if (inputs.length === 0) return differs;
+  const someInput = inputs.map((c) => `${TABLE_ALIAS}.${quoteIdent(c)} IS NOT NULL`).join(' OR ');
+  return `((${column} IS NULL AND (${someInput})) OR ${differs})`;
 }
 
 /**
