@@ -13,7 +13,6 @@ export const PEER_LABEL: Record<PeerMethod, string> = {
 
 /** Read or write p99 during the run against the baseline window on the same table, as "x ms (r×)". */
 export function p99Of(run: PeerRun, op: 'read' | 'write'): string {
-  if (!run.traffic) return '—';
   const d = run.traffic.during[op].p99Ms;
   return `${ms(d)} (${ratio(d / run.traffic.baseline[op].p99Ms)})`;
 }
@@ -48,9 +47,7 @@ export function peersSection(p: PeersCase): string {
           run.batches !== undefined ? int(run.batches) : '—',
           p99Of(run, 'read'),
           p99Of(run, 'write'),
-          run.traffic
-            ? `${ms(run.traffic.during.lockWait.longestMs)} (${run.traffic.during.lockWait.statementsWaiting} waited)`
-            : '—',
+          `${ms(run.traffic.during.lockWait.longestMs)} (${run.traffic.during.lockWait.statementsWaiting} waited); ${ms(run.traffic.during.write.maxMs)}`,
           run.offset && !run.offset.completed
             ? '— (partial run)'
             : `${mb(run.before.total)} → ${mb(run.after.total)} (${ratio(run.after.total / run.before.total)})`,
@@ -74,7 +71,7 @@ export function peersSection(p: PeersCase): string {
         'batches',
         'app read p99 during (vs no backfill)',
         'app write p99 during (vs no backfill)',
-        'longest lock wait',
+        'longest lock wait (statements that waited); slowest write',
         'total size',
         'heap',
         'rows wrong after',
@@ -82,12 +79,26 @@ export function peersSection(p: PeersCase): string {
       rows,
     ),
   );
-  const baselines = p.runs
-    .filter((x) => x.traffic)
-    .map(
-      (x) =>
-        `${x.change}/${x.method}: read ${ms(x.traffic!.baseline.read.p99Ms)}, write ${ms(x.traffic!.baseline.write.p99Ms)}`,
+  const lockTypes = [...new Set(p.runs.flatMap((x) => x.traffic.during.lockWait.lockTypes))];
+  out.push(
+    '',
+    "The lock watcher samples `pg_stat_activity` every 10 ms from the bench's own process, so a sampling loop the loaded machine stalls stretches the wait it sees" +
+      (lockTypes.every((x) => x === 'transactionid' || x === 'tuple')
+        ? '; every wait here is on a row (`transactionid`: a write behind a row a batch holds), which only the writer takes, so the slowest write, timed by the application, bounds them too.'
+        : `; the waits were on ${lockTypes.map((x) => `\`${x}\``).join(', ')}.`),
+  );
+  const retouched = p.runs.filter(
+    (x) => x.method === 'reshape' && (x.batches ?? 0) > 1.05 * Math.ceil(x.rows / PEER_BATCH),
+  );
+  if (retouched.length)
+    out.push(
+      '',
+      `reshape took more batches than rows ÷ ${PEER_BATCH} (${retouched.map((x) => `${x.change}, ${rowsLabel(x.rows)}: ${int(x.batches ?? NaN)}`).join('; ')}): its cursor is \`LAST_VALUE(pk) OVER ()\` over the rows the UPDATE returns, in the join's order; when the planner joins by hash (a small table) the cursor can fall behind the batch's largest key, and the next batches touch rows again. pgroll has the same cursor but skips rows already done (\`_pgroll_needs_backfill\`).`,
     );
+  const baselines = p.runs.map(
+    (x) =>
+      `${x.change}/${x.method}: read ${ms(x.traffic.baseline.read.p99Ms)}, write ${ms(x.traffic.baseline.write.p99Ms)}`,
+  );
   if (baselines.length) out.push('', `No-backfill p99 on each table: ${baselines.join('; ')}.`);
   return out.join('\n');
 }

@@ -40,7 +40,7 @@ export function peersTargets(r: BenchResults): Target[] {
           limit:
             x >= 1
               ? ''
-              : `phaseflag ${int(pf.batches ?? NaN)} batches against ${peer}'s ${int(other.batches ?? NaN)}; ${pf.traffic ? 'both under the same application load; ' : ''}the machine's ${r.machine.cores} cores are shared with the other helpers' work (load ${r.machine.loadAtStart.map((l) => l.toFixed(1)).join(', ')} at the start)`,
+              : `phaseflag ${int(pf.batches ?? NaN)} batches against ${peer}'s ${int(other.batches ?? NaN)}; both under the same application load; the machine's ${r.machine.cores} cores are shared with the other helpers' work (load ${r.machine.loadAtStart.map((l) => l.toFixed(1)).join(', ')} at the start)`,
         });
       }
       if (single && present.length > 1) {
@@ -61,15 +61,14 @@ export function peersTargets(r: BenchResults): Target[] {
           info: true,
         });
       }
-      const loaded = present.filter((x) => x.traffic);
-      if (loaded.length) {
+      if (present.length) {
         t.push({
           id: `11 ${change}`,
-          what: `application read / write p99 during each backfill (vs no backfill on the same table), longest lock wait, ${change}, ${rowsLabel(size)} rows`,
-          figure: loaded
+          what: `application read / write p99 during each backfill (vs no backfill on the same table); longest lock wait, slowest write; ${change}, ${rowsLabel(size)} rows`,
+          figure: present
             .map(
               (x) =>
-                `${SHORT[x.method]} ${p99Of(x, 'read')} / ${p99Of(x, 'write')}, ${ms(x.traffic!.during.lockWait.longestMs)}`,
+                `${SHORT[x.method]} ${p99Of(x, 'read')} / ${p99Of(x, 'write')}; ${ms(x.traffic.during.lockWait.longestMs)}, ${ms(x.traffic.during.write.maxMs)}`,
             )
             .join('; '),
           target: 'figure only',
