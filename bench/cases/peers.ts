@@ -6,9 +6,9 @@
  * in case 1). For each: rows/s, the application's read and write latencies during it against a window with no
  * backfill on the same table (case 4's load and lock watcher), and the table's size after against before.
  *
- * It runs at 1M rows only, in about 3 minutes: `--rows` adds no size here. pgroll's and reshape's batches of 1000
- * rows backfill 35–45k rows/s on this 2-core machine, so at 10M rows their runs alone, with the tables built for
- * them, would take about 15 minutes even without the load and the OFFSET loop, past the 8 minutes the case may take.
+ * It runs at 1M rows only, in about 4 minutes: `--rows` adds no size here. pgroll's and reshape's batches of 1000
+ * rows backfill 25–60k rows/s on this shared 2-core machine, so at 10M rows their four runs alone would take 15–20
+ * minutes even without the load and the OFFSET loop, past the 8 minutes the case may take.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
