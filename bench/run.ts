@@ -11,6 +11,7 @@ import { diagnoseBatch } from './cases/diagnose.js';
 import { runExpandLock } from './cases/expand-lock.js';
 import { runFleet } from './cases/fleet.js';
 import { runLintComparison } from './cases/lint.js';
+import { runPeers } from './cases/peers.js';
 import { runPropagation } from './cases/propagation.js';
 import { runRouterOverhead } from './cases/router-overhead.js';
 import { runTraffic } from './cases/traffic.js';
@@ -79,6 +80,7 @@ const plan = quick
       diag: { rows: 20_000, batch: 5_000 },
       propagation: { intervals: [{ ms: 1000, toggles: 2 }], instances: 3 },
       fleet: { ...FLEET, instances: 5, rows: 2000, baselineMs: 1000, settleMs: 500, idleMs: 2000, contrast: false },
+      peers: { sizes: [20_000], baselineMs: 800, offsetCapMs: 1500 },
     }
   : {
       sizes: [100_000, 1_000_000, ...(args.rows ? [args.rows] : [])],
@@ -96,6 +98,8 @@ const plan = quick
         instances: 3,
       },
       fleet: FLEET,
+      // Case 11: 1M rows only, about 3 minutes (why --rows adds no size there: cases/peers.ts).
+      peers: { sizes: [1_000_000], baselineMs: 3000, offsetCapMs: 10_000 },
     };
 
 const machine = machineFacts();
@@ -160,6 +164,10 @@ try {
   if (wants(6)) results.router = await step('6', 'router overhead', () => runRouterOverhead(ctx, plan.router));
   if (wants(8)) results.propagation = await step('8', 'flag propagation', () => runPropagation(ctx, plan.propagation));
   if (wants(9)) results.fleet = await step('9', 'a fleet of service instances', () => runFleet(ctx, plan.fleet));
+  if (wants(11))
+    results.peers = await step('11', 'peers in the same run: pgroll, reshape, the OFFSET loop', () =>
+      runPeers(ctx, { ...plan.peers, changes }),
+    );
   if (wants(10)) results.lint = await step('10', 'phaseflag lint against squawk', () => runLintComparison(ctx));
   await pf.close();
 } finally {

@@ -21,7 +21,7 @@ describe('the benchmark (npm run bench -- --quick)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs every case of issue 6 (and case 10, lint against squawk) and writes a results table with a verdict for each target', async () => {
+  it('runs every case of issue 6 (and case 10, lint against squawk, and case 11, the peers) and writes a results table with a verdict for each target', async () => {
     const out = join(dir, 'RESULTS.md');
     const json = join(dir, 'results.json');
     const root = fileURLToPath(new URL('..', import.meta.url));
@@ -56,6 +56,7 @@ describe('the benchmark (npm run bench -- --quick)', function () {
       '## 7. Memory',
       '## 8. Flag propagation',
       '## 9. A fleet of service instances',
+      '## 11. Peers in the same run',
     ])
       assert.ok(md.includes(heading), `RESULTS has "${heading}"`);
     assert.match(md, /Quick smoke run/);
@@ -74,6 +75,7 @@ describe('the benchmark (npm run bench -- --quick)', function () {
       writeAmplification: { statements: unknown[] };
       router: { nsPerCall: { bare: number; router: number } };
       lint: { judged: unknown[] };
+      peers: { runs: { method: string; wrongRows: number | null }[] };
     };
     assert.deepEqual(results.errors, []);
     assert.deepEqual([...new Set(results.backfill.runs.map((r) => r.method))].sort(), [
@@ -91,6 +93,20 @@ describe('the benchmark (npm run bench -- --quick)', function () {
     assert.equal(results.writeAmplification.statements.length, 8);
     assert.ok(results.router.nsPerCall.bare > 0 && results.router.nsPerCall.router > 0);
     assert.ok(results.lint.judged.length >= 80);
+    // Case 11: phaseflag beside pgroll's and reshape's backfills (reproduced); the ones with a trigger leave every row right.
+    assert.deepEqual([...new Set(results.peers.runs.map((r) => r.method))].sort(), [
+      'offset-loop',
+      'pgroll',
+      'phaseflag-1',
+      'reshape',
+      'single-update',
+    ]);
+    assert.ok(
+      results.peers.runs
+        .filter((r) => ['phaseflag-1', 'pgroll', 'reshape'].includes(r.method))
+        .every((r) => r.wrongRows === 0),
+      'phaseflag, pgroll and reshape left every row right',
+    );
     // Every target row carries a verdict (pass, MISSED, a figure without target, or "not measured yet" with why).
     const targetRows = md
       .split('## Targets')[1]!

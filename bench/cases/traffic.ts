@@ -46,7 +46,7 @@ export interface TrafficRun {
   during: { read: LatencySummary; write: LatencySummary; lockWait: LockWaitReport };
 }
 
-const APP = 'pfb-app-traffic';
+export const APP = 'pfb-app-traffic';
 
 export async function runTraffic(
   ctx: BenchContext,
@@ -126,7 +126,7 @@ async function trafficRun(
 }
 
 /** Runs `body`; the application's load and the lock watcher run from its call of `begin()` until it returns. */
-async function measureWindow(
+export async function measureWindow(
   ctx: BenchContext,
   app: Knex,
   schema: string,

@@ -10,6 +10,7 @@ import { backfillSection, leftBehindSection, memorySection } from './sections/ba
 import { expandSection } from './sections/expand-lock.js';
 import { fleetSection } from './sections/fleet.js';
 import { machineSection, methodSection } from './sections/machine.js';
+import { peersSection } from './sections/peers.js';
 import { propagationSection } from './sections/propagation.js';
 import { routerSection } from './sections/router-overhead.js';
 import { trafficSection } from './sections/traffic.js';
@@ -58,6 +59,7 @@ export function renderResults(r: BenchResults): string {
   if (r.backfill) out.push('', memorySection(r, r.backfill));
   out.push('', propagationSection(r.propagation));
   out.push('', fleetSection(r.fleet));
+  if (r.peers) out.push('', peersSection(r.peers));
   out.push('', methodSection(r));
   return `${out.join('\n')}\n`;
 }

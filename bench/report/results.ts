@@ -4,6 +4,7 @@ import type { BatchDiagnosis } from '../cases/diagnose.js';
 import type { ExpandRun } from '../cases/expand-lock.js';
 import type { FleetCase } from '../cases/fleet.js';
 import type { LintCase } from '../cases/lint.js';
+import type { PeersCase } from '../cases/peers.js';
 import type { PropagationCase } from '../cases/propagation.js';
 import type { RouterOverhead } from '../cases/router-overhead.js';
 import type { TrafficRun } from '../cases/traffic.js';
@@ -30,6 +31,8 @@ export interface BenchResults {
   router?: RouterOverhead;
   propagation?: PropagationCase;
   fleet?: FleetCase;
+  /** Case 11: phaseflag beside pgroll's and reshape's backfills (reproduced) in the same run. */
+  peers?: PeersCase;
   /** Case 10; rendered to its own file, LINT-RESULTS.md. */
   lint?: LintCase;
   errors: { case: string; message: string }[];

@@ -39,7 +39,7 @@ export function methodSection(r: BenchResults): string {
   return [
     '## How to read and rerun',
     '',
-    `- \`npm run bench\` (100k and 1M rows, about 6 minutes on this machine, plus about 4 for the fleet of case 9), \`npm run bench -- --rows 10000000\` (adds 10M: about 11 minutes), \`npm run bench -- --quick\` (a smoke run of about a minute, whose results go to a temporary file unless \`--out\` says otherwise; the integration suite runs it in test/bench-quick.test.ts). \`--only 1,3\` runs some cases (\`--only 9 --out FILE\`: the fleet alone), \`--workers N\` sets the parallel workers (default ${r.workers}), \`--json FILE\` keeps the raw figures and \`--render FILE\` rewrites the report from them without measuring again.`,
+    `- \`npm run bench\` (100k and 1M rows, about 6 minutes on this machine, plus about 4 for the fleet of case 9 and 4 for the peers of case 11), \`npm run bench -- --rows 10000000\` (adds 10M: about 11 minutes), \`npm run bench -- --quick\` (a smoke run of about a minute, whose results go to a temporary file unless \`--out\` says otherwise; the integration suite runs it in test/bench-quick.test.ts). \`--only 1,3\` runs some cases (\`--only 9 --out FILE\`: the fleet alone), \`--workers N\` sets the parallel workers (default ${r.workers}), \`--json FILE\` keeps the raw figures and \`--render FILE\` rewrites the report from them without measuring again.`,
     '- Every ratio compares runs made one after the other in the same process on identical fresh tables, so a noisy neighbour moves both sides; the load average above says how noisy the machine was.',
     '- A missed target stays in the table, with what limits it; targets are never loosened to turn a row green.',
   ].join('\n');

@@ -3,6 +3,7 @@ import type { BenchResults } from '../results.js';
 import { memoryTargets, sizeTargets, throughputTargets } from './backfill.js';
 import { expandTargets } from './expand-lock.js';
 import { fleetTargets } from './fleet.js';
+import { peersTargets } from './peers.js';
 import { propagationTargets } from './propagation.js';
 import { routerTargets } from './router-overhead.js';
 import type { Target } from './target.js';
@@ -23,5 +24,6 @@ export function collectTargets(r: BenchResults): Target[] {
     ...(b ? memoryTargets(r, b) : []),
     ...propagationTargets(r),
     ...fleetTargets(r),
+    ...peersTargets(r),
   ];
 }
