@@ -35,7 +35,8 @@ export async function diagnoseBatch(
   const lo = Math.floor(tableRows / 2);
   const value = `((${change.expression})::${change.newType})`;
   const sql = `UPDATE "${schema}".orders AS t SET ${change.newColumn} = ${value}
-                WHERE (t.id) > (${lo}::bigint) AND (t.id) <= (${lo + batchRows}::bigint) AND t.${change.newColumn} IS DISTINCT FROM ${value}`;
+                WHERE (t.id) > (${lo}::bigint) AND (t.id) <= (${lo + batchRows}::bigint) AND ((t.${change.newColumn} IS NULL AND t.${change.oldColumn} IS NOT NULL) OR t.${change.newColumn} IS DISTINCT FROM ${value})`;
+  // The filter is the engine's (packages/postgres/src/operations/backfill/statements.ts, staleSql).
   // Warm the cache first so the two measurements compare CPU, not disk.
   await ctx.admin.raw(`SELECT count(${change.oldColumn}) FROM "${schema}".orders`);
   const withTrigger = await explainRolledBack(ctx, sql, schema);
