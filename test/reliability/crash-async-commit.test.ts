@@ -97,9 +97,12 @@ describe('reliability: a crash right after backfill batches commit loses whole b
     await m.startDualWrite();
     const crashes: { seen: Seen; recovered: number; lostBatches: number; outcome: string }[] = [];
     for (let i = 0; i < CRASHES; i++) {
-      let seen: Seen | null = null;
-      let first: number | null = null;
-      let crash: Promise<void> | null = null;
+      // Set by the progress callback: what the runner saw committed, and the crash it started.
+      const run: { seen: Seen | null; first: number | null; crash: Promise<void> | null } = {
+        seen: null,
+        first: null,
+        crash: null,
+      };
       const after = between(2, 4);
       const outcome = await m
         .backfill({
@@ -107,19 +110,19 @@ describe('reliability: a crash right after backfill batches commit loses whole b
           onProgress: (p) => {
             const s = seenOf(p);
             if (!s) return;
-            if (s.batches !== seen?.batches) seen = s;
-            first ??= s.batches;
+            if (s.batches !== run.seen?.batches) run.seen = s;
+            run.first ??= s.batches;
             // Right after a batch commits: SIGQUIT to the postmaster, no shutdown checkpoint, WAL buffers gone.
-            if (!crash && s.batches - first + 1 >= after) crash = server!.restart('immediate');
+            if (!run.crash && s.batches - run.first + 1 >= after) run.crash = server!.restart('immediate');
           },
         })
         .then(
           (r) => (r.completed ? 'completed' : `stopped in ${r.phase}`),
           (error: unknown) => codeOf(error),
         );
-      await crash;
-      assert.ok(seen && crash, `the runner committed ${after} batches before the crash (ended ${outcome})`);
-      const s = seen as Seen;
+      await run.crash;
+      const s = run.seen;
+      assert.ok(s && run.crash, `the runner committed ${after} batches before the crash (ended ${outcome})`);
       assert.ok(!outcome.startsWith('untyped'), `the crash surfaced ${outcome}`);
       const got = await recovered(m.id);
       assert.ok(got.checkpoint <= s.checkpoint, `checkpoint ${got.checkpoint} after recovery > ${s.checkpoint} seen`);

@@ -69,7 +69,7 @@ export class LockWatcher {
   /** Runs a look-up on the watcher's own connection, never in the DDL's transaction nor on the pool. */
   async query(text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     this.conn ??= await openDedicated(this.ctx.knex);
-    return (await this.conn.query(text, values)).rows as Record<string, unknown>[];
+    return (await this.conn.query(text, values)).rows;
   }
 
   private async look(pid: number, attempt: number, attemptStart: number): Promise<void> {
