@@ -6,6 +6,7 @@ import {
   createAmountTable,
   privateServerUnavailable,
   startPrivateServer,
+  waitFor,
   type PrivateServer,
 } from '@phaseflag/testkit';
 import knexFactory, { type Knex } from 'knex';
@@ -60,6 +61,10 @@ describe('reliability: a crash right after backfill batches commit loses whole b
     knex = knexFactory({ client: 'pg', connection: server.url, pool: { min: 0, max: 6 } });
     await knex.raw("ALTER SYSTEM SET wal_writer_delay = '10000ms'");
     await knex.raw('SELECT pg_reload_conf()');
+    // The reload is a signal: each process takes the new value when it next looks, so wait until a session sees it.
+    await waitFor(async () => (await knex.raw('SHOW wal_writer_delay')).rows[0].wal_writer_delay === '10s', {
+      description: 'wal_writer_delay reloaded',
+    });
   });
   after(async () => {
     await pf?.close().catch(() => undefined);
