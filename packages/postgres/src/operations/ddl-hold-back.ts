@@ -88,7 +88,9 @@ export interface HeldBack {
  * behind a report that will not end in time), the statement polls until the long holders are gone, saying who
  * they are as LockWatcher does, for at most `budgetMs` (what is left of lock_timeout × maxAttempts). Holders
  * younger than ddl.longTransactionMs are the application's short transactions: the attempt goes ahead behind
- * them, or it would wait forever under steady traffic.
+ * them, or it would wait forever under steady traffic. A role that may not see other roles' sessions in
+ * pg_stat_activity (neither superuser nor pg_read_all_stats) sees no xact_start there, so no holder looks long
+ * and every attempt goes ahead: lock_timeout alone bounds the stall, as without the look.
  */
 export async function holdBackBehindLongTransactions(
   ctx: ExecutorContext,
@@ -105,7 +107,16 @@ export async function holdBackBehindLongTransactions(
   const started = ctx.clock.now();
   let reportedAt = -Infinity;
   for (;;) {
-    const holders = (await watcher.query(LONG_HOLDERS_SQL, params)).map(toBlocker);
+    const holders = await watcher.query(LONG_HOLDERS_SQL, params).then(
+      (rows) => rows.map(toBlocker),
+      (error: unknown) => {
+        // The look only spares the application a queue: without it the attempt goes ahead under lock_timeout.
+        ctx.logger.debug('phaseflag: could not look for long transactions before a DDL attempt', {
+          error: String(error),
+        });
+        return [];
+      },
+    );
     const waitedMs = ctx.clock.now() - started;
     if (holders.length === 0) return { waitedMs, exhausted: false };
     if (waitedMs - reportedAt >= REPORT_EVERY_MS) {
