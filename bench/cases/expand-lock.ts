@@ -4,8 +4,9 @@
  * application statement queues behind the DDL, so "the application stalls for the whole transaction" reads as
  * a stall of at least `holdMs`. A plain `ALTER TABLE … ADD COLUMN` queues
  * for ACCESS EXCLUSIVE behind it, and every application statement that arrives afterwards queues behind the
- * ALTER: the application stalls until the long transaction ends. phaseflag's expand takes the lock with
- * lock_timeout and retries with back-off, so the queue it causes lasts at most lock_timeout per attempt.
+ * ALTER: the application stalls until the long transaction ends. phaseflag's expand holds back without queueing
+ * while a long transaction holds a conflicting lock (ddl-hold-back.ts), then takes the lock with lock_timeout and
+ * retries with back-off, so any queue it causes lasts at most lock_timeout per attempt. Its run uses the defaults.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { captureSpans, startLoad } from '@phaseflag/testkit';

@@ -33,7 +33,10 @@ function nextTarget(phase: string, from: number): { target: Target; at: number }
   return null;
 }
 
-/** A transaction that reads the table and stays open: ADD COLUMN's ACCESS EXCLUSIVE waits, times out, retries. */
+/**
+ * A transaction that reads the table and stays open: ADD COLUMN holds back from its ACCESS EXCLUSIVE without
+ * queueing once the transaction is older than ddl.longTransactionMs (before that it queues, times out, retries).
+ */
 async function holdBlocker(knex: Knex, table: string): Promise<() => Promise<void>> {
   const trx = await knex.transaction();
   await trx.raw('SELECT 1 FROM ?? LIMIT 1', [table]);
@@ -169,7 +172,7 @@ describe('reliability: SIGKILL of the backfill and the controller', function () 
     const where = Object.entries(landedAt)
       .map(
         ([k, n]) =>
-          `${n} ${k === 'ddl' ? 'during DDL retries' : k === 'checkpoint' ? 'right after a batch commit' : `in ${k}`}`,
+          `${n} ${k === 'ddl' ? 'while DDL waited behind a long transaction' : k === 'checkpoint' ? 'right after a batch commit' : `in ${k}`}`,
       )
       .join(', ');
     const refusals = Object.entries(errorCodes)

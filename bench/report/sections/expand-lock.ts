@@ -5,7 +5,7 @@ import { int, ms, secs, table } from '../../lib/format.js';
 export function expandSection(runs: ExpandRun[]): string {
   const out = ['## 5. Expand behind a long transaction', ''];
   out.push(
-    "A session opens a transaction and reads the table (ACCESS SHARE, held until it commits); two application loops keep reading and writing random rows (5 ms pause); then the DDL starts, and the long transaction commits a fixed time after the first application statement is seen queued behind the DDL. A plain ALTER queues for ACCESS EXCLUSIVE and every application statement queues behind it; phaseflag's expand gives up after lock_timeout, lets the queue drain, backs off and retries.",
+    "A session opens a transaction and reads the table (ACCESS SHARE, held until it commits); two application loops keep reading and writing random rows (5 ms pause); then the DDL starts, and the long transaction commits a fixed time after the first application statement is seen queued behind the DDL. A plain ALTER queues for ACCESS EXCLUSIVE and every application statement queues behind it. phaseflag's expand (default settings) first looks at pg_locks from a connection of its own: while a transaction older than `ddl.longTransactionMs` (200 ms) holds a conflicting lock it holds back without queueing, so no application statement queues behind it and the hold starts 1 s after the DDL (no statement seen queued); once the transaction ends it takes its lock under lock_timeout (400 ms), which bounds the stall of a transaction the look could not see, and retries with back-off after one.",
   );
   out.push('');
   out.push(

@@ -4,6 +4,9 @@ import { fixed, ms, secs } from '../../lib/format.js';
 import type { BenchResults } from '../results.js';
 import type { Target } from './target.js';
 
+/** pgroll's default lock_timeout: the longest an application statement may stall behind expand (issue 16, target 5). */
+const STALL_TARGET_MS = 500;
+
 export function expandTargets(r: BenchResults): Target[] {
   const t: Target[] = [];
   for (const e of r.expand ?? []) {
@@ -18,16 +21,16 @@ export function expandTargets(r: BenchResults): Target[] {
           e.longestStallMs >= e.holdMs ? '' : 'no application statement queued behind the ALTER for the whole hold',
       });
     } else {
-      const ok = e.lockTimeoutMs !== null && e.longestStallMs <= e.lockTimeoutMs;
+      const ok = e.longestStallMs <= STALL_TARGET_MS;
       t.push({
         id: '5',
-        what: `phaseflag expand behind the same transaction: longest application stall`,
-        figure: `${fixed(e.longestStallMs, 1)} ms (${e.attempts} attempts, expand done after ${secs(e.ddlSeconds)})`,
-        target: `≤ lock_timeout (${ms(e.lockTimeoutMs ?? NaN)})`,
+        what: `phaseflag expand (defaults) behind the same transaction: longest application stall`,
+        figure: `${fixed(e.longestStallMs, 1)} ms (lock_timeout ${ms(e.lockTimeoutMs ?? NaN)}, ${e.attempts} attempts, expand done after ${secs(e.ddlSeconds)})`,
+        target: `≤ ${ms(STALL_TARGET_MS)} and expand completes`,
         pass: ok,
         limit: ok
           ? ''
-          : `${fixed(e.longestStallMs - (e.lockTimeoutMs ?? 0), 1)} ms over: the statement that queued right behind an attempt's LOCK TABLE waits out that attempt's whole lock_timeout and then still has to run and answer, plus the server's timer and scheduling on a loaded machine; the queue itself never outlives lock_timeout`,
+          : `${fixed(e.longestStallMs - STALL_TARGET_MS, 1)} ms over: expand holds back without queueing while the long transaction is open, so a stall this long is an attempt that queued (a holder younger than ddl.longTransactionMs at the look, bounded by lock_timeout) plus the statement's own run and the loaded machine's scheduling`,
       });
     }
   }

@@ -20,9 +20,11 @@ export function printLockWait(out: Output, w: LockWait): void {
     const shown = query.length > QUERY_SHOWN ? `${query.slice(0, QUERY_SHOWN)}…` : query;
     return `pid ${c.bold(String(b.pid))} (${b.applicationName ?? 'no application_name'}, ${b.state ?? '?'}${age})${shown ? `: ${c.dim(shown)}` : ''}`;
   });
+  // Held back (not queued): the wait stalls no one and is bounded by the statement's budget, not lock_timeout.
+  const waiting = w.queued ? `waits for ${w.lockMode}` : `holds back, without queueing, from ${w.lockMode}`;
   out.note(
-    `${c.bold(w.migrationId)}: ${w.step} ${c.yellow(`waits for ${w.lockMode}`)}${w.table ? ` on ${w.table}` : ''} ` +
-      `(attempt ${w.attempt}/${w.maxAttempts}, ${seconds(w.waitedMs)} of ${seconds(w.lockTimeoutMs)}; ` +
+    `${c.bold(w.migrationId)}: ${w.step} ${c.yellow(waiting)}${w.table ? ` on ${w.table}` : ''} ` +
+      `(attempt ${w.attempt}/${w.maxAttempts}, ${seconds(w.waitedMs)}${w.queued ? ` of ${seconds(w.lockTimeoutMs)}` : ''}; ` +
       `${seconds(w.elapsedMs)} in all, gives up by ${seconds(w.maxDurationMs)}) blocked by ${blockers.join('; ')}`,
   );
 }

@@ -139,7 +139,7 @@ describe('phaseflag generate --format sql: SQL files for Flyway, golang-migrate,
       index.split('\n').filter((l) => l && !l.startsWith('--')),
       [`${expand.find((s) => s.sql.startsWith('CREATE INDEX CONCURRENTLY'))!.sql};`],
     );
-    assert.match(readFileSync(join(w.dir, 'sql', ups()[0]!), 'utf8'), /^SET lock_timeout = '2000ms';$/m);
+    assert.match(readFileSync(join(w.dir, 'sql', ups()[0]!), 'utf8'), /^SET lock_timeout = '400ms';$/m);
   });
 
   it('run in order (as golang-migrate does) they expand and record it; run again they change nothing; the downs roll back', async () => {

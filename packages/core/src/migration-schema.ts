@@ -57,7 +57,18 @@ const throttleSchema = z.strictObject({
 });
 
 const ddlSchema = z.strictObject({
-  lockTimeoutMs: z.number().int().min(1).max(600_000).default(2000),
+  /**
+   * lock_timeout of statements whose waiting lock would queue application statements behind it (ACCESS EXCLUSIVE,
+   * SHARE ROW EXCLUSIVE, SHARE): the longest the application can stall behind one attempt. 400 ms leaves a
+   * statement that queued behind an attempt room to run and answer within 500 ms (pgroll's default lock_timeout).
+   */
+  lockTimeoutMs: z.number().int().min(1).max(600_000).default(400),
+  /**
+   * Before each attempt of such a statement, a conflicting lock held by a transaction open longer than this is
+   * waited out without queueing (the wait counts against maxLockWaitMs); younger holders are short application
+   * transactions, and the attempt goes ahead. null: attempt at once, as before (only lock_timeout bounds the stall).
+   */
+  longTransactionMs: z.number().int().min(0).max(86_400_000).nullable().default(200),
   /**
    * lock_timeout for statements whose waiting lock lets application reads and writes through (SHARE UPDATE
    * EXCLUSIVE and weaker: CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT). A concurrent index build also
@@ -65,9 +76,11 @@ const ddlSchema = z.strictObject({
    */
   nonBlockingLockTimeoutMs: z.number().int().min(1).max(86_400_000).default(60_000),
   statementTimeoutMs: z.number().int().min(0).max(86_400_000).default(0),
-  maxAttempts: z.number().int().min(1).max(1000).default(30),
+  /** 150 × lock_timeout 400 ms: a statement may wait 60 s for its lock in all (queued or holding back). */
+  maxAttempts: z.number().int().min(1).max(1000).default(150),
   retryBaseMs: z.number().int().min(0).default(200),
-  retryMaxMs: z.number().int().min(0).default(5000),
+  /** Short: an attempt that failed stalled the application ≤ lock_timeout, and the look before it keeps it rare. */
+  retryMaxMs: z.number().int().min(0).default(1000),
 });
 
 const flagsSchema = z.strictObject({

@@ -30,7 +30,10 @@ describe('defineMigration', () => {
     assert.equal(m.newColumn.nullable, true);
     assert.equal(m.newColumn.index, null);
     assert.equal(m.sync.trigger, true, 'the trigger sync is on by default');
-    assert.equal(m.ddl.lockTimeoutMs, 2000);
+    assert.equal(m.ddl.lockTimeoutMs, 400, 'a queued attempt stalls the application ≤ 400 ms');
+    assert.equal(m.ddl.longTransactionMs, 200, 'holds back, without queueing, behind transactions older than this');
+    assert.equal(m.ddl.lockTimeoutMs * m.ddl.maxAttempts, 60_000, 'a statement may wait 60 s for its lock in all');
+    assert.equal(m.ddl.retryMaxMs, 1000);
     assert.deepEqual(m.flags, {
       dualWrite: 'orders-amount.dual-write',
       backfill: 'orders-amount.backfill',

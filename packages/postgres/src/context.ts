@@ -49,6 +49,12 @@ export interface LockWait {
   readonly table: string | null;
   readonly attempt: number;
   readonly maxAttempts: number;
+  /**
+   * false while phaseflag holds the attempt back without queueing, because a transaction open longer than
+   * ddl.longTransactionMs holds a conflicting lock (the application is not stalled; waitedMs is then the time held
+   * back so far and may pass lock_timeout); true while the attempt's lock request waits in the queue.
+   */
+  readonly queued: boolean;
   /** How long this attempt has waited so far, and its lock_timeout (it gives up then and retries). */
   readonly waitedMs: number;
   readonly lockTimeoutMs: number;

@@ -4,7 +4,8 @@ import { amountInput, captureSpans, createAmountTable, createSuiteSchema, type S
 import type { Knex } from 'knex';
 import { Phaseflag, type LockWait } from '../src/index.js';
 
-const DDL = { lockTimeoutMs: 400, maxAttempts: 4, retryBaseMs: 150, retryMaxMs: 300 };
+// longTransactionMs null: every attempt queues, so each reports its own wait (ddl-hold-back.test.ts: holding back).
+const DDL = { lockTimeoutMs: 400, maxAttempts: 4, retryBaseMs: 150, retryMaxMs: 300, longTransactionMs: null };
 
 describe('DDL lock waits: who blocks is reported as it happens, within the bound plan gives', function () {
   this.timeout(60_000);
@@ -54,6 +55,7 @@ describe('DDL lock waits: who blocks is reported as it happens, within the bound
       const w = waits[0]!;
       assert.equal(w.step, 'add-column');
       assert.equal(w.lockMode, 'ACCESS EXCLUSIVE');
+      assert.equal(w.queued, true);
       assert.equal(w.maxDurationMs, addColumn.maxDurationMs);
       const b = w.blockers.find((x) => x.pid === blocker.pid);
       assert.ok(b, `the blocker's pid ${blocker.pid} is named: ${JSON.stringify(w.blockers)}`);

@@ -14,8 +14,10 @@ import { createContext, type ExecutorContext } from '../src/context.js';
 import { backoffMs, runDdl } from '../src/operations/ddl.js';
 import { lockTimeoutFor, maxLockWait, type PlannedStatement } from '../src/operations/planned-statement.js';
 
+/** Attempts at once, behind any holder: these tests exercise lock_timeout and the retries (ddl-hold-back.test.ts the look). */
 const fast: DdlSettings = {
   lockTimeoutMs: 100,
+  longTransactionMs: null,
   nonBlockingLockTimeoutMs: 100,
   statementTimeoutMs: 0,
   maxAttempts: 50,

@@ -2,7 +2,7 @@ import { DdlFailedError, LockTimeoutError, type DdlSettings } from '@phaseflag/c
 import type { ExecutorContext } from '../context.js';
 import { SQLSTATE, type PgErrorFacts } from '../sql/pg-error.js';
 import { regclassText } from '../sql/text.js';
-import { letsApplicationThrough, lockTimeoutFor, type PlannedStatement } from './planned-statement.js';
+import { letsApplicationThrough, lockTimeoutFor, maxLockWait, type PlannedStatement } from './planned-statement.js';
 
 /**
  * The errors runDdl gives up with: which statement, why it did not happen, and what to do next. Each names the
@@ -66,6 +66,8 @@ export async function lockTimeout(
   opts: DdlRun,
   attempts: number,
   cause: unknown,
+  /** Set when the budget ran out while the statement held back, without queueing, behind a long transaction. */
+  heldBackMs?: number,
 ): Promise<LockTimeoutError> {
   const blockers = await findBlockers(ctx, stmt).catch((e) => {
     ctx.logger.debug('could not list blocking sessions', { error: String(e) });
@@ -75,16 +77,17 @@ export async function lockTimeout(
   const who = first
     ? ` The oldest transaction holding a lock there is pid ${first.pid} (${first.state ?? 'unknown state'}${first.ageMs === null ? '' : `, open ${Math.round(first.ageMs / 1000)} s`}): ${first.query ?? '<no query text>'}.`
     : '';
-  return new LockTimeoutError(
-    `${stmt.description}: could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s).${who}`,
-    {
-      attempts,
-      value: { statement: stmt.sql, blockers },
-      migrationId: opts.migrationId,
-      cause,
-      hint: `A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.${letsApplicationThrough(stmt.lock) ? 'nonBlockingLockTimeoutMs' : 'lockTimeoutMs'} to keep trying longer.`,
-    },
-  );
+  const why =
+    heldBackMs === undefined
+      ? `could not take ${stmt.lock} within lock_timeout (${lockTimeoutFor(stmt.lock, opts.ddl)} ms) in ${attempts} attempt(s)`
+      : `could not take ${stmt.lock} within its lock wait budget (${maxLockWait(stmt.lock, opts.ddl)} ms, lock_timeout × maxAttempts): it held back ${Math.round(heldBackMs)} ms without queueing behind a transaction open longer than ddl.longTransactionMs, after ${attempts} attempt(s)`;
+  return new LockTimeoutError(`${stmt.description}: ${why}.${who}`, {
+    attempts,
+    value: { statement: stmt.sql, blockers },
+    migrationId: opts.migrationId,
+    cause,
+    hint: `A long-running transaction holds the table: end it (or wait for it), then run the step again; raise ddl.maxAttempts or ddl.${letsApplicationThrough(stmt.lock) ? 'nonBlockingLockTimeoutMs' : 'lockTimeoutMs'} to keep trying longer.`,
+  });
 }
 
 /**

@@ -66,20 +66,26 @@ export class LockWatcher {
     if (conn) await closeDedicated(this.ctx.knex, conn).catch(() => undefined);
   }
 
-  private async look(pid: number, attempt: number, attemptStart: number): Promise<void> {
+  /** Runs a look-up on the watcher's own connection, never in the DDL's transaction nor on the pool. */
+  async query(text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     this.conn ??= await openDedicated(this.ctx.knex);
-    const rows = (await this.conn.query(BLOCKERS_SQL, [pid])).rows;
-    if (rows.length === 0) return;
+    return (await this.conn.query(text, values)).rows;
+  }
+
+  private async look(pid: number, attempt: number, attemptStart: number): Promise<void> {
+    const blockers = (await this.query(BLOCKERS_SQL, [pid])).map(toBlocker);
+    if (blockers.length > 0) this.report(blockers, attempt, this.ctx.clock.now() - attemptStart, true);
+  }
+
+  /**
+   * Says who keeps the statement from its lock: a `lock_wait` span event, a log line and `ctx.onLockWait`.
+   * `queued` false: the attempt is held back without queueing (ddl-hold-back.ts), `waitedMs` the time held back.
+   */
+  report(blockers: readonly LockBlocker[], attempt: number, waitedMs: number, queued: boolean): void {
+    const first = blockers[0];
+    if (!first) return;
     const now = this.ctx.clock.now();
     const { stmt, opts } = this;
-    const blockers: LockBlocker[] = rows.map((r) => ({
-      pid: Number(r.pid),
-      applicationName: (r.application_name as string | null) || null,
-      state: (r.state as string | null) ?? null,
-      xactStart: (r.xact_start as Date | null) ?? null,
-      queryStart: (r.query_start as Date | null) ?? null,
-      query: (r.query as string | null) ?? null,
-    }));
     const wait: LockWait = {
       migrationId: opts.migrationId,
       step: stmt.step,
@@ -88,15 +94,16 @@ export class LockWatcher {
       table: stmt.table ? `${stmt.table.schema}.${stmt.table.name}` : null,
       attempt,
       maxAttempts: opts.ddl.maxAttempts,
-      waitedMs: now - attemptStart,
+      queued,
+      waitedMs,
       lockTimeoutMs: lockTimeoutFor(stmt.lock, opts.ddl),
       elapsedMs: now - this.startedAt,
       maxDurationMs: stmt.maxDurationMs,
       blockers,
     };
-    const first = blockers[0]!;
     this.span.addEvent('lock_wait', {
       [ATTR.attempts]: attempt,
+      'phaseflag.lock_wait.queued': queued,
       'phaseflag.lock_wait.waited_ms': wait.waitedMs,
       'phaseflag.lock_wait.blocker_pids': blockers.map((b) => b.pid).join(' '),
       'phaseflag.lock_wait.blocker_application': first.applicationName ?? '',
@@ -104,12 +111,14 @@ export class LockWatcher {
       'phaseflag.lock_wait.blocker_xact_start': first.xactStart?.toISOString() ?? '',
       'phaseflag.lock_wait.blocker_query': (first.query ?? '').slice(0, 500),
     });
+    const how = queued ? 'waits for' : 'holds back, without queueing, from';
     this.ctx.logger.info(
-      `phaseflag: ${opts.migrationId}: ${stmt.step} waits for ${stmt.lock} on ${wait.table ?? '?'} (attempt ${attempt}/${wait.maxAttempts}, ${wait.waitedMs} ms): blocked by pid ${blockers.map((b) => b.pid).join(', ')}`,
+      `phaseflag: ${opts.migrationId}: ${stmt.step} ${how} ${stmt.lock} on ${wait.table ?? '?'} (attempt ${attempt}/${wait.maxAttempts}, ${wait.waitedMs} ms): blocked by pid ${blockers.map((b) => b.pid).join(', ')}`,
       {
         migrationId: opts.migrationId,
         step: stmt.step,
         attempt,
+        queued,
         waitedMs: wait.waitedMs,
         blockers: blockers.map((b) => b.pid),
       },
@@ -122,4 +131,16 @@ export class LockWatcher {
       });
     }
   }
+}
+
+/** A pg_stat_activity row (pid, application_name, state, xact_start, query_start, query) as a LockBlocker. */
+export function toBlocker(r: Record<string, unknown>): LockBlocker {
+  return {
+    pid: Number(r.pid),
+    applicationName: (r.application_name as string | null) || null,
+    state: (r.state as string | null) ?? null,
+    xactStart: (r.xact_start as Date | null) ?? null,
+    queryStart: (r.query_start as Date | null) ?? null,
+    query: (r.query as string | null) ?? null,
+  };
 }

@@ -7,8 +7,15 @@ import { qualify } from '../sql/text.js';
 import { OWN_DDL_MARK } from '../store/ddl-watch-sql.js';
 import { withSpan } from '../telemetry/with-span.js';
 import { aborted, ddlFailed, lockTimeout } from './ddl-errors.js';
+import { holdBackBehindLongTransactions } from './ddl-hold-back.js';
 import { LockWatcher } from './ddl-lock-wait.js';
-import { backoffStepMs, lockTimeoutFor, type LockMode, type PlannedStatement } from './planned-statement.js';
+import {
+  backoffStepMs,
+  lockTimeoutFor,
+  maxLockWait,
+  type LockMode,
+  type PlannedStatement,
+} from './planned-statement.js';
 
 export interface RunDdlOptions {
   migrationId: string;
@@ -24,7 +31,10 @@ export interface RunDdlOptions {
 
 export interface DdlOutcome {
   attempts: number;
-  /** Time spent waiting for locks: attempts that hit lock_timeout, plus the LOCK TABLE of the one that succeeded. */
+  /**
+   * Time spent waiting for locks: held back behind long transactions, attempts that hit lock_timeout, plus the
+   * LOCK TABLE of the one that succeeded.
+   */
   lockWaitMs: number;
 }
 
@@ -42,8 +52,10 @@ const LOCK_TABLE_MODE: Readonly<Record<LockMode, string | null>> = {
 /**
  * Runs one DDL statement so that it never stalls the application. A lock request waits in a queue, and every
  * later request that conflicts with it queues behind it: an ALTER TABLE waiting behind one long transaction blocks
- * every SELECT that arrives after it. So each attempt gives up after lock_timeout, lets the queued application
- * queries through, sleeps a jittered, growing interval and tries again, up to maxAttempts.
+ * every SELECT that arrives after it. So no attempt starts while a long transaction holds a conflicting lock
+ * (ddl-hold-back.ts waits it out without queueing), and each attempt gives up after lock_timeout, lets the queued
+ * application queries through, sleeps a jittered, growing interval and tries again, up to maxAttempts. Holding
+ * back and queueing share one budget, the plan's maxLockWaitMs (lock_timeout × maxAttempts).
  */
 export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts: RunDdlOptions): Promise<DdlOutcome> {
   const instruments = instrumentsFor(ctx.meter);
@@ -65,9 +77,22 @@ export async function runDdl(ctx: ExecutorContext, stmt: PlannedStatement, opts:
       let attempts = 0;
       let lockWaitMs = 0;
       const watcher = new LockWatcher(ctx, stmt, opts, span);
+      const budgetMs = maxLockWait(stmt.lock, opts.ddl);
       try {
         for (;;) {
           if (opts.signal?.aborted) throw aborted(opts.signal, stmt, opts, attempts);
+          const held = await holdBackBehindLongTransactions(
+            ctx,
+            stmt,
+            opts.ddl,
+            watcher,
+            attempts + 1,
+            budgetMs - lockWaitMs,
+            opts.signal,
+          );
+          lockWaitMs += held.waitedMs;
+          if (opts.signal?.aborted) throw aborted(opts.signal, stmt, opts, attempts);
+          if (held.exhausted) throw await lockTimeout(ctx, stmt, opts, attempts, undefined, held.waitedMs);
           attempts++;
           const started = ctx.clock.now();
           try {

@@ -163,7 +163,7 @@ export function planResolved(r: ResolvedMigration, ctx: PlanContext, options: Pl
         'Add the new column (and its index and check) without rewriting or blocking the table.',
         of(expandSteps(r)),
         [
-          `Each ACCESS EXCLUSIVE statement waits at most lock_timeout (${m.ddl.lockTimeoutMs} ms) per attempt, then lets queued queries through and retries (up to ${m.ddl.maxAttempts} attempts).`,
+          `Each ACCESS EXCLUSIVE statement waits at most lock_timeout (${m.ddl.lockTimeoutMs} ms) per attempt, then lets queued queries through and retries (up to ${m.ddl.maxAttempts} attempts)${m.ddl.longTransactionMs === null ? '' : `; while a transaction open longer than ${m.ddl.longTransactionMs} ms holds the table it holds back without queueing, within the same budget`}.`,
           ...(of(expandSteps(r)).some((st) => letsApplicationThrough(st.lock))
             ? [
                 `SHARE UPDATE EXCLUSIVE statements let reads and writes through while they wait (a concurrent index build also waits for every older transaction), so they wait up to ${lockTimeoutFor('SHARE UPDATE EXCLUSIVE', m.ddl)} ms per attempt (ddl.nonBlockingLockTimeoutMs).`,
