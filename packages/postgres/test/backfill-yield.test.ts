@@ -95,6 +95,25 @@ describe('backfill: yields to the application', function () {
     assert.ok((await s.metrics.histogramCount(METRIC.throttleWait, { [ATTR.migrationId]: 'users-yield' })) >= 1);
   });
 
+  it('refuses a bad setting of the watch, in the declaration and in the run options, before anything runs', async () => {
+    const { ctx } = s;
+    assert.throws(
+      () => usersMigration('users-bad', 'users_bad', { throttle: { yieldToApplication: 'yes' as unknown as boolean } }),
+      (e: { code?: string }) => e.code === 'PF_INVALID_MIGRATION',
+    );
+    await createUsers(ctx.knex, 'users_bad', 10);
+    const r = await resolveFor(ctx.knex, usersMigration('users-bad', 'users_bad'));
+    await registerMigration(ctx, r);
+    for (const throttle of [{ maxLoad: 0 }, { yieldSampleMs: 1 }]) {
+      await assert.rejects(runBackfill(ctx, r, { throttle }), (e: { code?: string; value?: unknown }) => {
+        assert.equal(e.code, 'PF_INVALID_OPTIONS');
+        assert.deepEqual(e.value, { ...r.migration.throttle, ...throttle });
+        return true;
+      });
+    }
+    assert.equal((await rangeTotals(ctx, 'users-bad')).ranges, 0, 'nothing planned');
+  });
+
   it('holds back while more client backends than maxLoad run a statement, and resumes after', async () => {
     const { ctx } = s;
     await createUsers(ctx.knex, 'users_load', 2000);

@@ -151,8 +151,9 @@ export class ApplicationWatch {
       if (row) this.observe(row.active, row.waits);
       this.failing = false;
     } catch (error) {
-      // A lost sample leaves the backfill as it was; the connection is opened again for the next one. Said once
-      // per failing stretch, not every few milliseconds.
+      // A lost sample lets the backfill go on (a load it can no longer see does not hold it back for good); the
+      // connection is opened again for the next one. Said once per failing stretch, not every few milliseconds.
+      this.loadHigh = false;
       if (!this.failing)
         this.ctx.logger.warn(`backfill application watch: sample failed: ${(error as Error).message}`, {
           migrationId: this.migrationId,
