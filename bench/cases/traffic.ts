@@ -52,6 +52,8 @@ export interface TrafficRun {
   change: ChangeKind;
   rows: number;
   backfillSeconds: number;
+  /** phaseflag's own account of the run: its batches and the time it held back (throttle, application watch). */
+  backfill?: { batches: number; throttledMs: number };
   baseline: { read: LatencySummary; write: LatencySummary; lockWait: LockWaitReport };
   during: { read: LatencySummary; write: LatencySummary; lockWait: LockWaitReport };
 }
@@ -77,7 +79,7 @@ export async function runTraffic(
   return runs;
 }
 
-async function trafficRun(
+export async function trafficRun(
   ctx: BenchContext,
   kind: ChangeKind,
   method: TrafficMethod,
@@ -102,6 +104,7 @@ async function trafficRun(
       await sleep(baselineMs);
     });
     let backfillSeconds = 0;
+    let account: TrafficRun['backfill'];
     const during = await measureWindow(ctx, app, schema, kind, rows, async (begin) => {
       let started = performance.now();
       if (method === 'single-update') {
@@ -114,7 +117,7 @@ async function trafficRun(
       } else {
         // The window opens when the child has loaded and connected: its start-up (tsx compiling TypeScript) is
         // not the backfill, and would otherwise count against it.
-        await runChild(
+        const out = await runChild<{ result: { batches: number; throttledMs: number } }>(
           'backfill',
           {
             url: ctx.db.url,
@@ -132,10 +135,11 @@ async function trafficRun(
             },
           },
         );
+        account = { batches: out.result.batches, throttledMs: out.result.throttledMs };
       }
       backfillSeconds = (performance.now() - started) / 1000;
     });
-    return { method, change: kind, rows, backfillSeconds, baseline, during };
+    return { method, change: kind, rows, backfillSeconds, ...(account ? { backfill: account } : {}), baseline, during };
   } finally {
     await app.destroy();
     await dropSchema(ctx.admin, schema);

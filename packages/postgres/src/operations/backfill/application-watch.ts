@@ -92,6 +92,11 @@ export class ApplicationWatch {
     if (pid !== null) this.own.delete(pid);
   }
 
+  /** Holding the workers back now (after a lock wait, or under load): progress shows the run as throttled. */
+  get holding(): boolean {
+    return this.loadHigh || this.ctx.clock.now() < this.holdUntil;
+  }
+
   /** The most rows a batch may take now; null: no cap (the adaptive size alone). */
   get sizeCap(): number | null {
     return this.cap;

@@ -185,7 +185,7 @@ async function runLocked(
       buildProgress(id, plan.rowsEstimate, ranges, states, {
         rowsThisRun: totals.rowsScanned,
         elapsedMs: ctx.clock.now() - runStarted,
-        throttled: throttler.isThrottled,
+        throttled: throttler.isThrottled || watch.holding,
         batchSize: knobs.current.batchSize ?? next.batchSize,
         knobs: knobs.current,
       }),
