@@ -15,6 +15,8 @@ interface Input {
   applicationName: string;
   /** Batch settings beyond the migration's defaults (the traffic case's gentle variant). */
   batch?: Record<string, number>;
+  /** Throttle settings beyond the migration's (the traffic case's yielding variant). */
+  throttle?: Record<string, number | boolean>;
 }
 
 const input = childInput<Input>();
@@ -30,7 +32,10 @@ await m.resolve();
 const before = memoryStatus();
 signalReady();
 const started = performance.now();
-const result = await m.backfill({ batch: { ...input.batch, workers: input.workers } });
+const result = await m.backfill({
+  batch: { ...input.batch, workers: input.workers },
+  ...(input.throttle ? { throttle: input.throttle } : {}),
+});
 const wallMs = performance.now() - started;
 const after = memoryStatus();
 await pf.close();

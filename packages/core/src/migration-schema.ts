@@ -54,6 +54,19 @@ const throttleSchema = z.strictObject({
   query: z.string().min(1).nullable().default(null),
   /** How long to wait before checking again while throttled. */
   checkIntervalMs: z.number().int().min(10).max(60_000).default(500),
+  /**
+   * Watch the application while batches run (a connection of its own, every yieldSampleMs): when one of its
+   * statements waits on a row a worker holds, the next batches shrink (halved, down to batch.minSize, growing back
+   * once no wait is seen for a second) and the workers hold back briefly so the queued writes go first.
+   */
+  yieldToApplication: z.boolean().default(false),
+  /**
+   * gh-ost's --max-load (Threads_running): hold back while more than this many client backends other than the
+   * backfill's own are running a statement (pg_stat_activity state 'active'). null: not watched.
+   */
+  maxLoad: z.number().int().min(1).max(100_000).nullable().default(null),
+  /** How often the application watch (yieldToApplication, maxLoad) samples pg_stat_activity and pg_locks. */
+  yieldSampleMs: z.number().int().min(5).max(10_000).default(20),
 });
 
 const ddlSchema = z.strictObject({

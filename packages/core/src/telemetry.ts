@@ -62,6 +62,11 @@ export const METRIC = {
   transitions: 'phaseflag.transitions',
   refusals: 'phaseflag.transitions.refused',
   throttleWait: 'phaseflag.backfill.throttle.duration',
+  /**
+   * Counter: times a backfill yielded to the application (throttle.yieldToApplication, throttle.maxLoad), by
+   * `phaseflag.reason`: `lock_wait` (an application statement waited on a batch's rows) or `load`.
+   */
+  backfillYields: 'phaseflag.backfill.yields',
   rowsRepaired: 'phaseflag.repair.rows',
   /** Gauge: rows recorded as not derivable by the backfill expression (they block verified), per migration. */
   underivableRows: 'phaseflag.underivable.rows',

@@ -34,6 +34,11 @@ export class Session {
     return new Session(knex, await openDedicated(knex), true);
   }
 
+  /** The server process id of this session's backend (null before it connected). */
+  get pid(): number | null {
+    return this.client.processID;
+  }
+
   async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R[]> {
     const result = await this.client.query(text, values);
     return result.rows as R[];

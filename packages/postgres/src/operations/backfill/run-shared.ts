@@ -6,6 +6,7 @@ import type { LiveKnobs } from './knobs.js';
 import type { SpaceReclaimer } from './reclaim.js';
 import type { BatchStatements } from './statements.js';
 import type { Throttler } from './throttle.js';
+import type { ApplicationWatch } from './application-watch.js';
 
 /** Attribute names not (yet) in core's ATTR. */
 export const BACKFILL_ATTR = {
@@ -31,6 +32,8 @@ export interface RunShared {
   /** Where the expression's names were resolved (ResolvedMigration.searchPath). */
   readonly searchPath: readonly string[] | undefined;
   readonly throttler: Throttler;
+  /** Holds back and caps the batches' size while the application waits on them or the server is loaded. */
+  readonly watch: ApplicationWatch;
   /** Runs VACUUM now and then so later batches reuse the space earlier ones freed. */
   readonly reclaimer: SpaceReclaimer;
   readonly stop: AbortSignal;
@@ -93,7 +96,7 @@ export function backfillInstruments(meter: Meter): BackfillInstruments {
     }),
     throttleMs: meter.createHistogram(METRIC.throttleWait, {
       unit: 'ms',
-      description: 'Time a backfill worker held back for replica lag or the throttle query',
+      description: 'Time a backfill worker held back for replica lag, the throttle query or the application',
     }),
   };
 }

@@ -30,6 +30,7 @@ import {
 } from './state.js';
 import { buildBatchStatements } from './statements.js';
 import { Throttler } from './throttle.js';
+import { ApplicationWatch } from './application-watch.js';
 import { probeThrottleQuery } from '../../catalog/throttle-query.js';
 import { inRolledBackTransaction } from '../../catalog/probe-site.js';
 import type { BackfillRunOptions, BackfillResult, BackfillStop } from './types.js';
@@ -184,7 +185,7 @@ async function runLocked(
       buildProgress(id, plan.rowsEstimate, ranges, states, {
         rowsThisRun: totals.rowsScanned,
         elapsedMs: ctx.clock.now() - runStarted,
-        throttled: throttler.isThrottled,
+        throttled: throttler.isThrottled || watch.holding,
         batchSize: knobs.current.batchSize ?? next.batchSize,
         knobs: knobs.current,
       }),
@@ -207,6 +208,8 @@ async function runLocked(
     knobs,
     ctx.knex,
   );
+  const watch = new ApplicationWatch(ctx, id, throttle, batch, () => next.batchSize, span);
+  watch.addOwn(lock.pid, reclaimSession?.pid ?? null);
   const triggerBypass = await triggerBypassFor(lock, r, opts.skipOwnTrigger);
   span.setAttribute('phaseflag.backfill.trigger_bypass', triggerBypass !== null);
   const shared: RunShared = {
@@ -218,6 +221,7 @@ async function runLocked(
     lockTimeoutMs: r.migration.ddl.lockTimeoutMs,
     searchPath: r.searchPath,
     throttler,
+    watch,
     reclaimer,
     triggerBypass,
     stop: stop.signal,
@@ -239,6 +243,7 @@ async function runLocked(
   let completed = false;
   try {
     await knobs.start();
+    await watch.start();
     let failure: unknown;
     try {
       ({ ends, failure } = await runWorkerPool(shared, queue, workers, stop));
@@ -260,6 +265,7 @@ async function runLocked(
     await reclaimSession?.release();
     await knobs.stop();
     await throttler.close();
+    await watch.stop();
   }
   const stoppedBy: BackfillStop = completed ? 'complete' : ends.includes('phase-changed') ? 'phase-changed' : 'aborted';
   span.setAttributes({

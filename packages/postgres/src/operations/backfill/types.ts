@@ -34,7 +34,7 @@ export interface BackfillProgress {
   readonly done: boolean;
   readonly rowsPerSecond?: number;
   readonly etaSeconds?: number;
-  /** Set while the runner is holding back (replica lag, throttle query, the operator). */
+  /** Set while the runner is holding back (replica lag, throttle query, the operator, the application watch). */
   readonly throttled?: boolean;
   /** Rows the next batch asks for (a running runner's progress only). */
   readonly batchSize?: number;

@@ -26,8 +26,9 @@ export async function runWorkerPool(
     let session: Session | undefined;
     try {
       session = await Session.open(shared.ctx.knex);
+      shared.watch.addOwn(session.pid);
       // One sizer per worker: what it learnt about the cost per row carries over to its next range.
-      const sizer = new AdaptiveBatchSize(shared.batch);
+      const sizer = new AdaptiveBatchSize(shared.batch, () => shared.watch.sizeCap);
       for (let range = queue.shift(); range; range = queue.shift()) {
         const end = await walkRange(shared, session, range, sizer);
         ends.push(end);
@@ -38,6 +39,7 @@ export async function runWorkerPool(
       failure ??= error;
       stop.abort(); // the other workers finish their current batch and stop
     } finally {
+      shared.watch.removeOwn(session?.pid ?? null);
       await session?.release();
     }
   };

@@ -52,7 +52,7 @@ export async function walkRange(
   let from = range.checkpointText ?? range.lowerText;
   for (;;) {
     if (shared.stop.aborted || shared.shouldContinue?.() === false) return 'stopped';
-    const waitedMs = await shared.throttler.wait(shared.stop);
+    const waitedMs = (await shared.throttler.wait(shared.stop)) + (await shared.watch.hold(shared.stop));
     if (waitedMs > 0) {
       shared.totals.throttledMs += waitedMs;
       shared.instruments.throttleMs.record(waitedMs, { [ATTR.migrationId]: shared.migrationId });
