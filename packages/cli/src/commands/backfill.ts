@@ -26,6 +26,10 @@ export function registerBackfill(program: Command): void {
       [] as string[],
     )
     .option('--no-keys', 'do not read keys from the terminal')
+    .option(
+      '--no-reindex',
+      'once the backfill completes, do not rebuild the indexes it bloated (REINDEX INDEX CONCURRENTLY, on by default)',
+    )
     .addHelpText(
       'after',
       `
@@ -162,7 +166,11 @@ async function runForeground(
     for (;;) {
       view.setState('running');
       totals.runs++;
-      const result = await handle.backfill({ signal: interrupt.signal, onProgress: (p) => view.update(p) });
+      const result = await handle.backfill({
+        signal: interrupt.signal,
+        onProgress: (p) => view.update(p),
+        ...(opts.reindex === false ? { reindex: { enabled: false } } : {}),
+      });
       totals.rowsUpdated += result.rowsUpdated;
       totals.rowsScanned += result.rowsScanned;
       totals.batches += result.batches;
