@@ -75,7 +75,7 @@ describe('backfill: indexes rebuilt after the run', function () {
       const rebuilt = x.attributes[REINDEX_ATTR.bytesAfter] as number;
       assert.ok(
         fresh > 0.8 * rebuilt && fresh < 1.25 * rebuilt,
-        `${x.attributes[REINDEX_ATTR.index]}: ${fresh} vs ${rebuilt}`,
+        `${String(x.attributes[REINDEX_ATTR.index])}: ${fresh} vs ${rebuilt}`,
       );
     }
     // Each REINDEX ran as phaseflag's DDL (lock_timeout, the DDL watch's mark): a phaseflag.ddl span under it.
