@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { ATTR, SPAN } from '@phaseflag/core';
+import { waitFor } from '@phaseflag/testkit';
 import type { Knex } from 'knex';
 import { runBackfill } from '../src/operations/backfill/index.js';
 import { REINDEX_ATTR, REINDEX_SPAN } from '../src/operations/backfill/reindex.js';
@@ -211,5 +212,40 @@ describe('backfill: indexes rebuilt after the run', function () {
       s.logs.some((l) => l.level === 'warn' && /REINDEX INDEX CONCURRENTLY .*users_busy_pkey failed/.test(l.message)),
     );
     assert.deepEqual(await invalidIndexes(ctx.knex, 'users_busy'), []);
+  });
+
+  it('an abort during a rebuild cancels it and drops the copy it was building; the backfill is complete', async () => {
+    const { ctx } = s;
+    await createUsers(ctx.knex, 'users_cut', 40_000);
+    const r = await resolveFor(ctx.knex, usersMigration('users-cut', 'users_cut'));
+    await registerMigration(ctx, r);
+    // A transaction with an older snapshot: REINDEX CONCURRENTLY builds its copy, then waits for it to end.
+    const holder = await ctx.knex.transaction({ isolationLevel: 'repeatable read' });
+    const abort = new AbortController();
+    try {
+      await holder.raw('SELECT 1');
+      const running = runBackfill(ctx, r, { ...RUN, signal: abort.signal });
+      await waitFor(
+        async () =>
+          (
+            await ctx.knex.raw(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'REINDEX INDEX CONCURRENTLY %users_cut_pkey%' AND wait_event_type = 'Lock'",
+            )
+          ).rows[0].n > 0,
+        { timeoutMs: 60_000, description: 'the REINDEX to wait for the older transaction' },
+      );
+      assert.deepEqual(await invalidIndexes(ctx.knex, 'users_cut'), ['users_cut_pkey_ccnew']);
+      abort.abort();
+      const result = await running;
+      assert.equal(result.completed, true);
+      assert.equal(result.reindexes, 0);
+    } finally {
+      await holder.rollback();
+    }
+    assert.deepEqual(await invalidIndexes(ctx.knex, 'users_cut'), [], 'the copy is dropped');
+    assert.equal(await wrongRows(ctx.knex, 'users_cut', 'email_lower', 'lower(email)'), 0);
+    const span = s.spans.byName(REINDEX_SPAN)[0]!;
+    assert.equal(span.attributes[REINDEX_ATTR.outcome], 'aborted');
+    assert.equal(span.attributes[REINDEX_ATTR.leftoversDropped], 1);
   });
 });
