@@ -105,6 +105,10 @@ describe('backfill: indexes rebuilt after the run', function () {
     assert.equal(stopped.completed, false);
     assert.equal(s.spans.byName(REINDEX_SPAN).length, 0);
 
+    await assert.rejects(
+      runBackfill(ctx, r, { ...RUN, reindex: false as unknown as { enabled: boolean } }),
+      (e: { code?: string }) => e.code === 'PF_INVALID_OPTIONS',
+    );
     const skipped = await runBackfill(ctx, r, { ...RUN, reindex: { enabled: false } });
     assert.equal(skipped.completed, true);
     assert.equal(skipped.reindexes, 0);
