@@ -52,6 +52,11 @@ export interface BackfillOptions extends TransitionOptions {
   throttle?: Partial<Migration['throttle']>;
   /** How long a backfill reconnects and resumes after a lost connection before PF_CONNECTION_LOST (ms, default 60 000). */
   reconnectMs?: number;
+  /**
+   * `{ enabled: false }` skips the rebuild (`REINDEX INDEX CONCURRENTLY`) of the indexes the backfill bloated,
+   * which runs by default once it completes, before the phase moves to backfilled.
+   */
+  reindex?: { enabled?: boolean };
 }
 
 /** A backfill run as the handle reports it: the runner's result and the phase afterwards. */

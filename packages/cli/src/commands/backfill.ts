@@ -26,6 +26,10 @@ export function registerBackfill(program: Command): void {
       [] as string[],
     )
     .option('--no-keys', 'do not read keys from the terminal')
+    .option(
+      '--no-reindex',
+      'once the backfill completes, do not rebuild the indexes it bloated (REINDEX INDEX CONCURRENTLY, on by default)',
+    )
     .addHelpText(
       'after',
       `
@@ -126,7 +130,7 @@ async function runForeground(
   const view = new BackfillView(out, id, tty, interactive);
   const interrupt = interruptSignal(() => view.setState('stopping'));
   const keys = interactive ? readKeys((key) => onKey(key, handle, view, interrupt.trigger)) : undefined;
-  const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, runs: 0 };
+  const totals = { rowsUpdated: 0, rowsScanned: 0, batches: 0, runs: 0, reindexes: 0, reindexMs: 0 };
   const started = Date.now();
   const finish = async (stoppedBy: 'complete' | 'interrupted', code: number): Promise<number> => {
     view.stop();
@@ -162,14 +166,20 @@ async function runForeground(
     for (;;) {
       view.setState('running');
       totals.runs++;
-      const result = await handle.backfill({ signal: interrupt.signal, onProgress: (p) => view.update(p) });
+      const result = await handle.backfill({
+        signal: interrupt.signal,
+        onProgress: (p) => view.update(p),
+        ...(opts.reindex === false ? { reindex: { enabled: false } } : {}),
+      });
       totals.rowsUpdated += result.rowsUpdated;
       totals.rowsScanned += result.rowsScanned;
       totals.batches += result.batches;
+      totals.reindexes += result.reindexes;
+      totals.reindexMs += result.reindexMs;
       if (result.completed || DONE_PHASES.includes(result.phase)) {
         view.stop();
         out.line(
-          `${out.c.bold(id)}: ${out.c.green('backfill complete')}: ${formatNumber(totals.rowsScanned)} rows examined, ${formatNumber(totals.rowsUpdated)} updated, ${totals.batches} batches in ${((Date.now() - started) / 1000).toFixed(1)} s; phase ${result.phase}.`,
+          `${out.c.bold(id)}: ${out.c.green('backfill complete')}: ${formatNumber(totals.rowsScanned)} rows examined, ${formatNumber(totals.rowsUpdated)} updated, ${totals.batches} batches in ${((Date.now() - started) / 1000).toFixed(1)} s${totals.reindexes > 0 ? ` (of which ${(totals.reindexMs / 1000).toFixed(1)} s rebuilding ${totals.reindexes} bloated index(es))` : ''}; phase ${result.phase}.`,
         );
         out.line(out.c.dim(`next: phaseflag verify ${id}`));
         return await finish('complete', EXIT.ok);

@@ -17,6 +17,10 @@ export function registerRun(program: Command): void {
     .option('--watch', 'keep running after the migration has settled (until Ctrl-C)')
     .option('--timeout <seconds>', 'give up (exit 3) when not settled by then')
     .option('--drop-old-column', 'contract also drops the old column')
+    .option(
+      '--no-reindex',
+      'once the backfill completes, do not rebuild the indexes it bloated (REINDEX INDEX CONCURRENTLY, on by default)',
+    )
     .addHelpText(
       'after',
       `
@@ -47,6 +51,7 @@ backfill stops after its batch and resumes later).`,
             dropOldColumn: opts.dropOldColumn === true,
             instanceId: `phaseflag-cli-${process.pid}`,
             backfill: {
+              ...(opts.reindex === false ? { reindex: { enabled: false } } : {}),
               onProgress: (p) => {
                 if (p.rowsDone - lastRows < Math.max(1, p.rowsEstimate / 20) && !p.done) return;
                 lastRows = p.rowsDone;

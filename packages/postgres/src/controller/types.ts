@@ -16,8 +16,8 @@ export interface ControllerOptions {
   dropOldColumn?: boolean;
   /** Default: the Phaseflag's logger. */
   logger?: Logger;
-  /** Batch and throttle settings for the backfills this controller runs (default: the migration's). */
-  backfill?: Pick<BackfillOptions, 'batch' | 'throttle' | 'onProgress'>;
+  /** Batch and throttle settings for the backfills this controller runs (default: the migration's), and `reindex`. */
+  backfill?: Pick<BackfillOptions, 'batch' | 'throttle' | 'onProgress' | 'reindex'>;
   /**
    * Told of each refusal this controller records, each transition it applies and each change of its leadership,
    * as they happen (see ControllerEvent). Called synchronously; a listener that throws is logged, not fatal.

@@ -73,15 +73,28 @@ function connectionLost(id: string, error: unknown, lostMs: number, retries: num
 
 /**
  * The run's options checked against the declaration's limits, before anything moves: a transition calls it
- * first, so a bad batch size, throttle or reconnectMs is PF_INVALID_OPTIONS with the phase and the ranges as
+ * first, so a bad batch size, throttle, reconnectMs or reindex is PF_INVALID_OPTIONS with the phase and the ranges as
  * they were. Returns how long to reconnect after a lost connection.
  */
 export function checkBackfillOptions(
   m: Migration,
-  opts: Pick<BackfillRunOptions, 'batch' | 'throttle' | 'reconnectMs'>,
+  opts: Pick<BackfillRunOptions, 'batch' | 'throttle' | 'reconnectMs' | 'reindex'>,
 ): number {
   parseSettings('batch', { ...m.batch, ...opts.batch }, m.id);
   parseSettings('throttle', { ...m.throttle, ...opts.throttle }, m.id);
+  const reindex = opts.reindex as unknown;
+  const reindexOk =
+    reindex === undefined ||
+    (typeof reindex === 'object' &&
+      reindex !== null &&
+      Object.entries(reindex).every(([k, v]) => k === 'enabled' && (v === undefined || typeof v === 'boolean')));
+  if (!reindexOk) {
+    throw new ValidationError('PF_INVALID_OPTIONS', `Invalid reindex option ${JSON.stringify(reindex)}.`, {
+      value: reindex,
+      migrationId: m.id,
+      hint: 'Use { enabled: false } to skip the index rebuild after the backfill, or leave it out (on by default).',
+    });
+  }
   const limitMs = opts.reconnectMs ?? DEFAULT_RECONNECT_MS;
   if (typeof limitMs !== 'number' || !Number.isFinite(limitMs) || limitMs < 0) {
     throw new ValidationError('PF_INVALID_OPTIONS', `Invalid reconnectMs ${JSON.stringify(opts.reconnectMs)}.`, {

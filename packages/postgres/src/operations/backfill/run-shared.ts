@@ -19,6 +19,8 @@ export const BACKFILL_ATTR = {
   triggersSkipped: 'phaseflag.batch.triggers_skipped',
   batchesWithoutTriggers: 'phaseflag.backfill.batches_without_triggers',
   vacuumMs: 'phaseflag.backfill.vacuum_ms',
+  reindexes: 'phaseflag.backfill.reindexes',
+  reindexMs: 'phaseflag.backfill.reindex_ms',
 } as const;
 
 /** Everything a worker shares with the run: statements, instruments, throttle, stop signal and totals. */

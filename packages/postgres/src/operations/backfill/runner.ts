@@ -19,6 +19,7 @@ import { LiveKnobs } from './knobs.js';
 import { buildProgress } from './progress.js';
 import { prepareBackfill } from './ranges.js';
 import { SpaceReclaimer } from './reclaim.js';
+import { IndexRebuilder } from './reindex.js';
 import { Session } from '../../driver/session.js';
 import {
   markAllRangesDone,
@@ -131,6 +132,8 @@ async function runLocked(
     workers,
     vacuums: 0,
     vacuumMs: 0,
+    reindexes: 0,
+    reindexMs: 0,
   });
   if (row.phase !== 'backfilling') {
     // Paused, rolled back, or already past the backfill: touch nothing (not even the ranges, which a rollback
@@ -161,6 +164,7 @@ async function runLocked(
   const reclaimSession =
     reclaimSettings.enabled && workers > 0 && poolMax - workers >= 1 ? await Session.open(ctx.knex) : null;
   const reclaimer = new SpaceReclaimer(ctx, r, reclaimSession, reclaimSettings, plan.rowsEstimate, parent);
+  const rebuilder = new IndexRebuilder(ctx, r, parent, opts.signal);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -260,6 +264,8 @@ async function runLocked(
     }
     completed = await markBackfillCompleted(ctx.knex, s, id);
     await reclaimer.finish(completed);
+    // After the last VACUUM, before the phase moves on: see reindex.ts. Its failures are warnings.
+    if (completed && opts.reindex?.enabled !== false) await rebuilder.run();
   } finally {
     await reclaimer.finish(false);
     await reclaimSession?.release();
@@ -272,8 +278,10 @@ async function runLocked(
     [BACKFILL_ATTR.vacuums]: reclaimer.totals.vacuums,
     [BACKFILL_ATTR.vacuumMs]: reclaimer.totals.vacuumMs,
     [BACKFILL_ATTR.batchesWithoutTriggers]: totals.batchesWithoutTriggers,
+    [BACKFILL_ATTR.reindexes]: rebuilder.totals.reindexes,
+    [BACKFILL_ATTR.reindexMs]: rebuilder.totals.reindexMs,
   });
-  return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals };
+  return { completed, stoppedBy, ...totals, workers, ...reclaimer.totals, ...rebuilder.totals };
 }
 
 export function parseSettings(which: 'batch' | 'throttle', value: unknown, id: string): unknown {

@@ -55,6 +55,12 @@ export interface BackfillRunOptions {
    */
   reclaim?: { enabled?: boolean; everyRows?: number };
   /**
+   * Once the backfill completes, rebuild with `REINDEX INDEX CONCURRENTLY` (SHARE UPDATE EXCLUSIVE: reads and
+   * writes go on) each index of the table larger than a fresh build would be, as the backfill's row versions leave
+   * them (default on; see reindex.ts). Its failures are warnings: the backfill still completes.
+   */
+  reindex?: { enabled?: boolean };
+  /**
    * Run batches with `session_replication_role = replica` when the only trigger they would fire is this
    * migration's own sync trigger, which does nothing for the backfill's writes (default true; needs a role that
    * may set it, else batches fire triggers as usual). Each batch checks the table first: see statements.ts.
@@ -85,6 +91,9 @@ export interface BackfillResult {
   /** VACUUMs the run made to reuse freed space (see BackfillRunOptions.reclaim), and their time (beside the workers, but the final one in series). */
   readonly vacuums: number;
   readonly vacuumMs: number;
+  /** Indexes rebuilt after the backfill (see BackfillRunOptions.reindex), and the time spent on them, leftovers included. */
+  readonly reindexes: number;
+  readonly reindexMs: number;
   /** Batches that ran without firing the table's triggers (see BackfillRunOptions.skipOwnTrigger). */
   readonly batchesWithoutTriggers: number;
 }
