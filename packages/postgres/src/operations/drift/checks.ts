@@ -7,22 +7,9 @@ import type { PhaseExpectations } from './expectations.js';
 import { readColumns, readForeignKey, storedDefault } from './live.js';
 import { triggerFindings } from './trigger-checks.js';
 import type { DriftFinding, DriftObject, DriftRepair } from './types.js';
+import type { Add, DriftSubject } from './subject.js';
 
-/** What the checks compare: the declaration, where its table is, what its phase implies, and what resolved. */
-export interface DriftSubject {
-  readonly migration: Migration;
-  readonly phase: Phase;
-  readonly schema: string;
-  readonly table: string;
-  readonly stateSchema: string;
-  readonly expect: PhaseExpectations;
-  /** The declared type as Postgres spells it; null when the type itself does not resolve. */
-  readonly newColumnType: string | null;
-  /** The declaration resolved against the catalog; null when it does not (the findings say why). */
-  readonly resolved: ResolvedMigration | null;
-  /** The migration created its new column (so a NOT NULL on it before contract is not the user's own). */
-  readonly createdNewColumn: boolean;
-}
+export type { DriftSubject };
 
 const repair = (r: Partial<DriftRepair>): DriftRepair => ({ command: null, sql: null, note: null, ...r });
 
@@ -52,6 +39,8 @@ export async function catalogFindings(knex: Knex, s: DriftSubject): Promise<Drif
       });
     } else {
       if (s.newColumnType !== null && newCol.type !== s.newColumnType) {
+        // Postgres refuses to retype a column the sync trigger's WHEN clause names: a column retyped by hand
+        // lost its trigger first, found below; recreate it once the type is back (the declaration resolves again).
         add('new column', col, `type ${s.newColumnType}`, `type ${newCol.type}`, {
           sql: `ALTER TABLE ${t} ALTER COLUMN ${quoteIdent(col)} TYPE ${s.newColumnType} USING ${quoteIdent(col)}::${s.newColumnType}`,
           command: ['backfilled', 'verified', 'read-new'].includes(s.phase) ? `phaseflag verify ${id}` : null,
@@ -101,7 +90,6 @@ export async function catalogFindings(knex: Knex, s: DriftSubject): Promise<Drif
   return out;
 }
 
-export type Add = (object: DriftObject, name: string, expected: string, actual: string, fix: Partial<DriftRepair>) => void;
 
 async function defaultFinding(knex: Knex, s: DriftSubject, live: string | null, add: Add): Promise<void> {
   const r = s.resolved;

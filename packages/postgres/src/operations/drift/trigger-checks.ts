@@ -4,7 +4,7 @@ import { qualify } from '../../sql/text.js';
 import { syncFunctionBody } from '../steps/sync-function.js';
 import { createFunctionStatement, createTriggerStatement, syncFunctionName } from '../steps/sync-trigger.js';
 import { readSyncTriggers, type SyncTriggerHalf } from '../steps/sync-trigger-state.js';
-import type { Add, DriftSubject } from './checks.js';
+import type { Add, DriftSubject } from './subject.js';
 import { readFunctionSource } from './live.js';
 
 /**
