@@ -32,7 +32,7 @@ export async function bulkUsPerRow(
       ? `UPDATE ${table} SET note = 'x' WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
       : op === 'UPDATE'
         ? kind === 'amount'
-        ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+          ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
           : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
         : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
   // db is a pool of one connection, so BEGIN, the statement and ROLLBACK run on the same session.

@@ -135,7 +135,9 @@ export async function runWriteAmplification(
         bulk.push(await bulkCost(app, kind, op, { plainSchema, dwSchema, rawSchema, floorSchema }, options));
       }
       // An UPDATE of a column neither expression reads: the trigger's WHEN clause keeps its function from being called.
-      bulk.push(await bulkCost(app, kind, 'UPDATE unrelated', { plainSchema, dwSchema, rawSchema, floorSchema }, options));
+      bulk.push(
+        await bulkCost(app, kind, 'UPDATE unrelated', { plainSchema, dwSchema, rawSchema, floorSchema }, options),
+      );
       const n = Math.min(LOOP_STATEMENTS, options.rows);
       for (const column of ['old', 'unrelated'] as const) {
         const lp: number[] = [];

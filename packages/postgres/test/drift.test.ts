@@ -96,7 +96,10 @@ describe('drift: the catalog against what the phase implies, each difference wit
     // The declaration resolves again: the trigger's finding now gives the statements that recreate it.
     const t = only(await pf.migration(m).drift());
     assert.deepEqual([t.object, t.actual], ['sync trigger', 'missing']);
-    assert.match(t.repair.sql ?? '', /CREATE TRIGGER "zz_pf_sync_retyped" BEFORE UPDATE ON .* FOR EACH ROW\n {2}WHEN \(/);
+    assert.match(
+      t.repair.sql ?? '',
+      /CREATE TRIGGER "zz_pf_sync_retyped" BEFORE UPDATE ON .* FOR EACH ROW\n {2}WHEN \(/,
+    );
     await applyRepair(t);
     await clean(m);
   });

@@ -96,7 +96,12 @@ describe('sync trigger', function () {
     await writer.raw('INSERT INTO raw_orders (id, raw) VALUES (1, 10)');
     assert.equal((await row('raw_orders', 1)).amount_cents, '500');
     await writer.raw('UPDATE raw_orders SET raw = 30 WHERE id = 1');
-    assert.deepEqual(await row('raw_orders', 1), { id: '1', amount: '15.0000000000000000', raw: '30', amount_cents: '1500' });
+    assert.deepEqual(await row('raw_orders', 1), {
+      id: '1',
+      amount: '15.0000000000000000',
+      raw: '30',
+      amount_cents: '1500',
+    });
   });
 
   it("leaves the old column alone when the backfill's own UPDATE writes the new one (no lossy round trip)", async () => {

@@ -90,7 +90,6 @@ export async function catalogFindings(knex: Knex, s: DriftSubject): Promise<Drif
   return out;
 }
 
-
 async function defaultFinding(knex: Knex, s: DriftSubject, live: string | null, add: Add): Promise<void> {
   const r = s.resolved;
   if (r === null) return;

@@ -20,4 +20,10 @@ export interface DriftSubject {
 }
 
 /** Records one finding. */
-export type Add = (object: DriftObject, name: string, expected: string, actual: string, fix: Partial<DriftRepair>) => void;
+export type Add = (
+  object: DriftObject,
+  name: string,
+  expected: string,
+  actual: string,
+  fix: Partial<DriftRepair>,
+) => void;

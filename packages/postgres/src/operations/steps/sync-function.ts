@@ -159,7 +159,13 @@ export function syncFunctionBody(
   const backfillPath = condition !== null && backfill && r.backfillInputs.some((c) => c !== m.newColumn.name);
   const update: string[] =
     reversePath.length > 0 && backfillPath
-      ? [`IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`, ...indent(reversePath), 'ELSE', ...indent(fillNew), 'END IF;']
+      ? [
+          `IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`,
+          ...indent(reversePath),
+          'ELSE',
+          ...indent(fillNew),
+          'END IF;',
+        ]
       : reversePath.length > 0
         ? reversePath
         : backfillPath

@@ -17,4 +17,3 @@ export function syncTriggerName(r: Pick<ResolvedMigration, 'migration'>): string
 export function syncInsertTriggerName(r: Pick<ResolvedMigration, 'migration'>): string {
   return objectName('zz_pf_sync', r.migration.id, 'insert');
 }
-
