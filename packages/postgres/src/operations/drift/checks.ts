@@ -1,9 +1,7 @@
-import { quoteIdent, type Migration, type Phase } from '@phaseflag/core';
+import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
-import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { readConstraint, readIndexState } from '../../catalog/state.js';
 import { embed, qualify } from '../../sql/text.js';
-import type { PhaseExpectations } from './expectations.js';
 import { readColumns, readForeignKey, storedDefault } from './live.js';
 import { triggerFindings } from './trigger-checks.js';
 import type { DriftFinding, DriftObject, DriftRepair } from './types.js';
