@@ -50,7 +50,8 @@ export async function bulkUsPerRow(
 /**
  * µs per single-row UPDATE of `n` run one after the other in a DO block (timed around it, in a transaction rolled
  * back): what each statement costs the server, before expand or with the sync trigger, with no round trip to
- * dilute it. `unrelated` writes `note`, which neither expression reads (the trigger fires all the same).
+ * dilute it. `unrelated` writes `note`, which neither expression reads (the UPDATE trigger's WHEN clause is false: no
+ * function call, only the row lock Postgres takes for any BEFORE UPDATE trigger).
  */
 export async function loopUsPerStatement(
   db: Knex,
