@@ -1,6 +1,7 @@
 /**
  * Case 3, the server's side: what the same writes cost per row with no round trip to dilute the trigger (in bulk
- * under EXPLAIN ANALYZE, and one by one in a DO block), and the table whose sync trigger lacks the exception blocks.
+ * under EXPLAIN ANALYZE, and one by one in a DO block), the table whose sync trigger lacks the exception blocks,
+ * and the one whose sync function does nothing (the floor).
  */
 import type { Knex } from 'knex';
 import type { BenchContext } from '../lib/context.js';
@@ -12,23 +13,28 @@ import { syncFunctionName } from '../../packages/postgres/src/operations/steps/s
 
 const BULK_ROWS = 10_000;
 
+/** A bulk write: INSERT, UPDATE of the old column, or UPDATE of `note`, which neither expression reads. */
+export type BulkOp = 'INSERT' | 'UPDATE' | 'UPDATE unrelated';
+
 /** Server-side µs per row of a 10k-row write, from EXPLAIN ANALYZE (TIMING OFF) in a transaction rolled back. */
 export async function bulkUsPerRow(
   db: Knex,
   schema: string,
   kind: ChangeKind,
-  op: 'UPDATE' | 'INSERT',
+  op: BulkOp,
   round: number,
   rows: number,
 ): Promise<number> {
   const table = `"${schema}".orders`;
   const lo = (round * 37_123) % Math.max(1, rows - BULK_ROWS);
   const sql =
-    op === 'UPDATE'
-      ? kind === 'amount'
-        ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-        : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
-      : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
+    op === 'UPDATE unrelated'
+      ? `UPDATE ${table} SET note = 'x' WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+      : op === 'UPDATE'
+        ? kind === 'amount'
+          ? `UPDATE ${table} SET amount_cents = (amount_cents + 1) % 100000 WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+          : `UPDATE ${table} SET email = upper(email) WHERE id > ${lo} AND id <= ${lo + BULK_ROWS}`
+        : `INSERT INTO ${table} (customer_id, amount_cents, email) SELECT g % 1000 + 1, g % 100000, 'New' || g || '@Example.ORG' FROM generate_series(1, ${BULK_ROWS}) AS g`;
   // db is a pool of one connection, so BEGIN, the statement and ROLLBACK run on the same session.
   await db.raw('BEGIN');
   try {
@@ -44,7 +50,8 @@ export async function bulkUsPerRow(
 /**
  * µs per single-row UPDATE of `n` run one after the other in a DO block (timed around it, in a transaction rolled
  * back): what each statement costs the server, before expand or with the sync trigger, with no round trip to
- * dilute it. `unrelated` writes `note`, which neither expression reads (the trigger fires all the same).
+ * dilute it. `unrelated` writes `note`, which neither expression reads (the UPDATE trigger's WHEN clause is false: no
+ * function call, only the row lock Postgres takes for any BEFORE UPDATE trigger).
  */
 export async function loopUsPerStatement(
   db: Knex,
@@ -74,6 +81,22 @@ export async function loopUsPerStatement(
   } finally {
     await db.raw('ROLLBACK');
   }
+}
+
+/**
+ * A table in dual-write whose sync function does nothing (`RETURN NEW`), behind the same two triggers and WHEN
+ * clause: what Postgres and PL/pgSQL cost before the function does any work, i.e. the floor of any BEFORE row
+ * trigger written in PL/pgSQL (a call per row inserted; per row updated, the row lock Postgres takes for a BEFORE
+ * UPDATE trigger before it evaluates WHEN, and a call when WHEN holds).
+ */
+export async function floorDualWrite(ctx: BenchContext, migration: ReturnType<typeof migrationFor>): Promise<void> {
+  const m = ctx.pf.migration(migration);
+  await m.expand();
+  await m.startDualWrite();
+  const r = await resolveMigration(ctx.admin, m.migration, { stateSchema: ctx.stateSchema });
+  await ctx.admin.raw(
+    `CREATE OR REPLACE FUNCTION "${ctx.stateSchema}"."${syncFunctionName(r)}"() RETURNS trigger LANGUAGE plpgsql AS $pf_bench$ BEGIN RETURN NEW; END $pf_bench$`,
+  );
 }
 
 /**

@@ -23,16 +23,26 @@ export function writeAmplificationTargets(r: BenchResults): Target[] {
       });
     }
     for (const x of wa.bulk) {
+      const unrelated = x.op === 'UPDATE unrelated';
+      const target = unrelated ? 1.1 : 1.5;
+      const floor =
+        x.floorUsPerRow === undefined
+          ? ''
+          : ` (same run: the same triggers calling a function that only returns NEW cost ${fixed(x.floorUsPerRow, 2)} µs/row = ${ratioNear(x.floorUsPerRow / x.beforeUsPerRow, target)}${unrelated || x.unguardedUsPerRow === undefined ? '' : `; phaseflag's function without its exception blocks ${fixed(x.unguardedUsPerRow, 2)} µs/row = ${ratioNear(x.unguardedUsPerRow / x.beforeUsPerRow, target)}`})`;
       t.push({
         id: `3 ${x.change}`,
-        what: `server-side cost per row of a 10k-row ${x.op} during dual-write (${x.change}; pgroll's measure)`,
-        figure: `${fixed(x.dualWriteUsPerRow, 2)} vs ${fixed(x.beforeUsPerRow, 2)} µs/row = ${ratioNear(x.ratio, 1.5)}`,
-        target: '≤ 1.5×',
-        pass: x.ratio <= 1.5,
+        what: unrelated
+          ? `server-side cost per row of a 10k-row UPDATE of a column neither expression reads during dual-write (${x.change})`
+          : `server-side cost per row of a 10k-row ${x.op === 'UPDATE' ? 'UPDATE of the old column' : x.op} during dual-write (${x.change}; pgroll's measure)`,
+        figure: `${fixed(x.dualWriteUsPerRow, 2)} vs ${fixed(x.beforeUsPerRow, 2)} µs/row = ${ratioNear(x.ratio, target)}`,
+        target: `≤ ${target}×`,
+        pass: x.ratio <= target,
         limit:
-          x.ratio <= 1.5
+          x.ratio <= target
             ? ''
-            : "without the round trip that dilutes it in an application's single-row statements, the BEFORE row trigger's cost shows whole: a PL/pgSQL call, the expression evaluated again, and a copy of the new row, for every row",
+            : unrelated
+              ? `the trigger's WHEN clause keeps its function from being called, but Postgres locks every row an UPDATE touches for any BEFORE UPDATE row trigger before it evaluates WHEN (one more WAL record per row)${floor}`
+              : `a BEFORE row trigger in PL/pgSQL: the call, the row taken apart and formed again to set one column, the expression, and the exception block that records a row it cannot derive${floor}`,
       });
     }
   }

@@ -71,9 +71,19 @@ describe('drift: the catalog against what the phase implies, each difference wit
 
   it('a column type changed by hand: expected and actual type, ALTER COLUMN … TYPE as the repair', async () => {
     const m = await inDualWrite('retyped');
-    await suite.knex.raw('ALTER TABLE orders_retyped ALTER COLUMN amount TYPE numeric(14,4)');
-    const f = only(await pf.migration(m).drift());
-    assert.equal(f.object, 'new column');
+    // Postgres refuses to retype a column the sync trigger's WHEN clause names: whoever did it dropped the trigger.
+    await suite.knex.raw(
+      'DROP TRIGGER zz_pf_sync_retyped ON orders_retyped; ALTER TABLE orders_retyped ALTER COLUMN amount TYPE numeric(14,4)',
+    );
+    const findings = (await pf.migration(m).drift()).findings;
+    assert.deepEqual(
+      findings.map((x) => [x.object, x.name]),
+      [
+        ['new column', 'amount'],
+        ['sync trigger', 'zz_pf_sync_retyped'],
+      ],
+    );
+    const f = findings[0]!;
     assert.equal(f.expected, 'type numeric(12,2)');
     assert.equal(f.actual, 'type numeric(14,4)');
     assert.equal(f.blocking, true);
@@ -83,6 +93,14 @@ describe('drift: the catalog against what the phase implies, each difference wit
     );
     assert.match(f.repair.note ?? '', /ACCESS EXCLUSIVE/);
     await applyRepair(f);
+    // The declaration resolves again: the trigger's finding now gives the statements that recreate it.
+    const t = only(await pf.migration(m).drift());
+    assert.deepEqual([t.object, t.actual], ['sync trigger', 'missing']);
+    assert.match(
+      t.repair.sql ?? '',
+      /CREATE TRIGGER "zz_pf_sync_retyped" BEFORE UPDATE ON .* FOR EACH ROW\n {2}WHEN \(/,
+    );
+    await applyRepair(t);
     await clean(m);
   });
 
@@ -108,11 +126,14 @@ describe('drift: the catalog against what the phase implies, each difference wit
 
   it('the sync trigger disabled: found with ENABLE TRIGGER as the repair, and its function edited by hand too', async () => {
     const m = await inDualWrite('untriggered');
-    const trigger = (
+    const triggers = (
       await suite.knex.raw(
-        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders_untriggered'::regclass AND NOT tgisinternal",
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders_untriggered'::regclass AND NOT tgisinternal ORDER BY tgname",
       )
-    ).rows[0].tgname as string;
+    ).rows.map((x: { tgname: string }) => x.tgname) as string[];
+    // Two triggers: BEFORE UPDATE … WHEN, and BEFORE INSERT.
+    assert.deepEqual(triggers, ['zz_pf_sync_untriggered', 'zz_pf_sync_untriggered_insert']);
+    const trigger = triggers[0]!;
     await suite.knex.raw('ALTER TABLE orders_untriggered DISABLE TRIGGER ??', [trigger]);
     const f = only(await pf.migration(m).drift());
     assert.deepEqual([f.object, f.name, f.actual], ['sync trigger', trigger, 'disabled']);
@@ -169,8 +190,8 @@ describe('drift: the catalog against what the phase implies, each difference wit
     assert.ok(f, JSON.stringify(rn.findings, null, 2));
     assert.equal(f.actual, 'missing');
     assert.equal(f.repair.command, 'phaseflag rollback dropped_new && phaseflag expand dropped_new');
-    // The index and check went with the column: found as well.
-    assert.deepEqual(rn.findings.map((x) => x.object).sort(), ['check', 'index', 'new column']);
+    // The index, the check and the UPDATE trigger (its WHEN clause names the column) went with it: found as well.
+    assert.deepEqual(rn.findings.map((x) => x.object).sort(), ['check', 'index', 'new column', 'sync trigger']);
   });
 
   it('a foreign key dropped after verify (which added it): missing, with ADD … NOT VALID then VALIDATE as the repair', async () => {

@@ -114,7 +114,7 @@ describe("plan: every phase's statements, locks and lock waits, executing nothin
         .statements.map((s) => s.sql.replace(/^ALTER TABLE \S+ /, '').split('\n')[0]),
       [
         'ALTER COLUMN "note" DROP NOT NULL',
-        'DROP TRIGGER IF EXISTS "zz_pf_sync_planned" ON "' + suite.schema + '"."planned"',
+        'DROP TRIGGER IF EXISTS "zz_pf_sync_planned" ON "' + suite.schema + '"."planned";',
         `DROP FUNCTION IF EXISTS "${suite.stateSchema}"."pf_sync_planned"()`,
       ],
     );

@@ -110,9 +110,14 @@ export interface TriggerState {
   readonly exists: boolean;
   /** Fires for ordinary sessions (tgenabled 'O' or 'A'); 'D' is disabled, 'R' replica-only. */
   readonly enabled: boolean;
-  /** Calls the expected function, BEFORE INSERT OR UPDATE FOR EACH ROW. */
+  /** Calls the expected function, BEFORE <events> FOR EACH ROW (the WHEN clause aside). */
   readonly matches: boolean;
+  /** `pg_get_triggerdef`: the caller compares the WHEN clause. */
+  readonly definition: string | null;
 }
+
+/** tgtype bits: 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE (pg_trigger.h); 8 DELETE 32 TRUNCATE and 64 INSTEAD clear. */
+const TGTYPE = { INSERT: 7, UPDATE: 19 } as const;
 
 export async function readTrigger(
   db: Db,
@@ -121,22 +126,22 @@ export async function readTrigger(
   trigger: string,
   fnSchema: string,
   fn: string,
+  events: keyof typeof TGTYPE,
 ): Promise<TriggerState> {
-  // tgtype bits: 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE (pg_trigger.h); 8 DELETE 32 TRUNCATE and 64 INSTEAD must be clear.
   const row = (
     await db.raw(
-      `SELECT tg.tgenabled IN ('O', 'A') AS enabled,
-            tg.tgtype::int & 127 = 23 AND p.proname = ? AND pn.nspname = ? AS matches
+      `SELECT tg.tgenabled IN ('O', 'A') AS enabled, pg_get_triggerdef(tg.oid) AS definition,
+            tg.tgtype::int & 127 = ? AND p.proname = ? AND pn.nspname = ? AS matches
        FROM pg_trigger tg
        JOIN pg_class c ON c.oid = tg.tgrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_proc p ON p.oid = tg.tgfoid
        JOIN pg_namespace pn ON pn.oid = p.pronamespace
       WHERE n.nspname = ? AND c.relname = ? AND tg.tgname = ? AND NOT tg.tgisinternal`,
-      [fn, fnSchema, schema, table, trigger],
+      [TGTYPE[events], fn, fnSchema, schema, table, trigger],
     )
-  ).rows[0] as { enabled: boolean; matches: boolean } | undefined;
+  ).rows[0] as { enabled: boolean; matches: boolean; definition: string } | undefined;
   return row
-    ? { exists: true, enabled: row.enabled, matches: row.matches }
-    : { exists: false, enabled: false, matches: false };
+    ? { exists: true, enabled: row.enabled, matches: row.matches, definition: row.definition }
+    : { exists: false, enabled: false, matches: false, definition: null };
 }

@@ -20,8 +20,9 @@ export async function listStoredMigrations(ctx: ExecutorContext): Promise<Stored
     const trigger = await ctx.knex.raw<{ rows: unknown[] }>(
       `SELECT 1 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = ? AND c.relname = ? AND t.tgname = ? AND t.tgenabled <> 'D'`,
-      [r.table_schema, r.table_name, objectName('zz_pf_sync', r.id)],
+        WHERE n.nspname = ? AND c.relname = ? AND t.tgname IN (?, ?) AND t.tgenabled <> 'D'`,
+      // Either half of the sync trigger (operations/steps/sync-trigger.ts): UPDATE, and INSERT.
+      [r.table_schema, r.table_name, objectName('zz_pf_sync', r.id), objectName('zz_pf_sync', r.id, 'insert')],
     );
     out.push({
       row: {

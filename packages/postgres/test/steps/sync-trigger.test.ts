@@ -7,6 +7,7 @@ import type { ExecutorContext } from '../../src/context.js';
 import { applySteps, expandSteps } from '../../src/operations/steps/phase-steps.js';
 import {
   syncFunctionName,
+  syncInsertTriggerName,
   syncTrigger,
   syncTriggerInstalled,
   syncTriggerName,
@@ -59,19 +60,48 @@ describe('sync trigger', function () {
     assert.deepEqual([(await row('orders', 1003)).amount, (await row('orders', 1003)).amount_cents], ['2', '43']);
   });
 
-  it('fills a row that predates the trigger on its next write, and leaves other updates alone', async () => {
+  it('leaves a row the backfill has not reached to the backfill on an unrelated write, and other updates alone', async () => {
+    // The UPDATE trigger's WHEN clause is false for an UPDATE of `note`: no call, the row stays as it was (the
+    // backfill, which compares every row with the expression, fills it).
     await writer.raw("UPDATE orders SET note = 'touched' WHERE id = 4");
-    assert.equal((await row('orders', 4)).amount_cents, '500');
+    assert.equal((await row('orders', 4)).amount_cents, null);
+    await writer.raw('UPDATE orders SET amount = amount WHERE id = 4');
+    assert.equal((await row('orders', 4)).amount_cents, null, 'an UPDATE that changes no value syncs nothing');
+    await writer.raw('UPDATE orders SET amount = 6 WHERE id = 4');
+    assert.equal((await row('orders', 4)).amount_cents, '600');
     // A consistent row whose backfill inputs did not change is not recomputed: overwrite by hand to observe it.
-    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [
-      syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents))),
-    ]);
+    const r = await resolveMigration(ctx.knex, defineMigration(cents));
+    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncTriggerName(r)]);
     await writer.raw('UPDATE orders SET amount_cents = 1 WHERE id = 4');
-    await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [
-      syncTriggerName(await resolveMigration(ctx.knex, defineMigration(cents))),
-    ]);
+    await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [syncTriggerName(r)]);
     await writer.raw("UPDATE orders SET note = 'again' WHERE id = 4");
     assert.equal((await row('orders', 4)).amount_cents, '1');
+  });
+
+  it("syncs a value the table's own BEFORE trigger set, although the statement's SET list does not name it", async () => {
+    // Why the UPDATE trigger has a WHEN clause and no `UPDATE OF`: Postgres would not fire a column-specific
+    // trigger for a column only another trigger changed.
+    await ctx.knex.raw(
+      `CREATE FUNCTION amount_from_raw() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.amount := NEW.raw / 2; RETURN NEW; END $$`,
+    );
+    await ctx.knex.raw('CREATE TABLE raw_orders (id bigint PRIMARY KEY, amount numeric, raw numeric)');
+    await ctx.knex.raw(
+      'CREATE TRIGGER from_raw BEFORE INSERT OR UPDATE ON raw_orders FOR EACH ROW EXECUTE FUNCTION amount_from_raw()',
+    );
+    const input: MigrationInput = { ...cents, id: 'raw', table: 'raw_orders', reverse: null };
+    let r = await resolveMigration(ctx.knex, defineMigration(input));
+    await applySteps(ctx, r, expandSteps(r));
+    r = await resolveMigration(ctx.knex, defineMigration(input));
+    await syncTrigger.apply(ctx, r);
+    await writer.raw('INSERT INTO raw_orders (id, raw) VALUES (1, 10)');
+    assert.equal((await row('raw_orders', 1)).amount_cents, '500');
+    await writer.raw('UPDATE raw_orders SET raw = 30 WHERE id = 1');
+    assert.deepEqual(await row('raw_orders', 1), {
+      id: '1',
+      amount: '15.0000000000000000',
+      raw: '30',
+      amount_cents: '1500',
+    });
   });
 
   it("leaves the old column alone when the backfill's own UPDATE writes the new one (no lossy round trip)", async () => {
@@ -87,12 +117,20 @@ describe('sync trigger', function () {
     spans.reset();
     await syncTrigger.apply(ctx, r);
     assert.deepEqual(spans.byName(SPAN.ddl), []);
-    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncTriggerName(r)]);
+    await ctx.knex.raw('ALTER TABLE orders DISABLE TRIGGER ??', [syncInsertTriggerName(r)]);
     assert.equal(await syncTriggerInstalled(ctx, r), false, 'a disabled trigger does not cover writers');
     await syncTrigger.apply(ctx, r);
     assert.equal(await syncTriggerInstalled(ctx, r), true);
     const locks = spans.byName(SPAN.ddl).map((s) => s.attributes[ATTR.lockMode]);
-    assert.deepEqual(locks, ['ACCESS EXCLUSIVE'], 'only the trigger is recreated; the function was right');
+    assert.deepEqual(locks, ['ACCESS EXCLUSIVE'], 'only the triggers are recreated; the function was right');
+    // An UPDATE trigger without its WHEN clause (or with another one) is not the one phaseflag writes.
+    await ctx.knex.raw(
+      `DROP TRIGGER ?? ON orders; CREATE TRIGGER ?? BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION ??.??()`,
+      [syncTriggerName(r), syncTriggerName(r), ctx.stateSchema, syncFunctionName(r)],
+    );
+    assert.equal(await syncTriggerInstalled(ctx, r), false, 'a trigger without the WHEN clause');
+    await syncTrigger.apply(ctx, r);
+    assert.equal(await syncTriggerInstalled(ctx, r), true);
     await syncTrigger.rollback(ctx, r);
     assert.equal(await syncTriggerInstalled(ctx, r), false);
     const fn = (await ctx.knex.raw('SELECT count(*)::int AS n FROM pg_proc WHERE proname = ?', [syncFunctionName(r)]))

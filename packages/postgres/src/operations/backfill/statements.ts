@@ -190,8 +190,9 @@ function staleSql(r: ResolvedMigration, newColumn: string, value: string): strin
  * backfill's write (the new column already equals the expression over the row as it is, re-read at its newest
  * version), and nothing else depends on triggers or rules firing:
  *
- * - no other enabled user trigger (an audit, `updated_at`, another migration's sync trigger), and none enabled
- *   for replica mode only, which would start firing; ENABLE ALWAYS triggers fire either way;
+ * - no other enabled user trigger on UPDATE (an audit, `updated_at`, another migration's sync trigger), and none
+ *   enabled for replica mode only, which would start firing; ENABLE ALWAYS triggers fire either way. Triggers on
+ *   other events (this migration's own INSERT trigger among them) are not fired by the batch's UPDATE at all;
  * - no foreign key on the new column, in either direction (their checks are internal triggers), and no
  *   deferrable constraint (rechecked by internal triggers); foreign keys on other columns are untouched, since
  *   the backfill changes no key;
@@ -204,7 +205,8 @@ function staleSql(r: ResolvedMigration, newColumn: string, value: string): strin
  */
 export function triggerBypassSql(table: string, ownTrigger: string, newColumn: string): string {
   return `(NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-                        WHERE g.tgrelid = ${table}::regclass AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'R') AND g.tgname <> ${ownTrigger})
+                        WHERE g.tgrelid = ${table}::regclass AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'R')
+                          AND (g.tgtype::int & 16) <> 0 AND g.tgname <> ${ownTrigger})
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
                          JOIN pg_catalog.pg_attribute a ON a.attrelid = ${table}::regclass AND a.attname = ${newColumn}
                         WHERE (c.conrelid = ${table}::regclass AND (c.condeferrable OR (c.contype = 'f' AND a.attnum = ANY (c.conkey))))

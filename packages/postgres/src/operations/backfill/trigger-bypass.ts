@@ -7,7 +7,9 @@ import type { RunShared } from './run-shared.js';
 /**
  * Whether the run's batches may skip the table's triggers (RunShared.triggerBypass): the migration has a sync
  * trigger, the caller did not opt out (`skipOwnTrigger`, default true) and the role may set
- * session_replication_role. Each batch still decides for itself whether the table's triggers allow it.
+ * session_replication_role. Each batch still decides for itself whether the table's triggers allow it. The
+ * trigger named is the sync trigger's UPDATE half; its INSERT half does not fire on the batch's UPDATE, and
+ * triggerBypassSql looks only at triggers that do.
  */
 export async function triggerBypassFor(
   lock: Session,

@@ -1,34 +1,13 @@
-import { quoteIdent, type Migration, type Phase } from '@phaseflag/core';
+import { quoteIdent } from '@phaseflag/core';
 import type { Knex } from 'knex';
-import type { ResolvedMigration } from '../../catalog/resolved.js';
-import { readConstraint, readIndexState, readTrigger } from '../../catalog/state.js';
+import { readConstraint, readIndexState } from '../../catalog/state.js';
 import { embed, qualify } from '../../sql/text.js';
-import {
-  createFunctionStatement,
-  createTriggerStatement,
-  syncFunctionName,
-  syncTriggerName,
-} from '../steps/sync-trigger.js';
-import { syncFunctionBody } from '../steps/sync-function.js';
-import type { PhaseExpectations } from './expectations.js';
-import { readColumns, readForeignKey, readFunctionSource, storedDefault } from './live.js';
+import { readColumns, readForeignKey, storedDefault } from './live.js';
+import { triggerFindings } from './trigger-checks.js';
 import type { DriftFinding, DriftObject, DriftRepair } from './types.js';
+import type { Add, DriftSubject } from './subject.js';
 
-/** What the checks compare: the declaration, where its table is, what its phase implies, and what resolved. */
-export interface DriftSubject {
-  readonly migration: Migration;
-  readonly phase: Phase;
-  readonly schema: string;
-  readonly table: string;
-  readonly stateSchema: string;
-  readonly expect: PhaseExpectations;
-  /** The declared type as Postgres spells it; null when the type itself does not resolve. */
-  readonly newColumnType: string | null;
-  /** The declaration resolved against the catalog; null when it does not (the findings say why). */
-  readonly resolved: ResolvedMigration | null;
-  /** The migration created its new column (so a NOT NULL on it before contract is not the user's own). */
-  readonly createdNewColumn: boolean;
-}
+export type { DriftSubject };
 
 const repair = (r: Partial<DriftRepair>): DriftRepair => ({ command: null, sql: null, note: null, ...r });
 
@@ -58,6 +37,8 @@ export async function catalogFindings(knex: Knex, s: DriftSubject): Promise<Drif
       });
     } else {
       if (s.newColumnType !== null && newCol.type !== s.newColumnType) {
+        // Postgres refuses to retype a column the sync trigger's WHEN clause names: a column retyped by hand
+        // lost its trigger first, found below; recreate it once the type is back (the declaration resolves again).
         add('new column', col, `type ${s.newColumnType}`, `type ${newCol.type}`, {
           sql: `ALTER TABLE ${t} ALTER COLUMN ${quoteIdent(col)} TYPE ${s.newColumnType} USING ${quoteIdent(col)}::${s.newColumnType}`,
           command: ['backfilled', 'verified', 'read-new'].includes(s.phase) ? `phaseflag verify ${id}` : null,
@@ -106,8 +87,6 @@ export async function catalogFindings(knex: Knex, s: DriftSubject): Promise<Drif
   }
   return out;
 }
-
-type Add = (object: DriftObject, name: string, expected: string, actual: string, fix: Partial<DriftRepair>) => void;
 
 async function defaultFinding(knex: Knex, s: DriftSubject, live: string | null, add: Add): Promise<void> {
   const r = s.resolved;
@@ -189,69 +168,4 @@ async function foreignKeyFinding(knex: Knex, s: DriftSubject, add: Add): Promise
       sql: `${validate};`,
       note: 'VALIDATE scans under SHARE UPDATE EXCLUSIVE: reads and writes continue.',
     });
-}
-
-async function triggerFindings(knex: Knex, s: DriftSubject, add: Add): Promise<void> {
-  const r = s.resolved;
-  const trigger = syncTriggerName(s);
-  const fn = syncFunctionName(s);
-  const t = qualify(s.schema, s.table);
-  const state = await readTrigger(knex, s.schema, s.table, trigger, s.stateSchema, fn);
-  const recreate =
-    r === null
-      ? null
-      : `${createFunctionStatement(r, { stateSchema: s.stateSchema }).sql};\n${createTriggerStatement(r, { stateSchema: s.stateSchema }).sql};`;
-  const unresolved =
-    r === null
-      ? 'Resolve the declaration first (see the other findings); then recreate the trigger as `phaseflag plan` shows it.'
-      : null;
-  if (!s.expect.syncTrigger) {
-    // After a contract of a replaced column the trigger is gone: it would keep writing the old column.
-    if (s.phase === 'contracted' && s.migration.intent !== 'derive' && state.exists)
-      add('sync trigger', trigger, 'removed (contract drops it)', state.enabled ? 'present, enabled' : 'present', {
-        sql: `DROP TRIGGER IF EXISTS ${quoteIdent(trigger)} ON ${t};\nDROP FUNCTION IF EXISTS ${qualify(s.stateSchema, fn)}();`,
-        note: 'ACCESS EXCLUSIVE, catalog only.',
-      });
-    return;
-  }
-  const expected = `BEFORE INSERT OR UPDATE trigger "${trigger}" calling ${s.stateSchema}.${fn}(), enabled`;
-  if (!state.exists)
-    add('sync trigger', trigger, expected, 'missing', {
-      sql: recreate,
-      note:
-        unresolved ??
-        'ACCESS EXCLUSIVE, catalog only. Rows written meanwhile were not synced: verify finds them, `phaseflag repair` re-derives them.',
-    });
-  else if (!state.matches)
-    add(
-      'sync trigger',
-      trigger,
-      expected,
-      'present, but not BEFORE INSERT OR UPDATE FOR EACH ROW calling that function',
-      { sql: recreate, note: unresolved },
-    );
-  else if (!state.enabled)
-    add('sync trigger', trigger, expected, 'disabled', {
-      sql: `ALTER TABLE ${t} ENABLE TRIGGER ${quoteIdent(trigger)}`,
-      note: 'ACCESS EXCLUSIVE, catalog only. Rows written while it was off were not synced: verify finds them, `phaseflag repair` re-derives them.',
-    });
-  if (r === null) return;
-  const source = await readFunctionSource(knex, s.stateSchema, fn);
-  const body = syncFunctionBody(r, s.stateSchema);
-  if (source === null)
-    add('sync function', fn, 'the sync function phaseflag wrote', 'missing', {
-      sql: recreate,
-      note: 'The trigger cannot fire without it: every write to the table fails.',
-    });
-  else if (source !== body)
-    add(
-      'sync function',
-      fn,
-      'the body phaseflag writes for this declaration',
-      'another body (edited by hand, or written by another version)',
-      {
-        sql: `${createFunctionStatement(r, { stateSchema: s.stateSchema }).sql};`,
-        note: 'CREATE OR REPLACE FUNCTION takes no table lock.',
-      },
-    );
 }

@@ -1,5 +1,6 @@
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { expressionValue, plpgsqlIdent, qualify } from '../../sql/text.js';
+import { syncUpdateCondition } from './sync-when.js';
 
 /**
  * The body of the sync trigger's function (see sync-trigger.ts), which keeps the two columns consistent on every
@@ -8,15 +9,19 @@ import { expressionValue, plpgsqlIdent, qualify } from '../../sql/text.js';
  *   INSERT  new column not given (NULL, or its default) → new := backfill(row)
  *           else old column NULL                         → old := reverse(row)
  *   UPDATE  the writer changed new but not old           → old := reverse(row), unless new already equals
- *                                                          backfill(row) (the backfill's own UPDATE, or a writer
- *                                                          that keeps both right: a lossy reverse would rewrite old)
+ *                                                          backfill(row) (a writer that keeps both right: a
+ *                                                          lossy reverse would rewrite old)
  *           new unchanged and an input of the backfill
- *           changed, or new still NULL/default           → new := backfill(row)
- *           both changed                                 → trusted as written
+ *           changed                                      → new := backfill(row)
+ *           anything else (both changed, an unrelated
+ *           column, a row the backfill has not reached)  → left as written
+ *
+ * The UPDATE trigger's WHEN clause (sync-when.ts) selects the two UPDATE paths before the function is called, so
+ * the function's UPDATE branch only tells them apart: an UPDATE that syncs nothing costs no call. The INSERT
+ * trigger has no WHEN clause (nearly every insert from a writer that bypasses phaseflag needs the function).
  *
  * The expressions see the row's columns under their own names (see `evaluator`), without any rewriting of the
- * user's SQL, and are cast exactly as the backfill and verify cast them. An UPDATE that touches none of the
- * backfill's inputs costs a few comparisons and no evaluation.
+ * user's SQL, and are cast exactly as the backfill and verify cast them.
  */
 
 /** Names a variable may not take: it would hide the trigger's own NEW, OLD, FOUND or TG_* inside the block. */
@@ -130,41 +135,42 @@ export function syncFunctionBody(
     );
   if (insert.length > 0) insert.push('END IF;');
 
-  const update: string[] = [`IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`];
-  if (reverse) {
-    // A new value that already agrees with the old column (the backfill's own UPDATE) must not be reversed:
-    // a lossy reverse would rewrite the old column's value. An old value the backfill cannot derive does not
-    // agree with anything: the writer's new value is reversed.
-    const unchangedOld = `NEW.${oldCol} IS NOT DISTINCT FROM OLD.${oldCol}`;
-    update.push(
-      ...indent(
-        backfill
-          ? [
-              `IF ${unchangedOld} THEN`,
-              ...indent(
-                guarded(
-                  scope(
-                    [...r.backfillInputs, ...r.reverseInputs],
-                    [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;'],
-                  ),
-                  [],
-                  fillOld.join('\n'),
-                  safe,
-                ),
-              ),
-              'END IF;',
-            ]
-          : [`IF ${unchangedOld} THEN`, ...indent(fillOld), 'END IF;'],
-      ),
-    );
-  } else {
-    update.push('  NULL; -- the writer set the new column: trusted');
-  }
-  if (backfill) {
-    const changed = r.backfillInputs.map((c) => `NEW.${plpgsqlIdent(c)} IS DISTINCT FROM OLD.${plpgsqlIdent(c)}`);
-    update.push(`ELSIF ${[...changed, unset].join('\n   OR ')} THEN`, ...indent(fillNew));
-  }
-  update.push('END IF;');
+  // The trigger's WHEN clause (sync-when.ts) calls the function on an UPDATE only on one of its two paths: the
+  // writer changed the new column and not the old one (reverse), or left the new column alone and changed an
+  // input of the backfill (backfill). Which one is told by whether the new column changed.
+  const condition = syncUpdateCondition(r);
+  const reversePath =
+    reverse === null
+      ? []
+      : backfill
+        ? // A new value that already agrees with the old column (a writer that keeps both right) must not be
+          // reversed: a lossy reverse would rewrite the old column's value. An old value the backfill cannot
+          // derive does not agree with anything: the writer's new value is reversed.
+          guarded(
+            scope(
+              [...r.backfillInputs, ...r.reverseInputs],
+              [`IF NEW.${newCol} IS DISTINCT FROM ${backfill} THEN`, ...indent(fillOld), 'END IF;'],
+            ),
+            [],
+            fillOld.join('\n'),
+            safe,
+          )
+        : fillOld;
+  const backfillPath = condition !== null && backfill && r.backfillInputs.some((c) => c !== m.newColumn.name);
+  const update: string[] =
+    reversePath.length > 0 && backfillPath
+      ? [
+          `IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`,
+          ...indent(reversePath),
+          'ELSE',
+          ...indent(fillNew),
+          'END IF;',
+        ]
+      : reversePath.length > 0
+        ? reversePath
+        : backfillPath
+          ? fillNew
+          : ['NULL; -- no UPDATE trigger: nothing an UPDATE writes is synced'];
 
   // use_column: in the query form, a column named like a PL/pgSQL variable (old, new, found) means the column.
   return `

@@ -1,18 +1,29 @@
-import { objectName, quoteIdent } from '@phaseflag/core';
-import { readTrigger } from '../../catalog/state.js';
+import { quoteIdent } from '@phaseflag/core';
 import type { ExecutorContext } from '../../context.js';
 import type { PlannedStatement } from '../planned-statement.js';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { dollarTag, qualify } from '../../sql/text.js';
 import { onTable, run, tableSql, type PlanContext, type Step } from './step.js';
 import { syncFunctionBody } from './sync-function.js';
+import { syncFunctionName, syncInsertTriggerName, syncTriggerName } from './sync-trigger-names.js';
+import { readSyncTriggers, syncTriggersInstalled } from './sync-trigger-state.js';
+import { renderCondition, syncUpdateCondition } from './sync-when.js';
+
+export { syncFunctionName, syncInsertTriggerName, syncTriggerName };
 
 const NAME = 'sync-trigger';
 
 /**
- * Dual-write in the database, for writers that do not embed phaseflag (psql, cron jobs, other services): a
- * BEFORE INSERT OR UPDATE row trigger keeps the two columns consistent, as pgroll's up/down triggers do. What it
- * does to each row is its function's body (sync-function.ts); this step installs the function and the trigger.
+ * Dual-write in the database, for writers that do not embed phaseflag (psql, cron jobs, other services): BEFORE
+ * row triggers keep the two columns consistent, as pgroll's up/down triggers do. What they do to each row is
+ * their function's body (sync-function.ts); this step installs the function and two triggers that call it:
+ *
+ *   zz_pf_sync_<id>          BEFORE UPDATE, WHEN (the writer changed something there is to sync: sync-when.ts)
+ *   zz_pf_sync_<id>_insert   BEFORE INSERT
+ *
+ * Two triggers because a WHEN clause that reads OLD cannot be on an INSERT trigger; it is what makes an UPDATE of
+ * an unrelated column cost no PL/pgSQL call. The UPDATE half keeps the name a single trigger had, the one the
+ * backfill's trigger bypass and `phaseflag status` look for.
  *
  * Trigger order: Postgres fires the BEFORE triggers of a table in the byte order of their names (pgroll #352).
  * The name starts with "zz_" so that it fires after the table's own BEFORE triggers (any name sorting before
@@ -20,13 +31,6 @@ const NAME = 'sync-trigger';
  * normalise are synced, not overwritten. A user trigger sorting after it that changes either column is seen by
  * verify.
  */
-export function syncFunctionName(r: Pick<ResolvedMigration, 'migration'>): string {
-  return objectName('pf_sync', r.migration.id);
-}
-
-export function syncTriggerName(r: Pick<ResolvedMigration, 'migration'>): string {
-  return objectName('zz_pf_sync', r.migration.id);
-}
 
 /** Whether this migration needs a trigger at all: one of the two directions must be computable. */
 export function syncTriggerApplies(r: ResolvedMigration): boolean {
@@ -64,15 +68,28 @@ export function createFunctionStatement(r: ResolvedMigration, ctx: PlanContext):
   };
 }
 
+/** The UPDATE trigger's WHEN clause as phaseflag writes it; null when no UPDATE has anything to sync. */
+export function syncUpdateWhen(r: ResolvedMigration): string | null {
+  const condition = syncUpdateCondition(r);
+  return condition === null ? null : renderCondition(condition, quoteIdent);
+}
+
 export function createTriggerStatement(r: ResolvedMigration, ctx: PlanContext): PlannedStatement {
-  const trigger = quoteIdent(syncTriggerName(r));
+  const update = quoteIdent(syncTriggerName(r));
+  const insert = quoteIdent(syncInsertTriggerName(r));
+  const fn = qualify(ctx.stateSchema, syncFunctionName(r));
+  const when = syncUpdateWhen(r);
   return onTable(
     r,
     NAME,
     'ACCESS EXCLUSIVE',
-    `DROP TRIGGER IF EXISTS ${trigger} ON ${tableSql(r)};\n` +
-      `CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON ${tableSql(r)} FOR EACH ROW EXECUTE FUNCTION ${qualify(ctx.stateSchema, syncFunctionName(r))}()`,
-    `(re)create BEFORE INSERT OR UPDATE trigger "${syncTriggerName(r)}" in one transaction (catalog only)`,
+    `DROP TRIGGER IF EXISTS ${update} ON ${tableSql(r)};\n` +
+      `DROP TRIGGER IF EXISTS ${insert} ON ${tableSql(r)};\n` +
+      (when === null
+        ? ''
+        : `CREATE TRIGGER ${update} BEFORE UPDATE ON ${tableSql(r)} FOR EACH ROW\n  WHEN (${when})\n  EXECUTE FUNCTION ${fn}();\n`) +
+      `CREATE TRIGGER ${insert} BEFORE INSERT ON ${tableSql(r)} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+    `(re)create the BEFORE UPDATE … WHEN trigger "${syncTriggerName(r)}" and the BEFORE INSERT trigger "${syncInsertTriggerName(r)}" in one transaction (catalog only)`,
   );
 }
 
@@ -81,8 +98,9 @@ export function dropTriggerStatement(r: ResolvedMigration): PlannedStatement {
     r,
     NAME,
     'ACCESS EXCLUSIVE',
-    `DROP TRIGGER IF EXISTS ${quoteIdent(syncTriggerName(r))} ON ${tableSql(r)}`,
-    `drop sync trigger "${syncTriggerName(r)}" (catalog only)`,
+    `DROP TRIGGER IF EXISTS ${quoteIdent(syncTriggerName(r))} ON ${tableSql(r)};\n` +
+      `DROP TRIGGER IF EXISTS ${quoteIdent(syncInsertTriggerName(r))} ON ${tableSql(r)}`,
+    `drop sync triggers "${syncTriggerName(r)}" and "${syncInsertTriggerName(r)}" (catalog only)`,
   );
 }
 
@@ -119,14 +137,13 @@ function normalized(config: string): string {
 
 /** Installed, enabled and calling this migration's function: writers that bypass phaseflag are covered. */
 export async function syncTriggerInstalled(ctx: ExecutorContext, r: ResolvedMigration): Promise<boolean> {
-  const t = await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r));
-  return t.exists && t.enabled && t.matches;
+  return syncTriggersInstalled(await readSyncTriggers(ctx.knex, r, ctx.stateSchema, r));
 }
 
-/** The trigger exists at all (enabled or not): it must go before a column it names does. */
+/** Either trigger exists at all (enabled or not): it must go before a column it names does. */
 export async function syncTriggerPresent(ctx: ExecutorContext, r: ResolvedMigration): Promise<boolean> {
-  return (await readTrigger(ctx.knex, r.schema, r.table, syncTriggerName(r), ctx.stateSchema, syncFunctionName(r)))
-    .exists;
+  const t = await readSyncTriggers(ctx.knex, r, ctx.stateSchema, r);
+  return t.update.exists || t.insert.exists;
 }
 
 export const syncTrigger: Step = {
