@@ -189,7 +189,8 @@ export function regclassText(schema: string, name: string): string {
 /**
  * A string as an SQL literal for text a migration tool sends (generated SQL files): `'…'` with quotes doubled, or
  * `E'…'` with backslashes doubled when it holds one, so it reads the same whatever standard_conforming_strings is.
- * Only for files; statements sent by phaseflag itself take bind parameters.
+ * For files, and for a backfill batch's statements sent several to a round trip (backfill/statements.ts); every
+ * other statement phaseflag sends takes bind parameters.
  */
 export function sqlLiteral(value: string): string {
   const quoted = value.replace(/'/g, "''");

@@ -1,7 +1,7 @@
 import { quoteIdent } from '@phaseflag/core';
 import type { ResolvedMigration } from '../../catalog/resolved.js';
 import { advisoryHeldSql } from '../../driver/advisory.js';
-import { expressionValue } from '../../sql/text.js';
+import { expressionValue, sqlLiteral } from '../../sql/text.js';
 import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './keys.js';
 
 /**
@@ -67,6 +67,35 @@ export interface BatchStatements {
    * (read after the migration row is locked: the fence against a second runner, see holder.ts).
    */
   readonly commit: string;
+  /**
+   * The batch's first reads, sent in BEGIN's round trip with their values inlined as literals (see worker.ts):
+   * the phase (and the trigger bypass), then the probe for the batch's last key.
+   */
+  opening(v: OpeningValues): string[];
+  /** The batch's UPDATE (leaving `excluded` alone when given) and the commit statement, in one round trip. */
+  closing(v: ClosingValues): string[];
+}
+
+export interface OpeningValues {
+  readonly migrationId: string;
+  readonly bypass: { table: string; ownTrigger: string; newColumn: string } | null;
+  readonly from: string | null;
+  readonly upper: string;
+  readonly size: number;
+}
+
+export interface ClosingValues {
+  readonly migrationId: string;
+  readonly worker: number;
+  readonly from: string | null;
+  /** The batch's last key (null: no row left, nothing to update). */
+  readonly last: string | null;
+  /** A jsonb array of keys to leave alone, or null. */
+  readonly excluded: string | null;
+  readonly scanned: number;
+  readonly done: boolean;
+  readonly pid: number;
+  readonly key: string;
 }
 
 export interface ProbeRow {
@@ -80,6 +109,21 @@ export interface ScanRow {
   last_key: string | null;
   last_key_display: unknown[] | null;
   reached_upper: boolean | null;
+}
+
+/**
+ * A value of one batch as an SQL literal, for the statements sent several to a round trip (simple protocol: no
+ * bind parameters). Keys are jsonb text read back from Postgres, ids and names come from the declaration:
+ * sqlLiteral quotes them whatever standard_conforming_strings is; numbers are the runner's own integers.
+ */
+function lit(value: string | number | boolean | null): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new Error(`backfill: ${value} is not an integer`);
+    return String(value);
+  }
+  return sqlLiteral(value);
 }
 
 /** The new column's value over the row (see expressionValue): the UPDATE's, verify's and the trigger's. */
@@ -127,14 +171,33 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
        AND CASE WHEN ${excluded}::jsonb @> jsonb_build_array(${key.json}) THEN false
                 ELSE ${stale} END`;
   const s = quoteIdent(stateSchema);
-  return {
-    phase: `SELECT phase FROM ${s}.migrations WHERE id = $1`,
-    phaseAndBypass: `
+  const phaseAndBypass = (id: string, table: string, ownTrigger: string, column: string): string => `
       SELECT phase,
              set_config('session_replication_role',
-                        CASE WHEN ${triggerBypassSql('$2', '$3', '$4')} THEN 'replica' ELSE current_setting('session_replication_role') END,
+                        CASE WHEN ${triggerBypassSql(table, ownTrigger, column)} THEN 'replica' ELSE current_setting('session_replication_role') END,
                         true) AS replication_role
-        FROM ${s}.migrations WHERE id = $1`,
+        FROM ${s}.migrations WHERE id = ${id}`;
+  const commit = (
+    id: string,
+    worker: string,
+    scanned: string,
+    checkpoint: string,
+    done: string,
+    pid: string,
+    key: string,
+  ): string => `
+      WITH counted AS (
+        UPDATE ${s}.migrations SET rows_backfilled = rows_backfilled + ${scanned}
+         WHERE id = ${id} AND phase = 'backfilling' RETURNING 1
+      )
+      UPDATE ${s}.backfill_ranges
+         SET checkpoint = coalesce(${checkpoint}::jsonb, checkpoint), done = ${done}, rows_done = rows_done + ${scanned},
+             batches = batches + 1, updated_at = now()
+       WHERE migration_id = ${id} AND worker = ${worker} AND EXISTS (SELECT 1 FROM counted)
+      RETURNING rows_done, ${advisoryHeldSql(pid, key)} AS held`;
+  return {
+    phase: `SELECT phase FROM ${s}.migrations WHERE id = $1`,
+    phaseAndBypass: phaseAndBypass('$1', '$2', '$3', '$4'),
     probeFirst: probe(null, '$1', '$2'),
     probeNext: probe('$1', '$2', '$3'),
     scanFirst: scan(null, '$1', '$2'),
@@ -151,16 +214,34 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
                 FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
                        WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')}) AND ${key.row} <= ${keyParam(r.primaryKey, '$2')}
                        ORDER BY ${key.list} LIMIT $3) AS ${TABLE_ALIAS}) AS s`,
-    commit: `
-      WITH counted AS (
-        UPDATE ${s}.migrations SET rows_backfilled = rows_backfilled + $3
-         WHERE id = $1 AND phase = 'backfilling' RETURNING 1
-      )
-      UPDATE ${s}.backfill_ranges
-         SET checkpoint = coalesce($4::jsonb, checkpoint), done = $5, rows_done = rows_done + $3,
-             batches = batches + 1, updated_at = now()
-       WHERE migration_id = $1 AND worker = $2 AND EXISTS (SELECT 1 FROM counted)
-      RETURNING rows_done, ${advisoryHeldSql('$6', '$7')} AS held`,
+    commit: commit('$1', '$2', '$3', '$4', '$5', '$6', '$7'),
+    opening: (v) => {
+      const [id, from, upper, size] = [
+        lit(v.migrationId),
+        v.from === null ? null : lit(v.from),
+        lit(v.upper),
+        lit(v.size),
+      ];
+      const phase = v.bypass
+        ? phaseAndBypass(id, lit(v.bypass.table), lit(v.bypass.ownTrigger), lit(v.bypass.newColumn))
+        : `SELECT phase FROM ${s}.migrations WHERE id = ${id}`;
+      return [phase, probe(from, upper, size)];
+    },
+    closing: (v) => {
+      const from = v.from === null ? null : lit(v.from);
+      const counted = commit(
+        lit(v.migrationId),
+        lit(v.worker),
+        lit(v.scanned),
+        lit(v.last),
+        lit(v.done),
+        lit(v.pid),
+        lit(v.key),
+      );
+      if (v.last === null) return [counted];
+      const last = lit(v.last);
+      return [v.excluded === null ? update(from, last) : updateExcluding(from, last, lit(v.excluded)), counted];
+    },
   };
 }
 

@@ -199,23 +199,16 @@ async function runBatch(
 ): Promise<BatchOutcome> {
   const st = shared.statements;
   const bypass = shared.triggerBypass;
+  // Three round trips: BEGIN with the phase and the probe; the UPDATE with the commit statement; COMMIT. The values
+  // go inline (the simple protocol takes no bind parameters), which halves the batch's fixed cost: measured on 1M
+  // rows in 30 ms batches, six round trips took about 3 ms between two UPDATEs, 10% of the batch.
+  const opening = st.opening({ migrationId: shared.migrationId, bypass, from, upper: range.upperText, size });
   return session.transaction(
-    async () => {
-      const phase = bypass
-        ? await session.one<{ phase: string; replication_role: string }>(st.phaseAndBypass, [
-            shared.migrationId,
-            bypass.table,
-            bypass.ownTrigger,
-            bypass.newColumn,
-          ])
-        : await session.one<{ phase: string }>(st.phase, [shared.migrationId]);
+    async ([phaseRows, probeRows]) => {
+      const phase = phaseRows![0] as { phase: string; replication_role?: string } | undefined;
       if (phase?.phase !== 'backfilling') throw new PhaseChanged();
-      const triggersSkipped =
-        bypass !== null && (phase as { replication_role?: string }).replication_role === 'replica';
-      const probe =
-        from === null
-          ? await session.one<ProbeRow>(st.probeFirst, [range.upperText, size])
-          : await session.one<ProbeRow>(st.probeNext, [from, range.upperText, size]);
+      const triggersSkipped = bypass !== null && phase.replication_role === 'replica';
+      const probe = probeRows![0] as ProbeRow | undefined;
       const scan: ScanRow = probe
         ? {
             scanned: size,
@@ -226,30 +219,25 @@ async function runBatch(
         : (from === null
             ? await session.one<ScanRow>(st.scanFirst, [range.upperText, size])
             : await session.one<ScanRow>(st.scanNext, [from, range.upperText, size]))!;
-      const skip = excluded === null ? null : `[${excluded.join(',')}]`;
-      const updated =
-        scan.scanned === 0
-          ? 0
-          : skip !== null
-            ? await session.execute(
-                from === null ? st.updateFirstExcluding : st.updateNextExcluding,
-                from === null ? [scan.last_key, skip] : [from, scan.last_key, skip],
-              )
-            : from === null
-              ? await session.execute(st.updateFirst, [scan.last_key])
-              : await session.execute(st.updateNext, [from, scan.last_key]);
       // Fewer rows than asked for means nothing is left up to the upper key (as of this statement's snapshot;
       // anything inserted since is dual-written and needs no backfill).
       const done = scan.scanned < size || scan.reached_upper === true;
-      const counted = await session.query<{ rows_done: string; held: boolean }>(st.commit, [
-        shared.migrationId,
-        range.worker,
-        scan.scanned,
-        scan.last_key,
-        done,
-        shared.fence.pid,
-        shared.fence.key,
-      ]);
+      const last = scan.scanned === 0 ? null : scan.last_key;
+      const results = await session.many(
+        st.closing({
+          migrationId: shared.migrationId,
+          worker: range.worker,
+          from,
+          last,
+          excluded: excluded === null ? null : `[${excluded.join(',')}]`,
+          scanned: scan.scanned,
+          done,
+          pid: shared.fence.pid,
+          key: shared.fence.key,
+        }),
+      );
+      const updated = last === null ? 0 : results[0]!.rowCount;
+      const counted = results[results.length - 1]!.rows as { rows_done: string; held: boolean }[];
       if (counted.length === 0) throw new PhaseChanged(); // rolls back the UPDATE with it
       // The fence against a second runner, read once the commit statement holds the migration row's lock, which a
       // runner taking the lock over takes first (holder.ts, takeOver): a runner whose lock went with its
@@ -276,6 +264,7 @@ async function runBatch(
       searchPath: shared.searchPath,
       asyncCommit: true,
       ...(bypass ? { lockRowExclusive: bypass.table } : {}),
+      first: opening,
     },
   );
 }
