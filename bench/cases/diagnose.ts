@@ -1,7 +1,10 @@
 /**
  * Where a backfill batch's time goes, from EXPLAIN (ANALYZE, BUFFERS, WAL): one batch of the engine's UPDATE on
- * a table in dual-write, run inside a transaction that is rolled back, with the sync trigger and (on the same
- * rows, again rolled back) without it. The difference is what the trigger costs the backfill per row.
+ * a table in dual-write, run inside a transaction that is rolled back, three times on the same rows: with the sync
+ * trigger firing, with it skipped as the engine skips it (session_replication_role = replica), and with no trigger
+ * on the table at all (dropped inside the rolled-back transaction). The last two differ by what Postgres does for
+ * any BEFORE UPDATE row trigger before it decides whether it fires: it locks the row (GetTupleForTrigger in
+ * ExecBRUpdateTriggers: heap_lock_tuple and a WAL record), and neither the role nor a WHEN clause avoids that.
  */
 import type { BenchContext } from '../lib/context.js';
 import { CHANGES, dropSchema, type ChangeKind } from '../lib/orders.js';
@@ -14,8 +17,13 @@ export interface BatchDiagnosis {
   withTriggerMs: number;
   /** Of which inside the trigger (EXPLAIN's "Triggers" entry), ms. */
   triggerMs: number;
-  /** The same UPDATE with the trigger disabled, ms. */
+  /** The same UPDATE with the trigger skipped as the engine skips it (session_replication_role = replica), ms. */
   withoutTriggerMs: number;
+  /** The same UPDATE with no trigger on the table (dropped in the rolled-back transaction), ms, and its WAL. */
+  noTriggerMs: number;
+  noTriggerWalBytes: number;
+  /** WAL of the skipped-trigger run. */
+  skippedWalBytes: number;
   walBytes: number;
   walFpi: number;
   sharedHit: number;
@@ -40,9 +48,19 @@ export async function diagnoseBatch(
   // Warm the cache first so the two measurements compare CPU, not disk.
   await ctx.admin.raw(`SELECT count(${change.oldColumn}) FROM "${schema}".orders`);
   const withTrigger = await explainRolledBack(ctx, sql, schema);
-  await ctx.admin.raw(`ALTER TABLE "${schema}".orders DISABLE TRIGGER USER`);
-  const without = await explainRolledBack(ctx, sql, schema);
-  await ctx.admin.raw(`ALTER TABLE "${schema}".orders ENABLE TRIGGER USER`);
+  const without = await explainRolledBack(ctx, sql, schema, ['SET LOCAL session_replication_role = replica']);
+  const triggers = (
+    await ctx.admin.raw(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = ?::regclass AND NOT tgisinternal ORDER BY tgname`,
+      [`"${schema}".orders`],
+    )
+  ).rows as { tgname: string }[];
+  const none = await explainRolledBack(
+    ctx,
+    sql,
+    schema,
+    triggers.map((t) => `DROP TRIGGER "${t.tgname.replace(/"/g, '""')}" ON "${schema}".orders`),
+  );
   await dropSchema(ctx.admin, schema);
   return {
     change: kind,
@@ -50,6 +68,9 @@ export async function diagnoseBatch(
     withTriggerMs: withTrigger.ms,
     triggerMs: withTrigger.triggerMs,
     withoutTriggerMs: without.ms,
+    noTriggerMs: none.ms,
+    noTriggerWalBytes: none.walBytes,
+    skippedWalBytes: without.walBytes,
     walBytes: withTrigger.walBytes,
     walFpi: withTrigger.walFpi,
     sharedHit: withTrigger.hit,
@@ -62,6 +83,7 @@ async function explainRolledBack(
   ctx: BenchContext,
   sql: string,
   schema: string,
+  setup: readonly string[] = [],
 ): Promise<{
   ms: number;
   triggerMs: number;
@@ -75,6 +97,7 @@ async function explainRolledBack(
   try {
     await conn.raw('BEGIN');
     await conn.raw(`SET LOCAL search_path = "${schema}", public`);
+    for (const statement of setup) await conn.raw(statement);
     const json = (await conn.raw(`EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) ${sql}`)).rows[0][
       'QUERY PLAN'
     ][0] as Record<string, unknown>;
