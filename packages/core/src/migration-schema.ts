@@ -35,8 +35,8 @@ const batchSchema = z.strictObject({
   /**
    * Aim each batch at this duration (pt-online-schema-change's --chunk-time); 0 turns adaptation off. A batch holds
    * the row locks of the rows it changed until it commits, so this is about the longest an application write to one
-   * of those rows waits: 30 ms keeps it under 50 ms, and the batch's fixed cost (six round trips, about 1 ms) stays
-   * a few per cent of it.
+   * of those rows waits: 30 ms keeps it under 50 ms, and the batch's fixed cost (three round trips, about 1.5 ms)
+   * stays a few per cent of it.
    */
   targetBatchMs: z.number().min(0).max(60_000).default(30),
   /** Sleep between batches (pgroll's --backfill-batch-delay). */
