@@ -67,13 +67,14 @@ describe('phaseflag drift: the catalog against the migrations, exit codes for CI
 
   it('exit 1 with expected, found and the repair for each difference, and the DDL recorded with who ran it', async () => {
     await suite.knex.raw('DROP INDEX ??', [index]);
-    await suite.knex.raw('ALTER TABLE orders ALTER COLUMN amount TYPE numeric(14,4)');
+    // A default set by hand (a type change is refused outright while the sync trigger's WHEN clause reads the column).
+    await suite.knex.raw('ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 7');
     const r = await w.run(['drift', 'orders-amount']);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /2 difference\(s\)/);
     assert.match(
       r.stdout,
-      /✗ new column "amount"\n {6}expected: type numeric\(12,2\)\n {6}found: {4}type numeric\(14,4\)/,
+      /✗ new column "amount"\n {6}expected: no default \(none declared\)\n {6}found: {4}DEFAULT 7/,
     );
     assert.match(
       r.stdout,
@@ -81,7 +82,7 @@ describe('phaseflag drift: the catalog against the migrations, exit codes for CI
     );
     assert.match(r.stdout, /DDL phaseflag did not run on .*orders, not acknowledged:/);
     assert.match(r.stdout, /postgres {2}DROP INDEX: DROP INDEX "pf_idx_orders_amount"/);
-    assert.match(r.stdout, /postgres {2}ALTER TABLE: ALTER TABLE orders ALTER COLUMN amount TYPE numeric\(14,4\)/);
+    assert.match(r.stdout, /postgres {2}ALTER TABLE: ALTER TABLE orders ALTER COLUMN amount SET DEFAULT 7/);
 
     const json = await w.run(['drift', 'orders-amount', '--json']);
     assert.equal(json.code, 1);
@@ -92,7 +93,7 @@ describe('phaseflag drift: the catalog against the migrations, exit codes for CI
     assert.deepEqual(
       m.findings.map((f: { object: string; actual: string }) => [f.object, f.actual]),
       [
-        ['new column', 'type numeric(14,4)'],
+        ['new column', 'DEFAULT 7'],
         ['index', 'missing'],
       ],
     );
@@ -114,7 +115,7 @@ describe('phaseflag drift: the catalog against the migrations, exit codes for CI
   });
 
   it('--ack acknowledges the recorded DDL; once repaired, exit 0 again', async () => {
-    await suite.knex.raw('ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12,2)');
+    await suite.knex.raw('ALTER TABLE orders ALTER COLUMN amount DROP DEFAULT');
     await suite.knex.raw('CREATE INDEX CONCURRENTLY ?? ON orders (amount)', [index]);
     const still = await w.run(['drift', 'orders-amount']);
     assert.equal(still.code, 1, 'the catalog matches, the DDL is not acknowledged yet');
