@@ -76,6 +76,14 @@ describe('sync trigger', function () {
     await ctx.knex.raw('ALTER TABLE orders ENABLE TRIGGER ??', [syncTriggerName(r)]);
     await writer.raw("UPDATE orders SET note = 'again' WHERE id = 4");
     assert.equal((await row('orders', 4)).amount_cents, '1');
+    // A key change may move a row out of the backfill's reach (past its range's upper key, or behind its
+    // checkpoint): an unset row is filled then, a row with a value is left as it is.
+    await writer.raw("UPDATE orders SET note = 'before the move' WHERE id = 5");
+    assert.equal((await row('orders', 5)).amount_cents, null);
+    await writer.raw('UPDATE orders SET id = 500005 WHERE id = 5');
+    assert.notEqual((await row('orders', 500005)).amount_cents, null, 'filled when its key moved');
+    await writer.raw('UPDATE orders SET id = 500004 WHERE id = 4');
+    assert.equal((await row('orders', 500004)).amount_cents, '1', 'a row with a value keeps it');
   });
 
   it("syncs a value the table's own BEFORE trigger set, although the statement's SET list does not name it", async () => {

@@ -156,20 +156,26 @@ export function syncFunctionBody(
             safe,
           )
         : fillOld;
-  const backfillPath = condition !== null && backfill && r.backfillInputs.some((c) => c !== m.newColumn.name);
+  const backfillPath = condition !== null && backfill !== null;
+  // On this path an input of the backfill changed (derive again), or only the key did: the row may have moved out
+  // of the backfill's reach, so it is filled if it is still unset, and left alone if it has a value.
+  const changedInputs = [...new Set(r.backfillInputs)]
+    .filter((c) => c !== m.newColumn.name)
+    .map((c) => `NEW.${plpgsqlIdent(c)} IS DISTINCT FROM OLD.${plpgsqlIdent(c)}`);
+  const keepNew = [`IF ${[...changedInputs, `(${unset})`].join(' OR ')} THEN`, ...indent(fillNew), 'END IF;'];
   const update: string[] =
     reversePath.length > 0 && backfillPath
       ? [
           `IF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN`,
           ...indent(reversePath),
           'ELSE',
-          ...indent(fillNew),
+          ...indent(keepNew),
           'END IF;',
         ]
       : reversePath.length > 0
         ? reversePath
         : backfillPath
-          ? fillNew
+          ? keepNew
           : ['NULL; -- no UPDATE trigger: nothing an UPDATE writes is synced'];
 
   // use_column: in the query form, a column named like a PL/pgSQL variable (old, new, found) means the column.

@@ -6,10 +6,12 @@ import type { ResolvedMigration } from '../../catalog/resolved.js';
  * exactly the two paths the function acts on (sync-function.ts):
  *
  *   reverse   the writer changed the new column and not the old one
- *   backfill  the writer left the new column alone and changed an input of the backfill expression
+ *   backfill  the writer left the new column alone and changed an input of the backfill expression, or a column
+ *             of the primary key (the function then fills the new column only if it is still unset)
  *
- * Everything else (an unrelated column, both columns written, a row not backfilled yet) leaves the row as
- * written: the backfill's UPDATE, which compares every row with the expression, fills a row it has not reached.
+ * Everything else (an unrelated column, both columns written) leaves the row as written: the backfill's UPDATE,
+ * which compares every row with the expression, fills a row it has not reached. A row whose key changes may move
+ * out of the backfill's reach (past the range's upper key, or behind the checkpoint), hence the key's columns.
  *
  * Not `UPDATE OF <columns>`: Postgres fires a column-specific trigger only for columns in the statement's SET list,
  * so a value set by one of the table's own BEFORE triggers (which fire first, see sync-trigger.ts) would go
@@ -36,7 +38,7 @@ export function syncUpdateCondition(r: ResolvedMigration): Condition | null {
         { kind: 'unchanged', column: r.oldColumn.name },
       ],
     });
-  const inputs = [...new Set(r.backfillInputs)].filter((c) => c !== newColumn);
+  const inputs = [...new Set([...r.backfillInputs, ...r.primaryKey.map((c) => c.name)])].filter((c) => c !== newColumn);
   if (m.backfill !== null && inputs.length > 0)
     paths.push({
       kind: 'and',
