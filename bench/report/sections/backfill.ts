@@ -9,7 +9,7 @@ import { METHOD_LABEL } from './method-label.js';
 export function backfillSection(r: BenchResults, b: BackfillCase): string {
   const out = ['## 1. Backfill throughput', ''];
   out.push(
-    "Each row is a fresh copy of the same table (built with `generate_series`, then `VACUUM ANALYZE`), after a `CHECKPOINT`. phaseflag runs in a child process (for case 7) with its default batch settings (5000 rows to start, adapted towards 100 ms per batch), in dual-write: its batches skip the migration's own sync trigger when nothing else on the table needs triggers to fire (they do here: see the column) and fire them otherwise; the single UPDATE has no trigger. The LIMIT/OFFSET loop is the charitable version (one set-based UPDATE per batch of 1000, not a statement per row); it is quadratic, so it stops after " +
+    "Each row is a fresh copy of the same table (built with `generate_series`, then `VACUUM ANALYZE`), after a `CHECKPOINT`. phaseflag runs in a child process (for case 7) with its default batch settings (5000 rows to start, adapted towards 30 ms per batch), in dual-write: its batches skip the migration's own sync trigger when nothing else on the table needs triggers to fire (they do here: see the column) and fire them otherwise; the single UPDATE has no trigger. The LIMIT/OFFSET loop is the charitable version (one set-based UPDATE per batch of 1000, not a statement per row); it is quadratic, so it stops after " +
       secs(r.offsetCapSeconds) +
       ' and the rest is extrapolated from a straight-line fit of batch time against offset. Once its last batch has committed, phaseflag rebuilds the indexes the backfill bloated (`REINDEX INDEX CONCURRENTLY`, reads and writes go on: section 2); "time" and rows/s are the backfill\'s own, without that rebuild, which has its own column (the single UPDATE leaves its indexes bloated too).',
   );
@@ -62,7 +62,7 @@ export function backfillSection(r: BenchResults, b: BackfillCase): string {
   if (r.diagnosis?.length) {
     out.push('', "### Where a batch's time goes", '');
     out.push(
-      "One batch of the engine's UPDATE, on a table in dual-write, under `EXPLAIN (ANALYZE, BUFFERS, WAL)` inside a transaction that is rolled back; then the same rows with the triggers disabled (a diagnostic only).",
+      "One batch of the engine's UPDATE, on a table in dual-write, under `EXPLAIN (ANALYZE, BUFFERS, WAL)` inside a transaction that is rolled back, three times on the same rows: with the sync trigger firing, with it skipped as the engine skips it (`session_replication_role = replica`), and with no trigger on the table (dropped inside the rolled-back transaction).",
     );
     out.push('');
     out.push(
