@@ -204,7 +204,12 @@ async function followed(
   await waitFor(
     async () => {
       const instances = (await op.status()).instances.filter((i) => i.live);
-      return instances.length === services.length && instances.every((i) => i.phase === phase);
+      // The first heartbeat in read-new still counts the old-column reads made just before the switch (readsOld
+      // covers the interval since the last one): contract's guard waits for one that does not.
+      return (
+        instances.length === services.length &&
+        instances.every((i) => i.phase === phase && (phase !== 'read-new' || !i.readsOld))
+      );
     },
     { timeoutMs: 10_000, description: `both heartbeats to report ${phase}` },
   );
