@@ -32,48 +32,31 @@ import { displayKeySql, keyParam, keySql, qualifiedTable, TABLE_ALIAS } from './
  * at the start of each batch would instead deadlock two workers both upgrading it.
  */
 export interface BatchStatements {
-  /** $1 migration id */
-  readonly phase: string;
   /**
-   * The phase, and `session_replication_role` set to replica for this transaction when the table's triggers may
-   * be skipped (see triggerBypassSql), else left as it is. $1 migration id, $2 table (regclass text), $3 this
-   * migration's sync trigger, $4 new column.
+   * The batch's first reads, sent in BEGIN's round trip with their values inlined as literals (see worker.ts): the
+   * phase, with `session_replication_role` set to replica for this transaction when the table's triggers may be
+   * skipped (triggerBypassSql; without a bypass, the phase alone), then the probe: the `size`-th key after the
+   * checkpoint, or no row when fewer are left.
    */
-  readonly phaseAndBypass: string;
-  /** $1 upper key, $2 limit: the limit-th key, or no row when fewer are left */
-  readonly probeFirst: string;
-  /** $1 checkpoint key, $2 upper key, $3 limit */
-  readonly probeNext: string;
+  opening(v: OpeningValues): string[];
+  /**
+   * The batch's UPDATE up to its last key (leaving the keys in `excluded`, recorded rows the expression cannot
+   * derive, alone) and the commit statement, in one round trip. The commit statement returns the range's rows_done
+   * and whether the runner lock's backend still holds the lock (read after the migration row is locked: the fence
+   * against a second runner, see holder.ts); no UPDATE when the batch has no row left.
+   */
+  closing(v: ClosingValues): string[];
   /** $1 upper key, $2 limit */
   readonly scanFirst: string;
   /** $1 checkpoint key, $2 upper key, $3 limit */
   readonly scanNext: string;
-  /** $1 batch's last key */
-  readonly updateFirst: string;
-  /** $1 checkpoint key, $2 batch's last key */
+  /** The UPDATE with $1 checkpoint key, $2 batch's last key: what `plan` shows of a batch. */
   readonly updateNext: string;
-  /** updateFirst leaving alone the keys in $2 (a jsonb array of keys): recorded rows the expression cannot derive */
-  readonly updateFirstExcluding: string;
-  /** updateNext leaving alone the keys in $3 */
-  readonly updateNextExcluding: string;
   /**
    * Evaluates the expression (and nothing else) over up to $3 rows after key $1 (null: from the range's start)
    * up to key $2: fails on a row it cannot derive. Read-only; used to find that row (underivable/bisect.ts).
    */
   readonly evaluate: string;
-  /**
-   * $1 migration id, $2 worker, $3 rows examined, $4 new checkpoint (null: unchanged), $5 done, $6 the runner
-   * lock's backend pid, $7 its key: returns the range's rows_done and whether that backend still holds the lock
-   * (read after the migration row is locked: the fence against a second runner, see holder.ts).
-   */
-  readonly commit: string;
-  /**
-   * The batch's first reads, sent in BEGIN's round trip with their values inlined as literals (see worker.ts):
-   * the phase (and the trigger bypass), then the probe for the batch's last key.
-   */
-  opening(v: OpeningValues): string[];
-  /** The batch's UPDATE (leaving `excluded` alone when given) and the commit statement, in one round trip. */
-  closing(v: ClosingValues): string[];
 }
 
 export interface OpeningValues {
@@ -196,16 +179,9 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
        WHERE migration_id = ${id} AND worker = ${worker} AND EXISTS (SELECT 1 FROM counted)
       RETURNING rows_done, ${advisoryHeldSql(pid, key)} AS held`;
   return {
-    phase: `SELECT phase FROM ${s}.migrations WHERE id = $1`,
-    phaseAndBypass: phaseAndBypass('$1', '$2', '$3', '$4'),
-    probeFirst: probe(null, '$1', '$2'),
-    probeNext: probe('$1', '$2', '$3'),
     scanFirst: scan(null, '$1', '$2'),
     scanNext: scan('$1', '$2', '$3'),
-    updateFirst: update(null, '$1'),
     updateNext: update('$1', '$2'),
-    updateFirstExcluding: updateExcluding(null, '$1', '$2'),
-    updateNextExcluding: updateExcluding('$1', '$2', '$3'),
     // The rows are chosen (and sorted) in a subquery that computes no expression; the expression runs above
     // the LIMIT, on those rows only, so an error always belongs to a row of the chunk (whatever the plan).
     evaluate: `
@@ -214,7 +190,6 @@ export function buildBatchStatements(r: ResolvedMigration, stateSchema: string, 
                 FROM (SELECT * FROM ${table} AS ${TABLE_ALIAS}
                        WHERE ($1::jsonb IS NULL OR ${key.row} > ${keyParam(r.primaryKey, '$1')}) AND ${key.row} <= ${keyParam(r.primaryKey, '$2')}
                        ORDER BY ${key.list} LIMIT $3) AS ${TABLE_ALIAS}) AS s`,
-    commit: commit('$1', '$2', '$3', '$4', '$5', '$6', '$7'),
     opening: (v) => {
       const [id, from, upper, size] = [
         lit(v.migrationId),
