@@ -133,10 +133,13 @@ async function startOnce(database: string, fixedPort: number | undefined): Promi
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      unregisterSignal();
-      await stopServer(running, 'SIGINT');
-      unregisterExit();
-      await rm(dataDir, { recursive: true, force: true });
+      try {
+        await stopServer(running, 'SIGINT');
+        unregisterExit();
+        await rm(dataDir, { recursive: true, force: true });
+      } finally {
+        unregisterSignal(); // only now: Ctrl-C during a stop() waits for it
+      }
     })());
   const unregisterSignal = onSignalStop(stop);
   return { url: urlFor(port, database), port, database, dataDir, stop };

@@ -106,10 +106,15 @@ async function runStops(): Promise<void> {
   await Promise.race([all, deadline]);
 }
 
-/** Listening while anything is registered; the listeners go away with the last registration. */
+/**
+ * Listening while anything is registered; the listeners go away with the last registration, unless a signal stop
+ * is under way: the stops unregister themselves as they finish, and a repeated signal then must still be absorbed
+ * (or end the process with the right code), not kill it by Node's default before the stops are done.
+ */
 function updateSignalListeners(): void {
-  const on = processState().exitCallbacks.size + signalStops().size > 0;
-  for (const [signal, listener] of signalHandling().listeners) {
+  const handling = signalHandling();
+  const on = processState().exitCallbacks.size + signalStops().size > 0 || handling.stoppingSince > 0;
+  for (const [signal, listener] of handling.listeners) {
     process.removeListener(signal, listener);
     if (on) process.on(signal, listener);
   }

@@ -60,11 +60,14 @@ export async function startLocalStack(options: StartLocalStackOptions = {}): Pro
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      unregisterSignal();
       try {
         await unleash.stop();
       } finally {
-        await postgres?.stop();
+        try {
+          await postgres?.stop();
+        } finally {
+          unregisterSignal(); // only now: Ctrl-C during a stop() waits for it
+        }
       }
     })());
   const unregisterSignal = onSignalStop(stop);

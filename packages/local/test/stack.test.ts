@@ -75,8 +75,11 @@ describe('startLocalStack', function () {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGINT');
     child.kill('SIGTERM'); // the same request twice: not "exit now"
-    assert.equal(await exited, 130);
+    const code = await exited;
     assert.deepEqual(await databasesLike(LOCAL_SERVER, 'unleash_'), before);
     assert.deepEqual(await databasesLike(LOCAL_SERVER, 'test'), ['test']);
+    // 128 + the signal handled first. Sent back to back, the two may be handled in either order: Node's threads
+    // take signals as the kernel hands them out and each writes to the loop's signal pipe (143 in one CI run).
+    assert.ok(code === 130 || code === 143, `exit code ${code}`);
   });
 });

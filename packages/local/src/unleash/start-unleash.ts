@@ -178,12 +178,15 @@ export async function startUnleash(options: StartUnleashOptions = {}): Promise<L
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      unregisterSignal();
       try {
         await halt();
         await dropDatabase(serverUrl, database);
       } finally {
-        await owned?.stop();
+        try {
+          await owned?.stop();
+        } finally {
+          unregisterSignal(); // only now: Ctrl-C during a stop() waits for it
+        }
       }
     })());
   const unregisterSignal = onSignalStop(stop);
