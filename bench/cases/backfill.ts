@@ -57,6 +57,9 @@ export interface BackfillRun {
   /** Peak RSS of the process that ran the backfill (phaseflag runs, in a child process). */
   peakRss?: number | null;
   rssBefore?: number | null;
+  /** The child's heap after a full garbage collection, before and after the backfill (phaseflag runs). */
+  heapBefore?: number | null;
+  heapAfter?: number | null;
   batches?: number;
   /** What the engine said of its run (phaseflag runs). */
   engine?: EngineResult;
@@ -202,13 +205,19 @@ async function phaseflagRun(
     result: EngineResult;
     peakRss: number | null;
     rssBefore: number | null;
-  }>('backfill', {
-    url: ctx.db.url,
-    stateSchema: ctx.stateSchema,
-    migration: migrationInput(change, id, schema),
-    workers,
-    applicationName: 'pfb-backfill',
-  });
+    heapBefore: number | null;
+    heapAfter: number | null;
+  }>(
+    'backfill',
+    {
+      url: ctx.db.url,
+      stateSchema: ctx.stateSchema,
+      migration: migrationInput(change, id, schema),
+      workers,
+      applicationName: 'pfb-backfill',
+    },
+    { nodeArgs: ['--expose-gc'] },
+  );
   const profile = await waits.stop();
   const wal = await walDelta(ctx.admin, wal0);
   if (!child.result.completed) throw new Error(`phaseflag backfill ${id} did not complete`);
@@ -229,6 +238,8 @@ async function phaseflagRun(
     waits: profile,
     peakRss: child.peakRss,
     rssBefore: child.rssBefore,
+    heapBefore: child.heapBefore,
+    heapAfter: child.heapAfter,
     batches: child.result.batches,
     engine: child.result,
     correct: await allCorrect(ctx.admin, change, schema),

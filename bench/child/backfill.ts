@@ -29,6 +29,16 @@ const pf = new Phaseflag({ knex, stateSchema: input.stateSchema, pollIntervalMs:
 const m = pf.migration(input.migration);
 // Loaded, compiled and connected: what the parent times from here is the backfill alone.
 await m.resolve();
+// Started with --expose-gc by case 1: the heap a full collection leaves, before and after the run, says what the run
+// retains (the peak RSS also counts garbage not yet collected).
+const gc = (globalThis as { gc?: () => void }).gc;
+const heapAfterGc = () => {
+  if (!gc) return null;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+const heapBefore = heapAfterGc();
 const before = memoryStatus();
 signalReady();
 const started = performance.now();
@@ -38,8 +48,9 @@ const result = await m.backfill({
 });
 const wallMs = performance.now() - started;
 const after = memoryStatus();
+const heapAfter = heapAfterGc();
 await pf.close();
 await knex.destroy();
 process.stdout.write(
-  `${JSON.stringify({ wallMs, result, rssBefore: before.rss, peakRss: after.peakRss, rssAfter: after.rss })}\n`,
+  `${JSON.stringify({ wallMs, result, rssBefore: before.rss, peakRss: after.peakRss, rssAfter: after.rss, heapBefore, heapAfter })}\n`,
 );

@@ -212,8 +212,22 @@ export function memorySection(r: BenchResults, b: BackfillCase): string {
       mb(x.rssBefore ?? NaN),
       mb(x.peakRss!),
       mb(x.peakRss! - (x.rssBefore ?? NaN)),
+      x.heapBefore == null || x.heapAfter == null ? '—' : `${mb(x.heapBefore)} → ${mb(x.heapAfter)}`,
     ]);
-  out.push(table(['rows', 'change', 'method', 'RSS before the backfill', 'peak RSS', 'peak minus RSS before'], rows));
+  out.push(
+    table(
+      [
+        'rows',
+        'change',
+        'method',
+        'RSS before the backfill',
+        'peak RSS',
+        'peak minus RSS before',
+        'heap after a full GC, before → after',
+      ],
+      rows,
+    ),
+  );
   void r;
   return out.join('\n');
 }
